@@ -1,0 +1,52 @@
+"""The one error hierarchy of voipwatch.
+
+    VoipwatchError
+    ├── UsageError          a command was called wrongly (exit status 2)
+    ├── InputError          a file, line or record could not be read (quarantined, counted)
+    │   └── NotAMeasurement a JSON value that is not an OONI measurement
+    ├── CatalogError        the service catalogue is malformed
+    └── StoreError          the store cannot be opened or written
+
+Every message says what was wrong and where: a file, a line, a measurement id.
+"""
+
+from __future__ import annotations
+
+
+class VoipwatchError(Exception):
+    """Base of every error voipwatch raises on purpose."""
+
+
+class UsageError(VoipwatchError):
+    """A command was called with arguments it cannot work with."""
+
+
+class InputError(VoipwatchError):
+    """A record or file could not be read.
+
+    ``source`` and ``line`` say where (line is 1-based; 0 when the whole file is bad).
+    """
+
+    def __init__(self, reason: str, *, source: str = "", line: int = 0) -> None:
+        self.reason = reason
+        self.source = source
+        self.line = line
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = self.source or "<input>"
+        if self.line:
+            where = f"{where}:{self.line}"
+        return f"{where}: {self.reason}"
+
+
+class NotAMeasurement(InputError):
+    """A JSON value that is not an OONI measurement (no test_name / test_keys object)."""
+
+
+class CatalogError(VoipwatchError):
+    """The service catalogue is malformed."""
+
+
+class StoreError(VoipwatchError):
+    """The store cannot be opened or written."""
