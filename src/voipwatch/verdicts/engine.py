@@ -47,7 +47,9 @@ def _asn(v: str | int | None) -> str:
     return v if v.upper().startswith("AS") else f"AS{v}"
 
 
-def judge_bytes(raw: bytes, *, source: str = "", line: int = 0, uid: str | None = None) -> Judgement:
+def judge_bytes(
+    raw: bytes, *, source: str = "", line: int = 0, uid: str | None = None
+) -> Judgement:
     """Judge one raw measurement.
 
     Raises :class:`~voipwatch.errors.InputError` (or its subclass
@@ -63,10 +65,13 @@ def judge_bytes(raw: bytes, *, source: str = "", line: int = 0, uid: str | None 
     start = m.measurement_start_time or ""
     inp = input_str(m.input)
     cc = m.probe_cc or "ZZ"
-    key = measurement_key(report_id=report_id, input=inp, start_time=start, test_name=test_name,
-                          raw=raw)
+    key = measurement_key(
+        report_id=report_id, input=inp, start_time=start, test_name=test_name, raw=raw
+    )
     rule = _RULES.get(test_name)
     status: MeasurementStatus
+    services: list[RoleVerdict]
+    observations: list[Observation]
     if rule is None:
         status, services, observations = "unsupported", [], []
         notes.append(f"test {test_name or '(none)'} is not judged by voipwatch")
@@ -74,7 +79,8 @@ def judge_bytes(raw: bytes, *, source: str = "", line: int = 0, uid: str | None 
         status, services, observations, rule_notes = rule(m)
         notes.extend(rule_notes)
     verdict = Verdict(
-        measurement_uid=uid or m.measurement_uid
+        measurement_uid=uid
+        or m.measurement_uid
         or synthetic_uid(start_time=start, probe_cc=cc, test_name=test_name, key=key),
         report_id=report_id,
         test_name=test_name,

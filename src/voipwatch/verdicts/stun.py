@@ -1,11 +1,69 @@
-"""Rules for this OONI test (being written)."""
+"""STUN reachability (ts-025): one binding request to one STUN server.
+
+Spec: https://github.com/ooni/spec/blob/master/nettests/ts-025-stun-reachability.md
+
+The spec's example says ``stun_reachability``; probe-cli emits
+``stunreachability``. Both are judged here (OONI's fastpath only scores the
+latter). The test has no control, so a failure is an ``anomaly`` that could also be
+the server's own outage.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from voipwatch.catalog import load
+from voipwatch.ooni.failures import normalise
+from voipwatch.ooni.model import failure_str
+from voipwatch.verdicts.evidence import (
+    Outcome,
+    atom,
+    collect,
+    combine,
+    dns_outcome,
+    measurement_status,
+)
 from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
 
 
 def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observation], list[str]]:
-    return "ok", [], [], []
+    cat = load()
+    tk = m.test_keys
+    if tk is None:
+        return "failure", [], [], ["no test_keys"]
+    endpoint = tk.endpoint or (m.input if isinstance(m.input, str) else "") or ""
+    endpoint = endpoint.removeprefix("stun://")
+    host, _, port = endpoint.rpartition(":") if ":" in endpoint else (endpoint, "", "")
+    if not host:
+        return "failure", [], [], ["no STUN endpoint recorded"]
+    role = cat.role_for_host(host) or cat.roles["stun/public"]
+    if role.plane != "media":
+        role = cat.roles["stun/public"]
+    facts = collect(tk)
+    dns, obs = dns_outcome(facts, host, role, check_owner=False)
+    fail = failure_str(tk.failure)
+    outcome: Outcome
+    if dns is not None:
+        outcome = dns
+    elif fail:
+        f = normalise(fail)
+        op = "resolve" if f.startswith("dns_") else "stun_binding"
+        ev, tech = atom(op, f, endpoint)
+        outcome = Outcome(False, ev, tech, obs)
+    else:
+        outcome = Outcome(True, observations=obs)
+    observations = list(outcome.observations)
+    observations.append(
+        Observation(
+            "stun",
+            role.service,
+            role.id,
+            host,
+            outcome.ok is True,
+            port=int(port) if port.isdigit() else 0,
+            operation="stun_binding",
+            failure=outcome.evidence.failure if outcome.evidence else "",
+        )
+    )
+    verdicts = [combine(role, [outcome])]
+    return measurement_status(verdicts), verdicts, observations, []

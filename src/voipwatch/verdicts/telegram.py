@@ -1,11 +1,94 @@
-"""Rules for this OONI test (being written)."""
+"""Telegram (ts-020): data centres (TCP + HTTP POST on 80 and 443) and Telegram Web.
+
+Spec: https://github.com/ooni/spec/blob/master/nettests/ts-020-telegram.md
+
+OONI calls the DCs reachable when any one of them answers; that hid Brazil 2023's
+per-ISP blocking (probe#2466). Here each DC address is an endpoint of the
+``any_of`` role ``telegram/dc``: some failing is ``partial``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from voipwatch.catalog import load
+from voipwatch.ooni.failures import normalise, operation_of
+from voipwatch.ooni.model import failure_str
+from voipwatch.verdicts.evidence import (
+    Outcome,
+    atom,
+    collect,
+    combine,
+    endpoint_outcome,
+    measurement_status,
+    unusable,
+    url_host,
+)
 from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
+
+WEB_URLS = ("https://web.telegram.org/", "http://web.telegram.org/")
 
 
 def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observation], list[str]]:
-    return "ok", [], [], []
+    cat = load()
+    tk = m.test_keys
+    if tk is None:
+        return "failure", [], [], ["no test_keys"]
+    notes: list[str] = []
+    facts = collect(tk)
+    r_dc = cat.roles["telegram/dc"]
+    r_web = cat.roles["telegram/web"]
+    observations: list[Observation] = []
+
+    # HTTP POSTs per DC address: the DC works if any request to it got a response.
+    dc_requests: dict[str, tuple[str | None, str]] = {}
+    web: Outcome | None = None
+    for tr in tk.requests or ():
+        url = tr.request.url if tr.request is not None else None
+        if not url:
+            notes.append("a request has no URL: probe bug, unusable (OONI discards it)")
+            continue
+        fail = failure_str(tr.failure)
+        if url in WEB_URLS:
+            if web is None or url.startswith("https"):
+                code = tr.response.code if tr.response is not None else None
+                web = endpoint_outcome(
+                    facts,
+                    r_web,
+                    host="web.telegram.org",
+                    request_failure=fail,
+                    url=url,
+                    status_code=code,
+                )
+            continue
+        host = url_host(url)
+        prev = dc_requests.get(host)
+        if prev is None or prev[0] is not None:
+            dc_requests[host] = (fail, url)
+
+    ips = {ip for ip, _ in facts.tcp} | set(dc_requests)
+    outcomes: list[Outcome] = []
+    for ip in sorted(ips):
+        fail, url = dc_requests.get(ip, (None, None))
+        o = endpoint_outcome(facts, r_dc, host=ip, request_failure=fail, url=url, expect_tls=False)
+        outcomes.append(o)
+        observations.extend(o.observations)
+    verdicts = [combine(r_dc, outcomes)]
+
+    if web is None and tk.telegram_web_status in ("ok", "blocked"):
+        # Legacy runs without request records: fall back to the probe's own key.
+        if tk.telegram_web_status == "ok":
+            web = Outcome(True)
+        else:
+            f = normalise(failure_str(tk.telegram_web_failure) or "unknown_failure")
+            ev, tech = atom(
+                operation_of(f), f, "web.telegram.org", "from the probe's telegram_web_status"
+            )
+            web = Outcome(False, ev, tech)
+    if web is not None:
+        verdicts.append(combine(r_web, [web]))
+        observations.extend(web.observations)
+
+    if notes:
+        return "failure", unusable(verdicts), observations, notes
+    return measurement_status(verdicts), verdicts, observations, notes

@@ -1,0 +1,419 @@
+"""Facts of one measurement, indexed by endpoint, and the outcome of each endpoint.
+
+OONI's template keys (df-002 ``queries``, df-005 ``tcp_connect``, df-006
+``tls_handshakes``, df-001 ``requests``) record each layer separately. Here they
+are joined per host, so a failed HTTPS request can be traced to the layer that
+failed first (DNS, then TCP, then TLS, then HTTP) and named by the evidence atom of
+that layer. Pure functions; no I/O.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from voipwatch.catalog import Catalog, Role
+from voipwatch.ooni.failures import normalise, operation_of
+from voipwatch.ooni.model import failure_str
+from voipwatch.verdicts.techniques import TECHNIQUES, technique_for
+from voipwatch.verdicts.types import (
+    Evidence,
+    MeasurementStatus,
+    Observation,
+    RoleStatus,
+    RoleVerdict,
+)
+
+#: Addresses that make a DNS answer a bogon. The simulator's benchmarking range
+#: (198.18.0.0/15) is routable in a simulation and is exempted there.
+_ROUTABLE_EXCEPTIONS: tuple[ipaddress.IPv4Network, ...] = ()
+
+
+def is_bogon(ip: str) -> bool:
+    """A non-routable answer for a public name is a fingerprint of DNS tampering."""
+    try:
+        a = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if any(a in n for n in _ROUTABLE_EXCEPTIONS):
+        return False
+    return bool(
+        a.is_private
+        or a.is_loopback
+        or a.is_link_local
+        or a.is_reserved
+        or a.is_unspecified
+        or a.is_multicast
+    )
+
+
+@dataclass(slots=True)
+class DnsFact:
+    failure: str | None = None
+    answers: list[tuple[str, int | None]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Facts:
+    """Everything one measurement observed, joined per host."""
+
+    dns: dict[str, DnsFact] = field(default_factory=dict)
+    ip_hosts: dict[str, str] = field(default_factory=dict)
+    # (ip, port) -> failure strings (None for success), in order
+    tcp: dict[tuple[str, int], list[str | None]] = field(default_factory=dict)
+    # server_name -> failures; address -> failures
+    tls_by_name: dict[str, list[str | None]] = field(default_factory=dict)
+    tls_by_addr: dict[str, list[str | None]] = field(default_factory=dict)
+
+
+def _is_ip(s: str) -> bool:
+    try:
+        ipaddress.ip_address(s)
+    except ValueError:
+        return False
+    return True
+
+
+def _ip_port(address: str) -> tuple[str, int] | None:
+    if address.startswith("["):
+        host, _, port = address[1:].partition("]:")
+    else:
+        host, _, port = address.rpartition(":")
+    try:
+        return host, int(port)
+    except ValueError:
+        return None
+
+
+def collect(tk: Any) -> Facts:
+    """Index the template keys of ``tk`` (a decoded ``TestKeys``)."""
+    f = Facts()
+    for q in tk.queries or ():
+        host = (q.hostname or "").lower().rstrip(".")
+        if not host:
+            continue
+        d = f.dns.setdefault(host, DnsFact())
+        fail = failure_str(q.failure)
+        if fail:
+            # getaddrinfo-era probes split one lookup into A and AAAA; a failed AAAA
+            # beside a good A is not a failure of the name.
+            if d.failure is None and not d.answers:
+                d.failure = normalise(fail)
+            continue
+        for a in q.answers or ():
+            ip = a.ipv4 or a.ipv6
+            if ip:
+                d.answers.append((ip, a.asn))
+                f.ip_hosts.setdefault(ip, host)
+        if d.answers:
+            d.failure = None
+    for c in tk.tcp_connect or ():
+        if not c.ip or c.port is None:
+            continue
+        st = c.status
+        fail = failure_str(st.failure) if st is not None else None
+        if st is not None and st.success is False and not fail:
+            fail = "generic_timeout_error" if st.blocked is None else "connect_error"
+        f.tcp.setdefault((c.ip, c.port), []).append(normalise(fail) if fail else None)
+    for h in tk.tls_handshakes or ():
+        fail = failure_str(h.failure)
+        norm = normalise(fail) if fail else None
+        if h.server_name:
+            f.tls_by_name.setdefault(h.server_name.lower(), []).append(norm)
+        if h.address:
+            f.tls_by_addr.setdefault(h.address, []).append(norm)
+    return f
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Whether an endpoint worked, and if not, the atom that says why."""
+
+    ok: bool | None  # None: not measured / unknown
+    evidence: Evidence | None = None
+    technique: str | None = None
+    observations: list[Observation] = field(default_factory=list)
+
+
+def atom(operation: str, failure: str, target: str, detail: str = "") -> tuple[Evidence, str]:
+    return Evidence(operation, failure, target, detail), technique_for(operation, failure)
+
+
+def dns_outcome(
+    facts: Facts, host: str, role: Role, *, check_owner: bool = True
+) -> tuple[Outcome | None, list[Observation]]:
+    """The DNS layer for ``host``: a failure, a bogon, an off-network answer, or fine.
+
+    Returns ``(None, obs)`` when DNS worked (or was not measured) and an
+    :class:`Outcome` when DNS itself is the evidence.
+    """
+    d = facts.dns.get(host)
+    if d is None:
+        return None, []
+    svc, rid = role.service, role.id
+    if d.failure:
+        ev, tech = atom("resolve", d.failure, host)
+        obs = Observation("dns", svc, rid, host, False, operation="resolve", failure=d.failure)
+        return Outcome(False, ev, tech, [obs]), [obs]
+    obs_list: list[Observation] = []
+    bogus: tuple[str, str] | None = None
+    for ip, asn in d.answers:
+        detail = f"AS{asn}" if asn else ""
+        if is_bogon(ip) and ip not in role.down_answers:
+            bogus = (ip, "dns_bogon_error")
+            obs_list.append(
+                Observation(
+                    "dns",
+                    svc,
+                    rid,
+                    host,
+                    False,
+                    ip=ip,
+                    operation="resolve",
+                    failure="dns_bogon_error",
+                    detail=detail,
+                )
+            )
+        elif check_owner and role.owner_asns and asn and asn not in role.owner_asns:
+            obs_list.append(
+                Observation(
+                    "dns",
+                    svc,
+                    rid,
+                    host,
+                    False,
+                    ip=ip,
+                    operation="resolve",
+                    failure="dns_inconsistent_answer",
+                    detail=detail,
+                )
+            )
+        else:
+            obs_list.append(
+                Observation("dns", svc, rid, host, True, ip=ip, operation="resolve", detail=detail)
+            )
+    if bogus is not None:
+        ev, tech = atom("resolve", bogus[1], host, f"answer {bogus[0]} is not routable")
+        return Outcome(False, ev, tech, obs_list), obs_list
+    return None, obs_list
+
+
+def _inconsistent(obs: list[Observation]) -> Observation | None:
+    for o in obs:
+        if o.failure == "dns_inconsistent_answer":
+            return o
+    return None
+
+
+def tcp_observations(facts: Facts, ips: list[str], role: Role, host: str) -> list[Observation]:
+    out: list[Observation] = []
+    for (ip, port), fails in facts.tcp.items():
+        if ip not in ips:
+            continue
+        for fail in fails:
+            out.append(
+                Observation(
+                    "tcp",
+                    role.service,
+                    role.id,
+                    host or ip,
+                    fail is None,
+                    ip=ip,
+                    port=port,
+                    operation="connect",
+                    failure=fail or "",
+                )
+            )
+    return out
+
+
+def endpoint_outcome(
+    facts: Facts,
+    role: Role,
+    *,
+    host: str,
+    request_failure: str | None = None,
+    url: str | None = None,
+    status_code: int | None = None,
+    expect_tls: bool = True,
+) -> Outcome:
+    """Trace one endpoint through DNS → TCP → TLS → HTTP and say where it failed.
+
+    ``request_failure`` is the failure of the request made to it (if one was); the
+    layers before it tell which operation that failure belongs to.
+    """
+    dns, obs = dns_outcome(facts, host, role)
+    if dns is not None:
+        return dns
+    ips = [ip for ip, _ in facts.dns[host].answers] if host in facts.dns else []
+    if not ips:
+        ips = [ip for ip, h in facts.ip_hosts.items() if h == host] or (
+            [host] if _is_ip(host) else []
+        )
+    obs = obs + tcp_observations(facts, ips, role, host)
+    tcp_fails = [o for o in obs if o.layer == "tcp" and not o.ok]
+    tcp_oks = [o for o in obs if o.layer == "tcp" and o.ok]
+    tls_fails = [f for f in facts.tls_by_name.get(host, ()) if f]
+    tls_oks = [f for f in facts.tls_by_name.get(host, ()) if not f]
+    for fail in facts.tls_by_name.get(host, ()):
+        obs.append(
+            Observation(
+                "tls",
+                role.service,
+                role.id,
+                host,
+                fail is None,
+                operation="tls_handshake",
+                failure=fail or "",
+            )
+        )
+    failure = normalise(request_failure) if request_failure else None
+    if url is not None:
+        obs.append(
+            Observation(
+                "http",
+                role.service,
+                role.id,
+                url,
+                failure is None,
+                operation="http_request",
+                failure=failure or "",
+                detail=str(status_code) if status_code else "",
+            )
+        )
+    incons = _inconsistent(obs)
+    if failure is None and url is not None:
+        return Outcome(True, observations=obs)
+    if url is None and not tcp_fails and not tls_fails:
+        return Outcome(True if (tcp_oks or tls_oks or obs) else None, observations=obs)
+    # Which layer failed first?
+    if tcp_fails and not tcp_oks:
+        fail = tcp_fails[-1].failure
+        op = "connect"
+    elif tls_fails and not tls_oks and expect_tls:
+        fail = tls_fails[-1]
+        op = "tls_handshake"
+    elif failure is not None:
+        fail = failure
+        op = operation_of(failure)
+        if op == "connect" and tcp_oks:
+            op = "http_request"
+        if (
+            op == "http_request"
+            and expect_tls
+            and url
+            and url.startswith("https")
+            and not tls_oks
+            and not facts.tls_by_name
+        ):
+            # No handshake recorded (legacy data): a reset or timeout on an HTTPS
+            # request most often happens during the handshake.
+            op = (
+                "tls_handshake"
+                if fail in ("connection_reset", "eof_error", "generic_timeout_error")
+                else op
+            )
+    else:
+        return Outcome(True, observations=obs)
+    if incons is not None and op in ("connect", "tls_handshake"):
+        ev, tech = atom(
+            "resolve",
+            "dns_inconsistent_answer",
+            host,
+            f"answer {incons.ip} in {incons.detail or 'an unknown network'}, outside "
+            + ", ".join(f"AS{a}" for a in role.owner_asns)
+            + f"; then {op} failed with {fail}",
+        )
+        return Outcome(False, ev, tech, obs)
+    target = url if op == "http_request" and url else host
+    ev, tech = atom(op, fail, target)
+    if op == "connect" and len({p for o in tcp_fails for p in (o.port,)}) >= 2:
+        # Every port tried on the same addresses failed: the addresses are blocked.
+        tech = "ip.blocked"
+    return Outcome(False, ev, tech, obs)
+
+
+def url_host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def combine(
+    role: Role,
+    outcomes: list[Outcome],
+    *,
+    down: bool = False,
+) -> RoleVerdict:
+    """A role verdict from its endpoints' outcomes, by the role's combination rule.
+
+    ``any_of`` roles are pools: all failed is ``blocked``, some is ``partial``.
+    ``all_of`` roles need each endpoint: one failed among working ones is
+    ``partial`` too, because the app then works in part (a missing CDN, say).
+    """
+    measured = [o for o in outcomes if o.ok is not None]
+    failed = [o for o in measured if o.ok is False]
+    evidence = [o.evidence for o in failed if o.evidence is not None]
+    techs = [o.technique for o in failed if o.technique]
+    status: RoleStatus
+    if not measured:
+        return RoleVerdict(role.service, role.id, role.plane, "unknown", None, 0.0, [])
+    if not failed:
+        return RoleVerdict(role.service, role.id, role.plane, "ok", None, 0.9, [])
+    status = "blocked" if len(failed) == len(measured) else "partial"
+    # The technique most endpoints point to; ties go to the most specific evidence.
+    technique = (
+        max(set(techs), key=lambda t: (techs.count(t), TECHNIQUES[t].confidence)) if techs else None
+    )
+    conf = TECHNIQUES[technique].confidence if technique else 0.5
+    if status == "partial":
+        conf *= 0.8
+    if down:
+        status, technique, conf = "down", None, 0.8
+    return RoleVerdict(
+        role.service, role.id, role.plane, status, technique, round(conf, 2), evidence
+    )
+
+
+def role(cat: Catalog, role_id: str) -> Role:
+    return cat.roles[role_id]
+
+
+def measurement_status(verdicts: list[RoleVerdict]) -> MeasurementStatus:
+    """OONI's measurement status from role verdicts.
+
+    ``anomaly`` when any role is blocked, partial or degraded; ``confirmed`` when a
+    blocked role's evidence is a fingerprint on its own; ``failure`` when nothing
+    could be judged. A role that is ``down`` (the service itself is out) is not a
+    sign of blocking.
+    """
+    judged = [v for v in verdicts if v.status not in ("unknown", "failure")]
+    if not judged:
+        return "failure"
+    bad = [v for v in judged if v.status in ("blocked", "partial", "degraded")]
+    if not bad:
+        return "ok"
+    if any(
+        v.status == "blocked" and v.technique and TECHNIQUES[v.technique].confirmed for v in bad
+    ):
+        return "confirmed"
+    return "anomaly"
+
+
+def unusable(verdicts: list[RoleVerdict]) -> list[RoleVerdict]:
+    """Mark every role ``failure``: the measurement cannot be trusted as a whole."""
+    return [
+        RoleVerdict(v.service, v.role, v.plane, "failure", None, 0.0, v.evidence) for v in verdicts
+    ]
+
+
+def version_tuple(v: str | None) -> tuple[int, ...]:
+    """``"0.2.3"`` → ``(0, 2, 3)``; unparsable parts count as 0."""
+    out: list[int] = []
+    for part in (v or "0").split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        out.append(int(digits) if digits else 0)
+    return tuple(out)
