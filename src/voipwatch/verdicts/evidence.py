@@ -328,10 +328,12 @@ def endpoint_outcome(
         )
         return Outcome(False, ev, tech, obs)
     target = url if op == "http_request" and url else host
-    ev, tech = atom(op, fail, target)
-    if op == "connect" and len({p for o in tcp_fails for p in (o.port,)}) >= 2:
+    ports = sorted({o.port for o in tcp_fails})
+    if op == "connect" and len(ports) >= 2:
         # Every port tried on the same addresses failed: the addresses are blocked.
-        tech = "ip.blocked"
+        ev = Evidence(op, fail, target, "failed on every port tried: " + ", ".join(map(str, ports)))
+        return Outcome(False, ev, "ip.blocked", obs)
+    ev, tech = atom(op, fail, target)
     return Outcome(False, ev, tech, obs)
 
 
