@@ -41,7 +41,7 @@ class Role(msgspec.Struct, frozen=True, forbid_unknown_fields=True, dict=True):
     note: str = ""
     history: list[HistoryEntry] = []
 
-    @property
+    @cached_property
     def service(self) -> str:
         return self.id.split("/", 1)[0]
 

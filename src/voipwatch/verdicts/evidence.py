@@ -9,6 +9,7 @@ that layer. Pure functions; no I/O.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +32,13 @@ from voipwatch.verdicts.types import (
 _ROUTABLE_EXCEPTIONS: tuple[ipaddress.IPv4Network, ...] = ()
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def is_bogon(ip: str) -> bool:
-    """A non-routable answer for a public name is a fingerprint of DNS tampering."""
+    """A non-routable answer for a public name is a fingerprint of DNS tampering.
+
+    Cached: the same few thousand server addresses recur in every measurement, and
+    ``ipaddress``'s properties are slow.
+    """
     try:
         a = ipaddress.ip_address(ip)
     except ValueError:
