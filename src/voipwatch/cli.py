@@ -52,6 +52,9 @@ def _main(
 @app.command()
 def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
     """Judge measurement files: one verdict per measurement, in input order."""
+    import os
+    import sys
+
     from rich.table import Table
 
     from voipwatch.errors import InputError
@@ -62,30 +65,47 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
     table: Table | None = None
     if not json:
         table = Table("measurement_uid", "test", "cc", "asn", "status", "roles not ok")
-    for item in read_paths(paths):
-        if isinstance(item, Problem):
-            bad += 1
-            problem(str(item))
-            continue
-        try:
-            j = judge(item)
-        except InputError as exc:
-            bad += 1
-            problem(str(exc))
-            continue
-        read += 1
-        v = j.verdict
-        if table is None:
-            write_line(_encoder.encode(v))
-        else:
-            roles = ", ".join(
-                f"{s.role} {s.status}" + (f" ({s.technique})" if s.technique else "")
-                for s in v.services
-                if s.status != "ok"
-            )
-            table.add_row(v.measurement_uid, v.test_name, v.probe_cc, v.probe_asn, v.status, roles)
-    if table is not None and read:
-        out.print(table)
+    try:
+        for item in read_paths(paths):
+            if isinstance(item, Problem):
+                bad += 1
+                problem(str(item))
+                continue
+            try:
+                j = judge(item)
+            except InputError as exc:
+                bad += 1
+                problem(str(exc))
+                continue
+            except Exception as exc:  # a rule tripped on odd input: report, go on
+                bad += 1
+                where = f"{item.source}:{item.line}" if item.line else item.source
+                problem(
+                    f"{where}: could not judge ({exc.__class__.__name__}: {exc}); "
+                    "this is a voipwatch bug, please report it"
+                )
+                continue
+            read += 1
+            v = j.verdict
+            if table is None:
+                write_line(_encoder.encode(v))
+            else:
+                roles = ", ".join(
+                    f"{s.role} {s.status}" + (f" ({s.technique})" if s.technique else "")
+                    for s in v.services
+                    if s.status != "ok"
+                )
+                table.add_row(
+                    v.measurement_uid, v.test_name, v.probe_cc, v.probe_asn, v.status, roles
+                )
+        if table is not None and read:
+            out.print(table)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader of stdout went away (`| head`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(0) from None
     err.print(f"{read} measurements judged, {bad} problems", markup=False)
     if read == 0:
         raise typer.Exit(1)

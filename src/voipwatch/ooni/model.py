@@ -8,11 +8,12 @@ Spec: https://github.com/ooni/spec/blob/master/data-formats/df-000-base.md and t
 templates df-001-httpt, df-002-dnst, df-005-tcpconnect, df-006-tlshandshake. "Data
 consumers MUST be prepared for any field being null or missing": every field is
 optional, and :func:`decode` falls back to a field-by-field tolerant reading when a
-value has the wrong type.
+value has the wrong type, so one odd field costs a note, never the measurement.
 """
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from typing import Any
@@ -25,6 +26,7 @@ from voipwatch.errors import InputError, NotAMeasurement
 # expected; a few write numbers where strings belong. ``Failure`` accepts them and
 # :func:`failure_str` normalises.
 Failure = str | bool | None
+_B = bool | None
 
 
 class Answer(msgspec.Struct):
@@ -81,7 +83,12 @@ class Response(msgspec.Struct):
 
 
 class Transaction(msgspec.Struct):
-    """df-001-httpt transaction (bodies are deliberately not decoded)."""
+    """df-001-httpt transaction.
+
+    Bodies are deliberately not declared: they are ``MaybeBinaryData`` (a string or
+    ``{"format": "base64", "data": …}``), they are the bulk of a measurement's bytes,
+    and no rule needs them decoded.
+    """
 
     failure: Failure = None
     request: Request | None = None
@@ -92,23 +99,15 @@ class Transaction(msgspec.Struct):
 FB_ENDPOINTS = ("b_api", "b_graph", "edge", "external_cdn", "scontent_cdn", "star", "stun")
 
 
-def _fb_fields() -> list[tuple[str, Any, Any]]:
-    out: list[tuple[str, Any, Any]] = []
-    for ep in FB_ENDPOINTS:
-        for kind in ("dns_consistent", "reachable"):
-            key = f"facebook_{ep}_{kind}"
-            out.append((key, bool | None, None))
-            out.append(
-                (f"legacy_{key}", bool | None, msgspec.field(default=None, name=key.replace("_", "-")))
-            )
-    for key in ("facebook_dns_blocking", "facebook_tcp_blocking"):
-        out.append((key, bool | None, None))
-        out.append((f"legacy_{key}", bool | None,
-                    msgspec.field(default=None, name=key.replace("_", "-"))))
-    return out
+def _legacy(name: str) -> Any:
+    return msgspec.field(default=None, name=name)
 
 
-class _TestKeysBase(msgspec.Struct):
+class TestKeys(msgspec.Struct):
+    """The ``test_keys`` of the tests voipwatch judges (only the keys rules read)."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
     # urlgetter-style common keys
     failure: Failure = None
     failed_operation: str | None = None
@@ -134,15 +133,59 @@ class _TestKeysBase(msgspec.Struct):
     endpoint: str | None = None
     # web_connectivity (ts-017)
     blocking: str | bool | None = None
-    accessible: bool | None = None
+    accessible: bool | msgspec.UnsetType | None = msgspec.UNSET
     dns_experiment_failure: Failure = None
     http_experiment_failure: Failure = None
     control_failure: Failure = None
     dns_consistency: str | None = None
+    # facebook_messenger (ts-019). decode() copies the legacy spelling into these.
+    facebook_b_api_dns_consistent: _B = None
+    facebook_b_api_reachable: _B = None
+    facebook_b_graph_dns_consistent: _B = None
+    facebook_b_graph_reachable: _B = None
+    facebook_edge_dns_consistent: _B = None
+    facebook_edge_reachable: _B = None
+    facebook_external_cdn_dns_consistent: _B = None
+    facebook_external_cdn_reachable: _B = None
+    facebook_scontent_cdn_dns_consistent: _B = None
+    facebook_scontent_cdn_reachable: _B = None
+    facebook_star_dns_consistent: _B = None
+    facebook_star_reachable: _B = None
+    facebook_stun_dns_consistent: _B = None
+    facebook_stun_reachable: _B = None
+    facebook_dns_blocking: _B = None
+    facebook_tcp_blocking: _B = None
+    # ... and as written by test_version <= 0.3.0.
+    legacy_facebook_b_api_dns_consistent: _B = _legacy("facebook-b-api-dns-consistent")
+    legacy_facebook_b_api_reachable: _B = _legacy("facebook-b-api-reachable")
+    legacy_facebook_b_graph_dns_consistent: _B = _legacy("facebook-b-graph-dns-consistent")
+    legacy_facebook_b_graph_reachable: _B = _legacy("facebook-b-graph-reachable")
+    legacy_facebook_edge_dns_consistent: _B = _legacy("facebook-edge-dns-consistent")
+    legacy_facebook_edge_reachable: _B = _legacy("facebook-edge-reachable")
+    legacy_facebook_external_cdn_dns_consistent: _B = _legacy(
+        "facebook-external-cdn-dns-consistent"
+    )
+    legacy_facebook_external_cdn_reachable: _B = _legacy("facebook-external-cdn-reachable")
+    legacy_facebook_scontent_cdn_dns_consistent: _B = _legacy(
+        "facebook-scontent-cdn-dns-consistent"
+    )
+    legacy_facebook_scontent_cdn_reachable: _B = _legacy("facebook-scontent-cdn-reachable")
+    legacy_facebook_star_dns_consistent: _B = _legacy("facebook-star-dns-consistent")
+    legacy_facebook_star_reachable: _B = _legacy("facebook-star-reachable")
+    legacy_facebook_stun_dns_consistent: _B = _legacy("facebook-stun-dns-consistent")
+    legacy_facebook_stun_reachable: _B = _legacy("facebook-stun-reachable")
+    legacy_facebook_dns_blocking: _B = _legacy("facebook-dns-blocking")
+    legacy_facebook_tcp_blocking: _B = _legacy("facebook-tcp-blocking")
 
 
-TestKeys: type[_TestKeysBase] = msgspec.defstruct(  # type: ignore[assignment]
-    "TestKeys", _fb_fields(), bases=(_TestKeysBase,)
+#: (canonical attribute, legacy attribute) pairs for the Facebook Messenger keys.
+FB_KEYS: tuple[tuple[str, str], ...] = tuple(
+    (f"facebook_{k}", f"legacy_facebook_{k}")
+    for k in (
+        *(f"{ep}_{kind}" for ep in FB_ENDPOINTS for kind in ("dns_consistent", "reachable")),
+        "dns_blocking",
+        "tcp_blocking",
+    )
 )
 
 
@@ -167,86 +210,143 @@ class Measurement(msgspec.Struct):
     software_name: str | None = None
     software_version: str | None = None
     annotations: Annotations | None = None
-    test_keys: _TestKeysBase | None = msgspec.field(default=None)
+    test_keys: TestKeys | None = None
 
-
-# Re-declare test_keys with the generated type so decoding fills the FB keys too.
-Measurement = msgspec.defstruct(  # type: ignore[misc]
-    "Measurement",
-    [("test_keys", TestKeys | None, None)],  # type: ignore[operator]
-    bases=(Measurement,),
-)
 
 _decoder = msgspec.json.Decoder(Measurement)
+# Untyped decoding for the tolerant path. ``float_hook`` turns out-of-range floats
+# (1e999) into inf instead of failing the whole record.
+_any_decoder = msgspec.json.Decoder(float_hook=float)
 
 
-def failure_str(f: Failure | int | float) -> str | None:
-    """Normalise a failure value: ``None``/``False``/``""`` mean no failure."""
-    if f is None or f is False or f == "":
+def failure_str(f: Failure | int | float | msgspec.UnsetType) -> str | None:
+    """Normalise a failure value: absent, ``None``, ``False`` or ``""`` mean no failure."""
+    if f is None or f is False or f is msgspec.UNSET or f == "":
         return None
     if f is True:
         return "unknown_failure"
     return str(f)
 
 
-def decode(raw: bytes, *, source: str = "", line: int = 0) -> tuple[Any, list[str]]:
+def decode(raw: bytes, *, source: str = "", line: int = 0) -> tuple[Measurement, list[str]]:
     """Decode ``raw`` into a :class:`Measurement`; return it with notes on repairs.
 
     Raises :class:`InputError` for bytes that are not JSON and
-    :class:`NotAMeasurement` for JSON that is not a measurement object.
+    :class:`NotAMeasurement` for JSON that is not a measurement object. Any other
+    oddity (wrong types, nulls, missing keys, invalid UTF-8 inside strings) yields a
+    measurement and a note saying what was ignored or repaired.
     """
+    notes: list[str] = []
     try:
         m = _decoder.decode(raw)
-        notes: list[str] = []
     except msgspec.ValidationError:
-        try:
-            obj = msgspec.json.decode(raw)
-        except msgspec.DecodeError as exc:  # pragma: no cover - ValidationError came first
-            raise InputError(f"invalid JSON: {exc}", source=source, line=line) from None
-        if not isinstance(obj, dict):
-            raise NotAMeasurement(
-                f"JSON {type(obj).__name__} is not a measurement object", source=source, line=line
-            ) from None
-        notes = []
-        m = _tolerant(obj, Measurement, "", notes)
+        m = _decode_tolerant(raw, source, line, notes)
     except msgspec.DecodeError as exc:
         raise InputError(f"invalid JSON: {exc}", source=source, line=line) from None
+    except UnicodeDecodeError as exc:
+        # OONI data is UTF-8; a stray byte (legacy probes, a bad copy) should cost
+        # that string, not the measurement.
+        fixed = raw.decode("utf-8", "replace").encode("utf-8")
+        notes.append(f"invalid UTF-8 at byte {exc.start} replaced by U+FFFD")
+        try:
+            m = _decoder.decode(fixed)
+        except msgspec.ValidationError:
+            m = _decode_tolerant(fixed, source, line, notes)
+        except (msgspec.DecodeError, RecursionError) as exc2:
+            raise InputError(
+                f"invalid JSON (invalid UTF-8 at byte {exc.start}): {exc2}",
+                source=source,
+                line=line,
+            ) from None
+    except RecursionError:
+        raise InputError(
+            "invalid JSON: nested too deeply to read", source=source, line=line
+        ) from None
     if m.test_name is None and m.test_keys is None:
         raise NotAMeasurement(
             "JSON object has neither test_name nor test_keys: not an OONI measurement",
             source=source,
             line=line,
         )
+    tk = m.test_keys
+    if tk is not None and m.test_name == "facebook_messenger":
+        _merge_legacy_fb(tk)
     return m, notes
+
+
+def _merge_legacy_fb(tk: TestKeys) -> None:
+    """Fill the ``facebook_*`` keys from their ``facebook-*`` spelling, when absent."""
+    for new, old in FB_KEYS:
+        v = getattr(tk, old)
+        if v is not None and getattr(tk, new) is None:
+            setattr(tk, new, v)
+
+
+def _decode_tolerant(raw: bytes, source: str, line: int, notes: list[str]) -> Measurement:
+    """The slow path: decode untyped, then convert field by field."""
+    try:
+        obj = _any_decoder.decode(raw)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        # msgspec refuses integers beyond 64 bits even where they are skipped later;
+        # the standard library reads them (as floats here), so try it before giving up.
+        try:
+            obj = json.loads(raw, parse_int=_int_or_float)
+        except (ValueError, RecursionError):
+            raise InputError(f"invalid JSON: {exc}", source=source, line=line) from None
+    if not isinstance(obj, dict):
+        raise NotAMeasurement(
+            f"JSON {_json_kind(obj)} is not a measurement object", source=source, line=line
+        )
+    m = _tolerant(obj, Measurement, "", notes)
+    assert isinstance(m, Measurement)
+    return m
+
+
+def _int_or_float(digits: str) -> int | float:
+    n = float(digits)
+    return int(digits) if abs(n) < 2**63 else n
+
+
+def _json_kind(v: Any) -> str:
+    return {list: "array", str: "string", dict: "object", bool: "boolean"}.get(
+        type(v), "number" if isinstance(v, int | float) else "null"
+    )
 
 
 _BAD = object()
 
 
 def _tolerant(value: Any, typ: Any, path: str, notes: list[str]) -> Any:
-    """Convert ``value`` to ``typ``, replacing wrongly typed parts by their defaults."""
+    """Convert ``value`` to ``typ``, replacing wrongly typed parts by their defaults.
+
+    Returns ``_BAD`` when ``value`` cannot be a ``typ`` at all (the caller drops it
+    and notes where).
+    """
     try:
         return msgspec.convert(value, typ, strict=False)
     except msgspec.ValidationError:
         pass
     origin = typing.get_origin(typ)
     if origin in (typing.Union, types.UnionType):
-        for member in typing.get_args(typ):
+        members = typing.get_args(typ)
+        for member in members:
             if member is type(None):
                 continue
             r = _tolerant(value, member, path, notes)
             if r is not _BAD:
                 return r
-        notes.append(f"ignored {path or 'value'}: unexpected {type(value).__name__}")
-        return None if type(None) in typing.get_args(typ) else _BAD
+        return _BAD
     if origin is list:
         if not isinstance(value, list):
             return _BAD
         (item_t,) = typing.get_args(typ)
         out = []
         for i, item in enumerate(value):
-            r = _tolerant(item, item_t, f"{path}[{i}]", notes)
-            if r is not _BAD and r is not None:
+            where = f"{path}[{i}]"
+            r = _tolerant(item, item_t, where, notes)
+            if r is _BAD:
+                notes.append(f"ignored {where}: unexpected {_json_kind(item)}")
+            elif r is not None:
                 out.append(r)
         return out
     if isinstance(typ, type) and issubclass(typ, msgspec.Struct):
@@ -256,9 +356,11 @@ def _tolerant(value: Any, typ: Any, path: str, notes: list[str]) -> Any:
         for f in msgspec.structs.fields(typ):
             if f.encode_name not in value:
                 continue
-            r = _tolerant(value[f.encode_name], f.type, f"{path}.{f.encode_name}".lstrip("."), notes)
+            where = f"{path}.{f.encode_name}" if path else f.encode_name
+            v = value[f.encode_name]
+            r = _tolerant(v, f.type, where, notes)
             if r is _BAD:
-                notes.append(f"ignored {path}.{f.encode_name}".replace(" .", " "))
+                notes.append(f"ignored {where}: unexpected {_json_kind(v)}")
                 continue
             kwargs[f.name] = r
         return typ(**kwargs)

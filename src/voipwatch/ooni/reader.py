@@ -4,11 +4,15 @@ Handles ``.jsonl``, ``.jsonl.gz``, ``.json``, ``.json.gz`` (one measurement, a
 pretty-printed one, a JSON list, or JSONL mislabelled as JSON), OONI API
 ``measurement_meta`` responses (``raw_measurement`` as a string or an object), and
 OONI "postcan" ``.tar.gz`` files (each member a ``{"format": "json", "content": …}``
-upload). Directories are walked in sorted order.
+upload named ``<measurement_uid>.post``). Directories are walked in sorted order.
+Compression is recognised by its magic bytes, not by the name, so a gzip file
+without ``.gz`` (or a plain file with it) is still read.
 
 Records are yielded as raw bytes: deciding what to decode belongs to the reader of
 the record (the verdict engine decodes only the fields it reads). Memory stays
-constant in the file size; only one line is held at a time.
+constant in the file size for line-oriented input; only one line is held at a time.
+Whole documents (a pretty-printed object, a JSON list, a postcan member) are held
+once, up to :data:`MAX_DOC_BYTES`.
 
 Nothing here raises on bad input: problems are yielded as :class:`Problem` values in
 stream order, so the caller can count and quarantine them and go on.
@@ -18,29 +22,46 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import tarfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 import msgspec
 
 #: Lines longer than this are skipped (and reported) rather than held in memory.
 MAX_LINE_BYTES = 256 * 1024 * 1024
+#: Whole documents (pretty-printed JSON, JSON lists, tar members) larger than this
+#: are reported instead of being read into memory.
+MAX_DOC_BYTES = MAX_LINE_BYTES
 #: How much of a bad record is kept in quarantine.
 QUARANTINE_EXCERPT = 64 * 1024
+#: A first line shorter than this that is not JSON on its own starts a pretty-printed
+#: document; a longer one is a broken line of JSONL (pretty printers open with ``{``).
+_PRETTY_HEAD = 4096
 
-SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".tar.gz", ".post", ".ndjson")
+SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".tar.gz", ".tgz", ".post", ".ndjson")
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_BOM = b"\xef\xbb\xbf"
+# Errors a compressed or plain stream raises when it is truncated or corrupt.
+_STREAM_ERRORS = (EOFError, zlib.error, OSError)
+#: OONI's collector names each upload ``<measurement_uid>.post``, e.g.
+#: ``20221105223930.168194_JP_whatsapp_e3e891f975f0d5ef``.
+_UID_RE = re.compile(r"\d{14}\.\d{6}_[A-Z]{2}_[a-z0-9]+_[0-9a-f]{16}")
 
 
 @dataclass(frozen=True, slots=True)
 class Record:
     """One measurement as raw JSON bytes, with where it came from.
 
-    ``line`` is 1-based (the member number for postcans); ``uid`` is the
-    ``measurement_uid`` given by an API wrapper, when there was one.
+    ``line`` is 1-based: the line of a JSONL file, the item of a JSON list, the line
+    where a pretty-printed document starts, or the member number in a postcan.
+    ``uid`` is the ``measurement_uid`` given by an API wrapper or a postcan member
+    name, when there was one.
     """
 
     source: str
@@ -60,80 +81,115 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.source}:{self.line}" if self.line else self.source
-        return f"{where}: {self.reason}"
+        # One problem, one line: reasons quoting the input must not break it.
+        reason = self.reason.replace("\r", " ").replace("\n", " ")
+        return f"{where}: {reason}"
 
 
 Item = Record | Problem
 
 
+class _Lines(Protocol):
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
 class _Wrapper(msgspec.Struct):
     """An OONI API ``measurement_meta`` response (or a list row carrying the raw one)."""
 
-    raw_measurement: msgspec.Raw | None = None
-    measurement_uid: str | None = None
+    # ``Raw`` alone, not ``Raw | None``: msgspec would then accept only null. An empty
+    # Raw means the key was absent.
+    raw_measurement: msgspec.Raw = msgspec.Raw()
+    measurement_uid: msgspec.Raw = msgspec.Raw()
 
 
 class _Post(msgspec.Struct):
     """A postcan member / collector upload: ``{"format": "json", "content": {…}}``."""
 
     format: str | None = None
-    content: msgspec.Raw | None = None
+    content: msgspec.Raw = msgspec.Raw()
 
 
 _wrapper_decoder = msgspec.json.Decoder(_Wrapper)
 _post_decoder = msgspec.json.Decoder(_Post)
 _str_decoder = msgspec.json.Decoder(str)
+_raw_decoder = msgspec.json.Decoder(msgspec.Raw)
 _raw_list_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+# What a failed decode of untrusted bytes may raise besides DecodeError.
+_DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 
-def unwrap(raw: bytes, source: str, line: int) -> Item:
+def unwrap(raw: bytes, source: str, line: int, uid: str | None = None) -> Item:
     """Return the measurement inside an API wrapper or upload envelope, else ``raw``.
 
     The substring tests are a cheap pre-filter: the full decode only runs on lines
     that may be wrappers, and a measurement that merely contains the word (in an
     HTTP body, say) decodes to an empty wrapper and is passed through unchanged.
+    ``uid`` is a ``measurement_uid`` known from outside (a postcan member name); an
+    API wrapper's own ``measurement_uid`` takes precedence.
     """
-    uid: str | None = None
     if b'"raw_measurement"' in raw:
         try:
-            w = _wrapper_decoder.decode(raw)
-        except msgspec.DecodeError:
+            w: _Wrapper | None = _wrapper_decoder.decode(raw)
+        except _DECODE_ERRORS:
             w = None
-        if w is not None and w.raw_measurement is not None:
+        if w is not None and len(w.raw_measurement):
             inner = bytes(w.raw_measurement)
-            uid = w.measurement_uid
+            given = _wrapper_uid(w.measurement_uid)
+            if given:
+                uid = given
             if inner[:1] == b'"':
+                # The API serves raw_measurement as a JSON string holding JSON.
                 try:
                     inner = _str_decoder.decode(inner).encode("utf-8", "surrogatepass")
-                except (msgspec.DecodeError, UnicodeEncodeError) as exc:
-                    return Problem(source, line, f"raw_measurement string is not JSON: {exc}",
-                                   raw[:QUARANTINE_EXCERPT])
+                except (*_DECODE_ERRORS, UnicodeEncodeError) as exc:
+                    return Problem(
+                        source,
+                        line,
+                        f"raw_measurement string is not JSON: {exc}",
+                        raw[:QUARANTINE_EXCERPT],
+                    )
             elif inner == b"null":
-                return Problem(source, line, "API wrapper has raw_measurement: null",
-                               raw[:QUARANTINE_EXCERPT])
-            raw = inner
+                return Problem(
+                    source, line, "API wrapper has raw_measurement: null", raw[:QUARANTINE_EXCERPT]
+                )
+            raw = inner.strip()
     if b'"content"' in raw[:64] or (b'"format"' in raw[:64] and b'"content"' in raw):
         try:
-            p = _post_decoder.decode(raw)
-        except msgspec.DecodeError:
+            p: _Post | None = _post_decoder.decode(raw)
+        except _DECODE_ERRORS:
             p = None
-        if p is not None and p.content is not None and p.format in ("json", None):
+        if p is not None and len(p.content) and p.format in ("json", None):
             raw = bytes(p.content)
         elif p is not None and p.format == "yaml":
-            return Problem(source, line, "legacy YAML upload is not supported",
-                           raw[:QUARANTINE_EXCERPT])
+            return Problem(
+                source, line, "legacy YAML upload is not supported", raw[:QUARANTINE_EXCERPT]
+            )
     return Record(source, line, raw, uid)
 
 
-def _iter_lines(fh: IO[bytes], source: str) -> Iterator[Item]:
-    """Yield one item per non-blank line, reporting truncated/corrupt compression."""
-    n = 0
+def _wrapper_uid(raw: msgspec.Raw) -> str | None:
+    """The wrapper's ``measurement_uid`` when it is a string (anything else is ignored)."""
+    data = bytes(raw)
+    if data[:1] != b'"':
+        return None
+    try:
+        return _str_decoder.decode(data)
+    except _DECODE_ERRORS:
+        return None
+
+
+def _iter_lines(fh: _Lines, source: str, start: int = 0) -> Iterator[Item]:
+    """Yield one item per non-blank line, reporting truncated/corrupt compression.
+
+    ``start`` is the number of lines already consumed from ``fh`` (line numbers go on
+    from there).
+    """
+    n = start
     while True:
         try:
             chunk = fh.readline(MAX_LINE_BYTES)
-        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-            yield Problem(source, n + 1, f"compressed stream is truncated or corrupt after "
-                          f"line {n} ({exc.__class__.__name__}: {exc})")
+        except _STREAM_ERRORS as exc:
+            yield _truncated(source, n, exc)
             return
         if not chunk:
             return
@@ -145,101 +201,259 @@ def _iter_lines(fh: IO[bytes], source: str) -> Iterator[Item]:
                     more = fh.readline(MAX_LINE_BYTES)
                     if not more or more.endswith(b"\n"):
                         break
-            except (EOFError, gzip.BadGzipFile, zlib.error, OSError):
-                pass
-            yield Problem(source, n, f"line longer than {MAX_LINE_BYTES} bytes, skipped",
-                          chunk[:QUARANTINE_EXCERPT])
+            except _STREAM_ERRORS as exc:
+                yield _truncated(source, n, exc)
+                return
+            yield Problem(
+                source,
+                n,
+                f"line longer than {MAX_LINE_BYTES} bytes, skipped",
+                chunk[:QUARANTINE_EXCERPT],
+            )
             continue
         line = chunk.strip()
         if not line:
             continue
+        if n == 1 and line.startswith(_BOM):
+            line = line[3:].lstrip()
         yield unwrap(line, source, n)
 
 
+def _truncated(source: str, n: int, exc: BaseException) -> Problem:
+    return Problem(
+        source,
+        n + 1,
+        f"compressed stream is truncated or corrupt after line {n} "
+        f"({exc.__class__.__name__}: {exc})",
+    )
+
+
 def _open(path: Path) -> IO[bytes]:
-    if path.name.endswith(".gz"):
-        return gzip.open(path, "rb")
+    """Open ``path`` for reading, decompressing when it starts with the gzip magic."""
+    with path.open("rb") as fh:
+        magic = fh.read(2)
+    if magic == _GZIP_MAGIC:
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     return path.open("rb")
 
 
-def _read_json_document(path: Path, source: str) -> Iterator[Item]:
-    """A ``.json`` file: one object, a list of objects, or JSONL under the wrong name."""
-    with _open(path) as fh:
-        head = fh.read(1)
-        while head in (b" ", b"\n", b"\r", b"\t", b"\xef", b"\xbb", b"\xbf"):
-            head = fh.read(1)
-    if not head:
-        yield Problem(source, 0, "empty file: no measurements")
-        return
-    if head == b"[":
-        try:
-            with _open(path) as fh:
-                items = _raw_list_decoder.decode(fh.read())
-        except (msgspec.DecodeError, EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-            yield Problem(source, 0, f"not a readable JSON list: {exc}")
-            return
-        for i, item in enumerate(items, 1):
-            yield unwrap(bytes(item), source, i)
-        return
-    # An object, pretty-printed or on one line; if it does not parse as one document,
-    # read it as JSONL (OONI probe reports are JSONL saved as .json).
+def _parse_error(data: bytes) -> str | None:
+    """Why ``data`` is not one JSON value, or ``None`` when it is."""
     try:
-        with _open(path) as fh:
-            data = fh.read()
-        msgspec.json.decode(data, type=msgspec.Raw)
-    except (msgspec.DecodeError, EOFError, gzip.BadGzipFile, zlib.error, OSError):
+        _raw_decoder.decode(data)
+    except _DECODE_ERRORS as exc:
+        return str(exc) or exc.__class__.__name__
+    return None
+
+
+def _parses(data: bytes) -> bool:
+    return _parse_error(data) is None
+
+
+def _read_bounded(fh: IO[bytes], limit: int) -> bytes | None:
+    """The rest of ``fh``, or ``None`` when it is longer than ``limit`` bytes.
+
+    Reads in 1 MiB steps: ``read(limit)`` would allocate ``limit`` bytes up front.
+    """
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        block = fh.read(1 << 20)
+        if not block:
+            return b"".join(parts)
+        total += len(block)
+        if total > limit:
+            return None
+        parts.append(block)
+
+
+def _read_json_document(path: Path, source: str) -> Iterator[Item]:
+    """A ``.json`` file: one object (compact or pretty), a list, or JSONL wrongly named.
+
+    Decided from the first non-blank line, so a multi-GB JSONL file called ``.json``
+    is streamed like any JSONL file instead of being read whole.
+    """
+    with _open(path) as fh:
+        n = 0
+        while True:
+            try:
+                chunk = fh.readline(MAX_LINE_BYTES)
+            except _STREAM_ERRORS as exc:
+                yield _truncated(source, n, exc)
+                return
+            if not chunk:
+                yield Problem(source, 0, "no measurements in file (only blank lines)")
+                return
+            n += 1
+            first = chunk.strip()
+            if n == 1 and first.startswith(_BOM):
+                first = first[3:].lstrip()
+            if first:
+                break
+        if len(chunk) >= MAX_LINE_BYTES and not chunk.endswith(b"\n"):
+            rest = None  # an oversized first line: read as JSONL below
+        elif first[:1] == b"[":
+            yield from _read_json_list(fh, first, source)
+            return
+        elif len(first) >= _PRETTY_HEAD or _parses(first):
+            # One object on one line, or JSONL (whose first line may be broken; a
+            # long line is never the opening of a pretty-printed document).
+            yield unwrap(first, source, n)
+            yield from _iter_lines(fh, source, start=n)
+            return
+        else:
+            try:
+                rest = _read_bounded(fh, MAX_DOC_BYTES)
+            except _STREAM_ERRORS as exc:
+                yield Problem(
+                    source,
+                    n,
+                    f"JSON document is truncated or corrupt ({exc.__class__.__name__}: {exc})",
+                )
+                return
+            if rest is None:
+                yield Problem(
+                    source,
+                    n,
+                    f"JSON document larger than {MAX_DOC_BYTES} bytes, "
+                    "skipped (convert it to JSONL)",
+                )
+                return
+    if rest is None:
+        # The line reader reports the oversized line and goes on after it.
         with _open(path) as fh:
             yield from _iter_lines(fh, source)
         return
-    yield unwrap(data.strip(), source, 1)
+    yield from _read_pretty(chunk + rest, source, n)
+
+
+def _read_pretty(text: bytes, source: str, head_line: int) -> Iterator[Item]:
+    """A document spread over lines (pretty-printed), starting at line ``head_line``."""
+    data = text.strip()
+    if data.startswith(_BOM):
+        data = data[3:].lstrip()
+    error = _parse_error(data)
+    if error is None:
+        yield unwrap(data, source, head_line)
+        return
+    # Not one document. If later lines stand alone as JSON objects, it is JSONL whose
+    # first line is broken: report line by line. Otherwise it is one broken document.
+    lines = data.split(b"\n")[1:]
+    if any(_parses(s) for ln in lines if (s := ln.strip())[:1] == b"{"):
+        yield from _iter_lines(_BytesLines(text), source, start=head_line - 1)
+        return
+    yield Problem(
+        source, head_line, f"not a readable JSON document: {error}", data[:QUARANTINE_EXCERPT]
+    )
+
+
+def _read_json_list(fh: IO[bytes], first: bytes, source: str) -> Iterator[Item]:
+    """A JSON list of measurements (or API rows); ``line`` is the item number."""
+    try:
+        rest = _read_bounded(fh, MAX_DOC_BYTES)
+    except _STREAM_ERRORS as exc:
+        yield Problem(
+            source, 0, f"JSON list is truncated or corrupt ({exc.__class__.__name__}: {exc})"
+        )
+        return
+    if rest is None:
+        yield Problem(
+            source, 0, f"JSON list larger than {MAX_DOC_BYTES} bytes, skipped (convert it to JSONL)"
+        )
+        return
+    data = first + b"\n" + rest
+    try:
+        items = _raw_list_decoder.decode(data)
+    except _DECODE_ERRORS as exc:
+        yield Problem(source, 0, f"not a readable JSON list: {exc}", data[:QUARANTINE_EXCERPT])
+        return
+    if not items:
+        yield Problem(source, 0, "empty JSON list: no measurements")
+        return
+    for i, item in enumerate(items, 1):
+        yield unwrap(bytes(item), source, i)
 
 
 def _read_postcan(path: Path, source: str) -> Iterator[Item]:
+    """An OONI postcan: a tar (usually gzipped) of ``<measurement_uid>.post`` uploads."""
     n = 0
     try:
-        with tarfile.open(path, mode="r|gz") as tar:
+        with tarfile.open(path, mode="r|*") as tar:
             for member in tar:
                 if not member.isfile():
                     continue
                 n += 1
                 where = f"{source}:{member.name}"
+                name = member.name.rsplit("/", 1)[-1]
+                if name.endswith((".yaml", ".yml")):
+                    yield Problem(where, n, "legacy YAML report is not supported")
+                    continue
+                if member.size > MAX_DOC_BYTES:
+                    yield Problem(where, n, f"member larger than {MAX_DOC_BYTES} bytes, skipped")
+                    continue
                 fh = tar.extractfile(member)
                 if fh is None:
                     continue
                 data = fh.read()
-                if member.name.endswith((".yaml", ".yml")):
-                    yield Problem(where, n, "legacy YAML report is not supported")
+                if data[:2] == _GZIP_MAGIC:
+                    try:
+                        data = gzip.decompress(data)
+                    except _STREAM_ERRORS as exc:
+                        yield Problem(where, n, f"gzip member is corrupt ({exc})")
+                        continue
+                body = data.strip()
+                if not body:
+                    yield Problem(where, n, "empty member: no measurement")
                     continue
-                if member.name.endswith((".jsonl", ".json")) and data.count(b"\n") > 1:
+                if not name.endswith(".post") and b"\n" in body and not _parses(body):
+                    # A JSONL member (legacy cans hold report files).
                     yield from _iter_lines(_BytesLines(data), where)
                     continue
-                yield unwrap(data.strip(), where, n)
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        yield Problem(source, n + 1, f"tar archive is truncated or corrupt after member {n} "
-                      f"({exc.__class__.__name__}: {exc})")
+                stem = name.removesuffix(".post")
+                uid = stem if _UID_RE.fullmatch(stem) else None
+                yield unwrap(body, where, n, uid)
+    except (tarfile.TarError, *_STREAM_ERRORS) as exc:
+        yield Problem(
+            source,
+            n + 1,
+            f"tar archive is truncated or corrupt after member {n} "
+            f"({exc.__class__.__name__}: {exc})",
+        )
 
 
 class _BytesLines:
-    """Minimal ``readline`` over bytes, for JSONL members inside a tar."""
+    """Minimal ``readline`` over bytes, for JSONL held in memory."""
 
     def __init__(self, data: bytes) -> None:
         self._data = data
         self._pos = 0
 
-    def readline(self, limit: int = -1) -> bytes:
+    def readline(self, size: int = -1, /) -> bytes:
         end = self._data.find(b"\n", self._pos)
         end = len(self._data) if end < 0 else end + 1
-        if limit > 0:
-            end = min(end, self._pos + limit)
-        out = self._data[self._pos:end]
+        if size > 0:
+            end = min(end, self._pos + size)
+        out = self._data[self._pos : end]
         self._pos = end
         return out
 
 
-def read_file(path: Path) -> Iterator[Item]:
-    """Yield the measurements (and problems) of one file."""
-    source = str(path)
+def _read_any(path: Path, source: str) -> Iterator[Item]:
     name = path.name.lower()
+    if name.endswith((".tar.gz", ".tgz", ".tar")):
+        yield from _read_postcan(path, source)
+    elif name.endswith((".json", ".json.gz", ".post", ".json.pretty")):
+        yield from _read_json_document(path, source)
+    else:
+        # .jsonl / .jsonl.gz / .ndjson, and anything else we are handed directly:
+        # line-oriented is the most forgiving reading.
+        with _open(path) as fh:
+            yield from _iter_lines(fh, source)
+
+
+def read_file(path: Path) -> Iterator[Item]:
+    """Yield the measurements (and problems) of one file; a file with none is a problem."""
+    source = str(path)
     try:
         if path.stat().st_size == 0:
             yield Problem(source, 0, "empty file: no measurements")
@@ -247,18 +461,16 @@ def read_file(path: Path) -> Iterator[Item]:
     except OSError as exc:
         yield Problem(source, 0, f"cannot read: {exc.strerror or exc}")
         return
+    seen = False
     try:
-        if name.endswith((".tar.gz", ".tgz")):
-            yield from _read_postcan(path, source)
-        elif name.endswith((".json", ".json.gz", ".post", ".json.pretty")):
-            yield from _read_json_document(path, source)
-        else:
-            # .jsonl / .jsonl.gz / .ndjson, and anything else we are handed directly:
-            # line-oriented is the most forgiving reading.
-            with _open(path) as fh:
-                yield from _iter_lines(fh, source)
+        for item in _read_any(path, source):
+            seen = True
+            yield item
     except OSError as exc:
         yield Problem(source, 0, f"cannot read: {exc.strerror or exc}")
+        return
+    if not seen:
+        yield Problem(source, 0, "no measurements in file")
 
 
 def is_measurement_file(path: Path) -> bool:
