@@ -213,6 +213,11 @@ def _inconsistent(obs: list[Observation]) -> Observation | None:
     return None
 
 
+def _incons_detail(o: Observation, role: Role) -> str:
+    owners = ", ".join(f"AS{a}" for a in role.owner_asns)
+    return f"answer {o.ip} in {o.detail or 'an unknown network'}, outside {owners}"
+
+
 def tcp_observations(facts: Facts, ips: list[str], role: Role, host: str) -> list[Observation]:
     out: list[Observation] = []
     for (ip, port), fails in facts.tcp.items():
@@ -290,6 +295,12 @@ def endpoint_outcome(
             )
         )
     incons = _inconsistent(obs)
+    if incons is not None and not expect_tls and url is None:
+        # A bare TCP connect to an off-network answer proves nothing: a sinkhole
+        # accepts connections too. Without TLS to vouch for the server, the answer
+        # itself is the evidence.
+        ev, tech = atom("resolve", "dns_inconsistent_answer", host, _incons_detail(incons, role))
+        return Outcome(False, ev, tech, obs)
     if failure is None and url is not None:
         return Outcome(True, observations=obs)
     if url is None and not tcp_fails and not tls_fails:
@@ -328,9 +339,7 @@ def endpoint_outcome(
             "resolve",
             "dns_inconsistent_answer",
             host,
-            f"answer {incons.ip} in {incons.detail or 'an unknown network'}, outside "
-            + ", ".join(f"AS{a}" for a in role.owner_asns)
-            + f"; then {op} failed with {fail}",
+            f"{_incons_detail(incons, role)}; then {op} failed with {fail}",
         )
         return Outcome(False, ev, tech, obs)
     target = url if op == "http_request" and url else host
