@@ -129,3 +129,18 @@ def test_catalogue_roles_are_consistent() -> None:
     assert cat.role_for_ip("149.154.167.91").id == "telegram/dc"
     for role in cat.roles.values():
         assert role.plane in ("signalling", "media", "web")
+
+
+def test_off_network_answer_on_tcp_only_role_is_evidence_even_if_connect_works() -> None:
+    import json
+
+    m = json.loads((FIXTURES / "whatsapp-ok.json").read_text())
+    for q in m["test_keys"]["queries"]:
+        if q["hostname"] == "e1.whatsapp.net":
+            for a in q["answers"]:
+                a["asn"] = 12389  # a national operator's network, not WhatsApp's
+    v = judge_bytes(json.dumps(m).encode()).verdict
+    ep = next(s for s in v.services if s.role == "whatsapp/endpoints")
+    assert (ep.status, ep.technique) == ("partial", "dns.inconsistent")
+    assert ep.evidence[0].target == "e1.whatsapp.net"
+    assert "AS12389" in ep.evidence[0].detail
