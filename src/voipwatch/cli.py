@@ -8,6 +8,9 @@ counted), 1 when no input could be read at all, 2 for usage errors.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -114,6 +117,223 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
 # ---------------------------------------------------------------------------------------
 # Store commands (ingest, rejudge, aggregate, export) live below this line.
 # ---------------------------------------------------------------------------------------
+
+DbOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        envvar="VOIPWATCH_DB",
+        help="Store file (default: voipwatch.duckdb in the user data directory).",
+        show_default=False,
+    ),
+]
+
+
+@contextmanager
+def _store_failures(command: str) -> Iterator[None]:
+    """One line on stderr instead of a traceback: exit 2 for usage, 1 for the store."""
+    from voipwatch.errors import StoreError, UsageError
+
+    try:
+        yield
+    except UsageError as exc:
+        problem(f"voipwatch {command}: {exc}")
+        raise typer.Exit(2) from None
+    except StoreError as exc:
+        problem(f"voipwatch {command}: {exc}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        problem(
+            f"voipwatch {command}: interrupted; every batch already written is complete, "
+            "run the same command again to finish"
+        )
+        raise typer.Exit(130) from None
+
+
+def _counts_table(title: str, counts: dict[str, int | float], keys: list[str]) -> None:
+    from rich.table import Table
+
+    table = Table(*keys, title=title, title_justify="left")
+    table.add_row(*(f"{counts[k]:,}" for k in keys))
+    out.print(table)
+
+
+@app.command()
+def ingest(paths: PathsArg, db: DbOpt = None, json: JsonOpt = False) -> None:
+    """Load measurements into the store; print counts read / new / duplicate / quarantined.
+
+    Idempotent: a measurement already stored (same report, input, start time and test)
+    counts as a duplicate, so re-running on the same files adds nothing, and a run that
+    was killed can simply be run again. Records that cannot be read are reported on
+    stderr and kept in the store's quarantine with the reason.
+    """
+    from voipwatch.console import progress
+    from voipwatch.store import IngestProgress, open_store
+    from voipwatch.store import ingest as run_ingest
+
+    with _store_failures("ingest"), open_store(db) as store, progress() as bar:
+        task = bar.add_task("ingest", total=None, detail="")
+
+        def on_progress(p: IngestProgress) -> None:
+            bar.update(
+                task,
+                total=p.files_total,
+                completed=p.files_done,
+                detail=f"{p.records:,} records  {p.current}",
+            )
+
+        stats = run_ingest(store, paths, on_problem=problem, on_progress=on_progress)
+    counts = stats.as_dict()
+    if json:
+        write_line(_encoder.encode({"db": str(store.path), **counts}))
+    else:
+        keys = ["files", "read", "new", "duplicate", "quarantined"]
+        _counts_table(f"ingested into {store.path}", counts, keys)
+        if stats.missing:
+            err.print(f"{stats.missing} path(s) not found", markup=False)
+    if stats.new + stats.duplicate == 0:
+        raise typer.Exit(1)
+
+
+@app.command()
+def rejudge(db: DbOpt = None, json: JsonOpt = False) -> None:
+    """Judge every stored measurement again with the current rules.
+
+    Verdicts and observations are recomputed from the stored raw measurements and
+    replaced where they changed. Safe to interrupt and re-run; a second run changes
+    nothing.
+    """
+    from voipwatch.console import progress
+    from voipwatch.store import open_store
+    from voipwatch.store import rejudge as run_rejudge
+
+    with _store_failures("rejudge"), open_store(db) as store, progress() as bar:
+        task = bar.add_task("rejudge", total=None, detail="")
+
+        def on_progress(done: int, total: int) -> None:
+            bar.update(task, total=total, completed=done)
+
+        stats = run_rejudge(store, on_problem=problem, on_progress=on_progress)
+    counts = stats.as_dict()
+    if json:
+        write_line(_encoder.encode({"db": str(store.path), **counts}))
+    else:
+        keys = ["measurements", "changed", "restamped", "failed", "rules_version"]
+        _counts_table(f"rejudged {store.path}", counts, keys)
+
+
+_AXES_HELP = (
+    "measurement_start_day, probe_cc, probe_asn, test_name, input, domain; "
+    "or per role verdict: service, role, plane, technique."
+)
+
+
+@app.command()
+def aggregate(
+    db: DbOpt = None,
+    axis_x: Annotated[str | None, typer.Option("--axis-x", help=f"Axis: {_AXES_HELP}")] = None,
+    axis_y: Annotated[str | None, typer.Option("--axis-y", help="Second axis.")] = None,
+    time_grain: Annotated[
+        str, typer.Option("--time-grain", help="hour, day, week, month, year or auto.")
+    ] = "auto",
+    since: Annotated[
+        str | None, typer.Option("--since", help="From this date (YYYY-MM-DD), inclusive.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Up to this date (YYYY-MM-DD), exclusive.")
+    ] = None,
+    probe_cc: Annotated[str | None, typer.Option("--probe-cc", help="CC[,CC...]")] = None,
+    probe_asn: Annotated[
+        str | None, typer.Option("--probe-asn", help="ASN[,ASN...], with or without AS.")
+    ] = None,
+    test_name: Annotated[str | None, typer.Option("--test-name", help="T[,T...]")] = None,
+    input: Annotated[str | None, typer.Option("--input", help="Exact input (URL).")] = None,
+    domain: Annotated[str | None, typer.Option("--domain", help="D[,D...] of inputs.")] = None,
+    service: Annotated[str | None, typer.Option("--service", help="S[,S...]")] = None,
+    role: Annotated[str | None, typer.Option("--role", help="R[,R...]")] = None,
+    plane: Annotated[
+        str | None, typer.Option("--plane", help="signalling, media, web (comma list).")
+    ] = None,
+    technique: Annotated[
+        str | None,
+        typer.Option("--technique", help="T[,T...]; 'dns' also matches dns.nxdomain etc."),
+    ] = None,
+    format: Annotated[str, typer.Option("--format", help="json or csv.")] = "json",
+) -> None:
+    """Counts shaped like OONI's /api/v1/aggregation.
+
+    JSON: {"v": 0, "dimension_count": N, "db_stats": {...}, "result": ...}, where
+    result is one object without an axis and a list of objects (ordered by the axes)
+    with one. Each object holds anomaly_count, confirmed_count, failure_count,
+    ok_count (mutually exclusive, summing to measurement_count) and
+    measurement_count, plus the axis values. measurement_start_day is YYYY-MM-DD
+    (YYYY-MM-DDThh:mm:ssZ for the hour grain; weeks start on Sunday as in OONI);
+    probe_asn is an int. Measurements whose test voipwatch does not judge (status
+    "unsupported") are not counted.
+
+    With --service, --role, --plane or --technique, as an axis or a filter, rows
+    count role verdicts instead (one per measurement and service role): ok_count,
+    blocked_count, partial_count, degraded_count, down_count, failure_count and
+    unknown_count sum to verdict_count; measurement_count is the number of distinct
+    measurements behind them.
+
+    CSV: a header row, then one row per result object. Time grains follow OONI's
+    limits: hour only for ranges up to 7 days, year only beyond 365 days.
+    """
+    from voipwatch.errors import UsageError
+    from voipwatch.store import aggregate as run_aggregate
+    from voipwatch.store import open_store, parse_query, to_csv
+
+    with _store_failures("aggregate"):
+        fmt = format.lower()
+        if fmt not in ("json", "csv"):
+            raise UsageError(f"--format: {format!r} is not json or csv")
+        query = parse_query(
+            axis_x=axis_x,
+            axis_y=axis_y,
+            time_grain=time_grain,
+            since=since,
+            until=until,
+            probe_cc=probe_cc,
+            probe_asn=probe_asn,
+            test_name=test_name,
+            input=input,
+            domain=domain,
+            service=service,
+            role=role,
+            plane=plane,
+            technique=technique,
+        )
+        with open_store(db, read_only=True) as store:
+            response = run_aggregate(store.con, query)
+    if fmt == "csv":
+        sys.stdout.write(to_csv(response, query))
+    else:
+        write_line(_encoder.encode(response))
+
+
+@app.command()
+def export(
+    tier: Annotated[
+        str,
+        typer.Option("--tier", help="measurements, verdicts, observations or quarantine."),
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Export one tier of the store to a Parquet file, in key order.
+
+    Measurements keep their raw bytes zstd-compressed in the raw_zstd column.
+    """
+    from voipwatch.store import export_tier, open_store
+
+    with _store_failures("export"), open_store(db, read_only=True) as store:
+        rows = export_tier(store, tier, out_file)
+    if json:
+        write_line(_encoder.encode({"tier": tier, "rows": rows, "out": str(out_file)}))
+    else:
+        err.print(f"{rows:,} {tier} rows written to {out_file}", markup=False)
 
 
 def main() -> None:

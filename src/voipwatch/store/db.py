@@ -1,0 +1,172 @@
+"""Opening the store: where it lives, how DuckDB is configured, and what can go wrong.
+
+The store is one DuckDB file. Every failure to open or write it becomes a
+:class:`~voipwatch.errors.StoreError` naming the file and the reason, so commands can
+print one line and exit 1 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+
+import duckdb
+import platformdirs
+
+from voipwatch.errors import StoreError
+from voipwatch.store.schema import DDL, SCHEMA_VERSION
+
+DB_FILENAME = "voipwatch.duckdb"
+#: DuckDB spills to disk beyond this; ingest and rejudge hold one batch in Python on
+#: top of it, so a run's memory stays flat however large its input.
+MEMORY_LIMIT = "1GB"
+
+
+def default_db_path() -> Path:
+    """The store used when neither ``--db`` nor ``VOIPWATCH_DB`` names one."""
+    return platformdirs.user_data_path("voipwatch", appauthor=False) / DB_FILENAME
+
+
+def _reason(exc: BaseException) -> str:
+    """DuckDB's message without its error-class prefix, on one line."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    for prefix in ("IO Error: ", "Catalog Error: ", "Invalid Input Error: ", "Binder Error: "):
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return text
+
+
+@contextmanager
+def store_errors(path: Path, doing: str) -> Iterator[None]:
+    """Turn DuckDB failures (disk full, lock held, corrupt file) into ``StoreError``."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        raise StoreError(f"{path}: {doing} failed: {_reason(exc)}") from exc
+
+
+class Store:
+    """An open store: the DuckDB connection and the file it belongs to."""
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, *, read_only: bool) -> None:
+        self.path = path
+        self.con = con
+        self.read_only = read_only
+
+    def close(self) -> None:
+        """Close the connection (DuckDB checkpoints the write-ahead log on close)."""
+        with store_errors(self.path, "closing the store"):
+            self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self, con: duckdb.DuckDBPyConnection | None = None) -> Iterator[None]:
+        """One atomic batch: everything inside commits together or not at all.
+
+        A killed process leaves only whole batches behind, which is what makes ingest
+        and rejudge safe to re-run.
+        """
+        c = self.con if con is None else con
+        with store_errors(self.path, "writing"):
+            c.execute("BEGIN TRANSACTION")
+            try:
+                yield
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+
+
+def _check_path(path: Path, *, read_only: bool) -> None:
+    if path.is_dir():
+        raise StoreError(f"{path}: is a directory, not a store file")
+    parent = path.parent
+    if read_only:
+        if not path.exists():
+            raise StoreError(f"{path}: no store here (create one with `voipwatch ingest`)")
+        return
+    if not parent.is_dir():
+        raise StoreError(f"{path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise StoreError(f"{path}: the store is read-only (cannot write in {parent})")
+
+
+def _ensure_schema(store: Store) -> None:
+    con = store.con
+    if not store.read_only:
+        with store.transaction():
+            for ddl in DDL:
+                con.execute(ddl)
+            con.execute(
+                "INSERT INTO store_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
+                [str(SCHEMA_VERSION)],
+            )
+    with store_errors(store.path, "reading the schema version"):
+        try:
+            row = con.execute(
+                "SELECT value FROM store_meta WHERE name = 'schema_version'"
+            ).fetchone()
+        except duckdb.CatalogException:
+            row = None
+    if row is None:
+        raise StoreError(f"{store.path}: not a voipwatch store (no schema version)")
+    if row[0] != str(SCHEMA_VERSION):
+        raise StoreError(
+            f"{store.path}: store schema version {row[0]}, but this voipwatch reads "
+            f"version {SCHEMA_VERSION}"
+        )
+
+
+def open_store(
+    path: Path | None = None, *, read_only: bool = False, memory_limit: str = MEMORY_LIMIT
+) -> Store:
+    """Open (creating when writable and absent) the store at ``path``.
+
+    Without ``path`` the default store in the user's data directory is used, and its
+    directory is created; an explicit path's directory must already exist, since a
+    typo there should not silently create a new store somewhere.
+    """
+    if path is None:
+        path = default_db_path()
+        if not read_only:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"{path}: cannot create directory {path.parent}: {exc.strerror or exc}"
+                ) from exc
+    path = path.expanduser()
+    _check_path(path, read_only=read_only)
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": memory_limit,
+        # Order across threads is irrelevant for our writes and reads (every reader
+        # sorts), and keeping it costs memory.
+        "preserve_insertion_order": False,
+    }
+    try:
+        con = duckdb.connect(str(path), read_only=read_only, config=config)
+    except duckdb.Error as exc:
+        reason = _reason(exc)
+        if "lock" in reason.lower():
+            reason = f"the store is in use by another voipwatch process ({reason})"
+        raise StoreError(f"{path}: cannot open the store: {reason}") from exc
+    store = Store(path, con, read_only=read_only)
+    try:
+        _ensure_schema(store)
+    except BaseException:
+        con.close()
+        raise
+    return store

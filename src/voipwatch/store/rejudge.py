@@ -1,0 +1,158 @@
+"""Re-judging stored measurements after the verdict rules change.
+
+Every measurement is judged again from its stored raw bytes. A measurement whose
+judgement digest is unchanged is left alone; one that changed has its verdict and
+observation rows replaced and its derived columns updated, in one transaction per
+batch. Because the digest of a rewritten row equals the fresh one, a killed run
+re-started converges on the same store, and a second run changes nothing.
+
+The measurement's key and provenance (source, line) are never rewritten: identity is
+fixed when a measurement is first stored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import pyarrow as pa
+
+from voipwatch.errors import InputError
+from voipwatch.store.db import Store, store_errors
+from voipwatch.store.ingest import judge_record
+from voipwatch.store.rows import Rows, decompress, judgement_digest
+from voipwatch.store.schema import start_time_sql
+from voipwatch.verdicts.types import RULES_VERSION
+
+BATCH_SIZE: Final = 2000
+
+_DERIVED: Final = (
+    "measurement_uid",
+    "report_id",
+    "test_name",
+    "test_version",
+    "probe_cc",
+    "probe_asn",
+    "input",
+    "status",
+    "rules_version",
+    "notes",
+    "judgement_digest",
+)
+_UPDATE: Final = (
+    "UPDATE measurements SET "
+    + ", ".join(f"{c} = c.{c}" for c in _DERIVED)
+    + f", measurement_start_time = {start_time_sql('c.measurement_start_time')}"
+    + " FROM _chg AS c WHERE measurements.key = c.key"
+)
+
+
+@dataclass(slots=True)
+class RejudgeStats:
+    """``changed``: verdicts rewritten; ``restamped``: same verdict, newer rules version."""
+
+    measurements: int = 0
+    changed: int = 0
+    restamped: int = 0
+    failed: int = 0
+    rules_version: int = RULES_VERSION
+    elapsed_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, int | float]:
+        return {
+            "measurements": self.measurements,
+            "changed": self.changed,
+            "restamped": self.restamped,
+            "failed": self.failed,
+            "rules_version": self.rules_version,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+        }
+
+
+def _write(store: Store, rows: Rows, restamp: list[str]) -> None:
+    con = store.con
+    with store.transaction():
+        if len(rows):
+            con.register("_chg", rows.measurements(with_raw=False))
+            con.register("_v", rows.verdicts())
+            con.register("_o", rows.observations())
+            try:
+                con.execute("DELETE FROM verdicts WHERE key IN (SELECT key FROM _chg)")
+                con.execute("DELETE FROM observations WHERE key IN (SELECT key FROM _chg)")
+                con.execute(_UPDATE)
+                con.execute("INSERT INTO verdicts SELECT * FROM _v")
+                con.execute("INSERT INTO observations SELECT * FROM _o")
+            finally:
+                for name in ("_chg", "_v", "_o"):
+                    con.unregister(name)
+        if restamp:
+            con.register("_restamp", pa.table({"key": pa.array(restamp, type=pa.string())}))
+            try:
+                con.execute(
+                    "UPDATE measurements SET rules_version = ? "
+                    "WHERE key IN (SELECT key FROM _restamp)",
+                    [RULES_VERSION],
+                )
+            finally:
+                con.unregister("_restamp")
+
+
+def rejudge(
+    store: Store,
+    *,
+    batch_size: int = BATCH_SIZE,
+    on_problem: Callable[[str], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> RejudgeStats:
+    """Re-judge every stored measurement; ``on_progress(done, total)`` after each batch.
+
+    Measurements the current rules reject (``InputError``) are reported through
+    ``on_problem``, counted as ``failed`` and left as they were.
+    """
+    started = time.perf_counter()
+    stats = RejudgeStats()
+    with store_errors(store.path, "rejudge"):
+        total_row = store.con.execute("SELECT count(*) FROM measurements").fetchone()
+        total = int(total_row[0]) if total_row else 0
+        # A second connection streams the stored rows (a snapshot) while the first
+        # rewrites them batch by batch.
+        reader_con = store.con.cursor()
+        try:
+            reader = reader_con.sql(
+                "SELECT key, measurement_uid, source, line, rules_version, judgement_digest, "
+                "raw_zstd FROM measurements"
+            ).to_arrow_reader(batch_size)
+            for batch in reader:
+                rows = Rows()
+                restamp: list[str] = []
+                for key, uid, source, line, version, digest, blob in zip(
+                    *(batch.column(i).to_pylist() for i in range(batch.num_columns)),
+                    strict=True,
+                ):
+                    stats.measurements += 1
+                    raw = decompress(blob)
+                    try:
+                        j = judge_record(raw, source=source, line=line, uid=uid)
+                    except InputError as exc:
+                        stats.failed += 1
+                        if on_problem is not None:
+                            on_problem(f"{key}: no longer judged: {exc}")
+                        continue
+                    j.key = key
+                    fresh = judgement_digest(j)
+                    if fresh != digest:
+                        rows.add(j, source=source, line=line, raw=b"", digest=fresh)
+                    elif version != RULES_VERSION:
+                        restamp.append(key)
+                if len(rows) or restamp:
+                    _write(store, rows, restamp)
+                stats.changed += len(rows)
+                stats.restamped += len(restamp)
+                if on_progress is not None:
+                    on_progress(stats.measurements, total)
+        finally:
+            reader_con.close()
+    stats.elapsed_seconds = time.perf_counter() - started
+    return stats

@@ -1,0 +1,174 @@
+"""The store's tables, as DDL, and the version that names them.
+
+The store is the durable copy of three tiers of DESIGN.md's data flow — raw
+measurements (compressed), observations and verdicts — plus a quarantine for records
+that could not be read. Raw bytes are kept so that ``voipwatch rejudge`` can rebuild
+the later tiers after a rule changes, without fetching anything again.
+
+Bump :data:`SCHEMA_VERSION` whenever a table changes shape; a store written by another
+version is refused with a clear message instead of being misread.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SCHEMA_VERSION: Final = 1
+
+#: Accepted spellings of OONI's ``measurement_start_time``. The spec says
+#: ``YYYY-MM-DD hh:mm:ss`` (UTC); the ISO forms appear in hand-made and API data.
+START_TIME_FORMATS: Final = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S")
+
+
+def start_time_sql(column: str) -> str:
+    """SQL parsing ``column`` (text) into a TIMESTAMP, NULL when it does not parse.
+
+    The formats are our own constants, not user input, so they are spelled into the
+    statement; a constant format list is what lets DuckDB parse a batch vectorised.
+    """
+    formats = ", ".join("'" + f.replace("'", "''") + "'" for f in START_TIME_FORMATS)
+    return f"try_strptime({column}, [{formats}])"
+
+
+MEASUREMENT_COLUMNS: Final = (
+    "key",
+    "measurement_uid",
+    "report_id",
+    "test_name",
+    "test_version",
+    "probe_cc",
+    "probe_asn",
+    "measurement_start_time",
+    "input",
+    "status",
+    "rules_version",
+    "notes",
+    "judgement_digest",
+    "source",
+    "line",
+    "raw_size",
+    "raw_zstd",
+)
+
+VERDICT_COLUMNS: Final = (
+    "key",
+    "idx",
+    "service",
+    "role",
+    "plane",
+    "status",
+    "technique",
+    "confidence",
+    "evidence",
+)
+
+OBSERVATION_COLUMNS: Final = (
+    "key",
+    "idx",
+    "layer",
+    "service",
+    "role",
+    "target",
+    "ok",
+    "ip",
+    "port",
+    "operation",
+    "failure",
+    "detail",
+)
+
+QUARANTINE_COLUMNS: Final = ("file", "line", "reason", "excerpt", "first_seen")
+
+DDL: Final = (
+    """
+    CREATE TABLE IF NOT EXISTS store_meta (
+        name  VARCHAR PRIMARY KEY,
+        value VARCHAR NOT NULL
+    )
+    """,
+    # judgement_digest hashes everything the rules derived from the raw bytes, so
+    # rejudge can tell a changed verdict without reading the verdict tables.
+    """
+    CREATE TABLE IF NOT EXISTS measurements (
+        key                    VARCHAR PRIMARY KEY,
+        measurement_uid        VARCHAR NOT NULL,
+        report_id              VARCHAR NOT NULL,
+        test_name              VARCHAR NOT NULL,
+        test_version           VARCHAR NOT NULL,
+        probe_cc               VARCHAR NOT NULL,
+        probe_asn              VARCHAR NOT NULL,
+        measurement_start_time TIMESTAMP,
+        input                  VARCHAR,
+        status                 VARCHAR NOT NULL,
+        rules_version          INTEGER NOT NULL,
+        notes                  VARCHAR NOT NULL,
+        judgement_digest       VARCHAR NOT NULL,
+        source                 VARCHAR NOT NULL,
+        line                   BIGINT NOT NULL,
+        raw_size               BIGINT NOT NULL,
+        raw_zstd               BLOB NOT NULL
+    )
+    """,
+    # No index on key: an ART index per row costs more at ingest than the scans it
+    # would save; rows are written and replaced per measurement, in one transaction.
+    """
+    CREATE TABLE IF NOT EXISTS verdicts (
+        key        VARCHAR NOT NULL,
+        idx        INTEGER NOT NULL,
+        service    VARCHAR NOT NULL,
+        role       VARCHAR NOT NULL,
+        plane      VARCHAR NOT NULL,
+        status     VARCHAR NOT NULL,
+        technique  VARCHAR,
+        confidence DOUBLE NOT NULL,
+        evidence   VARCHAR NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS observations (
+        key       VARCHAR NOT NULL,
+        idx       INTEGER NOT NULL,
+        layer     VARCHAR NOT NULL,
+        service   VARCHAR NOT NULL,
+        role      VARCHAR NOT NULL,
+        target    VARCHAR NOT NULL,
+        ok        BOOLEAN NOT NULL,
+        ip        VARCHAR NOT NULL,
+        port      INTEGER NOT NULL,
+        operation VARCHAR NOT NULL,
+        failure   VARCHAR NOT NULL,
+        detail    VARCHAR NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS quarantine (
+        file       VARCHAR NOT NULL,
+        line       BIGINT NOT NULL,
+        reason     VARCHAR NOT NULL,
+        excerpt    BLOB NOT NULL,
+        first_seen TIMESTAMP NOT NULL,
+        PRIMARY KEY (file, line, reason)
+    )
+    """,
+    # One row per input file, rewritten by each run that reads the file to its end:
+    # provenance for the store, not part of any measurement's identity.
+    """
+    CREATE TABLE IF NOT EXISTS ingest_files (
+        file        VARCHAR PRIMARY KEY,
+        size        BIGINT NOT NULL,
+        records     BIGINT NOT NULL,
+        new         BIGINT NOT NULL,
+        duplicate   BIGINT NOT NULL,
+        quarantined BIGINT NOT NULL,
+        ingested_at TIMESTAMP NOT NULL
+    )
+    """,
+)
+
+#: Exportable tiers and the order that makes their dumps deterministic.
+TIERS: Final = {
+    "measurements": "key",
+    "verdicts": "key, idx",
+    "observations": "key, idx",
+    "quarantine": "file, line, reason",
+}
