@@ -326,10 +326,14 @@ def export(
 
     Measurements keep their raw bytes zstd-compressed in the raw_zstd column.
     """
-    from voipwatch.store import export_tier, open_store
+    from voipwatch.errors import UsageError
+    from voipwatch.store import TIERS, export_tier, open_store
 
-    with _store_failures("export"), open_store(db, read_only=True) as store:
-        rows = export_tier(store, tier, out_file)
+    with _store_failures("export"):
+        if tier not in TIERS:
+            raise UsageError(f"--tier: {tier!r} is not one of {', '.join(TIERS)}")
+        with open_store(db, read_only=True) as store:
+            rows = export_tier(store, tier, out_file)
     if json:
         write_line(_encoder.encode({"tier": tier, "rows": rows, "out": str(out_file)}))
     else:

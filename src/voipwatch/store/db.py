@@ -104,8 +104,18 @@ def _check_path(path: Path, *, read_only: bool) -> None:
         raise StoreError(f"{path}: the store is read-only (cannot write in {parent})")
 
 
+def _is_foreign(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the database holds tables but is not a store (someone else's file)."""
+    names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    return bool(names) and "store_meta" not in names
+
+
 def _ensure_schema(store: Store) -> None:
     con = store.con
+    with store_errors(store.path, "reading the schema"):
+        foreign = _is_foreign(con)
+    if foreign:
+        raise StoreError(f"{store.path}: a DuckDB database, but not a voipwatch store")
     if not store.read_only:
         with store.transaction():
             for ddl in DDL:

@@ -147,20 +147,29 @@ def _insert_for_keys(
         con.unregister("_batch_rows")
 
 
+def insert_rows(con: duckdb.DuckDBPyConnection, rows: Rows) -> set[str]:
+    """Insert the measurements of ``rows`` not yet stored, with their derived rows.
+
+    Returns the keys that were new. Call inside a transaction: the measurement rows
+    and their verdicts and observations must land together.
+    """
+    if not len(rows):
+        return set()
+    con.register("_batch_m", rows.measurements())
+    try:
+        new = {k for (k,) in con.execute(_INSERT_MEASUREMENTS).fetchall()}
+    finally:
+        con.unregister("_batch_m")
+    _insert_for_keys(con, "verdicts", rows.verdicts(), new)
+    _insert_for_keys(con, "observations", rows.observations(), new)
+    return new
+
+
 def write_batch(store: Store, b: _Batch) -> int:
     """Commit one batch atomically; return how many of its measurements were new."""
     con = store.con
-    m = b.rows.measurements() if len(b.rows) else None
     with store.transaction():
-        new: set[str] = set()
-        if m is not None:
-            con.register("_batch_m", m)
-            try:
-                new = {k for (k,) in con.execute(_INSERT_MEASUREMENTS).fetchall()}
-            finally:
-                con.unregister("_batch_m")
-            _insert_for_keys(con, "verdicts", b.rows.verdicts(), new)
-            _insert_for_keys(con, "observations", b.rows.observations(), new)
+        new = insert_rows(con, b.rows)
         if b.quarantine:
             now = _utcnow()
             con.executemany(
