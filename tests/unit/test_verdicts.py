@@ -144,3 +144,13 @@ def test_off_network_answer_on_tcp_only_role_is_evidence_even_if_connect_works()
     assert (ep.status, ep.technique) == ("partial", "dns.inconsistent")
     assert ep.evidence[0].target == "e1.whatsapp.net"
     assert "AS12389" in ep.evidence[0].detail
+
+
+def test_signal_without_failure_keys_is_unusable_like_in_ooni() -> None:
+    import json
+
+    m = json.loads((FIXTURES / "signal-ok.json").read_text())
+    del m["test_keys"]["failed_operation"]
+    v = judge_bytes(json.dumps(m).encode()).verdict
+    assert v.status == "failure"
+    assert "missing" in v.notes[0]

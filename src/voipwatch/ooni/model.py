@@ -109,8 +109,10 @@ class TestKeys(msgspec.Struct):
     __test__ = False  # not a pytest test class, despite the name
 
     # urlgetter-style common keys
-    failure: Failure = None
-    failed_operation: str | None = None
+    # Absent (UNSET) differs from null here: OONI's fastpath counts a missing
+    # failure/failed_operation in a Signal measurement as a failed run.
+    failure: Failure | msgspec.UnsetType = msgspec.UNSET
+    failed_operation: str | msgspec.UnsetType | None = msgspec.UNSET
     queries: list[Query] | None = None
     tcp_connect: list[TCPConnect] | None = None
     tls_handshakes: list[TLSHandshake] | None = None
