@@ -11,10 +11,14 @@ import io
 import json
 import tarfile
 import tracemalloc
+import zlib
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from voipwatch.ooni import reader
 from voipwatch.ooni.reader import Problem, Record, read_file, read_paths, unwrap
@@ -419,3 +423,76 @@ def test_streaming_a_large_gzip_uses_constant_memory(tmp_path: Path, im_lines: l
     # A few lines' worth at most, nowhere near the file's 24 MB.
     assert peak < max(20 * biggest, 2 * 1024 * 1024), (peak, written)
     assert peak < written / 10
+
+
+# --- the gzip line reader -----------------------------------------------------------
+
+
+def _lines_of(data: bytes, size: int = -1) -> list[bytes]:
+    out = []
+    fh = reader._GzipLines(io.BytesIO(data))
+    while line := fh.readline(size):
+        out.append(line)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lines=st.lists(st.binary(max_size=3000).map(lambda b: b.replace(b"\n", b"")), max_size=40),
+    final_newline=st.booleans(),
+    size=st.sampled_from([-1, 1, 7, 100, 5000]),
+    members=st.integers(min_value=1, max_value=3),
+)
+def test_gzip_lines_reads_like_gzip(
+    lines: list[bytes], final_newline: bool, size: int, members: int
+) -> None:
+    text = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    cut = [len(text) * i // members for i in range(members + 1)]
+    data = b"".join(gzip.compress(text[a:b]) for a, b in pairwise(cut))
+    expected = []
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as g:
+        while line := g.readline(size):
+            expected.append(line)
+    assert _lines_of(data, size) == expected
+    assert reader._GzipLines(io.BytesIO(data)).read() == text
+    fh = reader._GzipLines(io.BytesIO(data))
+    assert b"".join(iter(lambda: fh.read(333), b"")) == text
+
+
+def test_gzip_lines_long_lines_members_and_padding(im_lines: list[bytes]) -> None:
+    long = b"x" * (3 * 1024 * 1024)  # many inflate steps for one line
+    text = im_lines[0] + b"\n" + long + b"\n" + im_lines[1] + b"\n"
+    # Two members (as `cat a.gz b.gz` makes), then NUL padding.
+    data = gzip.compress(text) + gzip.compress(text) + b"\x00" * 1024
+    assert _lines_of(data) == [im_lines[0] + b"\n", long + b"\n", im_lines[1] + b"\n"] * 2
+    assert reader._GzipLines(io.BytesIO(data)).read() == text * 2
+
+
+def test_gzip_lines_trailing_garbage_and_bad_crc() -> None:
+    good = gzip.compress(b"a\nb\n")
+    with pytest.raises(gzip.BadGzipFile):
+        _lines_of(good + b"garbage")
+    bad_crc = good[:-8] + bytes([good[-8] ^ 0xFF]) + good[-7:]
+    with pytest.raises(zlib.error):
+        _lines_of(bad_crc)
+
+
+def test_gzip_bomb_costs_time_not_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """200 MB of zeros on one line (200 KB compressed) is skipped in bounded memory."""
+    monkeypatch.setattr(reader, "MAX_LINE_BYTES", 1024 * 1024)
+    p = tmp_path / "bomb.jsonl.gz"
+    with gzip.open(p, "wb", compresslevel=9) as fh:
+        fh.write(b'{"test_name": "x"}\n')
+        block = b"0" * (1024 * 1024)
+        for _ in range(200):
+            fh.write(block)
+        fh.write(b'\n{"test_name": "y"}\n')
+    assert p.stat().st_size < 1024 * 1024
+    tracemalloc.start()
+    try:
+        items = list(read_file(p))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [type(i) for i in items] == [Record, Problem, Record]
+    assert peak < 8 * 1024 * 1024
