@@ -184,13 +184,36 @@ def test_api_wrapper_null_raw_measurement_is_a_problem() -> None:
     assert "null" in item.reason
 
 
-def test_word_raw_measurement_inside_a_measurement_is_not_a_wrapper(im_lines: list[bytes]) -> None:
+@pytest.mark.parametrize("first", [True, False])
+def test_word_raw_measurement_inside_a_measurement_is_not_a_wrapper(
+    im_lines: list[bytes], first: bool
+) -> None:
     m = json.loads(im_lines[0])
-    m["test_keys"]["x_note"] = 'see "raw_measurement" in the API'
+    note = {"x_note": 'see "raw_measurement" in the API'}
+    # Near the head (decoded, found empty) or deep inside (never decoded).
+    m = {**note, **m} if first else {**m, "test_keys": {**m["test_keys"], **note}}
     raw = json.dumps(m).encode()
     item = unwrap(raw, "f", 1)
     assert isinstance(item, Record)
     assert item.raw == raw
+
+
+@pytest.mark.parametrize("as_string", [True, False])
+def test_api_wrapper_with_raw_measurement_far_from_the_head(
+    im_lines: list[bytes], as_string: bool
+) -> None:
+    """The pre-filter's fast path must not miss a wrapper whose key comes late."""
+    inner = json.loads(im_lines[0])
+    doc = {
+        "anomaly": False,
+        "scores": json.dumps({"blocking_general": 0.0, "pad": "x" * 20000}),
+        "measurement_uid": "20240101000000.000000_IT_signal_0000000000000001",
+        "raw_measurement": json.dumps(inner) if as_string else inner,
+    }
+    item = unwrap(json.dumps(doc).encode(), "f", 1)
+    assert isinstance(item, Record)
+    assert json.loads(item.raw) == inner
+    assert item.uid == doc["measurement_uid"]
 
 
 def test_postcan(tmp_path: Path, im_lines: list[bytes]) -> None:

@@ -118,6 +118,38 @@ _raw_list_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 _DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 
+#: How far into a record the wrapper pre-filter looks before deciding.
+_HEAD = 4096
+#: Keys of a raw measurement that no API wrapper has at its top level. In a wrapper
+#: they can only occur inside ``raw_measurement`` (escaped, when it is a string), so
+#: after its key.
+_MEASUREMENT_ONLY_KEYS = (
+    b'"annotations"',
+    b'"data_format_version"',
+    b'"test_keys"',
+    b'"software_name"',
+)
+
+
+def _may_be_wrapper(raw: bytes) -> bool:
+    """Whether ``raw`` may be an API wrapper, without scanning all of a large record.
+
+    Searching a 30 kB measurement for ``"raw_measurement"`` costs 15 µs, 5 % of
+    judging it. API responses put ``raw_measurement`` after a few short metadata
+    fields, so it shows in the head; and a head holding a key that only measurements
+    have, before any ``"raw_measurement"``, proves the record is a measurement. Only
+    records whose head shows neither are searched in full.
+    """
+    if raw.find(b'"raw_measurement"', 0, _HEAD) >= 0:
+        return True
+    if len(raw) <= _HEAD:
+        return False
+    for key in _MEASUREMENT_ONLY_KEYS:
+        if raw.find(key, 0, _HEAD) >= 0:
+            return False
+    return b'"raw_measurement"' in raw
+
+
 def unwrap(raw: bytes, source: str, line: int, uid: str | None = None) -> Item:
     """Return the measurement inside an API wrapper or upload envelope, else ``raw``.
 
@@ -127,7 +159,7 @@ def unwrap(raw: bytes, source: str, line: int, uid: str | None = None) -> Item:
     ``uid`` is a ``measurement_uid`` known from outside (a postcan member name); an
     API wrapper's own ``measurement_uid`` takes precedence.
     """
-    if b'"raw_measurement"' in raw:
+    if _may_be_wrapper(raw):
         try:
             w: _Wrapper | None = _wrapper_decoder.decode(raw)
         except _DECODE_ERRORS:
