@@ -48,6 +48,12 @@ class Query(msgspec.Struct):
     resolver_address: str | None = None
     failure: Failure = None
     answers: list[Answer] | None = None
+    # Template entries written by voipwatch's probe say what they are (``tags``:
+    # system / udp / control) and when they were retried (``attempt``); a UDP query
+    # that drew several responses is one entry per response, with each packet's IP TTL.
+    tags: list[str] | None = None
+    transaction_id: int | None = None
+    x_ip_ttl: int | None = None
 
 
 class TCPStatus(msgspec.Struct):
@@ -62,6 +68,8 @@ class TCPConnect(msgspec.Struct):
     ip: str | None = None
     port: int | None = None
     status: TCPStatus | None = None
+    tags: list[str] | None = None
+    attempt: int | None = None
 
 
 class TLSHandshake(msgspec.Struct):
@@ -71,6 +79,8 @@ class TLSHandshake(msgspec.Struct):
     server_name: str | None = None
     failure: Failure = None
     no_tls_verify: bool | None = None
+    tags: list[str] | None = None
+    attempt: int | None = None
 
 
 class Request(msgspec.Struct):
@@ -93,6 +103,29 @@ class Transaction(msgspec.Struct):
     failure: Failure = None
     request: Request | None = None
     response: Response | None = None
+    address: str | None = None
+    tags: list[str] | None = None
+    attempt: int | None = None
+
+
+class ControlResult(msgspec.Struct):
+    """One measurement by the control helper, from outside the censored network."""
+
+    success: bool | None = None
+    failure: Failure = None
+    addrs: list[str] | None = None
+
+
+class Control(msgspec.Struct):
+    """``x_control``: what voipwatch's control helper saw of the same targets.
+
+    Keys are ``"ip:port"`` (tcp_connect), ``"ip:port sni"`` (tls) and host names (dns),
+    like OONI web_connectivity's ``control``.
+    """
+
+    tcp_connect: dict[str, ControlResult] | None = None
+    tls: dict[str, ControlResult] | None = None
+    dns: dict[str, ControlResult] | None = None
 
 
 # Facebook Messenger keys, in both spellings (``facebook-…`` up to test_version 0.3.0).
@@ -117,6 +150,8 @@ class TestKeys(msgspec.Struct):
     tcp_connect: list[TCPConnect] | None = None
     tls_handshakes: list[TLSHandshake] | None = None
     requests: list[Transaction] | None = None
+    x_control: Control | None = None
+    x_control_failure: str | None = None
     # whatsapp (ts-018)
     whatsapp_endpoints_status: str | None = None
     whatsapp_web_status: str | None = None
