@@ -15,7 +15,7 @@ import pytest
 
 from voipwatch.errors import UsageError
 from voipwatch.store import Store, aggregate, open_store, parse_query, to_csv
-from voipwatch.store.ingest import insert_rows
+from voipwatch.store.batch import insert_rows
 from voipwatch.store.rows import Rows
 from voipwatch.verdicts.types import Judgement, RoleVerdict, Verdict
 

@@ -20,9 +20,9 @@ from typing import Final
 import pyarrow as pa
 
 from voipwatch.errors import InputError
-from voipwatch.store.db import Store, store_errors
+from voipwatch.store.db import Store, registered, store_errors
 from voipwatch.store.ingest import judge_record
-from voipwatch.store.rows import Rows, decompress, judgement_digest
+from voipwatch.store.rows import Rows, decompress, judgement_digest, observations_select
 from voipwatch.store.schema import start_time_sql
 from voipwatch.verdicts.types import RULES_VERSION
 
@@ -75,28 +75,23 @@ def _write(store: Store, rows: Rows, restamp: list[str]) -> None:
     con = store.con
     with store.transaction():
         if len(rows):
-            con.register("_chg", rows.measurements(with_raw=False))
-            con.register("_v", rows.verdicts())
-            con.register("_o", rows.observations())
-            try:
+            with (
+                registered(con, "_chg", rows.measurements(with_raw=False)),
+                registered(con, "_v", rows.verdicts()),
+            ):
                 con.execute("DELETE FROM verdicts WHERE key IN (SELECT key FROM _chg)")
                 con.execute("DELETE FROM observations WHERE key IN (SELECT key FROM _chg)")
                 con.execute(_UPDATE)
                 con.execute("INSERT INTO verdicts SELECT * FROM _v")
-                con.execute("INSERT INTO observations SELECT * FROM _o")
-            finally:
-                for name in ("_chg", "_v", "_o"):
-                    con.unregister(name)
+                con.execute(f"INSERT INTO observations {observations_select('_chg')}")
         if restamp:
-            con.register("_restamp", pa.table({"key": pa.array(restamp, type=pa.string())}))
-            try:
+            keys = pa.table({"key": pa.array(restamp, type=pa.string())})
+            with registered(con, "_restamp", keys):
                 con.execute(
                     "UPDATE measurements SET rules_version = ? "
                     "WHERE key IN (SELECT key FROM _restamp)",
                     [RULES_VERSION],
                 )
-            finally:
-                con.unregister("_restamp")
 
 
 def rejudge(

@@ -1,31 +1,38 @@
-"""Judgements as table rows, gathered column by column into Arrow tables.
+"""Judgements as table rows: Arrow tables DuckDB inserts in one vectorised statement.
 
 Ingest and rejudge both turn :class:`~voipwatch.verdicts.types.Judgement` values into
-rows of ``measurements``, ``verdicts`` and ``observations``; building Arrow columns
-directly (rather than Python tuples for ``executemany``) is what lets DuckDB take a
-batch of thousands of measurements in one vectorised insert.
+rows of ``measurements``, ``verdicts`` and ``observations``. The Python side is kept
+to what only Python can do, because it holds the GIL that the reading thread needs:
+
+* measurement and verdict columns are built with list comprehensions;
+* observations (about fifty per measurement) are not unpacked in Python at all: each
+  measurement's list is encoded once to JSON — the same bytes feed the judgement
+  digest — and DuckDB's ``from_json`` turns the lists into rows (see
+  :func:`observations_select`), outside the GIL.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 import pyarrow as pa
 import zstandard
 
-from voipwatch.store.schema import MEASUREMENT_COLUMNS, OBSERVATION_COLUMNS, VERDICT_COLUMNS
+from voipwatch.store.schema import MEASUREMENT_COLUMNS, OBSERVATION_FIELDS, VERDICT_COLUMNS
 from voipwatch.verdicts.types import Judgement
 
-#: zstd level 3 keeps about a fifth of an OONI measurement's bytes at several thousand
-#: measurements per second per core; higher levels cost more time than they save space.
-ZSTD_LEVEL: Final = 3
+#: zstd level 1 keeps about a quarter of an OONI measurement's bytes (level 3: 0.247,
+#: level 1: 0.252 on the IM corpus) for a fifth less time; compression is one of the
+#: larger costs of ingest.
+ZSTD_LEVEL: Final = 1
 
 _encoder = msgspec.json.Encoder()
-# Compressor objects are not thread-safe but are reusable; one per process is enough.
+# Compression releases the GIL; one compressor per thread, as they are not thread-safe.
 _compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
 _decompressor = zstandard.ZstdDecompressor()
 
@@ -60,23 +67,11 @@ _VERDICT_TYPES: Final = {
     "confidence": pa.float64(),
     "evidence": pa.string(),
 }
-_OBSERVATION_TYPES: Final = {
-    "key": pa.string(),
-    "idx": pa.int32(),
-    "layer": pa.string(),
-    "service": pa.string(),
-    "role": pa.string(),
-    "target": pa.string(),
-    "ok": pa.bool_(),
-    "ip": pa.string(),
-    "port": pa.int32(),
-    "operation": pa.string(),
-    "failure": pa.string(),
-    "detail": pa.string(),
-}
 assert tuple(_MEASUREMENT_TYPES) == MEASUREMENT_COLUMNS
 assert tuple(_VERDICT_TYPES) == VERDICT_COLUMNS
-assert tuple(_OBSERVATION_TYPES) == OBSERVATION_COLUMNS
+
+#: Extra column of the measurement batch: each measurement's observations as JSON.
+OBSERVATIONS_JSON: Final = "observations_json"
 
 
 def compress(raw: bytes) -> bytes:
@@ -89,18 +84,40 @@ def decompress(blob: bytes) -> bytes:
     return _decompressor.decompress(blob)
 
 
+def _digest(j: Judgement, observations_json: bytes) -> str:
+    verdict = msgspec.structs.replace(j.verdict, rules_version=0)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(_encoder.encode(verdict))
+    h.update(b"\x00")
+    h.update(observations_json)
+    return h.hexdigest()
+
+
 def judgement_digest(j: Judgement) -> str:
     """A hash of everything the rules derived, except the rules version itself.
 
     Rejudge compares it with the stored one to find the measurements whose verdict,
     observations or decoded metadata changed, without reading the verdict tables.
     """
-    verdict = msgspec.structs.replace(j.verdict, rules_version=0)
-    h = hashlib.blake2b(digest_size=16)
-    h.update(_encoder.encode(verdict))
-    h.update(b"\x00")
-    h.update(_encoder.encode(j.observations))
-    return h.hexdigest()
+    return _digest(j, _encoder.encode(j.observations))
+
+
+def observations_select(table: str, *, where: str = "") -> str:
+    """SQL turning the JSON observation lists of ``table`` into ``observations`` rows.
+
+    ``table`` and ``where`` are our own SQL, never user input. Fields the encoder
+    left out because they held their default come back as NULL and get it again.
+    """
+    schema = json.dumps([{name: sql_type for name, sql_type, _ in OBSERVATION_FIELDS}])
+    columns = ", ".join(
+        f"coalesce(o.{name}, {default})" if default else f"o.{name}"
+        for name, _, default in OBSERVATION_FIELDS
+    )
+    return (
+        f"SELECT key, idx, {columns} FROM ("
+        "SELECT key, generate_subscripts(l, 1) - 1 AS idx, unnest(l, recursive := false) AS o "
+        f"FROM (SELECT key, from_json({OBSERVATIONS_JSON}, '{schema}') AS l FROM {table} {where}))"
+    )
 
 
 def _binary_column(values: list[bytes]) -> pa.Array:
@@ -118,26 +135,31 @@ def _binary_column(values: list[bytes]) -> pa.Array:
     )
 
 
-_RAW_COLUMNS: Final = ("raw_size", "raw_zstd")
+class _Item(NamedTuple):
+    judgement: Judgement
+    source: str
+    line: int
+    raw: bytes
+    digest: str | None
 
 
 @dataclass(slots=True)
 class Rows:
-    """Column lists for one batch of the three measurement tiers.
+    """One batch of judgements, turned into Arrow tables on demand.
 
-    Raw measurements are held uncompressed and compressed only when the Arrow table
-    is built, so that ingest can hand the compression to its writer thread.
+    Adding a measurement only keeps references; the columns are built (and the raw
+    bytes compressed) when a table is asked for, which ingest does on its writer
+    thread, and verdict rows are built only for the measurements that turned out new.
     """
 
-    m: dict[str, list[Any]] = field(
-        default_factory=lambda: {c: [] for c in _MEASUREMENT_TYPES if c not in _RAW_COLUMNS}
-    )
-    raw: list[bytes] = field(default_factory=list)
-    v: dict[str, list[Any]] = field(default_factory=lambda: {c: [] for c in _VERDICT_TYPES})
-    o: dict[str, list[Any]] = field(default_factory=lambda: {c: [] for c in _OBSERVATION_TYPES})
+    items: list[_Item] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.m["key"])
+        return len(self.items)
+
+    @property
+    def keys(self) -> list[str]:
+        return [it.judgement.key for it in self.items]
 
     def add(
         self,
@@ -148,71 +170,68 @@ class Rows:
         raw: bytes,
         digest: str | None = None,
     ) -> None:
-        """Append one measurement with its verdict and observation rows."""
-        v = j.verdict
-        m = self.m
-        m["key"].append(j.key)
-        m["measurement_uid"].append(v.measurement_uid)
-        m["report_id"].append(v.report_id)
-        m["test_name"].append(v.test_name)
-        m["test_version"].append(v.test_version)
-        m["probe_cc"].append(v.probe_cc)
-        m["probe_asn"].append(v.probe_asn)
-        m["measurement_start_time"].append(v.measurement_start_time)
-        m["input"].append(v.input)
-        m["status"].append(v.status)
-        m["rules_version"].append(v.rules_version)
-        m["notes"].append(_encoder.encode(v.notes).decode())
-        m["judgement_digest"].append(digest or judgement_digest(j))
-        m["source"].append(source)
-        m["line"].append(line)
-        self.raw.append(raw)
-        self.add_derived(j)
+        """Add one measurement; ``digest`` when the caller has computed it already."""
+        self.items.append(_Item(j, source, line, raw, digest))
 
-    def add_derived(self, j: Judgement) -> None:
-        """Append only the verdict and observation rows of ``j``."""
-        key = j.key
-        cols = self.v
-        for i, s in enumerate(j.verdict.services):
-            cols["key"].append(key)
-            cols["idx"].append(i)
-            cols["service"].append(s.service)
-            cols["role"].append(s.role)
-            cols["plane"].append(s.plane)
-            cols["status"].append(s.status)
-            cols["technique"].append(s.technique)
-            cols["confidence"].append(s.confidence)
-            cols["evidence"].append(_encoder.encode(s.evidence).decode())
-        cols = self.o
-        for i, ob in enumerate(j.observations):
-            cols["key"].append(key)
-            cols["idx"].append(i)
-            cols["layer"].append(ob.layer)
-            cols["service"].append(ob.service)
-            cols["role"].append(ob.role)
-            cols["target"].append(ob.target)
-            cols["ok"].append(ob.ok)
-            cols["ip"].append(ob.ip)
-            cols["port"].append(ob.port)
-            cols["operation"].append(ob.operation)
-            cols["failure"].append(ob.failure)
-            cols["detail"].append(ob.detail)
+    def only(self, keys: set[str]) -> Rows:
+        """The rows of the measurements in ``keys``."""
+        return Rows([it for it in self.items if it.judgement.key in keys])
 
     def measurements(self, *, with_raw: bool = True) -> pa.Table:
-        """The ``measurements`` rows; without raw columns for updates of derived ones."""
-        cols = {name: pa.array(v, type=_MEASUREMENT_TYPES[name]) for name, v in self.m.items()}
-        if not with_raw:
-            return pa.table(cols)
-        cols["raw_size"] = pa.array([len(r) for r in self.raw], type=pa.int64())
-        cols["raw_zstd"] = _binary_column([compress(r) for r in self.raw])
-        return pa.table({name: cols[name] for name in _MEASUREMENT_TYPES})
+        """The ``measurements`` rows plus :data:`OBSERVATIONS_JSON`.
+
+        Without ``with_raw``, the raw columns are left out (rejudge updates only the
+        derived ones).
+        """
+        items = self.items
+        vs = [it.judgement.verdict for it in items]
+        enc = _encoder.encode
+        obs = [enc(it.judgement.observations) for it in items]
+        cols: dict[str, list[Any]] = {
+            "key": [it.judgement.key for it in items],
+            "measurement_uid": [v.measurement_uid for v in vs],
+            "report_id": [v.report_id for v in vs],
+            "test_name": [v.test_name for v in vs],
+            "test_version": [v.test_version for v in vs],
+            "probe_cc": [v.probe_cc for v in vs],
+            "probe_asn": [v.probe_asn for v in vs],
+            "measurement_start_time": [v.measurement_start_time for v in vs],
+            "input": [v.input for v in vs],
+            "status": [v.status for v in vs],
+            "rules_version": [v.rules_version for v in vs],
+            "notes": [enc(v.notes).decode() for v in vs],
+            "judgement_digest": [
+                it.digest or _digest(it.judgement, o) for it, o in zip(items, obs, strict=True)
+            ],
+            "source": [it.source for it in items],
+            "line": [it.line for it in items],
+        }
+        arrays = {n: pa.array(v, type=_MEASUREMENT_TYPES[n]) for n, v in cols.items()}
+        if with_raw:
+            arrays["raw_size"] = pa.array([len(it.raw) for it in items], type=pa.int64())
+            arrays["raw_zstd"] = _binary_column([compress(it.raw) for it in items])
+        names = [n for n in _MEASUREMENT_TYPES if n in arrays]
+        table = pa.table({n: arrays[n] for n in names})
+        # Arrow takes the JSON as UTF-8 without a copy through Python str.
+        return table.append_column(OBSERVATIONS_JSON, _binary_column(obs).cast(pa.string()))
 
     def verdicts(self) -> pa.Table:
-        return _table(self.v, _VERDICT_TYPES)
-
-    def observations(self) -> pa.Table:
-        return _table(self.o, _OBSERVATION_TYPES)
-
-
-def _table(cols: dict[str, list[Any]], types: dict[str, pa.DataType]) -> pa.Table:
-    return pa.table({name: pa.array(cols[name], type=types[name]) for name in types})
+        """One row per measurement × service role."""
+        rows = [
+            (it.judgement.key, i, s)
+            for it in self.items
+            for i, s in enumerate(it.judgement.verdict.services)
+        ]
+        enc = _encoder.encode
+        cols: dict[str, list[Any]] = {
+            "key": [k for k, _, _ in rows],
+            "idx": [i for _, i, _ in rows],
+            "service": [s.service for _, _, s in rows],
+            "role": [s.role for _, _, s in rows],
+            "plane": [s.plane for _, _, s in rows],
+            "status": [s.status for _, _, s in rows],
+            "technique": [s.technique for _, _, s in rows],
+            "confidence": [s.confidence for _, _, s in rows],
+            "evidence": [enc(s.evidence).decode() for _, _, s in rows],
+        }
+        return pa.table({n: pa.array(cols[n], type=t) for n, t in _VERDICT_TYPES.items()})

@@ -62,20 +62,23 @@ VERDICT_COLUMNS: Final = (
     "evidence",
 )
 
-OBSERVATION_COLUMNS: Final = (
-    "key",
-    "idx",
-    "layer",
-    "service",
-    "role",
-    "target",
-    "ok",
-    "ip",
-    "port",
-    "operation",
-    "failure",
-    "detail",
+#: The fields of :class:`~voipwatch.verdicts.types.Observation` as stored: name, SQL
+#: type, and the SQL default for fields the JSON encoding leaves out when they hold
+#: their default (``omit_defaults``).
+OBSERVATION_FIELDS: Final = (
+    ("layer", "VARCHAR", None),
+    ("service", "VARCHAR", None),
+    ("role", "VARCHAR", None),
+    ("target", "VARCHAR", None),
+    ("ok", "BOOLEAN", None),
+    ("ip", "VARCHAR", "''"),
+    ("port", "INTEGER", "0"),
+    ("operation", "VARCHAR", "''"),
+    ("failure", "VARCHAR", "''"),
+    ("detail", "VARCHAR", "''"),
 )
+
+OBSERVATION_COLUMNS: Final = ("key", "idx", *(name for name, _, _ in OBSERVATION_FIELDS))
 
 QUARANTINE_COLUMNS: Final = ("file", "line", "reason", "excerpt", "first_seen")
 
