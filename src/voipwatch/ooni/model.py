@@ -230,6 +230,9 @@ class Annotations(msgspec.Struct):
     engine_version: str | None = None
     engine_name: str | None = None
     platform: str | None = None
+    # Set by voipwatch's probe in a simulated world: address ranges that are real
+    # destinations there (not bogons), comma-separated as annotations are strings.
+    voipwatch_routable: str | None = None
 
 
 class Measurement(msgspec.Struct):

@@ -69,6 +69,12 @@ def judge_bytes(
         report_id=report_id, input=inp, start_time=start, test_name=test_name, raw=raw
     )
     rule = _RULES.get(test_name)
+    if rule is None and test_name.startswith("voipwatch_"):
+        from voipwatch.catalog import load
+        from voipwatch.verdicts import generic
+
+        if test_name.removeprefix("voipwatch_") in load().services:
+            rule = generic.judge
     status: MeasurementStatus
     services: list[RoleVerdict]
     observations: list[Observation]

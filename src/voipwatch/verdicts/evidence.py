@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,24 +28,25 @@ from voipwatch.verdicts.types import (
     RoleVerdict,
 )
 
-#: Addresses that make a DNS answer a bogon. The simulator's benchmarking range
-#: (198.18.0.0/15) is routable in a simulation and is exempted there.
-_ROUTABLE_EXCEPTIONS: tuple[ipaddress.IPv4Network, ...] = ()
-
 
 @functools.lru_cache(maxsize=1 << 16)
-def is_bogon(ip: str) -> bool:
+def is_bogon(ip: str, routable: tuple[str, ...] = ()) -> bool:
     """A non-routable answer for a public name is a fingerprint of DNS tampering.
 
-    Cached: the same few thousand server addresses recur in every measurement, and
-    ``ipaddress``'s properties are slow.
+    ``routable`` lists ranges that are real destinations on the measured network
+    (the simulator's 198.18.0.0/15). Cached: the same few thousand server addresses
+    recur in every measurement, and ``ipaddress``'s properties are slow.
     """
     try:
         a = ipaddress.ip_address(ip)
     except ValueError:
         return False
-    if any(a in n for n in _ROUTABLE_EXCEPTIONS):
-        return False
+    for net in routable:
+        try:
+            if a in ipaddress.ip_network(net, strict=False):
+                return False
+        except ValueError:
+            continue
     return bool(
         a.is_private
         or a.is_loopback
@@ -62,8 +64,26 @@ class DnsFact:
 
 
 @dataclass(slots=True)
+class UdpResponse:
+    """One response to a plain-UDP DNS query (on-path injection gives two per query)."""
+
+    transaction: int
+    answers: frozenset[str]
+    failure: str | None
+    ip_ttl: int | None
+
+
+@dataclass(slots=True)
 class Facts:
-    """Everything one measurement observed, joined per host."""
+    """Everything one measurement observed, joined per host.
+
+    OONI's measurements carry no controls. voipwatch's probe tags its template
+    entries, and those tags put each entry where it belongs: the app's own traffic
+    (``dns``, ``tcp``, ``tls_*``), the same-IP control handshakes with a harmless
+    server name (``tls_control``), the trusted resolvers (``dns_control``), plain
+    UDP to a public resolver (``dns_udp``) and the control helper's view from
+    outside the network (``control``).
+    """
 
     dns: dict[str, DnsFact] = field(default_factory=dict)
     ip_hosts: dict[str, str] = field(default_factory=dict)
@@ -72,6 +92,15 @@ class Facts:
     # server_name -> failures; address -> failures
     tls_by_name: dict[str, list[str | None]] = field(default_factory=dict)
     tls_by_addr: dict[str, list[str | None]] = field(default_factory=dict)
+    # voipwatch probe only
+    probe: bool = False
+    dns_control: dict[str, DnsFact] = field(default_factory=dict)
+    dns_udp: dict[str, list[UdpResponse]] = field(default_factory=dict)
+    tls_control: dict[str, list[str | None]] = field(default_factory=dict)
+    # (address "ip:port", server_name) -> failures of the app's own handshakes
+    tls_target: dict[tuple[str, str], list[str | None]] = field(default_factory=dict)
+    control: Any = None
+    routable: tuple[str, ...] = ()
 
 
 def _is_ip(s: str) -> bool:
@@ -93,14 +122,35 @@ def _ip_port(address: str) -> tuple[str, int] | None:
         return None
 
 
-def collect(tk: Any) -> Facts:
+def routable_of(m: Any) -> tuple[str, ...]:
+    """Ranges the measurement says are routable on its network (simulation only)."""
+    a = m.annotations
+    text = a.voipwatch_routable if a is not None else None
+    return tuple(x.strip() for x in text.split(",") if x.strip()) if text else ()
+
+
+def collect(tk: Any, *, routable: tuple[str, ...] = ()) -> Facts:
     """Index the template keys of ``tk`` (a decoded ``TestKeys``)."""
-    f = Facts()
+    f = Facts(routable=routable)
+    f.control = getattr(tk, "x_control", None)
     for q in tk.queries or ():
         host = (q.hostname or "").lower().rstrip(".")
         if not host:
             continue
-        d = f.dns.setdefault(host, DnsFact())
+        tags = q.tags or ()
+        if tags:
+            f.probe = True
+        if "udp" in tags:
+            fail = failure_str(q.failure)
+            ips = frozenset(a.ipv4 or a.ipv6 or "" for a in q.answers or ()) - {""}
+            f.dns_udp.setdefault(host, []).append(
+                UdpResponse(
+                    q.transaction_id or 0, ips, normalise(fail) if fail else None, q.x_ip_ttl
+                )
+            )
+            continue
+        table = f.dns_control if "control" in tags else f.dns
+        d = table.setdefault(host, DnsFact())
         fail = failure_str(q.failure)
         if fail:
             # getaddrinfo-era probes split one lookup into A and AAAA; a failed AAAA
@@ -118,6 +168,10 @@ def collect(tk: Any) -> Facts:
     for c in tk.tcp_connect or ():
         if not c.ip or c.port is None:
             continue
+        if c.tags:
+            f.probe = True
+            if "control_sni" in c.tags:
+                continue  # the connect under a control handshake; the handshake says it all
         st = c.status
         fail = failure_str(st.failure) if st is not None else None
         if st is not None and st.success is False and not fail:
@@ -126,6 +180,13 @@ def collect(tk: Any) -> Facts:
     for h in tk.tls_handshakes or ():
         fail = failure_str(h.failure)
         norm = normalise(fail) if fail else None
+        if h.tags:
+            f.probe = True
+            if "control_sni" in h.tags:
+                f.tls_control.setdefault(h.address or "", []).append(norm)
+                continue
+            if h.address and h.server_name:
+                f.tls_target.setdefault((h.address, h.server_name.lower()), []).append(norm)
         if h.server_name:
             f.tls_by_name.setdefault(h.server_name.lower(), []).append(norm)
         if h.address:
@@ -141,6 +202,11 @@ class Outcome:
     evidence: Evidence | None = None
     technique: str | None = None
     observations: list[Observation] = field(default_factory=list)
+    # With controls (voipwatch's probe): isolated by a control; the target itself
+    # is down (the control helper cannot reach it either); works but unreliably.
+    confirmed: bool = False
+    down: bool = False
+    degraded: bool = False
 
 
 def atom(operation: str, failure: str, target: str, detail: str = "") -> tuple[Evidence, str]:
@@ -167,7 +233,7 @@ def dns_outcome(
     bogus: tuple[str, str] | None = None
     for ip, asn in d.answers:
         detail = f"AS{asn}" if asn else ""
-        if is_bogon(ip) and ip not in role.down_answers:
+        if is_bogon(ip, facts.routable) and ip not in role.down_answers:
             bogus = (ip, "dns_bogon_error")
             obs_list.append(
                 Observation(
@@ -249,12 +315,29 @@ def endpoint_outcome(
     url: str | None = None,
     status_code: int | None = None,
     expect_tls: bool = True,
+    request_failures: Sequence[str | None] = (),
 ) -> Outcome:
     """Trace one endpoint through DNS → TCP → TLS → HTTP and say where it failed.
 
     ``request_failure`` is the failure of the request made to it (if one was); the
     layers before it tell which operation that failure belongs to.
     """
+    if facts.probe:
+        from voipwatch.verdicts.controlled import probe_outcome
+
+        attempts = list(request_failures) or ([request_failure] if url is not None else [])
+        return probe_outcome(
+            facts,
+            role,
+            host=host,
+            url=url,
+            request_failures=attempts,
+            expect_tls=expect_tls,
+            routable=facts.routable,
+        )
+    if request_failures:
+        fails = [f for f in request_failures if f is not None]
+        request_failure = fails[-1] if len(fails) == len(request_failures) else None
     dns, obs = dns_outcome(facts, host, role)
     if dns is not None:
         return dns
@@ -370,29 +453,38 @@ def combine(
     ``any_of`` roles are pools: all failed is ``blocked``, some is ``partial``.
     ``all_of`` roles need each endpoint: one failed among working ones is
     ``partial`` too, because the app then works in part (a missing CDN, say).
+    Endpoints whose target is down (the control helper cannot reach them either)
+    make the role ``down``, not blocked; endpoints that worked only on a retry make
+    it ``degraded``.
     """
+    svc, rid, plane = role.service, role.id, role.plane
     measured = [o for o in outcomes if o.ok is not None]
-    failed = [o for o in measured if o.ok is False]
-    evidence = [o.evidence for o in failed if o.evidence is not None]
-    techs = [o.technique for o in failed if o.technique]
-    status: RoleStatus
     if not measured:
-        return RoleVerdict(role.service, role.id, role.plane, "unknown", None, 0.0, [])
+        return RoleVerdict(svc, rid, plane, "unknown", None, 0.0, [])
+    failed = [o for o in measured if o.ok is False]
+    blocked = [o for o in failed if not o.down]
+    downs = [o for o in failed if o.down]
     if not failed:
-        return RoleVerdict(role.service, role.id, role.plane, "ok", None, 0.9, [])
-    status = "blocked" if len(failed) == len(measured) else "partial"
+        flaky = [o for o in measured if o.degraded]
+        if flaky:
+            ev = [o.evidence for o in flaky if o.evidence is not None]
+            return RoleVerdict(svc, rid, plane, "degraded", "degraded.loss", 0.6, ev)
+        return RoleVerdict(svc, rid, plane, "ok", None, 0.9, [])
+    if not blocked or down:
+        ev = [o.evidence for o in (downs or failed) if o.evidence is not None]
+        return RoleVerdict(svc, rid, plane, "down", None, 0.8, ev)
+    evidence = [o.evidence for o in blocked if o.evidence is not None]
+    techs = [o.technique for o in blocked if o.technique]
+    status: RoleStatus = "blocked" if len(blocked) == len(measured) else "partial"
     # The technique most endpoints point to; ties go to the most specific evidence.
     technique = (
         max(set(techs), key=lambda t: (techs.count(t), TECHNIQUES[t].confidence)) if techs else None
     )
-    conf = TECHNIQUES[technique].confidence if technique else 0.5
+    confirmed = any(o.confirmed for o in blocked if o.technique == technique)
+    conf = 0.95 if confirmed else (TECHNIQUES[technique].confidence if technique else 0.5)
     if status == "partial":
         conf *= 0.8
-    if down:
-        status, technique, conf = "down", None, 0.8
-    return RoleVerdict(
-        role.service, role.id, role.plane, status, technique, round(conf, 2), evidence
-    )
+    return RoleVerdict(svc, rid, plane, status, technique, round(conf, 2), evidence, confirmed)
 
 
 def role(cat: Catalog, role_id: str) -> Role:
@@ -410,11 +502,19 @@ def measurement_status(verdicts: list[RoleVerdict]) -> MeasurementStatus:
     judged = [v for v in verdicts if v.status not in ("unknown", "failure")]
     if not judged:
         return "failure"
-    bad = [v for v in judged if v.status in ("blocked", "partial", "degraded")]
+    # Loss alone is a bad network, not a sign of blocking; throttling is.
+    bad = [
+        v
+        for v in judged
+        if v.status in ("blocked", "partial")
+        or (v.status == "degraded" and v.technique != "degraded.loss")
+    ]
     if not bad:
         return "ok"
     if any(
-        v.status == "blocked" and v.technique and TECHNIQUES[v.technique].confirmed for v in bad
+        v.status == "blocked"
+        and (v.confirmed or (v.technique and TECHNIQUES[v.technique].confirmed))
+        for v in bad
     ):
         return "confirmed"
     return "anomaly"

@@ -23,6 +23,7 @@ from voipwatch.verdicts.evidence import (
     dns_outcome,
     endpoint_outcome,
     measurement_status,
+    routable_of,
 )
 from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
 
@@ -36,6 +37,10 @@ def _key(tk: Any, name: str) -> bool | None:
 
 
 def _host_outcome(facts: Facts, tk: Any, role: Role, host: str, key: str) -> Outcome:
+    if facts.probe:
+        # voipwatch's own run: the trusted resolver, not an ASN table, says what is
+        # consistent.
+        return endpoint_outcome(facts, role, host=host, expect_tls=False)
     dns, obs = dns_outcome(facts, host, role)
     if dns is not None:
         return dns
@@ -78,7 +83,7 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
     tk = m.test_keys
     if tk is None:
         return "failure", [], [], ["no test_keys"]
-    facts = collect(tk)
+    facts = collect(tk, routable=routable_of(m))
     observations: list[Observation] = []
     verdicts: list[RoleVerdict] = []
     for role in cat.services["messenger"].roles:

@@ -29,6 +29,7 @@ from voipwatch.verdicts.evidence import (
     dns_outcome,
     endpoint_outcome,
     measurement_status,
+    routable_of,
     unusable,
     url_host,
     version_tuple,
@@ -68,27 +69,21 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
     tk = m.test_keys
     if tk is None:
         return "failure", [], [], ["no test_keys"]
-    facts = collect(tk)
+    facts = collect(tk, routable=routable_of(m))
     observations: list[Observation] = []
     by_role: dict[str, list[Outcome]] = {}
     roles: dict[str, Role] = {}
     fallback = cat.roles["signal/chat"]
 
+    attempts: dict[str, list[str | None]] = {}
     for tr in tk.requests or ():
         url = tr.request.url if tr.request is not None else None
-        if not url:
-            continue
+        if url:
+            attempts.setdefault(url, []).append(failure_str(tr.failure))
+    for url, fails in attempts.items():
         host = url_host(url)
         role = cat.role_for_host(host) or fallback
-        code = tr.response.code if tr.response is not None else None
-        o = endpoint_outcome(
-            facts,
-            role,
-            host=host,
-            request_failure=failure_str(tr.failure),
-            url=url,
-            status_code=code,
-        )
+        o = endpoint_outcome(facts, role, host=host, url=url, request_failures=fails)
         by_role.setdefault(role.id, []).append(o)
         roles[role.id] = role
         observations.extend(o.observations)

@@ -22,6 +22,7 @@ from voipwatch.verdicts.evidence import (
     combine,
     dns_outcome,
     measurement_status,
+    routable_of,
 )
 from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
 
@@ -39,7 +40,7 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
     role = cat.role_for_host(host) or cat.roles["stun/public"]
     if role.plane != "media":
         role = cat.roles["stun/public"]
-    facts = collect(tk)
+    facts = collect(tk, routable=routable_of(m))
     dns, obs = dns_outcome(facts, host, role, check_owner=False)
     fail = failure_str(tk.failure)
     outcome: Outcome

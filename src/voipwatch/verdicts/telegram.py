@@ -21,6 +21,7 @@ from voipwatch.verdicts.evidence import (
     combine,
     endpoint_outcome,
     measurement_status,
+    routable_of,
     unusable,
     url_host,
 )
@@ -35,13 +36,14 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
     if tk is None:
         return "failure", [], [], ["no test_keys"]
     notes: list[str] = []
-    facts = collect(tk)
+    facts = collect(tk, routable=routable_of(m))
     r_dc = cat.roles["telegram/dc"]
     r_web = cat.roles["telegram/web"]
     observations: list[Observation] = []
 
     # HTTP POSTs per DC address: the DC works if any request to it got a response.
-    dc_requests: dict[str, tuple[str | None, str]] = {}
+    dc_requests: dict[str, tuple[list[str | None], str]] = {}
+    web_attempts: dict[str, list[str | None]] = {}
     web: Outcome | None = None
     for tr in tk.requests or ():
         url = tr.request.url if tr.request is not None else None
@@ -50,27 +52,26 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
             continue
         fail = failure_str(tr.failure)
         if url in WEB_URLS:
-            if web is None or url.startswith("https"):
-                code = tr.response.code if tr.response is not None else None
-                web = endpoint_outcome(
-                    facts,
-                    r_web,
-                    host="web.telegram.org",
-                    request_failure=fail,
-                    url=url,
-                    status_code=code,
-                )
+            web_attempts.setdefault(url, []).append(fail)
             continue
-        host = url_host(url)
-        prev = dc_requests.get(host)
-        if prev is None or prev[0] is not None:
-            dc_requests[host] = (fail, url)
+        dc_requests.setdefault(url_host(url), ([], url))[0].append(fail)
+    web_url = next((u for u in WEB_URLS if u in web_attempts), None)
+    if web_url is not None:
+        web = endpoint_outcome(
+            facts,
+            r_web,
+            host="web.telegram.org",
+            url=web_url,
+            request_failures=web_attempts[web_url],
+        )
 
     ips = {ip for ip, _ in facts.tcp} | set(dc_requests)
     outcomes: list[Outcome] = []
     for ip in sorted(ips):
-        fail, url = dc_requests.get(ip, (None, None))
-        o = endpoint_outcome(facts, r_dc, host=ip, request_failure=fail, url=url, expect_tls=False)
+        fails, dc_url = dc_requests.get(ip, ([], None))
+        o = endpoint_outcome(
+            facts, r_dc, host=ip, url=dc_url, request_failures=fails, expect_tls=False
+        )
         outcomes.append(o)
         observations.extend(o.observations)
     verdicts = [combine(r_dc, outcomes)]

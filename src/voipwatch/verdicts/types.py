@@ -61,6 +61,9 @@ class RoleVerdict(msgspec.Struct, frozen=True):
     technique: str | None
     confidence: float
     evidence: list[Evidence]
+    #: True when a control isolated the technique (same IP with a harmless server
+    #: name, a trusted resolver, the control helper outside the network).
+    confirmed: bool = False
 
 
 class Verdict(msgspec.Struct):

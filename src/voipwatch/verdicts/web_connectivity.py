@@ -25,6 +25,7 @@ from voipwatch.verdicts.evidence import (
     dns_outcome,
     is_bogon,
     measurement_status,
+    routable_of,
     unusable,
     url_host,
 )
@@ -41,7 +42,7 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
     if tk is None:
         return "failure", [], [], ["no test_keys"]
     host = url_host(url)
-    facts = collect(tk)
+    facts = collect(tk, routable=routable_of(m))
     _, obs = dns_outcome(facts, host, role, check_owner=False)
     blocking = tk.blocking
     outcome: Outcome

@@ -21,6 +21,7 @@ from voipwatch.verdicts.evidence import (
     combine,
     endpoint_outcome,
     measurement_status,
+    routable_of,
     unusable,
 )
 from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
@@ -35,7 +36,7 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
     if tk is None:
         return "failure", [], [], ["no test_keys"]
     notes: list[str] = []
-    facts = collect(tk)
+    facts = collect(tk, routable=routable_of(m))
     r_ep = cat.roles["whatsapp/endpoints"]
     r_reg = cat.roles["whatsapp/registration"]
     r_web = cat.roles["whatsapp/web"]
@@ -52,25 +53,35 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
         observations.extend(o.observations)
 
     # Registration and web: the HTTPS requests.
-    reg: Outcome | None = None
-    web: Outcome | None = None
+    # Every attempt at a URL counts: one that failed and was retried is not a block.
+    attempts: dict[str, list[str | None]] = {}
+    codes: dict[str, int | None] = {}
     for tr in tk.requests or ():
         url = tr.request.url if tr.request is not None else None
-        code = tr.response.code if tr.response is not None else None
-        fail = failure_str(tr.failure)
-        if url == REGISTRATION_URL:
-            reg = endpoint_outcome(
-                facts, r_reg, host="v.whatsapp.net", request_failure=fail, url=url, status_code=code
-            )
-        elif url in WEB_URLS and (web is None or url.startswith("https")):
-            web = endpoint_outcome(
-                facts,
-                r_web,
-                host="web.whatsapp.com",
-                request_failure=fail,
-                url=url,
-                status_code=code,
-            )
+        if url is not None:
+            attempts.setdefault(url, []).append(failure_str(tr.failure))
+            codes[url] = tr.response.code if tr.response is not None else None
+    reg: Outcome | None = None
+    web: Outcome | None = None
+    if REGISTRATION_URL in attempts:
+        reg = endpoint_outcome(
+            facts,
+            r_reg,
+            host="v.whatsapp.net",
+            url=REGISTRATION_URL,
+            request_failures=attempts[REGISTRATION_URL],
+            status_code=codes[REGISTRATION_URL],
+        )
+    web_url = next((u for u in WEB_URLS if u in attempts), None)
+    if web_url is not None:
+        web = endpoint_outcome(
+            facts,
+            r_web,
+            host="web.whatsapp.com",
+            url=web_url,
+            request_failures=attempts[web_url],
+            status_code=codes[web_url],
+        )
     verdicts = [combine(r_ep, ep_outcomes)]
     for role, outcome in ((r_reg, reg), (r_web, web)):
         if outcome is not None:

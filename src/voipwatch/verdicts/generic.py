@@ -1,0 +1,51 @@
+"""voipwatch's own signalling tests of apps OONI does not test (``voipwatch_<app>``).
+
+The probe contacts each catalogue role's URLs (and hosts) with the same template
+keys OONI uses (df-001/002/005/006), plus its controls; each URL is an endpoint of
+the role the catalogue gives it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voipwatch.catalog import Role, load
+from voipwatch.ooni.model import failure_str
+from voipwatch.verdicts.evidence import (
+    Outcome,
+    collect,
+    combine,
+    endpoint_outcome,
+    measurement_status,
+    routable_of,
+    url_host,
+)
+from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
+
+
+def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observation], list[str]]:
+    cat = load()
+    tk = m.test_keys
+    if tk is None:
+        return "failure", [], [], ["no test_keys"]
+    facts = collect(tk, routable=routable_of(m))
+    attempts: dict[str, list[str | None]] = {}
+    for tr in tk.requests or ():
+        url = tr.request.url if tr.request is not None else None
+        if url:
+            attempts.setdefault(url, []).append(failure_str(tr.failure))
+    by_role: dict[str, list[Outcome]] = {}
+    roles: dict[str, Role] = {}
+    observations: list[Observation] = []
+    for url, fails in attempts.items():
+        role = cat.role_for_url(url)
+        if role is None:
+            continue
+        o = endpoint_outcome(facts, role, host=url_host(url), url=url, request_failures=fails)
+        by_role.setdefault(role.id, []).append(o)
+        roles[role.id] = role
+        observations.extend(o.observations)
+    verdicts = [combine(roles[r], outs) for r, outs in by_role.items()]
+    if not verdicts:
+        return "failure", [], observations, ["no request to a catalogue app was recorded"]
+    return measurement_status(verdicts), verdicts, observations, []
