@@ -56,8 +56,10 @@ def discard_reason(m: Any) -> str | None:
         return "test_version <= 0.2.3 after 2023-11-07 tests a retired endpoint (ooni/probe#2627)"
     if v < (0, 2, 2) and start >= datetime(2022, 10, 19):
         return "test_version < 0.2.2 after 2022-10-19 lacks Signal's new CA (ooni/probe#2344)"
-    ev = m.annotations.engine_version if m.annotations is not None else None
-    if version_tuple(ev or "0.0.0") < (3, 17, 2) and start >= datetime(2023, 5, 2):
+    ann = m.annotations
+    ev = ann.engine_version if ann is not None else None
+    ours = ann is not None and ann.engine_name == "voipwatch"
+    if not ours and version_tuple(ev or "0.0.0") < (3, 17, 2) and start >= datetime(2023, 5, 2):
         return "engine_version < 3.17.2 after 2023-05-02 (ooni/backend#679)"
     if tk.signal_backend_status not in ("ok", "blocked"):
         return f"signal_backend_status is {tk.signal_backend_status!r}"
