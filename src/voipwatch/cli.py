@@ -54,55 +54,57 @@ def _main(
 
 @app.command()
 def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
-    """Judge measurement files: one verdict per measurement, in input order."""
+    """Judge measurement files: one verdict per measurement, in input order.
+
+    Without --json, one line per measurement: uid, test, country, network, status and
+    the roles that are not ok. Output is streamed, so any input size runs in constant
+    memory.
+    """
     import os
     import sys
 
-    from rich.table import Table
-
+    from voipwatch.console import progress
     from voipwatch.errors import InputError
     from voipwatch.ooni.reader import Problem, read_paths
     from voipwatch.verdicts import judge
 
     read = bad = 0
-    table: Table | None = None
-    if not json:
-        table = Table("measurement_uid", "test", "cc", "asn", "status", "roles not ok")
     try:
-        for item in read_paths(paths):
-            if isinstance(item, Problem):
-                bad += 1
-                problem(str(item))
-                continue
-            try:
-                j = judge(item)
-            except InputError as exc:
-                bad += 1
-                problem(str(exc))
-                continue
-            except Exception as exc:  # a rule tripped on odd input: report, go on
-                bad += 1
-                where = f"{item.source}:{item.line}" if item.line else item.source
-                problem(
-                    f"{where}: could not judge ({exc.__class__.__name__}: {exc}); "
-                    "this is a voipwatch bug, please report it"
-                )
-                continue
-            read += 1
-            v = j.verdict
-            if table is None:
-                write_line(_encoder.encode(v))
-            else:
-                roles = ", ".join(
-                    f"{s.role} {s.status}" + (f" ({s.technique})" if s.technique else "")
-                    for s in v.services
-                    if s.status != "ok"
-                )
-                table.add_row(
-                    v.measurement_uid, v.test_name, v.probe_cc, v.probe_asn, v.status, roles
-                )
-        if table is not None and read:
-            out.print(table)
+        with progress() as bar:
+            task = bar.add_task("judging", total=None, detail="")
+            for item in read_paths(paths):
+                if isinstance(item, Problem):
+                    bad += 1
+                    problem(str(item))
+                    continue
+                try:
+                    j = judge(item)
+                except InputError as exc:
+                    bad += 1
+                    problem(str(exc))
+                    continue
+                except Exception as exc:  # a rule tripped on odd input: report, go on
+                    bad += 1
+                    where = f"{item.source}:{item.line}" if item.line else item.source
+                    problem(
+                        f"{where}: could not judge ({exc.__class__.__name__}: {exc}); "
+                        "this is a voipwatch bug, please report it"
+                    )
+                    continue
+                read += 1
+                if read % 1000 == 0:
+                    bar.update(task, completed=read, detail=item.source)
+                v = j.verdict
+                if json:
+                    write_line(_encoder.encode(v))
+                else:
+                    roles = ", ".join(
+                        f"{s.role} {s.status}" + (f" ({s.technique})" if s.technique else "")
+                        for s in v.services
+                        if s.status != "ok"
+                    )
+                    line = f"{v.measurement_uid}  {v.test_name}  {v.probe_cc}  {v.probe_asn}"
+                    write_line(f"{line}  {v.status}  {roles}".rstrip().encode())
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader of stdout went away (`| head`): stop quietly, as Unix tools do.
