@@ -1,0 +1,133 @@
+"""Scenario files: a name, a description, censor recipes and the expected verdicts.
+
+::
+
+    name = "sni_reset"
+    description = "Signal's TLS handshakes are reset on their SNI"
+
+    [[censor]]
+    kind = "sni_reset"
+    app = "signal"            # or role = "signal/chat", host(s) = [...], ips = [...]
+
+    [[expect]]
+    role = "signal/chat"
+    status = "blocked"
+    technique = "tls.reset"
+
+Built-in scenarios ship in ``scenarios/``; any path to such a file works too.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+import msgspec
+
+from voipwatch.sim.errors import ScenarioError
+
+# The recipes this simulator builds, and those the design names but it cannot build yet.
+KINDS = (
+    "dns_nxdomain",
+    "dns_bogon",
+    "dns_injection",
+    "dns_hijack_udp",
+    "ip_drop",
+    "ip_reject",
+    "sni_reset",
+    "sni_drop",
+    "tls_mitm",
+    "server_down",
+    "loss",
+)
+PLANNED_KINDS = (
+    "sni_throttle",
+    "udp_port_drop",
+    "udp_port_reject",
+    "stun_dpi",
+    "dtls_dpi",
+    "sip_port_drop",
+    "sip_dpi",
+    "residual",
+    "udp_allowlist",
+)
+
+
+class Recipe(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One censor recipe: a kind, what it matches, and its parameters."""
+
+    kind: str
+    app: str = ""
+    role: str = ""
+    host: str = ""
+    hosts: list[str] = []
+    ips: list[str] = []
+    port: int = 0
+    ports: list[int] = []
+    percent: int = 30  # loss: share of packets dropped in each direction
+    answer: str = ""  # the forged address of dns_bogon, dns_injection, dns_hijack_udp
+
+    @property
+    def all_hosts(self) -> list[str]:
+        return [self.host, *self.hosts] if self.host else list(self.hosts)
+
+    @property
+    def all_ports(self) -> list[int]:
+        return sorted({self.port, *self.ports} - {0})
+
+
+class Expect(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A verdict the probe should reach for one role in this scenario."""
+
+    role: str
+    status: str
+    technique: str = ""
+    note: str = ""
+
+
+class Scenario(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    name: str
+    description: str = ""
+    censor: list[Recipe] = []
+    expect: list[Expect] = []
+
+
+def builtin_names() -> list[str]:
+    folder = importlib.resources.files("voipwatch.sim") / "scenarios"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def parse(data: bytes, source: str) -> Scenario:
+    try:
+        scenario = msgspec.toml.decode(data, type=Scenario)
+    except msgspec.DecodeError as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
+    for i, r in enumerate(scenario.censor, start=1):
+        where = f"{source}: censor recipe {i} ({r.kind})"
+        if r.kind in PLANNED_KINDS:
+            raise ScenarioError(f"{where}: this kind is not supported by the simulator yet")
+        if r.kind not in KINDS:
+            raise ScenarioError(f"{where}: unknown kind; known kinds: {', '.join(KINDS)}")
+        if not (r.app or r.role or r.all_hosts or r.ips):
+            raise ScenarioError(f"{where}: matches nothing (give app, role, host(s) or ips)")
+        if not 0 <= r.percent <= 100:
+            raise ScenarioError(f"{where}: percent must be between 0 and 100")
+        if any(not 0 < p < 65536 for p in r.all_ports):
+            raise ScenarioError(f"{where}: ports must be between 1 and 65535")
+    return scenario
+
+
+def load(spec: str) -> Scenario:
+    """A built-in scenario by name, or a scenario file by path."""
+    path = Path(spec)
+    if spec in builtin_names() and not path.exists():
+        ref = importlib.resources.files("voipwatch.sim") / "scenarios" / f"{spec}.toml"
+        return parse(ref.read_bytes(), f"built-in scenario {spec}")
+    if not path.is_file():
+        known = ", ".join(builtin_names())
+        raise ScenarioError(f"{spec}: no such scenario file or built-in scenario ({known})")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError(f"{spec}: {exc.strerror}") from None
+    return parse(data, spec)

@@ -1,0 +1,218 @@
+"""The simulated servers: nginx configurations and a supervisor for every process.
+
+Each server runs in its own session (its own process group) so that the terminal's
+Ctrl-C reaches only the simulator, which then stops the servers in order, and so
+that stopping a server also stops its children (nginx workers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from voipwatch.sim import netns
+from voipwatch.sim.errors import SimulationError
+
+Listen = tuple[str, str, int]  # (tcp|udp, address, port)
+
+PAGE = "voipwatch simulated server\\n"
+
+
+@dataclass
+class Server:
+    """One server process inside a namespace."""
+
+    name: str
+    ns: str
+    argv: list[str]
+    log: Path
+    listens: list[Listen] = field(default_factory=list)
+    ready_text: str = ""  # a line the server logs once it is ready (for raw sockets)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            try:
+                self.proc = subprocess.Popen(
+                    ["ip", "netns", "exec", self.ns, *self.argv],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except FileNotFoundError:
+                raise SimulationError(
+                    "ip is not installed: run scripts/install-system-deps"
+                ) from None
+
+    def logged(self, text: str) -> bool:
+        try:
+            return text in self.log.read_text(errors="replace")
+        except OSError:
+            return False
+
+    def failure(self) -> str:
+        """The last line the server logged, to say why it died."""
+        try:
+            lines = [ln for ln in self.log.read_text(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            lines = []
+        return lines[-1].strip() if lines else "no log output"
+
+    def stop(self, grace: float = 3.0) -> None:
+        """Stop the server and everything it started, and reap it."""
+        proc = self.proc
+        if proc is None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                continue
+            # The leader is gone; its children (nginx workers) share its group.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            break
+        self.proc = None
+
+
+def listening(ns: str) -> set[Listen]:
+    """The TCP and UDP sockets listening in a namespace."""
+    proc = netns.run(["ss", "-Hlntu"], ns=ns, check=False)
+    found: set[Listen] = set()
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) < 5:
+            continue
+        addr, _, port = parts[4].rpartition(":")
+        if port.isdigit():
+            found.add((parts[0], addr.strip("[]"), int(port)))
+    return found
+
+
+def wait_ready(servers: Sequence[Server], timeout: float = 15.0) -> None:
+    """Wait until every server listens where it should; a dead server is an error."""
+    deadline = time.monotonic() + timeout
+    by_ns: dict[str, list[Server]] = {}
+    for s in servers:
+        by_ns.setdefault(s.ns, []).append(s)
+    pending = dict(by_ns)
+    while pending:
+        for ns, group in list(pending.items()):
+            for s in group:
+                if s.proc is not None and s.proc.poll() is not None:
+                    raise SimulationError(f"{s.name} exited at start: {s.failure()}")
+            have = listening(ns)
+            missing = [(s, lis) for s in group for lis in s.listens if lis not in have]
+            silent = [s for s in group if s.ready_text and not s.logged(s.ready_text)]
+            if not missing and not silent:
+                del pending[ns]
+            elif time.monotonic() > deadline:
+                if silent:
+                    s = silent[0]
+                    raise SimulationError(
+                        f"{s.name} is not ready after {timeout:g} s: {s.failure()}"
+                    )
+                s, (proto, addr, port) = missing[0]
+                raise SimulationError(
+                    f"{s.name} does not listen on {proto} {addr}:{port} after {timeout:g} s: "
+                    f"{s.failure()}"
+                )
+        if pending:
+            time.sleep(0.05)
+
+
+def nginx_conf(
+    name: str,
+    workdir: Path,
+    *,
+    tls: Iterable[str],
+    http: Iterable[str],
+    plain_on_443: Iterable[str],
+    cert: Path,
+    key: Path,
+) -> str:
+    """nginx answering 200 to any path and method: TLS 443 (any SNI), HTTP 80, plain 443."""
+    tls, http, plain = sorted(tls), sorted(http), sorted(plain_on_443)
+    tmp = workdir / f"nginx-{name}-tmp"
+    tmp.mkdir(exist_ok=True)
+    temps = "\n".join(
+        f"  {k}_temp_path {tmp / k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    location = f'    location / {{ return 200 "{PAGE}"; }}'
+    servers = []
+    if tls:
+        servers.append(
+            "\n".join(
+                [
+                    "  server {",
+                    *(f"    listen {a}:443 ssl;" for a in tls),
+                    "    server_name _;",
+                    f"    ssl_certificate {cert};",
+                    f"    ssl_certificate_key {key};",
+                    "    ssl_protocols TLSv1.2 TLSv1.3;",
+                    location,
+                    "  }",
+                ]
+            )
+        )
+    if http or plain:
+        servers.append(
+            "\n".join(
+                [
+                    "  server {",
+                    *(f"    listen {a}:80;" for a in http),
+                    *(f"    listen {a}:443;" for a in plain),
+                    "    server_name _;",
+                    location,
+                    "  }",
+                ]
+            )
+        )
+    return "\n".join(
+        [
+            "daemon off;",
+            "master_process on;",
+            "worker_processes 1;",
+            "user root;",
+            f"pid {workdir / f'nginx-{name}.pid'};",
+            f"error_log {workdir / f'nginx-{name}.log'} warn;",
+            "events { worker_connections 1024; }",
+            "http {",
+            "  access_log off;",
+            "  default_type text/plain;",
+            temps,
+            *servers,
+            "}",
+            "",
+        ]
+    )
+
+
+def nginx_server(name: str, ns: str, workdir: Path, conf: str, listens: list[Listen]) -> Server:
+    path = workdir / f"nginx-{name}.conf"
+    path.write_text(conf)
+    argv = ["nginx", "-c", str(path), "-p", f"{workdir}/", "-e", str(workdir / f"nginx-{name}.log")]
+    return Server(f"nginx ({name})", ns, argv, workdir / f"nginx-{name}.out", listens)
+
+
+def unbound_server(name: str, ns: str, workdir: Path, conf: str, listens: list[Listen]) -> Server:
+    path = workdir / f"unbound-{name}.conf"
+    path.write_text(conf)
+    argv = ["unbound", "-d", "-p", "-c", str(path)]
+    return Server(f"unbound ({name})", ns, argv, workdir / f"unbound-{name}.out", listens)
+
+
+def python_server(
+    name: str, ns: str, workdir: Path, argv: list[str], listens: list[Listen]
+) -> Server:
+    return Server(name, ns, [sys.executable, *argv], workdir / f"{name}.out", listens)

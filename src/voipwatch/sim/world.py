@@ -1,0 +1,480 @@
+"""A simulated censored network: client ⇄ censor ⇄ internet, with real servers.
+
+::
+
+    with World(scenario) as world:
+        result = world.run_probe()
+
+Three namespaces joined by veth pairs, none linked to the host's network: packets
+cannot leave. ``build()`` checks the machine first, then builds; leaving the
+``with`` block (normally, by an exception, Ctrl-C or SIGTERM) always tears
+everything down: servers killed and reaped, namespaces deleted, /etc/netns
+folders and the run's temporary directory removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import itertools
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+from voipwatch.catalog import Catalog
+from voipwatch.catalog import load as load_catalog
+from voipwatch.sim import capabilities, netns, pki, probe_config
+from voipwatch.sim.censor import CLIENT_SIDE_IF, TRANSIT_IF, CensorPlan, compile_scenario
+from voipwatch.sim.dns import forwarding_conf, public_conf
+from voipwatch.sim.errors import SimulationError
+from voipwatch.sim.plan import (
+    CENSOR_CLIENT_SIDE,
+    CENSOR_INET_SIDE,
+    CLIENT,
+    CONTROL,
+    CONTROL_NAME,
+    HELPER,
+    HELPER_PORT,
+    HIJACK_RESOLVER,
+    INET,
+    MITM,
+    RESOLVER,
+    RESOLVER_NAME,
+    SIM_NET,
+    SINKHOLE_NET,
+    AddressPlan,
+    build_plan,
+)
+from voipwatch.sim.scenario import Scenario
+from voipwatch.sim.servers import (
+    Listen,
+    Server,
+    nginx_conf,
+    nginx_server,
+    python_server,
+    unbound_server,
+    wait_ready,
+)
+
+_counter = itertools.count()
+HELPER_MODULE = "voipwatch.helper.control"
+_TEMP_RE = re.compile(rf"^{netns.TEMP_PREFIX}vw(?P<pid>\d+)x\d+-")
+
+
+class World:
+    """One simulated world for one scenario (a context manager)."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        catalog: Catalog | None = None,
+        helper: bool = True,
+    ) -> None:
+        self.scenario = scenario
+        self.prefix = f"vw{os.getpid()}x{next(_counter)}"
+        self.client = f"{self.prefix}-client"
+        self.censor = f"{self.prefix}-censor"
+        self.inet = f"{self.prefix}-inet"
+        self.namespaces = (self.client, self.censor, self.inet)
+        self.plan: AddressPlan = build_plan(catalog or load_catalog())
+        # Compiling first makes a bad scenario fail before anything is built.
+        self.censor_plan: CensorPlan = compile_scenario(scenario, self.plan)
+        self.want_helper = helper
+        self.helper_running = False
+        self.workdir: Path | None = None
+        self.servers: list[Server] = []
+        self.warnings: list[str] = []
+        self.timings: dict[str, float] = {}
+        self._old_handlers: dict[signal.Signals, Any] = {}
+
+    # -- paths -----------------------------------------------------------------------
+
+    def _dir(self) -> Path:
+        if self.workdir is None:
+            raise SimulationError("the world is not built")
+        return self.workdir
+
+    @property
+    def ca_file(self) -> Path:
+        return self._dir() / "sim-ca.pem"
+
+    @property
+    def probe_config(self) -> Path:
+        return self._dir() / "probe.toml"
+
+    @property
+    def measurements(self) -> Path:
+        return self._dir() / "measurements.jsonl"
+
+    # -- context manager -------------------------------------------------------------
+
+    def __enter__(self) -> World:
+        self._install_signals()
+        try:
+            self.build()
+        except BaseException:
+            self._restore_signals()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.teardown()
+        finally:
+            self._restore_signals()
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def interrupt(signum: int, frame: FrameType | None) -> None:
+            # SIGTERM takes the same path as Ctrl-C: unwind, tear down, exit.
+            raise KeyboardInterrupt
+
+        self._old_handlers[signal.SIGTERM] = signal.signal(signal.SIGTERM, interrupt)
+
+    def _restore_signals(self) -> None:
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)
+        self._old_handlers.clear()
+
+    # -- build -----------------------------------------------------------------------
+
+    def build(self) -> None:
+        """Check the machine, then build namespaces, servers and censor rules."""
+        start = time.monotonic()
+        capabilities.check_all(self.censor_plan.features, f"{self.prefix}-check")
+        cleanup_stale()
+        try:
+            self.workdir = Path(tempfile.mkdtemp(prefix=f"{netns.TEMP_PREFIX}{self.prefix}-"))
+            self.workdir.chmod(0o755)  # nginx and unbound read their files as root anyway
+            self._build_pki()
+            self._build_network()
+            self._start_servers()
+            self._apply_rules()
+            self.probe_config.write_text(
+                probe_config.render(self.ca_file, self.plan.overlay, helper=self.helper_running)
+            )
+        except BaseException:
+            self.teardown()
+            raise
+        self.timings["build"] = time.monotonic() - start
+
+    def _build_pki(self) -> None:
+        d = self._dir()
+        self.ca = pki.new_authority("voipwatch simulation CA")
+        self.ca.write_cert(self.ca_file)
+        names = [*self.plan.by_name, CONTROL_NAME]
+        ips = [h.address for h in self.plan.hosts] + [CONTROL]
+        pki.issue(self.ca, names, ips, d / "servers.pem", d / "servers.key")
+        pki.issue(self.ca, [RESOLVER_NAME], [RESOLVER], d / "resolver.pem", d / "resolver.key")
+        if self.censor_plan.mitm:
+            rogue = pki.new_authority("voipwatch censor MITM CA")
+            rogue.write_cert(d / "mitm-ca.pem")
+            mitm_names = [h.name for h in self.censor_plan.mitm if h.name] or [CONTROL_NAME]
+            mitm_ips = [h.address for h in self.censor_plan.mitm]
+            pki.issue(rogue, mitm_names, mitm_ips, d / "mitm.pem", d / "mitm.key")
+
+    def _build_network(self) -> None:
+        for ns in self.namespaces:
+            netns.add(ns)
+        c, r, i = self.client, self.censor, self.inet
+        # Links are created from inside the censor namespace: no device ever exists in
+        # the host's namespace, not even for a moment.
+        netns.run(
+            [
+                "ip",
+                "-n",
+                r,
+                "link",
+                "add",
+                CLIENT_SIDE_IF,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "c0",
+                "netns",
+                c,
+            ]
+        )
+        netns.run(["ip", "-n", r, "link", "add", TRANSIT_IF, "type", "veth",
+                   "peer", "name", "s0", "netns", i])  # fmt: skip
+        batches = {
+            c: [
+                f"addr add {CLIENT}/24 dev c0",
+                "link set lo up",
+                "link set c0 up",
+                f"route add default via {CENSOR_CLIENT_SIDE}",
+            ],
+            r: [
+                f"addr add {CENSOR_CLIENT_SIDE}/24 dev {CLIENT_SIDE_IF}",
+                f"addr add {CENSOR_INET_SIDE}/24 dev {TRANSIT_IF}",
+                f"addr add {HIJACK_RESOLVER}/32 dev lo",
+                f"addr add {MITM}/32 dev lo",
+                "link set lo up",
+                f"link set {CLIENT_SIDE_IF} up",
+                f"link set {TRANSIT_IF} up",
+                f"route add {SIM_NET} via {INET}",
+                # Forged DNS answers point here: it accepts nothing, silently.
+                f"route add blackhole {SINKHOLE_NET}",
+            ],
+            i: [
+                f"addr add {INET}/24 dev s0",
+                "link set lo up",
+                "link set s0 up",
+                f"route add {SIM_NET} via {CENSOR_INET_SIDE}",
+                *(
+                    f"addr add {a}/32 dev lo"
+                    for a in [CONTROL, RESOLVER, HELPER, *(h.address for h in self.plan.hosts)]
+                ),
+            ],
+        }
+        for ns, lines in batches.items():
+            netns.run(["ip", "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n")
+        netns.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], ns=r)
+        netns.write_resolv_conf(c, CENSOR_CLIENT_SIDE)  # the ISP resolver
+        netns.write_resolv_conf(r, RESOLVER)
+        netns.write_resolv_conf(i, RESOLVER)
+
+    def _start_servers(self) -> None:
+        d, cp = self._dir(), self.censor_plan
+        up = [h for h in self.plan.hosts if h.address not in cp.down]
+        named = [h.address for h in up if h.name]
+        dcs = [h.address for h in up if h.plain_http]
+        tls = [*named, CONTROL]
+        listens: list[Listen] = [("tcp", a, 443) for a in tls]
+        listens += [("tcp", a, 80) for a in [*named, *dcs]] + [("tcp", a, 443) for a in dcs]
+        conf = nginx_conf(
+            "apps", d, tls=tls, http=[*named, *dcs], plain_on_443=dcs,
+            cert=d / "servers.pem", key=d / "servers.key",
+        )  # fmt: skip
+        servers = [
+            unbound_server(
+                "public",
+                self.inet,
+                d,
+                public_conf(d, self.plan.dns_records(), d / "resolver.pem", d / "resolver.key"),
+                [
+                    ("udp", RESOLVER, 53),
+                    ("tcp", RESOLVER, 53),
+                    ("tcp", RESOLVER, 853),
+                    ("tcp", RESOLVER, 443),
+                ],
+            ),
+            nginx_server("apps", self.inet, d, conf, listens),
+            unbound_server(
+                "isp",
+                self.censor,
+                d,
+                forwarding_conf("isp", d, CENSOR_CLIENT_SIDE, nxdomain=cp.nxdomain, lies=cp.bogon),
+                [("udp", CENSOR_CLIENT_SIDE, 53), ("tcp", CENSOR_CLIENT_SIDE, 53)],
+            ),
+        ]
+        holds = [f"{h.address}:{p}" for h in up for p in h.hold_ports]
+        if holds:
+            servers.append(
+                python_server(
+                    "hold", self.inet, d, ["-m", "voipwatch.sim.hold", *holds],
+                    [("tcp", h.address, p) for h in up for p in h.hold_ports],
+                )
+            )  # fmt: skip
+        if cp.hijack:
+            servers.append(
+                unbound_server(
+                    "lying",
+                    self.censor,
+                    d,
+                    forwarding_conf("lying", d, HIJACK_RESOLVER, lies=cp.hijack),
+                    [("udp", HIJACK_RESOLVER, 53)],
+                )
+            )
+        if cp.mitm:
+            mitm = nginx_conf(
+                "mitm", d, tls=[MITM], http=[], plain_on_443=[],
+                cert=d / "mitm.pem", key=d / "mitm.key",
+            )  # fmt: skip
+            servers.append(nginx_server("mitm", self.censor, d, mitm, [("tcp", MITM, 443)]))
+        if cp.injection:
+            answers = [f"{n}={a}" for n, a in sorted(cp.injection.items())]
+            injector = python_server(
+                "injector",
+                self.censor,
+                d,
+                ["-m", "voipwatch.sim.injector", "--iface", CLIENT_SIDE_IF, *answers],
+                [],
+            )
+            injector.ready_text = "injector ready"
+            servers.append(injector)
+        for s in servers:
+            self.servers.append(s)
+            s.start()
+        wait_ready(servers)
+        self._start_helper()
+
+    def _start_helper(self) -> None:
+        if not self.want_helper:
+            return
+        if importlib.util.find_spec(HELPER_MODULE) is None:
+            self.warnings.append(
+                f"{HELPER_MODULE} is not available: running without the control helper"
+            )
+            return
+        helper = python_server(
+            "control-helper",
+            self.inet,
+            self._dir(),
+            ["-m", HELPER_MODULE, "--listen", f"{HELPER}:{HELPER_PORT}",
+             "--ca-file", str(self.ca_file)],
+            [("tcp", HELPER, HELPER_PORT)],
+        )  # fmt: skip
+        self.servers.append(helper)
+        helper.start()
+        try:
+            wait_ready([helper], timeout=10.0)
+        except SimulationError as exc:
+            helper.stop()
+            self.warnings.append(f"running without the control helper: {exc}")
+            return
+        self.helper_running = True
+
+    def _apply_rules(self) -> None:
+        cp = self.censor_plan
+        script = cp.nft_script()
+        if script:
+            path = self._dir() / "censor.nft"
+            path.write_text(script)
+            netns.run(["nft", "-f", str(path)], ns=self.censor)
+        for rule in cp.iptables:
+            netns.run(["iptables", *rule], ns=self.censor)
+
+    # -- running things in the client ------------------------------------------------
+
+    def popen_in_client(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        """Start a command in the client namespace (the censored user's machine)."""
+        self._dir()
+        return subprocess.Popen(["ip", "netns", "exec", self.client, *argv], **kwargs)
+
+    def run_in_client(
+        self, argv: Sequence[str], *, timeout: float = 60.0, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command in the client namespace; output captured as text."""
+        self._dir()
+        try:
+            return subprocess.run(
+                ["ip", "netns", "exec", self.client, *argv],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                input=input,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise SimulationError(f"{argv[0]} did not finish in {timeout:g} s") from None
+
+    def probe_argv(self, extra_args: Sequence[str] = ()) -> list[str]:
+        return [
+            sys.executable, "-m", "voipwatch.cli", "probe", "--yes", "--json",
+            "--config", str(self.probe_config), "--out", str(self.measurements), *extra_args,
+        ]  # fmt: skip
+
+    def run_probe(
+        self, extra_args: Sequence[str] = (), *, timeout: float = 180.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``voipwatch probe`` inside the client namespace."""
+        return self.run_in_client(self.probe_argv(extra_args), timeout=timeout)
+
+    # -- teardown --------------------------------------------------------------------
+
+    def teardown(self) -> None:
+        """Remove everything this world made; safe to call twice, even half-built."""
+        start = time.monotonic()
+        ignoring = threading.current_thread() is threading.main_thread()
+        old: dict[signal.Signals, Any] = {}
+        if ignoring:
+            # A second Ctrl-C must not leave a half-removed world behind.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old[sig] = signal.signal(sig, signal.SIG_IGN)
+        try:
+            for s in reversed(self.servers):
+                with contextlib.suppress(OSError):
+                    s.stop()
+            self.servers.clear()
+            for ns in self.namespaces:
+                with contextlib.suppress(SimulationError, OSError):
+                    netns.delete(ns)
+            if self.workdir is not None:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+                self.workdir = None
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+        self.timings["teardown"] = time.monotonic() - start
+
+
+def cleanup_stale() -> list[str]:
+    """Remove what crashed runs left behind (their builder process is gone); say what."""
+    removed: list[str] = []
+
+    def dead(pid: str) -> bool:
+        return int(pid) != os.getpid() and not netns.pid_alive(int(pid))
+
+    for ns in netns.list_namespaces():
+        m = netns.NAME_RE.match(ns)
+        if m and dead(m["pid"]):
+            netns.delete(ns)
+            removed.append(f"namespace {ns}")
+    if netns.NETNS_ETC.is_dir():
+        for etc in netns.NETNS_ETC.iterdir():
+            m = netns.NAME_RE.match(etc.name)
+            if m and dead(m["pid"]):
+                netns.delete(etc.name)
+                removed.append(str(etc))
+    tmp = Path(tempfile.gettempdir())
+    stale_dirs = [p for p in tmp.glob(f"{netns.TEMP_PREFIX}vw*") if _stale_dir(p, dead)]
+    if stale_dirs:
+        _kill_processes_using(stale_dirs)
+        for p in stale_dirs:
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(str(p))
+    return removed
+
+
+def _stale_dir(path: Path, dead: Any) -> bool:
+    m = _TEMP_RE.match(path.name)
+    return bool(m and path.is_dir() and dead(m["pid"]))
+
+
+def _kill_processes_using(dirs: list[Path]) -> None:
+    """Kill, by pid, servers whose command line names a stale run's directory.
+
+    Their namespace is normally gone already; this catches a crash between deleting
+    the namespace and stopping the server.
+    """
+    needles = [str(d).encode() for d in dirs]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if any(n in cmdline for n in needles):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGKILL)
