@@ -280,7 +280,8 @@ def aggregate(
     measurements behind them.
 
     CSV: a header row, then one row per result object. Time grains follow OONI's
-    limits: hour only for ranges up to 7 days, year only beyond 365 days.
+    limits: hour only for ranges up to 7 days, year only beyond 365 days; without
+    --since/--until the range is that of the matching measurements in the store.
     """
     from voipwatch.errors import UsageError
     from voipwatch.store import aggregate as run_aggregate

@@ -3,6 +3,11 @@
 One DuckDB file holds raw measurements (zstd-compressed), their observations and
 role verdicts, and a quarantine of records that could not be read. Every write is a
 batch committed atomically, so commands can be killed and re-run safely.
+
+The verbs are re-exported here under their own names (``ingest``, ``rejudge``,
+``aggregate``), which hides the submodules of the same names as attributes of this
+package: ``from voipwatch.store.ingest import judge_record`` works, but
+``import voipwatch.store.ingest as m`` binds the function, not the module.
 """
 
 from voipwatch.store.aggregate import AggregateQuery, aggregate, parse_query, to_csv
