@@ -442,6 +442,38 @@ def demo(
 # ---------------------------------------------------------------------------------------
 
 
+@app.command()
+def simulate(
+    scenarios: Annotated[
+        list[str],
+        typer.Argument(help="Built-in scenario names (e.g. baseline, sni_reset) or TOML files."),
+    ],
+    json: JsonOpt = False,
+    keep_going: Annotated[
+        bool, typer.Option("--keep-going", help="Run the other scenarios when one fails.")
+    ] = False,
+) -> None:
+    """Run the probe inside a simulated censored network, one world per scenario (root)."""
+    from voipwatch.errors import VoipwatchError
+    from voipwatch.sim.runner import simulate as run
+
+    try:
+        status = run(scenarios, json=json, keep_going=keep_going)
+    except KeyboardInterrupt:
+        problem("voipwatch simulate: interrupted; the simulated world was torn down")
+        raise typer.Exit(130) from None
+    except VoipwatchError as exc:
+        problem(f"voipwatch simulate: {exc}")
+        raise typer.Exit(1) from None
+    except BrokenPipeError:
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(0) from None
+    raise typer.Exit(status)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
