@@ -1,0 +1,77 @@
+"""Telegram, as probe-cli's ``telegram`` experiment 0.3.1 measures it.
+
+Spec: https://github.com/ooni/spec/blob/master/nettests/ts-020-telegram.md
+
+HTTP POST to every data-centre address (from the catalogue, through the overlay)
+on ports 80 and 443 — plain HTTP on both, as OONI does — and HTTPS GET of
+Telegram Web. ``telegram_tcp_blocking`` and ``telegram_http_blocking`` start true;
+a POST that gets a response clears both, one that fails after connecting clears
+the TCP one (probe-cli's rules).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from voipwatch.probe.errors import CONNECT
+from voipwatch.probe.experiments.base import Experiment, Plan
+from voipwatch.probe.steps import Ctx, Fetch
+from voipwatch.probe.tcp import join_hostport
+
+WEB_URL = "https://web.telegram.org/"
+
+
+def dc_url(ip: str, port: int) -> str:
+    """``http://<dc>/`` on 80 and ``http://<dc>:443/`` on 443, as OONI writes them."""
+    host = f"[{ip}]" if ":" in ip else ip
+    return f"http://{host}/" if port == 80 else f"http://{join_hostport(ip, port)}/"
+
+
+class Telegram(Experiment):
+    test_name = "telegram"
+    test_version = "0.3.1"
+    service = "telegram"
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        role = self.catalog.roles["telegram/dc"]
+        self.dcs = [self.ip(ip) for ip in role.ips]
+        self.ports = list(role.ports) or [80, 443]
+        self.posts: list[Fetch] = []
+        self.web: Fetch | None = None
+
+    def plan(self) -> Plan:
+        return Plan(
+            dns=["web.telegram.org"],
+            tcp=[(ip, p) for ip in self.dcs for p in self.ports],
+            tls=[("web.telegram.org", 443)],
+        )
+
+    async def measure(self, ctx: Ctx) -> None:
+        async def post(ip: str, port: int) -> None:
+            self.posts.append(await ctx.fetch(dc_url(ip, port), "POST"))
+
+        async def web() -> None:
+            self.web = await ctx.fetch(WEB_URL, "GET")
+
+        async with asyncio.TaskGroup() as tg:
+            for ip in self.dcs:
+                for p in self.ports:
+                    tg.create_task(post(ip, p))
+            tg.create_task(web())
+
+    def keys(self) -> dict[str, Any]:
+        tcp_blocking = http_blocking = True
+        for f in self.posts:
+            if f.failure is None:
+                tcp_blocking = http_blocking = False
+            elif f.failed_operation != CONNECT:
+                tcp_blocking = False
+        web_failure = "unknown_failure" if self.web is None else self.web.failure
+        return {
+            "telegram_http_blocking": http_blocking,
+            "telegram_tcp_blocking": tcp_blocking,
+            "telegram_web_failure": web_failure,
+            "telegram_web_status": "ok" if web_failure is None else "blocked",
+        }

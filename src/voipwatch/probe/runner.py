@@ -1,0 +1,154 @@
+"""Run the tests of one probe run concurrently, within a hard time bound.
+
+Every test runs at once (one asyncio task group), so a network that drops
+everything costs about one operation timeout, not their sum; the concurrency
+slots (``limits``) keep bursts small. ``asyncio.timeout(run)`` bounds the whole
+run: whatever the network does, :func:`run` returns in time, and operations cut
+short are recorded as ``generic_timeout_error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from voipwatch.catalog import Catalog, load
+from voipwatch.errors import UsageError
+from voipwatch.probe import control
+from voipwatch.probe.config import ProbeConfig
+from voipwatch.probe.errors import failure_of
+from voipwatch.probe.experiments import ALIASES, APPS, Experiment, make
+from voipwatch.probe.measurement import envelope
+from voipwatch.probe.steps import Ctx, Env
+
+#: ``on_progress(done, total, what)``: called as each test finishes.
+Progress = Callable[[int, int, str], None]
+
+
+def resolve_apps(apps: list[str] | None) -> list[str]:
+    """Normalised app ids (raises :class:`UsageError` naming the unknown ones)."""
+    if not apps:
+        return list(APPS)
+    out: list[str] = []
+    unknown: list[str] = []
+    for a in apps:
+        key = ALIASES.get(a.strip().lower(), a.strip().lower())
+        if key in APPS:
+            if key not in out:
+                out.append(key)
+        else:
+            unknown.append(a)
+    if unknown:
+        raise UsageError(f"unknown app(s): {', '.join(unknown)}; known apps: {', '.join(APPS)}")
+    return out
+
+
+class _Test:
+    def __init__(self, exp: Experiment, env: Env) -> None:
+        self.exp = exp
+        self.ctx = Ctx(env)
+        self.error: str | None = None
+        self.runtime: float | None = None
+        self.x_control: dict[str, Any] | None = None
+        self.x_control_failure: str | None = None
+
+    async def run(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self.ctx.tg = tg
+                url = self.ctx.env.config.helper.url
+                if url:
+                    tg.create_task(self._control(url))
+                await self.exp.measure(self.ctx)
+        except Exception as exc:  # a probe bug must not cost the other tests
+            self.error = failure_of(exc)
+        self.runtime = self.ctx.rec.now()
+
+    async def _control(self, url: str) -> None:
+        self.x_control, self.x_control_failure = await control.ask(self.ctx, self.exp.plan(), url)
+
+    def measurement(self, config: ProbeConfig, test_start: datetime) -> dict[str, Any]:
+        rec = self.ctx.rec
+        rec.close()
+        try:
+            keys = self.exp.keys()
+        except Exception as exc:
+            keys, self.error = {}, failure_of(exc)
+        if self.x_control is None and self.x_control_failure is None and config.helper.url:
+            self.x_control_failure = "generic_timeout_error"  # the run ended first
+        test_keys: dict[str, Any] = {
+            "agent": "redirect",
+            "failed_operation": None,
+            "failure": self.error,
+            "network_events": [],
+            "queries": rec.entries["queries"],
+            "requests": rec.entries["requests"],
+            "tcp_connect": rec.entries["tcp_connect"],
+            "tls_handshakes": rec.entries["tls_handshakes"],
+            **keys,
+            "x_control": self.x_control,
+            "x_control_failure": self.x_control_failure,
+        }
+        return envelope(
+            rec=rec,
+            test_name=self.exp.test_name,
+            test_version=self.exp.test_version,
+            probe_cc=config.probe_cc,
+            probe_asn=config.probe_asn,
+            test_start=test_start,
+            runtime=self.runtime if self.runtime is not None else rec.now(),
+            test_keys=test_keys,
+        )
+
+
+async def run_async(
+    config: ProbeConfig,
+    apps: list[str] | None = None,
+    *,
+    on_progress: Progress | None = None,
+    catalog: Catalog | None = None,
+) -> list[dict[str, Any]]:
+    """The measurements of one run, one per app, in the order of ``apps``."""
+    ids = resolve_apps(apps)
+    cat = catalog or load()
+    # getaddrinfo blocks a thread; its own pool is dropped at the end without
+    # waiting, so a hung system resolver cannot hold the run past its bound.
+    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="voipwatch-getaddrinfo")
+    env = Env.make(config, executor)
+    test_start = datetime.now(UTC)
+    tests = [_Test(make(a, cat, config), env) for a in ids]
+    done = 0
+
+    async def one(t: _Test) -> None:
+        nonlocal done
+        await t.run()
+        done += 1
+        if on_progress is not None:
+            on_progress(done, len(tests), t.exp.test_name)
+
+    try:
+        async with asyncio.timeout(config.timeouts.run), asyncio.TaskGroup() as tg:
+            for t in tests:
+                tg.create_task(one(t))
+    except TimeoutError:
+        pass  # every unfinished operation is closed as a timeout below
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+    return [t.measurement(config, test_start) for t in tests]
+
+
+def run(
+    config: ProbeConfig,
+    apps: list[str] | None = None,
+    *,
+    on_progress: Progress | None = None,
+    catalog: Catalog | None = None,
+) -> list[dict[str, Any]]:
+    """Measure ``apps`` (default: all) on this network; OONI-format measurements.
+
+    ``catalog`` replaces the shipped catalogue (tests, simulations).
+    """
+    return asyncio.run(run_async(config, apps, on_progress=on_progress, catalog=catalog))
