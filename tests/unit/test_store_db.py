@@ -40,8 +40,26 @@ def test_other_schema_version_is_refused(tmp_path: Path) -> None:
     with open_store(db) as store:
         store.con.execute("UPDATE store_meta SET value = '999' WHERE name = 'schema_version'")
     for read_only in (False, True):
-        with pytest.raises(StoreError, match="schema version 999"):
+        with pytest.raises(StoreError, match="schema version 999 is newer"):
             open_store(db, read_only=read_only)
+
+
+def test_older_store_is_upgraded_by_writers_only(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    with open_store(db) as store:
+        # A version-1 store: before role verdicts said whether a control confirmed them.
+        store.con.execute("ALTER TABLE verdicts DROP COLUMN confirmed")
+        store.con.execute("UPDATE store_meta SET value = '1' WHERE name = 'schema_version'")
+    with pytest.raises(StoreError, match="older than this voipwatch"):
+        open_store(db, read_only=True)
+    with open_store(db) as store:
+        version = store.con.execute(
+            "SELECT value FROM store_meta WHERE name = 'schema_version'"
+        ).fetchone()
+        columns = [r[0] for r in store.con.execute("DESCRIBE verdicts").fetchall()]
+    assert version == (str(SCHEMA_VERSION),)
+    assert columns[-1] == "confirmed"
+    open_store(db, read_only=True).close()
 
 
 def test_foreign_database_is_refused(tmp_path: Path) -> None:

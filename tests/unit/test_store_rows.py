@@ -39,6 +39,7 @@ def _judgement(key: str, observations: list[Observation], start: str) -> Judgeme
                 status="blocked",
                 technique="tls.reset",
                 confidence=0.75,
+                confirmed=True,
                 evidence=[
                     Evidence(operation="tls_handshake", failure="connection_reset", target="x")
                 ],
@@ -122,11 +123,13 @@ def test_rows_round_trip(tmp_path: Path, all_new: bool) -> None:
         ]
         assert obs == expected
         verdicts = con.execute(
-            "SELECT key, idx, service, role, plane, status, technique, confidence, evidence "
-            "FROM verdicts ORDER BY key, idx"
+            "SELECT key, idx, service, role, plane, status, technique, confidence, evidence, "
+            "confirmed FROM verdicts ORDER BY key, idx"
         ).fetchall()
-        assert [(v[0], v[1], v[6]) for v in verdicts] == [
-            (j.key, i, s.technique) for j in js for i, s in enumerate(j.verdict.services)
+        assert [(v[0], v[1], v[6], v[7], v[9]) for v in verdicts] == [
+            (j.key, i, s.technique, s.confidence, s.confirmed)
+            for j in js
+            for i, s in enumerate(j.verdict.services)
         ]
         assert json.loads(verdicts[0][8]) == [
             {"operation": "tls_handshake", "failure": "connection_reset", "target": "x"}

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from voipwatch.errors import StoreError
 from voipwatch.store.db import Store, registered
-from voipwatch.store.rows import Rows, observations_select
+from voipwatch.store.rows import Rows, insert_observations_sql
 from voipwatch.store.schema import MEASUREMENT_COLUMNS, start_time_sql
 
 _SELECT_MEASUREMENTS: Final = ", ".join(
@@ -80,7 +80,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
         return
     with registered(con, "_batch_rows", rows):
         # ``table`` is one of our own table names, never user input.
-        con.execute(f"INSERT INTO {table} SELECT * FROM _batch_rows")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch_rows")
 
 
 def insert_rows(con: duckdb.DuckDBPyConnection, rows: Rows, *, all_new: bool = False) -> set[str]:
@@ -103,15 +103,13 @@ def insert_rows(con: duckdb.DuckDBPyConnection, rows: Rows, *, all_new: bool = F
             return new
         if len(new) == len(rows):
             fresh = rows
-            con.execute(f"INSERT INTO observations {observations_select('_batch_m')}")
+            con.execute(insert_observations_sql("_batch_m"))
         else:
             fresh = rows.only(new)
             keys = pa.table({"key": pa.array(list(new), type=pa.string())})
             with registered(con, "_new", keys):
                 where = "WHERE key IN (SELECT key FROM _new)"
-                con.execute(
-                    f"INSERT INTO observations {observations_select('_batch_m', where=where)}"
-                )
+                con.execute(insert_observations_sql("_batch_m", where=where))
     _insert(con, "verdicts", fresh.verdicts())
     return new
 

@@ -18,7 +18,7 @@ import duckdb
 import platformdirs
 
 from voipwatch.errors import StoreError
-from voipwatch.store.schema import DDL, SCHEMA_VERSION
+from voipwatch.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
 
 DB_FILENAME = "voipwatch.duckdb"
 #: DuckDB's buffer limit for writers. Ingest and rejudge hold at most two batches in
@@ -132,33 +132,45 @@ def _is_foreign(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(names) and "store_meta" not in names
 
 
+def _version(con: duckdb.DuckDBPyConnection) -> int | None:
+    try:
+        row = con.execute("SELECT value FROM store_meta WHERE name = 'schema_version'").fetchone()
+    except duckdb.CatalogException:
+        return None
+    return int(row[0]) if row and str(row[0]).isdigit() else None
+
+
 def _ensure_schema(store: Store) -> None:
+    """Create the tables of a new store, upgrade an older one, refuse anything else."""
     con = store.con
     with store_errors(store.path, "reading the schema"):
         foreign = _is_foreign(con)
+        version = _version(con)
     if foreign:
         raise StoreError(f"{store.path}: a DuckDB database, but not a voipwatch store")
-    if not store.read_only:
-        with store.transaction():
-            for ddl in DDL:
-                con.execute(ddl)
-            con.execute(
-                "INSERT INTO store_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
-                [str(SCHEMA_VERSION)],
-            )
-    with store_errors(store.path, "reading the schema version"):
-        try:
-            row = con.execute(
-                "SELECT value FROM store_meta WHERE name = 'schema_version'"
-            ).fetchone()
-        except duckdb.CatalogException:
-            row = None
-    if row is None:
-        raise StoreError(f"{store.path}: not a voipwatch store (no schema version)")
-    if row[0] != str(SCHEMA_VERSION):
+    if version is not None and version > SCHEMA_VERSION:
         raise StoreError(
-            f"{store.path}: store schema version {row[0]}, but this voipwatch reads "
-            f"version {SCHEMA_VERSION}"
+            f"{store.path}: store schema version {version} is newer than this voipwatch's "
+            f"({SCHEMA_VERSION}); upgrade voipwatch"
+        )
+    if store.read_only:
+        if version is None:
+            raise StoreError(f"{store.path}: not a voipwatch store (no schema version)")
+        if version < SCHEMA_VERSION:
+            raise StoreError(
+                f"{store.path}: store schema version {version} is older than this "
+                f"voipwatch's ({SCHEMA_VERSION}); upgrade it with `voipwatch rejudge`"
+            )
+        return
+    with store.transaction():
+        for v in range(version or SCHEMA_VERSION, SCHEMA_VERSION):
+            for statement in MIGRATIONS[v]:
+                con.execute(statement)
+        for ddl in DDL:
+            con.execute(ddl)
+        con.execute(
+            "INSERT OR REPLACE INTO store_meta VALUES ('schema_version', ?)",
+            [str(SCHEMA_VERSION)],
         )
 
 

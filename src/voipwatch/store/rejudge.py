@@ -22,7 +22,7 @@ import pyarrow as pa
 from voipwatch.errors import InputError
 from voipwatch.store.db import Store, registered, store_errors
 from voipwatch.store.ingest import judge_record
-from voipwatch.store.rows import Rows, decompress, judgement_digest, observations_select
+from voipwatch.store.rows import Rows, decompress, insert_observations_sql, judgement_digest
 from voipwatch.store.schema import start_time_sql
 from voipwatch.verdicts.types import RULES_VERSION
 
@@ -82,8 +82,8 @@ def _write(store: Store, rows: Rows, restamp: list[str]) -> None:
                 con.execute("DELETE FROM verdicts WHERE key IN (SELECT key FROM _chg)")
                 con.execute("DELETE FROM observations WHERE key IN (SELECT key FROM _chg)")
                 con.execute(_UPDATE)
-                con.execute("INSERT INTO verdicts SELECT * FROM _v")
-                con.execute(f"INSERT INTO observations {observations_select('_chg')}")
+                con.execute("INSERT INTO verdicts BY NAME SELECT * FROM _v")
+                con.execute(insert_observations_sql("_chg"))
         if restamp:
             keys = pa.table({"key": pa.array(restamp, type=pa.string())})
             with registered(con, "_restamp", keys):

@@ -8,7 +8,7 @@ to what only Python can do, because it holds the GIL that the reading thread nee
 * observations (about fifty per measurement) are not unpacked in Python at all: each
   measurement's list is encoded once to JSON — the same bytes feed the judgement
   digest — and DuckDB's ``from_json`` turns the lists into rows (see
-  :func:`observations_select`), outside the GIL.
+  :func:`insert_observations_sql`), outside the GIL.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ _VERDICT_TYPES: Final = {
     "technique": pa.string(),
     "confidence": pa.float64(),
     "evidence": pa.string(),
+    "confirmed": pa.bool_(),
 }
 assert tuple(_MEASUREMENT_TYPES) == MEASUREMENT_COLUMNS
 assert tuple(_VERDICT_TYPES) == VERDICT_COLUMNS
@@ -102,19 +103,19 @@ def judgement_digest(j: Judgement) -> str:
     return _digest(j, _encoder.encode(j.observations))
 
 
-def observations_select(table: str, *, where: str = "") -> str:
-    """SQL turning the JSON observation lists of ``table`` into ``observations`` rows.
+def insert_observations_sql(table: str, *, where: str = "") -> str:
+    """SQL inserting the JSON observation lists of ``table`` as ``observations`` rows.
 
     ``table`` and ``where`` are our own SQL, never user input. Fields the encoder
     left out because they held their default come back as NULL and get it again.
     """
     schema = json.dumps([{name: sql_type for name, sql_type, _ in OBSERVATION_FIELDS}])
     columns = ", ".join(
-        f"coalesce(o.{name}, {default})" if default else f"o.{name}"
+        f"coalesce(o.{name}, {default}) AS {name}" if default else f"o.{name} AS {name}"
         for name, _, default in OBSERVATION_FIELDS
     )
     return (
-        f"SELECT key, idx, {columns} FROM ("
+        f"INSERT INTO observations BY NAME SELECT key, idx, {columns} FROM ("
         "SELECT key, generate_subscripts(l, 1) - 1 AS idx, unnest(l, recursive := false) AS o "
         f"FROM (SELECT key, from_json({OBSERVATIONS_JSON}, '{schema}') AS l FROM {table} {where}))"
     )
@@ -233,5 +234,6 @@ class Rows:
             "technique": [s.technique for _, _, s in rows],
             "confidence": [s.confidence for _, _, s in rows],
             "evidence": [enc(s.evidence).decode() for _, _, s in rows],
+            "confirmed": [s.confirmed for _, _, s in rows],
         }
         return pa.table({n: pa.array(cols[n], type=t) for n, t in _VERDICT_TYPES.items()})

@@ -5,15 +5,17 @@ measurements (compressed), observations and verdicts — plus a quarantine for r
 that could not be read. Raw bytes are kept so that ``voipwatch rejudge`` can rebuild
 the later tiers after a rule changes, without fetching anything again.
 
-Bump :data:`SCHEMA_VERSION` whenever a table changes shape; a store written by another
-version is refused with a clear message instead of being misread.
+Bump :data:`SCHEMA_VERSION` whenever a table changes shape, and add the statements that
+bring a store of the previous version up to date to :data:`MIGRATIONS`: writers
+upgrade a store when they open it; readers refuse a store of another version with a
+clear message instead of misreading it.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 #: Accepted spellings of OONI's ``measurement_start_time``. The spec says
 #: ``YYYY-MM-DD hh:mm:ss`` (UTC); the ISO forms appear in hand-made and API data.
@@ -60,6 +62,7 @@ VERDICT_COLUMNS: Final = (
     "technique",
     "confidence",
     "evidence",
+    "confirmed",
 )
 
 #: The fields of :class:`~voipwatch.verdicts.types.Observation` as stored: name, SQL
@@ -124,7 +127,8 @@ DDL: Final = (
         status     VARCHAR NOT NULL,
         technique  VARCHAR,
         confidence DOUBLE NOT NULL,
-        evidence   VARCHAR NOT NULL
+        evidence   VARCHAR NOT NULL,
+        confirmed  BOOLEAN DEFAULT false
     )
     """,
     """
@@ -167,6 +171,14 @@ DDL: Final = (
     )
     """,
 )
+
+#: Statements that take a store from version N (the key) to N + 1. Added columns come
+#: last, as ALTER TABLE puts them, so fresh and upgraded stores have the same shape.
+MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    # RoleVerdict.confirmed: a control isolated the technique. Old rows say false
+    # until ``voipwatch rejudge`` recomputes them.
+    1: ("ALTER TABLE verdicts ADD COLUMN confirmed BOOLEAN DEFAULT false",),
+}
 
 #: Exportable tiers and the order that makes their dumps deterministic.
 TIERS: Final = {
