@@ -1,0 +1,1 @@
+"""Test-helper servers a researcher runs outside the censored network."""

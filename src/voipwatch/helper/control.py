@@ -1,0 +1,233 @@
+"""The control helper: measures a probe's targets from outside the censored network.
+
+A small HTTP/1.1 JSON server (stdlib asyncio only). One endpoint: ``POST`` with
+
+    {"tcp_connect": ["ip:port", ...],
+     "tls": [{"address": "ip:port", "sni": "name"}, ...],
+     "dns": ["name", ...]}
+
+answered with
+
+    {"tcp_connect": {"ip:port": {"success": bool, "failure": str | null}},
+     "tls": {"ip:port sni": {"success": bool, "failure": str | null}},
+     "dns": {"name": {"addrs": [...], "failure": str | null}}}
+
+Failures use the probe's df-007 names. Bounded: request size, targets per
+request, per-operation timeouts, concurrent operations. The helper keeps no log of
+who asked.
+
+Run: ``python -m voipwatch.helper.control --listen 198.18.2.80:8080 [--ca-file F]``
+or ``voipwatch helper serve --listen HOST:PORT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+from voipwatch.probe import tcp, tls
+from voipwatch.probe.errors import failure_of
+
+MAX_BODY = 64 * 1024
+MAX_TARGETS = 128
+_HEAD_LIMIT = 16 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    connect: float = 5.0
+    tls: float = 5.0
+    dns: float = 5.0
+    read: float = 10.0
+    concurrency: int = 32
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _targets(req: Any) -> tuple[list[str], list[tuple[str, str]], list[str]]:
+    if not isinstance(req, dict):
+        raise BadRequest("the body must be a JSON object")
+    tcp_t = req.get("tcp_connect") or []
+    tls_t = req.get("tls") or []
+    dns_t = req.get("dns") or []
+    if not all(isinstance(x, list) for x in (tcp_t, tls_t, dns_t)):
+        raise BadRequest("tcp_connect, tls and dns must be lists")
+    if len(tcp_t) + len(tls_t) + len(dns_t) > MAX_TARGETS:
+        raise BadRequest(f"at most {MAX_TARGETS} targets per request")
+    tcp_list: list[str] = []
+    for a in tcp_t:
+        if not isinstance(a, str):
+            raise BadRequest("tcp_connect entries must be 'ip:port' strings")
+        _check_address(a)
+        tcp_list.append(a)
+    tls_list: list[tuple[str, str]] = []
+    for t in tls_t:
+        if not (
+            isinstance(t, dict)
+            and isinstance(t.get("address"), str)
+            and isinstance(t.get("sni"), str)
+        ):
+            raise BadRequest("tls entries must be {'address': 'ip:port', 'sni': 'name'}")
+        _check_address(t["address"])
+        tls_list.append((t["address"], t["sni"]))
+    if not all(isinstance(h, str) and 0 < len(h) < 254 for h in dns_t):
+        raise BadRequest("dns entries must be host names")
+    return tcp_list, tls_list, list(dns_t)
+
+
+def _check_address(a: str) -> tuple[str, int]:
+    try:
+        ip, port = tcp.split_hostport(a, 0)
+    except ValueError:
+        raise BadRequest(f"bad address {a!r}") from None
+    if not tcp.is_ip(ip) or not 0 < port < 65536:
+        raise BadRequest(f"bad address {a!r}: want a literal ip:port")
+    return ip, port
+
+
+async def measure(req: Any, *, ctx: ssl.SSLContext, limits: Limits = Limits()) -> dict[str, Any]:
+    """Run the requested operations concurrently; the JSON answer."""
+    tcp_list, tls_list, dns_list = _targets(req)
+    sem = asyncio.Semaphore(limits.concurrency)
+    out: dict[str, dict[str, Any]] = {"tcp_connect": {}, "tls": {}, "dns": {}}
+
+    async def connect(a: str) -> None:
+        ip, port = _check_address(a)
+        async with sem:
+            try:
+                _, w = await tcp.open_tcp(ip, port, limits.connect)
+            except Exception as exc:
+                out["tcp_connect"][a] = {"success": False, "failure": failure_of(exc)}
+                return
+            await tcp.close(w)
+        out["tcp_connect"][a] = {"success": True, "failure": None}
+
+    async def handshake(a: str, sni: str) -> None:
+        ip, port = _check_address(a)
+        key = f"{a} {sni}"
+        async with sem:
+            try:
+                _, w = await tcp.open_tcp(ip, port, limits.connect)
+            except Exception as exc:
+                out["tls"][key] = {"success": False, "failure": failure_of(exc)}
+                return
+            try:
+                await tls.handshake(w, ctx, sni, limits.tls)
+            except Exception as exc:
+                out["tls"][key] = {"success": False, "failure": failure_of(exc)}
+                return
+            finally:
+                await tcp.close(w)
+        out["tls"][key] = {"success": True, "failure": None}
+
+    async def lookup(host: str) -> None:
+        loop = asyncio.get_running_loop()
+        async with sem:
+            try:
+                async with asyncio.timeout(limits.dns):
+                    infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            except Exception as exc:
+                out["dns"][host] = {"addrs": [], "failure": failure_of(exc)}
+                return
+        addrs = list(dict.fromkeys(str(i[4][0]) for i in infos))
+        out["dns"][host] = {"addrs": addrs, "failure": None}
+
+    async with asyncio.TaskGroup() as tg:
+        for a in tcp_list:
+            tg.create_task(connect(a))
+        for a, sni in tls_list:
+            tg.create_task(handshake(a, sni))
+        for h in dns_list:
+            tg.create_task(lookup(h))
+    return out
+
+
+def _response(code: int, reason: str, body: dict[str, Any]) -> bytes:
+    data = json.dumps(body).encode()
+    head = (
+        f"HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + data
+
+
+async def _handle(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    ctx: ssl.SSLContext,
+    limits: Limits,
+) -> None:
+    try:
+        try:
+            async with asyncio.timeout(limits.read):
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method = lines[0].split(" ", 1)[0]
+                length = 0
+                for line in lines[1:]:
+                    k, _, v = line.partition(":")
+                    if k.strip().lower() == "content-length":
+                        length = int(v.strip())
+                if method != "POST":
+                    writer.write(_response(405, "Method Not Allowed", {"error": "POST only"}))
+                    return
+                if length < 0 or length > MAX_BODY:
+                    writer.write(_response(413, "Payload Too Large", {"error": "body too large"}))
+                    return
+                body = await reader.readexactly(length)
+        except (asyncio.LimitOverrunError, ValueError):
+            writer.write(_response(400, "Bad Request", {"error": "malformed request"}))
+            return
+        try:
+            answer = await measure(json.loads(body or b"null"), ctx=ctx, limits=limits)
+        except (BadRequest, ValueError) as exc:
+            writer.write(_response(400, "Bad Request", {"error": str(exc)}))
+            return
+        writer.write(_response(200, "OK", answer))
+    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        return  # the client went away or stalled: nothing to answer
+    finally:
+        await tcp.close(writer)
+
+
+async def start(
+    host: str, port: int, *, ca_file: str = "", limits: Limits = Limits()
+) -> asyncio.Server:
+    """Start the helper (for tests and embedding); ``server.sockets`` has the port."""
+    ctx = tls.client_context(ca_file)
+    return await asyncio.start_server(
+        lambda r, w: _handle(r, w, ctx, limits), host, port, limit=_HEAD_LIMIT
+    )
+
+
+async def _serve(listen: str, ca_file: str) -> None:
+    host, port = tcp.split_hostport(listen, 8080)
+    server = await start(host, port, ca_file=ca_file)
+    async with server:
+        await server.serve_forever()
+
+
+def serve(listen: str = "127.0.0.1:8080", ca_file: str = "") -> None:
+    """Serve until interrupted."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(listen, ca_file))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m voipwatch.helper.control", description=__doc__)
+    p.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT to listen on")
+    p.add_argument("--ca-file", default="", help="extra CA bundle to trust for TLS checks")
+    a = p.parse_args(argv)
+    serve(a.listen, a.ca_file)
+
+
+if __name__ == "__main__":
+    main()
