@@ -437,6 +437,147 @@ def demo(
 # ---------------------------------------------------------------------------------------
 
 
+@app.command()
+def probe(
+    apps: Annotated[
+        str | None,
+        typer.Option("--apps", help="Comma list of apps (default: all)."),
+    ] = None,
+    plane: Annotated[str, typer.Option("--plane", help="signalling, media or all.")] = "signalling",
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Where to write the measurements (JSONL; default: a timestamped file "
+            "in the user data directory).",
+            show_default=False,
+        ),
+    ] = None,
+    json: JsonOpt = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask for consent (automation).")
+    ] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Probe configuration (TOML).")
+    ] = None,
+    probe_cc: Annotated[
+        str | None, typer.Option("--probe-cc", help="Country code to record (default ZZ).")
+    ] = None,
+    probe_asn: Annotated[
+        str | None, typer.Option("--probe-asn", help="Network to record, e.g. AS12345.")
+    ] = None,
+) -> None:
+    """Measure whether messaging and calling apps are blocked on this network, and how.
+
+    Apps: whatsapp, telegram, signal, messenger, viber, skype, zoom, imo, line, wechat.
+    Measurements (OONI data format) go to --out and stay on this computer; a
+    plain-language summary goes to stdout (with --json: one verdict per measurement).
+    """
+    from datetime import UTC, datetime
+
+    import msgspec.structs
+    import platformdirs
+
+    from voipwatch.console import progress
+    from voipwatch.errors import UsageError
+    from voipwatch.probe import consent, load_config, resolve_apps
+    from voipwatch.probe import run as run_probe
+    from voipwatch.probe import summary as probe_summary
+    from voipwatch.verdicts import judge_bytes
+
+    try:
+        if plane not in ("signalling", "media", "all"):
+            raise UsageError(f"--plane: {plane!r} is not signalling, media or all")
+        if plane == "media":
+            problem(
+                "voipwatch probe: call-plane (media) tests are not available yet; "
+                "use --plane signalling"
+            )
+            raise typer.Exit(2)
+        ids = resolve_apps([a for a in apps.split(",") if a.strip()] if apps else None)
+        cfg = load_config(config)
+        if probe_cc:
+            cfg = msgspec.structs.replace(cfg, probe_cc=probe_cc.upper())
+        if probe_asn:
+            asn = probe_asn.upper()
+            cfg = msgspec.structs.replace(
+                cfg, probe_asn=asn if asn.startswith("AS") else f"AS{asn}"
+            )
+    except UsageError as exc:
+        problem(f"voipwatch probe: {exc}")
+        raise typer.Exit(2) from None
+    if plane == "all":
+        problem("call-plane (media) tests are not available yet: measuring the signalling plane")
+
+    if not yes and not consent.has_consented():
+        if not sys.stdin.isatty():
+            problem(
+                "voipwatch probe: measuring needs your consent, and there is no terminal to "
+                "ask on. Run it once interactively, or pass --yes if you accept the risks:\n"
+                + consent.RISKS
+            )
+            raise typer.Exit(2)
+        err.print(consent.RISKS, markup=False)
+        if not typer.confirm("Measure this network now?", default=False, err=True):
+            problem("Nothing was measured.")
+            raise typer.Exit(2)
+        consent.remember()
+
+    if out_file is None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        out_file = Path(platformdirs.user_data_dir("voipwatch")) / "probe" / f"{stamp}.jsonl"
+    try:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.touch()
+    except OSError as exc:
+        problem(f"voipwatch probe: --out {out_file}: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+
+    with progress() as bar:
+        task = bar.add_task("probe", total=len(ids), detail="")
+
+        def on_progress(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, detail=what)
+
+        measurements = run_probe(cfg, ids, on_progress=on_progress)
+    lines = [_encoder.encode(m) for m in measurements]
+    out_file.write_bytes(b"".join(line + b"\n" for line in lines))
+    verdict_list = [
+        judge_bytes(line, source=str(out_file), line=i + 1).verdict for i, line in enumerate(lines)
+    ]
+    if json:
+        for v in verdict_list:
+            write_line(_encoder.encode(v))
+        return
+    for line in probe_summary(verdict_list):
+        out.print(line, markup=False)
+    out.print(f"\nEvidence: {out_file}", markup=False)
+    for v in verdict_list:
+        out.print(f"  {v.test_name}: {v.measurement_uid} ({v.status})", markup=False)
+
+
+helper_app = typer.Typer(
+    help="Test-helper servers to run outside the censored network.", no_args_is_help=True
+)
+app.add_typer(helper_app, name="helper")
+
+
+@helper_app.command("serve")
+def helper_serve(
+    listen: Annotated[
+        str, typer.Option("--listen", help="HOST:PORT for the control helper.")
+    ] = "127.0.0.1:8080",
+    ca_file: Annotated[
+        str, typer.Option("--ca-file", help="Extra CA bundle to trust for TLS checks.")
+    ] = "",
+) -> None:
+    """Run the control helper (TCP, TLS and DNS measured from outside) until interrupted."""
+    from voipwatch.helper.control import serve
+
+    err.print(f"control helper listening on {listen}", markup=False)
+    serve(listen, ca_file)
+
+
 # ---------------------------------------------------------------------------------------
 # Simulator commands (simulate) live below this line.
 # ---------------------------------------------------------------------------------------
