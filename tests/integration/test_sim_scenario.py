@@ -1,0 +1,236 @@
+"""Scenarios, the address plan, recipes → rules, the injector's packets, and the command.
+
+None of these builds a world, so they run without root.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import struct
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from voipwatch.catalog import load as load_catalog
+from voipwatch.sim import ScenarioError, SimulationError, builtin_names, load_scenario
+from voipwatch.sim.censor import compile_scenario, sni_pattern
+from voipwatch.sim.plan import SIM_NET, AddressPlan, build_plan
+from voipwatch.sim.scenario import KINDS, parse
+
+BUILTIN = [
+    "baseline", "dns_nxdomain", "dns_bogon", "dns_injection", "dns_hijack_udp", "ip_drop",
+    "ip_reject", "sni_reset", "sni_drop", "tls_mitm", "server_down", "loss", "combined",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def plan() -> AddressPlan:
+    return build_plan(load_catalog())
+
+
+def test_every_builtin_scenario_loads_and_compiles(plan: AddressPlan) -> None:
+    assert sorted(builtin_names()) == sorted(BUILTIN)
+    roles = load_catalog().roles
+    for name in BUILTIN:
+        s = load_scenario(name)
+        assert s.name == name
+        assert s.expect, name
+        assert all(e.role in roles for e in s.expect), name
+        compile_scenario(s, plan)
+    kinds = {r.kind for n in BUILTIN for r in load_scenario(n).censor}
+    assert kinds == set(KINDS)
+
+
+def test_address_plan_is_inside_the_simulation(plan: AddressPlan) -> None:
+    addresses = [h.address for h in plan.hosts]
+    assert len(addresses) == len(set(addresses))
+    assert all(ipaddress.ip_address(a) in SIM_NET for a in addresses)
+    catalog = load_catalog()
+    dcs = catalog.roles["telegram/dc"].ips
+    assert sorted(plan.overlay) == sorted(dcs)
+    # One service per /24: a recipe can take a whole app, a role, a host or one DC.
+    wa = {a.rsplit(".", 1)[0] for a in (h.address for h in plan.hosts if h.service == "whatsapp")}
+    assert len(wa) == 1
+    assert len(plan.match(role="telegram/dc")) == len(dcs)
+    assert [h.catalog_ip for h in plan.match(ips=["149.154.175.50"])] == ["149.154.175.50"]
+    assert plan.by_name["e1.whatsapp.net"].hold_ports == (5222,)
+    assert "control.voipwatch.test" in plan.dns_records()
+
+
+def test_recipes_become_rules(plan: AddressPlan) -> None:
+    c = compile_scenario(load_scenario("combined"), plan)
+    dc1 = plan.overlay["149.154.175.50"]
+    assert c.forward_rules == [f"ip daddr {{ {dc1} }} counter drop"]
+    assert "web.whatsapp.com" in c.nxdomain
+    assert all(r[-3:] == ["REJECT", "--reject-with", "tcp-reset"] for r in c.iptables)
+    assert "nft" in c.features
+    loss = compile_scenario(load_scenario("loss"), plan)
+    assert any(
+        "numgen random mod 100 < 30 counter drop" in r and "ip saddr" in r
+        for r in loss.forward_rules
+    )
+    hijack = compile_scenario(load_scenario("dns_hijack_udp"), plan)
+    assert hijack.nat_rules == ['iifname "r0" udp dport 53 dnat to 198.18.3.53']
+    assert "table ip voipwatch_nat" in hijack.nft_script()
+    down = compile_scenario(load_scenario("server_down"), plan)
+    assert plan.by_name["chat.signal.org"].address in down.down
+
+
+def test_sni_pattern_is_the_length_prefixed_entry() -> None:
+    assert sni_pattern("e1.whatsapp.net") == "|" + (b"\x00\x00\x0fe1.whatsapp.net").hex(" ") + "|"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('name = "x"\n[[censor]]\nkind = "nope"\napp = "signal"\n', "unknown kind"),
+        ('name = "x"\n[[censor]]\nkind = "stun_dpi"\napp = "signal"\n', "not supported"),
+        ('name = "x"\n[[censor]]\nkind = "ip_drop"\n', "matches nothing"),
+        ('name = "x"\n[[censor]]\nkind = "loss"\napp = "signal"\npercent = 120\n', "percent"),
+        ('name = "x"\n[[censor]]\nkind = "ip_drop"\napp = "signal"\ncolour = 1\n', "colour"),
+        ("name = ", "x.toml"),
+    ],
+)
+def test_bad_scenarios_are_one_line_errors(text: str, message: str) -> None:
+    with pytest.raises(ScenarioError, match=message) as info:
+        parse(text.encode(), "x.toml")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("recipe", "message"),
+    [
+        ('app = "nosuchapp"', "no simulated hosts"),
+        ('host = "example.org"', "not in the catalogue"),
+        ('ips = ["8.8.8.8"]', "neither a catalogue nor a simulated address"),
+    ],
+)
+def test_unknown_targets_are_errors(plan: AddressPlan, recipe: str, message: str) -> None:
+    s = parse(f'name = "x"\n[[censor]]\nkind = "ip_drop"\n{recipe}\n'.encode(), "x.toml")
+    with pytest.raises(ScenarioError, match=message):
+        compile_scenario(s, plan)
+    names = parse(b'name = "x"\n[[censor]]\nkind = "dns_nxdomain"\nrole = "telegram/dc"\n', "x")
+    with pytest.raises(ScenarioError, match="no host names"):
+        compile_scenario(names, plan)
+
+
+def test_capability_errors_say_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    from voipwatch.sim import capabilities
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(SimulationError, match=r"is not installed .*scripts/install-system-deps"):
+        capabilities.check_binaries()
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(SimulationError, match="needs root"):
+        capabilities.check_root()
+
+
+def test_probe_config_is_toml_with_the_contract() -> None:
+    from voipwatch.sim.probe_config import render
+
+    cfg = tomllib.loads(render(Path("/tmp/ca.pem"), {"149.154.175.50": "198.18.17.1"}))
+    p = cfg["probe"]
+    assert (p["probe_cc"], p["probe_asn"], p["retries"]) == ("ZZ", "AS0", 2)
+    assert p["control_sni"] == "control.voipwatch.test"
+    assert p["resolvers"]["doh"] == ["https://dns.voipwatch.test/dns-query@198.18.2.53"]
+    assert p["resolvers"]["dot"] == ["198.18.2.53#dns.voipwatch.test"]
+    assert p["timeouts"]["run"] == 40
+    assert p["helper"]["url"] == "http://198.18.2.80:8080"
+    assert cfg["overlay"]["ips"] == {"149.154.175.50": "198.18.17.1"}
+    assert "helper" not in tomllib.loads(render(Path("/ca"), {}, helper=False))["probe"]
+
+
+def _query_frame(name: str, qtype: int = 1) -> bytes:
+    qname = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00"
+    dns = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + qname + struct.pack("!HH", qtype, 1)
+    udp = struct.pack("!HHHH", 40000, 53, 8 + len(dns), 0) + dns
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+        socket.inet_aton("198.18.0.2"), socket.inet_aton("198.18.2.53"),
+    )  # fmt: skip
+    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + udp
+
+
+def test_injector_forges_a_valid_answer() -> None:
+    import dns.message
+
+    from voipwatch.sim.injector import checksum, forge
+
+    names = {"web.whatsapp.com": socket.inet_aton("198.18.250.66")}
+    frame = forge(_query_frame("Web.WhatsApp.com"), names)
+    assert frame is not None
+    assert frame[:6] == b"\x04" * 6  # back to the sender
+    ip = frame[14:34]
+    assert checksum(ip) == 0
+    assert ip[8] == 64  # IP TTL
+    assert socket.inet_ntoa(ip[12:16]) == "198.18.2.53"  # from the resolver asked
+    assert socket.inet_ntoa(ip[16:20]) == "198.18.0.2"
+    udp = frame[34:]
+    assert struct.unpack("!HH", udp[:4]) == (53, 40000)
+    m = dns.message.from_wire(udp[8:])
+    assert m.id == 0x1234
+    assert [r.address for rr in m.answer for r in rr] == ["198.18.250.66"]
+    assert forge(_query_frame("chat.signal.org"), names) is None
+    assert forge(_query_frame("web.whatsapp.com", qtype=28), names) is None  # AAAA: left alone
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "voipwatch.cli", "simulate", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_simulate_usage_and_bad_files(tmp_path: Path) -> None:
+    r = _cli("no_such_scenario")
+    assert r.returncode == 2
+    assert "no such scenario" in r.stderr
+    assert "Traceback" not in r.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\n[[censor]]\nkind = "teleport"\napp = "signal"\n')
+    r = _cli(str(bad))
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0, r.stderr
+    assert "unknown kind" in r.stderr
+    assert _cli().returncode == 2
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 and os.environ.get("CI") != "true",
+    reason="the simulator builds network namespaces: run the tests as root",
+)
+def test_simulate_runs_the_probe_in_the_world() -> None:
+    """With the probe: JSON lines tagged with the scenario; without it: one clear line."""
+    import json
+
+    import typer.main
+
+    from voipwatch.cli import app
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voipwatch.cli", "simulate", "baseline", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stdout, stderr = proc.communicate(timeout=300)
+    r = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    assert "Traceback" not in r.stderr
+    has_probe = "probe" in getattr(typer.main.get_command(app), "commands", {})
+    if has_probe:
+        assert r.returncode == 0, r.stderr
+        lines = [json.loads(line) for line in r.stdout.splitlines()]
+        assert lines
+        assert all(v["scenario"] == "baseline" for v in lines)
+    else:
+        assert r.returncode == 1
+        assert "the probe exited" in r.stderr
+    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert f"vw{proc.pid}x" not in left
