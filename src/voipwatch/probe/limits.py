@@ -15,7 +15,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-LEASE = 0.25
+#: Longer than a healthy connect or handshake on most paths, short enough that
+#: a destination still gets up to ``per_destination / LEASE`` new operations a second.
+LEASE = 0.1
 
 
 class _Lease:
@@ -38,9 +40,15 @@ class Limiter:
         self._lease = lease
 
     @asynccontextmanager
-    async def slot(self, destination: str) -> AsyncIterator[None]:
-        """Hold a slot for ``destination`` (an IP address or a resolver name)."""
-        dest = self._dest.setdefault(destination, asyncio.Semaphore(self._per))
+    async def slot(self, destination: str, *, per: int | None = None) -> AsyncIterator[None]:
+        """Hold a slot for ``destination`` (an IP address or a resolver name).
+
+        ``per`` overrides the per-destination bound (resolvers are built for many
+        concurrent queries; an app's server is not ours to burst at).
+        """
+        dest = self._dest.get(destination)
+        if dest is None:
+            dest = self._dest[destination] = asyncio.Semaphore(per or self._per)
         # Destination first: waiting for a busy server must not hold a global slot.
         await dest.acquire()
         try:

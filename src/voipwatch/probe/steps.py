@@ -115,8 +115,10 @@ class Ctx:
         assert self.tg is not None, "spawn() outside the measurement's task group"
         return self.tg.create_task(coro)  # type: ignore[arg-type]
 
-    def gate(self, destination: str) -> Callable[[], AbstractAsyncContextManager[None]]:
-        return lambda: self.env.limiter.slot(destination)
+    def gate(self, resolver: str) -> Callable[[], AbstractAsyncContextManager[None]]:
+        """Slots for a resolver: only the global bound applies (see ``Limiter.slot``)."""
+        per = self.env.config.concurrency.total
+        return lambda: self.env.limiter.slot(f"dns {resolver}", per=per)
 
     async def attempts(
         self, op: Callable[[int], Awaitable[T]], failure: Callable[[T], str | None]
