@@ -101,17 +101,19 @@ def envelope(
     test_start: datetime,
     runtime: float,
     test_keys: dict[str, Any],
+    routable: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The df-000 base keys around ``test_keys``.
 
     ``probe_ip`` is always the scrubbed value: the user's address is never stored.
+    ``routable`` (simulation only) names ranges that are real destinations on this
+    network, so a judge does not take their addresses for bogons.
     """
+    annotations = {"engine_name": "voipwatch", "engine_version": __version__, "platform": "linux"}
+    if routable:
+        annotations["voipwatch_routable"] = ",".join(routable)
     return {
-        "annotations": {
-            "engine_name": "voipwatch",
-            "engine_version": __version__,
-            "platform": "linux",
-        },
+        "annotations": annotations,
         "data_format_version": "0.2.0",
         "extensions": {"dnst": 0, "httpt": 0, "tcpconnect": 0, "tlshandshake": 0},
         "input": None,

@@ -101,6 +101,7 @@ class _Test:
             test_start=test_start,
             runtime=self.runtime if self.runtime is not None else rec.now(),
             test_keys=test_keys,
+            routable=tuple(config.routable),
         )
 
 
