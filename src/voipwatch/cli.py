@@ -510,7 +510,7 @@ def probe(
         problem("call-plane (media) tests are not available yet: measuring the signalling plane")
 
     if not yes and not consent.has_consented():
-        if not sys.stdin.isatty():
+        if not consent.interactive():
             problem(
                 "voipwatch probe: measuring needs your consent, and there is no terminal to "
                 "ask on. Run it once interactively, or pass --yes if you accept the risks:\n"

@@ -300,7 +300,8 @@ def test_every_entry_has_tags_attempt_and_times(measured: dict[str, dict[str, An
         tk = m["test_keys"]
         for kind in ("queries", "tcp_connect", "tls_handshakes", "requests"):
             for e in tk[kind]:
-                assert e["tags"] and isinstance(e["attempt"], int), (kind, e)
+                assert e["tags"], (kind, e)
+                assert isinstance(e["attempt"], int), (kind, e)
                 assert isinstance(e["transaction_id"], int)
                 assert e["t"] is not None
                 assert e["t"] >= e["t0"] >= 0

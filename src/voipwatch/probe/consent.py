@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,3 +34,8 @@ def remember() -> None:
     path = consent_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"consented {datetime.now(UTC).isoformat(timespec='seconds')}\n")
+
+
+def interactive() -> bool:
+    """Whether there is a person at a terminal to ask."""
+    return sys.stdin.isatty()
