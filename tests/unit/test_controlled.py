@@ -255,3 +255,27 @@ def test_loss_is_degraded_never_blocked() -> None:
         http=["generic_timeout_error", None],
     )
     assert role(raw) == ("degraded", "degraded.loss", False, "ok")
+
+
+def test_timeouts_on_a_lossy_path_are_degraded_not_blocked() -> None:
+    # Only one attempt each, but the control name timed out where the app's own
+    # connection got through: a censor treats those packets alike, loss does not.
+    raw = measurement(
+        system=[GOOD],
+        tcp=[None],
+        tls=["generic_timeout_error"],
+        tls_control=["generic_timeout_error"],
+        http=["generic_timeout_error"],
+    )
+    assert role(raw) == ("degraded", "degraded.loss", False, "ok")
+
+
+def test_sni_drop_on_a_clean_path_stays_blocked() -> None:
+    raw = measurement(
+        system=[GOOD],
+        tcp=[None],
+        tls=["generic_timeout_error"],
+        tls_control=[None],
+        http=["generic_timeout_error"],
+    )
+    assert role(raw)[:3] == ("blocked", "tls.timeout", True)

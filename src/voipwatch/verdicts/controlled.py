@@ -49,6 +49,43 @@ def _helper(control: Any, table: str, key: str) -> bool | None:
     return bool(r.success) and not r.failure
 
 
+_CONNECT_FAILURES = (
+    "connection_refused",
+    "connection_reset",
+    "generic_timeout_error",
+    "host_unreachable",
+    "network_unreachable",
+)
+
+
+def _helper_reaches(control: Any, ip_port: str, host: str) -> bool | None:
+    """Whether the control helper could connect to ``ip_port`` from outside.
+
+    Its TCP table answers directly; a TLS attempt to the same address answers too
+    (any handshake failure after the connect means the connect worked).
+    """
+    view = _helper(control, "tcp_connect", ip_port)
+    if view is not None:
+        return view
+    entries = getattr(control, "tls", None) or {} if control is not None else {}
+    r = entries.get(f"{ip_port} {host}")
+    if r is None:
+        return None
+    return bool(r.success) or (bool(r.failure) and r.failure not in _CONNECT_FAILURES)
+
+
+def _inconclusive(host: str, op: str, fail: str, obs: list[Observation]) -> Outcome:
+    """Every attempt timed out on a path that loses packets: degraded, not blocked."""
+    ev = Evidence(
+        op,
+        fail,
+        host,
+        "every attempt timed out, but the path loses packets "
+        "(other attempts failed then succeeded): not evidence of blocking",
+    )
+    return Outcome(True, ev, "degraded.loss", obs, degraded=True)
+
+
 def _injection(udp: list[UdpResponse]) -> list[UdpResponse] | None:
     by_tx: dict[int, list[UdpResponse]] = defaultdict(list)
     for r in udp:
@@ -179,7 +216,9 @@ def probe_outcome(
         _, _, fail = _results(list(tcp.values()))
         fail = fail or "generic_timeout_error"
         ports = sorted({port for _, port in tcp})
-        views = [_helper(facts.control, "tcp_connect", f"{ip}:{port}") for ip, port in tcp]
+        if facts.lossy and fail == "generic_timeout_error":
+            return _inconclusive(host, "connect", fail, obs)
+        views = [_helper_reaches(facts.control, f"{ip}:{port}", host) for ip, port in tcp]
         target = ips[0] if not is_name else host
         if any(v is True for v in views):
             confirmed, down = True, False
@@ -232,6 +271,8 @@ def probe_outcome(
                 return Outcome(False, ev, tech, obs, confirmed=confirmed)
             _, _, fail = _results(list(mine.values()))
             fail = fail or "generic_timeout_error"
+            if facts.lossy and fail == "generic_timeout_error":
+                return _inconclusive(host, "tls_handshake", fail, obs)
             control_ok, _, _ = _results([facts.tls_control.get(a, []) for a in mine])
             views = [_helper(facts.control, "tls", f"{a} {host}") for a in mine]
             outside_ok = any(v is True for v in views)
@@ -239,17 +280,19 @@ def probe_outcome(
             tech = technique_for("tls_handshake", fail)
             detail = ""
             if fail in _CERT_FAILURES:
+                # Outside, the real server presents a valid certificate: the one seen
+                # here was put in the path.
                 confirmed, down = outside_ok, outside_bad
-                detail = (
-                    "seen from outside the network, the server's certificate is valid"
-                    if outside_ok
-                    else ""
-                )
+                if outside_ok:
+                    detail = "seen from outside the network, the server's certificate is valid"
             elif control_ok:
                 confirmed, down = True, False
                 detail = "the same address completes a handshake for a harmless server name"
             else:
-                confirmed, down = outside_ok, outside_bad
+                # The harmless name fails too: nothing was isolated. From outside the
+                # server may still answer (then it is not down), but that alone does
+                # not say what the network does.
+                confirmed, down = False, outside_bad
             if down:
                 detail = "the control helper cannot complete it either"
             ev = Evidence("tls_handshake", fail, host, detail)
@@ -273,6 +316,8 @@ def probe_outcome(
             if dns_ev is not None:
                 ev, tech, confirmed = dns_ev
                 return Outcome(False, ev, tech, obs, confirmed=confirmed)
+            if facts.lossy and fails[-1] == "generic_timeout_error":
+                return _inconclusive(url, "http_request", fails[-1], obs)
             return Outcome(
                 False,
                 Evidence("http_request", fails[-1], url),

@@ -97,10 +97,15 @@ class Facts:
     dns_control: dict[str, DnsFact] = field(default_factory=dict)
     dns_udp: dict[str, list[UdpResponse]] = field(default_factory=dict)
     tls_control: dict[str, list[str | None]] = field(default_factory=dict)
+    # (ip, port) -> failures of the connects under the control handshakes
+    tcp_control: dict[tuple[str, int], list[str | None]] = field(default_factory=dict)
     # (address "ip:port", server_name) -> failures of the app's own handshakes
     tls_target: dict[tuple[str, str], list[str | None]] = field(default_factory=dict)
     control: Any = None
     routable: tuple[str, ...] = ()
+    # Some operation failed and then succeeded on a retry: the path loses packets, so
+    # a timeout alone proves nothing here (loss never resets or forges anything).
+    lossy: bool = False
 
 
 def _is_ip(s: str) -> bool:
@@ -171,7 +176,14 @@ def collect(tk: Any, *, routable: tuple[str, ...] = ()) -> Facts:
         if c.tags:
             f.probe = True
             if "control_sni" in c.tags:
-                continue  # the connect under a control handshake; the handshake says it all
+                cst = c.status
+                cfail = failure_str(cst.failure) if cst is not None else None
+                if cst is not None and cst.success is False and not cfail:
+                    cfail = "generic_timeout_error"
+                f.tcp_control.setdefault((c.ip, c.port), []).append(
+                    normalise(cfail) if cfail else None
+                )
+                continue
         st = c.status
         fail = failure_str(st.failure) if st is not None else None
         if st is not None and st.success is False and not fail:
@@ -191,6 +203,29 @@ def collect(tk: Any, *, routable: tuple[str, ...] = ()) -> Facts:
             f.tls_by_name.setdefault(h.server_name.lower(), []).append(norm)
         if h.address:
             f.tls_by_addr.setdefault(h.address, []).append(norm)
+    by_url: dict[str, list[bool]] = {}
+    for tr in tk.requests or ():
+        if tr.tags and tr.request is not None and tr.request.url:
+            by_url.setdefault(tr.request.url, []).append(failure_str(tr.failure) is None)
+    attempt_lists: list[list[bool]] = [
+        *([r is None for r in rs] for rs in f.tcp.values()),
+        *([r is None for r in rs] for rs in f.tls_target.values()),
+        *([r is None for r in rs] for rs in f.tls_control.values()),
+        *by_url.values(),
+    ]
+    # A deterministic censor treats identical packets alike. Loss does not: the same
+    # SYN to the same address and port succeeding for one connection and timing out
+    # for another, or the harmless control name timing out where the app's own
+    # connection got through, is loss.
+    for key in f.tcp.keys() | f.tcp_control.keys():
+        both = f.tcp.get(key, []) + f.tcp_control.get(key, [])
+        attempt_lists.append([r is None for r in both if r in (None, "generic_timeout_error")])
+    for addr, rs in f.tls_control.items():
+        ip_port = _ip_port(addr)
+        reached = ip_port is not None and None in f.tcp.get(ip_port, [])
+        if reached and "generic_timeout_error" in rs:
+            attempt_lists.append([True, False])
+    f.lossy = f.probe and any(True in a and False in a for a in attempt_lists)
     return f
 
 
