@@ -646,3 +646,16 @@ def test_the_run_bound_cuts_and_records_timeouts(black_world: tuple[DnsServer, s
             assert c["status"] == {"success": False, "failure": "generic_timeout_error"}
     assert sg["test_keys"]["signal_backend_status"] == "blocked"
     assert tg["test_keys"]["telegram_web_status"] == "blocked"
+
+
+def test_system_resolver_is_one_any_query() -> None:
+    from voipwatch.probe.dns import lookup_system
+
+    rec = Recorder()
+    lk = asyncio.run(lookup_system(rec, "localhost", timeout=2, executor=None, attempt=0))
+    (q,) = rec.entries["queries"]
+    assert q["engine"] == "getaddrinfo"
+    assert q["query_type"] == "ANY"
+    assert q["tags"] == ["system"]
+    assert lk.failure is None
+    assert lk.addrs
