@@ -338,6 +338,22 @@ def test_huge_numbers_and_inf() -> None:
     assert m.test_name == "x"
 
 
+def test_nan_and_infinity_literals() -> None:
+    """Python's json writes NaN / Infinity; legacy Python probes may have too."""
+    raw = (
+        b'{"test_name": "whatsapp", "test_runtime": NaN,'
+        b' "test_keys": {"tcp_connect": [{"ip": "1.2.3.4", "port": Infinity}]}}'
+    )
+    m, notes = decode(raw)
+    assert m.test_name == "whatsapp"
+    assert m.test_keys is not None
+    assert m.test_keys.tcp_connect is not None
+    assert m.test_keys.tcp_connect[0].ip == "1.2.3.4"
+    assert any("NaN" in n for n in notes)
+    with pytest.raises(NotAMeasurement):
+        decode(b"[NaN]")
+
+
 # --- not measurements ---------------------------------------------------------------
 
 
@@ -372,7 +388,7 @@ def test_failure_str() -> None:
 # --- fuzz: any JSON at any declared place -------------------------------------------
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
     ),

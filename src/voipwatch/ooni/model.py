@@ -282,7 +282,7 @@ def decode(raw: bytes, *, source: str = "", line: int = 0) -> tuple[Measurement,
     except msgspec.ValidationError:
         m = _decode_tolerant(raw, source, line, notes)
     except msgspec.DecodeError as exc:
-        raise InputError(f"invalid JSON: {exc}", source=source, line=line) from None
+        m = _decode_lenient(raw, source, line, notes, exc)
     except UnicodeDecodeError as exc:
         # OONI data is UTF-8; a stray byte (legacy probes, a bad copy) should cost
         # that string, not the measurement.
@@ -312,6 +312,28 @@ def decode(raw: bytes, *, source: str = "", line: int = 0) -> tuple[Measurement,
     if tk is not None and m.test_name == "facebook_messenger":
         _merge_legacy_fb(tk)
     return m, notes
+
+
+def _decode_lenient(
+    raw: bytes, source: str, line: int, notes: list[str], error: Exception
+) -> Measurement:
+    """Bytes msgspec rejects: NaN / Infinity (Python's ``json`` writes them), else bad.
+
+    The standard library reads those literals; anything it cannot read either is
+    reported with msgspec's (clearer) message.
+    """
+    try:
+        obj = json.loads(raw, parse_int=_int_or_float)
+    except (ValueError, RecursionError):
+        raise InputError(f"invalid JSON: {error}", source=source, line=line) from None
+    if not isinstance(obj, dict):
+        raise NotAMeasurement(
+            f"JSON {_json_kind(obj)} is not a measurement object", source=source, line=line
+        )
+    notes.append("non-standard JSON (NaN or Infinity) read leniently")
+    m = _tolerant(obj, Measurement, "", notes)
+    assert isinstance(m, Measurement)
+    return m
 
 
 def _merge_legacy_fb(tk: TestKeys) -> None:
