@@ -77,12 +77,30 @@ class Recipe(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class Expect(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """A verdict the probe should reach for one role in this scenario."""
+    """A verdict the probe should reach for one role in this scenario.
+
+    ``status`` may list alternatives where the truth allows several (a lossy path
+    is ``ok`` or ``degraded``, never ``blocked``); ``confirmed`` says whether a
+    control must have isolated the technique. Roles a scenario does not list must
+    come out ``ok``.
+    """
 
     role: str
-    status: str
+    status: str | list[str]
     technique: str = ""
+    confirmed: bool | None = None
     note: str = ""
+
+    @property
+    def statuses(self) -> list[str]:
+        return [self.status] if isinstance(self.status, str) else list(self.status)
+
+    def matches(self, status: str, technique: str | None, confirmed: bool) -> bool:
+        if status not in self.statuses:
+            return False
+        if status in ("blocked", "partial") and (technique or "") != self.technique:
+            return False
+        return self.confirmed is None or confirmed == self.confirmed
 
 
 class Scenario(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
