@@ -30,11 +30,13 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import dns.asyncquery
 import dns.message
+import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from voipwatch.probe import http, tcp, tls
+from voipwatch.probe import tcp, tls
 from voipwatch.probe.errors import RCODE, TIMEOUT, ProbeFailure, failure_of
 from voipwatch.probe.measurement import Entry, Recorder
 
@@ -336,42 +338,29 @@ async def lookup_doh(
     attempt: int,
     gate: Gate = no_gate,
 ) -> Lookup:
-    """DNS over HTTPS (RFC 8484 POST) to ``URL@bootstrap-address``."""
+    """DNS over HTTPS (RFC 8484 POST) to ``URL@bootstrap-address``.
+
+    dnspython's client speaks HTTP/2, which DoH servers such as unbound require;
+    the bootstrap address keeps the system resolver (the thing under test) out of
+    reaching the trusted one.
+    """
     url, _, bootstrap = spec.rpartition("@")
     if not url:
         url, bootstrap = spec, ""
-    parts = urlsplit(url)
-    name = parts.hostname or ""
-    port = parts.port or 443
-    ip = bootstrap or name
     e = rec.begin("queries", _entry("doh", host, url, ["control"], attempt, rec.transaction()))
     q = _query(host, qid=0)
     try:
         async with gate(), asyncio.timeout(timeout):
-            if not tcp.is_ip(ip):
+            if not tcp.is_ip(bootstrap or (urlsplit(url).hostname or "")):
                 raise ProbeFailure("dns_bootstrap_missing")
-            reader, writer = await tcp.open_tcp(ip, port, timeout)
-            try:
-                await tls.handshake(writer, ctx, name, timeout)
-                resp = await http.exchange(
-                    reader,
-                    writer,
-                    method="POST",
-                    target=parts.path or "/",
-                    headers=[
-                        ("Host", name if port == 443 else f"{name}:{port}"),
-                        ("Content-Type", "application/dns-message"),
-                        ("Accept", "application/dns-message"),
-                    ],
-                    body=q.to_wire(),
-                    timeout=timeout,
-                    body_limit=65535,
-                )
-            finally:
-                await tcp.close(writer)
-        if resp.code != 200:
-            raise ProbeFailure("dns_server_misbehaving")
-        msg = dns.message.from_wire(resp.body)
+            msg = await dns.asyncquery.https(
+                q,
+                url,
+                timeout=timeout,
+                verify=ctx,
+                bootstrap_address=bootstrap or None,
+                http_version=dns.query.HTTPVersion.H2,
+            )
     except Exception as exc:
         f = failure_of(exc)
         rec.end(e, failure=f)
