@@ -89,6 +89,7 @@ class Facts:
     ip_hosts: dict[str, str] = field(default_factory=dict)
     # (ip, port) -> failure strings (None for success), in order
     tcp: dict[tuple[str, int], list[str | None]] = field(default_factory=dict)
+    tcp_ports: dict[str, list[int]] = field(default_factory=dict)  # ip -> ports in ``tcp``
     # server_name -> failures; address -> failures
     tls_by_name: dict[str, list[str | None]] = field(default_factory=dict)
     tls_by_addr: dict[str, list[str | None]] = field(default_factory=dict)
@@ -188,7 +189,11 @@ def collect(tk: Any, *, routable: tuple[str, ...] = ()) -> Facts:
         fail = failure_str(st.failure) if st is not None else None
         if st is not None and st.success is False and not fail:
             fail = "generic_timeout_error" if st.blocked is None else "connect_error"
-        f.tcp.setdefault((c.ip, c.port), []).append(normalise(fail) if fail else None)
+        key = (c.ip, c.port)
+        if key not in f.tcp:
+            f.tcp[key] = []
+            f.tcp_ports.setdefault(c.ip, []).append(c.port)
+        f.tcp[key].append(normalise(fail) if fail else None)
     for h in tk.tls_handshakes or ():
         fail = failure_str(h.failure)
         norm = normalise(fail) if fail else None
@@ -203,29 +208,30 @@ def collect(tk: Any, *, routable: tuple[str, ...] = ()) -> Facts:
             f.tls_by_name.setdefault(h.server_name.lower(), []).append(norm)
         if h.address:
             f.tls_by_addr.setdefault(h.address, []).append(norm)
-    by_url: dict[str, list[bool]] = {}
-    for tr in tk.requests or ():
-        if tr.tags and tr.request is not None and tr.request.url:
-            by_url.setdefault(tr.request.url, []).append(failure_str(tr.failure) is None)
-    attempt_lists: list[list[bool]] = [
-        *([r is None for r in rs] for rs in f.tcp.values()),
-        *([r is None for r in rs] for rs in f.tls_target.values()),
-        *([r is None for r in rs] for rs in f.tls_control.values()),
-        *by_url.values(),
-    ]
-    # A deterministic censor treats identical packets alike. Loss does not: the same
-    # SYN to the same address and port succeeding for one connection and timing out
-    # for another, or the harmless control name timing out where the app's own
-    # connection got through, is loss.
-    for key in f.tcp.keys() | f.tcp_control.keys():
-        both = f.tcp.get(key, []) + f.tcp_control.get(key, [])
-        attempt_lists.append([r is None for r in both if r in (None, "generic_timeout_error")])
-    for addr, rs in f.tls_control.items():
-        ip_port = _ip_port(addr)
-        reached = ip_port is not None and None in f.tcp.get(ip_port, [])
-        if reached and "generic_timeout_error" in rs:
-            attempt_lists.append([True, False])
-    f.lossy = f.probe and any(True in a and False in a for a in attempt_lists)
+    if f.probe:  # only the probe's own measurements have attempts and controls
+        by_url: dict[str, list[bool]] = {}
+        for tr in tk.requests or ():
+            if tr.tags and tr.request is not None and tr.request.url:
+                by_url.setdefault(tr.request.url, []).append(failure_str(tr.failure) is None)
+        attempt_lists: list[list[bool]] = [
+            *([r is None for r in rs] for rs in f.tcp.values()),
+            *([r is None for r in rs] for rs in f.tls_target.values()),
+            *([r is None for r in rs] for rs in f.tls_control.values()),
+            *by_url.values(),
+        ]
+        # A deterministic censor treats identical packets alike. Loss does not: the same
+        # SYN to the same address and port succeeding for one connection and timing out
+        # for another, or the harmless control name timing out where the app's own
+        # connection got through, is loss.
+        for key in f.tcp.keys() | f.tcp_control.keys():
+            both = f.tcp.get(key, []) + f.tcp_control.get(key, [])
+            attempt_lists.append([r is None for r in both if r in (None, "generic_timeout_error")])
+        for addr, rs in f.tls_control.items():
+            ip_port = _ip_port(addr)
+            reached = ip_port is not None and None in f.tcp.get(ip_port, [])
+            if reached and "generic_timeout_error" in rs:
+                attempt_lists.append([True, False])
+        f.lossy = any(True in a and False in a for a in attempt_lists)
     return f
 
 
@@ -321,23 +327,23 @@ def _incons_detail(o: Observation, role: Role) -> str:
 
 def tcp_observations(facts: Facts, ips: list[str], role: Role, host: str) -> list[Observation]:
     out: list[Observation] = []
-    for (ip, port), fails in facts.tcp.items():
-        if ip not in ips:
-            continue
-        for fail in fails:
-            out.append(
-                Observation(
-                    "tcp",
-                    role.service,
-                    role.id,
-                    host or ip,
-                    fail is None,
-                    ip=ip,
-                    port=port,
-                    operation="connect",
-                    failure=fail or "",
+    for ip in dict.fromkeys(ips):  # an address may be answered twice (A and ANY)
+        for port in facts.tcp_ports.get(ip, ()):
+            fails = facts.tcp[(ip, port)]
+            for fail in fails:
+                out.append(
+                    Observation(
+                        "tcp",
+                        role.service,
+                        role.id,
+                        host or ip,
+                        fail is None,
+                        ip=ip,
+                        port=port,
+                        operation="connect",
+                        failure=fail or "",
+                    )
                 )
-            )
     return out
 
 
@@ -470,7 +476,9 @@ def endpoint_outcome(
     return Outcome(False, ev, tech, obs)
 
 
+@functools.lru_cache(maxsize=4096)
 def url_host(url: str) -> str:
+    """The lower-case host of ``url`` (cached: the same URLs recur in every measurement)."""
     try:
         return (urlsplit(url).hostname or "").lower()
     except ValueError:
