@@ -25,6 +25,7 @@ from voipwatch.sim.scenario import KINDS, parse
 BUILTIN = [
     "baseline", "dns_nxdomain", "dns_bogon", "dns_injection", "dns_hijack_udp", "ip_drop",
     "ip_reject", "sni_reset", "sni_drop", "tls_mitm", "server_down", "loss", "combined",
+    "all_timeout",
 ]  # fmt: skip
 
 
