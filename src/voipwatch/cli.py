@@ -160,8 +160,22 @@ def _counts_table(title: str, counts: dict[str, int | float], keys: list[str]) -
     out.print(table)
 
 
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Processes reading and judging files (default: one per CPU, at most one "
+        "per file; 1 reads them in this process). The store is the same either way.",
+        show_default=False,
+    ),
+]
+
+
 @app.command()
-def ingest(paths: PathsArg, db: DbOpt = None, json: JsonOpt = False) -> None:
+def ingest(
+    paths: PathsArg, db: DbOpt = None, json: JsonOpt = False, workers: WorkersOpt = None
+) -> None:
     """Load measurements into the store; print counts read / new / duplicate / quarantined.
 
     Idempotent: a measurement already stored (same report, input, start time and test)
@@ -184,7 +198,9 @@ def ingest(paths: PathsArg, db: DbOpt = None, json: JsonOpt = False) -> None:
                 detail=f"{p.records:,} records  {p.current}",
             )
 
-        stats = run_ingest(store, paths, on_problem=problem, on_progress=on_progress)
+        stats = run_ingest(
+            store, paths, on_problem=problem, on_progress=on_progress, workers=workers
+        )
     counts = stats.as_dict()
     if json:
         write_line(_encoder.encode({"db": str(store.path), **counts}))

@@ -7,6 +7,7 @@ a run killed at any moment leaves only whole batches behind.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
@@ -114,29 +115,69 @@ def insert_rows(con: duckdb.DuckDBPyConnection, rows: Rows, *, all_new: bool = F
     return new
 
 
+def insert_tables(
+    con: duckdb.DuckDBPyConnection,
+    measurements: pa.Table,
+    verdicts: pa.Table,
+    *,
+    all_new: bool = False,
+) -> set[str]:
+    """:func:`insert_rows` for rows already built as tables (by a worker process).
+
+    ``measurements`` is :meth:`Rows.measurements` and ``verdicts`` :meth:`Rows.verdicts`
+    of the same rows; verdicts and observations are inserted only for the keys that
+    were new.
+    """
+    if not measurements.num_rows:
+        return set()
+    with registered(con, "_batch_m", measurements):
+        if all_new:
+            con.execute(_INSERT_ALL)
+            new = set(measurements.column("key").to_pylist())
+        else:
+            new = {k for (k,) in con.execute(_INSERT_NEW).fetchall()}
+        if not new:
+            return new
+        if len(new) == measurements.num_rows:
+            con.execute(insert_observations_sql("_batch_m"))
+            _insert(con, "verdicts", verdicts)
+            return new
+        keys = pa.table({"key": pa.array(list(new), type=pa.string())})
+        with registered(con, "_new", keys), registered(con, "_batch_rows", verdicts):
+            where = "WHERE key IN (SELECT key FROM _new)"
+            con.execute(insert_observations_sql("_batch_m", where=where))
+            con.execute(f"INSERT INTO verdicts BY NAME SELECT * FROM _batch_rows {where}")
+    return new
+
+
 class Conflict(Exception):
     """A plain insert met a stored key; the caller writes the batch again, skipping them."""
 
 
-def write_batch(store: Store, b: Batch, *, all_new: bool = False) -> int:
-    """Commit one batch atomically; return how many of its measurements were new.
-
-    With ``all_new`` the plain insert is used (see :func:`insert_rows`), and
-    :class:`Conflict` raised, after rolling back, if a key was already stored.
-    """
+def _commit(
+    store: Store,
+    insert: Callable[[bool], set[str]],
+    keys: list[str],
+    files: list[FileStats],
+    quarantine: dict[tuple[str, int, str], bytes],
+    finished: list[FileStats],
+    *,
+    all_new: bool,
+) -> int:
+    """One transaction: rows, quarantine, bookkeeping; then the per-file counts."""
     con = store.con
     try:
         with store.transaction():
-            new = insert_rows(con, b.rows, all_new=all_new)
-            if b.quarantine:
+            new = insert(all_new)
+            if quarantine:
                 now = _utcnow()
                 con.executemany(
                     "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    [[f, n, r, ex, now] for (f, n, r), ex in b.quarantine.items()],
+                    [[f, n, r, ex, now] for (f, n, r), ex in quarantine.items()],
                 )
-            counts = [(fs, key in new) for key, fs in zip(b.rows.keys, b.files, strict=True)]
-            if b.finished:
-                _write_files(con, b.finished, counts)
+            counts = [(fs, key in new) for key, fs in zip(keys, files, strict=True)]
+            if finished:
+                _write_files(con, finished, counts)
     except StoreError as exc:
         if all_new and isinstance(exc.__cause__, duckdb.ConstraintException):
             raise Conflict from exc
@@ -147,6 +188,43 @@ def write_batch(store: Store, b: Batch, *, all_new: bool = False) -> int:
         else:
             fs.stored_duplicate += 1
     return len(new)
+
+
+def write_batch(store: Store, b: Batch, *, all_new: bool = False) -> int:
+    """Commit one batch atomically; return how many of its measurements were new.
+
+    With ``all_new`` the plain insert is used (see :func:`insert_rows`), and
+    :class:`Conflict` raised, after rolling back, if a key was already stored.
+    """
+
+    def insert(all_new: bool) -> set[str]:
+        return insert_rows(store.con, b.rows, all_new=all_new)
+
+    return _commit(store, insert, b.rows.keys, b.files, b.quarantine, b.finished, all_new=all_new)
+
+
+def write_tables(
+    store: Store,
+    fs: FileStats,
+    measurements: pa.Table,
+    verdicts: pa.Table,
+    quarantine: dict[tuple[str, int, str], bytes],
+    *,
+    finished: bool,
+    all_new: bool = False,
+) -> int:
+    """:func:`write_batch` for one part of one file, its rows built as tables.
+
+    With ``finished`` the file's bookkeeping row is written in the same transaction.
+    """
+
+    def insert(all_new: bool) -> set[str]:
+        return insert_tables(store.con, measurements, verdicts, all_new=all_new)
+
+    keys = measurements.column("key").to_pylist()
+    files = [fs] * len(keys)
+    done = [fs] if finished else []
+    return _commit(store, insert, keys, files, quarantine, done, all_new=all_new)
 
 
 def _write_files(

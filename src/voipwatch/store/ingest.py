@@ -8,9 +8,11 @@ already stored, so re-running after a kill (or on the same files) converges on t
 store a single clean run would have built: the first occurrence of a key, in input
 order, is the one kept.
 
-Reading and judging run on the calling thread, writing on a
-:class:`~voipwatch.store.writer.BatchWriter`; at most two batches are held in memory
-at once.
+With one worker (the reference path), reading and judging run on the calling
+thread, writing on a :class:`~voipwatch.store.writer.BatchWriter`; at most two
+batches are held in memory at once. With more, files are read and judged by a pool
+of processes and committed here in input order (:mod:`voipwatch.store.pipeline`),
+with the same result.
 """
 
 from __future__ import annotations
@@ -22,12 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from voipwatch.errors import InputError
+from voipwatch.engine import Engine, ProcessEngine, default_workers
+from voipwatch.errors import InputError, UsageError
 from voipwatch.ooni.reader import QUARANTINE_EXCERPT, Problem, iter_files, read_file
 from voipwatch.store.batch import Batch, FileStats
 from voipwatch.store.db import Store, store_errors
+from voipwatch.store.pipeline import ingest_files
+from voipwatch.store.prepare import judge_record
 from voipwatch.store.writer import BatchWriter
-from voipwatch.verdicts import Judgement, judge_bytes
+
+__all__ = ["IngestProgress", "IngestStats", "ingest", "judge_record"]
 
 #: Measurements per transaction: large enough that per-commit costs vanish.
 BATCH_SIZE: Final = 5000
@@ -136,26 +142,6 @@ class _Run:
             self.batch = Batch()
 
 
-def judge_record(raw: bytes, *, source: str, line: int, uid: str | None) -> Judgement:
-    """Judge one record; a rule that trips on odd input becomes an ``InputError``.
-
-    Rules are pure code over untrusted input. One that raises on a record must not end
-    a run over millions: the record is quarantined with the reason (and the bug is in
-    plain sight there), exactly as ``voipwatch verdicts`` reports it and goes on.
-    """
-    try:
-        return judge_bytes(raw, source=source, line=line, uid=uid)
-    except InputError:
-        raise
-    except Exception as exc:
-        raise InputError(
-            f"could not judge ({exc.__class__.__name__}: {exc}); "
-            "this is a voipwatch bug, please report it",
-            source=source,
-            line=line,
-        ) from exc
-
-
 def _size(p: Path) -> int:
     try:
         return p.stat().st_size
@@ -171,15 +157,22 @@ def ingest(
     on_progress: Callable[[IngestProgress], None] | None = None,
     batch_size: int = BATCH_SIZE,
     batch_bytes: int = BATCH_BYTES,
+    workers: int | None = None,
+    engine: Engine | None = None,
 ) -> IngestStats:
     """Load every measurement under ``paths`` into ``store``; return the counts.
 
     Paths are made absolute first so that the same file reached by two spellings is
-    one source in the quarantine and the file bookkeeping. Raises
-    :class:`~voipwatch.errors.StoreError` when the store cannot be written; batches
-    committed before that stay, and a re-run completes the rest.
+    one source in the quarantine and the file bookkeeping. ``workers`` processes read
+    and judge the files (default: one per CPU, at most one per file); ``1`` reads
+    them on this thread. ``engine`` runs the files through a given engine instead.
+    Every way gives the same store and counts. Raises
+    :class:`~voipwatch.errors.StoreError` when the store cannot be written or a
+    worker fails; batches committed before that stay, and a re-run completes the rest.
     """
     started = time.perf_counter()
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {workers}")
     missing = 0
     files: list[Path] = []
     for item in iter_files(Path(os.path.abspath(p.expanduser())) for p in paths):
@@ -190,9 +183,89 @@ def ingest(
         else:
             files.append(item)
     sizes = [_size(f) for f in files]
+    if engine is None and files:
+        n = default_workers(len(files)) if workers is None else min(workers, len(files))
+        if n > 1 or (workers or 1) > 1:
+            engine = ProcessEngine(n)
+    if engine is None:
+        stats = _serial(store, files, sizes, on_problem, on_progress, batch_size, batch_bytes)
+    else:
+        stats = _with_engine(
+            store, engine, files, sizes, on_problem, on_progress, batch_size, batch_bytes
+        )
+    stats.missing = missing
+    stats.elapsed_seconds = time.perf_counter() - started
+    return stats
+
+
+def _with_engine(
+    store: Store,
+    engine: Engine,
+    files: list[Path],
+    sizes: list[int],
+    on_problem: Callable[[str], None] | None,
+    on_progress: Callable[[IngestProgress], None] | None,
+    batch_size: int,
+    batch_bytes: int,
+) -> IngestStats:
+    stats = IngestStats()
+    total = sum(sizes)
+    done_bytes = done_records = 0
+    current = ""
+
+    def on_file(i: int, fs: FileStats) -> None:
+        nonlocal done_bytes, done_records, current
+        done_bytes = sum(sizes[:i])
+        current = Path(fs.path).name
+        stats.files = i + 1
+        if on_progress is not None:
+            on_progress(IngestProgress(i, len(files), done_bytes, total, done_records, current))
+
+    def on_part(records: int) -> None:
+        if on_progress is not None:
+            p = IngestProgress(
+                stats.files - 1, len(files), done_bytes, total, done_records + records, current
+            )
+            on_progress(p)
+
+    def on_done(fs: FileStats) -> None:
+        nonlocal done_records
+        done_records += fs.records
+
+    done, new = ingest_files(
+        store,
+        engine,
+        files,
+        sizes,
+        batch_size=batch_size,
+        batch_bytes=batch_bytes,
+        on_problem=on_problem,
+        on_file=on_file,
+        on_part=on_part,
+        on_done=on_done,
+    )
+    stats.files = len(done)
+    stats.read = sum(fs.records for fs in done)
+    stats.quarantined = sum(fs.quarantined for fs in done)
+    stats.new = new
+    stats.duplicate = stats.read - stats.new - stats.quarantined
+    if on_progress is not None:
+        on_progress(IngestProgress(len(files), len(files), total, total, stats.read, ""))
+    return stats
+
+
+def _serial(
+    store: Store,
+    files: list[Path],
+    sizes: list[int],
+    on_problem: Callable[[str], None] | None,
+    on_progress: Callable[[IngestProgress], None] | None,
+    batch_size: int,
+    batch_bytes: int,
+) -> IngestStats:
+    """The reference path: read and judge here, write on a writer thread."""
     writer = BatchWriter(store)
     run = _Run(writer, on_problem=on_problem, limits=(batch_size, batch_bytes))
-    run.stats.missing = missing
     done_bytes = 0
 
     def report(i: int, current: str) -> None:
@@ -225,5 +298,4 @@ def ingest(
     run.stats.new = writer.new
     run.stats.duplicate -= writer.new
     report(len(files), "")
-    run.stats.elapsed_seconds = time.perf_counter() - started
     return run.stats

@@ -1,0 +1,248 @@
+"""Ingest through an engine: files are prepared elsewhere, committed here in order.
+
+An engine (:mod:`voipwatch.engine`) maps :func:`~voipwatch.store.prepare.prepare_file`
+over the input files, a few at a time; each spills its rows as parts into a
+directory beside the store. This process, the only one holding the store, commits
+the parts in input order — file after file, part after part, each part one
+transaction with its quarantine and, for a file's last part, the file's bookkeeping —
+so a run has exactly the semantics of a serial one: the first occurrence of a key in
+input order is kept, a killed run re-run converges on one clean run's store, and
+duplicates are counted the same.
+
+Parts of the file at the head of the order are committed as soon as they appear, and
+its worker writes a part only while fewer than :data:`WINDOW` of its earlier ones
+wait on disk: a huge file streams through a few parts' worth of memory and disk.
+Committed parts are deleted at once; the spill directory goes at the end of the
+run, however it ends, and a killed run's is removed by the next run (which holds the
+store's lock, so no other run can be using it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import pyarrow as pa
+
+from voipwatch.engine import Engine, Pending
+from voipwatch.errors import StoreError
+from voipwatch.store.batch import Conflict, FileStats, write_tables
+from voipwatch.store.db import Store, store_errors
+from voipwatch.store.prepare import (
+    POLL_SECONDS,
+    FileResult,
+    Part,
+    part_name,
+    part_ready,
+    prepare_file,
+    read_part,
+    remove_part,
+)
+
+#: Parts of one file allowed on disk ahead of the commits.
+WINDOW: Final = 2
+_SPILL_TAG: Final = ".spill-"
+
+
+@dataclass(frozen=True, slots=True)
+class FileJob:
+    """One file to prepare: plain data, sent to a worker."""
+
+    index: int
+    path: str
+    spill_dir: str
+    batch_size: int
+    batch_bytes: int
+    window: int | None
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.index:06d}-"
+
+
+def run_job(job: FileJob) -> FileResult:
+    """What the engine maps: :func:`prepare_file` on one job."""
+    return prepare_file(
+        job.path,
+        job.spill_dir,
+        job.batch_size,
+        job.batch_bytes,
+        prefix=job.prefix,
+        window=job.window,
+    )
+
+
+def _spill_prefixes(db: Path) -> list[tuple[Path, str]]:
+    """Where spill directories of this store live: beside it, or the system temp dir."""
+    digest = hashlib.blake2b(str(db.resolve()).encode(), digest_size=6).hexdigest()
+    return [
+        (db.parent, f".{db.name}{_SPILL_TAG}"),
+        (Path(tempfile.gettempdir()), f"voipwatch-{digest}{_SPILL_TAG}"),
+    ]
+
+
+def spill_dirs(db: Path) -> list[Path]:
+    """Spill directories of this store that exist now (for cleanup, and for tests)."""
+    found: list[Path] = []
+    for parent, prefix in _spill_prefixes(db):
+        with contextlib.suppress(OSError):
+            found += [p for p in parent.iterdir() if p.name.startswith(prefix)]
+    return found
+
+
+@contextmanager
+def spill_dir(db: Path) -> Iterator[Path]:
+    """A fresh spill directory for this run, removed afterwards; stale ones go first.
+
+    The caller holds the store's write lock, so any other spill directory of this
+    store was left by a run that was killed.
+    """
+    for stale in spill_dirs(db):
+        shutil.rmtree(stale, ignore_errors=True)
+    made: Path | None = None
+    errors: list[str] = []
+    for parent, prefix in _spill_prefixes(db):
+        path = parent / f"{prefix}{os.getpid()}"
+        try:
+            path.mkdir()
+        except OSError as exc:
+            errors.append(f"{path}: {exc.strerror or exc}")
+            continue
+        made = path
+        break
+    if made is None:
+        raise StoreError(f"{db}: ingest failed: no room for temporary files ({'; '.join(errors)})")
+    try:
+        yield made
+    finally:
+        shutil.rmtree(made, ignore_errors=True)
+
+
+class _Committer:
+    """Commits parts; plain inserts until the first stored key is met (as the writer)."""
+
+    def __init__(self, store: Store, on_problem: Callable[[str], None] | None) -> None:
+        self.store = store
+        self.on_problem = on_problem
+        self.all_new = True
+        self.new = 0
+
+    def commit(self, fs: FileStats, part: Part) -> None:
+        quarantine: dict[tuple[str, int, str], bytes] = {}
+        q = part.quarantine
+        if q.num_rows:
+            cols = [q.column(n).to_pylist() for n in ("file", "line", "reason", "excerpt")]
+            for f, n, r, ex in zip(*cols, strict=True):
+                quarantine.setdefault((f, n, r), ex)
+        last = part.last
+        if last is not None:
+            fs.records = last.records
+            fs.quarantined = last.quarantined
+            fs.run_duplicate = last.run_duplicate
+        args = (self.store, fs, part.measurements, part.verdicts, quarantine)
+        if self.all_new:
+            try:
+                self.new += write_tables(*args, finished=last is not None, all_new=True)
+            except Conflict:
+                self.all_new = False
+            else:
+                self._report(q)
+                return
+        self.new += write_tables(*args, finished=last is not None)
+        self._report(q)
+
+    def _report(self, q: pa.Table) -> None:
+        if self.on_problem is not None and q.num_rows:
+            for message in q.column("message").to_pylist():
+                self.on_problem(message)
+
+
+def _failed(store: Store, path: str, exc: BaseException) -> StoreError:
+    if isinstance(exc, BrokenProcessPool):
+        why = "a worker process died"
+    else:
+        why = f"{exc.__class__.__name__}: {exc}".splitlines()[0]
+    return StoreError(f"{store.path}: ingest failed while preparing {path}: {why}")
+
+
+def _result(store: Store, job: FileJob, pending: Pending[FileResult]) -> FileResult:
+    try:
+        return pending.result()
+    except (Exception, BrokenProcessPool) as exc:
+        raise _failed(store, job.path, exc) from exc
+
+
+def ingest_files(
+    store: Store,
+    engine: Engine,
+    files: list[Path],
+    sizes: list[int],
+    *,
+    batch_size: int,
+    batch_bytes: int,
+    on_problem: Callable[[str], None] | None,
+    on_file: Callable[[int, FileStats], None],
+    on_part: Callable[[int], None],
+    on_done: Callable[[FileStats], None],
+) -> tuple[list[FileStats], int]:
+    """Commit every file through ``engine``; return the files' stats and the new count.
+
+    ``on_file(i, fs)`` is called as file ``i`` becomes the one being committed,
+    ``on_part(records)`` after each commit (records of that file so far, about),
+    ``on_done(fs)`` once the file is committed to its end. Raises :class:`StoreError` when the store
+    cannot be written or a worker fails; what was committed stays.
+    """
+    committer = _Committer(store, on_problem)
+    done: list[FileStats] = []
+    with spill_dir(store.path) as spill, engine:
+        window = WINDOW if engine.concurrent else None
+        jobs = [
+            FileJob(i, str(p), str(spill), batch_size, batch_bytes, window)
+            for i, p in enumerate(files)
+        ]
+        for job, size, pending in zip(jobs, sizes, engine.map(run_job, jobs), strict=True):
+            fs = FileStats(job.path, size)
+            on_file(job.index, fs)
+            n = seen = 0
+            while True:
+                name = part_name(job.prefix, n)
+                if part_ready(spill, name):
+                    part = read_part(spill, name)
+                    last = part.last is not None
+                    seen += part.measurements.num_rows + part.quarantine.num_rows
+                    with store_errors(store.path, "ingest"):
+                        committer.commit(fs, part)
+                    del part
+                    remove_part(spill, name)
+                    n += 1
+                    on_part(fs.records if last else seen)
+                    if last:
+                        break
+                elif pending.done():
+                    _result(store, job, pending)  # raises what the worker raised
+                    if not part_ready(spill, name):
+                        raise StoreError(
+                            f"{store.path}: ingest failed while preparing {job.path}: "
+                            f"part {n} is missing"
+                        )
+                else:
+                    time.sleep(POLL_SECONDS)
+            result = _result(store, job, pending)
+            if n != len(result.parts):
+                raise StoreError(
+                    f"{store.path}: ingest failed while preparing {job.path}: "
+                    f"{len(result.parts)} parts written, {n} committed"
+                )
+            done.append(fs)
+            on_done(fs)
+    return done, committer.new
