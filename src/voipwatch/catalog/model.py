@@ -35,6 +35,11 @@ class Role(msgspec.Struct, frozen=True, forbid_unknown_fields=True, dict=True):
     urls: list[str] = []
     ports: list[int] = []
     transport: Literal["tcp", "udp"] = "tcp"
+    # Call-plane roles: the UDP and TCP ports the app's media and relays use, tested
+    # against the app's own hosts where known and against the test helper otherwise.
+    udp_ports: list[int] = []
+    tcp_ports: list[int] = []
+    source: str = ""
     dns_only: bool = False
     down_answers: list[str] = []
     ooni_keys: list[str] = []
