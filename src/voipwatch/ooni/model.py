@@ -108,6 +108,64 @@ class Transaction(msgspec.Struct):
     attempt: int | None = None
 
 
+class Exchange(msgspec.Struct):
+    """One call-plane exchange of voipwatch's probe (``x_exchanges``).
+
+    A STUN binding, TURN allocate, SIP OPTIONS or plain payload sent to an app's
+    server, a public server or the test helper; ``control`` says which variable the
+    exchange isolates (a random port, another payload on the same port).
+    """
+
+    role: str | None = None
+    target: str | None = None
+    host: str | None = None
+    address: str | None = None
+    port: int | None = None
+    transport: str | None = None
+    payload: str | None = None
+    control: str | None = None
+    success: bool | None = None
+    failure: Failure = None
+    reply: str | None = None
+    rtt: float | None = None
+    attempt: int | None = None
+
+
+class StreamStats(msgspec.Struct):
+    sent: int | None = None
+    received: int | None = None
+    loss: float | None = None
+    jitter_ms: float | None = None
+    throughput_kbps: float | None = None
+
+
+class MediaAB(msgspec.Struct):
+    """``x_media_ab``: an RTP-shaped stream against the same bytes bit-inverted."""
+
+    original: StreamStats | None = None
+    inverted: StreamStats | None = None
+    area: float | None = None
+    ks_p: float | None = None
+    differentiation: str | None = None
+
+
+class Download(msgspec.Struct):
+    bytes: int | None = None
+    seconds: float | None = None
+    rate_kbps: float | None = None
+    failure: Failure = None
+
+
+class ThroughputAB(msgspec.Struct):
+    """``x_throughput_ab``: a download with an app's server name against a harmless one."""
+
+    target_sni: str | None = None
+    control_sni: str | None = None
+    target: Download | None = None
+    control: Download | None = None
+    ratio: float | None = None
+
+
 class ControlResult(msgspec.Struct):
     """One measurement by the control helper, from outside the censored network."""
 
@@ -152,6 +210,10 @@ class TestKeys(msgspec.Struct):
     requests: list[Transaction] | None = None
     x_control: Control | None = None
     x_control_failure: str | None = None
+    # voipwatch_call (the call plane)
+    x_exchanges: list[Exchange] | None = None
+    x_media_ab: MediaAB | None = None
+    x_throughput_ab: ThroughputAB | None = None
     # whatsapp (ts-018)
     whatsapp_endpoints_status: str | None = None
     whatsapp_web_status: str | None = None

@@ -16,6 +16,7 @@ Rule = Callable[[Any], tuple[MeasurementStatus, list[RoleVerdict], list[Observat
 
 def _rules() -> dict[str, Rule]:
     from voipwatch.verdicts import (
+        calls,
         facebook_messenger,
         signal,
         stun,
@@ -33,6 +34,7 @@ def _rules() -> dict[str, Rule]:
         "stunreachability": stun.judge,
         "stun_reachability": stun.judge,
         "web_connectivity": web_connectivity.judge,
+        "voipwatch_call": calls.judge,
     }
 
 

@@ -53,6 +53,10 @@ TECHNIQUES: dict[str, Technique] = {
     "sip.port": Technique("the SIP ports are blocked", 0.75),
     "sip.dpi": Technique("SIP traffic is filtered by protocol", 0.8),
     "dtls.dpi": Technique("DTLS (call encryption) handshakes are filtered", 0.8),
+    "media.dpi": Technique(
+        "call media is treated differently by its shape (RTP/DTLS), not by where it goes", 0.8
+    ),
+    "udp.blocked": Technique("UDP is dropped to every port and server (only some is allowed)", 0.8),
     "throttle.policed": Technique("traffic to the app is cut to a low rate (policing)", 0.7),
     "throttle.shaped": Technique("traffic to the app is slowed (shaping)", 0.7),
     "residual": Technique("after a blocked attempt, the path stays blocked for a while", 0.7),

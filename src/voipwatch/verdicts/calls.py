@@ -1,0 +1,384 @@
+"""The call plane (``voipwatch_call``): STUN/TURN, UDP, SIP and media, with controls.
+
+Each exchange with an app's server or the test helper is paired with a control that
+changes one variable (voip_probing notes §2.7):
+
+* STUN to the helper on the app's port, against another payload on the same port —
+  STUN filtered by protocol (``stun.dpi``) rather than the port;
+* STUN on the app's port, against STUN on a random high port — the port is blocked
+  (``udp.port``, or ``udp.icmp`` when rejected);
+* the app's own relay, against the helper on the same port — the relay's address is
+  blocked (``ip.blocked``);
+* a DTLS handshake or a SIP request, against other bytes on the same port —
+  ``dtls.dpi``, ``sip.dpi``; SIP and other bytes both dropped — ``sip.port``;
+* an RTP-shaped stream against the same bytes bit-inverted (Wehe's method) —
+  ``media.dpi`` only when they differ and the difference is not the path's loss;
+* a download with an app's server name against a harmless one — throttling.
+
+Pure: a decoded measurement in, role verdicts out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from voipwatch.catalog import Role, load
+from voipwatch.ooni.failures import normalise
+from voipwatch.ooni.identity import input_str
+from voipwatch.ooni.model import failure_str
+from voipwatch.verdicts.evidence import measurement_status
+from voipwatch.verdicts.types import (
+    Evidence,
+    Layer,
+    MeasurementStatus,
+    Observation,
+    RoleStatus,
+    RoleVerdict,
+)
+
+#: A throttled download runs at less than this share of the control's rate.
+THROTTLE_RATIO = 0.5
+#: Loss on both media streams above this is the path's, not a censor's choice.
+LOSSY = 0.05
+
+
+class _Unit:
+    """One exchange and its retries: it worked if any attempt did."""
+
+    __slots__ = ("failures", "first", "ok")
+
+    def __init__(self, first: Any) -> None:
+        self.first = first
+        self.ok = False
+        self.failures: list[str] = []
+
+    def add(self, e: Any) -> None:
+        if e.success:
+            self.ok = True
+        else:
+            self.failures.append(normalise(failure_str(e.failure) or "generic_timeout_error"))
+
+    @property
+    def failure(self) -> str:
+        return self.failures[-1] if self.failures else "generic_timeout_error"
+
+    @property
+    def flaky(self) -> bool:
+        return self.ok and bool(self.failures)
+
+
+def _units(exchanges: Iterable[Any]) -> list[_Unit]:
+    units: dict[tuple[Any, ...], _Unit] = {}
+    for e in exchanges:
+        key = (e.target, e.host, e.address, e.port, e.transport, e.payload, e.control)
+        u = units.get(key)
+        if u is None:
+            u = units[key] = _Unit(e)
+        u.add(e)
+    return list(units.values())
+
+
+def _pick(
+    units: list[_Unit],
+    *,
+    target: str,
+    payloads: tuple[str, ...],
+    control: str = "",
+    port: int | None = None,
+    transport: str | None = None,
+) -> list[_Unit]:
+    return [
+        u for u in units
+        if u.first.target == target
+        and u.first.payload in payloads
+        and (u.first.control or "") == control
+        and (port is None or u.first.port == port)
+        and (transport is None or u.first.transport == transport)
+    ]  # fmt: skip
+
+
+def _ev(u: _Unit, operation: str, detail: str) -> Evidence:
+    e = u.first
+    return Evidence(operation, u.failure, e.address or f"{e.host}:{e.port}", detail)
+
+
+def _verdict(
+    role: Role,
+    status: RoleStatus,
+    technique: str | None,
+    evidence: list[Evidence],
+    *,
+    confirmed: bool,
+    confidence: float,
+) -> RoleVerdict:
+    return RoleVerdict(
+        role.service, role.id, role.plane, status, technique, confidence, evidence, confirmed
+    )
+
+
+def judge_exchanges(role: Role, exchanges: list[Any]) -> RoleVerdict:
+    """The verdict on one call-plane role from its exchanges and their controls."""
+    units = _units(exchanges)
+    if not units:
+        return _verdict(role, "unknown", None, [], confirmed=False, confidence=0.0)
+    stun = ("stun_binding",)
+    findings: list[tuple[str, Evidence, bool]] = []  # (technique, atom, confirmed)
+    helper_any_ok = any(u.ok for u in units if u.first.target == "helper")
+    random_ok = any(
+        u.ok for u in _pick(units, target="helper", payloads=stun, control="random_port")
+    )
+    for u in _pick(units, target="helper", payloads=stun, transport="udp"):
+        if u.ok:
+            continue
+        port = u.first.port
+        other = _pick(
+            units,
+            target="helper",
+            payloads=("random", "not_sip"),
+            control="same_port_other_payload",
+            port=port,
+        )
+        other_ok = any(o.ok for o in other)
+        if other_ok:
+            findings.append(
+                (
+                    "stun.dpi",
+                    _ev(
+                        u,
+                        "stun_binding",
+                        "other bytes on the same port are echoed: STUN itself is filtered",
+                    ),
+                    True,
+                )
+            )
+        elif random_ok:
+            tech = "udp.icmp" if u.failure == "connection_refused" else "udp.port"
+            findings.append(
+                (
+                    tech,
+                    _ev(
+                        u,
+                        "stun_binding",
+                        f"UDP port {port} is blocked: the same server answers on a random port",
+                    ),
+                    True,
+                )
+            )
+        elif helper_any_ok:
+            findings.append(
+                (
+                    "udp.blocked",
+                    _ev(
+                        u,
+                        "stun_binding",
+                        "UDP fails on every port while the server answers over TCP",
+                    ),
+                    True,
+                )
+            )
+    for u in _pick(units, target="app", payloads=(*stun, "turn_allocate"), transport="udp"):
+        if u.ok:
+            continue
+        port = u.first.port
+        same = _pick(units, target="helper", payloads=stun, port=port)
+        if any(s.ok for s in same):
+            findings.append(
+                (
+                    "ip.blocked",
+                    _ev(
+                        u,
+                        "stun_binding",
+                        f"the test server answers STUN on port {port}: this address is blocked",
+                    ),
+                    True,
+                )
+            )
+        elif not any(t == "stun.dpi" or t.startswith("udp.") for t, _, _ in findings):
+            tech = "udp.icmp" if u.failure == "connection_refused" else "udp.timeout"
+            findings.append((tech, _ev(u, "stun_binding", ""), False))
+    for u in _pick(units, target="helper", payloads=("dtls_client_hello",)):
+        if u.ok:
+            continue
+        other = _pick(
+            units,
+            target="helper",
+            payloads=("random",),
+            control="same_port_other_payload",
+            port=u.first.port,
+        )
+        if any(o.ok for o in other):
+            findings.append(
+                (
+                    "dtls.dpi",
+                    _ev(
+                        u,
+                        "dtls_handshake",
+                        "other bytes on the same port are echoed: DTLS handshakes are filtered",
+                    ),
+                    True,
+                )
+            )
+    for u in _pick(units, target="helper", payloads=("sip_options",)):
+        if u.ok:
+            continue
+        port, transport = u.first.port, u.first.transport
+        other = _pick(
+            units,
+            target="helper",
+            payloads=("not_sip",),
+            control="same_port_other_payload",
+            port=port,
+            transport=transport,
+        )
+        if any(o.ok for o in other):
+            findings.append(
+                (
+                    "sip.dpi",
+                    _ev(
+                        u,
+                        "sip_options",
+                        "other bytes on the same port pass: SIP itself is filtered",
+                    ),
+                    True,
+                )
+            )
+        else:
+            findings.append(
+                (
+                    "sip.port",
+                    _ev(u, "sip_options", f"nothing passes on {transport} {port}"),
+                    random_ok or helper_any_ok,
+                )
+            )
+    if findings:
+        techs = [t for t, _, _ in findings]
+        technique = max(set(techs), key=techs.count)
+        evidence = [ev for t, ev, _ in findings if t == technique]
+        confirmed = any(c for t, _, c in findings if t == technique)
+        app_units = [u for u in units if u.first.target == "app"]
+        status: RoleStatus = "partial" if any(u.ok for u in app_units) else "blocked"
+        return _verdict(
+            role,
+            status,
+            technique,
+            evidence,
+            confirmed=confirmed,
+            confidence=0.95 if confirmed else 0.6,
+        )
+    flaky = [u for u in units if u.flaky]
+    if flaky:
+        return _verdict(
+            role,
+            "degraded",
+            "degraded.loss",
+            [_ev(u, "stun_binding", "some attempts failed, retries succeeded") for u in flaky],
+            confirmed=False,
+            confidence=0.6,
+        )
+    failed = [u for u in units if not u.ok]
+    if failed and not any(u.ok for u in units):
+        return _verdict(
+            role,
+            "unknown",
+            None,
+            [_ev(u, "stun_binding", "") for u in failed],
+            confirmed=False,
+            confidence=0.0,
+        )
+    return _verdict(role, "ok", None, [], confirmed=False, confidence=0.9)
+
+
+def judge_media(role: Role, ab: Any) -> RoleVerdict:
+    """Wehe's A/B: an RTP-shaped stream against the same bytes bit-inverted."""
+    o, i = ab.original, ab.inverted
+    lo = (o.loss or 0.0) if o is not None else 1.0
+    li = (i.loss or 0.0) if i is not None else 1.0
+    detail = (
+        f"original stream loss {lo:.0%}, bit-inverted {li:.0%}; area {ab.area or 0:.2f}, "
+        f"KS p {ab.ks_p if ab.ks_p is not None else float('nan'):.3f}"
+    )
+    if ab.differentiation == "detected":
+        status: RoleStatus = "blocked" if lo >= 0.5 else "degraded"
+        ev = Evidence(
+            "rtp_stream", "generic_timeout_error" if lo >= 0.5 else "", "media A/B", detail
+        )
+        return _verdict(role, status, "media.dpi", [ev], confirmed=True, confidence=0.9)
+    if lo > LOSSY or li > LOSSY:
+        why = "inconclusive: " if ab.differentiation == "inconclusive" else ""
+        ev = Evidence("rtp_stream", "", "media A/B", why + detail)
+        return _verdict(role, "degraded", "degraded.loss", [ev], confirmed=False, confidence=0.6)
+    return _verdict(role, "ok", None, [], confirmed=False, confidence=0.9)
+
+
+def judge_throughput(role: Role, ab: Any) -> RoleVerdict:
+    """A download with the app's server name against a harmless one, same server."""
+    t, c = ab.target, ab.control
+    if t is None or c is None or failure_str(c.failure) or not c.rate_kbps:
+        return _verdict(role, "unknown", None, [], confirmed=False, confidence=0.0)
+    tf = failure_str(t.failure)
+    if tf:
+        f = normalise(tf)
+        ev = Evidence(
+            "tls_handshake" if f != "generic_timeout_error" else "download",
+            f,
+            ab.target_sni or "",
+            "the same server, with a harmless name, is reached",
+        )
+        tech = "tls.reset" if f in ("connection_reset", "eof_error") else "tls.timeout"
+        return _verdict(role, "blocked", tech, [ev], confirmed=True, confidence=0.9)
+    rate, ctl = t.rate_kbps or 0.0, c.rate_kbps
+    if rate < THROTTLE_RATIO * ctl:
+        ev = Evidence(
+            "download",
+            "",
+            ab.target_sni or "",
+            f"{rate:.0f} kbit/s with the app's name, {ctl:.0f} kbit/s with a harmless "
+            "one, from the same server",
+        )
+        return _verdict(role, "degraded", "throttle.policed", [ev], confirmed=True, confidence=0.9)
+    return _verdict(role, "ok", None, [], confirmed=False, confidence=0.9)
+
+
+def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observation], list[str]]:
+    cat = load()
+    tk = m.test_keys
+    if tk is None:
+        return "failure", [], [], ["no test_keys"]
+    notes: list[str] = []
+    by_role: dict[str, list[Any]] = {}
+    observations: list[Observation] = []
+    for e in tk.x_exchanges or ():
+        if not e.role:
+            continue
+        by_role.setdefault(e.role, []).append(e)
+    verdicts: list[RoleVerdict] = []
+    for role_id, exchanges in by_role.items():
+        role = cat.roles.get(role_id)
+        if role is None:
+            notes.append(f"exchanges for a role the catalogue does not know: {role_id}")
+            continue
+        verdicts.append(judge_exchanges(role, exchanges))
+        for e in exchanges:
+            payload = e.payload or ""
+            layer: Layer = "udp"
+            if payload.startswith(("sip", "not_sip")):
+                layer = "sip"
+            elif payload.startswith(("stun", "turn")):
+                layer = "stun"
+            f = failure_str(e.failure)
+            observations.append(Observation(
+                layer, role.service, role.id, e.host or e.address or "", bool(e.success),
+                ip=(e.address or "").rpartition(":")[0], port=e.port or 0,
+                operation=e.payload or "", failure=normalise(f) if f else "",
+                detail=e.control or e.target or ""))  # fmt: skip
+    if tk.x_media_ab is not None:
+        verdicts.append(judge_media(cat.roles["webrtc/media"], tk.x_media_ab))
+    ab = tk.x_throughput_ab
+    if ab is not None and ab.target_sni:
+        role = cat.role_for_host(ab.target_sni)
+        if role is not None:
+            verdicts.append(judge_throughput(role, ab))
+    if not verdicts:
+        return "failure", [], observations, [*notes, f"no call-plane test for {input_str(m.input)}"]
+    return measurement_status(verdicts), verdicts, observations, notes

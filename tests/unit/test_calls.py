@@ -1,0 +1,172 @@
+"""Call-plane verdicts (``voipwatch_call``): each control isolates one variable."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from voipwatch.verdicts import judge_bytes
+
+H, APP = "198.18.2.90", "198.18.18.9"
+
+
+def ex(
+    role: str,
+    target: str,
+    port: int,
+    payload: str,
+    ok: bool,
+    *,
+    control: str = "",
+    transport: str = "udp",
+    failure: str = "generic_timeout_error",
+    host: str = "",
+) -> dict[str, Any]:
+    ip = H if target == "helper" else APP
+    return {
+        "role": role,
+        "target": target,
+        "host": host,
+        "address": f"{ip}:{port}",
+        "port": port,
+        "transport": transport,
+        "payload": payload,
+        "control": control,
+        "success": ok,
+        "failure": None if ok else failure,
+        "attempt": 0,
+    }
+
+
+def turn(
+    *,
+    helper_3478: bool = True,
+    random: bool = True,
+    other: bool = True,
+    app: bool = True,
+    failure: str = "generic_timeout_error",
+) -> list[dict[str, Any]]:
+    r = "signal/turn"
+    return [
+        ex(r, "app", 3478, "stun_binding", app, host="turn3.voip.signal.org", failure=failure),
+        ex(r, "helper", 3478, "stun_binding", helper_3478, failure=failure),
+        ex(r, "helper", 40001, "stun_binding", random, control="random_port"),
+        ex(r, "helper", 3478, "random", other, control="same_port_other_payload", failure=failure),
+        ex(r, "helper", 3478, "turn_allocate", helper_3478, failure=failure),
+    ]
+
+
+def measurement(app: str, tk: dict[str, Any]) -> bytes:
+    return json.dumps({
+        "test_name": "voipwatch_call", "test_version": "0.1.0", "input": app, "report_id": "r",
+        "probe_cc": "ZZ", "probe_asn": "AS0", "measurement_start_time": "2026-11-22 10:00:00",
+        "software_name": "voipwatch", "annotations": {"engine_name": "voipwatch"},
+        "test_keys": {"failure": None, **tk},
+    }).encode()  # fmt: skip
+
+
+def role(raw: bytes, name: str) -> tuple[str, str | None, bool]:
+    v = judge_bytes(raw).verdict
+    (r,) = [s for s in v.services if s.role == name]
+    return r.status, r.technique, r.confirmed
+
+
+def test_clean_call_plane_is_ok() -> None:
+    raw = measurement("signal", {"x_exchanges": turn()})
+    assert role(raw, "signal/turn") == ("ok", None, False)
+    assert judge_bytes(raw).verdict.status == "ok"
+
+
+def test_stun_filtered_on_every_port_while_other_bytes_pass() -> None:
+    raw = measurement("signal", {"x_exchanges": turn(app=False, helper_3478=False, random=False)})
+    assert role(raw, "signal/turn") == ("blocked", "stun.dpi", True)
+
+
+def test_port_blocked_when_a_random_port_works() -> None:
+    raw = measurement("signal", {"x_exchanges": turn(app=False, helper_3478=False, other=False)})
+    assert role(raw, "signal/turn") == ("blocked", "udp.port", True)
+
+
+def test_port_rejected_with_icmp() -> None:
+    raw = measurement(
+        "signal",
+        {
+            "x_exchanges": turn(
+                app=False, helper_3478=False, other=False, failure="connection_refused"
+            )
+        },
+    )
+    assert role(raw, "signal/turn") == ("blocked", "udp.icmp", True)
+
+
+def test_relay_address_blocked_when_the_helper_answers_on_the_same_port() -> None:
+    raw = measurement("signal", {"x_exchanges": turn(app=False)})
+    assert role(raw, "signal/turn") == ("blocked", "ip.blocked", True)
+
+
+def test_sip_filtered_by_protocol_or_port() -> None:
+    r = "sip/signalling"
+    dpi = [
+        ex(r, "helper", 5060, "sip_options", False),
+        ex(r, "helper", 5060, "not_sip", True, control="same_port_other_payload"),
+    ]
+    assert role(measurement("generic", {"x_exchanges": dpi}), r) == ("blocked", "sip.dpi", True)
+    port = [
+        ex(r, "helper", 5060, "sip_options", False),
+        ex(r, "helper", 5060, "not_sip", False, control="same_port_other_payload"),
+        ex(r, "helper", 40001, "stun_binding", True, control="random_port"),
+    ]
+    assert role(measurement("generic", {"x_exchanges": port}), r)[:2] == ("blocked", "sip.port")
+
+
+def test_dtls_handshakes_filtered() -> None:
+    r = "webrtc/media"
+    x = [
+        ex(r, "helper", 3478, "dtls_client_hello", False),
+        ex(r, "helper", 3478, "random", True, control="same_port_other_payload"),
+    ]
+    assert role(measurement("generic", {"x_exchanges": x}), r) == ("blocked", "dtls.dpi", True)
+
+
+def test_all_udp_dropped_but_tcp_works_is_an_allow_list() -> None:
+    r = "sip/signalling"
+    x = [
+        ex(r, "helper", 5060, "stun_binding", False),
+        ex(r, "helper", 40001, "stun_binding", False, control="random_port"),
+        ex(r, "helper", 5060, "random", False, control="same_port_other_payload"),
+        ex(r, "helper", 5060, "sip_options", True, transport="tcp"),
+    ]
+    assert role(measurement("generic", {"x_exchanges": x}), r)[:2] == ("blocked", "udp.blocked")
+
+
+def _ab(lo: float, li: float, diff: str) -> dict[str, Any]:
+    s = {"sent": 100, "jitter_ms": 1.0, "throughput_kbps": 80.0}
+    return {
+        "original": {**s, "loss": lo, "received": int(100 * (1 - lo))},
+        "inverted": {**s, "loss": li, "received": int(100 * (1 - li))},
+        "area": 0.5 if diff == "detected" else 0.02,
+        "ks_p": 0.001 if diff == "detected" else 0.7,
+        "differentiation": diff,
+    }
+
+
+def test_media_ab_flags_shape_based_blocking_and_says_inconclusive_on_loss() -> None:
+    detected = measurement("generic", {"x_media_ab": _ab(0.95, 0.0, "detected")})
+    assert role(detected, "webrtc/media") == ("blocked", "media.dpi", True)
+    lossy = measurement("generic", {"x_media_ab": _ab(0.3, 0.28, "inconclusive")})
+    assert role(lossy, "webrtc/media") == ("degraded", "degraded.loss", False)
+    assert judge_bytes(lossy).verdict.status == "ok"
+
+
+def test_sni_throttling_is_degraded_with_the_rate() -> None:
+    ab = {
+        "target_sni": "web.whatsapp.com",
+        "control_sni": "control.voipwatch.test",
+        "target": {"bytes": 1000000, "seconds": 62.5, "rate_kbps": 128.0},
+        "control": {"bytes": 1000000, "seconds": 0.01, "rate_kbps": 800000.0},
+    }
+    raw = measurement("generic", {"x_throughput_ab": ab})
+    assert role(raw, "whatsapp/web") == ("degraded", "throttle.policed", True)
+    v = judge_bytes(raw).verdict
+    assert v.status == "confirmed" or v.status == "anomaly"
+    assert "128 kbit/s" in v.services[0].evidence[0].detail
