@@ -44,10 +44,59 @@ def _status(status: str, technique: str | None) -> str:
     return "not measured in this run"
 
 
-def summary(verdicts: Iterable[Verdict], *, catalog: Catalog | None = None) -> list[str]:
-    """One line per app role, e.g. ``WhatsApp Web: blocked — the connection is reset …``."""
+_WORST = ("blocked", "partial", "degraded", "down", "failure", "unknown", "ok")
+
+
+def _plane_status(roles: list[tuple[str, str | None]]) -> tuple[str, str | None] | None:
+    """The worst (status, technique) of a plane's roles, None when none was measured."""
+    measured = [r for r in roles if r[0] not in ("unknown",)]
+    if not measured:
+        return None
+    return min(measured, key=lambda r: _WORST.index(r[0]) if r[0] in _WORST else len(_WORST))
+
+
+def headlines(verdicts: Iterable[Verdict], *, catalog: Catalog | None = None) -> list[str]:
+    """One line per app with both planes: ``Telegram messages: reachable. Calls: …``.
+
+    Messages are the app's signalling roles; calls need its media roles (STUN, relays,
+    media servers) and, to be set up at all, its signalling.
+    """
     cat = catalog or load()
-    lines: list[str] = []
+    planes: dict[str, dict[str, list[tuple[str, str | None]]]] = {}
+    for v in verdicts:
+        for s in v.services:
+            role = cat.roles.get(s.role)
+            plane = role.plane if role is not None else s.plane
+            if plane == "web":
+                continue
+            by = planes.setdefault(s.service, {"signalling": [], "media": []})
+            by.setdefault(plane, []).append((s.status, s.technique))
+    lines = []
+    for service, by in planes.items():
+        name = cat.services[service].name if service in cat.services else service
+        msg = _plane_status(by.get("signalling", []))
+        call = _plane_status(by.get("media", []))
+        parts = []
+        if msg is not None:
+            parts.append(f"{name} messages: {_status(*msg)}.")
+        if call is None and msg is not None and msg[0] == "blocked":
+            parts.append("Calls: blocked too (they are set up over the same servers).")
+        elif call is not None:
+            head = "Calls" if parts else f"{name} calls"
+            parts.append(f"{head}: {_status(*call)}.")
+        if parts:
+            lines.append(" ".join(parts))
+    return lines
+
+
+def summary(verdicts: Iterable[Verdict], *, catalog: Catalog | None = None) -> list[str]:
+    """Per app a headline over both planes, then one line per role, e.g.
+    ``WhatsApp Web: blocked — the connection is reset …``."""
+    cat = catalog or load()
+    verdicts = list(verdicts)
+    lines: list[str] = headlines(verdicts, catalog=cat)
+    if lines:
+        lines.append("")
     for v in verdicts:
         if not v.services:
             svc = _TEST_SERVICE.get(v.test_name, v.test_name.removeprefix("voipwatch_"))
