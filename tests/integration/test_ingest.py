@@ -24,7 +24,10 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from voipwatch.store import TIERS, export_tier, ingest, open_store, rejudge
+from voipwatch.engine import SerialEngine
+from voipwatch.errors import StoreError
+from voipwatch.store import TIERS, IngestStats, export_tier, ingest, open_store, rejudge
+from voipwatch.store.pipeline import spill_dirs
 
 pytestmark = pytest.mark.shared
 
@@ -47,12 +50,23 @@ DUMPS = {
 }
 
 
-def dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+# Between engines, every counter of a clean run must match too.
+FULL_DUMPS = {
+    **DUMPS,
+    "ingest_files": "SELECT * EXCLUDE (ingested_at) FROM ingest_files ORDER BY file",
+}
+
+
+def dump(db: Path, dumps: dict[str, str] = DUMPS) -> dict[str, list[tuple[Any, ...]]]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return {name: con.execute(sql).fetchall() for name, sql in DUMPS.items()}
+        return {name: con.execute(sql).fetchall() for name, sql in dumps.items()}
     finally:
         con.close()
+
+
+def counts(stats: IngestStats) -> dict[str, int | float]:
+    return {k: v for k, v in stats.as_dict().items() if k != "elapsed_seconds"}
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +119,57 @@ def big_input(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Pat
     return path
 
 
-def kill_mid_run(args: list[str], db: Path, *, after: float, env: dict[str, str]) -> None:
+@pytest.fixture(scope="module")
+def replicated(tmp_path_factory: pytest.TempPathFactory, big_input: Path) -> list[Path]:
+    """``big_input`` as three files, with duplicates within and across them.
+
+    ``b`` repeats a stretch of ``a``; ``c`` is ``a`` again under another name (all
+    duplicates, some across parts of a file); the bad lines go to the quarantine.
+    """
+    with gzip.open(big_input, "rb") as fh:
+        lines = fh.read().splitlines(keepends=True)
+    half = len(lines) // 2
+    d = tmp_path_factory.mktemp("replicated")
+    parts = {
+        "a.jsonl.gz": lines[:half],
+        "b.jsonl": lines[half:] + lines[100:400],
+        "c.jsonl.gz": lines[:half],
+    }
+    paths = []
+    for name, content in parts.items():
+        path = d / name
+        data = b"".join(content)
+        path.write_bytes(gzip.compress(data, compresslevel=1) if name.endswith(".gz") else data)
+        paths.append(path)
+    return paths
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (the workers of an ingest)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def kill_mid_run(args: list[str], db: Path, *, after: float, env: dict[str, str]) -> list[int]:
     """Run ``voipwatch ARGS`` and SIGKILL it ``after`` seconds past its first new commit.
+
+    Returns the pids of its child processes (workers) at the time of the kill.
 
     A commit shows as the write-ahead log growing past 1 MB after the process started
     (a new run first replays and truncates the log left by the last one). Timing the
@@ -128,8 +191,10 @@ def kill_mid_run(args: list[str], db: Path, *, after: float, env: dict[str, str]
             time.sleep(after)
             break
         time.sleep(0.005)
+    children = child_pids(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+    return children
 
 
 def run_cli(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -364,3 +429,135 @@ def test_cli_unusable_store_path(kind: str, bad_file: Path, tmp_path: Path) -> N
     r = run_cli("rejudge", "--db", str(db))
     assert r.returncode == 1
     assert "Traceback" not in r.stderr
+
+
+# --- engines: the process pool must give exactly the serial run's store ---------------
+
+
+@pytest.mark.parametrize("batch_size", [5000, 40])
+def test_engines_give_identical_stores_on_samples(
+    samples: list[Path], bad_file: Path, tmp_path: Path, batch_size: int
+) -> None:
+    inputs = [*samples, bad_file, samples[0]]
+    results = {}
+    for name, kw in (
+        ("serial", {"workers": 1}),
+        ("in-process", {"engine": SerialEngine()}),
+        ("pool", {"workers": 2}),
+    ):
+        db = tmp_path / f"{name}.duckdb"
+        with open_store(db) as store:
+            stats = ingest(store, inputs, batch_size=batch_size, **kw)  # type: ignore[arg-type]
+        results[name] = (counts(stats), dump(db, FULL_DUMPS))
+        assert not spill_dirs(db), "temporary files are removed after the run"
+    assert results["serial"][0]["quarantined"] == 3
+    assert results["in-process"] == results["serial"]
+    assert results["pool"] == results["serial"]
+
+
+def test_engines_give_identical_stores_on_replicated_corpus(
+    replicated: list[Path], tmp_path: Path
+) -> None:
+    serial, pool, small = (tmp_path / f"{n}.duckdb" for n in ("serial", "pool", "small"))
+    with open_store(serial) as store:
+        expected = ingest(store, replicated, workers=1)
+    assert expected.duplicate > expected.new // 2
+    with open_store(pool) as store:
+        got = ingest(store, replicated, workers=2)
+    # Small parts: a file streams through many of them, duplicates meet across parts.
+    with open_store(small) as store:
+        got_small = ingest(store, replicated, workers=2, batch_size=150)
+    assert counts(got) == counts(got_small) == counts(expected)
+    reference = dump(serial, FULL_DUMPS)
+    assert dump(pool, FULL_DUMPS) == reference
+    assert dump(small, FULL_DUMPS) == reference
+    with open_store(pool) as store:
+        again = ingest(store, replicated, workers=2)
+    assert (again.new, again.duplicate) == (0, expected.new + expected.duplicate)
+    assert dump(pool) == dump(serial)
+    assert not spill_dirs(pool)
+
+
+def test_killed_parallel_ingest_rerun_equals_clean_run(
+    replicated: list[Path], tmp_path: Path
+) -> None:
+    clean, killed = tmp_path / "clean.duckdb", tmp_path / "killed.duckdb"
+    with open_store(clean) as store:
+        stats = ingest(store, replicated, workers=1)
+    env = {**os.environ, "COLUMNS": "120"}
+    args = ["ingest", "--workers", "2", "--db", str(killed), *map(str, replicated)]
+    stored_after_kill = []
+    for after in (0.0, 0.1, 0.3, 0.6):
+        workers = kill_mid_run(args, killed, after=after, env=env)
+        stored_after_kill.append(len(dump(killed)["measurements"]))
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [p for p in workers if alive(p)], "workers die with the killed run"
+    print(f"stored after each kill: {stored_after_kill} of {stats.new}")
+    assert any(0 < n < stats.new for n in stored_after_kill), (
+        f"no kill landed mid-run (stored after each kill: {stored_after_kill})"
+    )
+    done = run_cli(
+        "ingest", "--json", "--workers", "2", "--db", str(killed), *map(str, replicated), env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["read"] == stats.read
+    assert dump(killed) == dump(clean)
+    assert not spill_dirs(killed), "the killed runs' temporary files are gone"
+
+
+def test_dead_worker_fails_the_run_in_one_line(replicated: list[Path], tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    proc = subprocess.Popen(
+        [*VOIPWATCH, "ingest", "--workers", "2", "--db", str(db), *map(str, replicated)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    workers: list[int] = []
+    while proc.poll() is None and time.monotonic() < deadline and len(workers) < 2:
+        # The spawn start method also runs a resource tracker: take the workers only.
+        workers = [
+            p
+            for p in child_pids(proc.pid)
+            if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()
+        ]
+        time.sleep(0.01)
+    assert workers, "the run started its workers"
+    time.sleep(0.3)
+    os.kill(workers[0], signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1, stderr
+    lines = [x for x in stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, stderr
+    assert "worker process died" in lines[0]
+    assert str(db) in lines[0]
+    assert not spill_dirs(db)
+    assert not [p for p in workers if alive(p)]
+
+
+def test_failing_work_keeps_what_was_committed(
+    replicated: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import voipwatch.store.pipeline as pipeline
+
+    real = pipeline.run_job
+
+    def fail_on_second(job: pipeline.FileJob) -> Any:
+        if job.index == 1:
+            raise OSError(28, "No space left on device")
+        return real(job)
+
+    monkeypatch.setattr(pipeline, "run_job", fail_on_second)
+    db = tmp_path / "f.duckdb"
+    with open_store(db) as store, pytest.raises(StoreError) as info:
+        ingest(store, replicated, engine=SerialEngine())
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(replicated[1]) in message
+    assert "No space left on device" in message
+    assert not spill_dirs(db)
+    files = dump(db)["ingest_files"]
+    assert [f for f, _, _ in files] == [str(replicated[0])], "the first file stays committed"
