@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,8 +26,14 @@ from voipwatch.sim.scenario import KINDS, parse
 BUILTIN = [
     "baseline", "dns_nxdomain", "dns_bogon", "dns_injection", "dns_hijack_udp", "ip_drop",
     "ip_reject", "sni_reset", "sni_drop", "tls_mitm", "server_down", "loss", "combined",
-    "all_timeout",
+    "all_timeout", "udp_port_drop", "udp_port_reject", "stun_dpi", "dtls_dpi", "sip_port_drop",
+    "sip_dpi", "sni_throttle", "residual", "udp_allowlist", "relay_block", "calls_blocked",
 ]  # fmt: skip
+# Built-in scenarios of the call plane: the probe measures both planes in them.
+CALL_SCENARIOS = {
+    "udp_port_drop", "udp_port_reject", "stun_dpi", "dtls_dpi", "sip_port_drop", "sip_dpi",
+    "sni_throttle", "residual", "udp_allowlist", "relay_block", "calls_blocked",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +53,7 @@ def test_every_builtin_scenario_loads_and_compiles(plan: AddressPlan) -> None:
         compile_scenario(s, plan)
     kinds = {r.kind for n in BUILTIN for r in load_scenario(n).censor}
     assert kinds == set(KINDS)
+    assert {n for n in BUILTIN if load_scenario(n).plane == "all"} == CALL_SCENARIOS
 
 
 def test_address_plan_is_inside_the_simulation(plan: AddressPlan) -> None:
@@ -83,6 +91,107 @@ def test_recipes_become_rules(plan: AddressPlan) -> None:
     assert plan.by_name["chat.signal.org"].address in down.down
 
 
+def _compiled(plan: AddressPlan, body: str) -> Any:
+    return compile_scenario(parse(f'name = "x"\n[[censor]]\n{body}\n'.encode(), "x"), plan)
+
+
+def test_call_recipes_become_rules(plan: AddressPlan) -> None:
+    """Each call-plane kind compiles to the rules in the notes, on any destination."""
+    rules = compile_scenario(load_scenario("udp_port_drop"), plan).forward_rules
+    assert rules == ["udp dport { 3478 } counter drop"]
+    # Without ports, an app's or role's call-plane UDP ports; roles without hosts count.
+    turn = _compiled(plan, 'kind = "udp_port_drop"\nrole = "signal/turn"')
+    assert turn.forward_rules == ["udp dport { 443, 3478 } counter drop"]
+    zoom = _compiled(plan, 'kind = "udp_port_reject"\nrole = "zoom/media"')
+    assert zoom.forward_rules[0].startswith("udp dport { 8801, 8802,")
+    assert zoom.forward_rules[0].endswith("reject with icmpx type port-unreachable")
+    assert "nft" in zoom.features
+    assert "icmp_reject" in zoom.features
+    stun = compile_scenario(load_scenario("stun_dpi"), plan)
+    assert stun.forward_rules == ["udp length >= 28 @th,96,32 0x2112a442 counter drop"]
+    dtls = compile_scenario(load_scenario("dtls_dpi"), plan).forward_rules
+    assert dtls == ["udp length >= 33 @th,64,8 0x16 @th,72,8 0xfe @th,168,8 0x01 counter drop"]
+    sip = compile_scenario(load_scenario("sip_port_drop"), plan).forward_rules
+    assert sip == ["udp dport { 5060 } counter drop",
+                   "tcp dport { 5060, 5061 } counter reject with tcp reset"]  # fmt: skip
+    dpi = compile_scenario(load_scenario("sip_dpi"), plan).iptables
+    assert [r[r.index("-p") + 1] for r in dpi] == ["udp", "tcp"]
+    assert all(r[-4:] == ["--string", "SIP/2.0", "-j", "DROP"] for r in dpi)
+    relay = compile_scenario(load_scenario("relay_block"), plan).forward_rules
+    assert relay == [f"ip daddr {{ {plan.by_name['turn3.voip.signal.org'].address} }} counter drop"]
+    calls = compile_scenario(load_scenario("calls_blocked"), plan).forward_rules
+    assert plan.by_name["sfu.voip.signal.org"].address in calls[0]
+    assert f"{plan.by_name['chat.signal.org'].address}," not in calls[0]
+    with pytest.raises(ScenarioError, match="no call-plane host"):
+        _compiled(plan, 'kind = "relay_block"\nrole = "signal/chat"')
+    with pytest.raises(ScenarioError, match="no simulated hosts"):
+        _compiled(plan, 'kind = "stun_dpi"\napp = "nosuchapp"')
+
+
+def test_throttle_residual_and_allowlist_rules(plan: AddressPlan) -> None:
+    t = compile_scenario(load_scenario("sni_throttle"), plan)
+    assert t.throttles == [(11, "128kbit")]
+    marks = [r for r in t.iptables if "CONNMARK" in r]
+    assert any(sni_pattern("web.whatsapp.com") in r for r in marks)
+    assert all(r[:5] == ["-t", "mangle", "-A", "FORWARD", "-i"] for r in marks)
+    assert t.iptables[-1][-4:] == ["-j", "CLASSIFY", "--set-class", "1:11"]
+    tc = [" ".join(c) for c in t.tc_commands()]
+    for dev in ("r0", "r1"):
+        assert f"qdisc add dev {dev} root handle 1: htb default 99" in tc
+        assert f"class add dev {dev} parent 1: classid 1:11 htb rate 128kbit ceil 128kbit" in tc
+    assert {"connmark", "classify", "htb", "string"} <= t.features
+    with pytest.raises(ScenarioError, match="not like 128kbit"):
+        _compiled(plan, 'kind = "sni_throttle"\napp = "signal"\nrate = "fast"')
+    r = compile_scenario(load_scenario("residual"), plan)
+    assert r.sets == [
+        "set residual1 { type ipv4_addr . ipv4_addr . inet_service; "
+        "flags dynamic, timeout; timeout 60s; }"
+    ]
+    assert r.forward_rules[0].endswith("ip saddr . ip daddr . th dport @residual1 counter drop")
+    assert "@th,96,32 0x2112a442 add @residual1" in r.forward_rules[1]
+    assert "set residual1" in r.nft_script()
+    sni = _compiled(plan, 'kind = "residual"\ntrigger = "sni"\nhost = "chat.signal.org"\n'
+                          "residual_seconds = 5")  # fmt: skip
+    assert "timeout 5s" in sni.sets[0]
+    assert sni.iptables[0][-4:] == ["-j", "MARK", "--set-mark", "0x101"]
+    assert sni.forward_rules[1].startswith("meta mark 0x101 add @residual1")
+    allow = compile_scenario(load_scenario("udp_allowlist"), plan).forward_rules
+    assert allow == [
+        "meta l4proto udp ct direction original ip daddr != { 198.18.2.53 } "
+        "udp dport != { 443 } counter drop"
+    ]
+    # A licensed app's hosts, and any address of the simulation (the helper), are allowed.
+    lic = _compiled(plan, 'kind = "udp_allowlist"\nrole = "stun/public"\nips = ["198.18.2.90"]')
+    assert plan.by_name["stun.l.google.com"].address in lic.forward_rules[0]
+    assert "198.18.2.90" in lic.forward_rules[0]
+    with pytest.raises(ScenarioError, match="neither a catalogue"):
+        _compiled(plan, 'kind = "udp_allowlist"\nips = ["8.8.8.8"]')
+    # loss on a call-plane role without hosts: its UDP ports, both directions, anywhere.
+    loss = _compiled(plan, 'kind = "loss"\nrole = "whatsapp/relay"\npercent = 20')
+    assert loss.forward_rules == [
+        "udp dport { 3478 } numgen random mod 100 < 20 counter drop",
+        "udp sport { 3478 } numgen random mod 100 < 20 counter drop",
+    ]
+
+
+def test_call_plane_plan(plan: AddressPlan) -> None:
+    listens = plan.udp_listens()
+    turn = plan.by_name["turn3.voip.signal.org"].address
+    assert turn in listens[3478]
+    assert turn in listens[443]
+    assert plan.by_name["stun.l.google.com"].address in listens[19302]
+    assert plan.by_name["stun.fbsbx.com"].address in listens[3478]
+    assert plan.by_name["chat.signal.org"].address not in listens[3478]
+    stun = plan.stun_servers()
+    assert "stun.l.google.com:19302" in stun
+    assert "stun.voys.nl:3478" in stun
+    ports = plan.media_ports()
+    assert {3478, 443, 8801, 19302, 42424} <= set(ports)
+    assert 16402 not in ports
+    assert len(ports) < 40
+    assert plan.dns_records()["sip.voipwatch.test"] == "198.18.2.60"
+
+
 def test_sni_pattern_is_the_length_prefixed_entry() -> None:
     assert sni_pattern("e1.whatsapp.net") == "|" + (b"\x00\x00\x0fe1.whatsapp.net").hex(" ") + "|"
 
@@ -91,7 +200,11 @@ def test_sni_pattern_is_the_length_prefixed_entry() -> None:
     ("text", "message"),
     [
         ('name = "x"\n[[censor]]\nkind = "nope"\napp = "signal"\n', "unknown kind"),
-        ('name = "x"\n[[censor]]\nkind = "stun_dpi"\napp = "signal"\n', "not supported"),
+        ('name = "x"\n[[censor]]\nkind = "residual"\ntrigger = "dns"\n', "trigger must be"),
+        ('name = "x"\n[[censor]]\nkind = "residual"\ntrigger = "sni"\n', "needs app"),
+        ('name = "x"\n[[censor]]\nkind = "residual"\nresidual_seconds = 0\n', "residual_sec"),
+        ('name = "x"\n[[censor]]\nkind = "udp_port_drop"\n', "give ports"),
+        ('name = "x"\nplane = "voice"\n', "plane must be"),
         ('name = "x"\n[[censor]]\nkind = "ip_drop"\n', "matches nothing"),
         ('name = "x"\n[[censor]]\nkind = "loss"\napp = "signal"\npercent = 120\n', "percent"),
         ('name = "x"\n[[censor]]\nkind = "ip_drop"\napp = "signal"\ncolour = 1\n', "colour"),
@@ -144,7 +257,22 @@ def test_probe_config_is_toml_with_the_contract() -> None:
     assert p["timeouts"]["run"] == 40
     assert p["helper"]["url"] == "http://198.18.2.80:8080"
     assert cfg["overlay"]["ips"] == {"149.154.175.50": "198.18.17.1"}
-    assert "helper" not in tomllib.loads(render(Path("/ca"), {}, helper=False))["probe"]
+    assert (
+        "helper"
+        not in tomllib.loads(render(Path("/ca"), {}, helper=False, media_keys=False))["probe"]
+    )
+    media = tomllib.loads(
+        render(
+            Path("/ca"), {}, media_helper="198.18.2.90", stun_servers=["s:3478"], media_keys=True
+        )
+    )["probe"]["helper"]
+    assert media == {
+        "url": "http://198.18.2.80:8080",
+        "address": "198.18.2.90",
+        "stun_servers": ["s:3478"],
+        "media_seconds": 2,
+        "throughput_bytes": 1000000,
+    }
 
 
 def _query_frame(name: str, qtype: int = 1) -> bytes:

@@ -24,6 +24,9 @@ BINARIES = {
     "nginx": "nginx-light",
     "nft": "nftables",
     "iptables": "iptables",
+    "tc": "iproute2",
+    "turnserver": "coturn",
+    "kamailio": "kamailio",
 }
 
 _NFT_BASE = "add table inet t\nadd chain inet t c { type filter hook forward priority 0; }\n"
@@ -37,11 +40,33 @@ _NFT_FEATURES = {
         "add chain ip tn p { type nat hook prerouting priority dstnat; }\n"
         "add rule ip tn p udp dport 53 dnat to 198.18.3.53"
     ),
+    "icmp_reject": "add rule inet t c udp dport 3478 reject with icmpx type port-unreachable",
+    "payload": "add rule inet t c udp length >= 33 @th,96,32 0x2112a442 @th,168,8 0x01 drop",
+    "dynset": (
+        "add set inet t s { type ipv4_addr . ipv4_addr . inet_service; "
+        "flags dynamic, timeout; timeout 60s; }\n"
+        "add rule inet t c meta l4proto { tcp, udp } ip saddr . ip daddr . th dport @s drop\n"
+        "add rule inet t c meta mark 0x101 add @s { ip saddr . ip daddr . udp dport } drop"
+    ),
+    "ct": "add rule inet t c meta l4proto udp ct direction original ip daddr != { 1.2.3.4 } drop",
 }
 _IPTABLES_FEATURES = {
     "string": ["-A", "FORWARD", "-p", "tcp", "-m", "string", "--algo", "bm",
                "--hex-string", "|00 00 04|test", "-j", "DROP"],
     "xt_reject": ["-A", "FORWARD", "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"],
+    "connmark": ["-t", "mangle", "-A", "FORWARD", "-p", "tcp", "-j", "CONNMARK",
+                 "--set-mark", "0x11"],
+    "classify": ["-t", "mangle", "-A", "POSTROUTING", "-m", "connmark", "--mark", "0x11",
+                 "-j", "CLASSIFY", "--set-class", "1:11"],
+    "mark": ["-t", "mangle", "-A", "FORWARD", "-p", "tcp", "-j", "MARK", "--set-mark", "0x101"],
+}  # fmt: skip
+# tc commands (on the scratch namespace's lo) proving each feature.
+_TC_FEATURES = {
+    "htb": [
+        ["qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "99"],
+        ["class", "add", "dev", "lo", "parent", "1:", "classid", "1:11", "htb",
+         "rate", "128kbit", "ceil", "128kbit"],
+    ],
 }  # fmt: skip
 
 
@@ -88,6 +113,8 @@ def check_kernel(features: Iterable[str], scratch: str) -> None:
                     netns.run(["nft", "-f", "-"], ns=scratch, input=script + "\n")
                 elif rule:
                     netns.run(["iptables", *rule], ns=scratch)
+                for cmd in _TC_FEATURES.get(feature, []):
+                    netns.run(["tc", *cmd], ns=scratch)
             except SimulationError as exc:
                 raise SimulationError(
                     f"this kernel cannot do {_kinds_needing(feature)} ({feature}): {exc}"

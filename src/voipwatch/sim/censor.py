@@ -20,12 +20,38 @@ tls_mitm           nft ``ip daddr {...} tcp dport 443 dnat to <MITM nginx>`` in 
                    whose certificate comes from a CA the probe does not trust
 server_down        the hosts' servers are not started: connections are refused
 loss               nft ``ip daddr {...} numgen random mod 100 < P drop`` and the same for
-                   ``ip saddr`` (both directions)
+                   ``ip saddr`` (both directions); a call-plane ``role`` adds the same loss
+                   on its UDP ports to and from any address (relays without a fixed host)
+udp_port_drop      nft ``udp dport {P} drop`` to any address; P = ``ports``, or the UDP
+                   ports of the call-plane roles of ``app`` / ``role``
+udp_port_reject    nft ``udp dport {P} reject with icmpx type port-unreachable``
+stun_dpi           nft ``udp length >= 28 @th,96,32 0x2112a442 drop`` (the STUN magic
+                   cookie at UDP payload offset 4), any port unless ``ports``
+dtls_dpi           nft ``udp length >= 33 @th,64,8 0x16 @th,72,8 0xfe @th,168,8 0x01 drop``
+                   (record type handshake, DTLS version, handshake type ClientHello)
+sip_port_drop      nft ``udp dport 5060 drop`` and ``tcp dport {5060, 5061} reject with tcp
+                   reset`` (``ports`` replaces both lists)
+sip_dpi            iptables ``-p udp|tcp -m string --string "SIP/2.0" -j DROP``, any port
+sni_throttle       iptables mangle ``-i r0 -m string --hex-string <SNI entry> -j CONNMARK
+                   --set-mark M`` and ``POSTROUTING -m connmark --mark M -j CLASSIFY
+                   --set-class 1:C``; on r0 and r1 ``tc`` HTB root ``1:`` (default class
+                   ``1:99`` at 10 gbit) with class ``1:C`` at ``rate`` (both directions)
+residual           nft set ``residualN`` of ``saddr . daddr . dport`` with a timeout of
+                   ``residual_seconds``; the trigger (a STUN packet to any address, or the
+                   names' SNI, marked by iptables mangle ``-j MARK``) adds its 3-tuple and is
+                   dropped; every packet of a 3-tuple in the set is dropped until it expires
+udp_allowlist      nft ``meta l4proto udp ct direction original ip daddr != {IPS}``
+                   ``udp dport != {P} drop``: IPS = the resolvers, the matched hosts and the
+                   ``ips``; P = ``ports`` (replies of allowed flows pass)
+relay_block        nft ``ip daddr {...} drop`` for the call-plane hosts matched (TURN relays,
+                   STUN servers, SFUs), every protocol
 =================  ==========================================================================
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass, field
 
 from voipwatch.sim.errors import ScenarioError
@@ -33,11 +59,13 @@ from voipwatch.sim.plan import (
     BOGON,
     HIJACK_RESOLVER,
     MITM,
+    RESOLVER,
+    SIM_NET,
     SINKHOLE,
     AddressPlan,
     SimHost,
 )
-from voipwatch.sim.scenario import Recipe, Scenario
+from voipwatch.sim.scenario import ANYWHERE_KINDS, Recipe, Scenario
 
 CLIENT_SIDE_IF = "r0"  # the censor's interface toward the client
 TRANSIT_IF = "r1"  # the censor's interface toward the internet
@@ -51,7 +79,29 @@ FEATURES = {
     "sni_drop": ("string",),
     "tls_mitm": ("nft", "nat"),
     "loss": ("nft", "numgen"),
+    "udp_port_drop": ("nft",),
+    "udp_port_reject": ("nft", "icmp_reject"),
+    "stun_dpi": ("nft", "payload"),
+    "dtls_dpi": ("nft", "payload"),
+    "sip_port_drop": ("nft", "reject"),
+    "sip_dpi": ("string",),
+    "sni_throttle": ("string", "connmark", "classify", "htb"),
+    "residual": ("nft", "payload", "dynset", "mark"),
+    "udp_allowlist": ("nft", "ct"),
+    "relay_block": ("nft",),
 }
+
+STUN_COOKIE = "@th,96,32 0x2112a442"  # bits 96..127 of the UDP header + payload
+STUN_MATCH = f"udp length >= 28 {STUN_COOKIE}"
+DTLS_CLIENT_HELLO = "udp length >= 33 @th,64,8 0x16 @th,72,8 0xfe @th,168,8 0x01"
+SIP_TEXT = "SIP/2.0"
+SIP_PORTS = (5060, 5061)
+DEFAULT_CLASS = 99  # HTB class of every unthrottled packet
+FAST_RATE = "10gbit"
+MAX_THROTTLES = 8
+THROTTLE_MARK = 0x10  # CONNMARK of the n-th throttle: THROTTLE_MARK + n
+RESIDUAL_MARK = 0x100  # packet mark of the n-th residual SNI trigger: RESIDUAL_MARK + n
+_RATE_RE = re.compile(r"^\d+(\.\d+)?(bit|kbit|mbit|gbit)$")
 
 
 @dataclass
@@ -67,13 +117,31 @@ class CensorPlan:
     forward_rules: list[str] = field(default_factory=list)  # nft, table inet voipwatch
     nat_rules: list[str] = field(default_factory=list)  # nft, table ip voipwatch_nat
     iptables: list[list[str]] = field(default_factory=list)  # argv after "iptables"
+    sets: list[str] = field(default_factory=list)  # nft set declarations, table inet voipwatch
+    throttles: list[tuple[int, str]] = field(default_factory=list)  # (HTB minor, rate)
     features: set[str] = field(default_factory=set)
+
+    def tc_commands(self) -> list[list[str]]:
+        """``tc`` argv lists for the censor's two interfaces (empty without throttles)."""
+        if not self.throttles:
+            return []
+        cmds: list[list[str]] = []
+        for dev in (CLIENT_SIDE_IF, TRANSIT_IF):
+            cmds.append(["qdisc", "add", "dev", dev, "root", "handle", "1:", "htb",
+                         "default", str(DEFAULT_CLASS)])  # fmt: skip
+            cmds.append(["class", "add", "dev", dev, "parent", "1:", "classid",
+                         f"1:{DEFAULT_CLASS}", "htb", "rate", FAST_RATE])  # fmt: skip
+            for minor, rate in self.throttles:
+                cmds.append(["class", "add", "dev", dev, "parent", "1:", "classid",
+                             f"1:{minor}", "htb", "rate", rate, "ceil", rate])  # fmt: skip
+        return cmds
 
     def nft_script(self) -> str:
         if not (self.forward_rules or self.nat_rules):
             return ""
         lines = [
             "table inet voipwatch {",
+            *(f"  {d}" for d in self.sets),
             "  chain forward {",
             "    type filter hook forward priority filter; policy accept;",
             *(f"    {r}" for r in self.forward_rules),
@@ -103,6 +171,61 @@ def _ports(recipe: Recipe) -> str:
     return "meta l4proto { tcp, udp } th dport { " + ", ".join(map(str, ports)) + " } "
 
 
+def _set(items: list[int] | list[str]) -> str:
+    return "{ " + ", ".join(map(str, items)) + " }"
+
+
+def _match(r: Recipe, plan: AddressPlan) -> list[SimHost]:
+    """The hosts a recipe names; an app or role without hosts (relays handed out per
+    call, FaceTime) names none here, but its ports still count."""
+    hostless = {i.service for i in plan.roles.values()} - {h.service for h in plan.hosts}
+    app = "" if r.app in hostless else r.app
+    role = r.role
+    if role in plan.roles and not any(role in h.roles for h in plan.hosts):
+        role = ""
+    if not (app or role or r.all_hosts or r.ips):
+        if r.app and r.app not in hostless:
+            raise ScenarioError(f"app {r.app!r} has no simulated hosts")
+        return []
+    return plan.match(app=app, role=role, hosts=r.all_hosts, ips=r.ips)
+
+
+def _check_names(r: Recipe, plan: AddressPlan) -> None:
+    """An app or role a port recipe names must exist, even when it has no hosts."""
+    if r.app and r.app not in {i.service for i in plan.roles.values()}:
+        raise ScenarioError(f"app {r.app!r} has no simulated hosts")
+    if r.role and r.role not in plan.roles:
+        raise ScenarioError(f"role {r.role!r} has no simulated hosts")
+
+
+def _udp_ports(r: Recipe, plan: AddressPlan, where: str) -> list[int]:
+    ports = r.all_ports or plan.role_udp_ports(app=r.app, role=r.role)
+    if not ports:
+        raise ScenarioError(f"{where}: no UDP ports (give ports, or a call-plane app or role)")
+    return ports
+
+
+def _allowed_ips(r: Recipe, plan: AddressPlan) -> list[str]:
+    """The allow-list's addresses: the resolver, the hosts matched, the ``ips`` given
+    (catalogue, simulated or any address of the simulation, such as the helper)."""
+    allowed = {RESOLVER}
+    if r.app or r.role or r.all_hosts:
+        bare = Recipe(kind=r.kind, app=r.app, role=r.role, hosts=r.all_hosts)
+        allowed.update(h.address for h in _match(bare, plan))
+    for ip in r.ips:
+        try:
+            allowed.update(h.address for h in plan.match(ips=[ip]))
+        except ScenarioError:
+            try:
+                inside = ipaddress.ip_address(ip) in SIM_NET
+            except ValueError:
+                inside = False
+            if not inside:
+                raise
+            allowed.add(ip)
+    return sorted(allowed, key=ipaddress.ip_address)
+
+
 def _names(recipe: Recipe, hosts: list[SimHost], where: str) -> list[str]:
     names = sorted(h.name for h in hosts if h.name)
     if not names:
@@ -121,9 +244,17 @@ def compile_scenario(scenario: Scenario, plan: AddressPlan) -> CensorPlan:
     for i, r in enumerate(scenario.censor, start=1):
         where = f"scenario {scenario.name}: censor recipe {i} ({r.kind})"
         try:
-            hosts = plan.match(app=r.app, role=r.role, hosts=r.all_hosts, ips=r.ips)
+            if r.kind in ANYWHERE_KINDS or r.kind == "loss":
+                _check_names(r, plan)
+                hosts = [] if r.kind == "udp_allowlist" else _match(r, plan)
+            else:
+                hosts = plan.match(app=r.app, role=r.role, hosts=r.all_hosts, ips=r.ips)
+            if r.kind in CALL_KINDS:
+                _compile_call(r, i, hosts, plan, out, where)
+                out.features.update(FEATURES.get(r.kind, ()))
+                continue
         except ScenarioError as exc:
-            raise ScenarioError(f"{where}: {exc}") from None
+            raise ScenarioError(exc.args[0] if where in str(exc) else f"{where}: {exc}") from None
         out.features.update(FEATURES.get(r.kind, ()))
         addrs = _addr_set(hosts)
         match r.kind:
@@ -168,10 +299,131 @@ def compile_scenario(scenario: Scenario, plan: AddressPlan) -> CensorPlan:
             case "loss":
                 p = r.percent
                 ports = _ports(r)
-                out.forward_rules += [
-                    f"ip daddr {addrs} {ports}numgen random mod 100 < {p} counter drop",
-                    f"ip saddr {addrs} numgen random mod 100 < {p} counter drop",
-                ]
+                if hosts:
+                    out.forward_rules += [
+                        f"ip daddr {addrs} {ports}numgen random mod 100 < {p} counter drop",
+                        f"ip saddr {addrs} numgen random mod 100 < {p} counter drop",
+                    ]
+                udp = plan.role_udp_ports(role=r.role) if r.role else []
+                if udp:
+                    out.forward_rules += [
+                        f"udp dport {_set(udp)} numgen random mod 100 < {p} counter drop",
+                        f"udp sport {_set(udp)} numgen random mod 100 < {p} counter drop",
+                    ]
+                if not (hosts or udp):
+                    raise ScenarioError(f"{where}: matches no host and no call-plane port")
             case _:  # scenario.parse refuses unknown kinds; this keeps the match exhaustive
                 raise ScenarioError(f"{where}: unknown kind")
     return out
+
+
+CALL_KINDS = (
+    "udp_port_drop",
+    "udp_port_reject",
+    "stun_dpi",
+    "dtls_dpi",
+    "sip_port_drop",
+    "sip_dpi",
+    "sni_throttle",
+    "residual",
+    "udp_allowlist",
+    "relay_block",
+)
+
+
+def _compile_call(
+    r: Recipe, n: int, hosts: list[SimHost], plan: AddressPlan, out: CensorPlan, where: str
+) -> None:
+    """The call-plane recipes (``n`` numbers the recipe: sets, marks, classes)."""
+    explicit = f"udp dport {_set(r.all_ports)} " if r.all_ports else ""
+    match r.kind:
+        case "udp_port_drop":
+            out.forward_rules.append(f"udp dport {_set(_udp_ports(r, plan, where))} counter drop")
+        case "udp_port_reject":
+            ports = _set(_udp_ports(r, plan, where))
+            out.forward_rules.append(
+                f"udp dport {ports} counter reject with icmpx type port-unreachable"
+            )
+        case "stun_dpi":
+            out.forward_rules.append(f"{explicit}{STUN_MATCH} counter drop")
+        case "dtls_dpi":
+            out.forward_rules.append(f"{explicit}{DTLS_CLIENT_HELLO} counter drop")
+        case "sip_port_drop":
+            udp = r.all_ports or [SIP_PORTS[0]]
+            tcp = r.all_ports or list(SIP_PORTS)
+            out.forward_rules += [
+                f"udp dport {_set(udp)} counter drop",
+                f"tcp dport {_set(tcp)} counter reject with tcp reset",
+            ]
+        case "sip_dpi":
+            for proto in ("udp", "tcp"):
+                for port in r.all_ports or [0]:
+                    dport = ["--dport", str(port)] if port else []
+                    out.iptables.append(
+                        ["-A", "FORWARD", "-p", proto, *dport, "-m", "string", "--algo", "bm",
+                         "--string", SIP_TEXT, "-j", "DROP"]
+                    )  # fmt: skip
+        case "sni_throttle":
+            if not _RATE_RE.match(r.rate):
+                raise ScenarioError(f"{where}: rate {r.rate!r} is not like 128kbit or 2mbit")
+            if len(out.throttles) >= MAX_THROTTLES:
+                raise ScenarioError(f"{where}: at most {MAX_THROTTLES} throttles")
+            k = len(out.throttles) + 1
+            minor, mark = 10 + k, hex(THROTTLE_MARK + k)
+            out.throttles.append((minor, r.rate))
+            for name in _names(r, hosts, where):
+                for port in r.all_ports or [0]:
+                    dport = ["--dport", str(port)] if port else []
+                    out.iptables.append(
+                        ["-t", "mangle", "-A", "FORWARD", "-i", CLIENT_SIDE_IF, "-p", "tcp",
+                         *dport, "-m", "string", "--algo", "bm", "--hex-string",
+                         sni_pattern(name), "-j", "CONNMARK", "--set-mark", mark]
+                    )  # fmt: skip
+            out.iptables.append(
+                ["-t", "mangle", "-A", "POSTROUTING", "-m", "connmark", "--mark", mark,
+                 "-j", "CLASSIFY", "--set-class", f"1:{minor}"]
+            )  # fmt: skip
+        case "residual":
+            name = f"residual{n}"
+            out.sets.append(
+                f"set {name} {{ type ipv4_addr . ipv4_addr . inet_service; "
+                f"flags dynamic, timeout; timeout {r.residual_seconds}s; }}"
+            )
+            out.forward_rules.append(
+                f"meta l4proto {{ tcp, udp }} ip saddr . ip daddr . th dport @{name} counter drop"
+            )
+            if r.trigger == "stun":
+                out.forward_rules.append(
+                    f"{explicit}{STUN_MATCH} add @{name} {{ ip saddr . ip daddr . udp dport }} "
+                    "counter drop"
+                )
+            else:
+                mark = hex(RESIDUAL_MARK + n)
+                for sni in _names(r, hosts, where):
+                    for port in r.all_ports or [0]:
+                        dport = ["--dport", str(port)] if port else []
+                        out.iptables.append(
+                            ["-t", "mangle", "-A", "FORWARD", "-i", CLIENT_SIDE_IF, "-p", "tcp",
+                             *dport, "-m", "string", "--algo", "bm", "--hex-string",
+                             sni_pattern(sni), "-j", "MARK", "--set-mark", mark]
+                        )  # fmt: skip
+                out.forward_rules.append(
+                    f"meta mark {mark} add @{name} {{ ip saddr . ip daddr . tcp dport }} "
+                    "counter drop"
+                )
+        case "udp_allowlist":
+            ips = _set(_allowed_ips(r, plan))
+            ports = f"udp dport != {_set(r.all_ports)} " if r.all_ports else ""
+            out.forward_rules.append(
+                f"meta l4proto udp ct direction original ip daddr != {ips} {ports}counter drop"
+            )
+        case "relay_block":
+            media = [h for h in hosts if plan.is_media(h) and (not r.role or r.role in h.roles)]
+            if not media:
+                raise ScenarioError(
+                    f"{where}: matches no call-plane host (relays handed out per call have "
+                    "no address: use udp_port_drop)"
+                )
+            out.forward_rules.append(f"ip daddr {_addr_set(media)} counter drop")
+        case _:
+            raise ScenarioError(f"{where}: unknown kind")

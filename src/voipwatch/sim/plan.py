@@ -6,14 +6,18 @@
     198.18.1.0/24    transit link    censor .1, internet .2
     198.18.2.0/24    infrastructure  .10 control.voipwatch.test, .53 public resolver
                                      (dns.voipwatch.test: UDP/TCP 53, DoT 853, DoH 443),
-                                     .80 control helper (HTTP 8080)
+                                     .60 sip.voipwatch.test (kamailio: SIP UDP/TCP 5060),
+                                     .80 control helper (HTTP 8080),
+                                     .90 call-plane test helper (STUN, UDP echo, TLS, SIP),
+                                     .91 the simulator's UDP echo (checks of the world)
     198.18.3.0/24    censor's own    .53 lying resolver (dns_hijack_udp), .43 MITM nginx
     198.18.16+i.j    app hosts       service i of the catalogue, host j (one address each)
     198.18.250.0/24  sinkhole        forged DNS answers point here; the censor blackholes it
 
 Each catalogue host (``hosts``, the hosts of ``urls``) and each literal address
 (``ips``, e.g. Telegram's DCs) gets its own address, so a recipe can block one host,
-one DC or a whole app.
+one DC or a whole app. The hosts of call-plane roles with UDP ports (``udp_ports``)
+run coturn on those ports (STUN/TURN).
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ CONTROL = "198.18.2.10"
 RESOLVER = "198.18.2.53"
 HELPER = "198.18.2.80"
 HELPER_PORT = 8080
+SIP = "198.18.2.60"
+MEDIA_HELPER = "198.18.2.90"
+ECHO = "198.18.2.91"
 HIJACK_RESOLVER = "198.18.3.53"
 MITM = "198.18.3.43"
 SINKHOLE_NET = "198.18.250.0/24"
@@ -43,6 +50,12 @@ BOGON = "10.10.34.35"
 
 CONTROL_NAME = "control.voipwatch.test"
 RESOLVER_NAME = "dns.voipwatch.test"
+SIP_NAME = "sip.voipwatch.test"
+GOOGLE_STUN = "stun.l.google.com"
+# A high UDP port no catalogue role uses (the helper and the echo listen there too).
+HIGH_UDP_PORT = 42424
+# At most this many ports per call-plane role for the helper (FaceTime lists 34).
+PORTS_PER_ROLE = 4
 FIRST_SERVICE_OCTET = 16
 
 
@@ -63,9 +76,20 @@ class SimHost:
         return self.name or self.catalog_ip or self.address
 
 
+@dataclass(frozen=True)
+class RoleInfo:
+    """What the censor needs to know of a catalogue role (hosts or not)."""
+
+    service: str
+    plane: str
+    udp_ports: tuple[int, ...] = ()
+    tcp_ports: tuple[int, ...] = ()
+
+
 @dataclass
 class AddressPlan:
     hosts: list[SimHost] = field(default_factory=list)
+    roles: dict[str, RoleInfo] = field(default_factory=dict)
 
     @property
     def by_name(self) -> dict[str, SimHost]:
@@ -81,7 +105,54 @@ class AddressPlan:
         records = {h.name: h.address for h in self.hosts if h.name}
         records[CONTROL_NAME] = CONTROL
         records[RESOLVER_NAME] = RESOLVER
+        records[SIP_NAME] = SIP
         return records
+
+    def is_media(self, host: SimHost) -> bool:
+        return any(self.roles[r].plane == "media" for r in host.roles if r in self.roles)
+
+    def udp_listens(self) -> dict[int, list[str]]:
+        """UDP port → addresses of the call-plane hosts on that port (coturn serves them)."""
+        out: dict[int, list[str]] = {}
+        for h in self.hosts:
+            for r in h.roles:
+                info = self.roles.get(r)
+                if info is None or info.plane != "media":
+                    continue
+                for port in info.udp_ports:
+                    if h.address not in out.setdefault(port, []):
+                        out[port].append(h.address)
+        return dict(sorted(out.items()))
+
+    def stun_servers(self) -> list[str]:
+        """``host:port`` of the simulated public STUN servers: each host on the role's
+        first UDP port, Google's on its own (19302) too."""
+        info = self.roles.get("stun/public")
+        if info is None or not info.udp_ports:
+            return []
+        out = []
+        for h in self.hosts:
+            if "stun/public" in h.roles and h.name:
+                out.append(f"{h.name}:{info.udp_ports[0]}")
+                if h.name == GOOGLE_STUN:
+                    out += [f"{h.name}:{p}" for p in info.udp_ports[1:]]
+        return out
+
+    def media_ports(self) -> list[int]:
+        """The helper's UDP ports: a few per call-plane role, and a high port."""
+        ports = {HIGH_UDP_PORT}
+        for info in self.roles.values():
+            if info.plane == "media":
+                ports.update(info.udp_ports[:PORTS_PER_ROLE])
+        return sorted(ports)
+
+    def role_udp_ports(self, *, app: str = "", role: str = "") -> list[int]:
+        """The UDP ports of the call-plane roles an app or a role names."""
+        ports: set[int] = set()
+        for rid, info in self.roles.items():
+            if info.plane == "media" and ((app and info.service == app) or rid == role):
+                ports.update(info.udp_ports)
+        return sorted(ports)
 
     def match(
         self,
@@ -126,6 +197,10 @@ def build_plan(catalog: Catalog) -> AddressPlan:
     plan = AddressPlan()
     index = 0
     for service in catalog.services.values():
+        for role in service.roles:
+            plan.roles[role.id] = RoleInfo(
+                service.id, role.plane, tuple(role.udp_ports), tuple(role.tcp_ports)
+            )
         entries: dict[str, SimHost] = {}  # name or literal ip → host
         for role in service.roles:
             names = list(role.hosts)

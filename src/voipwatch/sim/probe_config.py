@@ -1,9 +1,14 @@
-"""The probe's configuration for a simulated run (TOML for ``voipwatch probe --config``)."""
+"""The probe's configuration for a simulated run (TOML for ``voipwatch probe --config``).
+
+The call-plane keys of ``[probe.helper]`` (``address``, ``stun_servers``,
+``media_seconds``, ``throughput_bytes``) are written only when the probe's
+configuration knows them: it refuses unknown keys.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from voipwatch.sim.plan import CONTROL_NAME, HELPER, HELPER_PORT, RESOLVER, RESOLVER_NAME, SIM_NET
@@ -14,7 +19,32 @@ def _s(text: str) -> str:
     return json.dumps(text)
 
 
-def render(ca_file: Path, overlay: Mapping[str, str], *, helper: bool = True) -> str:
+MEDIA_SECONDS = 2
+THROUGHPUT_BYTES = 1_000_000
+MEDIA_KEYS = ("address", "stun_servers", "media_seconds", "throughput_bytes")
+
+
+def probe_knows_media_keys() -> bool:
+    """Whether ``voipwatch probe``'s configuration accepts the call-plane helper keys."""
+    try:
+        from voipwatch.probe.config import HelperConfig
+    except ImportError:
+        return False
+    fields = set(getattr(HelperConfig, "__struct_fields__", ()))
+    return set(MEDIA_KEYS) <= fields
+
+
+def render(
+    ca_file: Path,
+    overlay: Mapping[str, str],
+    *,
+    helper: bool = True,
+    media_helper: str = "",
+    stun_servers: Sequence[str] = (),
+    media_keys: bool | None = None,
+) -> str:
+    """The TOML; ``media_keys`` forces the call-plane keys on or off (default: when the
+    probe knows them)."""
     lines = [
         "# voipwatch probe configuration for a simulated world (all addresses are simulated).",
         "[probe]",
@@ -40,8 +70,17 @@ def render(ca_file: Path, overlay: Mapping[str, str], *, helper: bool = True) ->
         "run = 40",
         "",
     ]
-    if helper:
-        lines += ["[probe.helper]", f"url = {_s(f'http://{HELPER}:{HELPER_PORT}')}", ""]
+    helper_lines = [f"url = {_s(f'http://{HELPER}:{HELPER_PORT}')}"] if helper else []
+    if probe_knows_media_keys() if media_keys is None else media_keys:
+        if media_helper:
+            helper_lines.append(f"address = {_s(media_helper)}")
+        helper_lines += [
+            f"stun_servers = [{', '.join(_s(x) for x in stun_servers)}]",
+            f"media_seconds = {MEDIA_SECONDS}",
+            f"throughput_bytes = {THROUGHPUT_BYTES}",
+        ]
+    if helper_lines:
+        lines += ["[probe.helper]", *helper_lines, ""]
     pairs = ", ".join(f"{_s(k)} = {_s(v)}" for k, v in sorted(overlay.items()))
     lines += ["[overlay]", f"ips = {{ {pairs} }}", ""]
     return "\n".join(lines)

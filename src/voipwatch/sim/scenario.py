@@ -26,7 +26,7 @@ import msgspec
 
 from voipwatch.sim.errors import ScenarioError
 
-# The recipes this simulator builds, and those the design names but it cannot build yet.
+# The recipes this simulator builds.
 KINDS = (
     "dns_nxdomain",
     "dns_bogon",
@@ -39,9 +39,21 @@ KINDS = (
     "tls_mitm",
     "server_down",
     "loss",
-)
-PLANNED_KINDS = (
+    "udp_port_drop",
+    "udp_port_reject",
+    "stun_dpi",
+    "dtls_dpi",
+    "sip_port_drop",
+    "sip_dpi",
     "sni_throttle",
+    "residual",
+    "udp_allowlist",
+    "relay_block",
+)
+PLANNED_KINDS: tuple[str, ...] = ()
+# Kinds about a port or a protocol: they hit every destination (the apps' hosts and the
+# test helper alike), so a matcher is optional (an app or role names the ports).
+ANYWHERE_KINDS = (
     "udp_port_drop",
     "udp_port_reject",
     "stun_dpi",
@@ -51,6 +63,8 @@ PLANNED_KINDS = (
     "residual",
     "udp_allowlist",
 )
+TRIGGERS = ("stun", "sni")
+PLANES = ("signalling", "media", "all")
 
 
 class Recipe(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -66,6 +80,9 @@ class Recipe(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     ports: list[int] = []
     percent: int = 30  # loss: share of packets dropped in each direction
     answer: str = ""  # the forged address of dns_bogon, dns_injection, dns_hijack_udp
+    rate: str = "128kbit"  # sni_throttle: the rate of the throttled flows (tc units)
+    trigger: str = "stun"  # residual: what starts it (a STUN packet, or the names' SNI)
+    residual_seconds: int = 60  # residual: how long the 3-tuple stays blocked
 
     @property
     def all_hosts(self) -> list[str]:
@@ -108,6 +125,7 @@ class Scenario(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     description: str = ""
     censor: list[Recipe] = []
     expect: list[Expect] = []
+    plane: str = "signalling"  # what the probe measures: signalling, media or all
 
 
 def builtin_names() -> list[str]:
@@ -126,12 +144,23 @@ def parse(data: bytes, source: str) -> Scenario:
             raise ScenarioError(f"{where}: this kind is not supported by the simulator yet")
         if r.kind not in KINDS:
             raise ScenarioError(f"{where}: unknown kind; known kinds: {', '.join(KINDS)}")
-        if not (r.app or r.role or r.all_hosts or r.ips):
+        matched = r.app or r.role or r.all_hosts or r.ips
+        if not matched and r.kind not in ANYWHERE_KINDS:
             raise ScenarioError(f"{where}: matches nothing (give app, role, host(s) or ips)")
         if not 0 <= r.percent <= 100:
             raise ScenarioError(f"{where}: percent must be between 0 and 100")
         if any(not 0 < p < 65536 for p in r.all_ports):
             raise ScenarioError(f"{where}: ports must be between 1 and 65535")
+        if r.kind == "residual" and r.trigger not in TRIGGERS:
+            raise ScenarioError(f"{where}: trigger must be one of {', '.join(TRIGGERS)}")
+        if r.kind == "residual" and not 1 <= r.residual_seconds <= 3600:
+            raise ScenarioError(f"{where}: residual_seconds must be between 1 and 3600")
+        if r.kind == "residual" and r.trigger == "sni" and not matched:
+            raise ScenarioError(f"{where}: an SNI trigger needs app, role or host(s)")
+        if r.kind in ("udp_port_drop", "udp_port_reject") and not (r.all_ports or r.app or r.role):
+            raise ScenarioError(f"{where}: give ports, or an app or role whose ports to block")
+    if scenario.plane not in PLANES:
+        raise ScenarioError(f"{source}: plane must be one of {', '.join(PLANES)}")
     return scenario
 
 

@@ -140,8 +140,13 @@ def nginx_conf(
     plain_on_443: Iterable[str],
     cert: Path,
     key: Path,
+    download: Path | None = None,
 ) -> str:
-    """nginx answering 200 to any path and method: TLS 443 (any SNI), HTTP 80, plain 443."""
+    """nginx answering 200 to any path and method: TLS 443 (any SNI), HTTP 80, plain 443.
+
+    With ``download``, TLS also serves that file at ``/download`` (any query string:
+    the throughput checks of the world).
+    """
     tls, http, plain = sorted(tls), sorted(http), sorted(plain_on_443)
     tmp = workdir / f"nginx-{name}-tmp"
     tmp.mkdir(exist_ok=True)
@@ -160,6 +165,16 @@ def nginx_conf(
                     f"    ssl_certificate {cert};",
                     f"    ssl_certificate_key {key};",
                     "    ssl_protocols TLSv1.2 TLSv1.3;",
+                    *(
+                        [
+                            "    location = /download {",
+                            f"      alias {download};",
+                            "      default_type application/octet-stream;",
+                            "    }",
+                        ]
+                        if download
+                        else []
+                    ),
                     location,
                     "  }",
                 ]
@@ -216,3 +231,62 @@ def python_server(
     name: str, ns: str, workdir: Path, argv: list[str], listens: list[Listen]
 ) -> Server:
     return Server(name, ns, [sys.executable, *argv], workdir / f"{name}.out", listens)
+
+
+def coturn_server(
+    ns: str, workdir: Path, port: int, addresses: Sequence[str], relay_ports: tuple[int, int]
+) -> Server:
+    """coturn answering STUN (and unauthenticated TURN) on UDP ``port`` of ``addresses``.
+
+    UDP only (``--no-tcp``: TLS and HTTP stay nginx's); with two addresses or more it
+    also listens on ``port + 1`` (RFC 5780's alternative port).
+    """
+    name = f"coturn-{port}"
+    argv = [
+        "turnserver", "-n", "--listening-port", str(port),
+        *(x for a in addresses for x in ("-L", a)),
+        "--no-tcp", "--no-tls", "--no-dtls", "--no-cli", "-z", "-r", "voipwatch.test",
+        "--min-port", str(relay_ports[0]), "--max-port", str(relay_ports[1]),
+        "--log-file", "stdout", "--simple-log",
+        "--pidfile", str(workdir / f"{name}.pid"), "--userdb", str(workdir / f"{name}.db"),
+    ]  # fmt: skip
+    return Server(name, ns, argv, workdir / f"{name}.out", [("udp", a, port) for a in addresses])
+
+
+def kamailio_conf(address: str, port: int = 5060) -> str:
+    """kamailio answering OPTIONS with 200 (and anything else with 405) on UDP and TCP."""
+    return "\n".join(
+        [
+            "#!KAMAILIO",
+            "debug=1",
+            "log_stderror=yes",
+            "children=1",
+            "tcp_children=1",
+            "auto_aliases=no",
+            f"listen=udp:{address}:{port}",
+            f"listen=tcp:{address}:{port}",
+            # is_method lives in siputils: without it the configuration does not parse.
+            *(f'loadmodule "{m}.so"' for m in ("sl", "pv", "textops", "siputils")),
+            "request_route {",
+            '  if (is_method("OPTIONS")) { sl_send_reply("200", "OK"); exit; }',
+            '  sl_send_reply("405", "Method Not Allowed");',
+            "}",
+            "",
+        ]
+    )
+
+
+def kamailio_server(ns: str, workdir: Path, address: str, port: int = 5060) -> Server:
+    path = workdir / "kamailio.cfg"
+    path.write_text(kamailio_conf(address, port))
+    run = workdir / "kamailio-run"
+    run.mkdir(exist_ok=True)
+    argv = ["kamailio", "-f", str(path), "-DD", "-E", "-m", "16", "-M", "4",
+            "-P", str(workdir / "kamailio.pid"), "-Y", str(run)]  # fmt: skip
+    return Server(
+        "kamailio",
+        ns,
+        argv,
+        workdir / "kamailio.out",
+        [("udp", address, port), ("tcp", address, port)],
+    )

@@ -6,10 +6,15 @@
         result = world.run_probe()
 
 Three namespaces joined by veth pairs, none linked to the host's network: packets
-cannot leave. ``build()`` checks the machine first, then builds; leaving the
-``with`` block (normally, by an exception, Ctrl-C or SIGTERM) always tears
-everything down: servers killed and reaped, namespaces deleted, /etc/netns
-folders and the run's temporary directory removed.
+cannot leave. The internet runs unbound (DNS, DoT, DoH), nginx (TLS/HTTP for every
+named host, ``/download`` for throughput), coturn (STUN/TURN on the call-plane hosts'
+UDP ports), kamailio (SIP OPTIONS at sip.voipwatch.test), a UDP echo, the control
+helper and the call-plane test helper (when the project has them).
+
+``build()`` checks the machine first, then builds; leaving the ``with`` block
+(normally, by an exception, Ctrl-C or SIGTERM) always tears everything down: servers
+killed and reaped, namespaces deleted, /etc/netns folders and the run's temporary
+directory removed.
 """
 
 from __future__ import annotations
@@ -43,15 +48,20 @@ from voipwatch.sim.plan import (
     CLIENT,
     CONTROL,
     CONTROL_NAME,
+    ECHO,
     HELPER,
     HELPER_PORT,
+    HIGH_UDP_PORT,
     HIJACK_RESOLVER,
     INET,
+    MEDIA_HELPER,
     MITM,
     RESOLVER,
     RESOLVER_NAME,
     SIM_NET,
     SINKHOLE_NET,
+    SIP,
+    SIP_NAME,
     AddressPlan,
     build_plan,
 )
@@ -59,6 +69,8 @@ from voipwatch.sim.scenario import Scenario
 from voipwatch.sim.servers import (
     Listen,
     Server,
+    coturn_server,
+    kamailio_server,
     nginx_conf,
     nginx_server,
     python_server,
@@ -68,6 +80,12 @@ from voipwatch.sim.servers import (
 
 _counter = itertools.count()
 HELPER_MODULE = "voipwatch.helper.control"
+MEDIA_HELPER_MODULE = "voipwatch.helper.serve"
+DOWNLOAD_BYTES = 1_000_000
+# The simulator's UDP echo listens on these ports of ECHO (STUN's, Google's, a relay
+# port, Zoom's, SIP's and a high port): UDP checks that do not depend on coturn.
+ECHO_PORTS = (443, 3478, 5060, 8801, 19302, HIGH_UDP_PORT)
+RTP_PORT = 5004
 _TEMP_RE = re.compile(rf"^{netns.TEMP_PREFIX}vw(?P<pid>\d+)x\d+-")
 
 
@@ -92,6 +110,7 @@ class World:
         self.censor_plan: CensorPlan = compile_scenario(scenario, self.plan)
         self.want_helper = helper
         self.helper_running = False
+        self.media_helper_running = False
         self.workdir: Path | None = None
         self.servers: list[Server] = []
         self.warnings: list[str] = []
@@ -116,6 +135,10 @@ class World:
     @property
     def measurements(self) -> Path:
         return self._dir() / "measurements.jsonl"
+
+    @property
+    def download_file(self) -> Path:
+        return self._dir() / "download.bin"
 
     # -- context manager -------------------------------------------------------------
 
@@ -169,7 +192,13 @@ class World:
             self._start_servers()
             self._apply_rules()
             self.probe_config.write_text(
-                probe_config.render(self.ca_file, self.plan.overlay, helper=self.helper_running)
+                probe_config.render(
+                    self.ca_file,
+                    self.plan.overlay,
+                    helper=self.helper_running,
+                    media_helper=MEDIA_HELPER if self.media_helper_running else "",
+                    stun_servers=self.plan.stun_servers(),
+                )
             )
         except BaseException:
             self.teardown()
@@ -180,8 +209,8 @@ class World:
         d = self._dir()
         self.ca = pki.new_authority("voipwatch simulation CA")
         self.ca.write_cert(self.ca_file)
-        names = [*self.plan.by_name, CONTROL_NAME]
-        ips = [h.address for h in self.plan.hosts] + [CONTROL]
+        names = [*self.plan.by_name, CONTROL_NAME, SIP_NAME]
+        ips = [h.address for h in self.plan.hosts] + [CONTROL, SIP, MEDIA_HELPER]
         pki.issue(self.ca, names, ips, d / "servers.pem", d / "servers.key")
         pki.issue(self.ca, [RESOLVER_NAME], [RESOLVER], d / "resolver.pem", d / "resolver.key")
         if self.censor_plan.mitm:
@@ -242,7 +271,15 @@ class World:
                 f"route add {SIM_NET} via {CENSOR_INET_SIDE}",
                 *(
                     f"addr add {a}/32 dev lo"
-                    for a in [CONTROL, RESOLVER, HELPER, *(h.address for h in self.plan.hosts)]
+                    for a in [
+                        CONTROL,
+                        RESOLVER,
+                        HELPER,
+                        SIP,
+                        MEDIA_HELPER,
+                        ECHO,
+                        *(h.address for h in self.plan.hosts),
+                    ]
                 ),
             ],
         }
@@ -261,9 +298,10 @@ class World:
         tls = [*named, CONTROL]
         listens: list[Listen] = [("tcp", a, 443) for a in tls]
         listens += [("tcp", a, 80) for a in [*named, *dcs]] + [("tcp", a, 443) for a in dcs]
+        self.download_file.write_bytes(os.urandom(DOWNLOAD_BYTES))
         conf = nginx_conf(
             "apps", d, tls=tls, http=[*named, *dcs], plain_on_443=dcs,
-            cert=d / "servers.pem", key=d / "servers.key",
+            cert=d / "servers.pem", key=d / "servers.key", download=self.download_file,
         )  # fmt: skip
         servers = [
             unbound_server(
@@ -287,6 +325,7 @@ class World:
                 [("udp", CENSOR_CLIENT_SIDE, 53), ("tcp", CENSOR_CLIENT_SIDE, 53)],
             ),
         ]
+        servers += self._call_servers()
         holds = [f"{h.address}:{p}" for h in up for p in h.hold_ports]
         if holds:
             servers.append(
@@ -327,6 +366,60 @@ class World:
             s.start()
         wait_ready(servers)
         self._start_helper()
+        self._start_media_helper()
+
+    def _call_servers(self) -> list[Server]:
+        """coturn per call-plane UDP port, kamailio, and the simulator's UDP echo."""
+        d, down = self._dir(), self.censor_plan.down
+        servers = []
+        for i, (port, addresses) in enumerate(self.plan.udp_listens().items()):
+            up = [a for a in addresses if a not in down]
+            if up:
+                first = 49152 + 200 * i
+                servers.append(coturn_server(self.inet, d, port, up, (first, first + 99)))
+        servers.append(kamailio_server(self.inet, d, SIP))
+        echo = ["-m", "voipwatch.sim.echo", *(f"{ECHO}:{p}" for p in ECHO_PORTS)]
+        listens: list[Listen] = [("udp", ECHO, p) for p in ECHO_PORTS]
+        servers.append(python_server("echo", self.inet, d, echo, listens))
+        return servers
+
+    def media_helper_ports(self) -> list[int]:
+        """The call-plane helper's UDP ports: the catalogue's (a few per role), RTP's, a
+        high port."""
+        return sorted({*self.plan.media_ports(), RTP_PORT})
+
+    def _start_media_helper(self) -> None:
+        """The project's call-plane test helper on MEDIA_HELPER, when it exists."""
+        if not self.want_helper:
+            return
+        if importlib.util.find_spec(MEDIA_HELPER_MODULE) is None:
+            self.warnings.append(
+                f"{MEDIA_HELPER_MODULE} is not available: running without the call-plane helper"
+            )
+            return
+        d = self._dir()
+        ports = self.media_helper_ports()
+        listens: list[Listen] = [("udp", MEDIA_HELPER, p) for p in ports]
+        listens += [("tcp", MEDIA_HELPER, 443), ("tcp", MEDIA_HELPER, 5060),
+                    ("tcp", MEDIA_HELPER, 5061)]  # fmt: skip
+        helper = python_server(
+            "media-helper",
+            self.inet,
+            d,
+            ["-m", MEDIA_HELPER_MODULE, "--address", MEDIA_HELPER,
+             "--udp-ports", ",".join(map(str, ports)),
+             "--cert", str(d / "servers.pem"), "--key", str(d / "servers.key")],
+            listens,
+        )  # fmt: skip
+        self.servers.append(helper)
+        helper.start()
+        try:
+            wait_ready([helper], timeout=10.0)
+        except SimulationError as exc:
+            helper.stop()
+            self.warnings.append(f"running without the call-plane helper: {exc}")
+            return
+        self.media_helper_running = True
 
     def _start_helper(self) -> None:
         if not self.want_helper:
@@ -363,6 +456,8 @@ class World:
             netns.run(["nft", "-f", str(path)], ns=self.censor)
         for rule in cp.iptables:
             netns.run(["iptables", *rule], ns=self.censor)
+        for cmd in cp.tc_commands():
+            netns.run(["tc", *cmd], ns=self.censor)
 
     # -- running things in the client ------------------------------------------------
 
@@ -389,9 +484,12 @@ class World:
             raise SimulationError(f"{argv[0]} did not finish in {timeout:g} s") from None
 
     def probe_argv(self, extra_args: Sequence[str] = ()) -> list[str]:
+        """The probe's command line; the scenario's plane unless ``extra_args`` gives one."""
+        plane = [] if "--plane" in extra_args else ["--plane", self.scenario.plane]
         return [
             sys.executable, "-m", "voipwatch.cli", "probe", "--yes", "--json",
-            "--config", str(self.probe_config), "--out", str(self.measurements), *extra_args,
+            "--config", str(self.probe_config), "--out", str(self.measurements),
+            *plane, *extra_args,
         ]  # fmt: skip
 
     def run_probe(
