@@ -1,0 +1,126 @@
+"""The helper's UDP service: one socket per port, demultiplexed by the first byte.
+
+RFC 7983's first-byte ranges decide what a datagram is: 0–3 STUN (a binding
+request is answered with a binding success, a TURN Allocate with a 401), a SIP
+request (the OPTIONS responder), anything else — DTLS (20–63), RTP/RTCP
+(128–191), random bytes — is echoed back unchanged, which makes every port an RTP
+reflector and a UDP echo.
+
+Safety when exposed to the internet:
+
+* **never amplify**: an answer longer than the datagram it answers is dropped, so
+  for every datagram bytes out ≤ bytes in (the probe pads its requests);
+* a token bucket per source address bounds packets per second;
+* nothing answers a source port below 1024 or one of the helper's own ports,
+  so two echo services cannot be made to bounce packets at each other;
+* source addresses live only in the rate limiter's memory, for at most
+  ``IDLE`` seconds after their last packet; nothing is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import cast
+
+from voipwatch.helper import sip, stun
+from voipwatch.probe import sip as sip_wire
+
+#: Seconds after its last packet that a source's bucket is forgotten.
+IDLE = 10.0
+MAX_SOURCES = 65536
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Packets per second per source, and the burst allowed above it."""
+
+    rate: float = 400.0
+    burst: float = 800.0
+
+
+class Buckets:
+    """Token buckets per source address, forgotten when idle (bounded memory)."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        self.limit = limit
+        self._b: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def allow(self, source: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        tokens, last = self._b.pop(source, (self.limit.burst, now))
+        tokens = min(self.limit.burst, tokens + (now - last) * self.limit.rate)
+        ok = tokens >= 1.0
+        self._b[source] = (tokens - 1.0 if ok else tokens, now)
+        # Oldest first: drop the idle ones, and the oldest when there are too many.
+        while self._b:
+            k, (_, seen) = next(iter(self._b.items()))
+            if now - seen > IDLE or len(self._b) > MAX_SOURCES:
+                del self._b[k]
+            else:
+                break
+        return ok
+
+    def __len__(self) -> int:
+        return len(self._b)
+
+
+def reply_to(data: bytes, ip: str, port: int) -> bytes | None:
+    """What the helper answers to ``data`` from ``ip:port`` (before the size check)."""
+    if not data:
+        return None
+    first = data[0]
+    if first < 4:
+        return stun.answer(data, ip, port)
+    if sip_wire.is_request(data):
+        return sip.answer(data)
+    return data
+
+
+class UDPService(asyncio.DatagramProtocol):
+    def __init__(self, buckets: Buckets, own_ports: frozenset[int]) -> None:
+        self.buckets = buckets
+        self.own_ports = own_ports
+        self.transport: asyncio.DatagramTransport | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        ip, port = str(addr[0]), int(addr[1])
+        self.bytes_in += len(data)
+        if port < 1024 or port in self.own_ports or not self.buckets.allow(ip):
+            return
+        reply = reply_to(data, ip, port)
+        if reply is None or len(reply) > len(data) or self.transport is None:
+            return  # never amplify
+        self.bytes_out += len(reply)
+        self.transport.sendto(reply, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # an ICMP error for an answer we sent: nothing to do
+
+
+async def start_udp(
+    host: str, ports: list[int], *, limit: RateLimit = RateLimit()
+) -> list[tuple[asyncio.DatagramTransport, UDPService]]:
+    """One socket per port on ``host``, sharing one rate limiter."""
+    loop = asyncio.get_running_loop()
+    buckets = Buckets(limit)
+    own = frozenset(ports)
+    out: list[tuple[asyncio.DatagramTransport, UDPService]] = []
+    try:
+        for p in dict.fromkeys(ports):
+            t, proto = await loop.create_datagram_endpoint(
+                lambda: UDPService(buckets, own), local_addr=(host, p)
+            )
+            out.append((t, proto))
+    except BaseException:
+        for t, _ in out:
+            t.close()
+        raise
+    return out
