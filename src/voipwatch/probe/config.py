@@ -17,6 +17,8 @@ import msgspec
 from voipwatch.errors import UsageError
 
 __all__ = [
+    "CONTROL_PORTS",
+    "RTP_PORT",
     "Concurrency",
     "HelperConfig",
     "Overlay",
@@ -61,10 +63,46 @@ class Concurrency(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     per_destination: int = 2
 
 
+#: The helper's "random" high UDP port (no catalogue role uses it): the port control.
+CONTROL_PORTS = [42424]
+#: The helper's RTP reflector (any helper UDP port reflects; this one carries the A/B).
+RTP_PORT = 5004
+
+
 class HelperConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The control helper that measures the same targets from outside (``http://host:port``)."""
+    """The test helpers outside the censored network.
+
+    ``url`` is the control helper (``http://host:port``) that measures the same
+    targets from outside; ``address`` is the call-plane helper's IP (STUN/TURN and
+    UDP echo on the apps' ports, SIP, the RTP reflector, the TLS download server),
+    and the ports below are where it listens. ``stun_servers`` are the public STUN
+    servers (``host:port``) tested beside it (None: the catalogue's ``stun/public``
+    hosts). ``media_seconds`` is the length of each A/B media stream and
+    ``throughput_bytes`` the size of each A/B download.
+    """
 
     url: str = ""
+    address: str = ""
+    stun_servers: list[str] | None = None
+    media_seconds: float = 5.0
+    throughput_bytes: int = 4_000_000
+    throughput_sni: str = "web.whatsapp.com"
+    control_ports: list[int] = msgspec.field(default_factory=lambda: list(CONTROL_PORTS))
+    rtp_port: int = RTP_PORT
+    tls_port: int = 443
+    sip_port: int = 5060
+    sips_port: int = 5061
+
+    def __post_init__(self) -> None:
+        if not 0.2 <= self.media_seconds <= 60:
+            raise ValueError(f"media_seconds must be between 0.2 and 60, not {self.media_seconds}")
+        if not 0 <= self.throughput_bytes <= 64 * 1024 * 1024:
+            raise ValueError("throughput_bytes must be between 0 and 64 MiB")
+        if self.address:
+            ipaddress.ip_address(self.address)  # raises ValueError when malformed
+        for p in [*self.control_ports, self.rtp_port, self.tls_port, self.sip_port, self.sips_port]:
+            if not 0 < p < 65536:
+                raise ValueError(f"port {p} out of range")
 
 
 class Overlay(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -80,6 +118,8 @@ class ProbeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     probe_asn: str = "AS0"
     control_sni: str = "example.org"
     ca_file: str = ""
+    #: Local address for the call-plane tests' sockets (multihomed hosts); "" = any.
+    source_address: str = ""
     routable: list[str] = msgspec.field(default_factory=list)
     retries: int = 2
     resolvers: Resolvers = msgspec.field(default_factory=Resolvers)

@@ -21,6 +21,7 @@ from voipwatch.probe import control
 from voipwatch.probe.config import ProbeConfig
 from voipwatch.probe.errors import failure_of
 from voipwatch.probe.experiments import ALIASES, APPS, Experiment, make
+from voipwatch.probe.experiments.calls import CALL_APPS, GENERIC, make_call
 from voipwatch.probe.measurement import envelope
 from voipwatch.probe.steps import Ctx, Env
 
@@ -28,21 +29,35 @@ from voipwatch.probe.steps import Ctx, Env
 Progress = Callable[[int, int, str], None]
 
 
-def resolve_apps(apps: list[str] | None) -> list[str]:
-    """Normalised app ids (raises :class:`UsageError` naming the unknown ones)."""
+PLANES = ("signalling", "media", "all")
+
+
+def resolve_apps(apps: list[str] | None, plane: str = "signalling") -> list[str]:
+    """Normalised app ids (raises :class:`UsageError` naming the unknown ones).
+
+    The known apps depend on the plane: the signalling tests (``APPS``), the
+    call-plane tests (``CALL_APPS``, FaceTime among them), or both.
+    """
+    if plane not in PLANES:
+        raise UsageError(f"--plane: {plane!r} is not signalling, media or all")
+    known: tuple[str, ...] = {
+        "signalling": APPS,
+        "media": CALL_APPS,
+        "all": tuple(dict.fromkeys((*APPS, *CALL_APPS))),
+    }[plane]
     if not apps:
-        return list(APPS)
+        return list(known)
     out: list[str] = []
     unknown: list[str] = []
     for a in apps:
         key = ALIASES.get(a.strip().lower(), a.strip().lower())
-        if key in APPS:
+        if key in known:
             if key not in out:
                 out.append(key)
         else:
             unknown.append(a)
     if unknown:
-        raise UsageError(f"unknown app(s): {', '.join(unknown)}; known apps: {', '.join(APPS)}")
+        raise UsageError(f"unknown app(s): {', '.join(unknown)}; known apps: {', '.join(known)}")
     return out
 
 
@@ -60,7 +75,7 @@ class _Test:
             async with asyncio.TaskGroup() as tg:
                 self.ctx.tg = tg
                 url = self.ctx.env.config.helper.url
-                if url:
+                if url and self.exp.asks_control:
                     tg.create_task(self._control(url))
                 await self.exp.measure(self.ctx)
         except Exception as exc:  # a probe bug must not cost the other tests
@@ -77,7 +92,12 @@ class _Test:
             keys = self.exp.keys()
         except Exception as exc:
             keys, self.error = {}, failure_of(exc)
-        if self.x_control is None and self.x_control_failure is None and config.helper.url:
+        if (
+            self.x_control is None
+            and self.x_control_failure is None
+            and config.helper.url
+            and self.exp.asks_control
+        ):
             self.x_control_failure = "generic_timeout_error"  # the run ended first
         test_keys: dict[str, Any] = {
             "agent": "redirect",
@@ -92,7 +112,7 @@ class _Test:
             "x_control": self.x_control,
             "x_control_failure": self.x_control_failure,
         }
-        return envelope(
+        m = envelope(
             rec=rec,
             test_name=self.exp.test_name,
             test_version=self.exp.test_version,
@@ -103,6 +123,8 @@ class _Test:
             test_keys=test_keys,
             routable=tuple(config.routable),
         )
+        m["input"] = self.exp.input
+        return m
 
 
 async def run_async(
@@ -111,16 +133,26 @@ async def run_async(
     *,
     on_progress: Progress | None = None,
     catalog: Catalog | None = None,
+    plane: str = "signalling",
 ) -> list[dict[str, Any]]:
-    """The measurements of one run, one per app, in the order of ``apps``."""
-    ids = resolve_apps(apps)
+    """The measurements of one run, one per app, in the order of ``apps``.
+
+    ``plane="media"`` makes the call-plane measurements (``voipwatch_call``: one
+    per app, then ``generic``); ``"all"`` makes the signalling ones, then those.
+    """
+    ids = resolve_apps(apps, plane)
     cat = catalog or load()
     # getaddrinfo blocks a thread; its own pool is dropped at the end without
     # waiting, so a hung system resolver cannot hold the run past its bound.
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="voipwatch-getaddrinfo")
     env = Env.make(config, executor)
     test_start = datetime.now(UTC)
-    tests = [_Test(make(a, cat, config), env) for a in ids]
+    exps: list[Experiment] = []
+    if plane in ("signalling", "all"):
+        exps += [make(a, cat, config) for a in ids if a in APPS]
+    if plane in ("media", "all"):
+        exps += [make_call(a, cat, config) for a in [*ids, GENERIC] if a in (*CALL_APPS, GENERIC)]
+    tests = [_Test(e, env) for e in exps]
     done = 0
 
     async def one(t: _Test) -> None:
@@ -147,9 +179,13 @@ def run(
     *,
     on_progress: Progress | None = None,
     catalog: Catalog | None = None,
+    plane: str = "signalling",
 ) -> list[dict[str, Any]]:
     """Measure ``apps`` (default: all) on this network; OONI-format measurements.
 
-    ``catalog`` replaces the shipped catalogue (tests, simulations).
+    ``catalog`` replaces the shipped catalogue (tests, simulations); ``plane`` is
+    ``signalling``, ``media`` or ``all``.
     """
-    return asyncio.run(run_async(config, apps, on_progress=on_progress, catalog=catalog))
+    return asyncio.run(
+        run_async(config, apps, on_progress=on_progress, catalog=catalog, plane=plane)
+    )

@@ -27,6 +27,10 @@ class Experiment:
     test_name: str
     test_version: str
     service: str
+    #: The measurement's ``input`` (OONI: the URL or target tested; None for IM tests).
+    input: str | None = None
+    #: Whether the control helper (``[probe.helper] url``) is asked about the plan.
+    asks_control: bool = True
 
     def __init__(self, catalog: Catalog, config: ProbeConfig) -> None:
         self.catalog = catalog

@@ -1,0 +1,280 @@
+"""``voipwatch_call``: the call (media) plane, one measurement per app plus ``generic``.
+
+Per app (``input`` = the app id), for each call-plane role of the catalogue with
+ports (``plane = "media"``, ``udp_ports``/``tcp_ports``):
+
+* the app's own servers, when the role names hosts: a STUN binding on every UDP
+  port, a TCP connect to every TCP (fallback) port (``target = "app"``);
+* the test helper (``[probe.helper] address``), on at most ``PORTS_PER_ROLE`` of the
+  role's UDP ports: a STUN binding, and random bytes on the same port
+  (``control = "same_port_other_payload"``); once per app, a STUN binding on a
+  high port no app uses (``control = "random_port"``), a TURN Allocate (a 401
+  answer proves TURN passes), and a DTLS-ClientHello-shaped datagram with its
+  bit-inverted twin (``control = "same_port_other_payload"``) on the first port.
+
+``generic`` (``input = "generic"``): the public STUN servers (``stun/public``);
+SIP OPTIONS over UDP and TCP 5060 and TLS 5061 to the helper, each with a
+``not_sip`` control on the same port (``sip/signalling``); the media A/B replay
+(``x_media_ab``) and the throughput A/B (``x_throughput_ab``). Everything starts
+at once; the A/B streams run alongside the exchanges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+from voipwatch.catalog import Catalog, Role
+from voipwatch.probe import media, throughput
+from voipwatch.probe.config import ProbeConfig
+from voipwatch.probe.exchanges import Exchanges
+from voipwatch.probe.experiments.base import Experiment, Plan
+from voipwatch.probe.steps import Ctx
+
+TEST_NAME = "voipwatch_call"
+TEST_VERSION = "0.1.0"
+#: Apps with a call-plane measurement, in report order.
+CALL_APPS: tuple[str, ...] = (
+    "whatsapp",
+    "telegram",
+    "signal",
+    "messenger",
+    "skype",
+    "zoom",
+    "facetime",
+)
+GENERIC = "generic"
+#: Helper ports tested per role (FaceTime lists 34).
+PORTS_PER_ROLE = 4
+#: Google's STUN server listens on its own port; the others on STUN's default.
+_STUN_PORTS = {"stun.l.google.com": 19302}
+
+
+def sample_ports(ports: list[int], n: int = PORTS_PER_ROLE) -> list[int]:
+    """At most ``n`` ports, first and last included, spread over the list."""
+    if len(ports) <= n:
+        return list(ports)
+    picks = [ports[round(i * (len(ports) - 1) / (n - 1))] for i in range(n)]
+    return list(dict.fromkeys(picks))
+
+
+def public_stun_servers(catalog: Catalog, config: ProbeConfig) -> list[tuple[str, int]]:
+    """``[probe.helper] stun_servers``, or the catalogue's ``stun/public`` hosts."""
+    if config.helper.stun_servers is not None:
+        out = []
+        for s in config.helper.stun_servers:
+            host, port = _split(s, 3478)
+            out.append((host, port))
+        return out
+    role = catalog.roles.get("stun/public")
+    if role is None:
+        return []
+    return [(h, _STUN_PORTS.get(h, 3478)) for h in role.hosts]
+
+
+def _split(s: str, default: int) -> tuple[str, int]:
+    from voipwatch.probe import tcp
+
+    return tcp.split_hostport(s, default)
+
+
+class _Call(Experiment):
+    test_name = TEST_NAME
+    test_version = TEST_VERSION
+    #: No control-helper request: the call-plane helper is the control here.
+    asks_control = False
+
+    def __init__(self, catalog: Catalog, config: ProbeConfig, input_: str) -> None:
+        super().__init__(catalog, config)
+        self.input = input_
+        self.service = input_
+        self.ex: Exchanges | None = None
+
+    def plan(self) -> Plan:
+        return Plan()
+
+    def _exchanges(self, ctx: Ctx) -> Exchanges:
+        if self.ex is None:
+            self.ex = Exchanges(ctx.rec, ctx.env)
+        return self.ex
+
+    def keys(self) -> dict[str, Any]:
+        return {
+            "x_exchanges": self.ex.close() if self.ex is not None else [],
+            "x_media_ab": None,
+            "x_throughput_ab": None,
+            "x_residual": None,
+        }
+
+
+class CallApp(_Call):
+    """One app's call-plane roles, against its own servers and the helper."""
+
+    def __init__(self, catalog: Catalog, config: ProbeConfig, app: str) -> None:
+        super().__init__(catalog, config, app)
+        svc = catalog.services.get(app)
+        self.roles: list[Role] = [
+            r
+            for r in (svc.roles if svc else [])
+            if r.plane == "media" and (r.udp_ports or r.tcp_ports)
+        ]
+
+    async def measure(self, ctx: Ctx) -> None:
+        ex = self._exchanges(ctx)
+        helper = self.config.helper.address
+        async with asyncio.TaskGroup() as tg:
+            for role in self.roles:
+                for host in role.hosts:
+                    tg.create_task(self._app_host(ctx, ex, role, host))
+            if helper and any(r.udp_ports for r in self.roles):
+                self._helper(tg, ex, helper)
+
+    async def _app_host(self, ctx: Ctx, ex: Exchanges, role: Role, host: str) -> None:
+        res = await ctx.resolve(host)
+        addrs = res.ipv4 or res.addrs
+        if not addrs:
+            # Recorded so the role is not silently untested (the DNS failure is in queries).
+            for port in role.udp_ports:
+                e = ex._begin(
+                    role=role.id,
+                    target="app",
+                    host=host,
+                    ip="",
+                    port=port,
+                    transport="udp",
+                    payload="stun_binding",
+                )
+                ex.rec_end(e, failure=res.failure or "dns_no_answer", address="")
+            return
+        ip = self.ip(addrs[0])
+        async with asyncio.TaskGroup() as tg:
+            for port in role.udp_ports:
+                tg.create_task(ex.udp(role.id, "app", ip, port, "stun_binding", host=host))
+            for port in role.tcp_ports:
+                tg.create_task(ex.tcp_connect(role.id, "app", ip, port, host=host))
+
+    def _helper(self, tg: asyncio.TaskGroup, ex: Exchanges, ip: str) -> None:
+        h = self.config.helper
+        first: tuple[str, int] | None = None
+        for role in self.roles:
+            ports = sample_ports(role.udp_ports)
+            for port in ports:
+                first = first or (role.id, port)
+                tg.create_task(ex.udp(role.id, "helper", ip, port, "stun_binding"))
+                tg.create_task(
+                    ex.udp(role.id, "helper", ip, port, "random", control="same_port_other_payload")
+                )
+        if first is None:
+            return
+        role_id, port = first
+        if h.control_ports:
+            high = random.choice(h.control_ports)
+            tg.create_task(
+                ex.udp(role_id, "helper", ip, high, "stun_binding", control="random_port")
+            )
+        tg.create_task(ex.udp(role_id, "helper", ip, port, "turn_allocate"))
+        hello = media.dtls_client_hello()
+        tg.create_task(ex.udp(role_id, "helper", ip, port, "dtls_client_hello", data=hello))
+        tg.create_task(
+            ex.udp(
+                role_id,
+                "helper",
+                ip,
+                port,
+                "random",
+                control="same_port_other_payload",
+                data=media.invert(hello),
+            )
+        )
+
+
+class CallGeneric(_Call):
+    """Public STUN, SIP, and the media and throughput A/B tests against the helper."""
+
+    def __init__(self, catalog: Catalog, config: ProbeConfig) -> None:
+        super().__init__(catalog, config, GENERIC)
+        self.stun_servers = public_stun_servers(catalog, config)
+        self.media_ab: dict[str, Any] | None = None
+        self.throughput_ab: dict[str, Any] | None = None
+
+    async def measure(self, ctx: Ctx) -> None:
+        ex = self._exchanges(ctx)
+        h = self.config.helper
+        src = self.config.source_address
+        async with asyncio.TaskGroup() as tg:
+            for host, port in self.stun_servers:
+                tg.create_task(self._public(ctx, ex, host, port))
+            if not h.address:
+                return
+            ip = h.address
+            role = "sip/signalling"
+            tg.create_task(ex.udp(role, "helper", ip, h.sip_port, "sip_options"))
+            tg.create_task(
+                ex.udp(role, "helper", ip, h.sip_port, "not_sip", control="same_port_other_payload")
+            )
+            for port, use_tls in ((h.sip_port, False), (h.sips_port, True)):
+                tg.create_task(ex.stream(role, ip, port, "sip_options", use_tls=use_tls))
+                tg.create_task(
+                    ex.stream(
+                        role,
+                        ip,
+                        port,
+                        "not_sip",
+                        use_tls=use_tls,
+                        control="same_port_other_payload",
+                    )
+                )
+            tg.create_task(self._media(ip, h.rtp_port, h.media_seconds, src))
+            tg.create_task(self._throughput(ip, h.tls_port, h.media_seconds, src))
+
+    async def _public(self, ctx: Ctx, ex: Exchanges, host: str, port: int) -> None:
+        from voipwatch.probe import tcp
+
+        if tcp.is_ip(host):
+            ip = host
+        else:
+            res = await ctx.resolve(host)
+            addrs = res.ipv4 or res.addrs
+            if not addrs:
+                e = ex._begin(
+                    role="stun/public",
+                    target="public",
+                    host=host,
+                    ip="",
+                    port=port,
+                    transport="udp",
+                    payload="stun_binding",
+                )
+                ex.rec_end(e, failure=res.failure or "dns_no_answer", address="")
+                return
+            ip = self.ip(addrs[0])
+        await ex.udp("stun/public", "public", ip, port, "stun_binding", host=host)
+
+    async def _media(self, ip: str, port: int, seconds: float, src: str) -> None:
+        self.media_ab = await media.ab(ip, port, seconds, src)
+
+    async def _throughput(self, ip: str, port: int, seconds: float, src: str) -> None:
+        h = self.config.helper
+        self.throughput_ab = await throughput.ab(
+            ip,
+            port,
+            h.throughput_sni,
+            self.config.control_sni,
+            h.throughput_bytes,
+            seconds,
+            source=src,
+        )
+
+    def keys(self) -> dict[str, Any]:
+        return {
+            **super().keys(),
+            "x_media_ab": self.media_ab,
+            "x_throughput_ab": self.throughput_ab,
+        }
+
+
+def make_call(app: str, catalog: Catalog, config: ProbeConfig) -> _Call:
+    if app == GENERIC:
+        return CallGeneric(catalog, config)
+    return CallApp(catalog, config, app)

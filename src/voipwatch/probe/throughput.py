@@ -1,0 +1,118 @@
+"""Throughput A/B: the same download from the helper with an app's SNI and a control SNI.
+
+SNI-triggered throttling (Russia/Twitter 2021: policing near 130–150 kbit/s) shows
+as a low rate for the app's name and a normal one for the control name, from the
+*same* server. Both downloads run at once and stop after ``seconds`` whatever they
+got, so a throttled path costs no more time than a fast one; the rate is bytes
+over time. The helper's certificate is not checked: the point is the name in the
+ClientHello, not the server's identity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from typing import Any
+
+from voipwatch.probe import tcp, tls
+from voipwatch.probe.errors import TIMEOUT, ProbeFailure, failure_of
+
+_READ = 64 * 1024
+
+
+async def open_tcp(
+    ip: str, port: int, timeout: float, source: str = ""
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    local = (source, 0) if source else None
+    async with asyncio.timeout(timeout):
+        return await asyncio.open_connection(ip, port, limit=1 << 16, local_addr=local)
+
+
+async def download(
+    ip: str,
+    port: int,
+    sni: str,
+    nbytes: int,
+    seconds: float,
+    *,
+    timeout: float = 10.0,
+    source: str = "",
+) -> dict[str, Any]:
+    """``{"bytes", "seconds", "rate_kbps", "failure"}`` for one download."""
+    ctx = tls.client_context(verify=False, alpn=["http/1.1"])
+    got = 0
+    failure: str | None = None
+    t0 = time.monotonic()
+    t_body: float | None = None
+    writer: asyncio.StreamWriter | None = None
+    try:
+        reader, writer = await open_tcp(ip, port, timeout, source)
+        await tls.handshake(writer, ctx, sni, timeout)
+        req = (
+            f"GET /download?bytes={nbytes} HTTP/1.1\r\nHost: {sni}\r\n"
+            "User-Agent: voipwatch\r\nConnection: close\r\n\r\n"
+        )
+        writer.write(req.encode())
+        async with asyncio.timeout(timeout):
+            head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise ProbeFailure("http_request_failed")
+        t_body = time.monotonic()
+        deadline = t_body + seconds
+        while got < nbytes:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                chunk = await asyncio.wait_for(reader.read(_READ), left)
+            except TimeoutError:
+                break
+            if not chunk:
+                failure = "eof_error"
+                break
+            got += len(chunk)
+        t_end = time.monotonic()
+    except Exception as exc:
+        failure = failure_of(exc)
+        t_end = time.monotonic()
+    finally:
+        if writer is not None:
+            with contextlib.suppress(OSError, ssl.SSLError):
+                await tcp.close(writer)
+    start = t_body if t_body is not None else t0
+    elapsed = max(t_end - start, 1e-6)
+    if got == 0 and failure is None:
+        failure = TIMEOUT
+    return {
+        "bytes": got,
+        "seconds": round(elapsed, 4),
+        "rate_kbps": round(got * 8 / elapsed / 1000, 3) if got else 0.0,
+        "failure": failure,
+    }
+
+
+async def ab(
+    ip: str,
+    port: int,
+    target_sni: str,
+    control_sni: str,
+    nbytes: int,
+    seconds: float,
+    *,
+    source: str = "",
+) -> dict[str, Any]:
+    """The ``x_throughput_ab`` key."""
+    t, c = await asyncio.gather(
+        download(ip, port, target_sni, nbytes, seconds, source=source),
+        download(ip, port, control_sni, nbytes, seconds, source=source),
+    )
+    ratio = round(t["rate_kbps"] / c["rate_kbps"], 4) if c["rate_kbps"] else None
+    return {
+        "target_sni": target_sni,
+        "control_sni": control_sni,
+        "target": t,
+        "control": c,
+        "ratio": ratio,
+    }
