@@ -75,7 +75,8 @@ def test_failure_table_maps_exceptions_to_ooni_names() -> None:
     e.verify_code = 10
     assert failure_of(e) == "ssl_invalid_certificate"
     assert failure_of(RuntimeError("odd")).startswith("unknown_failure")
-    assert not is_retryable("generic_timeout_error")
+    assert is_retryable("generic_timeout_error", 0)
+    assert not is_retryable("generic_timeout_error", 1)
     assert is_retryable("connection_reset")
 
 

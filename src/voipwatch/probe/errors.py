@@ -104,15 +104,17 @@ def failure_of(exc: BaseException) -> str:
     return f"unknown_failure: {exc.__class__.__name__}: {exc}"[:200]
 
 
-def is_retryable(failure: str) -> bool:
-    """Whether another attempt may give another answer.
+def is_retryable(failure: str, attempt: int = 0) -> bool:
+    """Whether attempt number ``attempt`` (0-based) may be followed by another.
 
-    Timeouts are not retried: within an operation's timeout the transport already
-    retransmits (the kernel resends SYNs and segments, the DNS code resends its
-    query), so packet loss shows up as slowness rather than failure, and a second
-    full timeout would only double the cost of a blackholed target. Certificate
-    errors are properties of the server's answer and do not change either.
+    A timeout is retried once. Within one operation the transport already resends
+    (SYNs, segments, DNS queries), but on a lossy path a whole handshake still times
+    out now and then, and one such attempt looks exactly like a censor dropping it:
+    only consistency across attempts tells them apart (the verdict reads loss from
+    timeouts that do not repeat). A second timeout is not tried: it would cost a
+    blackholed target a third full timeout and say nothing new. Certificate errors
+    and NXDOMAIN are properties of the answer and do not change on a retry.
     """
-    return failure != TIMEOUT and not failure.startswith(
-        ("ssl_invalid", "ssl_unknown", "dns_nxdomain", "dns_no_answer")
-    )
+    if failure == TIMEOUT:
+        return attempt == 0
+    return not failure.startswith(("ssl_invalid", "ssl_unknown", "dns_nxdomain", "dns_no_answer"))

@@ -129,7 +129,7 @@ class Ctx:
         while True:
             result = await op(attempt)
             f = failure(result)
-            if f is None or attempt >= retries or not is_retryable(f):
+            if f is None or attempt >= retries or not is_retryable(f, attempt):
                 return result
             attempt += 1
             await asyncio.sleep(BACKOFF * attempt)
