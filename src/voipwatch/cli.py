@@ -485,7 +485,9 @@ def probe(
 ) -> None:
     """Measure whether messaging and calling apps are blocked on this network, and how.
 
-    Apps: whatsapp, telegram, signal, messenger, viber, skype, zoom, imo, line, wechat.
+    Apps: whatsapp, telegram, signal, messenger, viber, skype, zoom, imo, line, wechat
+    (signalling); whatsapp, telegram, signal, messenger, skype, zoom, facetime (media:
+    STUN/TURN, UDP ports, SIP, media and throughput A/B against the test helper).
     Measurements (OONI data format) go to --out and stay on this computer; a
     plain-language summary goes to stdout (with --json: one verdict per measurement).
     """
@@ -504,13 +506,7 @@ def probe(
     try:
         if plane not in ("signalling", "media", "all"):
             raise UsageError(f"--plane: {plane!r} is not signalling, media or all")
-        if plane == "media":
-            problem(
-                "voipwatch probe: call-plane (media) tests are not available yet; "
-                "use --plane signalling"
-            )
-            raise typer.Exit(2)
-        ids = resolve_apps([a for a in apps.split(",") if a.strip()] if apps else None)
+        ids = resolve_apps([a for a in apps.split(",") if a.strip()] if apps else None, plane)
         cfg = load_config(config)
         if probe_cc:
             cfg = msgspec.structs.replace(cfg, probe_cc=probe_cc.upper())
@@ -522,8 +518,11 @@ def probe(
     except UsageError as exc:
         problem(f"voipwatch probe: {exc}")
         raise typer.Exit(2) from None
-    if plane == "all":
-        problem("call-plane (media) tests are not available yet: measuring the signalling plane")
+    if plane != "signalling" and not cfg.helper.address:
+        problem(
+            "voipwatch probe: no call-plane test helper configured ([probe.helper] address): "
+            "only the apps' own servers and public STUN servers are tested"
+        )
 
     if not yes and not consent.has_consented():
         if not consent.interactive():
@@ -550,12 +549,12 @@ def probe(
         raise typer.Exit(2) from None
 
     with progress() as bar:
-        task = bar.add_task("probe", total=len(ids), detail="")
+        task = bar.add_task("probe", total=None, detail="")
 
         def on_progress(done: int, total: int, what: str) -> None:
             bar.update(task, completed=done, total=total, detail=what)
 
-        measurements = run_probe(cfg, ids, on_progress=on_progress)
+        measurements = run_probe(cfg, ids, on_progress=on_progress, plane=plane)
     lines = [_encoder.encode(m) for m in measurements]
     out_file.write_bytes(b"".join(line + b"\n" for line in lines))
     verdict_list = [
@@ -581,17 +580,69 @@ app.add_typer(helper_app, name="helper")
 @helper_app.command("serve")
 def helper_serve(
     listen: Annotated[
-        str, typer.Option("--listen", help="HOST:PORT for the control helper.")
-    ] = "127.0.0.1:8080",
+        str,
+        typer.Option(
+            "--listen", help="Address to listen on (HOST, or HOST:PORT for the control helper)."
+        ),
+    ] = "127.0.0.1",
+    ports: Annotated[
+        str,
+        typer.Option(
+            "--ports",
+            help="UDP ports for STUN/TURN, echo and RTP, e.g. 3478,5004,8801-8810 "
+            "(default: 3478, the catalogue's call-plane ports, 5004, 42424).",
+            show_default=False,
+        ),
+    ] = "",
+    control_port: Annotated[
+        int, typer.Option("--control-port", help="Control helper's HTTP port (0: off).")
+    ] = 8080,
+    tls_port: Annotated[int, typer.Option("--tls-port", help="TLS download server.")] = 443,
+    sip_port: Annotated[int, typer.Option("--sip-port", help="SIP over UDP/TCP (0: off).")] = 5060,
+    sips_port: Annotated[int, typer.Option("--sips-port", help="SIP over TLS (0: off).")] = 5061,
+    cert_file: Annotated[
+        str, typer.Option("--cert-file", help="TLS certificate (PEM; default: self-signed).")
+    ] = "",
+    key_file: Annotated[str, typer.Option("--key-file", help="Its private key (PEM).")] = "",
     ca_file: Annotated[
         str, typer.Option("--ca-file", help="Extra CA bundle to trust for TLS checks.")
     ] = "",
 ) -> None:
-    """Run the control helper (TCP, TLS and DNS measured from outside) until interrupted."""
-    from voipwatch.helper.control import serve
+    """Run the test helpers until interrupted: STUN/TURN and UDP echo (never amplifying),
+    SIP OPTIONS, the RTP reflector, the TLS download server, and the control helper."""
+    from voipwatch.helper import serve as helper
+    from voipwatch.probe.tcp import split_hostport
 
-    err.print(f"control helper listening on {listen}", markup=False)
-    serve(listen, ca_file)
+    host, port = split_hostport(listen, control_port)
+    s = helper.Settings(
+        host=host,
+        control_port=port,
+        tls_port=tls_port,
+        sip_port=sip_port,
+        sips_port=sips_port,
+        cert_file=cert_file,
+        key_file=key_file,
+        ca_file=ca_file,
+    )
+    try:
+        if ports:
+            s.udp_ports = helper.parse_ports(ports)
+    except ValueError as exc:
+        problem(f"voipwatch helper serve: --ports: {exc}")
+        raise typer.Exit(2) from None
+
+    def ready(r: helper.Running) -> None:
+        err.print(
+            f"test helpers on {host}: UDP {len(r.udp)} ports, TLS {tls_port}, "
+            f"SIP {sip_port}/{sips_port}, control {port or 'off'}",
+            markup=False,
+        )
+
+    try:
+        helper.serve(s, on_ready=ready)
+    except OSError as exc:
+        problem(f"voipwatch helper serve: {exc.strerror or exc}")
+        raise typer.Exit(1) from None
 
 
 # ---------------------------------------------------------------------------------------

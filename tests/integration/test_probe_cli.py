@@ -121,7 +121,7 @@ def test_summary_names_the_evidence_file(dirs: Path, config_file: Path) -> None:
     ("args", "message"),
     [
         (["--apps", "whatsapp,nosuchapp"], "unknown app(s): nosuchapp"),
-        (["--plane", "media"], "not available yet"),
+        (["--plane", "media", "--apps", "viber"], "unknown app(s): viber"),
         (["--plane", "sideways"], "--plane"),
     ],
 )

@@ -87,7 +87,8 @@ async def start(s: Settings) -> Running:
     ctx = tls_context(s)
     running = Running([], [])
     try:
-        running.udp = await echo.start_udp(s.host, s.udp_ports, limit=s.rate)
+        udp_ports = [*s.udp_ports, *([s.sip_port] if s.sip_port else [])]
+        running.udp = await echo.start_udp(s.host, udp_ports, limit=s.rate)
         running.servers.append(await download.start_download(s.host, s.tls_port, ctx))
         if s.sip_port:
             running.servers.append(
@@ -138,12 +139,12 @@ def parse_ports(spec: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m voipwatch.helper.serve", description=__doc__)
-    p.add_argument("--listen", default="127.0.0.1", help="address to listen on")
-    p.add_argument("--ports", default="", help="UDP ports (default: the catalogue's and more)")
-    p.add_argument("--control-port", type=int, default=8080)
+    p.add_argument("--listen", "--address", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--ports", "--udp-ports", default="", help="UDP ports, e.g. 3478,5004,8801-8810")
+    p.add_argument("--control-port", type=int, default=8080, help="control helper (0: off)")
     p.add_argument("--tls-port", type=int, default=443)
-    p.add_argument("--cert-file", default="")
-    p.add_argument("--key-file", default="")
+    p.add_argument("--cert-file", "--cert", default="", help="TLS certificate (PEM)")
+    p.add_argument("--key-file", "--key", default="", help="its key (default: in the cert file)")
     a = p.parse_args(argv)
     s = Settings(
         host=a.listen,

@@ -52,11 +52,8 @@ _STUN_PORTS = {"stun.l.google.com": 19302}
 
 
 def sample_ports(ports: list[int], n: int = PORTS_PER_ROLE) -> list[int]:
-    """At most ``n`` ports, first and last included, spread over the list."""
-    if len(ports) <= n:
-        return list(ports)
-    picks = [ports[round(i * (len(ports) - 1) / (n - 1))] for i in range(n)]
-    return list(dict.fromkeys(picks))
+    """The first ``n`` ports of a role (the simulator's helper listens on the same)."""
+    return list(dict.fromkeys(ports))[:n]
 
 
 def public_stun_servers(catalog: Catalog, config: ProbeConfig) -> list[tuple[str, int]]:
