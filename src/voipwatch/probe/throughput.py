@@ -37,7 +37,7 @@ async def download(
     nbytes: int,
     seconds: float,
     *,
-    timeout: float = 10.0,
+    timeout: float = 3.5,
     source: str = "",
 ) -> dict[str, Any]:
     """``{"bytes", "seconds", "rate_kbps", "failure"}`` for one download."""
@@ -48,14 +48,15 @@ async def download(
     t_body: float | None = None
     writer: asyncio.StreamWriter | None = None
     try:
-        reader, writer = await open_tcp(ip, port, timeout, source)
-        await tls.handshake(writer, ctx, sni, timeout)
-        req = (
-            f"GET /download?bytes={nbytes} HTTP/1.1\r\nHost: {sni}\r\n"
-            "User-Agent: voipwatch\r\nConnection: close\r\n\r\n"
-        )
-        writer.write(req.encode())
+        # Connect, handshake and response head share one bound; the body has its own.
         async with asyncio.timeout(timeout):
+            reader, writer = await open_tcp(ip, port, timeout, source)
+            await tls.handshake(writer, ctx, sni, timeout)
+            req = (
+                f"GET /download?bytes={nbytes} HTTP/1.1\r\nHost: {sni}\r\n"
+                "User-Agent: voipwatch\r\nConnection: close\r\n\r\n"
+            )
+            writer.write(req.encode())
             head = await reader.readuntil(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1.1 200"):
             raise ProbeFailure("http_request_failed")
