@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import importlib
 import itertools
 import os
 import struct
@@ -271,4 +272,6 @@ async def ab(ip: str, port: int, seconds: float, source: str = "") -> dict[str, 
         replay(ip, port, packets, seconds, source),
         replay(ip, port, [invert(p) for p in packets], seconds, source),
     )
+    # SciPy takes most of a second to import: not on the event loop, not during the streams.
+    await asyncio.to_thread(importlib.import_module, "scipy.stats")
     return {"original": o.as_dict(), "inverted": i.as_dict(), **decide(o, i)}
