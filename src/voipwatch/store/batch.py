@@ -119,14 +119,16 @@ def insert_tables(
     con: duckdb.DuckDBPyConnection,
     measurements: pa.Table,
     verdicts: pa.Table,
+    observations: pa.Table,
     *,
     all_new: bool = False,
 ) -> set[str]:
     """:func:`insert_rows` for rows already built as tables (by a worker process).
 
-    ``measurements`` is :meth:`Rows.measurements` and ``verdicts`` :meth:`Rows.verdicts`
-    of the same rows; verdicts and observations are inserted only for the keys that
-    were new.
+    ``measurements`` is :meth:`Rows.measurements` (its observations column may be left
+    out), ``verdicts`` :meth:`Rows.verdicts` and ``observations`` the observation rows
+    of the same measurements; verdicts and observations are inserted only for the
+    keys that were new.
     """
     if not measurements.num_rows:
         return set()
@@ -138,15 +140,16 @@ def insert_tables(
             new = {k for (k,) in con.execute(_INSERT_NEW).fetchall()}
         if not new:
             return new
-        if len(new) == measurements.num_rows:
-            con.execute(insert_observations_sql("_batch_m"))
-            _insert(con, "verdicts", verdicts)
-            return new
-        keys = pa.table({"key": pa.array(list(new), type=pa.string())})
-        with registered(con, "_new", keys), registered(con, "_batch_rows", verdicts):
-            where = "WHERE key IN (SELECT key FROM _new)"
-            con.execute(insert_observations_sql("_batch_m", where=where))
-            con.execute(f"INSERT INTO verdicts BY NAME SELECT * FROM _batch_rows {where}")
+    if len(new) == measurements.num_rows:
+        _insert(con, "observations", observations)
+        _insert(con, "verdicts", verdicts)
+        return new
+    keys = pa.table({"key": pa.array(list(new), type=pa.string())})
+    with registered(con, "_new", keys):
+        where = "WHERE key IN (SELECT key FROM _new)"
+        for table, rows in (("observations", observations), ("verdicts", verdicts)):
+            with registered(con, "_batch_rows", rows):
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch_rows {where}")
     return new
 
 
@@ -208,6 +211,7 @@ def write_tables(
     fs: FileStats,
     measurements: pa.Table,
     verdicts: pa.Table,
+    observations: pa.Table,
     quarantine: dict[tuple[str, int, str], bytes],
     *,
     finished: bool,
@@ -219,7 +223,7 @@ def write_tables(
     """
 
     def insert(all_new: bool) -> set[str]:
-        return insert_tables(store.con, measurements, verdicts, all_new=all_new)
+        return insert_tables(store.con, measurements, verdicts, observations, all_new=all_new)
 
     keys = measurements.column("key").to_pylist()
     files = [fs] * len(keys)

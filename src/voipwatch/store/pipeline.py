@@ -149,7 +149,7 @@ class _Committer:
             fs.records = last.records
             fs.quarantined = last.quarantined
             fs.run_duplicate = last.run_duplicate
-        args = (self.store, fs, part.measurements, part.verdicts, quarantine)
+        args = (self.store, fs, part.measurements, part.verdicts, part.observations, quarantine)
         if self.all_new:
             try:
                 self.new += write_tables(*args, finished=last is not None, all_new=True)

@@ -11,9 +11,10 @@ A part is what the store commits in one transaction. Its files are written chunk
 chunk (a worker holds one chunk of records in memory, not a whole part) under
 temporary names, and renamed when the part ends, ``done`` last:
 
-* ``<part>.measurements.arrow``: the ``measurements`` rows with their observations as
-  JSON (:meth:`Rows.measurements <voipwatch.store.rows.Rows.measurements>`);
-* ``<part>.verdicts.arrow``: their ``verdicts`` rows;
+* ``<part>.measurements.arrow``: the ``measurements`` rows
+  (:meth:`Rows.measurements <voipwatch.store.rows.Rows.measurements>`);
+* ``<part>.verdicts.arrow`` and ``<part>.observations.arrow``: their ``verdicts`` and
+  ``observations`` rows;
 * ``<part>.quarantine.arrow``: records that could not be read, with the message to
   report;
 * ``<part>.done``: says the part is complete, whether it is the file's last, and then
@@ -32,11 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
 
 from voipwatch.errors import InputError
 from voipwatch.ooni.reader import QUARANTINE_EXCERPT, Problem, read_file
-from voipwatch.store.rows import Rows
+from voipwatch.store.rows import OBSERVATIONS_JSON, Rows
+from voipwatch.store.schema import OBSERVATION_FIELDS
 from voipwatch.verdicts import Judgement, judge_bytes
 
 _QUARANTINE_SCHEMA: Final = pa.schema(
@@ -48,6 +53,20 @@ _QUARANTINE_SCHEMA: Final = pa.schema(
         ("message", pa.string()),
     ]
 )
+_ARROW_TYPES: Final = {
+    "VARCHAR": pa.string(),
+    "BOOLEAN": pa.bool_(),
+    "INTEGER": pa.int32(),
+}
+_OBSERVATION_LIST: Final = pa.list_(
+    pa.struct([(name, _ARROW_TYPES[sql_type]) for name, sql_type, _ in OBSERVATION_FIELDS])
+)
+_DEFAULTS: Final = {
+    name: (int(default) if sql_type == "INTEGER" else default.strip("'"))
+    for name, sql_type, default in OBSERVATION_FIELDS
+    if default is not None
+}
+_encode: Final = msgspec.json.Encoder().encode
 #: A chunk (what a worker holds in memory before appending it to the part's files)
 #: ends at this many records or raw bytes, whichever comes first.
 CHUNK_SIZE: Final = 1000
@@ -101,6 +120,7 @@ class Part:
 
     measurements: pa.Table
     verdicts: pa.Table
+    observations: pa.Table
     quarantine: pa.Table
     #: The file's counters when this is its last part, else ``None``.
     last: FileCounts | None
@@ -112,7 +132,8 @@ def part_name(prefix: str, n: int) -> str:
 
 def _paths(spill_dir: Path, name: str) -> dict[str, Path]:
     """The part's files; ``done`` is renamed into place last and removed last."""
-    paths = {k: spill_dir / f"{name}.{k}.arrow" for k in ("measurements", "verdicts")}
+    kinds = ("measurements", "verdicts", "observations")
+    paths = {k: spill_dir / f"{name}.{k}.arrow" for k in kinds}
     paths["quarantine"] = spill_dir / f"{name}.quarantine.arrow"
     paths["done"] = spill_dir / f"{name}.done"
     return paths
@@ -135,6 +156,7 @@ def read_part(spill_dir: Path, name: str) -> Part:
     return Part(
         _read_table(paths["measurements"]),
         _read_table(paths["verdicts"]),
+        _read_table(paths["observations"]),
         _read_table(paths["quarantine"]),
         last,
     )
@@ -146,11 +168,55 @@ def remove_part(spill_dir: Path, name: str) -> None:
         p.unlink(missing_ok=True)
 
 
+def observations_table(measurements: pa.Table) -> pa.Table:
+    """The ``observations`` rows of :meth:`Rows.measurements`' JSON column, as a table.
+
+    What :func:`~voipwatch.store.rows.insert_observations_sql` has DuckDB do, done here
+    by Arrow's JSON reader, so that a worker, not the committing process, pays for it:
+    one row per observation, ``idx`` its place in the measurement's list, fields left
+    out of the JSON (they held their default) given their default.
+    """
+    keys = measurements.column("key").to_pylist()
+    lists = measurements.column(OBSERVATIONS_JSON).to_pylist()
+    data = b"".join(
+        b'{"key":%b,"l":%b}\n' % (_encode(k), o.encode()) for k, o in zip(keys, lists, strict=True)
+    )
+    schema = pa.schema([("key", pa.string()), ("l", _OBSERVATION_LIST)])
+    table = pa_json.read_json(
+        pa.py_buffer(data),
+        read_options=pa_json.ReadOptions(use_threads=False, block_size=max(len(data), 1 << 20)),
+        parse_options=pa_json.ParseOptions(explicit_schema=schema),
+    )
+    lists_col = table.column("l").combine_chunks()
+    flat = pc.list_flatten(lists_col)
+    parents = pc.list_parent_indices(lists_col)
+    starts = pc.take(lists_col.offsets, parents)
+    idx = pc.subtract(pa.array(range(len(flat)), type=pa.int64()), starts).cast(pa.int32())
+    cols: dict[str, pa.Array] = {"key": pc.take(table.column("key"), parents), "idx": idx}
+    for name, _, _ in OBSERVATION_FIELDS:
+        col = flat.field(name)
+        if name in _DEFAULTS:
+            col = pc.fill_null(col, pa.scalar(_DEFAULTS[name], type=col.type))
+        cols[name] = col
+    return pa.table(cols)
+
+
 def _quarantine_table(items: list[tuple[str, int, str, bytes, str]]) -> pa.Table:
     cols = list(zip(*items, strict=True)) or [()] * len(_QUARANTINE_SCHEMA)
     return pa.table(
         {f.name: pa.array(c, type=f.type) for f, c in zip(_QUARANTINE_SCHEMA, cols, strict=True)}
     )
+
+
+def _empty(kind: str) -> pa.Table:
+    if kind == "quarantine":
+        return _quarantine_table([])
+    m = Rows().measurements()
+    if kind == "observations":
+        return observations_table(m)
+    if kind == "verdicts":
+        return Rows().verdicts()
+    return m.drop_columns([OBSERVATIONS_JSON])
 
 
 class _PartWriter:
@@ -172,14 +238,9 @@ class _PartWriter:
         return path.with_name(path.name + ".tmp")
 
     def close(self, meta: dict[str, object]) -> None:
-        for kind in ("measurements", "verdicts", "quarantine"):
+        for kind in ("measurements", "verdicts", "observations", "quarantine"):
             if kind not in self.sinks:  # nothing of this kind: an empty table
-                empty = {
-                    "measurements": lambda: Rows().measurements(),
-                    "verdicts": lambda: Rows().verdicts(),
-                    "quarantine": lambda: _quarantine_table([]),
-                }[kind]()
-                self.write(kind, empty)
+                self.write(kind, _empty(kind))
             sink, writer = self.sinks[kind]
             writer.close()
             sink.close()
@@ -250,7 +311,8 @@ class _Spill:
             m = self.rows.measurements()
             self.rows = Rows()
             self.measurements += m.num_rows
-            self.part.write("measurements", m)
+            self.part.write("observations", observations_table(m))
+            self.part.write("measurements", m.drop_columns([OBSERVATIONS_JSON]))
             del m
         if self.quarantine:
             self.part.write("quarantine", _quarantine_table(self.quarantine))
