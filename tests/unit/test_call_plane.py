@@ -373,7 +373,7 @@ def _by(ms: list[dict[str, Any]], inp: str) -> dict[str, Any]:
 def test_one_measurement_per_app_and_generic(call_run: tuple[list[dict[str, Any]], float]) -> None:
     ms, _ = call_run
     assert [m["input"] for m in ms] == [
-        "whatsapp", "telegram", "signal", "messenger", "skype", "zoom", "facetime", "generic",
+        "whatsapp", "signal", "messenger", "skype", "zoom", "facetime", "generic",
     ]  # fmt: skip
     for m in ms:
         assert m["test_name"] == "voipwatch_call"
@@ -404,7 +404,8 @@ def test_exchanges_against_the_helper(call_run: tuple[list[dict[str, Any]], floa
             assert e["success"], e
             assert e["failure"] is None
             assert e["bytes_received"] <= e["bytes_sent"]
-    assert _by(ms, "telegram")["test_keys"]["x_exchanges"] == []  # no call-plane role
+    # Telegram's call servers are handed out per call: no fixed endpoint to test.
+    assert all(m["input"] != "telegram" for m in ms)
 
 
 @needs_root
