@@ -7,6 +7,7 @@ simulation's namespaces. Needs root: skipped without it, except in CI.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from voipwatch.sim.scenario import builtin_names, load
+from voipwatch.sim.world import MEDIA_HELPER_MODULE
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 and os.environ.get("CI") != "true",
@@ -37,6 +39,8 @@ def simulate(name: str) -> list[dict[str, object]]:
 @pytest.mark.parametrize("name", builtin_names())
 def test_scenario_verdicts_role_by_role(name: str) -> None:
     scenario = load(name)
+    if scenario.plane != "signalling" and importlib.util.find_spec(MEDIA_HELPER_MODULE) is None:
+        pytest.skip(f"{MEDIA_HELPER_MODULE} is not available: the call plane cannot be judged")
     verdicts = simulate(name)
     assert verdicts, "the probe printed no verdict"
     expected = {e.role: e for e in scenario.expect}

@@ -139,6 +139,7 @@ def test_throttle_residual_and_allowlist_rules(plan: AddressPlan) -> None:
     for dev in ("r0", "r1"):
         assert f"qdisc add dev {dev} root handle 1: htb default 99" in tc
         assert f"class add dev {dev} parent 1: classid 1:11 htb rate 128kbit ceil 128kbit" in tc
+        assert f"qdisc add dev {dev} parent 1:11 handle 11: pfifo limit 16" in tc
     assert {"connmark", "classify", "htb", "string"} <= t.features
     with pytest.raises(ScenarioError, match="not like 128kbit"):
         _compiled(plan, 'kind = "sni_throttle"\napp = "signal"\nrate = "fast"')

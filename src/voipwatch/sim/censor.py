@@ -35,7 +35,8 @@ sip_dpi            iptables ``-p udp|tcp -m string --string "SIP/2.0" -j DROP``,
 sni_throttle       iptables mangle ``-i r0 -m string --hex-string <SNI entry> -j CONNMARK
                    --set-mark M`` and ``POSTROUTING -m connmark --mark M -j CLASSIFY
                    --set-class 1:C``; on r0 and r1 ``tc`` HTB root ``1:`` (default class
-                   ``1:99`` at 10 gbit) with class ``1:C`` at ``rate`` (both directions)
+                   ``1:99`` at 10 gbit) with class ``1:C`` at ``rate`` and a 16-packet
+                   pfifo (both directions); no GSO on the veths while throttling
 residual           nft set ``residualN`` of ``saddr . daddr . dport`` with a timeout of
                    ``residual_seconds``; the trigger (a STUN packet to any address, or the
                    names' SNI, marked by iptables mangle ``-j MARK``) adds its 3-tuple and is
@@ -99,6 +100,7 @@ SIP_PORTS = (5060, 5061)
 DEFAULT_CLASS = 99  # HTB class of every unthrottled packet
 FAST_RATE = "10gbit"
 MAX_THROTTLES = 8
+THROTTLE_QUEUE = 16  # packets queued in a throttled class (about 1.5 s at 128 kbit/s)
 THROTTLE_MARK = 0x10  # CONNMARK of the n-th throttle: THROTTLE_MARK + n
 RESIDUAL_MARK = 0x100  # packet mark of the n-th residual SNI trigger: RESIDUAL_MARK + n
 _RATE_RE = re.compile(r"^\d+(\.\d+)?(bit|kbit|mbit|gbit)$")
@@ -134,6 +136,10 @@ class CensorPlan:
             for minor, rate in self.throttles:
                 cmds.append(["class", "add", "dev", dev, "parent", "1:", "classid",
                              f"1:{minor}", "htb", "rate", rate, "ceil", rate])  # fmt: skip
+                # A short queue, as a shaper in a real network has: with the default 1000
+                # packets, a closed flow's backlog would hold up the next for a minute.
+                cmds.append(["qdisc", "add", "dev", dev, "parent", f"1:{minor}", "handle",
+                             f"{minor}:", "pfifo", "limit", str(THROTTLE_QUEUE)])  # fmt: skip
         return cmds
 
     def nft_script(self) -> str:

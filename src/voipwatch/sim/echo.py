@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from typing import cast
 
 
 class _Echo(asyncio.DatagramProtocol):
     transport: asyncio.DatagramTransport
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # The selector loop's datagram transport is not a DatagramTransport subclass.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         self.transport.sendto(data, addr)

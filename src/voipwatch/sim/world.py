@@ -458,6 +458,12 @@ class World:
             netns.run(["iptables", *rule], ns=self.censor)
         for cmd in cp.tc_commands():
             netns.run(["tc", *cmd], ns=self.censor)
+        if cp.throttles:
+            # Without GSO every packet is one MTU: a 64 KB super-packet would pass HTB in
+            # one go and then stall the flow for seconds (128 kbit/s), too bursty to measure.
+            for ns, dev in ((self.inet, "s0"), (self.client, "c0"),
+                            (self.censor, CLIENT_SIDE_IF), (self.censor, TRANSIT_IF)):  # fmt: skip
+                netns.run(["ip", "-n", ns, "link", "set", "dev", dev, "gso_max_segs", "1"])
 
     # -- running things in the client ------------------------------------------------
 
