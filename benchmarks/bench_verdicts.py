@@ -16,7 +16,8 @@
      measurements faster than parsing them);
    * ``verdicts``: ``read_paths`` + ``judge`` + JSON encoding of each verdict, what
      ``voipwatch verdicts --json`` does;
-   * ``ingest``: ``voipwatch ingest`` into a fresh DuckDB file.
+   * ``ingest``: ``voipwatch ingest`` into a fresh DuckDB file, with its default
+     number of worker processes (one per CPU, at most one per file; printed).
 
    ``verdicts`` and ``ingest`` run on the first half of the corpus and on all of it,
    to show that peak memory does not grow with the input.
@@ -25,7 +26,9 @@
 
 Throughput is wall-clock time of the whole child process (interpreter start and
 imports included) divided by the number of measurements; peak memory is the child's
-maximum resident set size from ``wait4``. Generation time is not measured.
+maximum resident set size from ``wait4``, and for ingest, which runs worker
+processes, the peak of the summed resident sets of the child and all its
+descendants, sampled from ``/proc``. Generation time is not measured.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -410,25 +414,105 @@ def _rss_mb() -> float:
     return 0.0
 
 
-def run_child(cmd: list[str]) -> tuple[float, float, float, bytes, bytes, int]:
-    """Run ``cmd``; return (wall s, CPU s, peak RSS MB, stdout, stderr, exit status).
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(field.encode()):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _descendants(root: int) -> list[int]:
+    """``root`` and every process below it, from ``/proc/*/stat``."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(b")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+class TreeSampler:
+    """Samples the summed RSS (and PSS) of a process and its descendants, keeping peaks.
+
+    RSS counts shared pages (libraries, mapped files) once per process, so the summed
+    RSS over-states what a pool uses; PSS shares them out and is the fairer sum.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak_rss_kb = self.peak_pss_kb = self.max_procs = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pids = _descendants(self.pid)
+            self.max_procs = max(self.max_procs, len(pids))
+            self.peak_rss_kb = max(self.peak_rss_kb, sum(_status_kb(p, "VmRSS:") for p in pids))
+            if len(pids) > 1 or self.peak_pss_kb == 0:
+                self.peak_pss_kb = max(self.peak_pss_kb, sum(_pss_kb(p) for p in pids))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_child(
+    cmd: list[str], *, tree: bool = False
+) -> tuple[float, float, float, bytes, bytes, int, TreeSampler | None]:
+    """Run ``cmd``; return (wall s, CPU s, peak RSS MB, stdout, stderr, exit status,
+    the process-tree sampler when ``tree``).
 
     The peak is the child's ``ru_maxrss`` from ``wait4``: that child alone, not the
     running maximum over all children that ``RUSAGE_CHILDREN`` would give. Linux
     starts a child's figure at its parent's RSS at fork time, which is why this
-    parent stays small (corpus generation runs in worker processes).
+    parent stays small (corpus generation runs in worker processes). CPU time
+    includes the descendants the child waited for (its workers).
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        sampler = TreeSampler(proc.pid) if tree else None
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t
+        if sampler is not None:
+            sampler.stop()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         # ru_maxrss is in KiB on Linux.
         cpu = usage.ru_utime + usage.ru_stime
-        return wall, cpu, usage.ru_maxrss / 1024, out.read(), err.read(), proc.returncode
+        peak = usage.ru_maxrss / 1024
+        return wall, cpu, peak, out.read(), err.read(), proc.returncode, sampler
 
 
 def measure(phase: str, files: list[Path], workdir: Path) -> dict[str, Any]:
@@ -449,7 +533,7 @@ def measure(phase: str, files: list[Path], workdir: Path) -> dict[str, Any]:
         ]
     else:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--phase", phase, *map(str, files)]
-    wall, cpu, peak, out, err, rc = run_child(cmd)
+    wall, cpu, peak, out, err, rc, tree = run_child(cmd, tree=phase == "ingest")
     if rc != 0:
         sys.exit(f"{phase} failed ({rc}): {err.decode(errors='replace')[-2000:]}")
     lines = [ln for ln in out.splitlines() if ln.strip().startswith(b"{")]
@@ -457,10 +541,25 @@ def measure(phase: str, files: list[Path], workdir: Path) -> dict[str, Any]:
     if phase == "ingest":
         for p in (db, Path(f"{db}.wal")):
             p.unlink(missing_ok=True)
-        result = {"measurements": result.get("new", 0), "ingest_report": result}
-    # A child of this script reports its own VmHWM (exact, reset at exec); for the
-    # others (ingest) wait4's figure stands, floored at this driver's RSS.
+        result = {
+            "measurements": result.get("new", 0),
+            "ingest_report": result,
+            "workers": ingest_workers(len(files)),
+        }
+    # A child of this script reports its own VmHWM (exact, reset at exec); for ingest
+    # the peak is the sampled sum over its process tree (main process and workers),
+    # never below wait4's figure for the main process alone.
     hwm = result.get("vm_hwm_mb")
+    if tree is not None:
+        # With workers, summed RSS counts every shared library once per process; the
+        # summed PSS shares those pages out, so it is what the run really holds.
+        # Alone, the main process's own figure stands (PSS sampling could miss it).
+        hwm = max(tree.peak_pss_kb / 1024, peak) if tree.max_procs > 1 else peak
+        result.update(
+            tree_peak_rss_mb=round(tree.peak_rss_kb / 1024, 1),
+            tree_peak_pss_mb=round(tree.peak_pss_kb / 1024, 1),
+            processes=tree.max_procs,
+        )
     result.update(
         seconds=round(wall, 3),
         cpu_seconds=round(cpu, 3),
@@ -469,6 +568,13 @@ def measure(phase: str, files: list[Path], workdir: Path) -> dict[str, Any]:
     )
     result["per_second"] = round(result["measurements"] / wall, 1) if wall else 0.0
     return result
+
+
+def ingest_workers(files: int) -> int:
+    """The number of worker processes ``voipwatch ingest`` uses by default."""
+    from voipwatch.engine import default_workers  # light: no store, no DuckDB
+
+    return default_workers(files)
 
 
 def ingest_available() -> bool:
@@ -508,7 +614,7 @@ def report(n: int, info: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
     print()
     header = (
         f"{'phase':<20}{'msmts':>8}{'seconds':>9}{'msmt/s':>9}{'MB/s':>8}"
-        f"{'x floor':>9}{'peak RSS MB':>13}"
+        f"{'x floor':>9}{'CPUs':>6}{'peak MB':>13}"
     )
     print(header)
     print("-" * len(header))
@@ -518,15 +624,26 @@ def report(n: int, info: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
             continue
         mbps = (half_mb if is_half else raw_mb) / r["seconds"]
         ratio = r["per_second"] / floor if floor else 0.0
+        cpus = r["cpu_seconds"] / r["seconds"] if r["seconds"] else 0.0
+        label = label + (f" ({r['workers']} workers)" if "workers" in r else "")
         print(
             f"{label + (' N/2' if is_half else ''):<20}{r['measurements']:>8}"
             f"{r['seconds']:>9.2f}{r['per_second']:>9.0f}{mbps:>8.1f}{ratio:>8.2f}x"
-            f"{r['peak_rss_mb']:>13.1f}"
+            f"{cpus:>6.2f}{r['peak_rss_mb']:>13.1f}"
         )
     print(
-        "(seconds: wall time of each child process, start-up included; peak RSS: the "
-        "child's VmHWM,\n or for ingest its ru_maxrss from wait4, which counts from this "
-        f"driver's RSS of {res.get('driver_rss_mb', 0):.0f} MB)"
+        "(seconds: wall time of each child process, start-up included; CPUs: CPU time / "
+        "wall time;\n peak MB: the child's VmHWM; for ingest with workers, the peak of "
+        "the summed PSS of the main\n process and its workers sampled from /proc (PSS "
+        "shares each library page out among the\n processes mapping it; at least the main "
+        "process's ru_maxrss from wait4). Summed RSS, which\n counts shared pages once per "
+        "process: "
+        + ", ".join(
+            f"ingest{' N/2' if k.endswith('half') else ''} {res[k]['tree_peak_rss_mb']:.0f} MB"
+            for k in ("ingest_half", "ingest_full")
+            if k in res and "tree_peak_rss_mb" in res[k]
+        )
+        + ")"
     )
     starved = [
         k
@@ -540,6 +657,19 @@ def report(n: int, info: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
             f"note: {', '.join(starved)} got less than 90% of a CPU: other work was "
             "running on this machine, so throughput figures are low and noisy"
         )
+    cpus = res.get("load_average", {}).get("cpus") or 1
+    for k in ("ingest_half", "ingest_full"):
+        r = res.get(k)
+        if (
+            r
+            and r.get("workers", 1) > 1
+            and r["cpu_seconds"] < 0.9 * r["seconds"] * min(cpus, r["workers"])
+        ):
+            print(
+                f"note: {k} used {r['cpu_seconds'] / r['seconds']:.2f} of the "
+                f"{min(cpus, r['workers'])} CPUs its workers could use: other work may "
+                "have been running (or the main process was the bottleneck)"
+            )
     print()
     summary: dict[str, Any] = {
         "measurements": n,

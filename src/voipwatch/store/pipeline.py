@@ -178,7 +178,7 @@ def _failed(store: Store, path: str, exc: BaseException) -> StoreError:
 def _result(store: Store, job: FileJob, pending: Pending[FileResult]) -> FileResult:
     try:
         return pending.result()
-    except (Exception, BrokenProcessPool) as exc:
+    except Exception as exc:  # what the work raised, or BrokenProcessPool
         raise _failed(store, job.path, exc) from exc
 
 

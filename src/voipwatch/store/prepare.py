@@ -70,7 +70,7 @@ _encode: Final = msgspec.json.Encoder().encode
 #: A chunk (what a worker holds in memory before appending it to the part's files)
 #: ends at this many records or raw bytes, whichever comes first.
 CHUNK_SIZE: Final = 1000
-CHUNK_BYTES: Final = 4 * 1024 * 1024
+CHUNK_BYTES: Final = 2 * 1024 * 1024
 #: How often a worker waiting for room, or a committer waiting for a part, looks again.
 POLL_SECONDS: Final = 0.005
 
