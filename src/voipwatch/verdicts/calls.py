@@ -117,16 +117,23 @@ def _verdict(
     )
 
 
-def judge_exchanges(role: Role, exchanges: list[Any]) -> RoleVerdict:
-    """The verdict on one call-plane role from its exchanges and their controls."""
+def judge_exchanges(
+    role: Role, exchanges: list[Any], context: list[Any] | None = None
+) -> RoleVerdict:
+    """The verdict on one call-plane role from its exchanges and their controls.
+
+    ``context`` is every exchange of the measurement: whether the helper answers at
+    all, or on a random port, is a control for every role.
+    """
     units = _units(exchanges)
     if not units:
         return _verdict(role, "unknown", None, [], confirmed=False, confidence=0.0)
     stun = ("stun_binding",)
     findings: list[tuple[str, Evidence, bool]] = []  # (technique, atom, confirmed)
-    helper_any_ok = any(u.ok for u in units if u.first.target == "helper")
+    everything = _units(context) if context is not None else units
+    helper_any_ok = any(u.ok for u in everything if u.first.target == "helper")
     random_ok = any(
-        u.ok for u in _pick(units, target="helper", payloads=stun, control="random_port")
+        u.ok for u in _pick(everything, target="helper", payloads=stun, control="random_port")
     )
     for u in _pick(units, target="helper", payloads=stun, transport="udp"):
         if u.ok:
@@ -153,7 +160,10 @@ def judge_exchanges(role: Role, exchanges: list[Any]) -> RoleVerdict:
                 )
             )
         elif random_ok:
-            tech = "udp.icmp" if u.failure == "connection_refused" else "udp.port"
+            refused = "connection_refused" in u.failures or any(
+                "connection_refused" in o.failures for o in other
+            )
+            tech = "udp.icmp" if refused else "udp.port"
             findings.append(
                 (
                     tech,
@@ -177,7 +187,12 @@ def judge_exchanges(role: Role, exchanges: list[Any]) -> RoleVerdict:
                     True,
                 )
             )
-    for u in _pick(units, target="app", payloads=(*stun, "turn_allocate"), transport="udp"):
+    own = [
+        u
+        for target in ("app", "public")
+        for u in _pick(units, target=target, payloads=(*stun, "turn_allocate"), transport="udp")
+    ]
+    for u in own:
         if u.ok:
             continue
         port = u.first.port
@@ -253,11 +268,27 @@ def judge_exchanges(role: Role, exchanges: list[Any]) -> RoleVerdict:
             )
     if findings:
         techs = [t for t, _, _ in findings]
+        if "udp.icmp" in techs and set(techs) <= {"udp.icmp", "udp.port"}:
+            # A reject seen on any port is how the ports are blocked: the kernel's
+            # ICMP rate limit turns some of the rejects into plain timeouts.
+            findings = [("udp.icmp" if t == "udp.port" else t, e, c) for t, e, c in findings]
+            techs = [t for t, _, _ in findings]
         technique = max(set(techs), key=techs.count)
         evidence = [ev for t, ev, _ in findings if t == technique]
         confirmed = any(c for t, _, c in findings if t == technique)
-        app_units = [u for u in units if u.first.target == "app"]
-        status: RoleStatus = "partial" if any(u.ok for u in app_units) else "blocked"
+        # Partial when the role still works some way: its own servers on another port,
+        # or the same protocol over another transport (SIP over TCP when UDP fails).
+        works = [
+            u
+            for u in units
+            if u.ok
+            and not u.first.control
+            and (
+                u.first.target in ("app", "public")
+                or u.first.payload in ("stun_binding", "turn_allocate", "sip_options")
+            )
+        ]
+        status: RoleStatus = "partial" if works else "blocked"
         return _verdict(
             role,
             status,
@@ -289,11 +320,25 @@ def judge_exchanges(role: Role, exchanges: list[Any]) -> RoleVerdict:
     return _verdict(role, "ok", None, [], confirmed=False, confidence=0.9)
 
 
-def judge_media(role: Role, ab: Any) -> RoleVerdict:
-    """Wehe's A/B: an RTP-shaped stream against the same bytes bit-inverted."""
+def judge_media(role: Role, ab: Any, *, helper_reachable: bool = False) -> RoleVerdict:
+    """Wehe's A/B: an RTP-shaped stream against the same bytes bit-inverted.
+
+    ``helper_reachable``: the helper answered another exchange of the measurement, so
+    two streams lost entirely mean UDP is dropped, not that the helper is gone.
+    """
     o, i = ab.original, ab.inverted
     lo = (o.loss or 0.0) if o is not None else 1.0
     li = (i.loss or 0.0) if i is not None else 1.0
+    if lo >= 0.9 and li >= 0.9:
+        ev = Evidence(
+            "rtp_stream",
+            "generic_timeout_error",
+            "media A/B",
+            f"both streams lost ({lo:.0%}, {li:.0%})",
+        )
+        if helper_reachable:
+            return _verdict(role, "blocked", "udp.blocked", [ev], confirmed=True, confidence=0.9)
+        return _verdict(role, "unknown", None, [ev], confirmed=False, confidence=0.0)
     detail = (
         f"original stream loss {lo:.0%}, bit-inverted {li:.0%}; area {ab.area or 0:.2f}, "
         f"KS p {ab.ks_p if ab.ks_p is not None else float('nan'):.3f}"
@@ -358,7 +403,7 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
         if role is None:
             notes.append(f"exchanges for a role the catalogue does not know: {role_id}")
             continue
-        verdicts.append(judge_exchanges(role, exchanges))
+        verdicts.append(judge_exchanges(role, exchanges, list(tk.x_exchanges or ())))
         for e in exchanges:
             payload = e.payload or ""
             layer: Layer = "udp"
@@ -373,7 +418,12 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
                 operation=e.payload or "", failure=normalise(f) if f else "",
                 detail=e.control or e.target or ""))  # fmt: skip
     if tk.x_media_ab is not None:
-        verdicts.append(judge_media(cat.roles["webrtc/media"], tk.x_media_ab))
+        reachable = any(
+            e.success and e.target == "helper" for e in tk.x_exchanges or ()
+        )  # fmt: skip
+        verdicts.append(
+            judge_media(cat.roles["webrtc/media"], tk.x_media_ab, helper_reachable=reachable)
+        )
     ab = tk.x_throughput_ab
     if ab is not None and ab.target_sni:
         role = cat.role_for_host(ab.target_sni)

@@ -166,6 +166,9 @@ class CallApp(_Call):
         if first is None:
             return
         role_id, port = first
+        # The helper over TCP: when every UDP exchange fails, this tells "UDP is
+        # dropped" from "the helper is down".
+        tg.create_task(ex.tcp_connect(role_id, "helper", ip, h.tls_port))
         if h.control_ports:
             high = random.choice(h.control_ports)
             tg.create_task(
@@ -206,6 +209,20 @@ class CallGeneric(_Call):
             if not h.address:
                 return
             ip = h.address
+            # The public servers' ports against the helper: STUN, other bytes on the
+            # same port, STUN on a random port — what tells a blocked port, filtered
+            # STUN and a blocked server apart.
+            for port in sorted({p for _, p in self.stun_servers}):
+                tg.create_task(ex.udp("stun/public", "helper", ip, port, "stun_binding"))
+                tg.create_task(
+                    ex.udp("stun/public", "helper", ip, port, "random",
+                           control="same_port_other_payload")
+                )  # fmt: skip
+            if h.control_ports:
+                high = random.choice(h.control_ports)
+                tg.create_task(
+                    ex.udp("stun/public", "helper", ip, high, "stun_binding", control="random_port")
+                )
             role = "sip/signalling"
             tg.create_task(ex.udp(role, "helper", ip, h.sip_port, "sip_options"))
             tg.create_task(
