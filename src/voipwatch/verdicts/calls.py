@@ -276,18 +276,21 @@ def judge_exchanges(
         technique = max(set(techs), key=techs.count)
         evidence = [ev for t, ev, _ in findings if t == technique]
         confirmed = any(c for t, _, c in findings if t == technique)
-        # Partial when the role still works some way: its own servers on another port,
-        # or the same protocol over another transport (SIP over TCP when UDP fails).
-        works = [
-            u
-            for u in units
-            if u.ok
-            and not u.first.control
-            and (
-                u.first.target in ("app", "public")
-                or u.first.payload in ("stun_binding", "turn_allocate", "sip_options")
-            )
-        ]
+        # Partial when the role still works some way: its own servers on another port
+        # or transport; for a role tested only against the helper (SIP, relays whose
+        # addresses are handed out per call), the same protocol on another port or
+        # transport (SIP over TCP when UDP fails).
+        own = [u for u in units if u.first.target in ("app", "public")]
+        if own:
+            works = [u for u in own if u.ok]
+        else:
+            works = [
+                u
+                for u in units
+                if u.ok
+                and not u.first.control
+                and u.first.payload in ("stun_binding", "turn_allocate", "sip_options")
+            ]
         status: RoleStatus = "partial" if works else "blocked"
         return _verdict(
             role,
