@@ -7,7 +7,6 @@ simulation's namespaces. Needs root: skipped without it, except in CI.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -17,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from voipwatch.sim.scenario import builtin_names, load
-from voipwatch.sim.world import MEDIA_HELPER_MODULE
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 and os.environ.get("CI") != "true",
@@ -36,11 +34,18 @@ def simulate(name: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
 
+#: Scenarios whose censor the simulator builds but whose probe test does not exist yet.
+PENDING = {
+    "residual": "the probe's residual-censorship check (an innocent flow on the same "
+    "3-tuple after a trigger) is not built yet",
+}
+
+
 @pytest.mark.parametrize("name", builtin_names())
 def test_scenario_verdicts_role_by_role(name: str) -> None:
     scenario = load(name)
-    if scenario.plane != "signalling" and importlib.util.find_spec(MEDIA_HELPER_MODULE) is None:
-        pytest.skip(f"{MEDIA_HELPER_MODULE} is not available: the call plane cannot be judged")
+    if name in PENDING:
+        pytest.skip(PENDING[name])
     verdicts = simulate(name)
     assert verdicts, "the probe printed no verdict"
     expected = {e.role: e for e in scenario.expect}
@@ -53,7 +58,12 @@ def test_scenario_verdicts_role_by_role(name: str) -> None:
         for s in v["services"]:  # type: ignore[attr-defined]
             got = (s["status"], s["technique"], s.get("confirmed", False))
             prev = seen.get(s["role"])
-            if prev is None or worst.index(got[0]) < worst.index(prev[0]):
+            # On a tie, a named technique beats "the path is lossy".
+            if (
+                prev is None
+                or worst.index(got[0]) < worst.index(prev[0])
+                or (got[0] == prev[0] and prev[1] == "degraded.loss" and got[1])
+            ):
                 seen[s["role"]] = got
     wrong = []
     for role, got in sorted(seen.items()):
@@ -84,3 +94,21 @@ def test_probe_output_round_trips_through_verdicts(tmp_path: Path) -> None:
     rejudged = [json.loads(x) for x in again.stdout.splitlines() if x.strip()]
     assert rejudged == printed
     assert {v["status"] for v in printed} >= {"confirmed", "anomaly"}
+
+
+def test_sni_throttle_rate_is_measured_within_a_quarter() -> None:
+    """128 kbit/s SNI throttling: the measured rate within 25 %, the control not flagged."""
+    from voipwatch.sim.world import World
+
+    with World(load("sni_throttle")) as world:
+        done = world.run_probe(["--plane", "media"])
+        assert done.returncode == 0, done.stderr
+        lines = world.measurements.read_text().splitlines()
+    generic = next(
+        json.loads(x) for x in lines if '"input":"generic"' in x or '"input": "generic"' in x
+    )
+    ab = generic["test_keys"]["x_throughput_ab"]
+    rate, control = ab["target"]["rate_kbps"], ab["control"]["rate_kbps"]
+    print(f"\nthrottled {rate:.0f} kbit/s, control {control:.0f} kbit/s")
+    assert 96 <= rate <= 160, rate
+    assert control > 10 * rate

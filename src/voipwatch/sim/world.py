@@ -286,6 +286,10 @@ class World:
         for ns, lines in batches.items():
             netns.run(["ip", "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n")
         netns.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], ns=r)
+        # The kernel rate-limits the ICMP errors a reject rule sends (per
+        # destination), which would turn most rejects into silent drops when the
+        # probe sends many packets at once; a censor rejecting does so every time.
+        netns.run(["sysctl", "-qw", "net.ipv4.icmp_ratelimit=0"], ns=r)
         netns.write_resolv_conf(c, CENSOR_CLIENT_SIDE)  # the ISP resolver
         netns.write_resolv_conf(r, RESOLVER)
         netns.write_resolv_conf(i, RESOLVER)

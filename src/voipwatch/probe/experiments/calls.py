@@ -240,8 +240,14 @@ class CallGeneric(_Call):
                         control="same_port_other_payload",
                     )
                 )
-            tg.create_task(self._media(ip, h.rtp_port, h.media_seconds, src))
-            tg.create_task(self._throughput(ip, h.tls_port, h.media_seconds, src))
+            tg.create_task(self._media_then_throughput(ip, h, src))
+
+    async def _media_then_throughput(self, ip: str, h: Any, src: str) -> None:
+        # One after the other: the RTP streams and the download would share the
+        # path to the helper (and the helper's time), and a throttled download is
+        # easily slowed further by any other traffic.
+        await self._media(ip, h.rtp_port, h.media_seconds, src)
+        await self._throughput(ip, h.tls_port, h.media_seconds, src)
 
     async def _public(self, ctx: Ctx, ex: Exchanges, host: str, port: int) -> None:
         from voipwatch.probe import tcp
