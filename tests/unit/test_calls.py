@@ -171,3 +171,14 @@ def test_sni_throttling_is_degraded_with_the_rate() -> None:
     v = judge_bytes(raw).verdict
     assert v.status == "confirmed" or v.status == "anomaly"
     assert "128 kbit/s" in v.services[0].evidence[0].detail
+
+
+def test_two_fast_downloads_differing_by_chance_are_not_throttling() -> None:
+    ab = {
+        "target_sni": "web.whatsapp.com",
+        "control_sni": "control.voipwatch.test",
+        "target": {"bytes": 1000000, "seconds": 0.04, "rate_kbps": 200000.0},
+        "control": {"bytes": 1000000, "seconds": 0.01, "rate_kbps": 900000.0},
+    }
+    raw = measurement("generic", {"x_throughput_ab": ab})
+    assert role(raw, "whatsapp/web") == ("ok", None, False)

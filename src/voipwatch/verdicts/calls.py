@@ -37,8 +37,11 @@ from voipwatch.verdicts.types import (
     RoleVerdict,
 )
 
-#: A throttled download runs at less than this share of the control's rate.
-THROTTLE_RATIO = 0.5
+#: A throttled download runs at less than this share of the control's rate...
+THROTTLE_RATIO = 0.25
+#: ...and below this rate (kbit/s). Throttles are drastic (Russia's, 2021: about
+#: 130 kbit/s); two fast downloads differing by chance are not one.
+THROTTLE_CEILING = 20_000.0
 #: Loss on both media streams above this is the path's, not a censor's choice.
 LOSSY = 0.05
 
@@ -376,7 +379,7 @@ def judge_throughput(role: Role, ab: Any) -> RoleVerdict:
         tech = "tls.reset" if f in ("connection_reset", "eof_error") else "tls.timeout"
         return _verdict(role, "blocked", tech, [ev], confirmed=True, confidence=0.9)
     rate, ctl = t.rate_kbps or 0.0, c.rate_kbps
-    if rate < THROTTLE_RATIO * ctl:
+    if rate < THROTTLE_RATIO * ctl and rate < THROTTLE_CEILING:
         ev = Evidence(
             "download",
             "",
