@@ -23,8 +23,10 @@ BUNDLE = "measurements.jsonl.gz"
 
 
 def default_demo_db() -> Path:
-    """The demo's own store, so it never mixes with the user's."""
-    return Path(platformdirs.user_data_dir("voipwatch")) / "voipwatch-demo.duckdb"
+    """The demo's own store, so it never mixes with the user's (its directory made)."""
+    path = Path(platformdirs.user_data_dir("voipwatch")) / "voipwatch-demo.duckdb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from voipwatch.cli import app
@@ -28,3 +29,12 @@ def test_demo_builds_a_store_and_shows_what_is_blocked(tmp_path: Path) -> None:
     second = json.loads(again.stdout.splitlines()[-1])
     assert second["ingest"]["new"] == 0
     assert second["blocked"] == doc["blocked"]
+
+
+def test_demo_on_a_fresh_machine_makes_its_own_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "never-created"))
+    result = CliRunner().invoke(app, ["demo", "--json"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "never-created" / "voipwatch" / "voipwatch-demo.duckdb").is_file()
