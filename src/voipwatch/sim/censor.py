@@ -66,7 +66,7 @@ from voipwatch.sim.plan import (
     AddressPlan,
     SimHost,
 )
-from voipwatch.sim.scenario import ANYWHERE_KINDS, Recipe, Scenario
+from voipwatch.sim.scenario import ANYWHERE_KINDS, CALL_KINDS, Recipe, Scenario
 
 CLIENT_SIDE_IF = "r0"  # the censor's interface toward the client
 TRANSIT_IF = "r1"  # the censor's interface toward the internet
@@ -321,20 +321,6 @@ def compile_scenario(scenario: Scenario, plan: AddressPlan) -> CensorPlan:
             case _:  # scenario.parse refuses unknown kinds; this keeps the match exhaustive
                 raise ScenarioError(f"{where}: unknown kind")
     return out
-
-
-CALL_KINDS = (
-    "udp_port_drop",
-    "udp_port_reject",
-    "stun_dpi",
-    "dtls_dpi",
-    "sip_port_drop",
-    "sip_dpi",
-    "sni_throttle",
-    "residual",
-    "udp_allowlist",
-    "relay_block",
-)
 
 
 def _compile_call(

@@ -26,7 +26,19 @@ import msgspec
 
 from voipwatch.sim.errors import ScenarioError
 
-# The recipes this simulator builds.
+# The recipes this simulator builds: the signalling plane's, then the call plane's.
+CALL_KINDS = (
+    "udp_port_drop",
+    "udp_port_reject",
+    "stun_dpi",
+    "dtls_dpi",
+    "sip_port_drop",
+    "sip_dpi",
+    "sni_throttle",
+    "residual",
+    "udp_allowlist",
+    "relay_block",
+)
 KINDS = (
     "dns_nxdomain",
     "dns_bogon",
@@ -39,16 +51,7 @@ KINDS = (
     "tls_mitm",
     "server_down",
     "loss",
-    "udp_port_drop",
-    "udp_port_reject",
-    "stun_dpi",
-    "dtls_dpi",
-    "sip_port_drop",
-    "sip_dpi",
-    "sni_throttle",
-    "residual",
-    "udp_allowlist",
-    "relay_block",
+    *CALL_KINDS,
 )
 PLANNED_KINDS: tuple[str, ...] = ()
 # Kinds about a port or a protocol: they hit every destination (the apps' hosts and the

@@ -20,7 +20,6 @@ directory removed.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import itertools
 import os
 import re
@@ -396,11 +395,6 @@ class World:
         """The project's call-plane test helper on MEDIA_HELPER, when it exists."""
         if not self.want_helper:
             return
-        if importlib.util.find_spec(MEDIA_HELPER_MODULE) is None:
-            self.warnings.append(
-                f"{MEDIA_HELPER_MODULE} is not available: running without the call-plane helper"
-            )
-            return
         d = self._dir()
         ports = self.media_helper_ports()
         listens: list[Listen] = [("udp", MEDIA_HELPER, p) for p in ports]
@@ -415,23 +409,10 @@ class World:
              "--cert", str(d / "servers.pem"), "--key", str(d / "servers.key")],
             listens,
         )  # fmt: skip
-        self.servers.append(helper)
-        helper.start()
-        try:
-            wait_ready([helper], timeout=10.0)
-        except SimulationError as exc:
-            helper.stop()
-            self.warnings.append(f"running without the call-plane helper: {exc}")
-            return
-        self.media_helper_running = True
+        self.media_helper_running = self._start_optional(helper, "the call-plane helper")
 
     def _start_helper(self) -> None:
         if not self.want_helper:
-            return
-        if importlib.util.find_spec(HELPER_MODULE) is None:
-            self.warnings.append(
-                f"{HELPER_MODULE} is not available: running without the control helper"
-            )
             return
         helper = python_server(
             "control-helper",
@@ -441,15 +422,19 @@ class World:
              "--ca-file", str(self.ca_file)],
             [("tcp", HELPER, HELPER_PORT)],
         )  # fmt: skip
-        self.servers.append(helper)
-        helper.start()
+        self.helper_running = self._start_optional(helper, "the control helper")
+
+    def _start_optional(self, server: Server, what: str) -> bool:
+        """Start a server the world can run without; a failure is a warning, not an error."""
+        self.servers.append(server)
+        server.start()
         try:
-            wait_ready([helper], timeout=10.0)
+            wait_ready([server], timeout=10.0)
         except SimulationError as exc:
-            helper.stop()
-            self.warnings.append(f"running without the control helper: {exc}")
-            return
-        self.helper_running = True
+            server.stop()
+            self.warnings.append(f"running without {what}: {exc}")
+            return False
+        return True
 
     def _apply_rules(self) -> None:
         cp = self.censor_plan
