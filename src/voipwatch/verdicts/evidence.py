@@ -273,40 +273,16 @@ def dns_outcome(
     obs_list: list[Observation] = []
     bogus: tuple[str, str] | None = None
     for ip, asn in d.answers:
-        detail = f"AS{asn}" if asn else ""
+        failure = ""
         if is_bogon(ip, facts.routable) and ip not in role.down_answers:
-            bogus = (ip, "dns_bogon_error")
-            obs_list.append(
-                Observation(
-                    "dns",
-                    svc,
-                    rid,
-                    host,
-                    False,
-                    ip=ip,
-                    operation="resolve",
-                    failure="dns_bogon_error",
-                    detail=detail,
-                )
-            )
+            failure = "dns_bogon_error"
+            bogus = (ip, failure)
         elif check_owner and role.owner_asns and asn and asn not in role.owner_asns:
-            obs_list.append(
-                Observation(
-                    "dns",
-                    svc,
-                    rid,
-                    host,
-                    False,
-                    ip=ip,
-                    operation="resolve",
-                    failure="dns_inconsistent_answer",
-                    detail=detail,
-                )
-            )
-        else:
-            obs_list.append(
-                Observation("dns", svc, rid, host, True, ip=ip, operation="resolve", detail=detail)
-            )
+            failure = "dns_inconsistent_answer"
+        obs_list.append(
+            Observation("dns", svc, rid, host, not failure, ip=ip, operation="resolve",
+                        failure=failure, detail=f"AS{asn}" if asn else "")
+        )  # fmt: skip
     if bogus is not None:
         ev, tech = atom("resolve", bogus[1], host, f"answer {bogus[0]} is not routable")
         return Outcome(False, ev, tech, obs_list), obs_list
