@@ -9,8 +9,6 @@ counted), 1 when no input could be read at all, 2 for usage errors.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +16,16 @@ import msgspec
 import typer
 
 from voipwatch import __version__
+from voipwatch.commands import register_all
+from voipwatch.commands.options import (
+    DbOpt,
+    JsonOpt,
+    PathsArg,
+    WorkersOpt,
+    counts_table,
+    encoder,
+    store_failures,
+)
 from voipwatch.console import err, out, problem, write_line
 
 app = typer.Typer(
@@ -27,14 +35,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-_encoder = msgspec.json.Encoder()
-
-PathsArg = Annotated[
-    list[Path],
-    typer.Argument(help="Measurement files or directories (.json, .jsonl, .gz, postcan .tar.gz)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")]
 
 
 def _version(value: bool) -> None:
@@ -96,7 +96,7 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
                     bar.update(task, completed=read, detail=item.source)
                 v = j.verdict
                 if json:
-                    write_line(_encoder.encode(v))
+                    write_line(encoder.encode(v))
                 else:
                     roles = ", ".join(
                         f"{s.role} {s.status}" + (f" ({s.technique})" if s.technique else "")
@@ -120,57 +120,6 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
 # Store commands (ingest, rejudge, aggregate, export) live below this line.
 # ---------------------------------------------------------------------------------------
 
-DbOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--db",
-        envvar="VOIPWATCH_DB",
-        help="Store file (default: voipwatch.duckdb in the user data directory).",
-        show_default=False,
-    ),
-]
-
-
-@contextmanager
-def _store_failures(command: str) -> Iterator[None]:
-    """One line on stderr instead of a traceback: exit 2 for usage, 1 for the store."""
-    from voipwatch.errors import StoreError, UsageError
-
-    try:
-        yield
-    except UsageError as exc:
-        problem(f"voipwatch {command}: {exc}")
-        raise typer.Exit(2) from None
-    except StoreError as exc:
-        problem(f"voipwatch {command}: {exc}")
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        problem(
-            f"voipwatch {command}: interrupted; every batch already written is complete, "
-            "run the same command again to finish"
-        )
-        raise typer.Exit(130) from None
-
-
-def _counts_table(title: str, counts: dict[str, int | float], keys: list[str]) -> None:
-    from rich.table import Table
-
-    table = Table(*keys, title=title, title_justify="left")
-    table.add_row(*(f"{counts[k]:,}" for k in keys))
-    out.print(table)
-
-
-WorkersOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--workers",
-        min=1,
-        help="Processes reading and judging files (default: one per CPU, at most one "
-        "per file; 1 reads them in this process). The store is the same either way.",
-        show_default=False,
-    ),
-]
-
 
 @app.command()
 def ingest(
@@ -187,7 +136,7 @@ def ingest(
     from voipwatch.store import IngestProgress, open_store
     from voipwatch.store import ingest as run_ingest
 
-    with _store_failures("ingest"), open_store(db) as store, progress() as bar:
+    with store_failures("ingest"), open_store(db) as store, progress() as bar:
         task = bar.add_task("ingest", total=None, detail="")
 
         def on_progress(p: IngestProgress) -> None:
@@ -203,10 +152,10 @@ def ingest(
         )
     counts = stats.as_dict()
     if json:
-        write_line(_encoder.encode({"db": str(store.path), **counts}))
+        write_line(encoder.encode({"db": str(store.path), **counts}))
     else:
         keys = ["files", "read", "new", "duplicate", "quarantined"]
-        _counts_table(f"ingested into {store.path}", counts, keys)
+        counts_table(f"ingested into {store.path}", counts, keys)
         if stats.missing:
             err.print(f"{stats.missing} path(s) not found", markup=False)
     if stats.new + stats.duplicate == 0:
@@ -225,7 +174,7 @@ def rejudge(db: DbOpt = None, json: JsonOpt = False) -> None:
     from voipwatch.store import open_store
     from voipwatch.store import rejudge as run_rejudge
 
-    with _store_failures("rejudge"), open_store(db) as store, progress() as bar:
+    with store_failures("rejudge"), open_store(db) as store, progress() as bar:
         task = bar.add_task("rejudge", total=None, detail="")
 
         def on_progress(done: int, total: int) -> None:
@@ -234,10 +183,10 @@ def rejudge(db: DbOpt = None, json: JsonOpt = False) -> None:
         stats = run_rejudge(store, on_problem=problem, on_progress=on_progress)
     counts = stats.as_dict()
     if json:
-        write_line(_encoder.encode({"db": str(store.path), **counts}))
+        write_line(encoder.encode({"db": str(store.path), **counts}))
     else:
         keys = ["measurements", "changed", "restamped", "failed", "rules_version"]
-        _counts_table(f"rejudged {store.path}", counts, keys)
+        counts_table(f"rejudged {store.path}", counts, keys)
 
 
 _AXES_HELP = (
@@ -303,7 +252,7 @@ def aggregate(
     from voipwatch.store import aggregate as run_aggregate
     from voipwatch.store import open_store, parse_query, to_csv
 
-    with _store_failures("aggregate"):
+    with store_failures("aggregate"):
         fmt = format.lower()
         if fmt not in ("json", "csv"):
             raise UsageError(f"--format: {format!r} is not json or csv")
@@ -328,7 +277,7 @@ def aggregate(
     if fmt == "csv":
         sys.stdout.write(to_csv(response, query))
     else:
-        write_line(_encoder.encode(response))
+        write_line(encoder.encode(response))
 
 
 @app.command()
@@ -348,13 +297,13 @@ def export(
     from voipwatch.errors import UsageError
     from voipwatch.store import TIERS, export_tier, open_store
 
-    with _store_failures("export"):
+    with store_failures("export"):
         if tier not in TIERS:
             raise UsageError(f"--tier: {tier!r} is not one of {', '.join(TIERS)}")
         with open_store(db, read_only=True) as store:
             rows = export_tier(store, tier, out_file)
     if json:
-        write_line(_encoder.encode({"tier": tier, "rows": rows, "out": str(out_file)}))
+        write_line(encoder.encode({"tier": tier, "rows": rows, "out": str(out_file)}))
     else:
         err.print(f"{rows:,} {tier} rows written to {out_file}", markup=False)
 
@@ -374,11 +323,11 @@ def demo(
     from voipwatch.store import open_store
 
     path = db or demo_mod.default_demo_db()
-    with _store_failures("demo"), open_store(path) as store:
+    with store_failures("demo"), open_store(path) as store:
         result = demo_mod.run(store, on_problem=problem)
     if json:
         write_line(
-            _encoder.encode(
+            encoder.encode(
                 {
                     "db": str(path),
                     "ingest": result.ingested.as_dict(),
@@ -555,14 +504,14 @@ def probe(
             bar.update(task, completed=done, total=total, detail=what)
 
         measurements = run_probe(cfg, ids, on_progress=on_progress, plane=plane)
-    lines = [_encoder.encode(m) for m in measurements]
+    lines = [encoder.encode(m) for m in measurements]
     out_file.write_bytes(b"".join(line + b"\n" for line in lines))
     verdict_list = [
         judge_bytes(line, source=str(out_file), line=i + 1).verdict for i, line in enumerate(lines)
     ]
     if json:
         for v in verdict_list:
-            write_line(_encoder.encode(v))
+            write_line(encoder.encode(v))
         return
     for line in probe_summary(verdict_list):
         out.print(line, markup=False)
@@ -680,6 +629,10 @@ def simulate(
         os.dup2(devnull, sys.stdout.fileno())
         raise typer.Exit(0) from None
     raise typer.Exit(status)
+
+
+# Verbs that live in their own module under voipwatch/commands/ join the app here.
+register_all(app)
 
 
 def main() -> None:

@@ -1,0 +1,77 @@
+"""Options and helpers every command shares: the store option, JSON output, failures.
+
+A command module imports what it needs from here so that every verb spells ``--db``,
+``--json`` and its exit statuses the same way (DESIGN.md, "Command line").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import typer
+
+from voipwatch.console import out, problem
+
+encoder = msgspec.json.Encoder()
+
+PathsArg = Annotated[
+    list[Path],
+    typer.Argument(help="Measurement files or directories (.json, .jsonl, .gz, postcan .tar.gz)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")]
+
+
+DbOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        envvar="VOIPWATCH_DB",
+        help="Store file (default: voipwatch.duckdb in the user data directory).",
+        show_default=False,
+    ),
+]
+
+
+@contextmanager
+def store_failures(command: str) -> Iterator[None]:
+    """One line on stderr instead of a traceback: exit 2 for usage, 1 for the store."""
+    from voipwatch.errors import StoreError, UsageError
+
+    try:
+        yield
+    except UsageError as exc:
+        problem(f"voipwatch {command}: {exc}")
+        raise typer.Exit(2) from None
+    except StoreError as exc:
+        problem(f"voipwatch {command}: {exc}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        problem(
+            f"voipwatch {command}: interrupted; every batch already written is complete, "
+            "run the same command again to finish"
+        )
+        raise typer.Exit(130) from None
+
+
+def counts_table(title: str, counts: dict[str, int | float], keys: list[str]) -> None:
+    from rich.table import Table
+
+    table = Table(*keys, title=title, title_justify="left")
+    table.add_row(*(f"{counts[k]:,}" for k in keys))
+    out.print(table)
+
+
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Processes reading and judging files (default: one per CPU, at most one "
+        "per file; 1 reads them in this process). The store is the same either way.",
+        show_default=False,
+    ),
+]
