@@ -1,0 +1,63 @@
+"""The event: what the detector concludes and what cases, cost, the API and briefs read.
+
+Its JSON form (``msgspec.json.encode``) is the object ``voipwatch events --json``
+prints, one per line. Times are UTC; the onset and the end each carry the bracket the
+data allows (the last measurement before the change and the first after it), because
+a claim of "blocked since" is only as precise as the measurements around it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+EventKind = Literal["block", "target_change", "possible_shutdown"]
+
+
+class Surge(msgspec.Struct, frozen=True, kw_only=True):
+    """A rise in circumvention-tool use that coincides with an event (corroboration)."""
+
+    source: str  # the usage series it came from, e.g. "tor-metrics" or a file name
+    date: str  # ISO date of the surge
+    value: float  # the observed usage
+    expected_high: float  # the top of the range the cross-country model expected
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
+    """A blocking event (or an artefact labelled as such) on one service of one country.
+
+    ``asns`` lists the networks whose series changed; a national roll-up that names
+    none has it empty and ``national`` true. ``roles`` are full role names
+    (``whatsapp/endpoints``). ``end`` is ``None`` while the event is ongoing.
+    """
+
+    event_id: str
+    kind: EventKind
+    probe_cc: str
+    asns: list[int]
+    national: bool
+    service: str
+    roles: list[str]
+    plane: str
+    techniques: list[str]
+    start: datetime
+    start_earliest: datetime
+    start_latest: datetime
+    end: datetime | None
+    end_earliest: datetime | None = None
+    end_latest: datetime | None = None
+    confidence: float
+    measurements: int
+    blocked_share: float = 0.0
+    surges: list[Surge] = msgspec.field(default_factory=list)
+    #: Free-form evidence for people and the API: per-network onsets, margins, counts.
+    evidence: dict[str, object] = msgspec.field(default_factory=dict)
+
+
+def event_id(kind: str, probe_cc: str, service: str, asns: list[int], start: datetime) -> str:
+    """A stable id: the same event found again (or found day by day) keeps its id."""
+    key = f"{kind}|{probe_cc}|{service}|{','.join(map(str, sorted(asns)))}|{start.isoformat()}"
+    return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
