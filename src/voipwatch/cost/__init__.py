@@ -1,2 +1,125 @@
 """The economic cost of a block: transparent models and the indicator tables they read,
-every figure with its source and year."""
+every figure with its source and year.
+
+``estimate(...)`` prices one block of one app; ``cost_for_event(event)`` prices a
+detected event. The model is described in :mod:`voipwatch.cost.model` and in
+``voipwatch/cost/README.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from voipwatch.cost.model import Comparison, CostEstimate, Input, ThirdParty, compute
+
+if TYPE_CHECKING:
+    from voipwatch.events.model import Event
+
+__all__ = ["Comparison", "CostEstimate", "Input", "cost_for_event", "estimate"]
+
+
+@cache
+def third_party_figures() -> list[ThirdParty]:
+    text = resources.files("voipwatch.cost").joinpath("data", "third_party.csv").read_text("utf-8")
+
+    def num(s: str) -> float | None:
+        return float(s) if s else None
+
+    return [
+        ThirdParty(
+            r["iso2"],
+            r["area"],
+            int(r["year"]),
+            float(r["cost_usd"]),
+            num(r["duration_hours"]),
+            num(r["users_affected"]),
+        )
+        for r in csv.DictReader(io.StringIO(text))
+    ]
+
+
+def estimate(
+    probe_cc: str,
+    app: str,
+    start: date,
+    hours: float,
+    *,
+    networks: list[int] | None = None,
+    network_shares: dict[int, float] | None = None,
+    measured_networks: int | None = None,
+    calls_only: bool = False,
+    today: date | None = None,
+) -> CostEstimate:
+    """The cost of blocking ``app`` in ``probe_cc`` from ``start`` for ``hours``.
+
+    ``networks`` (ASNs) limits the block to those networks; their market shares come
+    from ``network_shares`` when given, otherwise a flagged proxy (equal shares of a
+    market of ``measured_networks`` or at least four operators). Raises
+    :class:`voipwatch.errors.UsageError` for an unknown country or app, negative hours
+    or a start in the future.
+    """
+    from voipwatch.cost.indicators import load_table
+    from voipwatch.cost.params import load_params
+
+    if isinstance(start, datetime):
+        start = start.date()
+    return compute(
+        load_table(),
+        load_params(),
+        third_party_figures(),
+        probe_cc=probe_cc,
+        app=app,
+        start=start,
+        hours=hours,
+        today=today or datetime.now(UTC).date(),
+        networks=networks,
+        network_shares=network_shares,
+        measured_networks=measured_networks,
+        calls_only=calls_only,
+    )
+
+
+def cost_for_event(
+    event: Event,
+    *,
+    network_shares: dict[int, float] | None = None,
+    now: datetime | None = None,
+) -> CostEstimate:
+    """The cost of a detected event: national or its networks, to its end (or now).
+
+    A ``possible_shutdown`` is priced as a full shutdown; an event on the media plane
+    only (calls blocked, messages not) as a calls-only block. An ongoing event is priced
+    up to ``now`` and says so in its flags.
+    """
+    now = now or datetime.now(UTC)
+    start = event.start if event.start.tzinfo else event.start.replace(tzinfo=UTC)
+    end = event.end or now
+    if end.tzinfo is None:
+        end = end.replace(tzinfo=UTC)
+    hours = max(0.0, (end - start).total_seconds() / 3600)
+    app = "internet" if event.kind == "possible_shutdown" else event.service
+    measured = event.evidence.get("networks_measured")
+    result = estimate(
+        event.probe_cc,
+        app,
+        start.date(),
+        hours,
+        networks=None if event.national else list(event.asns),
+        network_shares=network_shares,
+        measured_networks=measured if isinstance(measured, int) else None,
+        calls_only=event.plane == "media",
+        today=now.date(),
+    )
+    if event.end is None:
+        import msgspec.structs
+
+        result = msgspec.structs.replace(
+            result,
+            flags=[*result.flags, f"ongoing: priced up to {now.isoformat(timespec='minutes')}"],
+        )
+    return result

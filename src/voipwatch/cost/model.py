@@ -1,0 +1,384 @@
+"""The cost of blocking an app: a transparent accounting model with low / central / high.
+
+    cost = daily GDP × tier rate × app weight × share affected × days
+
+* **daily GDP**: the country's GDP (current US$, World Bank) for the block's year ÷ 365.
+* **tier rate**: Deloitte's (2016) loss per day of a *total* Internet shutdown — 1.9 %,
+  1.0 % or 0.4 % of daily GDP for high, medium and low connectivity; the tier comes
+  from the share of Internet users (cut-offs are a flagged assumption).
+* **app weight**: the part of that loss an app carries, ``k × reach``. ``reach`` is
+  the share of adults who use the app (survey figures in ``data/model.toml``); ``k``
+  is the value of an app that every adult uses, fixed once so that the model
+  reproduces one published app-level cost (Brookings, WhatsApp in Brazil, May 2016),
+  computed with this same table. Calls-only blocks multiply by a flagged share.
+* **share affected**: 1 for a national block; the supplied market shares of the
+  blocked networks; or a flagged proxy.
+
+The full-shutdown figure (weight 1) is the upper bound. Third-party figures
+(Top10VPN) are listed beside the estimate as contested comparisons, never mixed in.
+Everything here is pure: the table and parameters come in, the estimate goes out.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import msgspec
+
+from voipwatch.cost.indicators import Figure, Table
+from voipwatch.cost.params import APP_ALIASES, TIER_ORDER, Params
+from voipwatch.errors import UsageError
+
+FORMULA = (
+    "cost = daily GDP (annual GDP in current US$ / 365) x Deloitte's loss rate for a full "
+    "Internet shutdown in the country's connectivity tier x app weight (k, the value of an "
+    "app every adult uses, x the app's reach among adults) x share of the country affected x "
+    "duration in days (hours / 24). Low and high use the low and high app weight and share; "
+    "the upper bound is the same block priced as a full Internet shutdown (app weight 1)."
+)
+
+COMPARISON_NOTE = (
+    "Top10VPN's published total for this country and year (all shutdowns it counted that "
+    "year, not necessarily this block); a contested third-party figure whose formula is not "
+    "public, shown for comparison and never part of voipwatch's estimate."
+)
+
+
+TRANSCRIBED = "country row as transcribed in Muhanad-husn/The-global-cost-of-internet-shutdowns"
+
+
+class Input(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One input of the estimate: its value, where it comes from and which year it is."""
+
+    value: float | str
+    source: str
+    year: int | None = None
+    url: str = ""
+    low: float | None = None
+    high: float | None = None
+    unit: str = ""
+    assumption: bool = False
+    note: str = ""
+
+
+class Comparison(msgspec.Struct, frozen=True, kw_only=True):
+    publisher: str
+    title: str
+    url: str
+    country: str
+    area: str
+    year: int
+    cost_usd: float
+    duration_hours: float | None
+    users_affected: float | None
+    note: str = COMPARISON_NOTE
+
+
+class CostEstimate(msgspec.Struct, frozen=True, kw_only=True):
+    country: str
+    country_name: str
+    app: str
+    start: str
+    hours: float
+    scope: str  # "national" or "networks"
+    networks: list[int]
+    low: float
+    central: float
+    high: float
+    currency: str
+    upper_bound_full_shutdown: float
+    people_affected: float | None
+    formula: str
+    inputs: dict[str, Input]
+    comparisons: list[Comparison]
+    flags: list[str]
+
+    def to_dict(self) -> dict[str, object]:
+        result: dict[str, object] = msgspec.to_builtins(self)
+        return result
+
+
+class ThirdParty(msgspec.Struct, frozen=True):
+    iso2: str
+    area: str
+    year: int
+    cost_usd: float
+    duration_hours: float | None
+    users_affected: float | None
+
+
+def normalise_app(app: str, params: Params) -> str:
+    a = app.strip().lower().replace("-", "_").replace(" ", "_")
+    a = APP_ALIASES.get(a, a)
+    if a not in params.apps:
+        known = ", ".join(sorted(params.apps))
+        raise UsageError(f"unknown app {app!r}: one of {known}")
+    return a
+
+
+def _input(fig: Figure, unit: str, note: str = "") -> Input:
+    return Input(
+        value=fig.value,
+        source=fig.source.title,
+        url=fig.source.url,
+        year=fig.year,
+        unit=unit,
+        note=note,
+    )
+
+
+def _required(table: Table, iso3: str, indicator: str, year: int, cc: str) -> Figure:
+    fig = table.figure(iso3, indicator, year)
+    if fig is None:
+        raise UsageError(
+            f"no {indicator} figure for {cc} in the indicator table; "
+            "run `voipwatch data refresh` when online"
+        )
+    return fig
+
+
+def anchor_k(table: Table, params: Params) -> tuple[float, float, float, dict[str, Input]]:
+    """k (low, central, high): the value of an app every adult uses, from the anchor.
+
+    The anchor country's tier is itself an assumption (Deloitte's cut-offs are not
+    public), so low and high re-price the anchor one tier up and one tier down.
+    """
+    a = params.anchor
+    country = table.country(a.country)
+    gdp = _required(table, country.iso3, "gdp_usd", a.year, a.country)
+    inet = _required(table, country.iso3, "internet_users_pct", a.year, a.country)
+    reach = params.reach_for(a.app, country.iso2)
+    if reach is None:
+        raise UsageError(f"model.toml: no reach figure for the anchor app {a.app!r}")
+    tier = params.tier(inet.value)
+    i = TIER_ORDER.index(tier)
+
+    def k_at(t: str) -> float:
+        full = gdp.value / 365 * params.deloitte.rates[t] * a.days * reach.value
+        return min(1.0, a.cost_usd / full)
+
+    central = k_at(tier)
+    low = k_at(TIER_ORDER[min(i + 1, 2)])
+    high = k_at(TIER_ORDER[max(i - 1, 0)])
+    note = (
+        f"k = {a.cost_usd:,.0f} / (GDP {gdp.year} / 365 x {params.deloitte.rates[tier]:.3f} "
+        f"({tier} tier, {inet.value:.1f}% Internet users in {inet.year}) x {a.days:g} day x "
+        f"reach {reach.value:.2f}); low and high re-price the anchor one tier up and down"
+    )
+    inputs = {
+        "k": Input(
+            value=central, low=low, high=high, source=a.title, url=a.url, year=a.year, note=note
+        ),
+        "anchor_gdp_usd": _input(gdp, "US$", f"GDP of {a.country} for the anchor"),
+        "anchor_internet_users_pct": _input(inet, "%", f"Internet users in {a.country}"),
+        "anchor_reach": Input(
+            value=reach.value, source=reach.title, url=reach.url, year=reach.year
+        ),
+    }
+    return low, central, high, inputs
+
+
+def network_share(
+    networks: list[int] | None,
+    shares: dict[int, float] | None,
+    measured_networks: int | None,
+    params: Params,
+) -> tuple[float, float, float, Input, list[str]]:
+    """(low, central, high) share of the country affected, its input and any flags."""
+    if not networks:
+        return 1.0, 1.0, 1.0, Input(value=1.0, source="national block: the whole country"), []
+    shares = shares or {}
+    bad = {asn: s for asn, s in shares.items() if not (0.0 <= s <= 1.0) or math.isnan(s)}
+    if bad:
+        raise UsageError(f"network shares must be between 0 and 1: {bad}")
+    if all(asn in shares for asn in networks):
+        a = min(1.0, sum(shares[asn] for asn in networks))
+        listed = ", ".join(f"AS{asn} {shares[asn]:.0%}" for asn in networks)
+        return a, a, a, Input(value=a, source=f"market shares supplied by the user ({listed})"), []
+    p = params.network_proxy
+    known = sum(shares.get(asn, 0.0) for asn in networks)
+    unknown = [asn for asn in networks if asn not in shares]
+    market = max(measured_networks or 0, p.min_operators, len(networks))
+    proxy = min(1.0, known + len(unknown) / market)
+    low, high = (
+        min(1.0, known + len(unknown) / market / 2),
+        min(1.0, known + 2 * len(unknown) / market),
+    )
+    note = (
+        f"{len(unknown)} network(s) without a market share taken as equal parts of a market "
+        f"of {market} operators; low half that, high twice"
+    )
+    missing = ", ".join(f"AS{asn}" for asn in unknown)
+    flag = f"share affected is a proxy: no market share supplied for {missing}"
+    return (
+        low,
+        proxy,
+        high,
+        Input(value=proxy, low=low, high=high, source=p.source, assumption=True, note=note),
+        [flag],
+    )
+
+
+def compute(
+    table: Table,
+    params: Params,
+    third_party: list[ThirdParty],
+    *,
+    probe_cc: str,
+    app: str,
+    start: date,
+    hours: float,
+    today: date,
+    networks: list[int] | None = None,
+    network_shares: dict[int, float] | None = None,
+    measured_networks: int | None = None,
+    calls_only: bool = False,
+) -> CostEstimate:
+    """The estimate for one block (pure: everything it reads is passed in)."""
+    if not isinstance(hours, int | float) or math.isnan(hours) or math.isinf(hours):
+        raise UsageError(f"hours must be a number, not {hours!r}")
+    if hours < 0:
+        raise UsageError(f"hours must not be negative (got {hours:g})")
+    if start > today:
+        raise UsageError(
+            f"start date {start.isoformat()} is in the future (today is {today.isoformat()})"
+        )
+    country = table.country(probe_cc)
+    app_id = normalise_app(app, params)
+    year = start.year
+    flags: list[str] = []
+
+    gdp = _required(table, country.iso3, "gdp_usd", year, country.iso2)
+    inet = table.figure(country.iso3, "internet_users_pct", year)
+    pop = table.figure(country.iso3, "population", year)
+    mobile = table.figure(country.iso3, "mobile_subs_per_100", year)
+    for fig in (gdp, inet, pop):
+        if fig is not None and fig.year != year:
+            flags.append(f"{fig.indicator} for {year} not in the table: {fig.year} used")
+
+    inputs: dict[str, Input] = {"gdp_usd": _input(gdp, "US$ (current)")}
+    if inet is None:
+        tier = "medium"
+        flags.append(
+            f"no Internet-users figure for {country.iso2}: medium connectivity tier assumed"
+        )
+    else:
+        tier = params.tier(inet.value)
+        inputs["internet_users_pct"] = _input(inet, "% of population", "sets the connectivity tier")
+    rate = params.deloitte.rates[tier]
+    t = params.tiers
+    inputs["tier"] = Input(
+        value=tier,
+        source=t.source,
+        assumption=True,
+        note=f"high from {t.high_from_pct:g}% Internet users, medium from {t.medium_from_pct:g}%",
+    )
+    inputs["tier_rate"] = Input(
+        value=rate,
+        source=params.deloitte.title,
+        url=params.deloitte.url,
+        year=params.deloitte.year,
+        unit="share of daily GDP lost per day of full shutdown",
+    )
+
+    if app_id == "internet":
+        w_low = w_central = w_high = 1.0
+        inputs["app_weight"] = Input(
+            value=1.0, source="a full Internet shutdown: weight 1 by definition"
+        )
+    else:
+        k_low, k_central, k_high, k_inputs = anchor_k(table, params)
+        inputs.update(k_inputs)
+        reach = params.reach_for(app_id, country.iso2)
+        if reach is None:
+            d = params.default_reach
+            r_low, r_central, r_high = d.low, d.central, d.high
+            inputs["reach"] = Input(
+                value=d.central, low=d.low, high=d.high, source=d.source, assumption=True
+            )
+            flags.append(
+                f"no survey of {params.apps[app_id]}'s reach: a wide assumed range is used"
+            )
+        else:
+            r_low = r_central = r_high = reach.value
+            note = "" if reach.country else "multi-country median: no figure for this country"
+            inputs["reach"] = Input(
+                value=reach.value, source=reach.title, url=reach.url, year=reach.year, note=note
+            )
+            if not reach.country:
+                flags.append(
+                    f"reach of {params.apps[app_id]} is a multi-country median, "
+                    f"not {country.iso2}'s own"
+                )
+        c_low = c_central = c_high = 1.0
+        if calls_only:
+            c = params.calls_only
+            c_low, c_central, c_high = c.low, c.central, c.high
+            inputs["calls_share"] = Input(
+                value=c.central, low=c.low, high=c.high, source=c.source, assumption=True
+            )
+            flags.append("calls only: the share of an app's value carried by calls is assumed")
+        w_low = min(1.0, k_low * r_low * c_low)
+        w_central = min(1.0, k_central * r_central * c_central)
+        w_high = min(1.0, k_high * r_high * c_high)
+        inputs["app_weight"] = Input(
+            value=w_central,
+            low=w_low,
+            high=w_high,
+            source="k x reach" + (" x calls share" if calls_only else ""),
+        )
+
+    a_low, a_central, a_high, a_input, a_flags = network_share(
+        networks, network_shares, measured_networks, params
+    )
+    inputs["share_affected"] = a_input
+    flags.extend(a_flags)
+    days = hours / 24
+    inputs["duration_days"] = Input(value=days, source="the block's duration (hours / 24)")
+
+    base = gdp.value / 365 * rate * days
+    people = None
+    if pop is not None:
+        inputs["population"] = _input(pop, "people", "for people affected only")
+        if inet is not None:
+            people = pop.value * inet.value / 100 * a_central
+    if mobile is not None:
+        inputs["mobile_subs_per_100"] = _input(
+            mobile, "per 100 people", "context; not in the formula"
+        )
+
+    comparisons = [
+        Comparison(
+            publisher="Top10VPN",
+            title=f"Top10VPN, The Cost of Internet Shutdowns {tp.year} ({TRANSCRIBED})",
+            url=f"https://www.top10vpn.com/research/cost-of-internet-shutdowns/{tp.year}/",
+            country=tp.iso2,
+            area=tp.area,
+            year=tp.year,
+            cost_usd=tp.cost_usd,
+            duration_hours=tp.duration_hours,
+            users_affected=tp.users_affected,
+        )
+        for tp in third_party
+        if tp.iso2 == country.iso2 and tp.year == year
+    ]
+    return CostEstimate(
+        country=country.iso2,
+        country_name=country.name,
+        app=app_id,
+        start=start.isoformat(),
+        hours=float(hours),
+        scope="networks" if networks else "national",
+        networks=list(networks or []),
+        low=base * w_low * a_low,
+        central=base * w_central * a_central,
+        high=base * w_high * a_high,
+        currency="USD",
+        upper_bound_full_shutdown=base * a_high,
+        people_affected=people,
+        formula=FORMULA,
+        inputs=inputs,
+        comparisons=comparisons,
+        flags=flags,
+    )
