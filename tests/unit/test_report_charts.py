@@ -171,10 +171,38 @@ def test_map_keeps_the_worst_state_per_country_and_fetches_nothing() -> None:
         {"probe_cc": "IR", "iso_numeric": 364, "state": "ok"},
         {"probe_cc": "IR", "iso_numeric": 364, "state": "blocked", "blocked_apps": ["signal"]},
     ]
-    spec = charts.blocks_map(rows, topology=topo, title="Map", source=SOURCE)
+    spec = charts.blocks_map(rows, geo=topo, key="iso_numeric", title="Map", source=SOURCE)
     (looked_up,) = spec["transform"][0]["from"]["data"]["values"]
     assert looked_up["state"] == "blocked"
     assert render.to_svg(spec).startswith("<svg")
+
+
+def test_map_reads_geojson_keyed_by_country_code() -> None:
+    square = [[[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]]]
+    geo = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": cc,
+                "properties": {"cc": cc},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[x + a, b] for a, b in square[0]]],
+                },
+            }
+            for cc, x in (("IR", 0), ("AE", 20))
+        ],
+    }
+    spec = charts.blocks_map(
+        [{"probe_cc": "IR", "state": "blocked"}], geo=geo, title="Map", source=SOURCE
+    )
+    assert spec["data"]["format"] == {"type": "json", "property": "features"}
+    svg = render.to_svg(spec)
+    assert charts.STATE_COLOURS["blocked"] in svg
+    assert charts.STATE_COLOURS["no data"] in svg
+    url = charts.blocks_map([], geo="/static/world.geojson", title="Map", source=SOURCE)
+    assert url["data"]["url"] == "/static/world.geojson"
 
 
 def test_money_reads_as_words() -> None:
