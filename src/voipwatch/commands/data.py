@@ -1,0 +1,67 @@
+"""``voipwatch data refresh``: newer indicator figures from the World Bank API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from voipwatch.commands.options import JsonOpt, encoder
+from voipwatch.console import err, problem, write_line
+
+
+def register(app: typer.Typer) -> None:
+    data_app = typer.Typer(help="The indicator tables the cost model reads.", no_args_is_help=True)
+    app.add_typer(data_app, name="data")
+
+    @data_app.command("refresh")
+    def refresh(
+        endpoint: Annotated[
+            str | None,
+            typer.Option(
+                "--endpoint",
+                envvar="VOIPWATCH_WORLDBANK_API",
+                help="World Bank API base (default https://api.worldbank.org/v2).",
+                show_default=False,
+            ),
+        ] = None,
+        out_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--out",
+                help="Overlay file to write (default: $VOIPWATCH_INDICATORS, else the user "
+                "data directory); the cost model reads it on top of the shipped table.",
+                show_default=False,
+            ),
+        ] = None,
+        timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request.")] = 30.0,
+        json: JsonOpt = False,
+    ) -> None:
+        """Fetch GDP, population, Internet users and mobile subscriptions from the World
+        Bank API. Nothing is written unless every response was read and checked."""
+        from voipwatch.cost.indicators import overlay_path
+        from voipwatch.cost.refresh import default_endpoint, http_fetch
+        from voipwatch.cost.refresh import refresh as run
+        from voipwatch.errors import InputError
+
+        path = out_file or overlay_path()
+        base = endpoint or default_endpoint()
+        try:
+            counts = run(
+                path,
+                endpoint=base,
+                fetch=http_fetch(timeout),
+                on_progress=lambda code: err.print(f"fetching {code}", markup=False),
+            )
+        except InputError as exc:
+            problem(f"voipwatch data refresh: {exc}; nothing was written")
+            raise typer.Exit(1) from None
+        except OSError as exc:
+            problem(f"voipwatch data refresh: {path}: {exc.strerror or exc}; nothing was written")
+            raise typer.Exit(1) from None
+        if json:
+            write_line(encoder.encode({"out": str(path), "endpoint": base, "figures": counts}))
+        else:
+            total = sum(counts.values())
+            err.print(f"{total:,} figures from {base} written to {path}", markup=False)
