@@ -1,0 +1,63 @@
+"""``voipwatch report``: the advocacy brief on one country, as HTML or PDF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from voipwatch.commands.options import DbOpt
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(report)
+
+
+def report(
+    country: Annotated[
+        str, typer.Option("--country", help="Two-letter country code, e.g. IR.", show_default=False)
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="html or pdf.")] = "html",
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Where to write the brief (default: voipwatch-brief-CC.html or .pdf here).",
+            show_default=False,
+        ),
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Write the advocacy brief on a country: what is blocked, how, since when and where,
+    the evidence charts, the cost with its range and method, the legal context and the
+    sources. Missing pieces (no events, no legal context) are said, never invented."""
+    from voipwatch.commands.options import store_failures
+    from voipwatch.console import err
+    from voipwatch.errors import UsageError
+    from voipwatch.report.brief import build_brief
+    from voipwatch.report.document import FORMATS, render_html, render_pdf
+    from voipwatch.store import open_store
+
+    with store_failures("report"):
+        if fmt not in FORMATS:
+            raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+        with open_store(db, read_only=True) as store:
+            brief = build_brief(store, country)
+        target = out_file or Path(f"voipwatch-brief-{brief.cc}.{fmt}")
+        data = render_pdf(brief) if fmt == "pdf" else render_html(brief).encode()
+        tmp = target.with_name(target.name + ".part")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            tmp.replace(target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise UsageError(f"--out {target}: {exc.strerror or exc}") from None
+    for gap in brief.gaps:
+        err.print(f"note: {gap}", markup=False)
+    err.print(
+        f"{brief.country} ({brief.cc}): {len(brief.events)} events, {len(brief.cases)} cases; "
+        f"brief written to {target}",
+        markup=False,
+    )

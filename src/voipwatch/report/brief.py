@@ -1,0 +1,367 @@
+"""The advocacy brief: a country's evidence, gathered and written for a policymaker.
+
+:func:`build_brief` reads the store (coverage, verdicts, events, documented cases)
+and the package's context data (legal context, cost indicators) and returns a
+:class:`Brief`: plain data, with the charts already drawn as SVG from the same
+specs the dashboard uses. :func:`render_html` writes it with the Jinja templates in
+``templates/``; :func:`render_pdf` prints that HTML with WeasyPrint.
+
+The brief never invents: what is missing (no events for the country, no legal
+context on file, a cost that cannot be computed) is said in ``gaps`` and in the
+text, and a store of synthetic data says so on every page.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from voipwatch.errors import UsageError
+from voipwatch.report import charts, gather
+from voipwatch.store import Store
+
+#: How many apps get their own timeline chart (the most affected first): a brief is
+#: read, not searched.
+MAX_APP_CHARTS = 4
+#: OONI Explorer's page for a measurement, for briefs on real data.
+OONI_MEASUREMENT_URL = "https://explorer.ooni.org/m/{uid}"
+
+
+@dataclass(slots=True)
+class Brief:
+    cc: str
+    country: str
+    generated: datetime
+    synthetic: str | None
+    coverage: gather.Coverage
+    events: list[dict[str, Any]] = field(default_factory=list)
+    cases: list[dict[str, Any]] = field(default_factory=list)
+    context: dict[str, Any] | None = None
+    total_cost: dict[str, Any] | None = None
+    charts: dict[str, str] = field(default_factory=dict)
+    sources: list[dict[str, str]] = field(default_factory=list)
+    gaps: list[str] = field(default_factory=list)
+    services: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def source_line(self) -> str:
+        if self.synthetic:
+            return f"voipwatch demo store — {self.synthetic}"
+        return "OONI measurements judged by voipwatch"
+
+
+def _room(module: str) -> Any | None:
+    """A room's module, or None when this installation does not have it."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError:
+        return None
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, msgspec.Struct):
+        return msgspec.to_builtins(obj)
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    return obj
+
+
+def country_name(cc: str) -> str:
+    try:
+        from voipwatch.cost.indicators import load_table
+
+        return load_table().country(cc).name
+    except (UsageError, KeyError, ImportError):
+        return cc
+
+
+def _service_names() -> tuple[dict[str, str], dict[str, str]]:
+    from voipwatch.catalog import load
+
+    cat = load()
+    return (
+        {sid: s.name for sid, s in cat.services.items()},
+        {rid: r.label for rid, r in cat.roles.items()},
+    )
+
+
+def _describe(technique: str) -> str:
+    from voipwatch.verdicts.techniques import describe
+
+    return describe(technique)
+
+
+def _day(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%d %b %Y")
+    return str(value) if value is not None else ""
+
+
+def _events(store: Store, cc: str, gaps: list[str]) -> list[Any]:
+    events_store = _room("voipwatch.events.store")
+    if events_store is None:
+        gaps.append("This installation has no event detection; no events are reported.")
+        return []
+    try:
+        found: list[Any] = events_store.load_events(store, cc=cc)
+    except Exception as exc:  # a store without the events table: say so, go on
+        gaps.append(f"No detected events could be read from the store ({exc.__class__.__name__}).")
+        return []
+    return sorted(found, key=lambda e: (e.start, e.service))
+
+
+def _cost(event: Any, now: datetime, gaps: list[str]) -> dict[str, Any] | None:
+    cost = _room("voipwatch.cost")
+    if cost is None:
+        return None
+    try:
+        estimate = cost.cost_for_event(event, now=now)
+    except UsageError as exc:
+        gaps.append(f"No cost for the {event.service} event of {_day(event.start)}: {exc}")
+        return None
+    result: dict[str, Any] = _plain(estimate)
+    return result
+
+
+def _event_row(
+    store: Store,
+    e: Any,
+    *,
+    names: dict[str, str],
+    roles: dict[str, str],
+    operators: dict[str, str],
+    cost: dict[str, Any] | None,
+    synthetic: bool,
+) -> dict[str, Any]:
+    row: dict[str, Any] = _plain(e)
+    app = names.get(e.service, e.service)
+    what = charts.PLANE_WORDS.get(e.plane, e.plane)
+    row["app"] = app
+    row["what"] = f"{app} {what}"
+    row["role_labels"] = [roles.get(r, r) for r in e.roles]
+    row["how"] = [{"technique": t, "plain": _describe(t)} for t in e.techniques]
+    row["where"] = (
+        "nationwide"
+        if e.national
+        else ", ".join(
+            f"AS{a}" + (f" ({operators[f'AS{a}']})" if f"AS{a}" in operators else "")
+            for a in e.asns
+        )
+    )
+    row["since"] = _day(e.start)
+    row["onset"] = f"between {_day(e.start_earliest)} and {_day(e.start_latest)}"
+    row["until"] = _day(e.end) if e.end else "ongoing"
+    row["cost"] = cost
+    samples = gather.evidence_samples(
+        store.con,
+        e.probe_cc,
+        roles=list(e.roles),
+        since=e.start_earliest,
+        until=e.end_latest or e.end,
+        asns=None if e.national else list(e.asns),
+    )
+    for s in samples:
+        s["url"] = "" if synthetic else OONI_MEASUREMENT_URL.format(uid=s["measurement_uid"])
+        s["plain"] = _describe(s["technique"]) if s["technique"] else ""
+    row["samples"] = samples
+    return row
+
+
+def _cases(store: Store, cc: str, gaps: list[str]) -> list[dict[str, Any]]:
+    registry = _room("voipwatch.cases.registry")
+    if registry is None:
+        gaps.append("This installation has no register of documented cases.")
+        return []
+    try:
+        found = registry.list_cases(store, country=cc)
+    except Exception as exc:  # no cases table yet: nothing imported
+        gaps.append(f"No documented cases could be read from the store ({exc.__class__.__name__}).")
+        return []
+    out = []
+    for c in found:
+        row: dict[str, Any] = _plain(c)
+        row["links"] = list(getattr(c, "links", []))
+        out.append(row)
+    return out
+
+
+def _context(cc: str, gaps: list[str]) -> dict[str, Any] | None:
+    legal = _room("voipwatch.cases.legal")
+    ctx = legal.load_context(cc) if legal is not None else None
+    if ctx is None:
+        gaps.append(
+            f"voipwatch holds no legal or policy context for {cc}: this brief states none, "
+            "and names no commitment the blocks would break."
+        )
+        return None
+    result: dict[str, Any] = _plain(ctx)
+    return result
+
+
+def _total(costs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not costs:
+        return None
+    currency = {c["currency"] for c in costs}
+    if len(currency) != 1:
+        return None
+    return {
+        "low": sum(c["low"] for c in costs),
+        "central": sum(c["central"] for c in costs),
+        "high": sum(c["high"] for c in costs),
+        "upper": sum(c["upper_bound_full_shutdown"] for c in costs),
+        "currency": currency.pop(),
+        "count": len(costs),
+    }
+
+
+def _sources(brief: Brief) -> list[dict[str, str]]:
+    seen: dict[tuple[str, str], dict[str, str]] = {}
+
+    def add(title: str, url: str = "", note: str = "") -> None:
+        key = (title, url)
+        if title and key not in seen:
+            seen[key] = {"title": title, "url": url, "note": note}
+
+    if brief.synthetic:
+        add("voipwatch synthetic world (generated, not real measurements)", "", brief.synthetic)
+    else:
+        add(
+            "OONI measurements (Open Observatory of Network Interference), judged by voipwatch",
+            "https://explorer.ooni.org/country/" + brief.cc,
+        )
+    for c in brief.cases:
+        for s in c.get("sources") or []:
+            title = f"{s.get('source', '').upper()} record {s.get('record_id', '')}"
+            if s.get("title"):
+                title += f": {s['title']}"
+            links = s.get("links") or [""]
+            add(title, links[0])
+    for e in brief.events:
+        cost = e.get("cost") or {}
+        for inp in (cost.get("inputs") or {}).values():
+            year = f" ({inp['year']})" if inp.get("year") else ""
+            add(f"{inp.get('source', '')}{year}", inp.get("url", ""))
+        for comp in cost.get("comparisons") or []:
+            add(f"{comp['publisher']}: {comp['title']}", comp.get("url", ""), "third-party")
+    ctx = brief.context or {}
+    for s in ctx.get("sources") or []:
+        if isinstance(s, dict):
+            add(str(s.get("title") or s.get("name") or s.get("url") or ""), str(s.get("url", "")))
+        else:
+            add(str(s), str(s) if str(s).startswith("http") else "")
+    return list(seen.values())
+
+
+def build_brief(store: Store, cc: str, *, now: datetime | None = None) -> Brief:
+    """Everything the brief on country ``cc`` says, from the store and the context data."""
+    cc = cc.strip().upper()
+    if len(cc) != 2 or not cc.isalpha():
+        raise UsageError(f"--country: {cc!r} is not a two-letter country code")
+    now = now or datetime.now(UTC)
+    con = store.con
+    synthetic = gather.synthetic_note(con)
+    gaps: list[str] = []
+    brief = Brief(
+        cc=cc,
+        country=country_name(cc),
+        generated=now,
+        synthetic=synthetic,
+        coverage=gather.coverage(con, cc),
+        gaps=gaps,
+    )
+    if brief.coverage.measurements == 0:
+        gaps.append(f"The store holds no judged measurements from {cc}.")
+    names, roles = _service_names()
+    events = _events(store, cc, gaps)
+    asns = sorted({f"AS{a}" for e in events for a in e.asns})
+    operators = gather.network_names(con, cc, asns)
+    brief.events = [
+        _event_row(
+            store,
+            e,
+            names=names,
+            roles=roles,
+            operators=operators,
+            cost=_cost(e, now, gaps),
+            synthetic=synthetic is not None,
+        )
+        for e in events
+    ]
+    if events == [] and not any("event" in g for g in gaps):
+        gaps.append(
+            f"No blocking event was detected in {cc} in the measurements held; this brief "
+            "reports none."
+        )
+    brief.cases = _cases(store, cc, gaps)
+    brief.context = _context(cc, gaps)
+    costs = [e["cost"] for e in brief.events if e.get("cost")]
+    brief.total_cost = _total(costs)
+    measured = gather.measured_services(con, cc)
+    brief.services = [
+        {
+            "service": s,
+            "name": names.get(s, s),
+            "verdicts": sum(counts.values()),
+            "not_ok": sum(n for st, n in counts.items() if st in ("blocked", "partial")),
+            "events": sum(1 for e in events if e.service == s),
+        }
+        for s, counts in measured.items()
+    ]
+    brief.charts = draw_charts(brief, con)
+    brief.sources = _sources(brief)
+    return brief
+
+
+def draw_charts(brief: Brief, con: Any) -> dict[str, str]:
+    """The brief's charts as SVG, from the same specs the dashboard draws."""
+    from voipwatch.report.render import to_svg
+
+    note = f"Synthetic data — {brief.synthetic}" if brief.synthetic else None
+    as_of = brief.coverage.last or brief.generated
+    out: dict[str, str] = {}
+    if brief.events:
+        out["events"] = to_svg(
+            charts.events_timeline(
+                brief.events,
+                title=f"Blocking events in {brief.country}",
+                source=brief.source_line,
+                as_of=as_of,
+                note=note,
+                width=520,
+            )
+        )
+    ranked = sorted(
+        (s for s in brief.services if s["events"] or s["not_ok"]),
+        key=lambda s: (-s["events"], -s["not_ok"], s["service"]),
+    )[:MAX_APP_CHARTS]
+    for s in ranked:
+        rows = gather.role_timeline(con, brief.cc, services=[s["service"]])
+        if rows:
+            out[f"timeline:{s['service']}"] = to_svg(
+                charts.timeline(
+                    rows,
+                    title=f"{s['name']} in {brief.country}: verdicts per day, by part and plane",
+                    source=brief.source_line,
+                    as_of=as_of,
+                    note=note,
+                    width=520,
+                    lane_height=38,
+                )
+            )
+    costed = [e for e in brief.events if e.get("cost")]
+    if costed:
+        out["cost"] = to_svg(
+            charts.cost_range(
+                [{**e["cost"], "label": f"{e['what']}, from {e['since']}"} for e in costed],
+                title="Estimated economic cost of each block",
+                source="voipwatch cost model (World Bank, Deloitte 2016, Brookings 2016)",
+                as_of=brief.generated.date(),
+                note=note,
+                width=380,
+            )
+        )
+    return out

@@ -1,0 +1,114 @@
+"""Writing a brief: HTML from the Jinja templates, PDF printed by WeasyPrint."""
+
+from __future__ import annotations
+
+import importlib.resources
+from datetime import datetime
+from typing import Any
+
+from voipwatch.report.brief import Brief
+from voipwatch.report.charts import money
+
+FORMATS = ("html", "pdf")
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if abs(value) >= 1e6:
+        return money(float(value), "").strip()
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.4g}"
+
+
+def _day(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%d %b %Y")
+    return str(value or "")
+
+
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("voipwatch.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["money"] = lambda v, currency="USD": money(float(v), currency)
+    env.filters["num"] = _num
+    env.filters["day"] = _day
+    return env
+
+
+def _context(b: Brief) -> dict[str, Any]:
+    """What the template needs beyond the brief: summaries computed once, here."""
+    ongoing = [e for e in b.events if e["end"] is None]
+    apps = list(dict.fromkeys(e["what"] for e in b.events))
+    techniques: dict[str, dict[str, str]] = {}
+    for e in b.events:
+        for h in e["how"]:
+            techniques.setdefault(h["technique"], h)
+    national = [e for e in b.events if e["national"]]
+    nets = sorted({a for e in b.events if not e["national"] for a in e["asns"]})
+    where = []
+    if national:
+        where.append(f"nationwide ({', '.join(dict.fromkeys(e['what'] for e in national))})")
+    if nets:
+        where.append(f"on {len(nets)} network{'s' if len(nets) != 1 else ''}")
+    costed = [e["cost"] for e in b.events if e.get("cost")]
+    inputs: dict[str, Any] = {}
+    flags: list[str] = []
+    comparisons: dict[tuple[str, int], Any] = {}
+    for c in costed:
+        for name, inp in (c.get("inputs") or {}).items():
+            inputs.setdefault(name, inp)
+        flags.extend(f for f in c.get("flags") or [] if f not in flags)
+        for comp in c.get("comparisons") or []:
+            comparisons.setdefault((comp["title"], comp["year"]), comp)
+    ctx = b.context or {}
+    headline = str(ctx.get("summary") or ctx.get("headline") or ctx.get("overview") or "see below.")
+    case_sources = sorted(
+        {str(s.get("source", "")).upper() for c in b.cases for s in c.get("sources") or []}
+    )
+    title = f"Calls and messaging apps blocked in {b.country}"
+    if not b.events:
+        title = f"Blocking of calls and messaging apps in {b.country}"
+    return {
+        "b": b,
+        "title": title,
+        "ongoing": ongoing,
+        "apps_blocked": apps,
+        "techniques": list(techniques.values()),
+        "first_event": b.events[0] if b.events else None,
+        "where": "; ".join(where) or "not established",
+        "formula": costed[0]["formula"] if costed else "",
+        "inputs": inputs,
+        "flags": flags,
+        "comparisons": list(comparisons.values()),
+        "context_headline": headline,
+        "case_sources": case_sources or ["documenting organisations"],
+        "css": (
+            importlib.resources.files("voipwatch.report") / "templates" / "brief.css"
+        ).read_text("utf-8"),
+    }
+
+
+def render_html(brief: Brief) -> str:
+    """The brief as one self-contained HTML document (styles and charts inline)."""
+    html: str = _environment().get_template("brief.html.j2").render(**_context(brief))
+    return html
+
+
+def render_pdf(brief: Brief) -> bytes:
+    """The brief as PDF (A4), printed from :func:`render_html` by WeasyPrint."""
+    import logging
+
+    import weasyprint
+
+    # WeasyPrint logs every CSS property it ignores; a brief's reader does not need them.
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    pdf: bytes = weasyprint.HTML(string=render_html(brief)).write_pdf()
+    return pdf
