@@ -1,0 +1,114 @@
+"""The economic cost of a case or an event, computed on read with :mod:`voipwatch.cost`.
+
+Computed, not stored: the indicators behind it are refreshed (``voipwatch data
+refresh``) independently of the cases, and a stored figure would go stale silently.
+A case is priced from its documented days: the end minus the onset (at least a day),
+up to today while it is in force; a case whose end nobody recorded has no duration
+and so no cost. A case of several apps is the sum of its apps' estimates, capped at
+the full-shutdown figure.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import UTC, date, datetime
+from typing import Any
+
+from voipwatch.cases.model import Case
+from voipwatch.errors import VoipwatchError
+
+#: A figure's keys summed over the apps of a case.
+SUMMED = ("low", "central", "high")
+
+
+def _cost_module() -> Any:
+    """:mod:`voipwatch.cost`, or None while the cost model is not installed."""
+    try:
+        module = importlib.import_module("voipwatch.cost")
+    except ImportError:
+        return None
+    return module if hasattr(module, "estimate") else None
+
+
+def case_hours(case: Case, *, today: date) -> tuple[float | None, list[str]]:
+    """Hours a case lasted as documented, and flags that say how that was read."""
+    if case.end is not None:
+        days = max((case.end - case.start).days, 1)
+        flags = ["duration from the documented days (end − onset, at least one day)"]
+        if case.end_precision == "estimated":
+            flags.append("end estimated by the source")
+        return days * 24.0, flags
+    if case.end_status == "ongoing":
+        days = max((today - case.start).days, 1)
+        return days * 24.0, [f"ongoing: priced up to {today.isoformat()}"]
+    return None, ["no end date documented: duration unknown"]
+
+
+def case_cost(case: Case, *, today: date | None = None) -> dict[str, object]:
+    """The cost of a case as a dict (``voipwatch.cost`` estimate form), or why there is none.
+
+    Without a figure the dict has ``available: false`` and a ``reason``.
+    """
+    day = today or datetime.now(UTC).date()
+    cost = _cost_module()
+    if cost is None:
+        return {"available": False, "reason": "the cost model is not installed"}
+    hours, flags = case_hours(case, today=day)
+    if hours is None:
+        return {"available": False, "reason": flags[0]}
+    if case.region:
+        flags.append(f"regional block ({case.region}) priced for the whole country")
+    if case.kind == "full_shutdown" or (case.kind == "throttling" and not case.apps):
+        apps = ["internet"]
+    elif case.apps:
+        apps = list(case.apps)
+    else:
+        apps = ["internet"]  # a VoIP ban of every app: every app's calls
+    estimates: list[dict[str, Any]] = []
+    for app in apps:
+        try:
+            est = cost.estimate(
+                case.country,
+                app,
+                case.start,
+                hours,
+                calls_only=case.kind == "voip_only",
+                today=day,
+            )
+        except VoipwatchError as exc:
+            flags.append(f"{app}: not priced ({exc})")
+            continue
+        estimates.append(est.to_dict())
+    if not estimates:
+        return {"available": False, "reason": "; ".join(flags)}
+    if len(estimates) == 1:
+        one = dict(estimates[0])
+        one["flags"] = [*list(one.get("flags") or []), *flags]
+        one["available"] = True
+        return one
+    cap = max(float(e["upper_bound_full_shutdown"]) for e in estimates)
+    total: dict[str, object] = {k: min(cap, sum(float(e[k]) for e in estimates)) for k in SUMMED}
+    total.update(
+        available=True,
+        country=case.country,
+        currency=estimates[0]["currency"],
+        hours=hours,
+        upper_bound_full_shutdown=cap,
+        formula="sum of the per-app estimates below, capped at the full-shutdown figure",
+        flags=flags,
+        per_app=estimates,
+    )
+    return total
+
+
+def event_cost(event: Any) -> dict[str, object]:
+    """The cost of a detected event (``voipwatch.cost.cost_for_event``), or why none."""
+    cost = _cost_module()
+    if cost is None or not hasattr(cost, "cost_for_event"):
+        return {"available": False, "reason": "the cost model is not installed"}
+    try:
+        result: dict[str, object] = cost.cost_for_event(event).to_dict()
+    except VoipwatchError as exc:
+        return {"available": False, "reason": str(exc)}
+    result["available"] = True
+    return result

@@ -1,0 +1,85 @@
+"""What every importer shares: the batch it returns, dates, and the checks on a record."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from voipwatch.cases.model import SourceRecord
+from voipwatch.cases.names import country_code
+from voipwatch.errors import InputError
+
+
+@dataclass
+class Batch:
+    """What one file yielded: records, rows left out on purpose (by reason), and bad rows.
+
+    ``problems`` make the whole import fail (one transaction: nothing is written);
+    ``skipped`` rows are fine but not about calls or messaging, or repeat a record.
+    """
+
+    source: str
+    records: list[SourceRecord] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    #: Dirty cells repaired (by what was done), for the import summary.
+    notes: Counter[str] = field(default_factory=Counter)
+    problems: list[InputError] = field(default_factory=list)
+    rows: int = 0
+
+
+def parse_day(value: str, *, what: str) -> date:
+    """A day from ``YYYY-MM-DD`` or an ISO timestamp (``2023-04-27T00:00:00.000000Z``)."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    except ValueError:
+        raise ValueError(f"{what} {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def resolve_country(name: str) -> str:
+    code = country_code(name)
+    if code is None:
+        raise ValueError(f"unknown country {name!r}")
+    return code
+
+
+def check_dates(start: date, end: date | None, *, today: date) -> None:
+    """Dates a source cannot know yet are an error, not a forecast."""
+    if start > today:
+        raise ValueError(f"start {start.isoformat()} is in the future")
+    if end is not None and end > today:
+        raise ValueError(f"end {end.isoformat()} is in the future")
+
+
+def split_list(value: str) -> list[str]:
+    """Items of a cell that holds a list (``a; b``, ``a, b``), empty ones dropped."""
+    sep = ";" if ";" in value else ","
+    return [p.strip() for p in value.split(sep) if p.strip()]
+
+
+def read_csv(text: str, *, source: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Header and (line, row) pairs; a file csv cannot read is an InputError naming the line.
+
+    A row with more cells than the header gets the extra cells under ``""`` so the
+    importer can report it.
+    """
+    reader = csv.DictReader(io.StringIO(text), restkey="")
+    rows: list[tuple[int, dict[str, str]]] = []
+    try:
+        header = list(reader.fieldnames or [])
+        for row in reader:
+            extra = row.pop("", None)
+            cells = {k: (v or "") for k, v in row.items()}
+            if extra:
+                cells[""] = ",".join(str(x) for x in extra)
+            rows.append((reader.line_num, cells))
+    except csv.Error as exc:
+        raise InputError(
+            f"not a readable CSV file ({exc})", source=source, line=reader.line_num
+        ) from None
+    return header, rows

@@ -1,0 +1,88 @@
+"""voipwatch's own case format: what ``voipwatch cases export --format json`` writes, or
+cases written by hand in the same shape (JSON lines, or a JSON list).
+
+A case with ``sources`` brings each source record back as exported; a case without is
+one record of source ``voipwatch``. Here the apps are checked strictly: each must be a
+catalogue service (or one of its names), since no source text stands behind them.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import msgspec
+
+from voipwatch.cases.importers.common import Batch, check_dates, resolve_country
+from voipwatch.cases.model import KINDS, SOURCES, SourceRecord, record_digest
+from voipwatch.cases.names import VOIP, app_for
+from voipwatch.errors import InputError
+
+
+def _record(obj: dict[str, Any], *, file: str, line: int, today: date) -> SourceRecord:
+    obj = {k: v for k, v in obj.items() if k in SourceRecord.__struct_fields__}
+    source = obj.get("source") or "voipwatch"
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r} (one of {', '.join(SOURCES)})")
+    if not obj.get("country"):
+        raise ValueError("no country")
+    obj["country"] = resolve_country(str(obj["country"]))
+    apps = []
+    for name in obj.get("apps") or []:
+        app = app_for(str(name))
+        if app is None:
+            raise ValueError(f"unknown app {name!r} (not in the service catalogue)")
+        if app != VOIP:
+            apps.append(app)
+    obj["apps"] = sorted(set(apps))
+    if obj.get("kind") not in KINDS:
+        raise ValueError(f"kind {obj.get('kind')!r} is not one of {', '.join(KINDS)}")
+    if not obj.get("start"):
+        raise ValueError("no start date")
+    obj["source"] = source
+    if not obj.get("record_id"):
+        obj["record_id"] = record_digest(
+            obj["country"], str(obj["start"]), ",".join(obj["apps"]), str(obj.get("region", ""))
+        )
+    obj["file"], obj["line"] = file, line
+    try:
+        rec = msgspec.convert(obj, SourceRecord)
+    except msgspec.ValidationError as exc:
+        raise ValueError(str(exc)) from None
+    check_dates(rec.start, rec.end, today=today)
+    if rec.end is not None and rec.end < rec.start:
+        raise ValueError(f"end {rec.end} is before start {rec.start}")
+    return rec
+
+
+def read_native(data: bytes, *, file: str, today: date) -> Batch:
+    batch = Batch(source="voipwatch")
+    text = data.decode("utf-8-sig", errors="replace").strip()
+    items: list[tuple[int, Any]] = []
+    if text.startswith("["):
+        try:
+            items = list(enumerate(msgspec.json.decode(text), 1))
+        except msgspec.DecodeError as exc:
+            raise InputError(f"not valid JSON ({exc})", source=file) from None
+    else:
+        for n, raw in enumerate(text.splitlines(), 1):
+            if not raw.strip():
+                continue
+            try:
+                items.append((n, msgspec.json.decode(raw)))
+            except msgspec.DecodeError as exc:
+                batch.problems.append(InputError(f"not valid JSON ({exc})", source=file, line=n))
+    for n, obj in items:
+        batch.rows += 1
+        if not isinstance(obj, dict):
+            batch.problems.append(InputError("not a JSON object", source=file, line=n))
+            continue
+        parts = obj.get("sources") or [obj]
+        for part in parts:
+            try:
+                if not isinstance(part, dict):
+                    raise ValueError("a source that is not an object")
+                batch.records.append(_record(part, file=file, line=n, today=today))
+            except ValueError as exc:
+                batch.problems.append(InputError(str(exc), source=file, line=n))
+    return batch

@@ -1,0 +1,143 @@
+"""The documented case: one real-world block as the documenting organisations record it.
+
+A case is what a source says happened — a country, the networks and apps affected, the
+kind of block, when, why and under which law — with every source that documented it.
+It is the documentary counterpart of a detected :class:`~voipwatch.events.model.Event`;
+the registry joins the two.
+
+Dates are days (UTC): the sources record days, sometimes estimated, and the
+``*_precision`` fields say how far a date can be trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime
+from typing import Literal
+
+import msgspec
+
+#: ``service_block``: apps (or their servers) blocked, the rest of the Internet works;
+#: ``voip_only``: calls blocked, messaging works; ``throttling``: apps slowed, not cut;
+#: ``full_shutdown``: the network itself is cut, every app with it.
+CaseKind = Literal["service_block", "voip_only", "throttling", "full_shutdown"]
+KINDS: tuple[CaseKind, ...] = ("service_block", "voip_only", "throttling", "full_shutdown")
+
+#: ``day``: the source gives the day; ``estimated``: the source says the day is an
+#: estimate; ``unknown``: no date (only for ends).
+Precision = Literal["day", "estimated", "unknown"]
+
+#: What the source says of the end: ``ended`` (with or without a date), ``ongoing``, or
+#: ``unknown``.
+EndStatus = Literal["ended", "ongoing", "unknown"]
+
+#: Source formats the importers read, and ``voipwatch`` for our own export.
+SourceName = Literal["ooni", "stop", "cenalert", "voipwatch"]
+SOURCES: tuple[SourceName, ...] = ("ooni", "stop", "cenalert", "voipwatch")
+
+#: Review status an annotation can give a case.
+CaseStatus = Literal["unreviewed", "confirmed", "disputed", "rejected"]
+STATUSES: tuple[CaseStatus, ...] = ("unreviewed", "confirmed", "disputed", "rejected")
+
+
+class SourceRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One record of one source, as imported, normalised to the case's vocabulary.
+
+    ``record_id`` is stable across copies of the same source (OONI's incident id; for
+    the sheets, a digest of the columns that identify a row), so importing a newer copy
+    updates the record instead of adding a second one.
+    """
+
+    source: SourceName
+    record_id: str
+    country: str
+    region: str = ""
+    asns: list[int] = msgspec.field(default_factory=list)
+    operators: list[str] = msgspec.field(default_factory=list)
+    apps: list[str] = msgspec.field(default_factory=list)
+    other_services: list[str] = msgspec.field(default_factory=list)
+    kind: CaseKind
+    start: date
+    start_precision: Precision = "day"
+    end: date | None = None
+    end_precision: Precision = "unknown"
+    end_status: EndStatus = "unknown"
+    title: str = ""
+    cause: str = ""
+    legal_basis: str = ""
+    #: Who reported it, as the source says (CenAlert's ``source`` column, OONI's authors).
+    reported_by: list[str] = msgspec.field(default_factory=list)
+    links: list[str] = msgspec.field(default_factory=list)
+    #: The services as the source spelled them, for the record.
+    services_stated: str = ""
+    #: Where it was read from: file and line (1-based; 0 for whole-file formats).
+    file: str = ""
+    line: int = 0
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.record_id)
+
+
+class Annotation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A note added by a person (CLI or web); later annotations win for status and basis."""
+
+    at: datetime
+    note: str = ""
+    status: CaseStatus | None = None
+    legal_basis: str = ""
+    links: list[str] = msgspec.field(default_factory=list)
+    author: str = ""
+
+
+class Case(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A documented block: the merge of every source record about it.
+
+    ``apps`` are service ids of the catalogue (``whatsapp``, ``telegram``, ...); an empty
+    list with kind ``full_shutdown`` or ``voip_only`` means every app (of its plane).
+    ``networks`` are ASNs where a source names them, ``operators`` the operator names
+    when that is all a source gives. ``events`` are the ids of detected events matched to
+    the case, ``annotations`` what people added.
+    """
+
+    case_id: str
+    country: str
+    region: str = ""
+    networks: list[int] = msgspec.field(default_factory=list)
+    operators: list[str] = msgspec.field(default_factory=list)
+    apps: list[str] = msgspec.field(default_factory=list)
+    other_services: list[str] = msgspec.field(default_factory=list)
+    kind: CaseKind
+    start: date
+    start_precision: Precision = "day"
+    end: date | None = None
+    end_precision: Precision = "unknown"
+    end_status: EndStatus = "unknown"
+    title: str = ""
+    cause: str = ""
+    legal_basis: str = ""
+    status: CaseStatus = "unreviewed"
+    sources: list[SourceRecord] = msgspec.field(default_factory=list)
+    annotations: list[Annotation] = msgspec.field(default_factory=list)
+    events: list[str] = msgspec.field(default_factory=list)
+
+    @property
+    def links(self) -> list[str]:
+        """Every link of every source and annotation, once, in order."""
+        seen: dict[str, None] = {}
+        for s in self.sources:
+            seen.update(dict.fromkeys(s.links))
+        for a in self.annotations:
+            seen.update(dict.fromkeys(a.links))
+        return list(seen)
+
+
+def case_id_for(record: SourceRecord) -> str:
+    """The id a case gets from the record that founded it (stable across imports)."""
+    key = f"{record.source}|{record.record_id}"
+    return "c" + hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
+
+
+def record_digest(*parts: str) -> str:
+    """A record id for sources without one: a digest of the identifying columns."""
+    return hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()

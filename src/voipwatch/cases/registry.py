@@ -1,0 +1,421 @@
+"""The case registry: documented cases in the store, joined with detected events.
+
+Tables (created here, versioned as ``cases_schema`` in ``store_meta``):
+
+* ``case_sources``: every imported source record, as JSON, with the case it is filed
+  under — the registry's ground truth;
+* ``cases``: the merged cases, rebuilt from the records at every import;
+* ``case_annotations``: what people added (notes, status, legal basis, links);
+* ``case_events``: which detected events document which case, and why.
+
+An import is one transaction: a file with any bad record writes nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from voipwatch.cases.importers import read_file
+from voipwatch.cases.match import Match, match
+from voipwatch.cases.merge import merge
+from voipwatch.cases.model import STATUSES, Annotation, Case, SourceRecord
+from voipwatch.cases.names import app_for, country_code
+from voipwatch.errors import InputError, UsageError
+from voipwatch.events.model import Event
+from voipwatch.store.db import Store
+
+CASES_SCHEMA = "1"
+
+DDL = (
+    """
+    CREATE TABLE IF NOT EXISTS case_sources (
+        source        VARCHAR NOT NULL,
+        record_id     VARCHAR NOT NULL,
+        case_id       VARCHAR NOT NULL,
+        record        VARCHAR NOT NULL,
+        imported_from VARCHAR NOT NULL,
+        imported_at   TIMESTAMP NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS cases (
+        case_id VARCHAR NOT NULL,
+        country VARCHAR NOT NULL,
+        kind    VARCHAR NOT NULL,
+        start   DATE NOT NULL,
+        "end"   DATE,
+        apps    VARCHAR NOT NULL,
+        body    VARCHAR NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS case_annotations (
+        case_id VARCHAR NOT NULL,
+        noted_at TIMESTAMP NOT NULL,
+        body    VARCHAR NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS case_events (
+        case_id    VARCHAR NOT NULL,
+        event_id   VARCHAR NOT NULL,
+        reason     VARCHAR NOT NULL,
+        matched_at TIMESTAMP NOT NULL
+    )
+    """,
+)
+
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass
+class ImportStats:
+    """What an import did: rows read, records new / updated, rows left out, cases."""
+
+    file: str
+    source: str
+    rows: int = 0
+    records: int = 0
+    new: int = 0
+    updated: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    repaired: Counter[str] = field(default_factory=Counter)
+    cases_before: int = 0
+    cases_after: int = 0
+    merged: int = 0
+    events_matched: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "source": self.source,
+            "rows": self.rows,
+            "records": self.records,
+            "new": self.new,
+            "updated": self.updated,
+            "skipped": dict(self.skipped),
+            "repaired": dict(self.repaired),
+            "cases_before": self.cases_before,
+            "cases_after": self.cases_after,
+            "merged": self.merged,
+            "events_matched": self.events_matched,
+        }
+
+
+def ensure_tables(store: Store) -> None:
+    """Create the registry's tables in a writable store (idempotent)."""
+    with store.transaction():
+        for ddl in DDL:
+            store.con.execute(ddl)
+        store.con.execute(
+            "INSERT OR REPLACE INTO store_meta VALUES ('cases_schema', ?)", [CASES_SCHEMA]
+        )
+
+
+def _has_tables(store: Store) -> bool:
+    names = {r[0] for r in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    return "cases" in names and "case_sources" in names
+
+
+def _records(store: Store) -> list[tuple[SourceRecord, str]]:
+    if not _has_tables(store):
+        return []
+    rows = store.con.execute(
+        "SELECT record, case_id FROM case_sources ORDER BY source, record_id"
+    ).fetchall()
+    return [(msgspec.json.decode(r[0], type=SourceRecord), r[1]) for r in rows]
+
+
+def _write_cases(store: Store, cases: list[Case], *, imported: dict[tuple[str, str], str]) -> None:
+    """Replace the merged cases and the records' filing (inside a transaction)."""
+    con = store.con
+    now = datetime.now(UTC).replace(tzinfo=None)
+    old_from = {
+        (r[0], r[1]): (r[2], r[3])
+        for r in con.execute(
+            "SELECT source, record_id, imported_from, imported_at FROM case_sources"
+        ).fetchall()
+    }
+    con.execute("DELETE FROM case_sources")
+    con.execute("DELETE FROM cases")
+    source_rows = []
+    case_rows = []
+    for c in cases:
+        for r in c.sources:
+            if r.key in imported:
+                origin = (imported[r.key], now)
+            else:
+                origin = old_from.get(r.key, (r.file, now))
+            source_rows.append((r.source, r.record_id, c.case_id, _encode(r).decode(), *origin))
+        body = msgspec.structs.replace(c, annotations=[], events=[], status="unreviewed")
+        case_rows.append(
+            (c.case_id, c.country, c.kind, c.start, c.end, ",".join(c.apps), _encode(body).decode())
+        )
+    if source_rows:
+        con.executemany("INSERT INTO case_sources VALUES (?, ?, ?, ?, ?, ?)", source_rows)
+    if case_rows:
+        con.executemany("INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?)", case_rows)
+
+
+def import_cases(
+    store: Store,
+    path: Path,
+    source: str | None = None,
+    *,
+    today: date | None = None,
+    on_problem: Callable[[str], None] | None = None,
+) -> ImportStats:
+    """Import one file of documented cases, merging its records into the registry.
+
+    Bad records are reported through ``on_problem`` and then an :class:`InputError`
+    is raised: nothing is written unless every record of the file is good.
+    """
+    batch = read_file(path, source=source, today=today)
+    if batch.problems:
+        for p in batch.problems:
+            if on_problem is not None:
+                on_problem(str(p))
+        first = batch.problems[0]
+        raise InputError(
+            f"{len(batch.problems)} bad record(s), nothing imported (first: line {first.line}: "
+            f"{first.reason})",
+            source=str(path),
+        )
+    if not batch.records and not batch.skipped:
+        raise InputError("no cases in the file", source=str(path))
+    ensure_tables(store)
+    stats = ImportStats(
+        file=str(path), source=batch.source, rows=batch.rows, records=len(batch.records)
+    )
+    stats.skipped = batch.skipped
+    stats.repaired = batch.notes
+    existing = _records(store)
+    previous = {r.key: cid for r, cid in existing}
+    stats.cases_before = len(set(previous.values()))
+    by_key = {r.key: r for r, _ in existing}
+    for r in batch.records:
+        if r.key in by_key:
+            stats.updated += by_key[r.key] != r
+        else:
+            stats.new += 1
+        by_key[r.key] = r
+    cases = merge(list(by_key.values()), previous)
+    stats.cases_after = len(cases)
+    stats.merged = sum(1 for c in cases if len(c.sources) > 1)
+    with store.transaction():
+        _write_cases(store, cases, imported={r.key: str(path) for r in batch.records})
+        events = _stored_events(store)
+        if events is not None:
+            stats.events_matched = len(_write_matches(store, cases, events))
+    return stats
+
+
+# ------------------------------------------------------------------------------------
+# Reading cases
+# ------------------------------------------------------------------------------------
+
+
+def _annotations(store: Store) -> dict[str, list[Annotation]]:
+    out: dict[str, list[Annotation]] = {}
+    for cid, body in store.con.execute(
+        "SELECT case_id, body FROM case_annotations ORDER BY noted_at, rowid"
+    ).fetchall():
+        out.setdefault(cid, []).append(msgspec.json.decode(body, type=Annotation))
+    return out
+
+
+def _event_links(store: Store) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for cid, eid in store.con.execute(
+        "SELECT case_id, event_id FROM case_events ORDER BY case_id, event_id"
+    ).fetchall():
+        out.setdefault(cid, []).append(eid)
+    return out
+
+
+def _compose(body: str, notes: list[Annotation], events: list[str]) -> Case:
+    case = msgspec.json.decode(body, type=Case)
+    status = case.status
+    legal = case.legal_basis
+    for a in notes:
+        if a.status:
+            status = a.status
+        if a.legal_basis:
+            legal = a.legal_basis
+    return msgspec.structs.replace(
+        case, annotations=notes, events=events, status=status, legal_basis=legal
+    )
+
+
+def list_cases(
+    store: Store,
+    *,
+    country: str | None = None,
+    app: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    source: str | None = None,
+) -> list[Case]:
+    """Cases matching every filter given, by onset then country."""
+    where: list[str] = []
+    args: list[object] = []
+    if country:
+        cc = country_code(country)
+        if cc is None:
+            raise UsageError(f"--country: unknown country {country!r}")
+        where.append("country = ?")
+        args.append(cc)
+    app_id = None
+    if app:
+        app_id = app_for(app)
+        if app_id is None:
+            raise UsageError(f"--app: unknown app {app!r} (not in the service catalogue)")
+    if not _has_tables(store):
+        return []
+    if kind:
+        where.append("kind = ?")
+        args.append(kind)
+    if since:
+        where.append("coalesce(\"end\", DATE '9999-12-31') >= ?")
+        args.append(since)
+    if until:
+        where.append("start <= ?")
+        args.append(until)
+    sql = "SELECT case_id, body FROM cases"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY start, country, case_id"
+    rows = store.con.execute(sql, args).fetchall()
+    notes = _annotations(store)
+    links = _event_links(store)
+    out = []
+    for cid, body in rows:
+        case = _compose(body, notes.get(cid, []), links.get(cid, []))
+        if app_id and app_id not in case.apps:
+            continue
+        if status and case.status != status:
+            continue
+        if source and all(s.source != source for s in case.sources):
+            continue
+        out.append(case)
+    return out
+
+
+def get_case(store: Store, case_id: str) -> Case | None:
+    if not _has_tables(store):
+        return None
+    row = store.con.execute("SELECT body FROM cases WHERE case_id = ?", [case_id]).fetchone()
+    if row is None:
+        return None
+    notes = _annotations(store).get(case_id, [])
+    return _compose(row[0], notes, _event_links(store).get(case_id, []))
+
+
+def annotate_case(
+    store: Store,
+    case_id: str,
+    *,
+    note: str | None = None,
+    status: str | None = None,
+    legal_basis: str | None = None,
+    links: list[str] | None = None,
+    author: str = "",
+) -> Case:
+    """Add an annotation to a case; the case as it now reads.
+
+    Raises :class:`UsageError` for an unknown case or status, a link that is not a web
+    address, or an annotation that says nothing.
+    """
+    if status is not None and status not in STATUSES:
+        raise UsageError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+    for link in links or []:
+        if not link.startswith(("http://", "https://")):
+            raise UsageError(f"link {link!r} is not a web address (http:// or https://)")
+    if not (note or status or legal_basis or links):
+        raise UsageError("nothing to add: give a note, a status, a legal basis or links")
+    if get_case(store, case_id) is None:
+        raise UsageError(f"no case {case_id!r} (see `voipwatch cases list`)")
+    ann = Annotation(
+        at=datetime.now(UTC),
+        note=note or "",
+        status=status,
+        legal_basis=legal_basis or "",
+        links=list(links or []),
+        author=author,
+    )
+    with store.transaction():
+        store.con.execute(
+            "INSERT INTO case_annotations VALUES (?, ?, ?)",
+            [case_id, ann.at.replace(tzinfo=None), _encode(ann).decode()],
+        )
+    case = get_case(store, case_id)
+    assert case is not None
+    return case
+
+
+# ------------------------------------------------------------------------------------
+# Events
+# ------------------------------------------------------------------------------------
+
+
+def _stored_events(store: Store) -> list[Event] | None:
+    """The detector's events in the store, or None when there is no events table yet."""
+    names = {r[0] for r in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "events" not in names:
+        return None
+    try:
+        module: Any = importlib.import_module("voipwatch.events.store")
+    except ImportError:
+        return None
+    events: list[Event] = module.load_events(store)
+    return events
+
+
+def _write_matches(store: Store, cases: list[Case], events: list[Event]) -> list[Match]:
+    found = match(cases, events)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    store.con.execute("DELETE FROM case_events")
+    if found:
+        store.con.executemany(
+            "INSERT INTO case_events VALUES (?, ?, ?, ?)",
+            [(m.case_id, m.event_id, m.reason, now) for m in found],
+        )
+    return found
+
+
+def match_events(store: Store, events: list[Event] | None = None) -> list[Match]:
+    """Match events (the store's detected events unless given) with every case; stored."""
+    ensure_tables(store)
+    if events is None:
+        events = _stored_events(store) or []
+    cases = list_cases(store)
+    with store.transaction():
+        return _write_matches(store, cases, events)
+
+
+def case_events(store: Store, case_id: str) -> list[tuple[str, str]]:
+    """(event_id, reason) of the events matched to a case."""
+    if not _has_tables(store):
+        return []
+    rows = store.con.execute(
+        "SELECT event_id, reason FROM case_events WHERE case_id = ? ORDER BY event_id",
+        [case_id],
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def events_by_id(store: Store, ids: list[str]) -> dict[str, Event]:
+    """The stored events with these ids (empty when the detector has not run)."""
+    events = _stored_events(store) or []
+    wanted = set(ids)
+    return {e.event_id: e for e in events if e.event_id in wanted}
