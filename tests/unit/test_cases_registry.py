@@ -257,3 +257,30 @@ def test_bad_file_writes_nothing(tmp_path: Path) -> None:
         f"{tmp_path / 'bad.csv'}:4: unknown country 'Atlantis'",
         f"{tmp_path / 'bad.csv'}:5: start 2031-01-01 is in the future",
     ]
+
+
+def test_case_cost() -> None:
+    from voipwatch.cases.costing import case_cost, event_cost
+
+    (br,) = merge([rec("stop", "1", "BR", "2023-04-26", ["telegram"], end="2023-04-28")])
+    cost = case_cost(br, today=TODAY)
+    assert cost["available"] is True
+    assert cost["hours"] == 48
+    assert 0 < cost["low"] <= cost["central"] <= cost["high"] <= cost["upper_bound_full_shutdown"]  # type: ignore[operator]
+    (two,) = merge(
+        [rec("stop", "2", "BR", "2023-04-26", ["telegram", "whatsapp"], end="2023-04-28")]
+    )
+    both = case_cost(two, today=TODAY)
+    assert both["central"] > cost["central"]  # type: ignore[operator]
+    assert len(both["per_app"]) == 2  # type: ignore[arg-type]
+    (open_end,) = merge([rec("cenalert", "3", "BR", "2023-04-26", ["telegram"])])
+    assert case_cost(open_end, today=TODAY) == {
+        "available": False,
+        "reason": "no end date documented: duration unknown",
+    }
+    (shutdown,) = merge(
+        [rec("stop", "4", "IN", "2023-04-26", [], kind="full_shutdown", end="2023-04-27")]
+    )
+    assert case_cost(shutdown, today=TODAY)["app"] == "internet"
+    ev = event("BR", "telegram", "2023-04-26T00:00:00", "2023-04-28T00:00:00", [])
+    assert event_cost(ev)["available"] is True

@@ -10,24 +10,15 @@ the full-shutdown figure.
 
 from __future__ import annotations
 
-import importlib
 from datetime import UTC, date, datetime
 from typing import Any
 
 from voipwatch.cases.model import Case
 from voipwatch.errors import VoipwatchError
+from voipwatch.events.model import Event
 
 #: A figure's keys summed over the apps of a case.
 SUMMED = ("low", "central", "high")
-
-
-def _cost_module() -> Any:
-    """:mod:`voipwatch.cost`, or None while the cost model is not installed."""
-    try:
-        module = importlib.import_module("voipwatch.cost")
-    except ImportError:
-        return None
-    return module if hasattr(module, "estimate") else None
 
 
 def case_hours(case: Case, *, today: date) -> tuple[float | None, list[str]]:
@@ -49,10 +40,9 @@ def case_cost(case: Case, *, today: date | None = None) -> dict[str, object]:
 
     Without a figure the dict has ``available: false`` and a ``reason``.
     """
+    from voipwatch.cost import estimate
+
     day = today or datetime.now(UTC).date()
-    cost = _cost_module()
-    if cost is None:
-        return {"available": False, "reason": "the cost model is not installed"}
     hours, flags = case_hours(case, today=day)
     if hours is None:
         return {"available": False, "reason": flags[0]}
@@ -67,7 +57,7 @@ def case_cost(case: Case, *, today: date | None = None) -> dict[str, object]:
     estimates: list[dict[str, Any]] = []
     for app in apps:
         try:
-            est = cost.estimate(
+            est = estimate(
                 case.country,
                 app,
                 case.start,
@@ -101,13 +91,12 @@ def case_cost(case: Case, *, today: date | None = None) -> dict[str, object]:
     return total
 
 
-def event_cost(event: Any) -> dict[str, object]:
+def event_cost(event: Event) -> dict[str, object]:
     """The cost of a detected event (``voipwatch.cost.cost_for_event``), or why none."""
-    cost = _cost_module()
-    if cost is None or not hasattr(cost, "cost_for_event"):
-        return {"available": False, "reason": "the cost model is not installed"}
+    from voipwatch.cost import cost_for_event
+
     try:
-        result: dict[str, object] = cost.cost_for_event(event).to_dict()
+        result: dict[str, object] = cost_for_event(event).to_dict()
     except VoipwatchError as exc:
         return {"available": False, "reason": str(exc)}
     result["available"] = True
