@@ -155,3 +155,12 @@ def test_shipped_tables_are_exactly_derived_from_the_shared_data(
     data = resources.files("voipwatch.cost").joinpath("data")
     for name in ("countries.csv", "indicators.csv", "third_party.csv"):
         assert (tmp_path / name).read_text() == data.joinpath(name).read_text(), name
+
+
+def test_a_voip_ban_of_every_app_is_priced_as_calls_not_as_a_shutdown() -> None:
+    ban = estimate("MA", "voip", date(2016, 1, 7), 24, today=TODAY)
+    same = estimate("MA", "internet", date(2016, 1, 7), 24, calls_only=True, today=TODAY)
+    assert ban.central == same.central
+    assert "calls_share" in ban.inputs
+    assert ban.inputs["reach"].value == 0.73  # WhatsApp, the widest surveyed reach
+    assert ban.low <= ban.central <= ban.high < ban.upper_bound_full_shutdown

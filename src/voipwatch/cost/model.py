@@ -246,6 +246,10 @@ def compute(
         )
     country = table.country(probe_cc)
     app_id = normalise_app(app, params)
+    if app_id == "internet" and calls_only:
+        app_id = "voip"  # calls of every app blocked, the rest of the Internet working
+    if app_id == "voip":
+        calls_only = True
     year = start.year
     flags: list[str] = []
 
@@ -291,6 +295,9 @@ def compute(
         k_low, k_central, k_high, k_inputs = anchor_k(table, params)
         inputs.update(k_inputs)
         reach = params.reach_for(app_id, country.iso2)
+        if app_id == "voip":
+            # Calls of every app: bounded by the most used messenger's users.
+            reach = params.widest_reach(country.iso2)
         if reach is None:
             d = params.default_reach
             r_low, r_central, r_high = d.low, d.central, d.high

@@ -80,6 +80,12 @@ class Params(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         found = own or general
         return found[0] if found else None
 
+    def widest_reach(self, iso2: str) -> Reach | None:
+        """The surveyed app with the most users in this country (its own figure first)."""
+        apps = {r.app for r in self.reach}
+        found = [r for r in (self.reach_for(a, iso2) for a in apps) if r is not None]
+        return max(found, key=lambda r: (r.value, r.app), default=None)
+
 
 #: Tiers in order of rising loss rate, to step one tier up or down.
 TIER_ORDER = ("low", "medium", "high")
