@@ -431,6 +431,14 @@ def probe(
     probe_asn: Annotated[
         str | None, typer.Option("--probe-asn", help="Network to record, e.g. AS12345.")
     ] = None,
+    residual: Annotated[
+        bool,
+        typer.Option(
+            "--residual",
+            help="Also check for residual censorship (with --plane media or all; takes "
+            "minutes: it waits for a block to lift, [probe.helper] residual_wait).",
+        ),
+    ] = False,
 ) -> None:
     """Measure whether messaging and calling apps are blocked on this network, and how.
 
@@ -463,6 +471,12 @@ def probe(
             asn = probe_asn.upper()
             cfg = msgspec.structs.replace(
                 cfg, probe_asn=asn if asn.startswith("AS") else f"AS{asn}"
+            )
+        if residual:
+            if plane == "signalling":
+                raise UsageError("--residual is a call-plane check: add --plane media or all")
+            cfg = msgspec.structs.replace(
+                cfg, helper=msgspec.structs.replace(cfg.helper, residual=True)
             )
     except UsageError as exc:
         problem(f"voipwatch probe: {exc}")
@@ -539,7 +553,7 @@ def helper_serve(
         typer.Option(
             "--ports",
             help="UDP ports for STUN/TURN, echo and RTP, e.g. 3478,5004,8801-8810 "
-            "(default: 3478, the catalogue's call-plane ports, 5004, 42424).",
+            "(default: 3478, the catalogue's call-plane ports, 5004, 42424-42426).",
             show_default=False,
         ),
     ] = "",

@@ -28,11 +28,12 @@ BUILTIN = [
     "ip_reject", "sni_reset", "sni_drop", "tls_mitm", "server_down", "loss", "combined",
     "all_timeout", "udp_port_drop", "udp_port_reject", "stun_dpi", "dtls_dpi", "sip_port_drop",
     "sip_dpi", "sni_throttle", "residual", "udp_allowlist", "relay_block", "calls_blocked",
+    "rtp_dpi",
 ]  # fmt: skip
 # Built-in scenarios of the call plane: the probe measures both planes in them.
 CALL_SCENARIOS = {
     "udp_port_drop", "udp_port_reject", "stun_dpi", "dtls_dpi", "sip_port_drop", "sip_dpi",
-    "sni_throttle", "residual", "udp_allowlist", "relay_block", "calls_blocked",
+    "sni_throttle", "residual", "udp_allowlist", "relay_block", "calls_blocked", "rtp_dpi",
 }  # fmt: skip
 
 
@@ -111,6 +112,8 @@ def test_call_recipes_become_rules(plan: AddressPlan) -> None:
     assert stun.forward_rules == ["udp length >= 28 @th,96,32 0x2112a442 counter drop"]
     dtls = compile_scenario(load_scenario("dtls_dpi"), plan).forward_rules
     assert dtls == ["udp length >= 33 @th,64,8 0x16 @th,72,8 0xfe @th,168,8 0x01 counter drop"]
+    rtp = compile_scenario(load_scenario("rtp_dpi"), plan).forward_rules
+    assert rtp == ["udp length >= 20 @th,64,2 2 counter drop"]
     sip = compile_scenario(load_scenario("sip_port_drop"), plan).forward_rules
     assert sip == ["udp dport { 5060 } counter drop",
                    "tcp dport { 5060, 5061 } counter reject with tcp reset"]  # fmt: skip
@@ -145,10 +148,12 @@ def test_throttle_residual_and_allowlist_rules(plan: AddressPlan) -> None:
         _compiled(plan, 'kind = "sni_throttle"\napp = "signal"\nrate = "fast"')
     r = compile_scenario(load_scenario("residual"), plan)
     assert r.sets == [
-        "set residual1 { type ipv4_addr . ipv4_addr . inet_service; "
-        "flags dynamic, timeout; timeout 60s; }"
+        "set residual1 { type ipv4_addr . ipv4_addr . inet_proto . inet_service; "
+        "flags dynamic, timeout; timeout 8s; }"
     ]
-    assert r.forward_rules[0].endswith("ip saddr . ip daddr . th dport @residual1 counter drop")
+    assert r.forward_rules[0].endswith(
+        "ip saddr . ip daddr . meta l4proto . th dport @residual1 counter drop"
+    )
     assert "@th,96,32 0x2112a442 add @residual1" in r.forward_rules[1]
     assert "set residual1" in r.nft_script()
     sni = _compiled(plan, 'kind = "residual"\ntrigger = "sni"\nhost = "chat.signal.org"\n'

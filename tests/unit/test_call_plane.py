@@ -30,7 +30,7 @@ from voipwatch.probe.experiments.calls import sample_ports
 #: The probe's sockets are bound here, so a leaked client address is easy to find.
 CLIENT = "127.0.0.2"
 TLS_PORT = 8443
-UDP_PORTS = [3478, 3479, 3480, 3481, 5004, 8801, 8802, 8803, 8804, 16384, 42424]
+UDP_PORTS = [3478, 3479, 3480, 3481, 5004, 8801, 8802, 8803, 8804, 16384, 42424, 42425, 42426]
 
 
 # -- fixtures -------------------------------------------------------------------------
@@ -100,6 +100,8 @@ def probe_config(h: Helpers, **helper: Any) -> ProbeConfig:
         "media_seconds": 2.0,
         "throughput_bytes": 1_000_000,
         "tls_port": TLS_PORT,
+        "residual": True,
+        "residual_wait": 0.2,
     }
     fields.update(helper)
     return ProbeConfig(
@@ -467,6 +469,29 @@ def test_throughput_ab_on_loopback_is_alike(call_run: tuple[list[dict[str, Any]]
     assert 0.2 < tp["ratio"] < 5  # same server, same path: no throttling
 
 
+def test_residual_check_on_a_clean_path(call_run: tuple[list[dict[str, Any]], float]) -> None:
+    """One check per run, carried by every call-plane measurement; a clean path shows none."""
+    from voipwatch.ooni.model import decode
+    from voipwatch.verdicts.residual import judge_residual
+
+    ms, _ = call_run
+    residuals = [m["test_keys"]["x_residual"] for m in ms]
+    assert all(r == residuals[0] for r in residuals)
+    x = residuals[0]
+    assert x["port"] == 42425
+    assert x["other_port"] == 42426
+    assert x["wait"] == 0.2
+    steps = [s["step"] for s in x["steps"]]
+    assert steps == ["before", "trigger", *["after"] * 3, *["other"] * 3, "late"]
+    assert all(s["success"] for s in x["steps"])
+    late = x["steps"][-1]
+    assert late["t0"] - x["steps"][-2]["t"] >= 0.2
+    m, _ = decode(json.dumps(_by(ms, "generic")).encode())
+    finding = judge_residual(m.test_keys.x_residual)
+    assert finding is not None
+    assert finding.outcome == "none"
+
+
 def test_no_client_address_anywhere(call_run: tuple[list[dict[str, Any]], float]) -> None:
     ms, _ = call_run
     text = json.dumps(ms)
@@ -512,13 +537,14 @@ stun_servers = []
 media_seconds = 1
 throughput_bytes = 100000
 tls_port = {TLS_PORT}
+residual_wait = 0.1
 """
     )
     out = tmp_path / "m.jsonl"
     r = CliRunner().invoke(
         app,
         ["probe", "--plane", "media", "--yes", "--json", "--config", str(cfg),
-         "--apps", "zoom,facetime", "--out", str(out)],
+         "--apps", "zoom,facetime", "--out", str(out), "--residual"],
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     verdicts = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
@@ -526,3 +552,7 @@ tls_port = {TLS_PORT}
     assert [m["input"] for m in ms] == ["zoom", "facetime", "generic"]
     assert [v["report_id"] for v in verdicts] == [m["report_id"] for m in ms]
     assert CLIENT not in out.read_text()
+    assert all(m["test_keys"]["x_residual"]["wait"] == 0.1 for m in ms)
+    r = CliRunner().invoke(app, ["probe", "--residual", "--yes", "--config", str(cfg)])
+    assert r.exit_code == 2
+    assert "--plane media" in r.output

@@ -1,7 +1,8 @@
 """``voipwatch helper serve``: every test helper on one host, in one asyncio loop.
 
 * UDP (``echo``): STUN/TURN on 3478 and on every call-plane UDP port of the
-  catalogue, the control high port(s), the RTP reflector port and SIP 5060 — one
+  catalogue, the control high port(s), the residual check's two ports, the RTP
+  reflector port and SIP 5060 — one
   socket per port, demultiplexed by the first byte, never amplifying;
 * TLS download server (``download``) on 443, any SNI;
 * SIP OPTIONS responder on TCP 5060 and TLS 5061 (``sip``);
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from voipwatch.helper import control, download, echo, sip
-from voipwatch.probe.config import CONTROL_PORTS, RTP_PORT
+from voipwatch.probe.config import CONTROL_PORTS, RESIDUAL_PORTS, RTP_PORT
 
 
 def catalogue_udp_ports() -> list[int]:
@@ -36,7 +37,7 @@ def catalogue_udp_ports() -> list[int]:
 
 
 def default_udp_ports() -> list[int]:
-    return sorted({3478, 5060, RTP_PORT, *CONTROL_PORTS, *catalogue_udp_ports()})
+    return sorted({3478, 5060, RTP_PORT, *CONTROL_PORTS, *RESIDUAL_PORTS, *catalogue_udp_ports()})
 
 
 @dataclass

@@ -166,6 +166,25 @@ class ThroughputAB(msgspec.Struct):
     ratio: float | None = None
 
 
+class ResidualStep(msgspec.Struct):
+    """One flow of the residual check: ``before``, ``trigger``, ``after``, ``other``, ``late``."""
+
+    step: str | None = None
+    payload: str | None = None
+    port: int | None = None
+    success: bool | None = None
+    failure: Failure = None
+
+
+class Residual(msgspec.Struct):
+    """``x_residual``: innocent flows on one 3-tuple before and after a trigger."""
+
+    address: str | None = None
+    trigger: str | None = None
+    wait: float | None = None
+    steps: list[ResidualStep] | None = None
+
+
 class ControlResult(msgspec.Struct):
     """One measurement by the control helper, from outside the censored network."""
 
@@ -214,6 +233,7 @@ class TestKeys(msgspec.Struct):
     x_exchanges: list[Exchange] | None = None
     x_media_ab: MediaAB | None = None
     x_throughput_ab: ThroughputAB | None = None
+    x_residual: Residual | None = None
     # whatsapp (ts-018)
     whatsapp_endpoints_status: str | None = None
     whatsapp_web_status: str | None = None

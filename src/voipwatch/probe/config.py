@@ -18,6 +18,7 @@ from voipwatch.errors import UsageError
 
 __all__ = [
     "CONTROL_PORTS",
+    "RESIDUAL_PORTS",
     "RTP_PORT",
     "Concurrency",
     "HelperConfig",
@@ -67,6 +68,12 @@ class Concurrency(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 CONTROL_PORTS = [42424]
 #: The helper's RTP reflector (any helper UDP port reflects; this one carries the A/B).
 RTP_PORT = 5004
+#: The residual check's two ports: one it triggers, one it never does (nothing else
+#: of a run sends there, so no other test can have triggered them first).
+RESIDUAL_PORTS = [42425, 42426]
+#: How long the residual check waits for a block to lift: longer than the 180 s
+#: the Great Firewall keeps a 3-tuple blocked.
+RESIDUAL_WAIT = 200.0
 
 
 class HelperConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -77,13 +84,19 @@ class HelperConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     UDP echo on the apps' ports, SIP, the RTP reflector, the TLS download server),
     and the ports below are where it listens. ``stun_servers`` are the public STUN
     servers (``host:port``) tested beside it (None: the catalogue's ``stun/public``
-    hosts). ``media_seconds`` is the length of each A/B media stream and
-    ``throughput_bytes`` the size of each A/B download.
+    hosts). ``sip_servers`` are SIP servers (``host``) to send OPTIONS to over UDP
+    and TCP ``sip_port`` and TLS ``sips_port`` besides the helper: only your own, or
+    ones you may test (never scan third parties' SIP servers); none by default.
+    ``media_seconds`` is the length of each A/B media stream and
+    ``throughput_bytes`` the size of each A/B download. ``residual`` turns on the
+    residual-censorship check (``voipwatch probe --residual``), which waits
+    ``residual_wait`` seconds for a block to lift, on the ``residual_ports``.
     """
 
     url: str = ""
     address: str = ""
     stun_servers: list[str] | None = None
+    sip_servers: list[str] = msgspec.field(default_factory=list)
     media_seconds: float = 5.0
     throughput_bytes: int = 4_000_000
     throughput_sni: str = "web.whatsapp.com"
@@ -92,15 +105,23 @@ class HelperConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tls_port: int = 443
     sip_port: int = 5060
     sips_port: int = 5061
+    residual: bool = False
+    residual_wait: float = RESIDUAL_WAIT
+    residual_ports: list[int] = msgspec.field(default_factory=lambda: list(RESIDUAL_PORTS))
 
     def __post_init__(self) -> None:
         if not 0.2 <= self.media_seconds <= 60:
             raise ValueError(f"media_seconds must be between 0.2 and 60, not {self.media_seconds}")
         if not 0 <= self.throughput_bytes <= 64 * 1024 * 1024:
             raise ValueError("throughput_bytes must be between 0 and 64 MiB")
+        if not 0 <= self.residual_wait <= 3600:
+            raise ValueError(f"residual_wait must be between 0 and 3600, not {self.residual_wait}")
+        if len(set(self.residual_ports)) != 2:
+            raise ValueError("residual_ports must be two different ports")
         if self.address:
             ipaddress.ip_address(self.address)  # raises ValueError when malformed
-        for p in [*self.control_ports, self.rtp_port, self.tls_port, self.sip_port, self.sips_port]:
+        ports = [self.rtp_port, self.tls_port, self.sip_port, self.sips_port]
+        for p in [*self.control_ports, *self.residual_ports, *ports]:
             if not 0 < p < 65536:
                 raise ValueError(f"port {p} out of range")
 

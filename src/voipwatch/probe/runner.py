@@ -17,11 +17,11 @@ from typing import Any
 
 from voipwatch.catalog import Catalog, load
 from voipwatch.errors import UsageError
-from voipwatch.probe import control
+from voipwatch.probe import control, residual
 from voipwatch.probe.config import ProbeConfig
 from voipwatch.probe.errors import failure_of
 from voipwatch.probe.experiments import ALIASES, APPS, Experiment, make
-from voipwatch.probe.experiments.calls import CALL_APPS, GENERIC, make_call
+from voipwatch.probe.experiments.calls import CALL_APPS, GENERIC, Shared, make_call
 from voipwatch.probe.measurement import envelope
 from voipwatch.probe.steps import Ctx, Env
 
@@ -150,8 +150,15 @@ async def run_async(
     exps: list[Experiment] = []
     if plane in ("signalling", "all"):
         exps += [make(a, cat, config) for a in ids if a in APPS]
+    bound = config.timeouts.run
     if plane in ("media", "all"):
-        exps += [make_call(a, cat, config) for a in [*ids, GENERIC] if a in (*CALL_APPS, GENERIC)]
+        shared = Shared()
+        calls = [a for a in [*ids, GENERIC] if a in (*CALL_APPS, GENERIC)]
+        exps += [make_call(a, cat, config, shared) for a in calls]
+        h = config.helper
+        if h.residual and h.address:
+            # The residual check waits for the block to lift: the run may take that long.
+            bound += h.residual_wait + residual.OVERHEAD
     tests = [_Test(e, env) for e in exps]
     done = 0
 
@@ -163,7 +170,7 @@ async def run_async(
             on_progress(done, len(tests), t.exp.test_name)
 
     try:
-        async with asyncio.timeout(config.timeouts.run), asyncio.TaskGroup() as tg:
+        async with asyncio.timeout(bound), asyncio.TaskGroup() as tg:
             for t in tests:
                 tg.create_task(one(t))
     except TimeoutError:

@@ -29,6 +29,9 @@ stun_dpi           nft ``udp length >= 28 @th,96,32 0x2112a442 drop`` (the STUN 
                    cookie at UDP payload offset 4), any port unless ``ports``
 dtls_dpi           nft ``udp length >= 33 @th,64,8 0x16 @th,72,8 0xfe @th,168,8 0x01 drop``
                    (record type handshake, DTLS version, handshake type ClientHello)
+rtp_dpi            nft ``udp length >= 20 @th,64,2 2 drop``: RTP and RTCP by their header
+                   (version 2 in the first two bits of the UDP payload, RFC 7983's 128–191
+                   range), any port unless ``ports``; STUN, DTLS and other bytes pass
 sip_port_drop      nft ``udp dport 5060 drop`` and ``tcp dport {5060, 5061} reject with tcp
                    reset`` (``ports`` replaces both lists)
 sip_dpi            iptables ``-p udp|tcp -m string --string "SIP/2.0" -j DROP``, any port
@@ -37,7 +40,7 @@ sni_throttle       iptables mangle ``-i r0 -m string --hex-string <SNI entry> -j
                    --set-class 1:C``; on r0 and r1 ``tc`` HTB root ``1:`` (default class
                    ``1:99`` at 10 gbit) with class ``1:C`` at ``rate`` and a 16-packet
                    pfifo (both directions); no GSO on the veths while throttling
-residual           nft set ``residualN`` of ``saddr . daddr . dport`` with a timeout of
+residual           nft set ``residualN`` of ``saddr . daddr . proto . dport`` with a timeout of
                    ``residual_seconds``; the trigger (a STUN packet to any address, or the
                    names' SNI, marked by iptables mangle ``-j MARK``) adds its 3-tuple and is
                    dropped; every packet of a 3-tuple in the set is dropped until it expires
@@ -84,6 +87,7 @@ FEATURES = {
     "udp_port_reject": ("nft", "icmp_reject"),
     "stun_dpi": ("nft", "payload"),
     "dtls_dpi": ("nft", "payload"),
+    "rtp_dpi": ("nft", "payload"),
     "sip_port_drop": ("nft", "reject"),
     "sip_dpi": ("string",),
     "sni_throttle": ("string", "connmark", "classify", "htb"),
@@ -95,6 +99,7 @@ FEATURES = {
 STUN_COOKIE = "@th,96,32 0x2112a442"  # bits 96..127 of the UDP header + payload
 STUN_MATCH = f"udp length >= 28 {STUN_COOKIE}"
 DTLS_CLIENT_HELLO = "udp length >= 33 @th,64,8 0x16 @th,72,8 0xfe @th,168,8 0x01"
+RTP_HEADER = "udp length >= 20 @th,64,2 2"  # a 12-byte header whose version is 2
 SIP_TEXT = "SIP/2.0"
 SIP_PORTS = (5060, 5061)
 DEFAULT_CLASS = 99  # HTB class of every unthrottled packet
@@ -340,6 +345,8 @@ def _compile_call(
             out.forward_rules.append(f"{explicit}{STUN_MATCH} counter drop")
         case "dtls_dpi":
             out.forward_rules.append(f"{explicit}{DTLS_CLIENT_HELLO} counter drop")
+        case "rtp_dpi":
+            out.forward_rules.append(f"{explicit}{RTP_HEADER} counter drop")
         case "sip_port_drop":
             udp = r.all_ports or [SIP_PORTS[0]]
             tcp = r.all_ports or list(SIP_PORTS)
@@ -378,16 +385,17 @@ def _compile_call(
         case "residual":
             name = f"residual{n}"
             out.sets.append(
-                f"set {name} {{ type ipv4_addr . ipv4_addr . inet_service; "
+                f"set {name} {{ type ipv4_addr . ipv4_addr . inet_proto . inet_service; "
                 f"flags dynamic, timeout; timeout {r.residual_seconds}s; }}"
             )
             out.forward_rules.append(
-                f"meta l4proto {{ tcp, udp }} ip saddr . ip daddr . th dport @{name} counter drop"
+                f"meta l4proto {{ tcp, udp }} ip saddr . ip daddr . meta l4proto . th dport "
+                f"@{name} counter drop"
             )
             if r.trigger == "stun":
                 out.forward_rules.append(
-                    f"{explicit}{STUN_MATCH} add @{name} {{ ip saddr . ip daddr . udp dport }} "
-                    "counter drop"
+                    f"{explicit}{STUN_MATCH} add @{name} "
+                    "{ ip saddr . ip daddr . meta l4proto . udp dport } counter drop"
                 )
             else:
                 mark = hex(RESIDUAL_MARK + n)
@@ -400,8 +408,8 @@ def _compile_call(
                              sni_pattern(sni), "-j", "MARK", "--set-mark", mark]
                         )  # fmt: skip
                 out.forward_rules.append(
-                    f"meta mark {mark} add @{name} {{ ip saddr . ip daddr . tcp dport }} "
-                    "counter drop"
+                    f"meta mark {mark} add @{name} "
+                    "{ ip saddr . ip daddr . meta l4proto . tcp dport } counter drop"
                 )
         case "udp_allowlist":
             ips = _set(_allowed_ips(r, plan))

@@ -1,7 +1,9 @@
 """The probe's configuration for a simulated run (TOML for ``voipwatch probe --config``).
 
 The call-plane keys of ``[probe.helper]`` (``address``, ``stun_servers``,
-``media_seconds``, ``throughput_bytes``) are written only when the probe's
+``media_seconds``, ``throughput_bytes``, ``sip_servers`` (kamailio, when it
+answers over TLS too), and ``residual_wait`` for a scenario that runs the residual
+check) are written only when the probe's
 configuration knows them: it refuses unknown keys.
 """
 
@@ -42,6 +44,8 @@ def render(
     media_helper: str = "",
     stun_servers: Sequence[str] = (),
     media_keys: bool | None = None,
+    residual_wait: float = 0.0,
+    sip_servers: Sequence[str] = (),
 ) -> str:
     """The TOML; ``media_keys`` forces the call-plane keys on or off (default: when the
     probe knows them)."""
@@ -79,6 +83,10 @@ def render(
             f"media_seconds = {MEDIA_SECONDS}",
             f"throughput_bytes = {THROUGHPUT_BYTES}",
         ]
+        if sip_servers:
+            helper_lines.append(f"sip_servers = [{', '.join(_s(x) for x in sip_servers)}]")
+        if residual_wait:
+            helper_lines.append(f"residual_wait = {residual_wait:g}")
     if helper_lines:
         lines += ["[probe.helper]", *helper_lines, ""]
     pairs = ", ".join(f"{_s(k)} = {_s(v)}" for k, v in sorted(overlay.items()))

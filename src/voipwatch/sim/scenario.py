@@ -32,6 +32,7 @@ CALL_KINDS = (
     "udp_port_reject",
     "stun_dpi",
     "dtls_dpi",
+    "rtp_dpi",
     "sip_port_drop",
     "sip_dpi",
     "sni_throttle",
@@ -61,6 +62,7 @@ ANYWHERE_KINDS = (
     "udp_port_reject",
     "stun_dpi",
     "dtls_dpi",
+    "rtp_dpi",
     "sip_port_drop",
     "sip_dpi",
     "residual",
@@ -129,6 +131,9 @@ class Scenario(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     censor: list[Recipe] = []
     expect: list[Expect] = []
     plane: str = "signalling"  # what the probe measures: signalling, media or all
+    # The probe's residual check (``--residual``): seconds it waits for a block to lift
+    # (longer than the scenario's ``residual_seconds``); 0: no check.
+    residual_wait: float = 0.0
 
 
 def builtin_names() -> list[str]:
@@ -164,6 +169,8 @@ def parse(data: bytes, source: str) -> Scenario:
             raise ScenarioError(f"{where}: give ports, or an app or role whose ports to block")
     if scenario.plane not in PLANES:
         raise ScenarioError(f"{source}: plane must be one of {', '.join(PLANES)}")
+    if not 0 <= scenario.residual_wait <= 600:
+        raise ScenarioError(f"{source}: residual_wait must be between 0 and 600 seconds")
     return scenario
 
 

@@ -8,7 +8,8 @@
 Three namespaces joined by veth pairs, none linked to the host's network: packets
 cannot leave. The internet runs unbound (DNS, DoT, DoH), nginx (TLS/HTTP for every
 named host, ``/download`` for throughput), coturn (STUN/TURN on the call-plane hosts'
-UDP ports), kamailio (SIP OPTIONS at sip.voipwatch.test), a UDP echo, the control
+UDP ports), kamailio (SIP OPTIONS at sip.voipwatch.test over UDP and TCP 5060 and TLS
+5061), a UDP echo, the control
 helper and the call-plane test helper (when the project has them).
 
 ``build()`` checks the machine first, then builds; leaving the ``with`` block
@@ -69,6 +70,7 @@ from voipwatch.sim.servers import (
     Listen,
     Server,
     coturn_server,
+    kamailio_has_tls,
     kamailio_server,
     nginx_conf,
     nginx_server,
@@ -85,6 +87,7 @@ DOWNLOAD_BYTES = 1_000_000
 # port, Zoom's, SIP's and a high port): UDP checks that do not depend on coturn.
 ECHO_PORTS = (443, 3478, 5060, 8801, 19302, HIGH_UDP_PORT)
 RTP_PORT = 5004
+SIP_TLS_PORT = 5061
 _TEMP_RE = re.compile(rf"^{netns.TEMP_PREFIX}vw(?P<pid>\d+)x\d+-")
 
 
@@ -110,6 +113,7 @@ class World:
         self.want_helper = helper
         self.helper_running = False
         self.media_helper_running = False
+        self.sip_tls = False  # kamailio answers SIP over TLS too
         self.workdir: Path | None = None
         self.servers: list[Server] = []
         self.warnings: list[str] = []
@@ -197,6 +201,8 @@ class World:
                     helper=self.helper_running,
                     media_helper=MEDIA_HELPER if self.media_helper_running else "",
                     stun_servers=self.plan.stun_servers(),
+                    residual_wait=self.scenario.residual_wait,
+                    sip_servers=[SIP] if self.sip_tls else [],
                 )
             )
         except BaseException:
@@ -380,7 +386,18 @@ class World:
             if up:
                 first = 49152 + 200 * i
                 servers.append(coturn_server(self.inet, d, port, up, (first, first + 99)))
-        servers.append(kamailio_server(self.inet, d, SIP))
+        self.sip_tls = kamailio_has_tls()
+        if not self.sip_tls:
+            self.warnings.append(
+                "kamailio answers SIP without TLS: its TLS module is not installed "
+                "(kamailio-tls-modules; run scripts/install-system-deps)"
+            )
+        servers.append(
+            kamailio_server(
+                self.inet, d, SIP, tls_port=SIP_TLS_PORT if self.sip_tls else 0,
+                cert=d / "servers.pem", key=d / "servers.key",
+            )
+        )  # fmt: skip
         echo = ["-m", "voipwatch.sim.echo", *(f"{ECHO}:{p}" for p in ECHO_PORTS)]
         listens: list[Listen] = [("udp", ECHO, p) for p in ECHO_PORTS]
         servers.append(python_server("echo", self.inet, d, echo, listens))
@@ -388,8 +405,10 @@ class World:
 
     def media_helper_ports(self) -> list[int]:
         """The call-plane helper's UDP ports: the catalogue's (a few per role), RTP's, a
-        high port."""
-        return sorted({*self.plan.media_ports(), RTP_PORT})
+        high port, the residual check's two."""
+        from voipwatch.probe.config import RESIDUAL_PORTS
+
+        return sorted({*self.plan.media_ports(), RTP_PORT, *RESIDUAL_PORTS})
 
     def _start_media_helper(self) -> None:
         """The project's call-plane test helper on MEDIA_HELPER, when it exists."""
@@ -481,6 +500,8 @@ class World:
     def probe_argv(self, extra_args: Sequence[str] = ()) -> list[str]:
         """The probe's command line; the scenario's plane unless ``extra_args`` gives one."""
         plane = [] if "--plane" in extra_args else ["--plane", self.scenario.plane]
+        if self.scenario.residual_wait and self.scenario.plane != "signalling":
+            plane.append("--residual")
         return [
             sys.executable, "-m", "voipwatch.cli", "probe", "--yes", "--json",
             "--config", str(self.probe_config), "--out", str(self.measurements),

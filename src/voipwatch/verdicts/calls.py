@@ -11,9 +11,14 @@ changes one variable (voip_probing notes §2.7):
   blocked (``ip.blocked``);
 * a DTLS handshake or a SIP request, against other bytes on the same port —
   ``dtls.dpi``, ``sip.dpi``; SIP and other bytes both dropped — ``sip.port``;
+* a SIP server (``target = "app"``), against the helper on the same port and
+  transport — the server's address is blocked (``ip.blocked``);
 * an RTP-shaped stream against the same bytes bit-inverted (Wehe's method) —
   ``media.dpi`` only when they differ and the difference is not the path's loss;
-* a download with an app's server name against a harmless one — throttling.
+* a download with an app's server name against a harmless one — throttling;
+* innocent bytes on one 3-tuple before and after a STUN trigger (``x_residual``,
+  :mod:`voipwatch.verdicts.residual`) — ``residual``: when shown, it names the
+  STUN and UDP failures of every role, which the trigger's lasting block explains.
 
 Pure: a decoded measurement in, role verdicts out.
 """
@@ -28,6 +33,7 @@ from voipwatch.ooni.failures import normalise
 from voipwatch.ooni.identity import input_str
 from voipwatch.ooni.model import failure_str
 from voipwatch.verdicts.evidence import measurement_status
+from voipwatch.verdicts.residual import EXPLAINS, ResidualFinding, judge_residual
 from voipwatch.verdicts.types import (
     Evidence,
     Layer,
@@ -121,12 +127,17 @@ def _verdict(
 
 
 def judge_exchanges(
-    role: Role, exchanges: list[Any], context: list[Any] | None = None
+    role: Role,
+    exchanges: list[Any],
+    context: list[Any] | None = None,
+    residual: ResidualFinding | None = None,
 ) -> RoleVerdict:
     """The verdict on one call-plane role from its exchanges and their controls.
 
     ``context`` is every exchange of the measurement: whether the helper answers at
-    all, or on a random port, is a control for every role.
+    all, or on a random port, is a control for every role. ``residual`` is the run's
+    residual check: when it shows residual blocking, it names the role's STUN and
+    UDP failures.
     """
     units = _units(exchanges)
     if not units:
@@ -269,6 +280,26 @@ def judge_exchanges(
                     random_ok or helper_any_ok,
                 )
             )
+    for u in _pick(units, target="app", payloads=("sip_options",)):
+        if u.ok:
+            continue
+        port, transport = u.first.port, u.first.transport
+        same = _pick(
+            units, target="helper", payloads=("sip_options",), port=port, transport=transport
+        )
+        if any(s.ok for s in same):
+            why = f"the test server answers SIP over {transport} {port}: this server is blocked"
+            findings.append(("ip.blocked", _ev(u, "sip_options", why), True))
+        elif not same:
+            findings.append(("sip.port", _ev(u, "sip_options", "no control on this port"), False))
+    if findings and residual is not None and residual.shown:
+        explained = [f for f in findings if f[0] in EXPLAINS]
+        if explained:
+            findings = [
+                *(f for f in findings if f[0] not in EXPLAINS),
+                *(("residual", ev, True) for ev in residual.evidence),
+                *(("residual", ev, True) for _, ev, _ in explained),
+            ]
     if findings:
         techs = [t for t, _, _ in findings]
         if "udp.icmp" in techs and set(techs) <= {"udp.icmp", "udp.port"}:
@@ -326,11 +357,19 @@ def judge_exchanges(
     return _verdict(role, "ok", None, [], confirmed=False, confidence=0.9)
 
 
-def judge_media(role: Role, ab: Any, *, helper_reachable: bool = False) -> RoleVerdict:
+def judge_media(
+    role: Role,
+    ab: Any,
+    *,
+    helper_reachable: bool = False,
+    residual: ResidualFinding | None = None,
+) -> RoleVerdict:
     """Wehe's A/B: an RTP-shaped stream against the same bytes bit-inverted.
 
     ``helper_reachable``: the helper answered another exchange of the measurement, so
-    two streams lost entirely mean UDP is dropped, not that the helper is gone.
+    two streams lost entirely mean UDP is dropped, not that the helper is gone — or,
+    when the residual check shows it, that the original stream's STUN prelude left
+    the 3-tuple both streams share blocked.
     """
     o, i = ab.original, ab.inverted
     lo = (o.loss or 0.0) if o is not None else 1.0
@@ -342,6 +381,9 @@ def judge_media(role: Role, ab: Any, *, helper_reachable: bool = False) -> RoleV
             "media A/B",
             f"both streams lost ({lo:.0%}, {li:.0%})",
         )
+        if residual is not None and residual.shown:
+            evs = [*residual.evidence, ev]
+            return _verdict(role, "blocked", "residual", evs, confirmed=True, confidence=0.9)
         if helper_reachable:
             return _verdict(role, "blocked", "udp.blocked", [ev], confirmed=True, confidence=0.9)
         return _verdict(role, "unknown", None, [ev], confirmed=False, confidence=0.0)
@@ -404,12 +446,15 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
             continue
         by_role.setdefault(e.role, []).append(e)
     verdicts: list[RoleVerdict] = []
+    residual = judge_residual(tk.x_residual)
+    if residual is not None and residual.outcome == "inconclusive":
+        notes.append("the residual-censorship check was inconclusive")
     for role_id, exchanges in by_role.items():
         role = cat.roles.get(role_id)
         if role is None:
             notes.append(f"exchanges for a role the catalogue does not know: {role_id}")
             continue
-        verdicts.append(judge_exchanges(role, exchanges, list(tk.x_exchanges or ())))
+        verdicts.append(judge_exchanges(role, exchanges, list(tk.x_exchanges or ()), residual))
         for e in exchanges:
             payload = e.payload or ""
             layer: Layer = "udp"
@@ -428,7 +473,12 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
             e.success and e.target == "helper" for e in tk.x_exchanges or ()
         )  # fmt: skip
         verdicts.append(
-            judge_media(cat.roles["webrtc/media"], tk.x_media_ab, helper_reachable=reachable)
+            judge_media(
+                cat.roles["webrtc/media"],
+                tk.x_media_ab,
+                helper_reachable=reachable,
+                residual=residual,
+            )
         )
     ab = tk.x_throughput_ab
     if ab is not None and ab.target_sni:

@@ -14,9 +14,12 @@ ports (``plane = "media"``, ``udp_ports``/``tcp_ports``):
 
 ``generic`` (``input = "generic"``): the public STUN servers (``stun/public``);
 SIP OPTIONS over UDP and TCP 5060 and TLS 5061 to the helper, each with a
-``not_sip`` control on the same port (``sip/signalling``); the media A/B replay
-(``x_media_ab``) and the throughput A/B (``x_throughput_ab``). Everything starts
-at once; the A/B streams run alongside the exchanges.
+``not_sip`` control on the same port, and to the configured SIP servers
+(``[probe.helper] sip_servers``, ``target = "app"``) (``sip/signalling``); the media A/B replay
+(``x_media_ab``) and the throughput A/B (``x_throughput_ab``); with
+``[probe.helper] residual`` (``--residual``), the residual-censorship check, whose
+result every call-plane measurement of the run carries (``x_residual``). Everything
+starts at once; the A/B streams and the residual check run alongside the exchanges.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import random
 from typing import Any
 
 from voipwatch.catalog import Catalog, Role
-from voipwatch.probe import media, throughput
+from voipwatch.probe import media, residual, throughput
 from voipwatch.probe.config import ProbeConfig
 from voipwatch.probe.exchanges import Exchanges
 from voipwatch.probe.experiments.base import Experiment, Plan
@@ -50,6 +53,13 @@ GENERIC = "generic"
 PORTS_PER_ROLE = 4
 #: Google's STUN server listens on its own port; the others on STUN's default.
 _STUN_PORTS = {"stun.l.google.com": 19302}
+
+
+class Shared:
+    """What the call-plane measurements of one run share: the residual check's result."""
+
+    def __init__(self) -> None:
+        self.residual: dict[str, Any] | None = None
 
 
 def sample_ports(ports: list[int], n: int = PORTS_PER_ROLE) -> list[int]:
@@ -83,11 +93,14 @@ class _Call(Experiment):
     #: No control-helper request: the call-plane helper is the control here.
     asks_control = False
 
-    def __init__(self, catalog: Catalog, config: ProbeConfig, input_: str) -> None:
+    def __init__(
+        self, catalog: Catalog, config: ProbeConfig, input_: str, shared: Shared | None = None
+    ) -> None:
         super().__init__(catalog, config)
         self.input = input_
         self.service = input_
         self.ex: Exchanges | None = None
+        self.shared = shared or Shared()
 
     def plan(self) -> Plan:
         return Plan()
@@ -102,15 +115,17 @@ class _Call(Experiment):
             "x_exchanges": self.ex.close() if self.ex is not None else [],
             "x_media_ab": None,
             "x_throughput_ab": None,
-            "x_residual": None,
+            "x_residual": self.shared.residual,
         }
 
 
 class CallApp(_Call):
     """One app's call-plane roles, against its own servers and the helper."""
 
-    def __init__(self, catalog: Catalog, config: ProbeConfig, app: str) -> None:
-        super().__init__(catalog, config, app)
+    def __init__(
+        self, catalog: Catalog, config: ProbeConfig, app: str, shared: Shared | None = None
+    ) -> None:
+        super().__init__(catalog, config, app, shared)
         svc = catalog.services.get(app)
         self.roles: list[Role] = [
             r
@@ -193,8 +208,8 @@ class CallApp(_Call):
 class CallGeneric(_Call):
     """Public STUN, SIP, and the media and throughput A/B tests against the helper."""
 
-    def __init__(self, catalog: Catalog, config: ProbeConfig) -> None:
-        super().__init__(catalog, config, GENERIC)
+    def __init__(self, catalog: Catalog, config: ProbeConfig, shared: Shared | None = None) -> None:
+        super().__init__(catalog, config, GENERIC, shared)
         self.stun_servers = public_stun_servers(catalog, config)
         self.media_ab: dict[str, Any] | None = None
         self.throughput_ab: dict[str, Any] | None = None
@@ -206,9 +221,13 @@ class CallGeneric(_Call):
         async with asyncio.TaskGroup() as tg:
             for host, port in self.stun_servers:
                 tg.create_task(self._public(ctx, ex, host, port))
+            for server in h.sip_servers:
+                tg.create_task(self._sip_server(ctx, ex, server))
             if not h.address:
                 return
             ip = h.address
+            if h.residual:
+                tg.create_task(self._residual(ctx, ip))
             # The public servers' ports against the helper: STUN, other bytes on the
             # same port, STUN on a random port — what tells a blocked port, filtered
             # STUN and a blocked server apart.
@@ -272,6 +291,43 @@ class CallGeneric(_Call):
             ip = self.ip(addrs[0])
         await ex.udp("stun/public", "public", ip, port, "stun_binding", host=host)
 
+    async def _sip_server(self, ctx: Ctx, ex: Exchanges, host: str) -> None:
+        """SIP OPTIONS to a SIP server over UDP, TCP and TLS (the helper is the control)."""
+        from voipwatch.probe import tcp
+
+        h, role = self.config.helper, "sip/signalling"
+        if tcp.is_ip(host):
+            ip = host
+        else:
+            res = await ctx.resolve(host)
+            addrs = res.ipv4 or res.addrs
+            if not addrs:
+                for port, transport in (
+                    (h.sip_port, "udp"),
+                    (h.sip_port, "tcp"),
+                    (h.sips_port, "tls"),
+                ):
+                    e = ex._begin(role=role, target="app", host=host, ip="", port=port,
+                                  transport=transport, payload="sip_options")  # fmt: skip
+                    ex.rec_end(e, failure=res.failure or "dns_no_answer", address="")
+                return
+            ip = self.ip(addrs[0])
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(ex.udp(role, "app", ip, h.sip_port, "sip_options", host=host))
+            for port, use_tls in ((h.sip_port, False), (h.sips_port, True)):
+                tg.create_task(
+                    ex.stream(
+                        role, ip, port, "sip_options", use_tls=use_tls, target="app", host=host
+                    )
+                )
+
+    async def _residual(self, ctx: Ctx, ip: str) -> None:
+        h = self.config.helper
+        port, other = h.residual_ports[:2]
+        self.shared.residual = await residual.check(
+            ctx.rec, ip, port, other, h.residual_wait, source=self.config.source_address
+        )
+
     async def _media(self, ip: str, port: int, seconds: float, src: str) -> None:
         self.media_ab = await media.ab(ip, port, seconds, src)
 
@@ -295,7 +351,10 @@ class CallGeneric(_Call):
         }
 
 
-def make_call(app: str, catalog: Catalog, config: ProbeConfig) -> _Call:
+def make_call(
+    app: str, catalog: Catalog, config: ProbeConfig, shared: Shared | None = None
+) -> _Call:
+    """The call-plane measurement of ``app`` (or ``generic``); ``shared`` is the run's."""
     if app == GENERIC:
-        return CallGeneric(catalog, config)
-    return CallApp(catalog, config, app)
+        return CallGeneric(catalog, config, shared)
+    return CallApp(catalog, config, app, shared)
