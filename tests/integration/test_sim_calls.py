@@ -87,6 +87,8 @@ def _payload(kind: str) -> bytes:
             b"\x01" + b"\x00\x00\x20" + b"\x00\x00" + b"\x00" * 6 + b"\x00\x00\x20" + b"\x00" * 32
         )
         return b"\x16\xfe\xff" + b"\x00" * 8 + len(body).to_bytes(2, "big") + body
+    if kind == "rtp_inverted":  # an RTP header bit-inverted: version 1, not RTP
+        return bytes(b ^ 0xFF for b in b"\x80\x00" + os.urandom(30))
     if kind == "dtls_data":  # application data record: not a handshake
         return b"\x17\xfe\xfd" + b"\x00\x01" + b"\x00" * 6 + b"\x00\x20" + os.urandom(32)
     if kind == "sip":
@@ -148,13 +150,19 @@ def sip_options(transport: str, port: int) -> bytes:
 
 
 def check_sip(address: str, port: str, transport: str = "udp", timeout: str = "1.0") -> Any:
-    """SIP OPTIONS over UDP or TCP: the status line of the answer, or why none came."""
+    """SIP OPTIONS over UDP, TCP or TLS: the status line of the answer, or why none came."""
     if transport == "udp":
         answer = _exchange(address, int(port), sip_options("udp", 5060), float(timeout))
         return answer if isinstance(answer, str) else answer.split(b"\r\n")[0].decode()
     try:
-        with socket.create_connection((address, int(port)), timeout=float(timeout)) as s:
-            s.sendall(sip_options("tcp", 5060))
+        with socket.create_connection((address, int(port)), timeout=float(timeout)) as raw:
+            s = raw
+            if transport == "tls":
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                s = ctx.wrap_socket(raw, server_hostname="sip.voipwatch.test")
+            s.sendall(sip_options(transport, int(port)))
             data = s.recv(4096)
     except OSError as exc:
         return _error(exc)
@@ -350,6 +358,7 @@ def test_baseline_call_plane_answers(world_for: Any) -> None:
     assert check(w, "echo", echo, "42424", "dtls_hello") == "ok"
     assert check(w, "sip", sip, "5060", "udp") == "SIP/2.0 200 OK"
     assert check(w, "sip", sip, "5060", "tcp") == "SIP/2.0 200 OK"
+    assert check(w, "sip", sip, "5061", "tls", "3") == "SIP/2.0 200 OK"
     fast = check(w, "download", addr(w, "web.whatsapp.com"), "web.whatsapp.com")
     assert fast["bytes"] == 1_000_000
     helper = tomllib.loads(w.probe_config.read_text())["probe"].get("helper", {})
@@ -392,6 +401,16 @@ def test_dtls_dpi(world_for: Any) -> None:
     assert check(w, "stun", addr(w, TURN), "3478") == "ok"
 
 
+def test_rtp_dpi(world_for: Any) -> None:
+    w = world_for("rtp_dpi")
+    echo = _echo()
+    assert check(w, "echo", echo, "42424") == "timeout"  # 0x80: an RTP header
+    assert check(w, "echo", echo, "3478") == "timeout"
+    assert check(w, "echo", echo, "42424", "rtp_inverted") == "ok"
+    assert check(w, "echo", echo, "42424", "dtls_hello") == "ok"
+    assert check(w, "stun", addr(w, TURN), "3478") == "ok"
+
+
 def test_sip_port_drop_and_dpi(world_for: Any) -> None:
     w = world_for("sip_port_drop")
     echo, sip = _echo(), _sip()
@@ -404,6 +423,7 @@ def test_sip_port_drop_and_dpi(world_for: Any) -> None:
     assert check(w2, "sip", sip, "5060", "tcp") == "timeout"  # the SYN passes, the request not
     assert check(w2, "connect", sip, "5060") == "ok"
     assert check(w2, "echo", echo, "42424", "sip") == "timeout"  # any port
+    assert check(w2, "sip", sip, "5061", "tls", "3") == "SIP/2.0 200 OK"  # not readable
     assert check(w2, "echo", echo, "5060") == "ok"  # other payloads on SIP's port
 
 

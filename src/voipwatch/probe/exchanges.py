@@ -188,12 +188,16 @@ class Exchanges:
         *,
         use_tls: bool,
         control: str = "",
+        target: str = "helper",
+        host: str = "",
     ) -> dict[str, Any]:
-        """SIP OPTIONS (or ``not_sip`` bytes) over TCP or TLS to the helper."""
+        """SIP OPTIONS (or ``not_sip`` bytes) over TCP or TLS to the helper (or a SIP
+        server, ``target="app"``)."""
         transport = "tls" if use_tls else "tcp"
         e = self._begin(
             role=role,
-            target="helper",
+            target=target,
+            host=host,
             ip=ip,
             port=port,
             transport=transport,

@@ -34,8 +34,10 @@ from voipwatch.probe.errors import failure_of
 PACING = 0.02
 PAYLOAD = 160
 SAMPLE = 0.25
-#: Wait this long after the last packet for late reflections.
-GRACE = 0.5
+#: Wait at most this long after the last packet for late reflections (a busy
+#: machine delays the sender and the reflector: the wait ends as soon as every
+#: packet is back).
+GRACE = 1.0
 AREA_THRESHOLD = 0.1
 KS_THRESHOLD = 0.05
 MIN_SAMPLES = 8
@@ -146,6 +148,10 @@ async def replay(
     start = time.monotonic()
     end = start + seconds
 
+    back: set[int] = set()
+    all_back = asyncio.Event()
+    sending = True
+
     async def receive() -> None:
         while True:
             item = await proto.queue.get()
@@ -158,6 +164,9 @@ async def replay(
                 i = 0  # the prelude's answer (the address in it is not kept)
             if i is not None and i in sent_at:
                 arrivals.append((now, i, len(item)))
+                back.add(i)
+                if not sending and len(back) >= len(sent_at):
+                    all_back.set()
 
     rx = asyncio.get_running_loop().create_task(receive())
     try:
@@ -174,7 +183,10 @@ async def replay(
                 st.failure = st.failure or failure_of(exc)
             sent_at[i] = time.monotonic()
             st.sent += 1
-        await asyncio.sleep(max(0.0, min(GRACE, end + GRACE - time.monotonic())))
+        sending = False
+        if len(back) < len(sent_at):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(all_back.wait(), GRACE)
     finally:
         rx.cancel()
         with contextlib.suppress(asyncio.CancelledError):

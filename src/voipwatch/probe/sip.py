@@ -1,8 +1,8 @@
 """SIP OPTIONS (RFC 3261 §11), the health check every SIP server answers.
 
 The request names no address of the probe: Via and From use the reserved name
-``voipwatch.invalid`` (the answer comes back on the same socket or connection, so
-the server needs no address of ours). Over UDP the request is padded with a
+``voipwatch.invalid`` with ``rport`` (the answer comes back on the same socket or
+connection, so the server needs no address of ours). Over UDP the request is padded with a
 ``Subject`` header so that the answer fits in fewer bytes than the request.
 """
 
@@ -22,7 +22,9 @@ def options_request(host: str, port: int, transport: str, *, size: int = 0) -> b
     call_id = secrets.token_hex(12) + "@voipwatch.invalid"
     lines = [
         f"OPTIONS sip:{host}:{port} SIP/2.0",
-        f"Via: SIP/2.0/{transport.upper()} voipwatch.invalid;branch={branch}",
+        # rport (RFC 3581): a server answers the UDP request's source address and port,
+        # not the sent-by name's port 5060, which would never reach the probe's socket.
+        f"Via: SIP/2.0/{transport.upper()} voipwatch.invalid;rport;branch={branch}",
         "Max-Forwards: 70",
         f"From: <sip:probe@voipwatch.invalid>;tag={tag}",
         f"To: <sip:{host}:{port}>",

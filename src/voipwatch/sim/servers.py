@@ -253,8 +253,21 @@ def coturn_server(
     return Server(name, ns, argv, workdir / f"{name}.out", [("udp", a, port) for a in addresses])
 
 
-def kamailio_conf(address: str, port: int = 5060) -> str:
-    """kamailio answering OPTIONS with 200 (and anything else with 405) on UDP and TCP."""
+#: kamailio's TLS module (Debian's kamailio-tls-modules); without it, SIP over TLS is
+#: left out of the world (a warning), not an error.
+KAMAILIO_TLS_MODULE = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so")
+
+
+def kamailio_has_tls() -> bool:
+    return KAMAILIO_TLS_MODULE.exists()
+
+
+def kamailio_conf(
+    address: str, port: int = 5060, *, tls_port: int = 0, tls_cfg: Path | None = None
+) -> str:
+    """kamailio answering OPTIONS with 200 (and anything else with 405) on UDP and TCP,
+    and over TLS on ``tls_port`` when given (``tls_cfg``: the TLS module's settings)."""
+    tls = bool(tls_port and tls_cfg)
     return "\n".join(
         [
             "#!KAMAILIO",
@@ -265,8 +278,10 @@ def kamailio_conf(address: str, port: int = 5060) -> str:
             "auto_aliases=no",
             f"listen=udp:{address}:{port}",
             f"listen=tcp:{address}:{port}",
+            *(["enable_tls=yes", f"listen=tls:{address}:{tls_port}"] if tls else []),
             # is_method lives in siputils: without it the configuration does not parse.
             *(f'loadmodule "{m}.so"' for m in ("sl", "pv", "textops", "siputils")),
+            *(['loadmodule "tls.so"', f'modparam("tls", "config", "{tls_cfg}")'] if tls else []),
             "request_route {",
             '  if (is_method("OPTIONS")) { sl_send_reply("200", "OK"); exit; }',
             '  sl_send_reply("405", "Method Not Allowed");',
@@ -276,17 +291,48 @@ def kamailio_conf(address: str, port: int = 5060) -> str:
     )
 
 
-def kamailio_server(ns: str, workdir: Path, address: str, port: int = 5060) -> Server:
+def kamailio_tls_cfg(cert: Path, key: Path) -> str:
+    """The TLS module's profiles: the simulation's certificate, no client certificates."""
+    return "\n".join(
+        [
+            "[server:default]",
+            "method = TLSv1.2+",
+            "verify_certificate = no",
+            "require_certificate = no",
+            f"certificate = {cert}",
+            f"private_key = {key}",
+            "",
+            "[client:default]",
+            "verify_certificate = no",
+            "require_certificate = no",
+            "",
+        ]
+    )
+
+
+def kamailio_server(
+    ns: str,
+    workdir: Path,
+    address: str,
+    port: int = 5060,
+    *,
+    tls_port: int = 0,
+    cert: Path | None = None,
+    key: Path | None = None,
+) -> Server:
+    """kamailio on ``address``: SIP over UDP and TCP ``port``, and over TLS ``tls_port``
+    with ``cert`` and ``key`` (when given)."""
+    tls_cfg = None
+    if tls_port and cert is not None and key is not None:
+        tls_cfg = workdir / "kamailio-tls.cfg"
+        tls_cfg.write_text(kamailio_tls_cfg(cert, key))
     path = workdir / "kamailio.cfg"
-    path.write_text(kamailio_conf(address, port))
+    path.write_text(kamailio_conf(address, port, tls_port=tls_port, tls_cfg=tls_cfg))
     run = workdir / "kamailio-run"
     run.mkdir(exist_ok=True)
     argv = ["kamailio", "-f", str(path), "-DD", "-E", "-m", "16", "-M", "4",
             "-P", str(workdir / "kamailio.pid"), "-Y", str(run)]  # fmt: skip
-    return Server(
-        "kamailio",
-        ns,
-        argv,
-        workdir / "kamailio.out",
-        [("udp", address, port), ("tcp", address, port)],
-    )
+    listens: list[Listen] = [("udp", address, port), ("tcp", address, port)]
+    if tls_cfg is not None:
+        listens.append(("tcp", address, tls_port))
+    return Server("kamailio", ns, argv, workdir / "kamailio.out", listens)
