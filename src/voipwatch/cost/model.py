@@ -25,6 +25,7 @@ import math
 from datetime import date
 
 import msgspec
+import msgspec.structs
 
 from voipwatch.cost.indicators import Figure, Table
 from voipwatch.cost.params import APP_ALIASES, TIER_ORDER, Params
@@ -370,6 +371,14 @@ def compute(
         for tp in third_party
         if tp.iso2 == country.iso2 and tp.year == year
     ]
+    # Every input says which year it is: figures their own, voipwatch's assumptions the
+    # year they were set, and what describes the block itself the block's year.
+    inputs = {
+        name: i
+        if i.year is not None
+        else msgspec.structs.replace(i, year=params.assumed if i.assumption else year)
+        for name, i in inputs.items()
+    }
     return CostEstimate(
         country=country.iso2,
         country_name=country.name,

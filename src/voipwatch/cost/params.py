@@ -57,6 +57,7 @@ class NetworkProxy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class Params(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     version: str
+    assumed: int
     deloitte: Deloitte
     tiers: Tiers
     anchor: Anchor
