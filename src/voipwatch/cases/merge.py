@@ -146,8 +146,11 @@ def case_of(
     ordered = sorted(members, key=_order)
     first = ordered[0]
     starts = sorted(ordered, key=lambda r: (r.start, SOURCE_ORDER.get(r.source, 9)))
+    # The end from the first source that dates it to the day (OONI's is measured), else
+    # any; not the latest of all, which would stretch the block to its vaguest report.
     ends = [r for r in ordered if r.end is not None]
-    last_end = max(ends, key=lambda r: (r.end, r.end_precision == "day")) if ends else None
+    dated = [r for r in ends if r.end_precision == "day"] or ends
+    last_end = dated[0] if dated else None
     end_status: EndStatus
     if any(r.end_status == "ongoing" for r in ordered) and last_end is None:
         end_status = "ongoing"

@@ -232,16 +232,30 @@ def _annotations(store: Store) -> dict[str, list[Annotation]]:
     return out
 
 
-def _event_links(store: Store) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for cid, eid in store.con.execute(
-        "SELECT case_id, event_id FROM case_events ORDER BY case_id, event_id"
+def _event_links(store: Store, cases: list[Case]) -> dict[str, list[tuple[str, str]]]:
+    """(event_id, reason) per case: matched now against the stored events when the
+    detector has run (so a case never shows stale events), else as last recorded."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    events = _stored_events(store)
+    if events is not None:
+        for m in match(cases, events):
+            out.setdefault(m.case_id, []).append((m.event_id, m.reason))
+        return out
+    for cid, eid, reason in store.con.execute(
+        "SELECT case_id, event_id, reason FROM case_events ORDER BY case_id, event_id"
     ).fetchall():
-        out.setdefault(cid, []).append(eid)
+        out.setdefault(cid, []).append((eid, reason))
     return out
 
 
-def _compose(body: str, notes: list[Annotation], events: list[str]) -> Case:
+def _with_events(store: Store, cases: list[Case]) -> list[Case]:
+    links = _event_links(store, cases)
+    return [
+        msgspec.structs.replace(c, events=[e for e, _ in links.get(c.case_id, [])]) for c in cases
+    ]
+
+
+def _compose(body: str, notes: list[Annotation]) -> Case:
     case = msgspec.json.decode(body, type=Case)
     status = case.status
     legal = case.legal_basis
@@ -250,9 +264,7 @@ def _compose(body: str, notes: list[Annotation], events: list[str]) -> Case:
             status = a.status
         if a.legal_basis:
             legal = a.legal_basis
-    return msgspec.structs.replace(
-        case, annotations=notes, events=events, status=status, legal_basis=legal
-    )
+    return msgspec.structs.replace(case, annotations=notes, status=status, legal_basis=legal)
 
 
 def list_cases(
@@ -297,10 +309,9 @@ def list_cases(
     sql += " ORDER BY start, country, case_id"
     rows = store.con.execute(sql, args).fetchall()
     notes = _annotations(store)
-    links = _event_links(store)
     out = []
     for cid, body in rows:
-        case = _compose(body, notes.get(cid, []), links.get(cid, []))
+        case = _compose(body, notes.get(cid, []))
         if app_id and app_id not in case.apps:
             continue
         if status and case.status != status:
@@ -308,7 +319,7 @@ def list_cases(
         if source and all(s.source != source for s in case.sources):
             continue
         out.append(case)
-    return out
+    return _with_events(store, out)
 
 
 def get_case(store: Store, case_id: str) -> Case | None:
@@ -318,7 +329,7 @@ def get_case(store: Store, case_id: str) -> Case | None:
     if row is None:
         return None
     notes = _annotations(store).get(case_id, [])
-    return _compose(row[0], notes, _event_links(store).get(case_id, []))
+    return _with_events(store, [_compose(row[0], notes)])[0]
 
 
 def annotate_case(
@@ -405,13 +416,10 @@ def match_events(store: Store, events: list[Event] | None = None) -> list[Match]
 
 def case_events(store: Store, case_id: str) -> list[tuple[str, str]]:
     """(event_id, reason) of the events matched to a case."""
-    if not _has_tables(store):
+    case = get_case(store, case_id)
+    if case is None:
         return []
-    rows = store.con.execute(
-        "SELECT event_id, reason FROM case_events WHERE case_id = ? ORDER BY event_id",
-        [case_id],
-    ).fetchall()
-    return [(r[0], r[1]) for r in rows]
+    return _event_links(store, [case]).get(case_id, [])
 
 
 def events_by_id(store: Store, ids: list[str]) -> dict[str, Event]:

@@ -124,8 +124,6 @@ def list_(
     json: JsonOpt = False,
 ) -> None:
     """List cases, oldest first: country, apps, kind, dates, sources and matched events."""
-    from rich.table import Table
-
     from voipwatch.cases.export import case_dict
     from voipwatch.cases.model import KINDS, STATUSES
     from voipwatch.cases.registry import list_cases
@@ -152,35 +150,17 @@ def list_(
         for c in found:
             write_line(encoder.encode(case_dict(c)))
         return
-    table = Table(
-        "case",
-        "cc",
-        "apps",
-        "kind",
-        "start",
-        "end",
-        "sources",
-        "events",
-        "status",
-        "title",
-        title=f"{len(found):,} cases",
-        title_justify="left",
-    )
+    # One plain line per case, like `voipwatch verdicts`: readable at any width, greppable.
     for c in found:
         end = c.end.isoformat() if c.end else c.end_status
-        table.add_row(
-            c.case_id,
-            c.country,
-            _short(c),
-            c.kind,
-            c.start.isoformat(),
-            end,
-            ",".join(dict.fromkeys(s.source for s in c.sources)),
-            str(len(c.events)),
-            c.status,
-            (c.title or c.sources[0].services_stated)[:60],
+        srcs = ",".join(dict.fromkeys(s.source for s in c.sources))
+        title = (c.title or c.sources[0].services_stated)[:70]
+        out.print(
+            f"{c.case_id}  {c.country}  {_short(c)}  {c.kind}  {c.start}→{end}  {srcs}  "
+            f"{len(c.events)} events  {c.status}  {title}",
+            markup=False,
         )
-    out.print(table)
+    err.print(f"{len(found):,} cases", markup=False)
 
 
 def _details(store: Store, case: Case) -> dict[str, Any]:
