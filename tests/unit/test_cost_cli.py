@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -55,3 +56,15 @@ def test_bad_input_exits_2_with_one_line(change: list[str], message: str) -> Non
     assert message in r.stderr
     assert "Traceback" not in r.output
     assert r.stdout == ""
+
+
+def test_a_damaged_refresh_file_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "overlay.json"
+    bad.write_text("{not json")
+    monkeypatch.setenv("VOIPWATCH_INDICATORS", str(bad))
+    r = runner.invoke(app, BR)
+    assert r.exit_code == 1
+    assert "damaged refreshed indicators" in r.stderr
+    assert "Traceback" not in r.output

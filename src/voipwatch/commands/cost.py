@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
 from voipwatch.commands.options import JsonOpt, encoder, store_failures
-from voipwatch.console import out, write_line
+from voipwatch.console import out, problem, write_line
 
 
 def parse_networks(networks: str | None, shares: list[str]) -> tuple[list[int], dict[int, float]]:
@@ -35,6 +37,18 @@ def parse_networks(networks: str | None, shares: list[str]) -> tuple[list[int], 
         if a not in nets:
             nets.append(a)
     return nets, share_map
+
+
+@contextmanager
+def _input_failures() -> Iterator[None]:
+    """A damaged indicator file is one line and exit 1, like any unreadable input."""
+    from voipwatch.errors import InputError
+
+    try:
+        yield
+    except InputError as exc:
+        problem(f"voipwatch cost: {exc}")
+        raise typer.Exit(1) from None
 
 
 def _money(x: float) -> str:
@@ -80,7 +94,7 @@ def register(app: typer.Typer) -> None:
         from voipwatch.cost import estimate
         from voipwatch.errors import UsageError
 
-        with store_failures("cost"):
+        with store_failures("cost"), _input_failures():
             try:
                 day = date.fromisoformat(start)
             except ValueError:
