@@ -1,0 +1,121 @@
+"""``voipwatch events``: count cells, detect blocking events, store and list them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from voipwatch.commands.options import DbOpt, JsonOpt, encoder, store_failures
+from voipwatch.console import out, problem, write_line
+
+if TYPE_CHECKING:
+    from voipwatch.events.model import Event
+
+UsageOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--usage",
+        help="Circumvention-usage CSV (date, country, value) to corroborate events with; "
+        "imported into the store (replacing an earlier import of the same file name).",
+        show_default=False,
+    ),
+]
+RebuildOpt = Annotated[
+    bool, typer.Option("--rebuild", help="Count every cell again and rerun the detector.")
+]
+
+
+def _when(e: Event) -> str:
+    start = e.start.strftime("%Y-%m-%d %H:%M")
+    end = e.end.strftime("%Y-%m-%d %H:%M") if e.end else "ongoing"
+    return f"{start} → {end}"
+
+
+def _table(events: list[Event], db: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{len(events)} event(s) in {db}", title_justify="left")
+    for name in ("kind", "cc", "networks", "service", "roles", "techniques"):
+        # Folded, not cut short: the names are the evidence.
+        table.add_column(name, overflow="fold")
+    table.add_column("start → end (UTC)", overflow="fold")
+    table.add_column("conf.", justify="right")
+    table.add_column("msmts", justify="right")
+    for e in events:
+        nets = ", ".join(f"AS{a}" for a in e.asns) or "all"
+        if e.national:
+            nets = f"national ({nets})"
+        table.add_row(
+            e.kind,
+            e.probe_cc,
+            nets,
+            e.service,
+            ", ".join(e.roles) or "-",
+            ", ".join(e.techniques) or "-",
+            _when(e),
+            f"{e.confidence:.2f}",
+            f"{e.measurements:,}",
+        )
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def events(
+        db: DbOpt = None,
+        json: JsonOpt = False,
+        usage: UsageOpt = None,
+        rebuild: RebuildOpt = False,
+    ) -> None:
+        """Detect blocking events in the store, store them, and list them.
+
+        Counts verdicts into cells per country, network, service, role, plane and hour
+        (only the hours whose measurements changed since the last run), runs the
+        change-point detector over every cell series, rolls networks that changed
+        together up into national events, labels artefacts (target_change: the same
+        role failing in many countries at once; possible_shutdown: a network's
+        measurement volume collapsing) and stores the events for the API.
+
+        With --json, one object per event: event_id, kind, probe_cc, asns, national,
+        service, roles, plane, techniques, start, start_earliest, start_latest, end
+        (null while ongoing), end_earliest, end_latest (ISO 8601 UTC), confidence
+        (0-1), measurements, blocked_share, surges and evidence.
+        """
+        from voipwatch.errors import InputError, StoreError
+        from voipwatch.events.cells import build_cells
+        from voipwatch.events.detect import detect_events
+        from voipwatch.events.store import save_events, save_usage
+        from voipwatch.events.usage import read_usage_csv
+        from voipwatch.store import default_db_path, open_store
+
+        with store_failures("events"):
+            path = (db or default_db_path()).expanduser()
+            if not path.exists():
+                raise StoreError(f"{path}: no store here (create one with `voipwatch ingest`)")
+            try:
+                imports = [(p.name, read_usage_csv(p)) for p in usage or []]
+            except InputError as exc:
+                problem(f"voipwatch events: {exc}")
+                raise typer.Exit(2) from None
+            with open_store(path) as store:
+                row = store.con.execute("SELECT count(*) FROM measurements").fetchone()
+                if not row or not row[0]:
+                    problem(
+                        f"voipwatch events: {store.path}: the store holds no measurements; "
+                        "load some with `voipwatch ingest PATH...`"
+                    )
+                    raise typer.Exit(1)
+                for name, rows in imports:
+                    save_usage(store, name, rows)
+                build_cells(store, rebuild=rebuild)
+                found = detect_events(store)
+                save_events(store, found)
+        if json:
+            for e in found:
+                write_line(encoder.encode(e))
+        elif found:
+            _table(found, path)
+        else:
+            out.print(f"no events detected in {path}")

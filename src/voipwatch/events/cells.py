@@ -1,0 +1,152 @@
+"""Cells: verdict counts per (country, network, service, role, plane, hour).
+
+DuckDB does all the counting. A run first hashes every hour of measurements (count
+and XOR of key + judgement digest, one scan of the ``measurements`` table), compares
+those digests with the ones stored when the cells were last counted, and recounts only
+the hours that differ: new measurements, late uploads into old hours, and verdicts
+that ``voipwatch rejudge`` changed (their judgement digest changes) all show up as a
+changed hour. A fresh store counts every hour; ``rebuild=True`` starts over.
+Everything of one run is one transaction, so an interrupted run leaves the cells as
+they were.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from voipwatch.events.store import DERIVED, ensure_schema
+from voipwatch.store.db import Store, store_errors
+
+#: The role statuses counted per cell (the store's ``verdicts.status`` vocabulary).
+STATUSES: Final = ("ok", "blocked", "partial", "degraded", "down", "failure", "unknown")
+#: Statuses that say something about blocking: the blocked share's denominator.
+#: ``down`` (the target itself is down), ``failure`` and ``unknown`` say nothing.
+JUDGED: Final = ("ok", "blocked", "partial", "degraded")
+#: Statuses that count as blocking in the blocked share.
+BLOCKING: Final = ("blocked", "partial")
+
+_ASN: Final = "TRY_CAST(substr(probe_asn, 3) AS BIGINT)"
+_HOUR: Final = "date_trunc('hour', measurement_start_time)"
+
+_DIGESTS: Final = f"""
+    CREATE OR REPLACE TEMP TABLE _ev_digest AS
+    SELECT {_HOUR} AS hour, count(*) AS n, bit_xor(hash(key, judgement_digest)) AS digest
+    FROM measurements WHERE measurement_start_time IS NOT NULL GROUP BY 1
+"""
+_CHANGED: Final = """
+    CREATE OR REPLACE TEMP TABLE _ev_changed AS
+    SELECT hour FROM _ev_digest AS c FULL OUTER JOIN event_hour_digests AS s USING (hour)
+    WHERE c.n IS DISTINCT FROM s.n OR c.digest IS DISTINCT FROM s.digest
+"""
+
+
+def _measurements(only_changed: bool) -> str:
+    where = "measurement_start_time IS NOT NULL"
+    if only_changed:
+        where += f" AND {_HOUR} IN (SELECT hour FROM _ev_changed)"
+    return f"SELECT key, probe_cc, {_ASN} AS asn, {_HOUR} AS hour FROM measurements WHERE {where}"
+
+
+def _insert_cells(only_changed: bool) -> str:
+    counts = ", ".join(f"count(*) FILTER (WHERE v.status = '{s}')" for s in STATUSES)
+    judged = " + ".join(f"count(*) FILTER (WHERE v.status = '{s}')" for s in JUDGED)
+    blocking = " + ".join(f"count(*) FILTER (WHERE v.status = '{s}')" for s in BLOCKING)
+    return f"""
+        INSERT INTO event_cells
+        SELECT m.probe_cc, m.asn, v.service, v.role, v.plane, m.hour, {counts}, count(*),
+               CASE WHEN ({judged}) > 0 THEN ({blocking}) / ({judged}) END
+        FROM verdicts AS v JOIN ({_measurements(only_changed)}) AS m ON v.key = m.key
+        WHERE m.asn IS NOT NULL
+        GROUP BY m.probe_cc, m.asn, v.service, v.role, v.plane, m.hour
+    """
+
+
+def _insert_techniques(only_changed: bool) -> str:
+    statuses = ", ".join(f"'{s}'" for s in BLOCKING)
+    return f"""
+        INSERT INTO event_cell_techniques
+        SELECT m.probe_cc, m.asn, v.service, v.role, v.plane, m.hour, v.technique, count(*)
+        FROM verdicts AS v JOIN ({_measurements(only_changed)}) AS m ON v.key = m.key
+        WHERE m.asn IS NOT NULL AND v.status IN ({statuses}) AND v.technique IS NOT NULL
+        GROUP BY ALL
+    """
+
+
+def _insert_volume(only_changed: bool) -> str:
+    return f"""
+        INSERT INTO event_volume
+        SELECT probe_cc, asn, hour, count(*) FROM ({_measurements(only_changed)})
+        WHERE asn IS NOT NULL GROUP BY ALL
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class CellStats:
+    """What a run of :func:`build_cells` did."""
+
+    hours_changed: int
+    hours_total: int
+    cells: int
+    rebuilt: bool
+    elapsed_seconds: float
+
+    def as_dict(self) -> dict[str, int | float | bool]:
+        return {
+            "hours_changed": self.hours_changed,
+            "hours_total": self.hours_total,
+            "cells": self.cells,
+            "rebuilt": self.rebuilt,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+        }
+
+
+def _count(store: Store, sql: str) -> int:
+    row = store.con.execute(sql).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def build_cells(store: Store, *, rebuild: bool = False) -> CellStats:
+    """Count the cells of every hour whose measurements changed since the last run.
+
+    ``rebuild`` drops the cells (and the detector's state, which was computed from
+    them) and counts everything again.
+    """
+    started = time.perf_counter()
+    ensure_schema(store)
+    con = store.con
+    with store_errors(store.path, "counting cells"):
+        if rebuild:
+            with store.transaction():
+                for table in DERIVED:
+                    con.execute(f"DELETE FROM {table}")
+        con.execute(_DIGESTS)
+        con.execute(_CHANGED)
+        changed = _count(store, "SELECT count(*) FROM _ev_changed")
+        total = _count(store, "SELECT count(*) FROM _ev_digest")
+        fresh = _count(store, "SELECT count(*) FROM event_hour_digests") == 0
+        if changed:
+            with store.transaction():
+                # A fresh store needs no filter: every hour is new, and the join with
+                # the list of hours would cost as much as the counting.
+                only = not fresh
+                where = "WHERE hour IN (SELECT hour FROM _ev_changed)"
+                for table in ("event_cells", "event_cell_techniques", "event_volume"):
+                    if only:
+                        con.execute(f"DELETE FROM {table} {where}")
+                con.execute(_insert_cells(only))
+                con.execute(_insert_techniques(only))
+                con.execute(_insert_volume(only))
+                con.execute(f"DELETE FROM event_hour_digests {where}")
+                con.execute(f"INSERT INTO event_hour_digests SELECT * FROM _ev_digest {where}")
+        cells = _count(store, "SELECT count(*) FROM event_cells")
+        con.execute("DROP TABLE IF EXISTS _ev_digest")
+        con.execute("DROP TABLE IF EXISTS _ev_changed")
+    return CellStats(
+        hours_changed=changed,
+        hours_total=total,
+        cells=cells,
+        rebuilt=rebuild or fresh,
+        elapsed_seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,120 @@
+"""Possible shutdowns: a network whose measurement volume collapses.
+
+When a network is cut off, its probes stop uploading and every per-role detector
+falls silent (OONI names this gap: "volume collapse silences the detector"). Here the
+number of measurements per network is compared, bin by bin, with the median of the
+same time of day over the previous week, as IODA does with its moving median: a bin
+below ``COLLAPSE_RATIO`` of that median is collapsed, and a collapsed bin's expected
+value, not its own, goes into the history, so a long outage does not become the new
+normal before ``MAX_INPAINT_DAYS``. Runs of collapsed bins lasting at least
+``MIN_HOURS`` are reported.
+
+The function is pure and recomputed over the whole volume series on every run (one
+series per network, so it is cheap); the result depends only on the data.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from statistics import median
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+#: Bin sizes (hours) a network's volume may be looked at in; each divides a day.
+GRAINS: Final = (1, 2, 3, 6, 12, 24)
+#: The bin size is the smallest at which a typical bin holds this many measurements.
+MIN_EXPECTED: Final = 8.0
+COLLAPSE_RATIO: Final = 0.2
+MIN_HOURS: Final = 6
+HISTORY_DAYS: Final = 7
+#: Days of history a slot needs before its bins are judged.
+WARMUP_DAYS: Final = 3
+MAX_INPAINT_DAYS: Final = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Collapse:
+    """Hours [start, end) of a network with almost no measurements; end None: ongoing."""
+
+    start: int
+    end: int | None
+    #: The last hour with a measurement before it, and the end of the first hour
+    #: with one after it.
+    earliest: int
+    end_latest: int | None
+    expected: float
+    observed: int
+
+
+def grain(counts: npt.NDArray[np.int64]) -> int:
+    """The bin size for a network measured ``counts`` per hour (dense, from its first)."""
+    days = max(1, len(counts) // 24)
+    per_day = float(np.median(np.add.reduceat(counts, np.arange(0, days * 24, 24))[:days]))
+    for g in GRAINS:
+        if per_day * g / 24 >= MIN_EXPECTED:
+            return g
+    return GRAINS[-1]
+
+
+def collapses(first_hour: int, counts: npt.NDArray[np.int64]) -> list[Collapse]:
+    """The collapses of one network; ``counts[i]`` measurements in hour ``first_hour + i``.
+
+    The series is judged in whole bins aligned to UTC days; a last partial bin is not.
+    """
+    g = grain(counts)
+    offset = (-first_hour) % g  # the first bin boundary at or after first_hour
+    usable = (len(counts) - offset) // g
+    if usable <= 0:
+        return []
+    bins = counts[offset : offset + usable * g].reshape(usable, g).sum(axis=1)
+    slots = 24 // g
+    history: dict[int, deque[float]] = {}
+    found: list[Collapse] = []
+    run_start: int | None = None
+    run_expected = 0.0
+    run_observed = 0
+    nonzero = np.flatnonzero(counts) + first_hour
+
+    def opened(t: int) -> tuple[int, int]:
+        """The hour the silence began (after the last measured hour, if that lies in
+        the bin before) and the last measured hour before it."""
+        k = int(np.searchsorted(nonzero, t)) - 1
+        last = int(nonzero[k]) if k >= 0 else first_hour
+        return (last + 1 if last >= t - g else t), last
+
+    def closed(t: int) -> int:
+        """The first measured hour of the bin that ended the silence."""
+        k = int(np.searchsorted(nonzero, t))
+        return int(nonzero[k]) if k < len(nonzero) and nonzero[k] < t + g else t
+
+    for k, value in enumerate(bins.tolist()):
+        t = first_hour + offset + k * g
+        slot = (t // g) % slots
+        past = history.setdefault(slot, deque(maxlen=HISTORY_DAYS))
+        expected = median(past) if len(past) >= WARMUP_DAYS else None
+        collapsed = expected is not None and expected >= MIN_EXPECTED * 0.5
+        collapsed = collapsed and value < COLLAPSE_RATIO * (expected or 0.0)
+        if collapsed and run_start is not None and t - run_start >= MAX_INPAINT_DAYS * 24:
+            collapsed = False  # the new normal: stop holding the old level
+        if collapsed:
+            if run_start is None:
+                run_start, run_expected, run_observed = t, 0.0, 0
+            run_expected += expected or 0.0
+            run_observed += value
+            past.append(expected or 0.0)
+            continue
+        if run_start is not None:
+            begin, last = opened(run_start)
+            end = closed(t)
+            if end - begin >= MIN_HOURS:
+                found.append(Collapse(begin, end, last, end + 1, run_expected, run_observed))
+            run_start = None
+        past.append(float(value))
+    if run_start is not None:
+        begin, last = opened(run_start)
+        if first_hour + offset + usable * g - begin >= MIN_HOURS:
+            found.append(Collapse(begin, None, last, None, run_expected, run_observed))
+    return found
