@@ -102,10 +102,13 @@ def test_cells_count_every_verdict(one_pass: Store, rows: list[Row]) -> None:
 
 
 def test_national_block_is_rolled_up(events: list[Event]) -> None:
-    (e,) = _of(events, "block", "IR", "whatsapp")
+    signalling, web = sorted(_of(events, "block", "IR", "whatsapp"), key=lambda e: e.plane)
+    assert (signalling.plane, web.plane) == ("signalling", "web")
+    assert web.roles == ["whatsapp/web"]
+    e = signalling
     assert e.asns == [100, 101, 102]
     assert e.national
-    assert e.roles == ["whatsapp/endpoints", "whatsapp/web"]
+    assert e.roles == ["whatsapp/endpoints"]
     assert e.techniques == ["ip.blocked"]
     onset = datetime(2026, 1, 20, 6, tzinfo=UTC)
     assert e.start_earliest <= onset < e.start_latest

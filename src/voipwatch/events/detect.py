@@ -349,8 +349,10 @@ _TECHNIQUES: Final = f"""
 _NETWORKS: Final = """
     SELECT m.draft, count(DISTINCT c.asn)
     FROM (SELECT draft, any_value(probe_cc) AS probe_cc, any_value(service) AS service,
-                 min(t0) AS t0, max(t1) AS t1 FROM _ev_m GROUP BY draft) AS m
+                 any_value(plane) AS plane, min(t0) AS t0, max(t1) AS t1
+          FROM _ev_m GROUP BY draft) AS m
     JOIN _ev_c AS c ON c.probe_cc = m.probe_cc AND c.service = m.service
+         AND c.plane = m.plane
     WHERE c.h >= m.t0 AND c.h < m.t1
     GROUP BY m.draft
 """
@@ -435,14 +437,14 @@ def _event(
             "not the censors"
         )
     return Event(
-        event_id=event_id(d.kind, d.probe_cc, d.service, asns, start),
+        event_id=event_id(d.kind, d.probe_cc, d.service, asns, start, d.plane),
         kind=d.kind,  # type: ignore[arg-type]
         probe_cc=d.probe_cc,
         asns=asns,
         national=national,
         service=d.service,
         roles=d.roles,
-        plane=",".join(d.planes),
+        plane=d.plane,
         techniques=names,
         start=start,
         start_earliest=when(min(s.start_earliest for s in d.members)),

@@ -57,7 +57,15 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     evidence: dict[str, object] = msgspec.field(default_factory=dict)
 
 
-def event_id(kind: str, probe_cc: str, service: str, asns: list[int], start: datetime) -> str:
-    """A stable id: the same event found again (or found day by day) keeps its id."""
+def event_id(
+    kind: str, probe_cc: str, service: str, asns: list[int], start: datetime, plane: str = ""
+) -> str:
+    """A stable id: the same event found again (or found day by day) keeps its id.
+
+    ``plane`` tells apart events of one service on different planes (its calls and its
+    messages) that begin together; without it the id is what it always was.
+    """
     key = f"{kind}|{probe_cc}|{service}|{','.join(map(str, sorted(asns)))}|{start.isoformat()}"
+    if plane:
+        key += f"|{plane}"
     return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()

@@ -7,9 +7,10 @@ Pure functions over plain values (times are whole hours since the Unix epoch):
 2. :func:`target_changes` marks segments of one role that begin in many countries at
    about the same time: the app changed (WhatsApp Web's 302 becoming a 403, Signal
    retiring an endpoint), not the censors of all those countries at once;
-3. :func:`roll_up` joins the roles of one network and service whose blocks overlap,
-   then the networks of one country whose blocks began together, into one draft
-   event each.
+3. :func:`roll_up` joins the roles of one network, service and plane whose blocks
+   overlap, then the networks of one country whose blocks began together, into one
+   draft event each. Planes stay apart: a block of an app's calls and one of its
+   messages are different events, even when they overlap.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class Draft:
     kind: str
     probe_cc: str
     service: str
+    plane: str
     members: list[Segment] = field(default_factory=list)
 
     @property
@@ -68,10 +70,6 @@ class Draft:
     @property
     def roles(self) -> list[str]:
         return sorted({f"{s.series[2]}/{s.series[3]}" for s in self.members})
-
-    @property
-    def planes(self) -> list[str]:
-        return sorted({s.series[4] for s in self.members})
 
     @property
     def first(self) -> Segment:
@@ -179,9 +177,9 @@ def roll_up(
     segs: Sequence[Segment], kind: str, *, window: int = ROLLUP_WINDOW_HOURS
 ) -> list[Draft]:
     """Drafts of one kind: roles of a network joined, then networks of a country."""
-    by_network: dict[tuple[str, int, str], list[Segment]] = defaultdict(list)
+    by_network: dict[tuple[str, int, str, str], list[Segment]] = defaultdict(list)
     for s in segs:
-        by_network[(s.series[0], s.series[1], s.series[2])].append(s)
+        by_network[(s.series[0], s.series[1], s.series[2], s.series[4])].append(s)
     network_events: list[list[Segment]] = []
     for members in by_network.values():
         members.sort(key=lambda s: (s.start, s.series))
@@ -199,20 +197,20 @@ def roll_up(
             current.append(s)
         if current:
             network_events.append(current)
-    by_country: dict[tuple[str, str], list[list[Segment]]] = defaultdict(list)
+    by_country: dict[tuple[str, str, str], list[list[Segment]]] = defaultdict(list)
     for ev in network_events:
-        by_country[(ev[0].series[0], ev[0].series[2])].append(ev)
+        by_country[(ev[0].series[0], ev[0].series[2], ev[0].series[4])].append(ev)
     drafts: list[Draft] = []
-    for (cc, service), evs in sorted(by_country.items()):
+    for (cc, service, plane), evs in sorted(by_country.items()):
         evs.sort(key=lambda e: (min(s.start for s in e), e[0].series))
         group: list[list[Segment]] = []
         for ev in evs:
             begin = min(s.start for s in ev)
             if group and begin - min(s.start for s in group[0]) > window:
-                drafts.append(Draft(kind, cc, service, [s for e in group for s in e]))
+                drafts.append(Draft(kind, cc, service, plane, [s for e in group for s in e]))
                 group = []
             group.append(ev)
         if group:
-            drafts.append(Draft(kind, cc, service, [s for e in group for s in e]))
-    drafts.sort(key=lambda d: (d.first.start, d.probe_cc, d.service, d.asns))
+            drafts.append(Draft(kind, cc, service, plane, [s for e in group for s in e]))
+    drafts.sort(key=lambda d: (d.first.start, d.probe_cc, d.service, d.plane, d.asns))
     return drafts
