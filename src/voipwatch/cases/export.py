@@ -119,7 +119,7 @@ def case_dict(
     events: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The JSON object of a case: the case itself, its matched events and its cost."""
-    out: dict[str, Any] = msgspec.to_builtins(case)
+    out: dict[str, Any] = {"case_id": case.case_id, **msgspec.to_builtins(case)}
     out["links"] = case.links
     if events is not None:
         out["event_details"] = events

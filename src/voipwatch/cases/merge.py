@@ -24,7 +24,7 @@ so annotations stay with their case when a newer copy of a source is imported.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 
 from voipwatch.cases.model import Case, CaseStatus, EndStatus, SourceRecord, case_id_for
 
@@ -120,11 +120,18 @@ def compatible(a: SourceRecord, b: SourceRecord) -> bool:
 def cluster(records: list[SourceRecord]) -> list[list[SourceRecord]]:
     """Group records into blocks; each group in :data:`SOURCE_ORDER`, groups by onset."""
     groups: list[list[SourceRecord]] = []
-    by_country: dict[str, list[list[SourceRecord]]] = {}
+    # Per country and onset day, the groups with a member starting that day: a record
+    # only has to be compared with the groups of the days within the tolerance.
+    by_day: dict[tuple[str, date], list[list[SourceRecord]]] = {}
+    reach = LATE_REPORT_TOLERANCE.days
     for r in sorted(records, key=_order):
         best: list[SourceRecord] | None = None
         best_gap: timedelta | None = None
-        for g in by_country.get(r.country, []):
+        near: dict[int, list[SourceRecord]] = {}
+        for d in range(-reach, reach + 1):
+            for g in by_day.get((r.country, r.start + timedelta(days=d)), []):
+                near[id(g)] = g
+        for g in near.values():
             if not all(compatible(r, m) for m in g):
                 continue
             gap = min(abs(r.start - m.start) for m in g)
@@ -133,8 +140,10 @@ def cluster(records: list[SourceRecord]) -> list[list[SourceRecord]]:
         if best is None:
             best = []
             groups.append(best)
-            by_country.setdefault(r.country, []).append(best)
         best.append(r)
+        day_groups = by_day.setdefault((r.country, r.start), [])
+        if not any(g is best for g in day_groups):
+            day_groups.append(best)
     groups.sort(key=lambda g: (min(m.start for m in g), g[0].country, g[0].record_id))
     return groups
 

@@ -40,19 +40,11 @@ CaseStatus = Literal["unreviewed", "confirmed", "disputed", "rejected"]
 STATUSES: tuple[CaseStatus, ...] = ("unreviewed", "confirmed", "disputed", "rejected")
 
 
-class SourceRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One record of one source, as imported, normalised to the case's vocabulary.
+class Block(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What a case and each of its source records say of a block."""
 
-    ``record_id`` is stable across copies of the same source (OONI's incident id; for
-    the sheets, a digest of the columns that identify a row), so importing a newer copy
-    updates the record instead of adding a second one.
-    """
-
-    source: SourceName
-    record_id: str
     country: str
     region: str = ""
-    asns: list[int] = msgspec.field(default_factory=list)
     operators: list[str] = msgspec.field(default_factory=list)
     apps: list[str] = msgspec.field(default_factory=list)
     other_services: list[str] = msgspec.field(default_factory=list)
@@ -65,6 +57,19 @@ class SourceRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     title: str = ""
     cause: str = ""
     legal_basis: str = ""
+
+
+class SourceRecord(Block, frozen=True, kw_only=True, omit_defaults=True):
+    """One record of one source, as imported, normalised to the case's vocabulary.
+
+    ``record_id`` is stable across copies of the same source (OONI's incident id; for
+    the sheets, a digest of the columns that identify a row), so importing a newer copy
+    updates the record instead of adding a second one.
+    """
+
+    source: SourceName
+    record_id: str
+    asns: list[int] = msgspec.field(default_factory=list)
     #: Who reported it, as the source says (CenAlert's ``source`` column, OONI's authors).
     reported_by: list[str] = msgspec.field(default_factory=list)
     links: list[str] = msgspec.field(default_factory=list)
@@ -90,7 +95,7 @@ class Annotation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     author: str = ""
 
 
-class Case(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Case(Block, frozen=True, kw_only=True, omit_defaults=True):
     """A documented block: the merge of every source record about it.
 
     ``apps`` are service ids of the catalogue (``whatsapp``, ``telegram``, ...); an empty
@@ -101,21 +106,7 @@ class Case(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """
 
     case_id: str
-    country: str
-    region: str = ""
     networks: list[int] = msgspec.field(default_factory=list)
-    operators: list[str] = msgspec.field(default_factory=list)
-    apps: list[str] = msgspec.field(default_factory=list)
-    other_services: list[str] = msgspec.field(default_factory=list)
-    kind: CaseKind
-    start: date
-    start_precision: Precision = "day"
-    end: date | None = None
-    end_precision: Precision = "unknown"
-    end_status: EndStatus = "unknown"
-    title: str = ""
-    cause: str = ""
-    legal_basis: str = ""
     status: CaseStatus = "unreviewed"
     sources: list[SourceRecord] = msgspec.field(default_factory=list)
     annotations: list[Annotation] = msgspec.field(default_factory=list)

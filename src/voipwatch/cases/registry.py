@@ -30,7 +30,7 @@ from voipwatch.cases.model import STATUSES, Annotation, Case, SourceRecord
 from voipwatch.cases.names import app_for, country_code
 from voipwatch.errors import InputError, UsageError
 from voipwatch.events.model import Event
-from voipwatch.store.db import Store
+from voipwatch.store.db import Store, registered
 
 CASES_SCHEMA = "1"
 
@@ -159,10 +159,20 @@ def _write_cases(store: Store, cases: list[Case], *, imported: dict[tuple[str, s
         case_rows.append(
             (c.case_id, c.country, c.kind, c.start, c.end, ",".join(c.apps), _encode(body).decode())
         )
-    if source_rows:
-        con.executemany("INSERT INTO case_sources VALUES (?, ?, ?, ?, ?, ?)", source_rows)
-    if case_rows:
-        con.executemany("INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?)", case_rows)
+    _insert(store, "case_sources", source_rows)
+    _insert(store, "cases", case_rows)
+
+
+def _insert(store: Store, table: str, rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows in one statement (through Arrow; ``executemany`` goes row by row)."""
+    import pyarrow as pa
+
+    if not rows:
+        return
+    names = [r[0] for r in store.con.execute(f"DESCRIBE {table}").fetchall()]
+    columns = {n: [row[i] for row in rows] for i, n in enumerate(names)}
+    with registered(store.con, "case_rows", pa.table(columns)):
+        store.con.execute(f"INSERT INTO {table} SELECT * FROM case_rows")
 
 
 def import_cases(
