@@ -68,3 +68,13 @@ def test_a_damaged_refresh_file_is_one_clear_line(
     assert r.exit_code == 1
     assert "damaged refreshed indicators" in r.stderr
     assert "Traceback" not in r.output
+
+
+def test_data_show_lists_figures_with_year_and_source() -> None:
+    r = runner.invoke(app, ["data", "show", "BR", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    gdp = [x for x in rows if x["indicator"] == "gdp_usd" and x["year"] == 2023]
+    assert gdp[0]["value"] > 2e12
+    assert all(x["source"] and x["year"] for x in rows)
+    assert runner.invoke(app, ["data", "show", "Atlantis"]).exit_code == 2

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from voipwatch.commands.options import JsonOpt, encoder
-from voipwatch.console import err, problem, write_line
+from voipwatch.console import err, out, problem, write_line
 
 
 def register(app: typer.Typer) -> None:
@@ -65,3 +65,42 @@ def register(app: typer.Typer) -> None:
         else:
             total = sum(counts.values())
             err.print(f"{total:,} figures from {base} written to {path}", markup=False)
+
+    @data_app.command("show")
+    def show(
+        country: Annotated[str, typer.Argument(help="ISO country code (BR or BRA).")],
+        json: JsonOpt = False,
+    ) -> None:
+        """The indicator figures the cost model holds for a country, each with its year
+        and source (refreshed figures included)."""
+        from voipwatch.cost.indicators import INDICATORS, load_table
+        from voipwatch.errors import InputError, UsageError
+
+        try:
+            table = load_table()
+            c = table.country(country)
+        except UsageError as exc:
+            problem(f"voipwatch data show: {exc}")
+            raise typer.Exit(2) from None
+        except InputError as exc:
+            problem(f"voipwatch data show: {exc}")
+            raise typer.Exit(1) from None
+        for indicator in INDICATORS:
+            series = table.series.get((c.iso3, indicator), {})
+            for year in sorted(series):
+                value, sid = series[year]
+                src = table.sources.get(sid)
+                row = {
+                    "country": c.iso2,
+                    "indicator": indicator,
+                    "year": year,
+                    "value": value,
+                    "source": src.title if src else sid,
+                    "url": src.url if src else "",
+                }
+                if json:
+                    write_line(encoder.encode(row))
+                else:
+                    out.print(
+                        f"{c.iso2} {indicator} {year} {value:,.2f}  ({row['source']})", markup=False
+                    )
