@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -27,6 +27,9 @@ from voipwatch.store import Store
 #: How many apps get their own timeline chart (the most affected first): a brief is
 #: read, not searched.
 MAX_APP_CHARTS = 4
+#: The app timelines show this many days up to the last measurement: enough for the
+#: onset and its lead-in, short enough that a day is still a visible bar.
+TIMELINE_DAYS = 120
 #: OONI Explorer's page for a measurement, for briefs on real data.
 OONI_MEASUREMENT_URL = "https://explorer.ooni.org/m/{uid}"
 
@@ -142,6 +145,7 @@ def _event_row(
     what = charts.PLANE_WORDS.get(e.plane, e.plane)
     row["app"] = app
     row["what"] = f"{app} {what}"
+    row["lane"] = row["what"]
     row["role_labels"] = [roles.get(r, r) for r in e.roles]
     row["how"] = [{"technique": t, "plain": _describe(t)} for t in e.techniques]
     row["where"] = (
@@ -243,8 +247,9 @@ def _sources(brief: Brief) -> list[dict[str, str]]:
     for e in brief.events:
         cost = e.get("cost") or {}
         for inp in (cost.get("inputs") or {}).values():
-            year = f" ({inp['year']})" if inp.get("year") else ""
-            add(f"{inp.get('source', '')}{year}", inp.get("url", ""))
+            # Inputs computed from others name their formula, not a source: skip them.
+            if inp.get("url") or inp.get("year"):
+                add(str(inp.get("source", "")), str(inp.get("url", "")))
         for comp in cost.get("comparisons") or []:
             add(f"{comp['publisher']}: {comp['title']}", comp.get("url", ""), "third-party")
     ctx = brief.context or {}
@@ -339,7 +344,8 @@ def draw_charts(brief: Brief, con: Any) -> dict[str, str]:
         key=lambda s: (-s["events"], -s["not_ok"], s["service"]),
     )[:MAX_APP_CHARTS]
     for s in ranked:
-        rows = gather.role_timeline(con, brief.cc, services=[s["service"]])
+        since = (brief.coverage.last or brief.generated) - timedelta(days=TIMELINE_DAYS)
+        rows = gather.role_timeline(con, brief.cc, services=[s["service"]], since=since)
         if rows:
             out[f"timeline:{s['service']}"] = to_svg(
                 charts.timeline(

@@ -76,7 +76,11 @@ def coverage(con: duckdb.DuckDBPyConnection, cc: str) -> Coverage:
 
 
 def role_timeline(
-    con: duckdb.DuckDBPyConnection, cc: str, *, services: list[str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    cc: str,
+    *,
+    services: list[str] | None = None,
+    since: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Daily role-verdict counts per service, role and plane (with ``confirmed_count``).
 
@@ -90,6 +94,9 @@ def role_timeline(
     if services:
         where = f"AND v.service IN ({', '.join('?' for _ in services)})"
         params.extend(services)
+    if since is not None:
+        where += " AND m.measurement_start_time >= ?"
+        params.append(since.replace(tzinfo=None))
     judged = ", ".join(f"'{s}'" for s in MEASUREMENT_STATUSES)
     roles = ", ".join(f"'{s}'" for s in ROLE_STATUSES)
     rows = con.execute(

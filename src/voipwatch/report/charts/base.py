@@ -127,7 +127,10 @@ def iso(value: Any) -> str | None:
 
 def money(value: float, currency: str = "USD") -> str:
     """``1234567`` → ``USD 1.23 million``: how a brief and a chart label say an amount."""
-    for size, word in ((1e9, "billion"), (1e6, "million"), (1e3, "thousand")):
+    prefix = f"{currency} " if currency else ""
+    for size, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million"), (1e3, "thousand")):
         if abs(value) >= size:
-            return f"{currency} {value / size:,.3g} {word}"
-    return f"{currency} {value:,.0f}"
+            scaled = value / size
+            text = f"{scaled:,.0f}" if abs(scaled) >= 100 else f"{scaled:.3g}"
+            return f"{prefix}{text} {word}"
+    return f"{prefix}{value:,.0f}"

@@ -103,7 +103,15 @@ def cost_range(
         "data": {"values": values},
         "width": width,
         "height": {"step": 34},
-        "encoding": {"y": {"field": "label", "type": "nominal", "title": None, "sort": None}},
+        "encoding": {
+            "y": {
+                "field": "label",
+                "type": "nominal",
+                "title": None,
+                "sort": None,
+                "axis": {"labelLimit": 320},
+            }
+        },
         "layer": layers,
     }
     return frame(

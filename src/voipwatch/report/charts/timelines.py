@@ -10,6 +10,7 @@ from voipwatch.report.charts.base import (
     COLOURS,
     EVENT_COLOURS,
     EVENT_KINDS,
+    PLANE_WORDS,
     ROLE_TO_OONI,
     STATUSES,
     colour_scale,
@@ -186,7 +187,10 @@ def event_values(
         ongoing = end is None
         value: dict[str, Any] = {
             "event_id": e.get("event_id"),
-            "lane": f"{e.get('service')} · {e.get('plane')}",
+            "lane": str(
+                e.get("lane")
+                or f"{e.get('service')} {PLANE_WORDS.get(str(e.get('plane')), e.get('plane'))}"
+            ),
             "service": e.get("service"),
             "plane": e.get("plane"),
             "kind": e.get("kind"),
@@ -203,6 +207,18 @@ def event_values(
         value["label"] = value["techniques"] + (" · ongoing" if ongoing else "")
         value.update(link(href, value))
         values.append(value)
+
+    # A bar's label goes after its end, or inside it when the bar ends near the right edge.
+    def instant(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=None)
+
+    times = [instant(t) for v in values for t in (v["start"], v["end"]) if t]
+    if times:
+        lo, hi = min(times), max(times)
+        span = (hi - lo).total_seconds() or 1.0
+        for v in values:
+            end = v["end"] or v["start"]
+            v["label_inside"] = bool(end) and (instant(end) - lo).total_seconds() / span > 0.6
     return values
 
 
@@ -270,14 +286,23 @@ def events_timeline(
                     "y": {"field": "lane", "type": "nominal", "sort": lanes},
                 },
             },
-            {
-                "mark": {"type": "text", "align": "right", "dx": -4, "fontSize": 10},
-                "encoding": {
-                    "x": {"field": "end", "type": "temporal"},
-                    "y": {"field": "lane", "type": "nominal", "sort": lanes},
-                    "text": {"field": "label", "type": "nominal"},
-                },
-            },
+            *(
+                {
+                    "transform": [{"filter": f"{'' if inside else '!'}datum.label_inside"}],
+                    "mark": {
+                        "type": "text",
+                        "align": "right" if inside else "left",
+                        "dx": -4 if inside else 4,
+                        "fontSize": 10,
+                    },
+                    "encoding": {
+                        "x": {"field": "end", "type": "temporal"},
+                        "y": {"field": "lane", "type": "nominal", "sort": lanes},
+                        "text": {"field": "label", "type": "nominal"},
+                    },
+                }
+                for inside in (True, False)
+            ),
         ],
     }
     return frame(
