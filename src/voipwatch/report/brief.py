@@ -26,7 +26,7 @@ from voipwatch.store import Store
 
 #: How many apps get their own timeline chart (the most affected first): a brief is
 #: read, not searched.
-MAX_APP_CHARTS = 4
+MAX_APP_CHARTS = 3
 #: The app timelines show this many days up to the last measurement: enough for the
 #: onset and its lead-in, short enough that a day is still a visible bar.
 TIMELINE_DAYS = 120
@@ -53,8 +53,12 @@ class Brief:
     @property
     def source_line(self) -> str:
         if self.synthetic:
-            return f"voipwatch demo store — {self.synthetic}"
+            return "voipwatch demo store (synthetic world)"
         return "OONI measurements judged by voipwatch"
+
+    @property
+    def chart_note(self) -> str | None:
+        return "SYNTHETIC DATA — generated, not real measurements" if self.synthetic else None
 
 
 def _room(module: str) -> Any | None:
@@ -253,11 +257,14 @@ def _sources(brief: Brief) -> list[dict[str, str]]:
         for comp in cost.get("comparisons") or []:
             add(f"{comp['publisher']}: {comp['title']}", comp.get("url", ""), "third-party")
     ctx = brief.context or {}
-    for s in ctx.get("sources") or []:
-        if isinstance(s, dict):
-            add(str(s.get("title") or s.get("name") or s.get("url") or ""), str(s.get("url", "")))
-        else:
-            add(str(s), str(s) if str(s).startswith("http") else "")
+    statements: list[dict[str, Any]] = []
+    for key in ("laws_cited", "voip_licensing", "regulator", "net_neutrality", "incumbent"):
+        value = ctx.get(key)
+        statements.extend(value if isinstance(value, list) else [value] if value else [])
+    statements += list(ctx.get("notes") or []) + list(ctx.get("commitments") or [])
+    for st in statements:
+        for src in st.get("sources") or []:
+            add(str(src.get("title", "")), str(src.get("url", "")))
     return list(seen.values())
 
 
@@ -325,7 +332,7 @@ def draw_charts(brief: Brief, con: Any) -> dict[str, str]:
     """The brief's charts as SVG, from the same specs the dashboard draws."""
     from voipwatch.report.render import to_svg
 
-    note = f"Synthetic data — {brief.synthetic}" if brief.synthetic else None
+    note = brief.chart_note
     as_of = brief.coverage.last or brief.generated
     out: dict[str, str] = {}
     if brief.events:
@@ -339,10 +346,11 @@ def draw_charts(brief: Brief, con: Any) -> dict[str, str]:
                 width=520,
             )
         )
-    ranked = sorted(
-        (s for s in brief.services if s["events"] or s["not_ok"]),
-        key=lambda s: (-s["events"], -s["not_ok"], s["service"]),
-    )[:MAX_APP_CHARTS]
+    # The apps with events; without events, the ones with the most blocked verdicts.
+    with_events = [s for s in brief.services if s["events"]]
+    pool = with_events or [s for s in brief.services if s["not_ok"]]
+    ranked = sorted(pool, key=lambda s: (-s["events"], -s["not_ok"], s["service"]))
+    ranked = ranked[: MAX_APP_CHARTS if with_events else 2]
     for s in ranked:
         since = (brief.coverage.last or brief.generated) - timedelta(days=TIMELINE_DAYS)
         rows = gather.role_timeline(con, brief.cc, services=[s["service"]], since=since)
@@ -355,7 +363,7 @@ def draw_charts(brief: Brief, con: Any) -> dict[str, str]:
                     as_of=as_of,
                     note=note,
                     width=520,
-                    lane_height=38,
+                    lane_height=32,
                 )
             )
     costed = [e for e in brief.events if e.get("cost")]

@@ -59,17 +59,48 @@ def _context(b: Brief) -> dict[str, Any]:
     if nets:
         where.append(f"on {len(nets)} network{'s' if len(nets) != 1 else ''}")
     costed = [e["cost"] for e in b.events if e.get("cost")]
-    inputs: dict[str, Any] = {}
+    inputs: list[dict[str, Any]] = []
     flags: list[str] = []
     comparisons: dict[tuple[str, int], Any] = {}
     for c in costed:
-        for name, inp in (c.get("inputs") or {}).items():
-            inputs.setdefault(name, inp)
         flags.extend(f for f in c.get("flags") or [] if f not in flags)
         for comp in c.get("comparisons") or []:
             comparisons.setdefault((comp["title"], comp["year"]), comp)
+    # An input with the same value for every block is listed once; others once per block.
+    costed_events = [e for e in b.events if e.get("cost")]
+    names = list(dict.fromkeys(n for c in costed for n in c.get("inputs") or {}))
+    for name in names:
+        per = [
+            (e["what"], e["cost"]["inputs"][name])
+            for e in costed_events
+            if name in (e["cost"].get("inputs") or {})
+        ]
+        if len({repr(i) for _, i in per}) == 1:
+            inputs.append({"name": name.replace("_", " "), **per[0][1]})
+        else:
+            inputs.extend({"name": f"{name.replace('_', ' ')} — {what}", **i} for what, i in per)
     ctx = b.context or {}
-    headline = str(ctx.get("summary") or ctx.get("headline") or ctx.get("overview") or "see below.")
+    laws = len(ctx.get("laws_cited") or [])
+    own = [c for c in ctx.get("commitments") or [] if c.get("scope") != "all"]
+    intl = "the international commitments (ICCPR Art. 19, HRC resolution 32/13, SDG 9.c)"
+    if laws:
+        headline = (
+            f"{laws} law{'s' if laws != 1 else ''} or order{'s' if laws != 1 else ''} cited for "
+            f"blocking; {len(own)} commitment{'s' if len(own) != 1 else ''} of {b.country} and "
+            f"{intl} are at stake — see the legal context below."
+        )
+    else:
+        headline = (
+            f"no law cited for blocking is documented; {intl} are at stake — see the legal "
+            "context below."
+        )
+    index = {(s["title"], s["url"]): i for i, s in enumerate(b.sources, 1)}
+
+    def refs(sources: list[dict[str, str]]) -> str:
+        keys = [(s.get("title", ""), s.get("url", "")) for s in sources]
+        found = sorted({index[k] for k in keys if k in index})
+        return f"[{', '.join(map(str, found))}]" if found else ""
+
     case_sources = sorted(
         {str(s.get("source", "")).upper() for c in b.cases for s in c.get("sources") or []}
     )
@@ -89,6 +120,7 @@ def _context(b: Brief) -> dict[str, Any]:
         "flags": flags,
         "comparisons": list(comparisons.values()),
         "context_headline": headline,
+        "refs": refs,
         "case_sources": case_sources or ["documenting organisations"],
         "css": (
             importlib.resources.files("voipwatch.report") / "templates" / "brief.css"
