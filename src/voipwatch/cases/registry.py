@@ -13,7 +13,6 @@ An import is one transaction: a file with any bad record writes nothing.
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -390,16 +389,13 @@ def annotate_case(
 
 
 def _stored_events(store: Store) -> list[Event] | None:
-    """The detector's events in the store, or None when there is no events table yet."""
+    """The detector's events in the store, or None when it has never run here."""
+    from voipwatch.events.store import load_events
+
     names = {r[0] for r in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     if "events" not in names:
         return None
-    try:
-        module: Any = importlib.import_module("voipwatch.events.store")
-    except ImportError:
-        return None
-    events: list[Event] = module.load_events(store)
-    return events
+    return load_events(store)
 
 
 def _write_matches(store: Store, cases: list[Case], events: list[Event]) -> list[Match]:
