@@ -93,8 +93,9 @@ def cost_for_event(
     """The cost of a detected event: national or its networks, to its end (or now).
 
     A ``possible_shutdown`` is priced as a full shutdown; an event on the media plane
-    only (calls blocked, messages not) as a calls-only block. An ongoing event is priced
-    up to ``now`` and says so in its flags.
+    only (calls blocked, messages not) as a calls-only block; a ``target_change`` (the
+    app moved its servers) costs nothing and says why. An ongoing event is priced up
+    to ``now`` and says so in its flags.
     """
     now = now or datetime.now(UTC)
     start = event.start if event.start.tzinfo else event.start.replace(tzinfo=UTC)
@@ -115,11 +116,21 @@ def cost_for_event(
         calls_only=event.plane == "media",
         today=now.date(),
     )
-    if event.end is None:
-        import msgspec.structs
+    import msgspec.structs
 
+    if event.end is None:
         result = msgspec.structs.replace(
             result,
             flags=[*result.flags, f"ongoing: priced up to {now.isoformat(timespec='minutes')}"],
+        )
+    if event.kind == "target_change":
+        # The app moved its servers: nothing was blocked, so nothing was lost. The
+        # inputs stay, so a reader can see what a block of that size would have cost.
+        result = msgspec.structs.replace(
+            result,
+            low=0.0,
+            central=0.0,
+            high=0.0,
+            flags=[*result.flags, "a change of the app's own servers, not a block: no cost"],
         )
     return result
