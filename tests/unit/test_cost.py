@@ -168,3 +168,11 @@ def test_a_voip_ban_of_every_app_is_priced_as_calls_not_as_a_shutdown() -> None:
     assert "calls_share" in ban.inputs
     assert ban.inputs["reach"].value == 0.73  # WhatsApp, the widest surveyed reach
     assert ban.low <= ban.central <= ban.high < ban.upper_bound_full_shutdown
+
+
+def test_social_platforms_are_priced_and_flagged_as_an_extrapolation() -> None:
+    e = estimate("PK", "twitter", date(2024, 2, 17), 9423, today=TODAY)
+    assert e.app == "x"
+    assert any("social platform" in f for f in e.flags)
+    assert e.comparisons[0].cost_usd == 1_620_000_000
+    assert e.low <= e.central <= e.high

@@ -60,7 +60,12 @@ def register(app: typer.Typer) -> None:
     def cost(
         country: Annotated[str, typer.Option("--country", help="ISO country code (BR or BRA).")],
         app_name: Annotated[
-            str, typer.Option("--app", help="App: whatsapp, telegram, signal, ...; internet.")
+            str,
+            typer.Option(
+                "--app",
+                help="whatsapp, telegram, signal, viber, ..., facebook, x, voip (calls of every "
+                "app) or internet (a full shutdown).",
+            ),
         ],
         start: Annotated[str, typer.Option("--start", help="First day of the block, YYYY-MM-DD.")],
         hours: Annotated[float, typer.Option("--hours", help="How long it lasted, in hours.")],

@@ -28,7 +28,7 @@ import msgspec
 import msgspec.structs
 
 from voipwatch.cost.indicators import Figure, Table
-from voipwatch.cost.params import APP_ALIASES, TIER_ORDER, Params
+from voipwatch.cost.params import APP_ALIASES, SOCIAL, TIER_ORDER, Params
 from voipwatch.errors import UsageError
 
 FORMULA = (
@@ -319,6 +319,11 @@ def compute(
                     f"reach of {params.apps[app_id]} is a multi-country median, "
                     f"not {country.iso2}'s own"
                 )
+        if app_id in SOCIAL:
+            flags.append(
+                f"{params.apps[app_id]} is a social platform, not a messenger: "
+                "k, anchored on a messenger, is extrapolated"
+            )
         c_low = c_central = c_high = 1.0
         if calls_only:
             c = params.calls_only

@@ -7,6 +7,9 @@ from importlib import resources
 
 import msgspec
 
+#: Platforms that are not messengers: priced with a messenger's k, and flagged for it.
+SOCIAL = frozenset({"facebook", "instagram", "x", "tiktok", "youtube"})
+
 
 class Deloitte(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     title: str
@@ -82,8 +85,8 @@ class Params(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return found[0] if found else None
 
     def widest_reach(self, iso2: str) -> Reach | None:
-        """The surveyed app with the most users in this country (its own figure first)."""
-        apps = {r.app for r in self.reach}
+        """The surveyed messenger with the most users here (its own figure first)."""
+        apps = {r.app for r in self.reach} - SOCIAL
         found = [r for r in (self.reach_for(a, iso2) for a in apps) if r is not None]
         return max(found, key=lambda r: (r.value, r.app), default=None)
 
@@ -96,6 +99,7 @@ APP_ALIASES = {
     "facebook_messenger": "messenger",
     "teams": "skype",
     "microsoft_teams": "skype",
+    "twitter": "x",
     "full": "internet",
     "shutdown": "internet",
 }
