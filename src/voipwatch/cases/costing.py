@@ -66,11 +66,11 @@ def case_cost(case: Case, *, today: date | None = None) -> dict[str, object]:
                 today=day,
             )
         except VoipwatchError as exc:
-            flags.append(f"{app}: not priced ({exc})")
+            flags.append(f"{app} not priced: {exc}")
             continue
         estimates.append(est.to_dict())
     if not estimates:
-        return {"available": False, "reason": "; ".join(flags)}
+        return {"available": False, "reason": "; ".join(f for f in flags if "not priced" in f)}
     if len(estimates) == 1:
         one = dict(estimates[0])
         one["flags"] = [*list(one.get("flags") or []), *flags]

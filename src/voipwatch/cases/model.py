@@ -40,7 +40,7 @@ CaseStatus = Literal["unreviewed", "confirmed", "disputed", "rejected"]
 STATUSES: tuple[CaseStatus, ...] = ("unreviewed", "confirmed", "disputed", "rejected")
 
 
-class Block(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Block(msgspec.Struct, frozen=True, kw_only=True):
     """What a case and each of its source records say of a block."""
 
     country: str
@@ -59,7 +59,7 @@ class Block(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     legal_basis: str = ""
 
 
-class SourceRecord(Block, frozen=True, kw_only=True, omit_defaults=True):
+class SourceRecord(Block, frozen=True, kw_only=True):
     """One record of one source, as imported, normalised to the case's vocabulary.
 
     ``record_id`` is stable across copies of the same source (OONI's incident id; for
@@ -84,7 +84,7 @@ class SourceRecord(Block, frozen=True, kw_only=True, omit_defaults=True):
         return (self.source, self.record_id)
 
 
-class Annotation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Annotation(msgspec.Struct, frozen=True, kw_only=True):
     """A note added by a person (CLI or web); later annotations win for status and basis."""
 
     at: datetime
@@ -95,7 +95,7 @@ class Annotation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     author: str = ""
 
 
-class Case(Block, frozen=True, kw_only=True, omit_defaults=True):
+class Case(Block, frozen=True, kw_only=True):
     """A documented block: the merge of every source record about it.
 
     ``apps`` are service ids of the catalogue (``whatsapp``, ``telegram``, ...); an empty

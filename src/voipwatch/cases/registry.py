@@ -241,7 +241,7 @@ def _annotations(store: Store) -> dict[str, list[Annotation]]:
     return out
 
 
-def _event_links(store: Store, cases: list[Case]) -> dict[str, list[tuple[str, str]]]:
+def event_matches(store: Store, cases: list[Case]) -> dict[str, list[tuple[str, str]]]:
     """(event_id, reason) per case: matched now against the stored events when the
     detector has run (so a case never shows stale events), else as last recorded."""
     out: dict[str, list[tuple[str, str]]] = {}
@@ -258,7 +258,7 @@ def _event_links(store: Store, cases: list[Case]) -> dict[str, list[tuple[str, s
 
 
 def _with_events(store: Store, cases: list[Case]) -> list[Case]:
-    links = _event_links(store, cases)
+    links = event_matches(store, cases)
     return [
         msgspec.structs.replace(c, events=[e for e, _ in links.get(c.case_id, [])]) for c in cases
     ]
@@ -425,11 +425,11 @@ def case_events(store: Store, case_id: str) -> list[tuple[str, str]]:
     case = get_case(store, case_id)
     if case is None:
         return []
-    return _event_links(store, [case]).get(case_id, [])
+    return event_matches(store, [case]).get(case_id, [])
 
 
-def events_by_id(store: Store, ids: list[str]) -> dict[str, Event]:
-    """The stored events with these ids (empty when the detector has not run)."""
+def events_by_id(store: Store, ids: list[str] | None = None) -> dict[str, Event]:
+    """The stored events (those with these ids); empty when the detector has not run."""
     events = _stored_events(store) or []
-    wanted = set(ids)
-    return {e.event_id: e for e in events if e.event_id in wanted}
+    wanted = None if ids is None else set(ids)
+    return {e.event_id: e for e in events if wanted is None or e.event_id in wanted}

@@ -163,19 +163,26 @@ def list_(
     err.print(f"{len(found):,} cases", markup=False)
 
 
-def _details(store: Store, case: Case) -> dict[str, Any]:
+def _details(store: Store, cases: list[Case]) -> list[dict[str, Any]]:
+    """Each case as exported: with its matched events (their measurements, their cost)
+    and its own cost. The events are read and matched once for all the cases."""
     from voipwatch.cases.costing import case_cost, event_cost
     from voipwatch.cases.export import case_dict, event_summary
-    from voipwatch.cases.registry import case_events, events_by_id
+    from voipwatch.cases.registry import event_matches, events_by_id
 
-    linked = case_events(store, case.case_id)
-    found = events_by_id(store, [eid for eid, _ in linked])
-    events = [
-        event_summary(found[eid], reason, event_cost(found[eid]))
-        for eid, reason in linked
-        if eid in found
-    ]
-    return case_dict(case, cost=case_cost(case), events=events)
+    links = event_matches(store, cases)
+    found = events_by_id(store) if links else {}
+    costs: dict[str, dict[str, object]] = {}
+    out = []
+    for case in cases:
+        events = []
+        for eid, reason in links.get(case.case_id, []):
+            if eid in found:
+                if eid not in costs:
+                    costs[eid] = event_cost(found[eid])
+                events.append(event_summary(found[eid], reason, costs[eid]))
+        out.append(case_dict(case, cost=case_cost(case), events=events))
+    return out
 
 
 @cases_app.command("show")
@@ -193,7 +200,7 @@ def show(
         case = get_case(store, case_id)
         if case is None:
             raise UsageError(f"no case {case_id!r} (see `voipwatch cases list`)")
-        d = _details(store, case)
+        (d,) = _details(store, [case])
     if json:
         write_line(encoder.encode(d))
         return
@@ -322,7 +329,8 @@ def export(
         if table not in ex.TABLES:
             raise UsageError(f"--table: {table!r} is not one of {', '.join(ex.TABLES)}")
         with open_store(db, read_only=True) as store:
-            details = [(c, _details(store, c)) for c in list_cases(store)]
+            found = list_cases(store)
+            details = list(zip(found, _details(store, found), strict=True))
     if format == "json":
         text = "".join(encoder.encode(d).decode() + "\n" for _, d in details)
     elif table == "cases":
