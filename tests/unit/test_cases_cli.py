@@ -64,6 +64,7 @@ def test_cases_commands(tmp_path: Path) -> None:
     assert shown["status"] == "confirmed"
     assert "cost" in shown
     assert shown["event_details"] == []
+    assert shown["legal_context"]["country"] == "BR"
     code, out, _ = run("cases", "show", cid, "--db", db)
     assert code == 0
     assert "court order" in out

@@ -356,6 +356,9 @@ def annotate_case(
     Raises :class:`UsageError` for an unknown case or status, a link that is not a web
     address, or an annotation that says nothing.
     """
+    # Forms send empty fields for what was left blank.
+    status = status or None
+    links = [link for link in links or [] if link.strip()]
     if status is not None and status not in STATUSES:
         raise UsageError(f"status {status!r} is not one of {', '.join(STATUSES)}")
     for link in links or []:

@@ -192,6 +192,9 @@ def show(
     json: JsonOpt = False,
 ) -> None:
     """One case: its documentation (every source), matched events and cost."""
+    import msgspec
+
+    from voipwatch.cases.legal import load_context
     from voipwatch.cases.registry import get_case
     from voipwatch.errors import UsageError
     from voipwatch.store import open_store
@@ -201,6 +204,9 @@ def show(
         if case is None:
             raise UsageError(f"no case {case_id!r} (see `voipwatch cases list`)")
         (d,) = _details(store, [case])
+    context = load_context(case.country)
+    if context is not None:
+        d["legal_context"] = msgspec.to_builtins(context)
     if json:
         write_line(encoder.encode(d))
         return
@@ -247,6 +253,16 @@ def show(
             f"  note {a.at:%Y-%m-%d %H:%M}: {a.note} {a.status or ''} {a.legal_basis} "
             f"{' '.join(a.links)}".rstrip()
         )
+    if context is not None:
+        p(f"  legal context (voipwatch context {case.country}):")
+        for label, st in (
+            ("regulator", context.regulator),
+            ("VoIP licensing", context.voip_licensing),
+        ):
+            if st is not None:
+                p(f"    {label}: {st.value}")
+        for law in context.laws_cited:
+            p(f"    law cited: {law.value}")
     cost = d.get("cost") or {}
     if cost.get("available"):
         p(
