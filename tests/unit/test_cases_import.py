@@ -45,13 +45,14 @@ def test_names_map_free_text_to_catalogue_apps() -> None:
     assert services_in("Viber and Line")[0] == ["line", "viber"]
     assert services_in("Twitter, Facebook, Instagram") == ([], ["facebook", "instagram", "twitter"])
     assert services_in("VoIP")[0] == ["voip"]
+    assert services_in("Unspecified messaging and social media services")[0] == ["messaging"]
     assert app_for("WhatsApp") == "whatsapp"
     assert app_for("Facebook Messenger") == "messenger"
     assert app_for("tinder") is None
 
 
 def test_names_file_names_only_catalogue_apps() -> None:
-    assert set(_names().apps) - {"voip"} <= app_ids()
+    assert set(_names().apps) - {"voip", "messaging"} <= app_ids()
 
 
 @pytest.mark.parametrize(
@@ -187,11 +188,13 @@ def test_cenalert_list() -> None:
         "link,source\n"
         + "Italy,IT,,2020-03-10,,,VPNs,,Other\n"
         + "Morocco,MA,,2016-02-16,2016-11-04,,VoIP,,Access Now\n"
+        + "Mali,ML,,2018-08-11,,,Social media and messaging services,,NetBlocks\n"
     ).encode()
     assert detect_format(data) == "cenalert"
     b = read_cases(data, file="All.csv", today=TODAY)
     assert not b.problems
-    br, ma = b.records
+    br, ma, ml = b.records
+    assert (ml.kind, ml.apps) == ("service_block", [])
     assert (br.apps, br.reported_by, br.end) == (
         ["telegram"],
         ["Access Now", "NetBlocks"],

@@ -284,3 +284,19 @@ def test_case_cost() -> None:
     assert case_cost(shutdown, today=TODAY)["app"] == "internet"
     ev = event("BR", "telegram", "2023-04-26T00:00:00", "2023-04-28T00:00:00", [])
     assert event_cost(ev)["available"] is True
+
+
+def test_unnamed_apps_are_not_priced() -> None:
+    from voipwatch.cases.costing import case_cost
+
+    (unnamed,) = merge([rec("stop", "1", "ML", "2018-08-11", [], end="2018-08-12")])
+    assert case_cost(unnamed, today=TODAY) == {
+        "available": False,
+        "reason": "the sources name no app to price",
+    }
+    (voip,) = merge(
+        [rec("stop", "2", "MA", "2016-02-16", [], kind="voip_only", end="2016-11-04")]
+    )
+    priced = case_cost(voip, today=TODAY)
+    assert priced["available"] is True
+    assert priced["app"] == "voip"

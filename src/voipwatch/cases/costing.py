@@ -52,8 +52,10 @@ def case_cost(case: Case, *, today: date | None = None) -> dict[str, object]:
         apps = ["internet"]
     elif case.apps:
         apps = list(case.apps)
+    elif case.kind == "voip_only":
+        apps = ["internet"]  # priced as calls only: every app's calls
     else:
-        apps = ["internet"]  # a VoIP ban of every app: every app's calls
+        return {"available": False, "reason": "the sources name no app to price"}
     estimates: list[dict[str, Any]] = []
     for app in apps:
         try:

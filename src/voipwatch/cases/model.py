@@ -98,8 +98,10 @@ class Annotation(msgspec.Struct, frozen=True, kw_only=True):
 class Case(Block, frozen=True, kw_only=True):
     """A documented block: the merge of every source record about it.
 
-    ``apps`` are service ids of the catalogue (``whatsapp``, ``telegram``, ...); an empty
-    list with kind ``full_shutdown`` or ``voip_only`` means every app (of its plane).
+    ``apps`` are service ids of the catalogue (``whatsapp``, ``telegram``, ...). An empty
+    list means every app with kind ``full_shutdown`` (or network-wide ``throttling``), the
+    calls of every app with ``voip_only``, and messaging apps the sources do not name
+    with ``service_block``.
     ``networks`` are ASNs where a source names them, ``operators`` the operator names
     when that is all a source gives. ``events`` are the ids of detected events matched to
     the case, ``annotations`` what people added.

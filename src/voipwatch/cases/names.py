@@ -16,8 +16,11 @@ import msgspec
 
 from voipwatch.catalog import load as load_catalog
 
-#: The pseudo-app that names calls of every app (a VoIP ban), not a catalogue service.
+#: Pseudo-apps, not catalogue services: the calls of every app (a VoIP ban), and
+#: messaging apps a source blocks without naming them.
 VOIP = "voip"
+MESSAGING = "messaging"
+PSEUDO_APPS = (VOIP, MESSAGING)
 
 
 class _AppNames(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -75,7 +78,7 @@ def app_ids() -> frozenset[str]:
 def app_for(name: str) -> str | None:
     """The catalogue id (or ``voip``) for one app name or id, None when unknown."""
     key = name.strip().lower()
-    if key in app_ids() or key == VOIP:
+    if key in app_ids() or key in PSEUDO_APPS:
         return key
     for sid, service in load_catalog().services.items():
         if service.name.lower() == key:
@@ -105,6 +108,13 @@ def services_in(text: str) -> tuple[list[str], list[str]]:
         if hit is not None:
             (apps if hit[1] else others)[hit[0]] = None
     return sorted(apps), sorted(others)
+
+
+def split_apps(named: list[str]) -> tuple[list[str], str | None]:
+    """Catalogue apps, and the pseudo-app that stands for the unnamed ones (VoIP first)."""
+    apps = sorted(set(named) - set(PSEUDO_APPS))
+    unnamed = next((p for p in PSEUDO_APPS if p in named), None)
+    return apps, unnamed
 
 
 def country_code(name: str) -> str | None:

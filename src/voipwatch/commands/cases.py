@@ -97,6 +97,7 @@ def _short(case: Case) -> str:
     return ",".join(case.apps) or {
         "full_shutdown": "(all: shutdown)",
         "voip_only": "(all calls)",
+        "service_block": "(messaging apps, unnamed)",
     }.get(case.kind, "(all)")
 
 

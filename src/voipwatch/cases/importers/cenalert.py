@@ -20,7 +20,7 @@ from voipwatch.cases.importers.common import (
     resolve_country,
 )
 from voipwatch.cases.model import CaseKind, SourceRecord, record_digest
-from voipwatch.cases.names import VOIP, country_code, services_in
+from voipwatch.cases.names import VOIP, country_code, services_in, split_apps
 from voipwatch.errors import InputError
 
 COLUMNS = frozenset({"country", "country_code", "start_date", "end_date", "affected_services"})
@@ -36,8 +36,8 @@ def _row_record(
         return "explains a spike that is not censorship (source Other)"
     services = row.get("affected_services", "")
     named, others = services_in(services)
-    apps = sorted(set(named) - {VOIP})
-    if not apps and VOIP not in named:
+    apps, unnamed = split_apps(named)
+    if not apps and unnamed is None:
         return "names no calling or messaging app"
     code = row.get("country_code", "").strip()
     if code:
@@ -53,7 +53,7 @@ def _row_record(
         batch.notes["end before start (end dropped)"] += 1
         end = None
     kind: CaseKind = "throttling" if "throttl" in services.lower() else "service_block"
-    if not apps:
+    if not apps and unnamed == VOIP:
         kind = "voip_only"
     regions = row.get("affected_regions", "").strip()
     return SourceRecord(

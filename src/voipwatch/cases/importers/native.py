@@ -15,7 +15,7 @@ import msgspec
 
 from voipwatch.cases.importers.common import Batch, check_dates, resolve_country
 from voipwatch.cases.model import KINDS, SOURCES, SourceRecord, record_digest
-from voipwatch.cases.names import VOIP, app_for
+from voipwatch.cases.names import PSEUDO_APPS, app_for
 from voipwatch.errors import InputError
 
 
@@ -32,7 +32,7 @@ def _record(obj: dict[str, Any], *, file: str, line: int, today: date) -> Source
         app = app_for(str(name))
         if app is None:
             raise ValueError(f"unknown app {name!r} (not in the service catalogue)")
-        if app != VOIP:
+        if app not in PSEUDO_APPS:
             apps.append(app)
     obj["apps"] = sorted(set(apps))
     if obj.get("kind") not in KINDS:

@@ -21,7 +21,7 @@ from voipwatch.cases.importers.common import (
     split_list,
 )
 from voipwatch.cases.model import CaseKind, SourceRecord
-from voipwatch.cases.names import VOIP, services_in
+from voipwatch.cases.names import VOIP, services_in, split_apps
 from voipwatch.catalog import load as load_catalog
 from voipwatch.errors import InputError
 
@@ -60,8 +60,8 @@ def incident_records(
     tests = [str(t) for t in _as_list(incident.get("test_names"), what="test_names")]
     tags = [str(t) for t in _as_list(incident.get("tags"), what="tags")]
     named, others = services_in("; ".join([title, *tags]))
-    apps = sorted({*_apps_of_tests(tests), *named} - {VOIP})
-    if not apps and VOIP not in named:
+    apps, unnamed = split_apps([*_apps_of_tests(tests), *named])
+    if not apps and unnamed is None:
         return [], "names no calling or messaging app"
     raw_start = incident.get("start_time")
     if not raw_start:
@@ -86,7 +86,7 @@ def incident_records(
         raise ValueError("incident names no country (CCs)")
     lower_tags = {t.lower() for t in tags}
     kind: CaseKind = "throttling" if "throttling" in lower_tags else "service_block"
-    if not apps:
+    if not apps and unnamed == VOIP:
         kind = "voip_only"
     links = [FINDINGS_URL.format(id=iid)]
     links += [str(u) for u in _as_list(incident.get("links"), what="links") if u]

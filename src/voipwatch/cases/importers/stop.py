@@ -24,7 +24,7 @@ from voipwatch.cases.importers.common import (
     resolve_country,
 )
 from voipwatch.cases.model import CaseKind, EndStatus, Precision, SourceRecord, record_digest
-from voipwatch.cases.names import VOIP, services_in
+from voipwatch.cases.names import VOIP, services_in, split_apps
 from voipwatch.errors import InputError
 
 COLUMNS = frozenset({"start_date", "country", "shutdown_extent", "end_date", "area_name"})
@@ -60,14 +60,14 @@ def _links(*cells: str) -> list[str]:
     return list(found)
 
 
-def _kind(extent: str, shutdown_type: str, apps: list[str], voip: bool) -> CaseKind | None:
+def _kind(extent: str, shutdown_type: str, apps: list[str], unnamed: str | None) -> CaseKind | None:
     service = "service-based" in extent.lower()
     full = "full network" in extent.lower()
     throttle = shutdown_type.strip().lower() == "throttle"
-    if service and (apps or voip):
+    if service and (apps or unnamed):
         if throttle:
             return "throttling"
-        return "service_block" if apps else "voip_only"
+        return "voip_only" if not apps and unnamed == VOIP else "service_block"
     if full:
         return "throttling" if throttle else "full_shutdown"
     return None
@@ -95,13 +95,12 @@ def _row_record(
             app_set.update(named)
             other_set.update(others)
             stated[r["other_affected"].strip()] = None
-    voip = VOIP in app_set
-    apps = sorted(app_set - {VOIP})
-    kind = _kind(latest.get("shutdown_extent", ""), latest.get("shutdown_type", ""), apps, voip)
+    apps, unnamed = split_apps(sorted(app_set))
+    kind = _kind(latest.get("shutdown_extent", ""), latest.get("shutdown_type", ""), apps, unnamed)
     if kind is None:
         batch.skipped["service block of no calling or messaging app"] += 1
         return []
-    if kind == "full_shutdown" or (kind == "throttling" and not apps and not voip):
+    if kind == "full_shutdown" or (kind == "throttling" and not apps and not unnamed):
         apps = []
     start = parse_day(latest["start_date"], what="start_date")
     end = parse_day(latest["end_date"], what="end_date") if latest.get("end_date") else None
