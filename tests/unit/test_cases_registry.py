@@ -294,9 +294,7 @@ def test_unnamed_apps_are_not_priced() -> None:
         "available": False,
         "reason": "the sources name no app to price",
     }
-    (voip,) = merge(
-        [rec("stop", "2", "MA", "2016-02-16", [], kind="voip_only", end="2016-11-04")]
-    )
+    (voip,) = merge([rec("stop", "2", "MA", "2016-02-16", [], kind="voip_only", end="2016-11-04")])
     priced = case_cost(voip, today=TODAY)
     assert priced["available"] is True
     assert priced["app"] == "voip"
