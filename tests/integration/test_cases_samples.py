@@ -90,6 +90,12 @@ def test_three_sources_merge_into_one_list(shared_dir: Path, tmp_path: Path) -> 
                     b.case_id,
                 )
 
+        print("merged (one block, several records):")
+        for c in multi:
+            print(
+                f"  {c.country} {c.start} {','.join(c.apps) or c.kind}: "
+                + " | ".join(f"{r.source} {r.start}" for r in c.sources)
+            )
         print("near-duplicates left apart (same country and app, onsets <= 3 days apart):")
         near = 0
         for group in by_cc.values():
