@@ -43,14 +43,15 @@ def _coverage(store: Store) -> tuple[dict[str, list[int]], datetime | None, date
 
 def _events(store: Store, stored: bool) -> list[Event]:
     """Detect afresh (cells, then change points), or read what ``voipwatch events`` stored."""
-    import importlib
-
     if stored:
-        found: list[Event] = importlib.import_module("voipwatch.events.store").load_events(store)
-        return found
-    importlib.import_module("voipwatch.events.cells").build_cells(store)
-    detected: list[Event] = importlib.import_module("voipwatch.events.detect").detect_events(store)
-    return detected
+        from voipwatch.events.store import load_events
+
+        return load_events(store)
+    from voipwatch.events.cells import build_cells
+    from voipwatch.events.detect import detect_events
+
+    build_cells(store)
+    return detect_events(store)
 
 
 def _table(report: dict[str, Any]) -> None:
@@ -88,7 +89,12 @@ def _table(report: dict[str, Any]) -> None:
         "target changes reported as blocks",
         f"{report['target_changes_reported_as_block']} of {report['target_changes']}",
     )
-    t.add_row("block events no label explains", f"{report['unexplained_block_events']:,}")
+    per = report["unexplained_per_series_week"]
+    t.add_row(
+        "events no label explains",
+        f"{report['unexplained_block_events']:,}"
+        + ("" if per is None else f" ({per:.3f} per series-week of the whole period)"),
+    )
     out.print(t)
     for reason, n in report["excluded_by_reason"].items():
         out.print(f"excluded: {n} label(s) {reason}")
@@ -150,11 +156,7 @@ def register(app: typer.Typer) -> None:
                     "ingest some first (voipwatch ingest PATH)"
                 )
                 raise typer.Exit(1)
-            try:
-                events = _events(store, stored)
-            except ImportError:
-                problem("voipwatch evaluate: the event detector is not part of this build")
-                raise typer.Exit(1) from None
+            events = _events(store, stored)
         from datetime import UTC
 
         report = score(

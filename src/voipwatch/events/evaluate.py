@@ -71,6 +71,8 @@ class Report:
     lead_in_series_weeks: float
     events: int
     unexplained_blocks: list[str]
+    #: every (network, service) series over the whole period, for the world-wide rate
+    series_weeks: float = 0.0
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -114,6 +116,14 @@ class Report:
             "excluded_by_reason": dict(sorted(self.excluded.items())),
             "events": self.events,
             "unexplained_block_events": len(self.unexplained_blocks),
+            # Events no label explains, per series-week of the whole period: a stricter
+            # false-alarm rate than the lead-in one (every quiet week, not only the two
+            # before each label), including possible shutdowns.
+            "unexplained_per_series_week": round(
+                len(self.unexplained_blocks) / self.series_weeks, 4
+            )
+            if self.series_weeks
+            else None,
             "misses": [
                 {
                     "event_id": s.event_id,
@@ -196,6 +206,24 @@ def _exclusion(label: Label) -> str | None:
     return None
 
 
+def _span(
+    label: Label, networks: dict[str, list[int]] | None
+) -> tuple[Label, _Scope, datetime, datetime, datetime | None] | None:
+    """(label, scope, onset bracket, latest end) of a label with a country and an onset."""
+    onset0 = parse_time(label.onset_earliest)
+    if onset0 is None or not label.probe_cc:
+        return None
+    onset1 = parse_time(label.onset_latest) or onset0
+    end = parse_time(label.resolution_latest) or parse_time(label.resolution_earliest)
+    asns: frozenset[int] = frozenset()
+    if label.asn_scope_kind == "listed":
+        asns = frozenset(label.asn_scope)
+        if networks is not None:
+            asns = asns & frozenset(networks.get(label.probe_cc, []))
+    scope = _Scope(label.probe_cc, label_service(label), asns)
+    return label, scope, min(onset0, onset1), max(onset0, onset1), end
+
+
 def score(
     labels: list[Label],
     events: list[Event],
@@ -220,7 +248,13 @@ def score(
     excluded: Counter[str] = Counter()
     notes: list[str] = []
     prepared: list[tuple[Label, _Scope, datetime, datetime, datetime | None]] = []
+    # Every label with a country and an onset explains the events on it, scored or not
+    # (an event on a label without coverage is no false alarm).
+    spans: list[tuple[Label, _Scope, datetime, datetime, datetime | None]] = []
     for label in labels:
+        span = _span(label, networks)
+        if span is not None:
+            spans.append(span)
         why = _exclusion(label)
         if why is None and networks is not None:
             known = networks.get(label.probe_cc, [])
@@ -234,27 +268,17 @@ def score(
                 if unknown:
                     names = ", ".join(f"AS{a}" for a in unknown)
                     notes.append(f"{label.event_id}: no measurements from {names}")
-        if why is not None:
-            excluded[why] += 1
+        if why is not None or span is None:
+            excluded[why or "no onset"] += 1
             continue
-        onset0 = parse_time(label.onset_earliest)
-        assert onset0 is not None  # checked by _exclusion
-        onset1 = parse_time(label.onset_latest) or onset0
-        end = parse_time(label.resolution_latest) or parse_time(label.resolution_earliest)
-        asns: frozenset[int] = frozenset()
-        if label.asn_scope_kind == "listed":
-            asns = frozenset(label.asn_scope)
-            if networks is not None:
-                asns = asns & frozenset(networks.get(label.probe_cc, []))
-        scope = _Scope(label.probe_cc, label_service(label), asns)
-        prepared.append((label, scope, min(onset0, onset1), max(onset0, onset1), end))
+        prepared.append(span)
 
     def offending(label: Label) -> str:
         return "possible_shutdown" if label.kind == "shutdown" else "block"
 
     def explained(e: Event) -> bool:
         """An onset some label accounts for (its hit window, or its whole span)."""
-        for label, scope, o0, _o1, end in prepared:
+        for label, scope, o0, _o1, end in spans:
             if e.kind != offending(label) or not scope.matches(e):
                 continue
             last = (end or data_end or e.start) + tolerance
@@ -308,8 +332,14 @@ def score(
     unexplained = [
         e.event_id
         for e in events
-        if e.kind in ("block", "possible_shutdown") and prepared and not explained(e)
+        if e.kind in ("block", "possible_shutdown") and spans and not explained(e)
     ]
+    # The same over the whole period: every (network, service) series of the labels.
+    services = {sc.service for _, sc, *_ in spans if sc.service}
+    series_all = 0.0
+    if networks is not None and data_start is not None and data_end is not None:
+        n_nets = sum(len(v) for v in networks.values())
+        series_all = n_nets * max(len(services), 1) * ((data_end - data_start) / WEEK)
     return Report(
         labelled=len(labels),
         scored=scored,
@@ -319,5 +349,6 @@ def score(
         lead_in_series_weeks=series_weeks,
         events=len(events),
         unexplained_blocks=unexplained,
+        series_weeks=series_all,
         notes=notes,
     )
