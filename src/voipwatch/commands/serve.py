@@ -1,0 +1,81 @@
+"""``voipwatch serve``: the dashboard and the JSON API over a store."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from voipwatch.commands.options import DbOpt, store_failures
+
+HostOpt = Annotated[
+    str, typer.Option("--host", help="Address to listen on (loopback unless you mean to share).")
+]
+PortOpt = Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="VOIPWATCH_TOKEN",
+        help="Operator token that allows annotating cases from the web (Authorization: "
+        "Bearer TOKEN); without it the server never writes. Prefer the environment "
+        "variable: a command line is visible to other users of the machine.",
+        show_default=False,
+    ),
+]
+CorsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--cors-origin",
+        help="An origin allowed to call the API from a browser (repeatable; none by default).",
+        show_default=False,
+    ),
+]
+DemoOpt = Annotated[
+    bool, typer.Option("--demo", help="Show the synthetic-data banner on every page.")
+]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        db: DbOpt = None,
+        host: HostOpt = "127.0.0.1",
+        port: PortOpt = 8000,
+        token: TokenOpt = None,
+        cors_origin: CorsOpt = None,
+        demo: DemoOpt = False,
+    ) -> None:
+        """Serve the dashboard and the JSON API (OpenAPI at /openapi.json) over a store.
+
+        Read-only unless --token (or VOIPWATCH_TOKEN) is given; the token is never
+        logged. Stop with Ctrl-C.
+        """
+        serve_store(db, host=host, port=port, token=token, cors=cors_origin or [], demo=demo)
+
+
+def serve_store(
+    db: object,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token: str | None = None,
+    cors: list[str] | None = None,
+    demo: bool = False,
+) -> None:
+    """Open the store, print the URL and run the server until interrupted."""
+    from pathlib import Path
+
+    import uvicorn
+
+    from voipwatch.console import err
+    from voipwatch.store import default_db_path
+    from voipwatch.web.app import create_app
+
+    path = Path(str(db)) if db is not None else default_db_path()
+    with store_failures("serve"):
+        application = create_app(path, token=token or None, demo=demo, cors_origins=cors)
+    shown = f"[{host}]" if ":" in host else host
+    mode = "annotations enabled (token set)" if token else "read-only"
+    err.print(f"voipwatch: serving {path} at http://{shown}:{port}/ ({mode}); Ctrl-C stops")
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)

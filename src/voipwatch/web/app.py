@@ -1,0 +1,201 @@
+"""The web application: the JSON API and the dashboard's pages, over one store.
+
+:func:`create_app` is what ``voipwatch serve`` and ``voipwatch demo`` run under
+uvicorn, and what the tests drive. The app is read-only unless an operator token is
+given; then, and only with that token, documented cases can be annotated.
+
+Every response carries security headers: a Content-Security-Policy that the pages
+satisfy with no inline script and nothing from another origin, ``nosniff``, and a
+refusal to be framed. Cross-origin requests are refused unless origins are named.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from voipwatch import __version__
+from voipwatch.errors import StoreError, UsageError, VoipwatchError
+from voipwatch.web.assets import vega_bundle
+from voipwatch.web.db import Database
+from voipwatch.web.responses import FastJSON
+from voipwatch.web.rooms import Unavailable
+
+log = logging.getLogger(__name__)
+
+#: The environment variable holding the operator token (``voipwatch serve --token``).
+TOKEN_ENV: Final = "VOIPWATCH_TOKEN"
+
+CSP: Final = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    )
+)
+SECURITY_HEADERS: Final = (
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+)
+
+
+class SecurityHeaders:
+    """Adds :data:`SECURITY_HEADERS` to every HTTP response (a plain ASGI middleware)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _error(status: int, message: str, **extra: Any) -> Response:
+    return FastJSON({"error": message, **extra}, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(UsageError)
+    async def usage(request: Request, exc: UsageError) -> Response:
+        return _error(400, str(exc))
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable) -> Response:
+        return _error(503, str(exc))
+
+    @app.exception_handler(StoreError)
+    async def store(request: Request, exc: StoreError) -> Response:
+        log.warning("store error on %s: %s", request.url.path, exc)
+        return _error(503, "the store could not answer this request")
+
+    @app.exception_handler(VoipwatchError)
+    async def other(request: Request, exc: VoipwatchError) -> Response:
+        return _error(400, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = []
+        for e in exc.errors():
+            where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("query", "path", "body"))
+            problems.append(f"{where or 'request'}: {e.get('msg', 'invalid')}")
+        return _error(422, "; ".join(problems) or "invalid request", detail=problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
+            return FastJSON(
+                {"error": str(exc.detail)},
+                status_code=exc.status_code,
+                headers=dict(exc.headers or {}),
+            )
+        from voipwatch.web.render import error_page
+
+        return error_page(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # Logged without the query string: it may carry what a user typed.
+        log.exception("unexpected error on %s", request.url.path)
+        return _error(500, "internal error")
+
+
+def create_app(
+    db: Path,
+    *,
+    token: str | None = None,
+    demo: bool = False,
+    cors_origins: list[str] | None = None,
+) -> FastAPI:
+    """The app over the store at ``db``.
+
+    ``token`` (or ``$VOIPWATCH_TOKEN``) enables case annotations for whoever presents
+    it; without one the app never writes. ``demo`` shows a banner saying the data are
+    synthetic on every page. ``cors_origins`` lists the origins allowed to call the
+    API from a browser (none by default).
+    """
+    token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+    database = Database(db, writable=token is not None)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="voipwatch",
+        version=__version__,
+        description=(
+            "Where VoIP and messaging apps are blocked, since when and how. "
+            "/api/v1/aggregation takes OONI's parameters and answers in OONI's shape."
+        ),
+        # The interactive docs pages load their scripts from a CDN; the spec itself
+        # is published at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.db = database
+    app.state.token = token
+    app.state.demo = demo
+
+    from voipwatch.web.api import router as api_router
+    from voipwatch.web.pages import router as pages_router
+    from voipwatch.web.pages_detail import router as detail_router
+
+    app.include_router(api_router)
+    app.include_router(pages_router)
+    app.include_router(detail_router)
+    static = files("voipwatch.web") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.get("/assets/vega.js", include_in_schema=False)
+    def vega_js(request: Request) -> Response:
+        data, etag = vega_bundle()
+        headers = {"ETag": f'"{etag}"', "Cache-Control": "public, max-age=86400"}
+        if request.headers.get("if-none-match") == f'"{etag}"':
+            return Response(status_code=304, headers=headers)
+        return Response(data, media_type="text/javascript", headers=headers)
+
+    _install_error_handlers(app)
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET"], allow_headers=[]
+        )
+    app.add_middleware(SecurityHeaders)
+    return app

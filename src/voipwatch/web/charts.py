@@ -1,0 +1,267 @@
+"""The dashboard's charts: which rows feed which spec, and where their data lives.
+
+Specs come from :mod:`voipwatch.report.charts` (the briefs draw the same ones); this
+module picks each chart's rows — always through an API query, so the chart, its CSV
+and JSON downloads and the API count the same rows — and names the links a bar
+leads to. A :class:`Chart` is rebuilt from its URL parameters alone, which is what
+lets the PNG/SVG export of any chart on any page be a plain link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import urlencode
+
+from voipwatch import __version__
+from voipwatch.catalog import load as load_catalog
+from voipwatch.errors import UsageError
+from voipwatch.store.aggregate import aggregate, parse_query
+from voipwatch.web.db import Database
+from voipwatch.web.queries import current_blocks
+
+KINDS: Final = ("tests", "roles", "countries", "map", "grid")
+#: Timeline statuses (OONI's words) back to the role statuses a bar stands for.
+OONI_TO_ROLE: Final = {
+    "ok": "ok",
+    "anomaly": "blocked,partial,degraded",
+    "confirmed": "blocked",
+    "down": "down",
+    "failure": "failure,unknown",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """A chart of a page: its kind, its query parameters, its spec and data URLs."""
+
+    kind: str
+    params: dict[str, str]
+    spec: dict[str, Any]
+    api: str  # the API path its data comes from
+    api_params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ident(self) -> str:
+        return self.kind + "-" + "-".join(v.replace(",", "_") for v in self.params.values() if v)
+
+    def data_url(self, fmt: str) -> str:
+        return f"{self.api}?{urlencode({**self.api_params, 'format': fmt.upper()})}"
+
+    def export_url(self, fmt: str) -> str:
+        return f"/chart/{self.kind}.{fmt}?{urlencode(self.params)}"
+
+
+def _charts() -> Any:
+    try:
+        import voipwatch.report.charts as charts
+    except ImportError as exc:  # pragma: no cover - the report room ships with the web
+        raise UsageError(f"charts are not available in this voipwatch ({exc})") from exc
+    return charts
+
+
+def source_line(db: Database, api_url: str) -> str:
+    return f"voipwatch {__version__} ({db.path.name}) · {api_url}"
+
+
+def _clean(params: dict[str, str | None]) -> dict[str, str]:
+    return {k: v for k, v in params.items() if v}
+
+
+def _as_of(rows: list[dict[str, Any]]) -> str:
+    days = [str(r.get("measurement_start_day")) for r in rows if r.get("measurement_start_day")]
+    return max(days) if days else datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+def tests_chart(
+    db: Database, *, probe_cc: str, since: str | None, until: str | None, note: str | None
+) -> Chart:
+    """OONI Explorer's "Apps" chart: measurements per day and test, in OONI's colours."""
+    params = _clean({"probe_cc": probe_cc, "since": since, "until": until})
+    api = {**params, "axis_x": "measurement_start_day", "axis_y": "test_name"}
+    q = parse_query(**api)
+    rows = db.cached(("aggregation", q), lambda cur: aggregate(cur, q))["result"]
+    href = (
+        "/measurements?"
+        + urlencode({"probe_cc": probe_cc})
+        + "&test_name={role}&day={day}&status={status}"
+    )
+    spec = _charts().timeline(
+        [{**r, "role": r["test_name"]} for r in rows],
+        title=f"Measurements of the instant-messaging tests in {probe_cc}",
+        source=source_line(db, "/api/v1/aggregation?" + urlencode(api)),
+        as_of=_as_of(rows),
+        note=note,
+        href=href,
+    )
+    return Chart("tests", params, spec, "/api/v1/aggregation", api)
+
+
+def roles_chart(
+    db: Database,
+    *,
+    probe_cc: str,
+    service: str,
+    since: str | None,
+    until: str | None,
+    note: str | None,
+) -> Chart:
+    """One app's role verdicts per day in a country, one lane per role and plane."""
+    params = _clean({"probe_cc": probe_cc, "service": service, "since": since, "until": until})
+    api = {**params, "axis_x": "measurement_start_day", "axis_y": "role"}
+    q = parse_query(**api)
+    rows = db.cached(("aggregation", q), lambda cur: aggregate(cur, q))["result"]
+    catalog = load_catalog()
+    planes = {rid: r.plane for rid, r in catalog.roles.items()}
+    name = catalog.services[service].name if service in catalog.services else service
+    href = (
+        "/measurements?"
+        + urlencode({"probe_cc": probe_cc})
+        + "&role={role}&day={day}&vclass={status}"
+    )
+    spec = _charts().timeline(
+        [{**r, "plane": planes.get(str(r["role"]), "")} for r in rows],
+        title=f"{name} in {probe_cc}: verdicts per day and role",
+        source=source_line(db, "/api/v1/aggregation?" + urlencode(api)),
+        as_of=_as_of(rows),
+        note=note,
+        href=href,
+    )
+    return Chart("roles", params, spec, "/api/v1/aggregation", api)
+
+
+def countries_chart(
+    db: Database, *, service: str, since: str | None, until: str | None, note: str | None
+) -> Chart:
+    """One app in every country over time: one lane per country."""
+    params = _clean({"service": service, "since": since, "until": until})
+    api = {**params, "axis_x": "measurement_start_day", "axis_y": "probe_cc"}
+    q = parse_query(**api)
+    rows = db.cached(("aggregation", q), lambda cur: aggregate(cur, q))["result"]
+    href = "/measurements?" + urlencode({"service": service}) + "&probe_cc={role}&day={day}"
+    href += "&vclass={status}"
+    spec = _charts().timeline(
+        [{**r, "role": r["probe_cc"]} for r in rows],
+        title=f"{service}: verdicts per day and country",
+        source=source_line(db, "/api/v1/aggregation?" + urlencode(api)),
+        as_of=_as_of(rows),
+        note=note,
+        href=href,
+    )
+    return Chart("countries", params, spec, "/api/v1/aggregation", api)
+
+
+def state_of(row: dict[str, Any]) -> str:
+    if row["blocked"]:
+        return "blocked"
+    return "partial" if row["blocked_count"] else "ok"
+
+
+def current_rows(
+    db: Database, *, days: int, service: str | None, plane: str | None
+) -> dict[str, Any]:
+    svcs = tuple(s for s in (service or "").split(",") if s)
+    planes = tuple(p for p in (plane or "").split(",") if p)
+    answer: dict[str, Any] = db.cached(
+        ("current", days, (), svcs, planes),
+        lambda cur: current_blocks(cur, days=days, service=svcs, plane=planes),
+    )
+    return answer
+
+
+def map_chart(
+    db: Database,
+    *,
+    days: int,
+    service: str | None,
+    plane: str | None,
+    note: str | None,
+    geo: str | dict[str, Any] = "/static/world.geojson",
+) -> Chart:
+    """The world map: each country in the worst state of any app (and plane) chosen."""
+    params = _clean({"days": str(days), "service": service, "plane": plane})
+    current = current_rows(db, days=days, service=service, plane=plane)
+    by_cc: dict[str, dict[str, Any]] = {}
+    for r in current["rows"]:
+        state = state_of(r)
+        cell = by_cc.setdefault(
+            r["probe_cc"], {"probe_cc": r["probe_cc"], "state": "ok", "blocked_apps": []}
+        )
+        rank = ("blocked", "partial", "ok")
+        if rank.index(state) < rank.index(cell["state"]):
+            cell["state"] = state
+        if state != "ok":
+            cell["blocked_apps"].append(f"{r['service']} ({r['plane']})")
+    spec = _charts().blocks_map(
+        list(by_cc.values()),
+        geo=geo,
+        title="Where calls and messaging are blocked now",
+        source=source_line(db, "/api/v1/current?" + urlencode(params)),
+        as_of=current["until"],
+        note=note,
+        href="/country/{probe_cc}",
+    )
+    return Chart("map", params, spec, "/api/v1/current", params)
+
+
+def grid_chart(
+    db: Database, *, days: int, service: str | None, plane: str | None, note: str | None
+) -> Chart:
+    """The same cells as a tile grid: country × app and plane."""
+    params = _clean({"days": str(days), "service": service, "plane": plane})
+    current = current_rows(db, days=days, service=service, plane=plane)
+    rows = [{**r, "state": state_of(r), "since": r["first_blocked"]} for r in current["rows"]]
+    spec = _charts().blocks_grid(
+        rows,
+        title="State of each app, by country and plane",
+        source=source_line(db, "/api/v1/current?" + urlencode(params)),
+        as_of=current["until"],
+        note=note,
+        href="/country/{probe_cc}?service={service}",
+    )
+    return Chart("grid", params, spec, "/api/v1/current", params)
+
+
+def build(
+    db: Database,
+    kind: str,
+    params: dict[str, str],
+    *,
+    note: str | None,
+    geo: str | dict[str, Any] = "/static/world.geojson",
+) -> Chart:
+    """Rebuild a chart from its kind and URL parameters (the export links)."""
+    p = {k: v for k, v in params.items() if v}
+    try:
+        if kind == "tests":
+            return tests_chart(
+                db, probe_cc=p["probe_cc"], since=p.get("since"), until=p.get("until"), note=note
+            )
+        if kind == "roles":
+            return roles_chart(
+                db,
+                probe_cc=p["probe_cc"],
+                service=p["service"],
+                since=p.get("since"),
+                until=p.get("until"),
+                note=note,
+            )
+        if kind == "countries":
+            return countries_chart(
+                db, service=p["service"], since=p.get("since"), until=p.get("until"), note=note
+            )
+        days = int(p.get("days", "7"))
+        if kind == "map":
+            return map_chart(
+                db, days=days, service=p.get("service"), plane=p.get("plane"), note=note, geo=geo
+            )
+        if kind == "grid":
+            return grid_chart(
+                db, days=days, service=p.get("service"), plane=p.get("plane"), note=note
+            )
+    except KeyError as exc:
+        raise UsageError(f"chart {kind}: parameter {exc.args[0]} is required") from None
+    except ValueError as exc:
+        raise UsageError(f"chart {kind}: {exc}") from None
+    raise UsageError(f"no chart {kind!r}; choose from {', '.join(KINDS)}")

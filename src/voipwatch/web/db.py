@@ -1,0 +1,145 @@
+"""The web's hold on the store: one shared connection, a cursor per request, a cache.
+
+DuckDB allows one writing process or many reading ones. The server opens the store
+once — read-only, unless an operator token makes it the store's writer for case
+annotations — and gives each request its own cursor (a connection to the same
+database instance), so requests run in parallel and see a consistent snapshot.
+
+Answers that cost a scan of the store (aggregations, the map, country summaries)
+are cached by their validated query. The cache is emptied whenever the server
+writes, and it is the reason the API stays fast under many clients: the store
+behind a read-only server cannot change while the server holds it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import duckdb
+
+from voipwatch.errors import StoreError, UsageError
+from voipwatch.store import Store, open_store
+
+T = TypeVar("T")
+
+#: Entries kept in the answer cache (each a small JSON-ready object).
+CACHE_SIZE: Final = 4096
+#: A query still running after this many seconds is interrupted (the cost limit).
+QUERY_SECONDS: Final = 10.0
+
+
+class QueryTooCostly(UsageError):
+    """A query ran past :data:`QUERY_SECONDS` and was interrupted."""
+
+
+class AnswerCache:
+    """A thread-safe LRU of computed answers, keyed by hashable query values."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self._size = size
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get_or_compute(self, key: Any, compute: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]  # type: ignore[no-any-return]
+            self.misses += 1
+        # Computed outside the lock: two requests for the same cold key may both run
+        # the query, which is cheaper than making every other request wait.
+        value = compute()
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+class Database:
+    """The store as the web app sees it: cursors, table presence, the answer cache."""
+
+    def __init__(self, path: Path, *, writable: bool = False) -> None:
+        self.path = path
+        self.writable = writable
+        self._store = open_store(path, read_only=not writable)
+        self._write_lock = threading.Lock()
+        self.cache = AnswerCache()
+        self._tables: frozenset[str] | None = None
+
+    def close(self) -> None:
+        self._store.close()
+
+    @contextmanager
+    def cursor(self, *, timeout: float = QUERY_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor for one request; queries still running after ``timeout`` are stopped."""
+        try:
+            cur = self._store.con.cursor()
+        except duckdb.Error as exc:
+            raise StoreError(f"{self.path}: cannot read the store: {exc}") from exc
+        timer = threading.Timer(timeout, cur.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield cur
+        except duckdb.InterruptException as exc:
+            raise QueryTooCostly(
+                f"the query took longer than {timeout:g} s and was stopped; narrow it "
+                "(a shorter since/until range, fewer axes, a country)"
+            ) from exc
+        except duckdb.Error as exc:
+            raise StoreError(f"{self.path}: reading the store failed: {exc}") from exc
+        finally:
+            timer.cancel()
+            cur.close()
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        """A :class:`Store` over a fresh cursor, for the rooms whose functions take one."""
+        with self.cursor() as cur:
+            yield Store(self.path, cur, read_only=not self.writable)
+
+    @contextmanager
+    def writing(self) -> Iterator[Store]:
+        """A :class:`Store` to write through; one writer at a time, and the cache emptied."""
+        if not self.writable:
+            raise StoreError(f"{self.path}: the server holds the store read-only")
+        with self._write_lock, self.store() as store:
+            try:
+                yield store
+            finally:
+                self._tables = None
+                self.cache.clear()
+
+    def tables(self) -> frozenset[str]:
+        """The names of the store's tables (other rooms add theirs as they are built)."""
+        if self._tables is None:
+            with self.cursor() as cur:
+                rows = cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+            self._tables = frozenset(r[0] for r in rows)
+        return self._tables
+
+    def has(self, table: str) -> bool:
+        return table in self.tables()
+
+    def cached(self, key: Any, compute: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """``compute(cursor)``, remembered under ``key`` until the server next writes."""
+
+        def run() -> T:
+            with self.cursor() as cur:
+                return compute(cur)
+
+        return self.cache.get_or_compute(key, run)

@@ -1,0 +1,314 @@
+"""The dashboard's pages: server-rendered HTML, every view a shareable URL.
+
+Pages read the same queries as the API and embed each chart's Vega-Lite spec as a
+JSON data block, which ``static/app.js`` hands to the bundled Vega-Embed; there is
+no inline script, so the Content-Security-Policy can forbid it. Filters are URL
+parameters, validated like the API's; a bad one gives a 400 page that says which.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Annotated, Any, Final
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from voipwatch.catalog import load as load_catalog
+from voipwatch.errors import UsageError
+from voipwatch.web import charts as C
+from voipwatch.web import params as P
+from voipwatch.web import queries as Q
+from voipwatch.web import rooms
+from voipwatch.web.db import Database
+from voipwatch.web.reading import reading
+from voipwatch.web.render import error_page, render, synthetic_note
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+#: A country page shows the last this-many days of the store unless told otherwise.
+COUNTRY_WINDOW_DAYS: Final = 90
+
+
+def _note(request: Request) -> str | None:
+    return synthetic_note(request)
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def _service_ok(service: str | None) -> str | None:
+    if service and not re.fullmatch(r"[a-z0-9_]{1,64}(,[a-z0-9_]{1,64}){0,49}", service):
+        raise UsageError(f"service: {service!r} is not a list of app ids")
+    return service or None
+
+
+# -- the map -----------------------------------------------------------------------
+
+
+@router.get("/")
+def home(
+    request: Request,
+    days: P.Days = 7,
+    service: P.Service = None,
+    plane: P.Plane = None,
+) -> Response:
+    db = _db(request)
+    note = _note(request)
+    world = C.map_chart(db, days=days, service=service, plane=plane, note=note)
+    grid = C.grid_chart(db, days=days, service=service, plane=plane, note=note)
+    current = C.current_rows(db, days=days, service=service, plane=plane)
+    blocked = [r for r in current["rows"] if r["blocked_count"]]
+    with db.store() as store:
+        events, events_note = rooms.try_(rooms.load_events, store)
+    ongoing = [e for e in (events or []) if e.end is None]
+    services = db.cached(("services",), Q.services)
+    return render(
+        request,
+        "home.html",
+        world=world,
+        grid=grid,
+        current=current,
+        blocked=blocked,
+        ongoing=ongoing,
+        events_note=events_note,
+        services=services,
+        filters={"days": days, "service": service or "", "plane": plane or ""},
+        countries=db.cached(("countries",), Q.countries),
+    )
+
+
+# -- a country ---------------------------------------------------------------------
+
+
+def _window(db: Database, since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """Default to the last COUNTRY_WINDOW_DAYS days of the store's data."""
+    if since or until:
+        return since, until
+    end = db.cached(("latest",), Q.latest_time)
+    if end is None:
+        return None, None
+    start = (end - timedelta(days=COUNTRY_WINDOW_DAYS)).date()
+    return start.isoformat(), (end.date() + timedelta(days=1)).isoformat()
+
+
+CCPath = Annotated[str, Path(pattern=r"^[A-Za-z]{2}$")]
+
+
+@router.get("/country/{cc}")
+def country(
+    request: Request,
+    cc: CCPath,
+    since: P.Since = None,
+    until: P.Until = None,
+    service: P.Service = None,
+) -> Response:
+    cc = cc.upper()
+    db = _db(request)
+    note = _note(request)
+    since, until = _window(db, since, until)
+    tests = C.tests_chart(db, probe_cc=cc, since=since, until=until, note=note)
+    measured = db.cached(
+        ("country-services", cc),
+        lambda cur: [
+            r[0]
+            for r in cur.execute(
+                "SELECT DISTINCT v.service FROM verdicts v JOIN measurements m ON m.key = v.key "
+                "WHERE m.probe_cc = ? ORDER BY 1",
+                [cc],
+            ).fetchall()
+        ],
+    )
+    wanted = [s for s in measured if not service or s in service.split(",")]
+    role_charts = [
+        C.roles_chart(db, probe_cc=cc, service=s, since=since, until=until, note=note)
+        for s in wanted
+    ]
+    nets = db.cached(("networks", cc), lambda cur: Q.networks(cur, cc))
+    names = db.cached(("network-names", cc), lambda cur: _network_names(cur, cc, nets))
+    with db.store() as store:
+        events, events_note = rooms.try_(rooms.load_events, store, cc=cc)
+        cases, cases_note = rooms.try_(rooms.list_cases, store, cc=cc)
+    context, context_note = rooms.try_(rooms.load_context, cc)
+    costs = [(e, rooms.try_(rooms.cost_for_event, e)) for e in (events or [])[:20]]
+    events_chart = None
+    if events:
+        events_chart = C._charts().events_timeline(
+            [rooms.jsonable(e) for e in events],
+            title=f"Blocking events in {cc}",
+            source=C.source_line(db, f"/api/v1/events?probe_cc={cc}"),
+            note=note,
+            href="/event/{event_id}",
+        )
+    current = C.current_rows(db, days=7, service=None, plane=None)
+    return render(
+        request,
+        "country.html",
+        cc=cc,
+        tests=tests,
+        role_charts=role_charts,
+        networks=nets,
+        names=names,
+        events=events or [],
+        events_note=events_note,
+        events_chart=events_chart,
+        cases=cases or [],
+        cases_note=cases_note,
+        context=rooms.jsonable(context) if context is not None else None,
+        context_note=context_note,
+        costs=costs,
+        current=[r for r in current["rows"] if r["probe_cc"] == cc],
+        since=since,
+        until=until,
+        service=service or "",
+    )
+
+
+def _network_names(cur: Any, cc: str, nets: list[dict[str, Any]]) -> dict[str, str]:
+    try:
+        from voipwatch.report.gather import network_names
+    except ImportError:
+        return {}
+    names: dict[str, str] = network_names(cur, cc, [n["probe_asn"] for n in nets[:30]])
+    return names
+
+
+# -- an app ------------------------------------------------------------------------
+
+
+ServicePath = Annotated[str, Path(pattern=r"^[a-z0-9_]{1,64}$")]
+
+
+@router.get("/app/{service}")
+def app_page(
+    request: Request,
+    service: ServicePath,
+    days: P.Days = 7,
+    since: P.Since = None,
+    until: P.Until = None,
+) -> Response:
+    db = _db(request)
+    note = _note(request)
+    world = C.map_chart(db, days=days, service=service, plane=None, note=note)
+    since, until = _window(db, since, until)
+    past = C.countries_chart(db, service=service, since=since, until=until, note=note)
+    current = C.current_rows(db, days=days, service=service, plane=None)
+    with db.store() as store:
+        events, events_note = rooms.try_(rooms.load_events, store, service=service)
+    catalog = load_catalog()
+    name = catalog.services[service].name if service in catalog.services else service
+    return render(
+        request,
+        "app.html",
+        service=service,
+        name=name,
+        world=world,
+        past=past,
+        current=current,
+        events=events or [],
+        events_note=events_note,
+        days=days,
+    )
+
+
+# -- lists of measurements (where a chart's bar leads) ------------------------------
+
+
+@router.get("/measurements")
+def measurement_list(
+    request: Request,
+    probe_cc: P.ProbeCC = None,
+    probe_asn: P.ProbeASN = None,
+    test_name: P.TestName = None,
+    since: P.Since = None,
+    until: P.Until = None,
+    day: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}")] = None,
+    status: P.Status = None,
+    vclass: Annotated[str | None, Query(pattern=r"^(ok|anomaly|confirmed|down|failure)$")] = None,
+    verdict_status: P.VerdictStatus = None,
+    service: P.Service = None,
+    role: P.Role = None,
+    plane: P.Plane = None,
+    technique: P.Technique = None,
+    offset: P.Offset = 0,
+    limit: P.Limit = 100,
+) -> Response:
+    if day:
+        d = date.fromisoformat(day[:10])
+        since, until = d.isoformat(), (d + timedelta(days=1)).isoformat()
+    if vclass:
+        verdict_status = C.OONI_TO_ROLE[vclass]
+    api: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "probe_cc": probe_cc,
+            "probe_asn": probe_asn,
+            "test_name": test_name,
+            "since": since,
+            "until": until,
+            "status": status,
+            "verdict_status": verdict_status,
+            "service": service,
+            "role": role,
+            "plane": plane,
+            "technique": technique,
+        }.items()
+        if v
+    }
+    f = Q.parse_filter(**api)
+    db = _db(request)
+    with db.cursor() as cur:
+        rows, more = Q.list_measurements(cur, f, offset=offset, limit=limit)
+    here = dict(request.query_params)
+    next_url = "/measurements?" + urlencode({**here, "offset": offset + limit}) if more else None
+    prev_url = None
+    if offset:
+        prev_url = "/measurements?" + urlencode({**here, "offset": max(0, offset - limit)})
+    return render(
+        request,
+        "measurements.html",
+        rows=rows,
+        filters=api,
+        next_url=next_url,
+        prev_url=prev_url,
+        api_url="/api/v1/measurements?" + urlencode({**api, "offset": offset, "limit": limit}),
+        offset=offset,
+    )
+
+
+# -- one measurement ---------------------------------------------------------------
+
+
+@router.get("/measurement/{measurement_uid}")
+def measurement_page(
+    request: Request,
+    measurement_uid: Annotated[str, Path(pattern=Q.UID_PATTERN)],
+) -> Response:
+    db = _db(request)
+    found = db.cached(
+        ("measurement", measurement_uid), lambda c: Q.get_measurement(c, measurement_uid)
+    )
+    if found is None:
+        return error_page(request, 404, f"No measurement {measurement_uid} in this store.")
+    import orjson
+
+    raw = orjson.dumps(found["raw_measurement"], option=orjson.OPT_INDENT_2).decode()
+    return render(
+        request,
+        "measurement.html",
+        m=found["measurement"],
+        verdicts=found["verdicts"],
+        observations=found["observations"],
+        reading=reading(found),
+        raw=raw,
+        back=request.headers.get("referer") if _same_origin(request) else None,
+    )
+
+
+def _same_origin(request: Request) -> bool:
+    ref = request.headers.get("referer") or ""
+    return ref.startswith(str(request.base_url))

@@ -1,0 +1,222 @@
+"""Pages of one event and one case, the case annotation form, and chart exports."""
+
+from __future__ import annotations
+
+import hmac
+import importlib
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Final
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from voipwatch.errors import UsageError
+from voipwatch.web import charts as C
+from voipwatch.web import queries as Q
+from voipwatch.web import rooms
+from voipwatch.web.db import Database
+from voipwatch.web.render import error_page, render, synthetic_note
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+Ident = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+#: Largest annotation form accepted (bytes).
+MAX_FORM: Final = 32_768
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+@router.get("/event/{event_id}")
+def event_page(request: Request, event_id: Ident) -> Response:
+    db = _db(request)
+    note = synthetic_note(request)
+    with db.store() as store:
+        event, why = rooms.try_(rooms.get_event, store, event_id)
+        cases, _ = rooms.try_(rooms.list_cases, store, cc=event.probe_cc if event else None)
+    if event is None:
+        return error_page(request, 404 if why is None else 503, why or f"No event {event_id}.")
+    since = (event.start - timedelta(days=14)).date().isoformat()
+    end = event.end or db.cached(("latest",), Q.latest_time) or event.start
+    until = (end + timedelta(days=8)).date().isoformat()
+    chart = C.roles_chart(
+        db, probe_cc=event.probe_cc, service=event.service, since=since, until=until, note=note
+    )
+    behind: dict[str, Any] = {
+        "probe_cc": event.probe_cc,
+        "service": event.service,
+        "role": ",".join(event.roles) or None,
+        "since": event.start_earliest.isoformat(timespec="seconds"),
+        "until": (event.end_latest or end + timedelta(seconds=1)).isoformat(timespec="seconds"),
+        "verdict_status": "blocked,partial",
+        "probe_asn": ",".join(f"AS{a}" for a in event.asns) or None,
+    }
+    f = Q.parse_filter(**behind)
+    with db.cursor() as cur:
+        rows, more = Q.list_measurements(cur, f, offset=0, limit=50)
+        nets = Q.networks(cur, event.probe_cc)
+        names = _names(cur, event.probe_cc, [f"AS{a}" for a in event.asns])
+    cost, cost_note = rooms.try_(rooms.cost_for_event, event)
+    cost_chart = None
+    if cost is not None:
+        c = rooms.jsonable(cost)
+        cost_chart = C._charts().cost_range(
+            [{**c, "label": f"{event.service} in {event.probe_cc}"}],
+            title="Estimated cost of this block",
+            source=C.source_line(db, f"/api/v1/cost?event_id={event.event_id}"),
+            note=note,
+        )
+    context, context_note = rooms.try_(rooms.load_context, event.probe_cc)
+    matched = [c for c in (cases or []) if event.event_id in (getattr(c, "events", None) or [])]
+    from urllib.parse import urlencode
+
+    return render(
+        request,
+        "event.html",
+        e=event,
+        ev=rooms.jsonable(event),
+        chart=chart,
+        rows=rows,
+        more=more,
+        list_url="/measurements?" + urlencode({k: v for k, v in behind.items() if v}),
+        networks=[n for n in nets if not event.asns or int(n["probe_asn"][2:]) in event.asns],
+        names=names,
+        cost=rooms.jsonable(cost) if cost is not None else None,
+        cost_note=cost_note,
+        cost_chart=cost_chart,
+        context=rooms.jsonable(context) if context is not None else None,
+        context_note=context_note,
+        cases=matched,
+    )
+
+
+def _names(cur: Any, cc: str, asns: list[str]) -> dict[str, str]:
+    try:
+        from voipwatch.report.gather import network_names
+    except ImportError:
+        return {}
+    found: dict[str, str] = network_names(cur, cc, asns[:30])
+    return found
+
+
+@router.get("/case/{case_id}")
+def case_page(request: Request, case_id: Ident, saved: int = 0) -> Response:
+    db = _db(request)
+    with db.store() as store:
+        case, why = rooms.try_(rooms.get_case, store, case_id)
+        events, _ = rooms.try_(rooms.load_events, store, cc=case.country if case else None)
+    if case is None:
+        return error_page(request, 404 if why is None else 503, why or f"No case {case_id}.")
+    matched = [e for e in (events or []) if e.event_id in (case.events or [])]
+    context, context_note = rooms.try_(rooms.load_context, case.country)
+    return render(
+        request,
+        "case.html",
+        case=case,
+        c=rooms.jsonable(case),
+        links=list(getattr(case, "links", []) or []),
+        events=matched,
+        context=rooms.jsonable(context) if context is not None else None,
+        context_note=context_note,
+        editable=bool(request.app.state.token),
+        saved=bool(saved),
+        statuses=_statuses(),
+    )
+
+
+def _statuses() -> tuple[str, ...]:
+    try:
+        statuses = importlib.import_module("voipwatch.cases.model").STATUSES
+    except (ImportError, AttributeError):
+        return ("unreviewed", "confirmed", "disputed", "rejected")
+    return tuple(str(s) for s in statuses)
+
+
+@router.post("/case/{case_id}/annotate")
+async def annotate_form(request: Request, case_id: Ident) -> Response:
+    """The page's annotation form: the token travels in the form body, never the URL."""
+    expected: str | None = request.app.state.token
+    if not expected:
+        return error_page(request, 403, "Annotations are disabled on this server.")
+    body = await request.body()
+    if len(body) > MAX_FORM:
+        return error_page(request, 413, "The annotation is too long.")
+    form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items() if v}
+    given = form.get("token", "")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return error_page(request, 401, "The operator token is not right.")
+    fields: dict[str, Any] = {}
+    if form.get("note", "").strip():
+        fields["note"] = form["note"].strip()[:10_000]
+    if form.get("status") in _statuses():
+        fields["status"] = form["status"]
+    if form.get("legal_basis", "").strip():
+        fields["legal_basis"] = form["legal_basis"].strip()[:2_000]
+    links = [u for u in re.split(r"\s+", form.get("links", "")) if u]
+    if links:
+        bad = [u for u in links if not re.fullmatch(r"https?://\S{1,2000}", u)]
+        if bad:
+            return error_page(request, 400, f"Not a web link: {bad[0][:100]}")
+        fields["links"] = links[:50]
+    if not fields:
+        return error_page(request, 400, "Nothing to save: write a note, a status or a link.")
+    db = _db(request)
+    with db.writing() as store:
+        if rooms.get_case(store, case_id) is None:
+            return error_page(request, 404, f"No case {case_id}.")
+        rooms.annotate_case(store, case_id, **fields)
+    return RedirectResponse(f"/case/{case_id}?saved=1", status_code=303)
+
+
+# -- chart exports -----------------------------------------------------------------
+
+_PARAM: Final = re.compile(r"^[A-Za-z0-9_,:.\-]{1,200}$")
+_FORMATS: Final = ("png", "svg", "csv", "json")
+
+
+@router.get("/chart/{kind}.{fmt}")
+def chart_export(request: Request, kind: str, fmt: str) -> Response:
+    """A chart as PNG or SVG (drawn on the server, with its source and date on it),
+    or its data as CSV or JSON (the API answer it was drawn from)."""
+    if kind not in C.KINDS or fmt not in _FORMATS:
+        raise UsageError(f"no chart export {kind}.{fmt}")
+    params = {}
+    for k, v in request.query_params.items():
+        if k not in ("probe_cc", "service", "since", "until", "days", "plane"):
+            raise UsageError(f"chart {kind}: unknown parameter {k!r}")
+        if not _PARAM.fullmatch(v):
+            raise UsageError(f"chart {kind}: bad value for {k}")
+        params[k] = v
+    if "days" in params and not (params["days"].isdigit() and 1 <= int(params["days"]) <= 366):
+        raise UsageError("days: a whole number from 1 to 366")
+    db = _db(request)
+    geo: str | dict[str, Any] = "/static/world.geojson"
+    if kind == "map" and fmt in ("png", "svg"):
+        geo = _world()
+    chart = C.build(db, kind, params, note=synthetic_note(request), geo=geo)
+    if fmt in ("csv", "json"):
+        return RedirectResponse(chart.data_url(fmt), status_code=307)
+    from voipwatch.report.render import to_png, to_svg
+
+    name = f"voipwatch-{chart.ident}.{fmt}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if fmt == "svg":
+        return Response(to_svg(chart.spec), media_type="image/svg+xml", headers=headers)
+    return Response(to_png(chart.spec), media_type="image/png", headers=headers)
+
+
+_world_cache: dict[str, Any] = {}
+
+
+def _world() -> dict[str, Any]:
+    if "geo" not in _world_cache:
+        import json
+        from importlib.resources import files
+
+        text = (files("voipwatch.web") / "static" / "world.geojson").read_text()
+        _world_cache["geo"] = json.loads(text)
+    return _world_cache["geo"]  # type: ignore[no-any-return]

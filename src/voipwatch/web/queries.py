@@ -1,0 +1,353 @@
+"""The store queries behind the API and the pages (parameterised SQL, rows out).
+
+Aggregations go through :mod:`voipwatch.store.aggregate`, so a page's chart and the
+API's ``/api/v1/aggregation`` count the same rows the same way. This module adds what
+the aggregation does not answer: lists of measurements, one measurement with its
+verdicts and evidence, and "current blocks" (the share of blocked role verdicts in
+the latest days of the store). User values are only ever bound as parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import duckdb
+import orjson
+import zstandard
+
+from voipwatch.errors import UsageError
+from voipwatch.store.aggregate import (
+    MEASUREMENT_STATUSES,
+    ROLE_STATUSES,
+    AggregateQuery,
+    _from_where,
+    _in,
+    parse_query,
+)
+from voipwatch.store.rows import decompress
+
+#: Role statuses that say an app part is (at least partly) blocked.
+BLOCKING: Final = ("blocked", "partial")
+#: Largest page of ``/api/v1/measurements`` and the deepest offset (query cost).
+MAX_LIMIT: Final = 1000
+MAX_OFFSET: Final = 100_000
+UID_PATTERN: Final = r"^[A-Za-z0-9._-]{1,128}$"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MeasurementFilter:
+    """Which measurements to list: the aggregation's filters plus statuses."""
+
+    query: AggregateQuery
+    status: tuple[str, ...] = ()
+    verdict_status: tuple[str, ...] = ()
+    report_id: str | None = None
+    order: str = "desc"
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+def parse_filter(
+    *,
+    status: str | None = None,
+    verdict_status: str | None = None,
+    report_id: str | None = None,
+    order: str | None = None,
+    anomaly: bool | None = None,
+    confirmed: bool | None = None,
+    failure: bool | None = None,
+    **query: str | None,
+) -> MeasurementFilter:
+    """Validate a measurement-list request; OONI's tri-state flags become statuses."""
+    q = parse_query(**query)
+    statuses = list(_split(status))
+    for s in statuses:
+        if s not in MEASUREMENT_STATUSES:
+            raise UsageError(f"status: {s!r} is not one of {', '.join(MEASUREMENT_STATUSES)}")
+    flags = {"anomaly": anomaly, "confirmed": confirmed, "failure": failure}
+    if any(v is not None for v in flags.values()):
+        wanted = {
+            s
+            for s in MEASUREMENT_STATUSES
+            if all((s == name) == value for name, value in flags.items() if value is not None)
+        }
+        statuses = [s for s in (statuses or MEASUREMENT_STATUSES) if s in wanted] or ["none"]
+    vstatuses = _split(verdict_status)
+    for s in vstatuses:
+        if s not in ROLE_STATUSES:
+            raise UsageError(f"verdict_status: {s!r} is not one of {', '.join(ROLE_STATUSES)}")
+    direction = (order or "desc").lower()
+    if direction not in ("asc", "desc"):
+        raise UsageError(f"order: {order!r} is not asc or desc")
+    if report_id is not None and not re.fullmatch(r"[A-Za-z0-9._-]{1,200}", report_id):
+        raise UsageError(f"report_id: {report_id!r} is not a report id")
+    return MeasurementFilter(
+        query=q,
+        status=tuple(statuses),
+        verdict_status=vstatuses,
+        report_id=report_id,
+        order=direction,
+    )
+
+
+def _where(f: MeasurementFilter) -> tuple[str, list[Any]]:
+    """The WHERE clause over ``measurements AS m`` for ``f``, and its parameters.
+
+    The measurement-level conditions are the aggregation's own; role conditions
+    become a semi-join, so each measurement is listed once however many roles match.
+    """
+    q = f.query
+    _, where, params = _from_where(replace(q, service=(), role=(), plane=(), technique=()))
+    if f.status:
+        where.append(_in("m.status", f.status, params))
+    if f.report_id:
+        where.append("m.report_id = ?")
+        params.append(f.report_id)
+    role: list[str] = []
+    for column in ("service", "role", "plane"):
+        values: tuple[str, ...] = getattr(q, column)
+        if values:
+            role.append(_in(f"v.{column}", values, params))
+    if q.technique:
+        alts = []
+        for t in q.technique:
+            alts.append("(v.technique = ? OR starts_with(v.technique, ?))")
+            params.extend((t, f"{t}."))
+        role.append("(" + " OR ".join(alts) + ")")
+    if f.verdict_status:
+        role.append(_in("v.status", f.verdict_status, params))
+    if role:
+        where.append(f"m.key IN (SELECT v.key FROM verdicts AS v WHERE {' AND '.join(role)})")
+    return " AND ".join(where), params
+
+
+_LIST_COLUMNS: Final = (
+    "measurement_uid",
+    "report_id",
+    "probe_cc",
+    "probe_asn",
+    "test_name",
+    "measurement_start_time",
+    "input",
+    "status",
+)
+
+
+def list_measurements(
+    cur: duckdb.DuckDBPyConnection, f: MeasurementFilter, *, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of measurements (newest first unless ``order=asc``) and whether more follow."""
+    where, params = _where(f)
+    direction = "ASC" if f.order == "asc" else "DESC"
+    sql = (
+        f"SELECT m.key, {', '.join('m.' + c for c in _LIST_COLUMNS)} FROM measurements AS m "
+        f"WHERE {where} ORDER BY m.measurement_start_time {direction} NULLS LAST, m.key "
+        "LIMIT ? OFFSET ?"
+    )
+    rows = cur.execute(sql, [*params, limit + 1, offset]).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    keys = [r[0] for r in rows]
+    blocked = _blocked_roles(cur, keys)
+    out = []
+    for r in rows:
+        item = dict(zip(_LIST_COLUMNS, r[1:], strict=True))
+        item["measurement_start_time"] = _time(item["measurement_start_time"])
+        item["anomaly"] = item["status"] in ("anomaly", "confirmed")
+        item["confirmed"] = item["status"] == "confirmed"
+        item["failure"] = item["status"] == "failure"
+        item["blocked_roles"] = blocked.get(r[0], [])
+        out.append(item)
+    return out, more
+
+
+def _blocked_roles(cur: duckdb.DuckDBPyConnection, keys: list[str]) -> dict[str, list[str]]:
+    if not keys:
+        return {}
+    params: list[Any] = []
+    cond = _in("key", tuple(keys), params)
+    rows = cur.execute(
+        f"SELECT key, list(role ORDER BY role) FROM verdicts WHERE {cond} "
+        f"AND status IN ('blocked', 'partial') GROUP BY key",
+        params,
+    ).fetchall()
+    return {k: list(v) for k, v in rows}
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def get_measurement(cur: duckdb.DuckDBPyConnection, uid: str) -> dict[str, Any] | None:
+    """One measurement: its metadata, raw document, role verdicts and observations."""
+    row = cur.execute(
+        f"SELECT key, {', '.join(_LIST_COLUMNS)}, test_version, notes, rules_version, "
+        "source, raw_zstd FROM measurements WHERE measurement_uid = ? ORDER BY key LIMIT 1",
+        [uid],
+    ).fetchone()
+    if row is None:
+        return None
+    key = row[0]
+    meta = dict(zip(_LIST_COLUMNS, row[1:9], strict=True))
+    meta["measurement_start_time"] = _time(meta["measurement_start_time"])
+    meta["test_version"], notes, meta["rules_version"] = row[9], row[10], row[11]
+    meta["notes"] = _json_list(notes)
+    verdicts = []
+    for v in cur.execute(
+        "SELECT service, role, plane, status, technique, confidence, evidence, confirmed "
+        "FROM verdicts WHERE key = ? ORDER BY idx",
+        [key],
+    ).fetchall():
+        verdicts.append(
+            {
+                "service": v[0],
+                "role": v[1],
+                "plane": v[2],
+                "status": v[3],
+                "technique": v[4],
+                "confidence": v[5],
+                "evidence": _json_list(v[6]),
+                "confirmed": bool(v[7]),
+            }
+        )
+    observations = [
+        dict(
+            zip(
+                ("layer", "role", "target", "ok", "ip", "port", "operation", "failure", "detail"),
+                o,
+                strict=True,
+            )
+        )
+        for o in cur.execute(
+            "SELECT layer, role, target, ok, ip, port, operation, failure, detail "
+            "FROM observations WHERE key = ? ORDER BY idx",
+            [key],
+        ).fetchall()
+    ]
+    try:
+        raw: Any = orjson.loads(decompress(row[13]))
+    except (orjson.JSONDecodeError, ValueError, zstandard.ZstdError):
+        raw = None
+    return {
+        "measurement": meta,
+        "verdicts": verdicts,
+        "observations": observations,
+        "raw_measurement": raw,
+    }
+
+
+def _json_list(text: str | None) -> list[Any]:
+    if not text:
+        return []
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return [text]
+    return value if isinstance(value, list) else [value]
+
+
+def latest_time(cur: duckdb.DuckDBPyConnection) -> datetime | None:
+    row = cur.execute(
+        "SELECT max(measurement_start_time) FROM measurements WHERE status <> 'unsupported'"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def current_blocks(
+    cur: duckdb.DuckDBPyConnection,
+    *,
+    days: int,
+    probe_cc: tuple[str, ...] = (),
+    service: tuple[str, ...] = (),
+    plane: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Per country × app × plane, role verdicts of the store's last ``days`` days.
+
+    "Current" is relative to the newest measurement in the store, so a store of old
+    data still shows its last state. A cell counts as blocked when at least a
+    quarter of its judged verdicts (ok, blocked, partial, degraded) say blocked or
+    partial; the counts stand beside it so a reader can judge the share.
+    """
+    end = latest_time(cur)
+    if end is None:
+        return {"since": None, "until": None, "days": days, "rows": []}
+    since = (end - timedelta(days=days)).replace(microsecond=0)
+    params: list[Any] = [since]
+    where = ["m.measurement_start_time > ?", "m.status IN ('ok', 'anomaly', 'confirmed')"]
+    if probe_cc:
+        where.append(_in("m.probe_cc", probe_cc, params))
+    if service:
+        where.append(_in("v.service", service, params))
+    if plane:
+        where.append(_in("v.plane", plane, params))
+    sql = f"""
+        SELECT m.probe_cc, v.service, v.plane,
+               count(*) FILTER (WHERE v.status IN ('blocked', 'partial')) AS blocked_count,
+               count(*) FILTER (WHERE v.status IN ('ok', 'blocked', 'partial', 'degraded'))
+                   AS judged_count,
+               count(DISTINCT v.key) AS measurement_count,
+               min(m.measurement_start_time) FILTER (WHERE v.status IN ('blocked', 'partial'))
+                   AS first_blocked,
+               list(DISTINCT v.technique ORDER BY v.technique)
+                   FILTER (WHERE v.status IN ('blocked', 'partial') AND v.technique IS NOT NULL)
+                   AS techniques
+        FROM verdicts AS v JOIN measurements AS m ON m.key = v.key
+        WHERE {" AND ".join(where)}
+        GROUP BY ALL ORDER BY m.probe_cc, v.service, v.plane
+    """
+    rows = []
+    for cc, svc, pl, blocked, judged, n, first, techniques in cur.execute(sql, params).fetchall():
+        share = blocked / judged if judged else 0.0
+        rows.append(
+            {
+                "probe_cc": cc,
+                "service": svc,
+                "plane": pl,
+                "blocked_count": blocked,
+                "judged_count": judged,
+                "measurement_count": n,
+                "blocked_share": round(share, 4),
+                "blocked": judged > 0 and share >= 0.25,
+                "first_blocked": _time(first),
+                "techniques": list(techniques or []),
+            }
+        )
+    return {"since": _time(since), "until": _time(end), "days": days, "rows": rows}
+
+
+def countries(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Every country in the store with its measurement count and time range."""
+    rows = cur.execute(
+        "SELECT probe_cc, count(*), min(measurement_start_time), max(measurement_start_time) "
+        "FROM measurements WHERE status <> 'unsupported' GROUP BY probe_cc ORDER BY probe_cc"
+    ).fetchall()
+    return [
+        {"probe_cc": r[0], "measurement_count": r[1], "first": _time(r[2]), "last": _time(r[3])}
+        for r in rows
+    ]
+
+
+def networks(cur: duckdb.DuckDBPyConnection, probe_cc: str) -> list[dict[str, Any]]:
+    """The networks of a country, with counts of measurements and of blocked verdicts."""
+    rows = cur.execute(
+        """
+        SELECT m.probe_asn, count(DISTINCT m.key),
+               count(*) FILTER (WHERE v.status IN ('blocked', 'partial'))
+        FROM measurements AS m LEFT JOIN verdicts AS v ON v.key = m.key
+        WHERE m.probe_cc = ? AND m.status <> 'unsupported'
+        GROUP BY m.probe_asn ORDER BY count(DISTINCT m.key) DESC, m.probe_asn
+        """,
+        [probe_cc],
+    ).fetchall()
+    return [{"probe_asn": r[0], "measurement_count": r[1], "blocked_verdicts": r[2]} for r in rows]
+
+
+def services(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = cur.execute("SELECT DISTINCT service FROM verdicts ORDER BY service").fetchall()
+    return [r[0] for r in rows]

@@ -1,0 +1,79 @@
+"""Rendering the pages: the templates, the synthetic-data banner, country names."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from fastapi import Request
+from fastapi.responses import Response
+from fastapi.templating import Jinja2Templates
+
+from voipwatch.catalog import load as load_catalog
+from voipwatch.web.db import Database
+from voipwatch.web.reading import atom_sentence, technique_text
+
+#: store_meta key a demo store carries: what its synthetic data is.
+SYNTHETIC_KEY: Final = "demo_synthetic"
+
+_templates: Jinja2Templates | None = None
+
+
+def templates() -> Jinja2Templates:
+    global _templates
+    if _templates is None:
+        from importlib.resources import files
+
+        _templates = Jinja2Templates(directory=str(files("voipwatch.web") / "templates"))
+        _templates.env.globals["technique_text"] = technique_text
+        _templates.env.globals["atom_sentence"] = atom_sentence
+        _templates.env.filters["asn"] = lambda a: a if str(a).startswith("AS") else f"AS{a}"
+    return _templates
+
+
+def synthetic_note(request: Request) -> str | None:
+    """What the banner says: the demo flag, or the label a demo store carries."""
+    db: Database = request.app.state.db
+
+    def read(cur: Any) -> str | None:
+        if not db.has("store_meta"):
+            return None
+        row = cur.execute("SELECT value FROM store_meta WHERE name = ?", [SYNTHETIC_KEY]).fetchone()
+        return str(row[0]) if row else None
+
+    note = db.cached(("synthetic",), read)
+    if note:
+        return note
+    if request.app.state.demo:
+        return "Demo: synthetic data, generated for illustration — not real measurements."
+    return None
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    banner = synthetic_note(request)
+    return templates().TemplateResponse(
+        request,
+        template,
+        {
+            "banner": banner,
+            "catalog": load_catalog(),
+            "country_name": country_name,
+            "now": datetime.now().strftime("%Y-%m-%d %H:%M"),
+            **context,
+        },
+        status_code=status,
+    )
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    return render(request, "error.html", status=status, status_code=status, message=message)
+
+
+def country_name(cc: str) -> str:
+    try:
+        import pycountry
+
+        found = pycountry.countries.get(alpha_2=cc)
+    except (ImportError, KeyError, LookupError):
+        found = None
+    return str(getattr(found, "common_name", None) or getattr(found, "name", cc)) if found else cc
