@@ -79,7 +79,7 @@ def event_page(request: Request, event_id: Ident) -> Response:
         "event.html",
         e=event,
         ev=rooms.jsonable(event),
-        chart=chart,
+        timeline=chart,
         rows=rows,
         more=more,
         list_url="/measurements?" + urlencode({k: v for k, v in behind.items() if v}),
