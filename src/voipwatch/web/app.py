@@ -84,27 +84,39 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def _error(status: int, message: str, **extra: Any) -> Response:
-    return FastJSON({"error": message, **extra}, status_code=status)
+def _is_api(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or path == "/openapi.json"
+
+
+def _error(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    """JSON for the API; a page for a person who followed a link."""
+    if _is_api(request):
+        return FastJSON({"error": message, **extra}, status_code=status, headers=headers)
+    from voipwatch.web.render import error_page
+
+    return error_page(request, status, message)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UsageError)
     async def usage(request: Request, exc: UsageError) -> Response:
-        return _error(400, str(exc))
+        return _error(request, 400, str(exc))
 
     @app.exception_handler(Unavailable)
     async def unavailable(request: Request, exc: Unavailable) -> Response:
-        return _error(503, str(exc))
+        return _error(request, 503, str(exc))
 
     @app.exception_handler(StoreError)
     async def store(request: Request, exc: StoreError) -> Response:
         log.warning("store error on %s: %s", request.url.path, exc)
-        return _error(503, "the store could not answer this request")
+        return _error(request, 503, "the store could not answer this request")
 
     @app.exception_handler(VoipwatchError)
     async def other(request: Request, exc: VoipwatchError) -> Response:
-        return _error(400, str(exc))
+        return _error(request, 400, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -112,25 +124,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         for e in exc.errors():
             where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("query", "path", "body"))
             problems.append(f"{where or 'request'}: {e.get('msg', 'invalid')}")
-        return _error(422, "; ".join(problems) or "invalid request", detail=problems)
+        return _error(request, 422, "; ".join(problems) or "invalid request", detail=problems)
 
     @app.exception_handler(StarletteHTTPException)
     async def http(request: Request, exc: StarletteHTTPException) -> Response:
-        if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
-            return FastJSON(
-                {"error": str(exc.detail)},
-                status_code=exc.status_code,
-                headers=dict(exc.headers or {}),
-            )
-        from voipwatch.web.render import error_page
-
-        return error_page(request, exc.status_code, str(exc.detail))
+        return _error(request, exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         # Logged without the query string: it may carry what a user typed.
         log.exception("unexpected error on %s", request.url.path)
-        return _error(500, "internal error")
+        return _error(request, 500, "internal error")
 
 
 def create_app(
@@ -152,8 +156,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        database.close()
+        # Counted: tests and the benchmark may run the same app under several servers.
+        database.acquire()
+        try:
+            yield
+        finally:
+            database.release()
 
     app = FastAPI(
         lifespan=lifespan,

@@ -75,17 +75,38 @@ class Database:
     def __init__(self, path: Path, *, writable: bool = False) -> None:
         self.path = path
         self.writable = writable
-        self._store = open_store(path, read_only=not writable)
+        self._store: Store | None = open_store(path, read_only=not writable)
         self._write_lock = threading.Lock()
+        self._users = 0
+        self._users_lock = threading.Lock()
         self.cache = AnswerCache()
         self._tables: frozenset[str] | None = None
 
+    def acquire(self) -> None:
+        """A server starts using the store (reopened if a previous one closed it)."""
+        with self._users_lock:
+            self._users += 1
+            if self._store is None:
+                self._store = open_store(self.path, read_only=not self.writable)
+
+    def release(self) -> None:
+        """A server stops; the last one closes the store (checkpointing a writer's log)."""
+        with self._users_lock:
+            self._users = max(0, self._users - 1)
+            if self._users == 0:
+                self.close()
+
     def close(self) -> None:
-        self._store.close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+            self.cache.clear()
 
     @contextmanager
     def cursor(self, *, timeout: float = QUERY_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor for one request; queries still running after ``timeout`` are stopped."""
+        if self._store is None:
+            raise StoreError(f"{self.path}: the store is closed (the server is stopping)")
         try:
             cur = self._store.con.cursor()
         except duckdb.Error as exc:

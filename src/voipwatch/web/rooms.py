@@ -1,8 +1,8 @@
 """What the web reads from the later tiers: events, cases, cost and legal context.
 
 Each is built by its own room; the web only calls their published functions (see
-DESIGN.md's package layout). A store may predate a tier (no ``events`` table yet),
-and a build may lack a room: the first gives empty answers, the second raises
+DESIGN.md's package layout). A store may predate a tier (no ``events`` table yet):
+the rooms answer that with empty lists. A build without a room raises
 :class:`Unavailable`, which the API turns into a 503 naming what is missing.
 """
 
@@ -59,20 +59,11 @@ def _enc(value: Any) -> Any:
     return str(value)
 
 
-def _has(store: Store, table: str) -> bool:
-    row = store.con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]
-    ).fetchone()
-    return bool(row and row[0])
-
-
 # -- events ------------------------------------------------------------------------
 
 
 def load_events(store: Store, *, cc: str | None = None, service: str | None = None) -> list[Any]:
     fn = _function("voipwatch.events.store", "load_events", "events")
-    if not _has(store, "events"):
-        return []
     return list(fn(store, cc=cc, service=service))
 
 
@@ -88,22 +79,12 @@ def get_event(store: Store, event_id: str) -> Any | None:
 
 def list_cases(store: Store, *, cc: str | None = None) -> list[Any]:
     fn = _function("voipwatch.cases.registry", "list_cases", "documented cases")
-    if not _has(store, "cases"):
-        return []
-    cases = list(fn(store))
-    if cc:
-        cases = [c for c in cases if getattr(c, "country", None) == cc]
-    return cases
+    return list(fn(store, country=cc))
 
 
 def get_case(store: Store, case_id: str) -> Any | None:
     fn = _function("voipwatch.cases.registry", "get_case", "documented cases")
-    if not _has(store, "cases"):
-        return None
-    try:
-        return fn(store, case_id)
-    except (KeyError, LookupError):
-        return None
+    return fn(store, case_id)
 
 
 def annotate_case(store: Store, case_id: str, **fields: Any) -> Any:
