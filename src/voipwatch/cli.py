@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import msgspec
 import typer
 
 from voipwatch import __version__
@@ -306,95 +305,6 @@ def export(
         write_line(encoder.encode({"tier": tier, "rows": rows, "out": str(out_file)}))
     else:
         err.print(f"{rows:,} {tier} rows written to {out_file}", markup=False)
-
-
-@app.command()
-def demo(
-    db: Annotated[
-        Path | None,
-        typer.Option("--db", help="Store file (default: voipwatch-demo.duckdb, apart from yours)."),
-    ] = None,
-    json: JsonOpt = False,
-) -> None:
-    """Run the pipeline on the bundled measurements and show what is blocked where."""
-    from rich.table import Table
-
-    from voipwatch import demo as demo_mod
-    from voipwatch.store import open_store
-
-    path = db or demo_mod.default_demo_db()
-    with store_failures("demo"), open_store(path) as store:
-        result = demo_mod.run(store, on_problem=problem)
-    if json:
-        write_line(
-            encoder.encode(
-                {
-                    "db": str(path),
-                    "ingest": result.ingested.as_dict(),
-                    "by_test": result.by_test,
-                    "by_role": result.by_role,
-                    "blocked": result.blocked,
-                }
-            )
-        )
-        return
-    s = result.ingested
-    err.print(
-        f"Bundled sample: {s.read} OONI measurements, {result.modified} of them modified to "
-        "show techniques the public samples lack (their annotations say how; see "
-        f"voipwatch/demo_data/README.md). Store: {path}",
-        markup=False,
-    )
-    t = Table(
-        "test",
-        "ok",
-        "anomaly",
-        "confirmed",
-        "failure",
-        "measurements",
-        title="Measurements by test (OONI's statuses)",
-        title_justify="left",
-    )
-    for r in result.by_test["result"]:
-        t.add_row(
-            r["test_name"],
-            *(
-                str(r[f"{k}_count"])
-                for k in ("ok", "anomaly", "confirmed", "failure", "measurement")
-            ),
-        )
-    out.print(t)
-    t = Table(
-        "country",
-        "network",
-        "date",
-        "role",
-        "plane",
-        "status",
-        "technique",
-        "evidence",
-        title="What is blocked, where, and how",
-        title_justify="left",
-    )
-    for b in result.blocked:
-        ev = msgspec.json.decode(b["evidence"]) if b["evidence"] else []
-        atom = f"{ev[0]['operation']} {ev[0]['failure']} ({ev[0]['target']})" if ev else ""
-        t.add_row(
-            b["probe_cc"],
-            b["probe_asn"],
-            b["date"],
-            b["role"],
-            b["plane"],
-            b["status"],
-            b["technique"] or "",
-            atom,
-        )
-    out.print(t)
-    err.print(
-        f"Next: voipwatch aggregate --db {path} --axis-x role --axis-y technique, "
-        f"or voipwatch verdicts --json <your OONI files>",
-        markup=False,
-    )
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ text, and a store of synthetic data says so on every page.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +26,8 @@ from voipwatch.store import Store
 #: How many apps get their own timeline chart (the most affected first): a brief is
 #: read, not searched.
 MAX_APP_CHARTS = 3
+#: Documented cases listed (those matched to the events first, then the most recent).
+MAX_CASES = 12
 #: The app timelines show this many days up to the last measurement: enough for the
 #: onset and its lead-in, short enough that a day is still a visible bar.
 TIMELINE_DAYS = 120
@@ -48,6 +49,8 @@ class Brief:
     charts: dict[str, str] = field(default_factory=dict)
     sources: list[dict[str, str]] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    more_cases: int = 0
     services: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -59,14 +62,6 @@ class Brief:
     @property
     def chart_note(self) -> str | None:
         return "SYNTHETIC DATA — generated, not real measurements" if self.synthetic else None
-
-
-def _room(module: str) -> Any | None:
-    """A room's module, or None when this installation does not have it."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError:
-        return None
 
 
 def _plain(obj: Any) -> Any:
@@ -108,30 +103,27 @@ def _day(value: Any) -> str:
     return str(value) if value is not None else ""
 
 
-def _events(store: Store, cc: str, gaps: list[str]) -> list[Any]:
-    events_store = _room("voipwatch.events.store")
-    if events_store is None:
-        gaps.append("This installation has no event detection; no events are reported.")
-        return []
-    try:
-        found: list[Any] = events_store.load_events(store, cc=cc)
-    except Exception as exc:  # a store without the events table: say so, go on
-        gaps.append(f"No detected events could be read from the store ({exc.__class__.__name__}).")
-        return []
-    return sorted(found, key=lambda e: (e.start, e.service))
+def _events(store: Store, cc: str) -> list[Any]:
+    from voipwatch.events.store import load_events
+
+    return sorted(load_events(store, cc=cc), key=lambda e: (e.start, e.service))
 
 
 def _cost(event: Any, now: datetime, gaps: list[str]) -> dict[str, Any] | None:
-    cost = _room("voipwatch.cost")
-    if cost is None:
-        return None
+    from voipwatch.cost import cost_for_event
+
     try:
-        estimate = cost.cost_for_event(event, now=now)
+        estimate = cost_for_event(event, now=now)
     except UsageError as exc:
         gaps.append(f"No cost for the {event.service} event of {_day(event.start)}: {exc}")
         return None
-    result: dict[str, Any] = _plain(estimate)
-    return result
+    return estimate.to_dict()
+
+
+def role_id(service: str, role: str) -> str:
+    """A full role name (``signal/chat``), also from a doubled one (``signal/signal/chat``)."""
+    doubled = f"{service}/{service}/"
+    return role[len(service) + 1 :] if role.startswith(doubled) else role
 
 
 def _event_row(
@@ -145,12 +137,16 @@ def _event_row(
     synthetic: bool,
 ) -> dict[str, Any]:
     row: dict[str, Any] = _plain(e)
-    app = names.get(e.service, e.service)
-    what = charts.PLANE_WORDS.get(e.plane, e.plane)
-    row["app"] = app
-    row["what"] = f"{app} {what}"
-    row["lane"] = row["what"]
-    row["role_labels"] = [roles.get(r, r) for r in e.roles]
+    event_roles = [role_id(e.service, r) for r in e.roles]
+    if e.kind == "possible_shutdown" or e.service == "*":
+        row["app"] = "Every app"
+        row["what"] = "Every app (possible network shutdown)"
+        row["lane"] = "possible shutdown"
+    else:
+        row["app"] = names.get(e.service, e.service)
+        row["what"] = f"{row['app']} {charts.PLANE_WORDS.get(e.plane, e.plane)}"
+        row["lane"] = row["what"]
+    row["role_labels"] = [roles.get(r, r) for r in event_roles] or ["every part"]
     row["how"] = [{"technique": t, "plain": _describe(t)} for t in e.techniques]
     row["where"] = (
         "nationwide"
@@ -167,7 +163,7 @@ def _event_row(
     samples = gather.evidence_samples(
         store.con,
         e.probe_cc,
-        roles=list(e.roles),
+        roles=event_roles if e.kind == "block" else [],
         since=e.start_earliest,
         until=e.end_latest or e.end,
         asns=None if e.national else list(e.asns),
@@ -179,35 +175,28 @@ def _event_row(
     return row
 
 
-def _cases(store: Store, cc: str, gaps: list[str]) -> list[dict[str, Any]]:
-    registry = _room("voipwatch.cases.registry")
-    if registry is None:
-        gaps.append("This installation has no register of documented cases.")
-        return []
-    try:
-        found = registry.list_cases(store, country=cc)
-    except Exception as exc:  # no cases table yet: nothing imported
-        gaps.append(f"No documented cases could be read from the store ({exc.__class__.__name__}).")
-        return []
+def _cases(store: Store, cc: str) -> list[dict[str, Any]]:
+    from voipwatch.cases.registry import list_cases
+
     out = []
-    for c in found:
-        row: dict[str, Any] = _plain(c)
-        row["links"] = list(getattr(c, "links", []))
+    for c in list_cases(store, country=cc):
+        row: dict[str, Any] = msgspec.to_builtins(c)
+        row["links"] = c.links
         out.append(row)
     return out
 
 
 def _context(cc: str, gaps: list[str]) -> dict[str, Any] | None:
-    legal = _room("voipwatch.cases.legal")
-    ctx = legal.load_context(cc) if legal is not None else None
+    from voipwatch.cases.legal import load_context
+
+    ctx = load_context(cc)
     if ctx is None:
         gaps.append(
             f"voipwatch holds no legal or policy context for {cc}: this brief states none, "
             "and names no commitment the blocks would break."
         )
         return None
-    result: dict[str, Any] = _plain(ctx)
-    return result
+    return ctx.to_dict()
 
 
 def _total(costs: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -245,7 +234,8 @@ def _sources(brief: Brief) -> list[dict[str, str]]:
         for s in c.get("sources") or []:
             title = f"{s.get('source', '').upper()} record {s.get('record_id', '')}"
             if s.get("title"):
-                title += f": {s['title']}"
+                text = str(s["title"])
+                title += f": {text[:110].rstrip()}…" if len(text) > 110 else f": {text}"
             links = s.get("links") or [""]
             add(title, links[0])
     for e in brief.events:
@@ -288,27 +278,38 @@ def build_brief(store: Store, cc: str, *, now: datetime | None = None) -> Brief:
     if brief.coverage.measurements == 0:
         gaps.append(f"The store holds no judged measurements from {cc}.")
     names, roles = _service_names()
-    events = _events(store, cc, gaps)
+    events = _events(store, cc)
     asns = sorted({f"AS{a}" for e in events for a in e.asns})
     operators = gather.network_names(con, cc, asns)
-    brief.events = [
+    rows = [
         _event_row(
             store,
             e,
             names=names,
             roles=roles,
             operators=operators,
-            cost=_cost(e, now, gaps),
+            # A target change (every country at once) is not a block: it costs nothing.
+            cost=_cost(e, now, gaps) if e.kind != "target_change" else None,
             synthetic=synthetic is not None,
         )
         for e in events
     ]
-    if events == [] and not any("event" in g for g in gaps):
+    brief.events = [r for r in rows if r["kind"] != "target_change"]
+    brief.changes = [r for r in rows if r["kind"] == "target_change"]
+    if not brief.events:
         gaps.append(
             f"No blocking event was detected in {cc} in the measurements held; this brief "
             "reports none."
         )
-    brief.cases = _cases(store, cc, gaps)
+    cases = _cases(store, cc)
+    if not cases:
+        gaps.append(f"No documented case of {cc} is in the store.")
+    # Cases matched to this country's events first, then the most recent.
+    matched = [c for c in cases if c.get("events")]
+    others = sorted((c for c in cases if not c.get("events")), key=lambda c: str(c["start"]))
+    shown = (matched + others[::-1])[:MAX_CASES]
+    brief.cases = shown
+    brief.more_cases = len(cases) - len(shown)
     brief.context = _context(cc, gaps)
     costs = [e["cost"] for e in brief.events if e.get("cost")]
     brief.total_cost = _total(costs)
@@ -319,7 +320,7 @@ def build_brief(store: Store, cc: str, *, now: datetime | None = None) -> Brief:
             "name": names.get(s, s),
             "verdicts": sum(counts.values()),
             "not_ok": sum(n for st, n in counts.items() if st in ("blocked", "partial")),
-            "events": sum(1 for e in events if e.service == s),
+            "events": sum(1 for e in events if e.service == s and e.kind == "block"),
         }
         for s, counts in measured.items()
     ]
@@ -335,10 +336,10 @@ def draw_charts(brief: Brief, con: Any) -> dict[str, str]:
     note = brief.chart_note
     as_of = brief.coverage.last or brief.generated
     out: dict[str, str] = {}
-    if brief.events:
+    if brief.events or brief.changes:
         out["events"] = to_svg(
             charts.events_timeline(
-                brief.events,
+                brief.events + brief.changes,
                 title=f"Blocking events in {brief.country}",
                 source=brief.source_line,
                 as_of=as_of,
@@ -363,7 +364,7 @@ def draw_charts(brief: Brief, con: Any) -> dict[str, str]:
                     as_of=as_of,
                     note=note,
                     width=520,
-                    lane_height=32,
+                    lane_height=24,
                 )
             )
     costed = [e for e in brief.events if e.get("cost")]

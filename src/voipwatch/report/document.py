@@ -10,6 +10,8 @@ from voipwatch.report.brief import Brief
 from voipwatch.report.charts import money
 
 FORMATS = ("html", "pdf")
+#: How many events show the measurements behind them (the most recent).
+SAMPLE_EVENTS = 4
 
 
 def _num(value: Any) -> str:
@@ -46,6 +48,8 @@ def _environment() -> Any:
 def _context(b: Brief) -> dict[str, Any]:
     """What the template needs beyond the brief: summaries computed once, here."""
     ongoing = [e for e in b.events if e["end"] is None]
+    blocks = [e for e in b.events if e["kind"] == "block"]
+    shutdowns = [e for e in b.events if e["kind"] == "possible_shutdown"]
     apps = list(dict.fromkeys(e["what"] for e in b.events))
     techniques: dict[str, dict[str, str]] = {}
     for e in b.events:
@@ -60,6 +64,7 @@ def _context(b: Brief) -> dict[str, Any]:
         where.append(f"on {len(nets)} network{'s' if len(nets) != 1 else ''}")
     costed = [e["cost"] for e in b.events if e.get("cost")]
     inputs: list[dict[str, Any]] = []
+    per_block: list[str] = []
     flags: list[str] = []
     comparisons: dict[tuple[str, int], Any] = {}
     for c in costed:
@@ -78,7 +83,7 @@ def _context(b: Brief) -> dict[str, Any]:
         if len({repr(i) for _, i in per}) == 1:
             inputs.append({"name": name.replace("_", " "), **per[0][1]})
         else:
-            inputs.extend({"name": f"{name.replace('_', ' ')} — {what}", **i} for what, i in per)
+            per_block.append(name.replace("_", " "))
     ctx = b.context or {}
     laws = len(ctx.get("laws_cited") or [])
     own = [c for c in ctx.get("commitments") or [] if c.get("scope") != "all"]
@@ -111,12 +116,16 @@ def _context(b: Brief) -> dict[str, Any]:
         "b": b,
         "title": title,
         "ongoing": ongoing,
+        "blocks": blocks,
+        "shutdowns": shutdowns,
         "apps_blocked": apps,
         "techniques": list(techniques.values()),
         "first_event": b.events[0] if b.events else None,
         "where": "; ".join(where) or "not established",
         "formula": costed[0]["formula"] if costed else "",
         "inputs": inputs,
+        "per_block": per_block,
+        "sample_events": SAMPLE_EVENTS,
         "flags": flags,
         "comparisons": list(comparisons.values()),
         "context_headline": headline,

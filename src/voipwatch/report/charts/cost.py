@@ -46,11 +46,24 @@ def cost_range(
     """
     values = cost_values(estimates)
     currency = values[0]["currency"] if values else "USD"
-    x = {
+    bounded = any("upper_bound" in v for v in values)
+    title_x = f"{currency}: bar low – high, dot central" + (
+        ", grey tick a full shutdown of the same length" if bounded else ""
+    )
+    x: dict[str, Any] = {
         "type": "quantitative",
-        "title": f"{currency} (low – central – high)",
-        "axis": {"labelExpr": "replace(format(datum.value, '~s'), 'G', 'B')"},
+        "title": title_x,
+        "axis": {
+            "labelExpr": "replace(format(datum.value, '~s'), 'G', 'B')",
+            "labelOverlap": "greedy",
+            "tickCount": 6,
+        },
     }
+    # Estimates that differ by orders of magnitude share a log axis, so each stays legible.
+    amounts = [a for v in values for a in (v["low"], v.get("upper_bound", v["high"])) if a > 0]
+    if amounts and max(amounts) / min(amounts) > 100:
+        x["scale"] = {"type": "log"}
+        x["title"] += " (log scale)"
     tooltip = [{"field": "label", "type": "nominal"}] + [
         {"field": f, "type": "quantitative", "format": ",.0f"} for f in ("low", "central", "high")
     ]
@@ -71,7 +84,7 @@ def cost_range(
             },
         },
     ]
-    if any("upper_bound" in v for v in values):
+    if bounded:
         layers.append(
             {
                 "transform": [{"filter": "isValid(datum.upper_bound)"}],
@@ -86,16 +99,6 @@ def cost_range(
                             "title": "full-shutdown upper bound",
                         }
                     ],
-                },
-            }
-        )
-        layers.append(
-            {
-                "transform": [{"filter": "isValid(datum.upper_bound)"}],
-                "mark": {"type": "text", "dy": -14, "fontSize": 9, "color": "#495057"},
-                "encoding": {
-                    "x": {"field": "upper_bound", **x},
-                    "text": {"value": "full shutdown"},
                 },
             }
         )
