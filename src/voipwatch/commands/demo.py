@@ -97,26 +97,12 @@ def demo(
         )
     if build_only:
         return
-    import importlib
+    from voipwatch.commands.serve import serve_store
 
-    try:
-        web = importlib.import_module("voipwatch.web.app")
-        uvicorn = importlib.import_module("uvicorn")
-    except ModuleNotFoundError:
-        problem(
-            "voipwatch demo: the dashboard is not part of this installation; the store is "
-            f"built at {path} (try: voipwatch report --db {path} --country "
-            f"{result.countries[0] if result.countries else 'CC'})"
-        )
-        return
     try:
         port = _free_port(host, port)
     except OSError as exc:
         problem(f"voipwatch demo: {exc}")
         raise typer.Exit(1) from None
-    err.print(
-        f"\nThe dashboard is at  http://{host}:{port}/  (synthetic demo data)\n"
-        "Press Ctrl-C to stop it.",
-        markup=False,
-    )
-    uvicorn.run(web.create_app(path, demo=True), host=host, port=port, log_level="warning")
+    err.print("demo: the dashboard shows synthetic demo data; Ctrl-C stops it", markup=False)
+    serve_store(path, host=host, port=port, demo=True)
