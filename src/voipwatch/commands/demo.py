@@ -91,8 +91,10 @@ def demo(
             f"demo: {made}; {result.events} events ({events or 'none'}), "
             f"{sum(1 for _ in result.cases)} case files imported, {result.matched} matches, "
             f"{result.costs} priced; {total:.0f} s. Store: {path}\n"
-            "demo: every measurement in it is SYNTHETIC (generated, not real); the documented "
-            "cases, legal context and economic figures are real.",
+            "demo: every measurement in it is SYNTHETIC (generated, not real); the legal "
+            "context and economic figures"
+            + (" and the documented cases" if result.cases else "")
+            + " are real.",
             markup=False,
         )
     if build_only:
