@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""How long the signalling probe takes: all apps at once against one app alone.
+"""How long the probe takes: all apps at once against one app alone, on both planes.
 
     sudo .venv/bin/python benchmarks/bench_probe.py [--repeat N] [--only PART]
 
@@ -15,6 +15,11 @@ namespace, every run a fresh process, exactly as ``voipwatch simulate`` does.
    alone. Goals: within 2x one endpoint's operation budget (connect + TLS + HTTP
    timeouts of the world's probe configuration), and not growing with the number
    of apps (each run within 1.25x the slowest of its apps alone).
+3. ``media`` (the call plane, ``--plane media``, no censorship): the full media
+   probe (every app's call-plane test, and the ``generic`` one: public STUN, SIP,
+   the media and throughput A/B) against each app's alone (``--apps X``, which
+   brings ``generic`` along). Goal: the full run within 2x the longest single media
+   test (the longest measurement of any single-app run).
 
 **The figure timed** is the probe's own run time: the longest ``test_runtime`` of
 the run's measurements. Every test of a run starts at the same instant (their
@@ -45,6 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 GOAL_BASELINE = 1.5  # full run / slowest single test
 GOAL_BUDGET = 2.0  # all-timeout run / one endpoint's operation budget
 GOAL_FLAT = 1.25  # all-timeout run / slowest of its apps alone
+GOAL_MEDIA = 2.0  # full media-plane run / longest single media test
 MAX_REPEAT = 20
 TIMEOUT_SETS = (1, 3)  # besides "all": the first N apps in the probe's order
 TIMEOUT_TARGET = "generic_timeout_error"
@@ -96,9 +102,21 @@ def _children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def probe_once(world: Any, apps: list[str], every_app: bool, timeout: float) -> Run:
-    """Run the probe once in ``world`` (``apps``, or every app when ``every_app``)."""
+def _test_key(m: dict[str, Any]) -> str:
+    """A measurement's name in the figures: the test, or the app of a call-plane test."""
+    if m["test_name"] == "voipwatch_call":
+        return f"call:{m['input']}"
+    return str(m["test_name"])
+
+
+def probe_once(
+    world: Any, apps: list[str], every_app: bool, timeout: float, plane: str = ""
+) -> Run:
+    """Run the probe once in ``world`` (``apps``, or every app when ``every_app``);
+    ``plane`` media adds its ``generic`` measurement."""
     args = [] if every_app else ["--apps", ",".join(apps)]
+    if plane:
+        args += ["--plane", plane]
     cpu0 = _children_cpu()
     t0 = time.perf_counter()
     done = world.run_probe(args, timeout=timeout)
@@ -108,9 +126,10 @@ def probe_once(world: Any, apps: list[str], every_app: bool, timeout: float) -> 
         sys.exit(f"voipwatch probe {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
     lines = world.measurements.read_text().splitlines()
     ms = [json.loads(line) for line in lines if line.strip()]
-    if len(ms) != len(apps):
-        sys.exit(f"voipwatch probe {' '.join(args)}: {len(ms)} measurements for {len(apps)} apps")
-    runtimes = {str(m["test_name"]): float(m["test_runtime"]) for m in ms}
+    want = len(apps) + (1 if plane == "media" else 0)
+    if len(ms) != want:
+        sys.exit(f"voipwatch probe {' '.join(args)}: {len(ms)} measurements, not {want}")
+    runtimes = {_test_key(m): float(m["test_runtime"]) for m in ms}
     connects = [
         c
         for m in ms
@@ -135,7 +154,11 @@ def _say(text: str) -> None:
 
 
 def bench_world(
-    scenario: str, sets: list[tuple[str, list[str], bool]], apps: list[str], repeat: int
+    scenario: str,
+    sets: list[tuple[str, list[str], bool]],
+    apps: list[str],
+    repeat: int,
+    plane: str = "",
 ) -> tuple[dict[str, Series], dict[str, Series], dict[str, Any]]:
     """Time ``sets`` (label, apps, every_app) and each app alone in one world."""
     from voipwatch.probe.config import load_config
@@ -161,14 +184,17 @@ def bench_world(
             },
             "other_simulations": other_simulations(world.prefix),
         }
+        if plane:
+            info["media_seconds"] = cfg.helper.media_seconds
+            info["throughput_bytes"] = cfg.helper.throughput_bytes
         _say(f"{scenario}: world built in {info['build_s']} s; warm-up run")
-        probe_once(world, apps, True, timeout)
+        probe_once(world, apps, True, timeout, plane)
         for i in range(repeat):
-            _say(f"{scenario}: repetition {i + 1}/{repeat}")
+            _say(f"{scenario}{' ' + plane if plane else ''}: repetition {i + 1}/{repeat}")
             for label, subset, every in sets:
-                multi[label].runs.append(probe_once(world, subset, every, timeout))
+                multi[label].runs.append(probe_once(world, subset, every, timeout, plane))
             for app in apps:
-                alone[app].runs.append(probe_once(world, [app], False, timeout))
+                alone[app].runs.append(probe_once(world, [app], False, timeout, plane))
         info["other_simulations"] = max(info["other_simulations"], other_simulations(world.prefix))
     return multi, alone, info
 
@@ -303,6 +329,49 @@ def report_timeout(
     }
 
 
+def report_media(
+    multi: dict[str, Series], alone: dict[str, Series], info: dict[str, Any], repeat: int
+) -> dict[str, Any]:
+    full = multi["all"]
+    print(f"\nmedia (the call plane, no censorship): median of {repeat} run(s) each")
+    print(
+        f"  (each run's generic test streams the media A/B for {info['media_seconds']:g} s "
+        f"and downloads {info['throughput_bytes']:,} bytes twice)"
+    )
+    print(HEADER + f"  {'longest test':<26}")
+    print(_row(f"all {len(full.apps)} apps", full))
+    # A single media test: one measurement of a single-app run (the app's own, or the
+    # generic one it brings along), its median over the repetitions.
+    singles: dict[str, float] = {}
+    for a, s in alone.items():
+        tests = {t: s.test_median(t) for t in s.runs[0].runtimes}
+        longest = max(tests, key=tests.__getitem__)
+        singles.update({f"{t} (with {a})": v for t, v in tests.items()})
+        print(_row(f"{a} alone", s, f"  {longest} {tests[longest]:.2f} s"))
+    slow = max(singles, key=singles.__getitem__)
+    ratio = full.median("run_s") / singles[slow]
+    per_test = {t: full.test_median(t) for t in full.runs[0].runtimes}
+    print(
+        "  in the full run: "
+        + ", ".join(f"{t.removeprefix('call:')} {v:.2f} s" for t, v in per_test.items())
+    )
+    ok = ratio <= GOAL_MEDIA
+    print(f"  longest single media test: {slow}, {singles[slow]:.2f} s")
+    print(
+        f"  [{'PASS' if ok else 'FAIL'}] the full media-plane probe takes {ratio:.2f}x the "
+        f"longest single media test (goal <= {GOAL_MEDIA}x)"
+    )
+    return {
+        "all": full.figures(),
+        "alone": {a: s.figures() for a, s in alone.items()},
+        "longest_single": {"test": slow, "run_s": round(singles[slow], 3)},
+        "ratio": round(ratio, 3),
+        "goal": GOAL_MEDIA,
+        "ok": ok,
+        "world": info,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument(
@@ -311,13 +380,16 @@ def main() -> None:
         default=3,
         help=f"repetitions of every run, medians reported (default 3, at most {MAX_REPEAT})",
     )
-    ap.add_argument("--only", choices=("baseline", "all_timeout"), help="run one of the two parts")
+    ap.add_argument(
+        "--only", choices=("baseline", "all_timeout", "media"), help="run one of the parts"
+    )
     args = ap.parse_args()
     if not 1 <= args.repeat <= MAX_REPEAT:
         ap.error(f"--repeat must be between 1 and {MAX_REPEAT}")
     if os.geteuid() != 0:
         sys.exit("the simulator needs root (network namespaces): run this as root")
     from voipwatch.probe.experiments import APPS
+    from voipwatch.probe.experiments.calls import CALL_APPS
 
     apps = list(APPS)
     load_before = os.getloadavg()[0]
@@ -336,6 +408,12 @@ def main() -> None:
         sets.append(("all", apps, True))
         multi, alone, info = bench_world("all_timeout", sets, apps, args.repeat)
         summary["all_timeout"] = report_timeout(multi, alone, info, args.repeat)
+    if args.only in (None, "media"):
+        calls = list(CALL_APPS)
+        multi, alone, info = bench_world(
+            "baseline", [("all", calls, True)], calls, args.repeat, plane="media"
+        )
+        summary["media"] = report_media(multi, alone, info, args.repeat)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["load_average"] = {
         "before": round(load_before, 2),
@@ -345,7 +423,7 @@ def main() -> None:
     others = max(
         (
             summary[p]["world"]["other_simulations"]
-            for p in ("baseline", "all_timeout")
+            for p in ("baseline", "all_timeout", "media")
             if p in summary
         ),
         default=0,

@@ -341,6 +341,14 @@ def probe(
     probe_asn: Annotated[
         str | None, typer.Option("--probe-asn", help="Network to record, e.g. AS12345.")
     ] = None,
+    helper_host: Annotated[
+        str | None,
+        typer.Option(
+            "--helper",
+            help="The call-plane test helper's address (voipwatch helper serve), "
+            "instead of [probe.helper] address.",
+        ),
+    ] = None,
     residual: Annotated[
         bool,
         typer.Option(
@@ -382,6 +390,13 @@ def probe(
             cfg = msgspec.structs.replace(
                 cfg, probe_asn=asn if asn.startswith("AS") else f"AS{asn}"
             )
+        if helper_host:
+            try:
+                cfg = msgspec.structs.replace(
+                    cfg, helper=msgspec.structs.replace(cfg.helper, address=helper_host)
+                )
+            except ValueError:
+                raise UsageError(f"--helper: {helper_host!r} is not an IP address") from None
         if residual:
             if plane == "signalling":
                 raise UsageError("--residual is a call-plane check: add --plane media or all")
@@ -393,7 +408,8 @@ def probe(
         raise typer.Exit(2) from None
     if plane != "signalling" and not cfg.helper.address:
         problem(
-            "voipwatch probe: no call-plane test helper configured ([probe.helper] address): "
+            "voipwatch probe: no call-plane test helper configured (--helper, or "
+            "[probe.helper] address): "
             "only the apps' own servers and public STUN servers are tested"
         )
 

@@ -466,7 +466,14 @@ def test_throughput_ab_on_loopback_is_alike(call_run: tuple[list[dict[str, Any]]
     assert tp["target"]["bytes"] == tp["control"]["bytes"] == 1_000_000
     assert tp["target"]["failure"] is None
     assert tp["control"]["failure"] is None
-    assert 0.2 < tp["ratio"] < 5  # same server, same path: no throttling
+    # Same server, same path: not throttled. (The ratio of two loopback downloads of a
+    # few milliseconds is noise on a busy machine; the verdict's ceiling is what counts.)
+    assert tp["ratio"] is not None
+    from voipwatch.verdicts import judge_bytes
+
+    v = judge_bytes(json.dumps(_by(ms, "generic")).encode()).verdict
+    web = [s for s in v.services if s.role == "whatsapp/web"]
+    assert [(s.status, s.technique) for s in web] == [("ok", None)]
 
 
 def test_residual_check_on_a_clean_path(call_run: tuple[list[dict[str, Any]], float]) -> None:
@@ -532,7 +539,6 @@ udp = ["{helpers.dns.address}"]
 doh = []
 dot = []
 [probe.helper]
-address = "{helpers.ip}"
 stun_servers = []
 media_seconds = 1
 throughput_bytes = 100000
@@ -544,7 +550,7 @@ residual_wait = 0.1
     r = CliRunner().invoke(
         app,
         ["probe", "--plane", "media", "--yes", "--json", "--config", str(cfg),
-         "--apps", "zoom,facetime", "--out", str(out), "--residual"],
+         "--apps", "zoom,facetime", "--out", str(out), "--residual", "--helper", helpers.ip],
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     verdicts = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
@@ -556,3 +562,6 @@ residual_wait = 0.1
     r = CliRunner().invoke(app, ["probe", "--residual", "--yes", "--config", str(cfg)])
     assert r.exit_code == 2
     assert "--plane media" in r.output
+    r = CliRunner().invoke(app, ["probe", "--plane", "media", "--helper", "nope", "--yes"])
+    assert r.exit_code == 2
+    assert "--helper" in r.output

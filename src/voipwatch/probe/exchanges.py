@@ -10,8 +10,10 @@ Payloads: ``stun_binding`` and ``turn_allocate`` (padded, so the helper's answer
 fits), ``random`` (bytes no RFC 7983 range claims, echoed by the helper),
 ``dtls_client_hello`` (a DTLS-ClientHello-shaped datagram, echoed), ``sip_options``
 and ``not_sip`` (random bytes on a SIP port); ``""`` on a TCP entry is a bare
-connect. The mapped address in a STUN answer is checked and dropped; nothing the
-probe stores names the probe's own address.
+connect. A UDP exchange that timed out is made once more, as a second entry with
+the same fields: a censor's drop repeats, a lossy path's seldom does. The mapped
+address in a STUN answer is checked and dropped; nothing the probe stores names the
+probe's own address.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from voipwatch.probe.throughput import open_tcp
 #: 0.5 + 1 + 2 s budget, so a blackholed TCP port costs no more than a UDP one).
 STREAM_TIMEOUT = 3.5
 _SIP_LIMIT = 8 * 1024
+#: A UDP exchange that met only silence is made once more (a second entry).
+UDP_REPEATS = 1
 
 
 def random_payload(size: int = 64) -> bytes:
@@ -134,24 +138,32 @@ class Exchanges:
             def label(d: bytes) -> str | None:
                 return "echo" if d == req else None
 
-        async with self._slot(target, ip):
-            ans = await udp.exchange(
-                ip, port, req, lambda d: label(d) is not None, source=self.source
+        for again in range(UDP_REPEATS + 1):
+            if again:
+                # Silence again, with fresh retransmissions: a censor drops every time,
+                # a lossy path seldom twice (the verdict tells them apart).
+                e = self._begin(role=role, target=target, host=host, ip=ip, port=port,
+                                transport="udp", payload=payload, control=control)  # fmt: skip
+            async with self._slot(target, ip):
+                ans = await udp.exchange(
+                    ip, port, req, lambda d: label(d) is not None, source=self.source
+                )
+            reply = label(ans.reply) if ans.reply is not None else None
+            failure = ans.failure
+            if reply == "malformed":
+                failure = "stun_malformed_reply"
+            self.rec_end(
+                e,
+                success=failure is None,
+                failure=failure,
+                reply=None if reply == "malformed" else reply,
+                rtt=ans.rtt,
+                bytes_sent=ans.bytes_sent,
+                bytes_received=ans.bytes_received,
+                attempt=ans.attempt,
             )
-        reply = label(ans.reply) if ans.reply is not None else None
-        failure = ans.failure
-        if reply == "malformed":
-            failure = "stun_malformed_reply"
-        self.rec_end(
-            e,
-            success=failure is None,
-            failure=failure,
-            reply=None if reply == "malformed" else reply,
-            rtt=ans.rtt,
-            bytes_sent=ans.bytes_sent,
-            bytes_received=ans.bytes_received,
-            attempt=ans.attempt,
-        )
+            if failure != TIMEOUT:
+                break
         return e
 
     def rec_end(self, e: dict[str, Any], **fields: Any) -> None:

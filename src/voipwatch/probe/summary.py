@@ -44,6 +44,8 @@ def _status(status: str, technique: str | None) -> str:
     return "not measured in this run"
 
 
+#: Services whose call-plane roles are the generic tests (public STUN, RTP-shaped media).
+GENERIC_CALLS = ("stun", "webrtc")
 _WORST = ("blocked", "partial", "degraded", "down", "failure", "unknown", "ok")
 
 
@@ -71,6 +73,12 @@ def headlines(verdicts: Iterable[Verdict], *, catalog: Catalog | None = None) ->
                 continue
             by = planes.setdefault(s.service, {"signalling": [], "media": []})
             by.setdefault(plane, []).append((s.status, s.technique))
+    # Apps whose call servers are handed out per call (Telegram, Viber, ...) have no
+    # call-plane test of their own: the generic ones (STUN on any port, RTP-shaped
+    # media) speak for their calls.
+    generic = _plane_status(
+        [r for svc in GENERIC_CALLS for r in planes.get(svc, {}).get("media", [])]
+    )
     lines = []
     for service, by in planes.items():
         name = cat.services[service].name if service in cat.services else service
@@ -84,6 +92,11 @@ def headlines(verdicts: Iterable[Verdict], *, catalog: Catalog | None = None) ->
         elif call is not None:
             head = "Calls" if parts else f"{name} calls"
             parts.append(f"{head}: {_status(*call)}.")
+        elif generic is not None and msg is not None and service not in GENERIC_CALLS:
+            parts.append(
+                f"Calls: {_status(*generic)} (from the generic call tests: this app's call "
+                "servers are handed out per call)."
+            )
         if parts:
             lines.append(" ".join(parts))
     return lines

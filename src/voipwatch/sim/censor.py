@@ -21,7 +21,8 @@ tls_mitm           nft ``ip daddr {...} tcp dport 443 dnat to <MITM nginx>`` in 
 server_down        the hosts' servers are not started: connections are refused
 loss               nft ``ip daddr {...} numgen random mod 100 < P drop`` and the same for
                    ``ip saddr`` (both directions); a call-plane ``role`` adds the same loss
-                   on its UDP ports to and from any address (relays without a fixed host)
+                   on its UDP ports to and from any address (relays without a fixed host),
+                   and so do ``ports`` when no host is matched
 udp_port_drop      nft ``udp dport {P} drop`` to any address; P = ``ports``, or the UDP
                    ports of the call-plane roles of ``app`` / ``role``
 udp_port_reject    nft ``udp dport {P} reject with icmpx type port-unreachable``
@@ -316,6 +317,8 @@ def compile_scenario(scenario: Scenario, plan: AddressPlan) -> CensorPlan:
                         f"ip saddr {addrs} numgen random mod 100 < {p} counter drop",
                     ]
                 udp = plan.role_udp_ports(role=r.role) if r.role else []
+                if not hosts and r.all_ports:
+                    udp = sorted({*udp, *r.all_ports})
                 if udp:
                     out.forward_rules += [
                         f"udp dport {_set(udp)} numgen random mod 100 < {p} counter drop",

@@ -28,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
+
 from voipwatch.catalog import Role, load
 from voipwatch.ooni.failures import normalise
 from voipwatch.ooni.identity import input_str
@@ -55,16 +57,19 @@ LOSSY = 0.05
 class _Unit:
     """One exchange and its retries: it worked if any attempt did."""
 
-    __slots__ = ("failures", "first", "ok")
+    __slots__ = ("failures", "first", "ok", "retried")
 
     def __init__(self, first: Any) -> None:
         self.first = first
         self.ok = False
+        #: It worked only after a retransmission (its first datagram was lost).
+        self.retried = False
         self.failures: list[str] = []
 
     def add(self, e: Any) -> None:
         if e.success:
             self.ok = True
+            self.retried = self.retried or (e.attempt or 0) > 0
         else:
             self.failures.append(normalise(failure_str(e.failure) or "generic_timeout_error"))
 
@@ -86,6 +91,42 @@ def _units(exchanges: Iterable[Any]) -> list[_Unit]:
             u = units[key] = _Unit(e)
         u.add(e)
     return list(units.values())
+
+
+def _lossy(units: list[_Unit]) -> bool:
+    """The path loses packets: a UDP exchange worked only after a retransmission, or
+    only the second time it was made."""
+    return any((u.retried or u.flaky) and u.first.transport == "udp" for u in units)
+
+
+def _ip(u: _Unit) -> str:
+    return (u.first.address or "").rpartition(":")[0]
+
+
+def _corroborated(tech: str, u: _Unit, units: list[_Unit], everything: list[_Unit]) -> bool:
+    """Whether a finding rests on two lost exchanges or more (the same one made twice
+    counts twice), none of their kind working.
+
+    TCP and TLS retransmit by themselves: their failures are never the path's loss.
+    """
+    e = u.first
+    if e.transport != "udp" or tech == "residual":
+        return True
+    if tech == "stun.dpi":  # STUN anywhere on the helper, the random port included
+        kind = [
+            x for x in everything
+            if x.first.target == "helper" and x.first.payload == "stun_binding"
+            and (x in units or x.first.control == "random_port")
+        ]  # fmt: skip
+    elif tech in ("udp.port", "udp.icmp") and e.target == "helper":
+        kind = [x for x in units if x.first.target == "helper" and x.first.port == e.port]
+    elif tech == "udp.blocked":
+        kind = [x for x in everything if x.first.target == "helper" and x.first.transport == "udp"]
+    elif e.target in ("app", "public"):  # one address: everything sent to it
+        kind = [x for x in units if x.first.target == e.target and _ip(x) == _ip(u)]
+    else:
+        kind = [x for x in units if (x.first.target, x.first.payload) == (e.target, e.payload)]
+    return sum(len(x.failures) for x in kind if not x.ok) >= 2 and not any(x.ok for x in kind)
 
 
 def _pick(
@@ -145,6 +186,13 @@ def judge_exchanges(
     stun = ("stun_binding",)
     findings: list[tuple[str, Evidence, bool]] = []  # (technique, atom, confirmed)
     everything = _units(context) if context is not None else units
+    origin: dict[int, _Unit] = {}  # id(atom) -> the exchange it rests on
+
+    def ev(u: _Unit, operation: str, detail: str) -> Evidence:
+        atom = _ev(u, operation, detail)
+        origin[id(atom)] = u
+        return atom
+
     helper_any_ok = any(u.ok for u in everything if u.first.target == "helper")
     random_ok = any(
         u.ok for u in _pick(everything, target="helper", payloads=stun, control="random_port")
@@ -165,7 +213,7 @@ def judge_exchanges(
             findings.append(
                 (
                     "stun.dpi",
-                    _ev(
+                    ev(
                         u,
                         "stun_binding",
                         "other bytes on the same port are echoed: STUN itself is filtered",
@@ -181,7 +229,7 @@ def judge_exchanges(
             findings.append(
                 (
                     tech,
-                    _ev(
+                    ev(
                         u,
                         "stun_binding",
                         f"UDP port {port} is blocked: the same server answers on a random port",
@@ -193,7 +241,7 @@ def judge_exchanges(
             findings.append(
                 (
                     "udp.blocked",
-                    _ev(
+                    ev(
                         u,
                         "stun_binding",
                         "UDP fails on every port while the server answers over TCP",
@@ -215,7 +263,7 @@ def judge_exchanges(
             findings.append(
                 (
                     "ip.blocked",
-                    _ev(
+                    ev(
                         u,
                         "stun_binding",
                         f"the test server answers STUN on port {port}: this address is blocked",
@@ -225,7 +273,7 @@ def judge_exchanges(
             )
         elif not any(t == "stun.dpi" or t.startswith("udp.") for t, _, _ in findings):
             tech = "udp.icmp" if u.failure == "connection_refused" else "udp.timeout"
-            findings.append((tech, _ev(u, "stun_binding", ""), False))
+            findings.append((tech, ev(u, "stun_binding", ""), False))
     for u in _pick(units, target="helper", payloads=("dtls_client_hello",)):
         if u.ok:
             continue
@@ -240,7 +288,7 @@ def judge_exchanges(
             findings.append(
                 (
                     "dtls.dpi",
-                    _ev(
+                    ev(
                         u,
                         "dtls_handshake",
                         "other bytes on the same port are echoed: DTLS handshakes are filtered",
@@ -264,7 +312,7 @@ def judge_exchanges(
             findings.append(
                 (
                     "sip.dpi",
-                    _ev(
+                    ev(
                         u,
                         "sip_options",
                         "other bytes on the same port pass: SIP itself is filtered",
@@ -276,7 +324,7 @@ def judge_exchanges(
             findings.append(
                 (
                     "sip.port",
-                    _ev(u, "sip_options", f"nothing passes on {transport} {port}"),
+                    ev(u, "sip_options", f"nothing passes on {transport} {port}"),
                     random_ok or helper_any_ok,
                 )
             )
@@ -289,9 +337,9 @@ def judge_exchanges(
         )
         if any(s.ok for s in same):
             why = f"the test server answers SIP over {transport} {port}: this server is blocked"
-            findings.append(("ip.blocked", _ev(u, "sip_options", why), True))
+            findings.append(("ip.blocked", ev(u, "sip_options", why), True))
         elif not same:
-            findings.append(("sip.port", _ev(u, "sip_options", "no control on this port"), False))
+            findings.append(("sip.port", ev(u, "sip_options", "no control on this port"), False))
     if findings and residual is not None and residual.shown:
         explained = [f for f in findings if f[0] in EXPLAINS]
         if explained:
@@ -300,6 +348,21 @@ def judge_exchanges(
                 *(("residual", ev, True) for ev in residual.evidence),
                 *(("residual", ev, True) for _, ev, _ in explained),
             ]
+    if findings and _lossy(everything):
+        # On a path that loses packets, one exchange lost three times is chance: a
+        # finding stands only on two lost exchanges or more that agree.
+        kept: list[tuple[str, Evidence, bool]] = []
+        lost: list[tuple[str, Evidence, bool]] = []
+        for f in findings:
+            at = origin.get(id(f[1]))
+            (kept if at is None or _corroborated(f[0], at, units, everything) else lost).append(f)
+        findings = kept
+        if not findings:
+            why = "lost on a lossy path (other exchanges needed retransmissions): "
+            evidence = [msgspec.structs.replace(e, detail=why + e.detail) for _, e, _ in lost]
+            return _verdict(
+                role, "degraded", "degraded.loss", evidence, confirmed=False, confidence=0.6
+            )
     if findings:
         techs = [t for t, _, _ in findings]
         if "udp.icmp" in techs and set(techs) <= {"udp.icmp", "udp.port"}:
@@ -334,13 +397,19 @@ def judge_exchanges(
             confirmed=confirmed,
             confidence=0.95 if confirmed else 0.6,
         )
-    flaky = [u for u in units if u.flaky]
+    # Lost, then answered: a full exchange lost and made again, or (a busy machine
+    # answers late once in a while) several answered only after a retransmission.
+    retried = [u for u in units if u.retried and u.first.transport == "udp"]
+    flaky = [u for u in units if u.flaky] + (retried if len(retried) >= 2 else [])
     if flaky:
         return _verdict(
             role,
             "degraded",
             "degraded.loss",
-            [_ev(u, "stun_binding", "some attempts failed, retries succeeded") for u in flaky],
+            [
+                ev(u, u.first.payload or "connect", "some attempts failed, retries succeeded")
+                for u in flaky
+            ],
             confirmed=False,
             confidence=0.6,
         )
@@ -350,7 +419,7 @@ def judge_exchanges(
             role,
             "unknown",
             None,
-            [_ev(u, "stun_binding", "") for u in failed],
+            [ev(u, "stun_binding", "") for u in failed],
             confirmed=False,
             confidence=0.0,
         )
