@@ -28,12 +28,13 @@ BUILTIN = [
     "ip_reject", "sni_reset", "sni_drop", "tls_mitm", "server_down", "loss", "combined",
     "all_timeout", "udp_port_drop", "udp_port_reject", "stun_dpi", "dtls_dpi", "sip_port_drop",
     "sip_dpi", "sni_throttle", "residual", "udp_allowlist", "relay_block", "calls_blocked",
-    "rtp_dpi",
+    "rtp_dpi", "loss_calls",
 ]  # fmt: skip
 # Built-in scenarios of the call plane: the probe measures both planes in them.
 CALL_SCENARIOS = {
     "udp_port_drop", "udp_port_reject", "stun_dpi", "dtls_dpi", "sip_port_drop", "sip_dpi",
     "sni_throttle", "residual", "udp_allowlist", "relay_block", "calls_blocked", "rtp_dpi",
+    "loss_calls",
 }  # fmt: skip
 
 
@@ -114,6 +115,11 @@ def test_call_recipes_become_rules(plan: AddressPlan) -> None:
     assert dtls == ["udp length >= 33 @th,64,8 0x16 @th,72,8 0xfe @th,168,8 0x01 counter drop"]
     rtp = compile_scenario(load_scenario("rtp_dpi"), plan).forward_rules
     assert rtp == ["udp length >= 20 @th,64,2 2 counter drop"]
+    lossy = compile_scenario(load_scenario("loss_calls"), plan).forward_rules
+    assert lossy == [
+        "udp dport { 3478, 5004 } numgen random mod 100 < 20 counter drop",
+        "udp sport { 3478, 5004 } numgen random mod 100 < 20 counter drop",
+    ]
     sip = compile_scenario(load_scenario("sip_port_drop"), plan).forward_rules
     assert sip == ["udp dport { 5060 } counter drop",
                    "tcp dport { 5060, 5061 } counter reject with tcp reset"]  # fmt: skip
