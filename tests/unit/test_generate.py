@@ -104,7 +104,7 @@ def test_default_world_satisfies_the_acceptance_shape() -> None:
         assert plan.days == 56
         blocks = [x for x in plan.injected if x.kind == "block"]
         assert {x.band for x in blocks} == {"national", "multi", "single"}
-        assert {"medium", "long"} <= {x.duration for x in blocks}
+        assert {"short", "medium", "long"} <= {x.duration for x in blocks}
         assert any(f.partial for x in blocks for f in x.faults.values())
         techniques = {t for x in blocks for t in x.mechanisms}
         assert len(techniques) >= 15

@@ -285,6 +285,9 @@ def plan_world(
     # Every mechanism once, then at random; bands and durations by quota.
     bands = (["national"] * 3 + ["multi"] * 3 + ["single"] * 6) * (events // 12 + 1)
     rng.shuffle(bands)
+    # One block in eight lasts hours, one in eight weeks or months; the rest days.
+    durations = (["short"] + ["long"] + ["medium"] * 6) * (events // 8 + 1)
+    rng.shuffle(durations)
     placed = 0
     attempts = 0
     i = 0
@@ -295,7 +298,9 @@ def plan_world(
         if misses > 150:
             # This band or mechanism does not fit any more: try the next ones.
             bands.append(bands.pop(placed))
-            i += 1
+            durations.append(durations.pop(placed))
+            if i < len(menu):
+                menu.append(menu.pop(i))  # retried after the others
             misses = 0
         test, faults = menu[i % len(menu)] if i < len(menu) else rng.choice(menu)
         band = bands[placed]
@@ -311,16 +316,18 @@ def plan_world(
                 continue
             scope = rng.sample(nets, rng.randrange(2, len(nets)))
         else:
-            scope = [rng.choice(nets)]
+            busy_nets = [n for n in nets if n.volume == "busy"]
+            pool = busy_nets if durations[placed] == "short" and busy_nets else nets
+            scope = [rng.choice(pool)]
         if band == "multi" and len(scope) == len(nets):
             continue
         rate = min(n.rate for n in scope) * (CALL_SHARE if test == "voipwatch_call" else 1.0)
-        roll = rng.random()
-        if roll < 0.25 and rate >= 20:
-            duration = "short"
-            length = timedelta(hours=rng.randrange(4, 11))
-        elif roll < 0.33:
-            duration = "long"
+        duration = durations[placed]
+        if duration == "short":
+            if rate < 20:
+                continue  # hours of a sparse network's data hold nothing to see
+            length = timedelta(hours=rng.randrange(5, 11))
+        elif duration == "long":
             length = timedelta(days=rng.randrange(21, 36))
         else:
             duration = "medium"
