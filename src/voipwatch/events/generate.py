@@ -71,6 +71,8 @@ OUTAGE: dict[str, dict[str, Fault]] = {
     "facebook_messenger": {r: Fault("tcp.timeout") for r in TEST_ROLES["facebook_messenger"]
                            if r != "messenger/stun"},
 }  # fmt: skip
+#: The chance of a random failure on a network's bad day (``Plan.flaky``).
+FLAKY_NOISE = 0.2
 #: What a shutdown leaves of a network's volume (a few measurements from satellite links).
 SHUTDOWN_LEFT = 0.03
 
@@ -163,6 +165,9 @@ class _Writer:
         self.outages: dict[int, list[tuple[datetime, datetime]]] = {}
         for asn, s, e in plan.outages:
             self.outages.setdefault(asn, []).append((s, e))
+        self.flaky: dict[int, list[tuple[datetime, datetime]]] = {}
+        for asn, s, e in plan.flaky:
+            self.flaky.setdefault(asn, []).append((s, e))
         self.hits: dict[str, int] = {}  # label → faulted measurements in its first 48 h
 
     def _pick(self, n: int, k: int) -> list[int]:
@@ -193,7 +198,10 @@ class _Writer:
             faults.update(x.faults)
             if when - x.onset < timedelta(hours=48):
                 self.hits[x.label_id] = self.hits.get(x.label_id, 0) + 1
-        if self.rng.random() < net.noise:
+        noise = net.noise
+        if any(s <= when < e for s, e in self.flaky.get(net.asn, ())):
+            noise = FLAKY_NOISE
+        if self.rng.random() < noise:
             key = test if call_input is None else f"call:{call_input}"
             for role, f in self.rng.choice(NOISE[key]).items():
                 faults.setdefault(role, f)

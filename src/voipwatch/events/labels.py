@@ -249,7 +249,8 @@ def world_labels(plan: Plan, seed: int, hits: dict[str, int]) -> dict[str, Any]:
         "Blocks are true_event rows; target changes (an app changing its servers in "
         "every country at once) are false_positive_event rows that must not be reported "
         "as blocks; shutdowns are collapses of a network's measurement volume. Short "
-        "upstream outages are noise, listed under world.outages, not events.",
+        "upstream outages and networks' bad days (many random failures) are noise, listed "
+        "under world.outages and world.flaky, not events.",
         "world": {
             "seed": seed,
             "start": iso(plan.start),
@@ -269,6 +270,7 @@ def world_labels(plan: Plan, seed: int, hits: dict[str, int]) -> dict[str, Any]:
                 for n in plan.networks
             ],
             "outages": [{"asn": a, "start": iso(s), "end": iso(e)} for a, s, e in plan.outages],
+            "flaky": [{"asn": a, "start": iso(s), "end": iso(e)} for a, s, e in plan.flaky],
         },
         "events": events,
     }

@@ -177,6 +177,9 @@ class Plan:
     networks: list[Network]
     injected: list[Injected]
     outages: list[tuple[int, datetime, datetime]]  # (asn, start, end): short, unlabelled noise
+    #: (asn, start, end): a bad day on a network (congestion, a faulty link) with many
+    #: more random failures than usual — noise too, not an event.
+    flaky: list[tuple[int, datetime, datetime]] = field(default_factory=list)
 
 
 def _overlaps(a0: datetime, a1: datetime, b0: datetime, b1: datetime) -> bool:
@@ -379,4 +382,11 @@ def plan_world(
     injected.sort(key=lambda x: (x.onset, x.cc, x.kind, x.service, x.asns))
     for k, x in enumerate(injected, 1):
         x.label_id = f"synth-{k:03d}"
-    return Plan(start, days, networks, injected, sorted(outages))
+    flaky: list[tuple[int, datetime, datetime]] = []
+    for n in networks:
+        if n.volume == "sparse":
+            continue
+        for _ in range(rng.randrange(0, 3)):
+            s = start + timedelta(hours=rng.randrange(0, days * 24 - 24))
+            flaky.append((n.asn, s, s + timedelta(hours=rng.randrange(6, 25))))
+    return Plan(start, days, networks, injected, sorted(outages), sorted(flaky))
