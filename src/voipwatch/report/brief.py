@@ -120,6 +120,17 @@ def _cost(event: Any, now: datetime, gaps: list[str]) -> dict[str, Any] | None:
     return estimate.to_dict()
 
 
+def onset(earliest: datetime, latest: datetime) -> str:
+    """The onset bracket in words, to the hour when it falls within one day."""
+    if earliest.date() == latest.date():
+        return (
+            f"on {_day(earliest)}, between {earliest:%H:%M} and {latest:%H:%M} UTC"
+            if earliest != latest
+            else f"on {_day(earliest)} at {earliest:%H:%M} UTC"
+        )
+    return f"between {_day(earliest)} and {_day(latest)}"
+
+
 def role_id(service: str, role: str) -> str:
     """A full role name (``signal/chat``), also from a doubled one (``signal/signal/chat``)."""
     doubled = f"{service}/{service}/"
@@ -157,7 +168,7 @@ def _event_row(
         )
     )
     row["since"] = _day(e.start)
-    row["onset"] = f"between {_day(e.start_earliest)} and {_day(e.start_latest)}"
+    row["onset"] = onset(e.start_earliest, e.start_latest)
     row["until"] = _day(e.end) if e.end else "ongoing"
     row["cost"] = cost
     samples = gather.evidence_samples(

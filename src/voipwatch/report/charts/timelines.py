@@ -251,10 +251,13 @@ def events_timeline(
             "field": "start",
             "type": "temporal",
             "title": None,
-            "axis": {"format": "%d %b %Y", "labelAngle": 0},
+            "axis": {"format": "%d %b", "labelAngle": 0, "labelOverlap": True},
         },
         "x2": {"field": "end"},
         "y": {"field": "lane", "type": "nominal", "title": None, "sort": lanes},
+        # Events of different kinds on one lane (a block during a target change) sit
+        # side by side instead of on top of each other.
+        "yOffset": {"field": "kind", "type": "nominal", "sort": kinds},
         "color": {
             "field": "kind",
             "type": "nominal",
@@ -275,7 +278,7 @@ def events_timeline(
     body: dict[str, Any] = {
         "data": {"values": values},
         "width": width,
-        "height": {"step": 26},
+        "height": {"step": 14 if len(kinds) > 1 else 24},
         "layer": [
             {"mark": {"type": "bar", "cornerRadius": 2, "minBandSize": 3}, "encoding": bar_enc},
             {
@@ -284,6 +287,7 @@ def events_timeline(
                     "x": {"field": "start_earliest", "type": "temporal"},
                     "x2": {"field": "start_latest"},
                     "y": {"field": "lane", "type": "nominal", "sort": lanes},
+                    "yOffset": {"field": "kind", "type": "nominal", "sort": kinds},
                 },
             },
             *(
@@ -298,6 +302,7 @@ def events_timeline(
                     "encoding": {
                         "x": {"field": "end", "type": "temporal"},
                         "y": {"field": "lane", "type": "nominal", "sort": lanes},
+                        "yOffset": {"field": "kind", "type": "nominal", "sort": kinds},
                         "text": {"field": "label", "type": "nominal"},
                     },
                 }
