@@ -48,6 +48,8 @@ BASELINE_HOURS: Final = 7 * 24
 #: the networks measuring the service in the country.
 NATIONAL_SHARE: Final = 0.6
 EPOCH: Final = datetime(1970, 1, 1)
+#: ``store_meta`` key of the settings the stored detector states were computed with.
+DETECTOR_KEY: Final = "events_detector"
 
 _CELLS: Final = f"""
     CREATE OR REPLACE TEMP TABLE _ev_c AS
@@ -135,11 +137,24 @@ class _Series:
     provisional: list[Change]
 
 
-def _load_series(store: Store, seal: datetime, read_only: bool) -> list[_Series]:
+def fingerprint(params: CusumParams) -> str:
+    """What the stored states were computed with: states of other settings are not
+    resumed."""
+    return f"{params!r} grains={GRAINS} min_per_bin={MIN_PER_BIN}"
+
+
+def _load_series(store: Store, seal: datetime, params: CusumParams) -> list[_Series]:
     """Every series with its stored state when that state still fits the cells."""
     out: list[_Series] = []
     stored: dict[SeriesKey, list[Change]] = defaultdict(list)
-    if not read_only:
+    # A read-only run recomputes everything; so does one with other settings.
+    resumable = not store.read_only
+    if resumable:
+        row = store.con.execute(
+            "SELECT value FROM store_meta WHERE name = ?", [DETECTOR_KEY]
+        ).fetchone()
+        resumable = row is not None and row[0] == fingerprint(params)
+    if resumable:
         for r in store.con.execute(
             f"SELECT {_S}, direction, detected_at, change_at, earliest, latest, margin "
             f"FROM event_changes ORDER BY {_S}, detected_at"
@@ -152,7 +167,7 @@ def _load_series(store: Store, seal: datetime, read_only: bool) -> list[_Series]
         key: SeriesKey = (r[0], int(r[1]), r[2], r[3], r[4])
         old_n, old_d, new_n, new_d, sealed_until, st_n, st_d, st_text = r[5:13]
         fits = (
-            not read_only
+            resumable
             and sealed_until is not None
             and sealed_until <= seal
             and int(old_n) == int(st_n)
@@ -219,7 +234,7 @@ def _run_series(store: Store, series: list[_Series], seal_h: int, params: CusumP
         s.provisional = run(_bins_of(cols, mid, hi), copy, params)
 
 
-def _save_series(store: Store, series: list[_Series], seal: datetime) -> None:
+def _save_series(store: Store, series: list[_Series], seal: datetime, params: CusumParams) -> None:
     con = store.con
     state_rows = pa.table(
         {
@@ -251,6 +266,9 @@ def _save_series(store: Store, series: list[_Series], seal: datetime) -> None:
         }
     )
     with store.transaction():
+        con.execute(
+            "INSERT OR REPLACE INTO store_meta VALUES (?, ?)", [DETECTOR_KEY, fingerprint(params)]
+        )
         con.execute("DELETE FROM event_series_state")
         con.execute("DELETE FROM event_changes")
         with registered(con, "_ev_state", state_rows):
@@ -282,10 +300,10 @@ def change_points(
         return {}, None
     last: datetime = row[0]
     seal = datetime(last.year, last.month, last.day)
-    series = _load_series(store, seal, store.read_only)
+    series = _load_series(store, seal, params)
     _run_series(store, series, hours(seal), params)
     if not store.read_only:
-        _save_series(store, series, seal)
+        _save_series(store, series, seal, params)
     return {s.key: [*s.changes, *s.provisional] for s in series}, hours(last) + 1
 
 
@@ -304,8 +322,7 @@ def detect_events(store: Store, *, params: CusumParams | None = None) -> list[Ev
         if data_end is None:
             return []
         segs = [s for key, cs in sorted(changes.items()) for s in rollup.segments(key, cs)]
-        measured = _countries_measured(store)
-        marked = rollup.target_changes(segs, measured)
+        marked = rollup.target_changes(segs, _measured(store))
         drafts = [
             *rollup.roll_up([s for i, s in enumerate(segs) if i not in marked], "block"),
             *rollup.roll_up([s for i, s in enumerate(segs) if i in marked], "target_change"),
@@ -322,11 +339,13 @@ def detect_events(store: Store, *, params: CusumParams | None = None) -> list[Ev
     return events
 
 
-def _countries_measured(store: Store) -> dict[tuple[str, str], int]:
+def _measured(store: Store) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per (service, role): how many countries and networks measure it."""
     rows = store.con.execute(
-        "SELECT service, role, count(DISTINCT probe_cc) FROM _ev_c GROUP BY ALL"
+        "SELECT service, role, count(DISTINCT probe_cc), count(DISTINCT (probe_cc, asn)) "
+        "FROM _ev_c GROUP BY ALL"
     ).fetchall()
-    return {(r[0], r[1]): int(r[2]) for r in rows}
+    return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
 
 
 _STATS: Final = f"""
@@ -422,7 +441,7 @@ def _event(
         "series": [
             {
                 "asn": s.series[1],
-                "role": f"{s.series[2]}/{s.series[3]}",
+                "role": rollup.role_name(s.series[2], s.series[3]),
                 "plane": s.series[4],
                 "start": iso(s.start),
                 "end": iso(s.end),

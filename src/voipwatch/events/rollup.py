@@ -7,8 +7,8 @@ Pure functions over plain values (times are whole hours since the Unix epoch):
 2. :func:`target_changes` marks segments of one role that begin in many countries at
    about the same time: the app changed (WhatsApp Web's 302 becoming a 403, Signal
    retiring an endpoint), not the censors of all those countries at once;
-3. :func:`roll_up` joins the roles of one network, service and plane whose blocks
-   overlap, then the networks of one country whose blocks began together, into one
+3. :func:`roll_up` joins the blocks of one country, service and plane that began
+   together — the roles of one network, and the networks of the country — into one
    draft event each. Planes stay apart: a block of an app's calls and one of its
    messages are different events, even when they overlap.
 """
@@ -32,9 +32,11 @@ MERGE_GAP_HOURS: Final = 12
 MIN_DURATION_HOURS: Final = 2
 #: Networks of one country whose blocks began within this many hours changed together.
 ROLLUP_WINDOW_HOURS: Final = 24
-#: A role beginning to fail in this many countries (or half of those measured, if more)
-#: within ``TARGET_WINDOW_HOURS`` is a target change.
+#: A role beginning to fail within ``TARGET_WINDOW_HOURS`` in this many countries (or
+#: half of those measuring it, if more) and on this share of the networks measuring it
+#: is a target change.
 TARGET_MIN_COUNTRIES: Final = 3
+TARGET_NETWORK_SHARE: Final = 0.5
 TARGET_WINDOW_HOURS: Final = 24
 
 
@@ -69,7 +71,7 @@ class Draft:
 
     @property
     def roles(self) -> list[str]:
-        return sorted({f"{s.series[2]}/{s.series[3]}" for s in self.members})
+        return sorted({role_name(s.series[2], s.series[3]) for s in self.members})
 
     @property
     def first(self) -> Segment:
@@ -79,6 +81,11 @@ class Draft:
     def end(self) -> int | None:
         ends = [s.end for s in self.members]
         return None if any(e is None for e in ends) else max(e for e in ends if e is not None)
+
+
+def role_name(service: str, role: str) -> str:
+    """The full role name (``whatsapp/endpoints``) whether stored full or short."""
+    return role if "/" in role else f"{service}/{role}"
 
 
 def segments(
@@ -147,70 +154,61 @@ def _clusters(items: list[Segment], window: int) -> Iterable[list[Segment]]:
 
 def target_changes(
     segs: Sequence[Segment],
-    countries_measured: dict[tuple[str, str], int],
+    measured: dict[tuple[str, str], tuple[int, int]],
     *,
     min_countries: int = TARGET_MIN_COUNTRIES,
+    network_share: float = TARGET_NETWORK_SHARE,
     window: int = TARGET_WINDOW_HOURS,
 ) -> set[int]:
     """Indices (into ``segs``) of the segments that are part of a target change.
 
-    ``countries_measured`` gives, per (service, role), how many countries measure it:
-    the bar is ``min_countries`` or half of them, whichever is more.
+    ``measured`` gives, per (service, role), how many countries and networks measure
+    it. The onsets of one role are chained while each follows the one before within
+    ``window`` hours (sparse networks notice a change hours after busy ones); a chain
+    is a target change when it spans at least ``min_countries`` countries and half of
+    the countries measuring the role, and at least ``network_share`` of the networks
+    measuring it: a change of the app reaches nearly everyone, while blocks that
+    happen to coincide reach a few.
     """
     by_role: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, s in enumerate(segs):
         by_role[(s.series[2], s.series[3])].append(i)
     marked: set[int] = set()
     for role, idx in by_role.items():
-        bar = max(min_countries, math.ceil(countries_measured.get(role, 0) / 2))
+        countries, networks = measured.get(role, (0, 0))
+        bar = max(min_countries, math.ceil(countries / 2))
         idx.sort(key=lambda i: (segs[i].start, i))
-        # Every window anchored at one segment's start; a segment belongs to a target
-        # change if any window holding it spans enough countries.
-        for a, first in enumerate(idx):
-            inside = [j for j in idx[a:] if segs[j].start - segs[first].start <= window]
-            if len({segs[j].series[0] for j in inside}) >= bar:
-                marked.update(inside)
+        for chain in _chains(idx, [segs[i].start for i in idx], window):
+            ccs = {segs[j].series[0] for j in chain}
+            nets = {(segs[j].series[0], segs[j].series[1]) for j in chain}
+            if len(ccs) >= bar and len(nets) >= network_share * networks:
+                marked.update(chain)
     return marked
+
+
+def _chains(items: list[int], starts: list[int], gap: int) -> list[list[int]]:
+    """``items`` (sorted by ``starts``) cut wherever a start follows the previous one by
+    more than ``gap`` hours."""
+    chains: list[list[int]] = []
+    for item, start, prev in zip(items, starts, [None, *starts[:-1]], strict=True):
+        if prev is None or start - prev > gap:
+            chains.append([])
+        chains[-1].append(item)
+    return chains
 
 
 def roll_up(
     segs: Sequence[Segment], kind: str, *, window: int = ROLLUP_WINDOW_HOURS
 ) -> list[Draft]:
-    """Drafts of one kind: roles of a network joined, then networks of a country."""
-    by_network: dict[tuple[str, int, str, str], list[Segment]] = defaultdict(list)
+    """Drafts of one kind: the blocks of one country, service and plane (any role, any
+    network) whose onsets lie within ``window`` hours of the first one's."""
+    by_plane: dict[tuple[str, str, str], list[Segment]] = defaultdict(list)
     for s in segs:
-        by_network[(s.series[0], s.series[1], s.series[2], s.series[4])].append(s)
-    network_events: list[list[Segment]] = []
-    for members in by_network.values():
-        members.sort(key=lambda s: (s.start, s.series))
-        current: list[Segment] = []
-        reach: int | None = 0
-        for s in members:
-            overlaps = current and (reach is None or s.start <= reach + MERGE_GAP_HOURS)
-            if current and not overlaps:
-                network_events.append(current)
-                current = []
-            if not current:
-                reach = s.end
-            elif reach is not None:
-                reach = None if s.end is None else max(reach, s.end)
-            current.append(s)
-        if current:
-            network_events.append(current)
-    by_country: dict[tuple[str, str, str], list[list[Segment]]] = defaultdict(list)
-    for ev in network_events:
-        by_country[(ev[0].series[0], ev[0].series[2], ev[0].series[4])].append(ev)
+        by_plane[(s.series[0], s.series[2], s.series[4])].append(s)
     drafts: list[Draft] = []
-    for (cc, service, plane), evs in sorted(by_country.items()):
-        evs.sort(key=lambda e: (min(s.start for s in e), e[0].series))
-        group: list[list[Segment]] = []
-        for ev in evs:
-            begin = min(s.start for s in ev)
-            if group and begin - min(s.start for s in group[0]) > window:
-                drafts.append(Draft(kind, cc, service, plane, [s for e in group for s in e]))
-                group = []
-            group.append(ev)
-        if group:
-            drafts.append(Draft(kind, cc, service, plane, [s for e in group for s in e]))
+    for (cc, service, plane), members in sorted(by_plane.items()):
+        members.sort(key=lambda s: (s.start, s.series))
+        for group in _clusters(members, window):
+            drafts.append(Draft(kind, cc, service, plane, group))
     drafts.sort(key=lambda d: (d.first.start, d.probe_cc, d.service, d.plane, d.asns))
     return drafts

@@ -26,7 +26,7 @@ import numpy.typing as npt
 #: Bin sizes (hours) a network's volume may be looked at in; each divides a day.
 GRAINS: Final = (1, 2, 3, 6, 12, 24)
 #: The bin size is the smallest at which a typical bin holds this many measurements.
-MIN_EXPECTED: Final = 8.0
+MIN_EXPECTED: Final = 15.0
 COLLAPSE_RATIO: Final = 0.2
 MIN_HOURS: Final = 6
 HISTORY_DAYS: Final = 7
