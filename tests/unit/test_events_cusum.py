@@ -8,6 +8,9 @@ from hypothesis import strategies as st
 
 from voipwatch.events.cusum import Bins, CusumParams, State, decode_state, encode_state, run
 
+#: OONI's own settings, with which the arithmetic below is worked out.
+OONI = CusumParams(edd=10.0, weight_cap=4)
+
 
 def bins(shares: list[float | None], *, n: int = 4, grain: int = 1, t0: int = 1000) -> Bins:
     """Bins of ``grain`` hours from hour t0; ``None`` is a bin without measurements."""
@@ -34,7 +37,7 @@ def test_a_clean_series_has_no_change() -> None:
 
 def test_onset_and_end_are_dated_where_the_run_began() -> None:
     series = [0.0] * 48 + [1.0] * 24 + [0.0] * 48
-    changes = run(bins(series), State(), CusumParams())
+    changes = run(bins(series), State(), OONI)
     assert [c.direction for c in changes] == [1, -1]
     on, off = changes
     # Four measurements an hour at 1.0 add 4 × 0.65 = 2.6 per hour: crossing h = 3.5
@@ -49,21 +52,21 @@ def test_onset_and_end_are_dated_where_the_run_began() -> None:
 
 def test_one_busy_noisy_hour_does_not_fire() -> None:
     series = [0.0] * 24 + [1.0] + [0.0] * 24
-    assert run(bins(series, n=50), State(), CusumParams()) == []
+    assert run(bins(series, n=50), State(), OONI) == []
 
 
 def test_a_sparse_series_fires_after_a_few_measurements() -> None:
     # One measurement a day, every one blocked from day 10: 0.65 a day, so h = 3.5 is
     # crossed on the sixth blocked day.
     series = [0.0] * 10 + [1.0] * 10
-    changes = run(bins(series, n=1, grain=24), State(), CusumParams())
+    changes = run(bins(series, n=1, grain=24), State(), OONI)
     assert [c.direction for c in changes] == [1]
     assert changes[0].at == 1000 + 10 * 24
     assert changes[0].detected_at == 1000 + 16 * 24
 
 
 def test_silence_decays_the_sums() -> None:
-    params = CusumParams()
+    params = OONI
     state = State()
     run(bins([1.0], t0=1000), state, params)  # 2.6, below h
     assert state.s_pos > 0

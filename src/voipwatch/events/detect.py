@@ -53,13 +53,14 @@ DETECTOR_KEY: Final = "events_detector"
 
 _CELLS: Final = f"""
     CREATE OR REPLACE TEMP TABLE _ev_c AS
-    SELECT {_S}, hour, datediff('hour', TIMESTAMP '1970-01-01', hour) AS h,
+    SELECT {_S}, hash({_S}) AS sk, hour, date_trunc('day', hour) AS day,
+           datediff('hour', TIMESTAMP '1970-01-01', hour) AS h,
            ok + blocked + partial + degraded AS n, blocked + partial AS b
     FROM event_cells
     WHERE asn > 0 AND probe_cc <> 'ZZ' AND ok + blocked + partial + degraded > 0
 """
 _DIGESTS: Final = f"""
-    SELECT c.{", c.".join(SERIES)},
+    SELECT c.{", c.".join(SERIES)}, any_value(c.sk),
            count(*) FILTER (WHERE c.hour < s.sealed_until),
            bit_xor(hash(c.h, c.n, c.b)) FILTER (WHERE c.hour < s.sealed_until),
            count(*) FILTER (WHERE c.hour < $seal),
@@ -75,36 +76,37 @@ def _grain_case(rate: str) -> str:
     return f"CASE {whens} ELSE {GRAINS[-1]} END"
 
 
+# Series are joined by a hash of their key columns (``sk``), which is what makes
+# this a join on one integer instead of five strings.
 _BINS: Final = f"""
     WITH d AS (
-        SELECT {_S}, date_trunc('day', hour) AS day, sum(n) AS n FROM _ev_c GROUP BY ALL
+        SELECT sk, day, sum(n) AS n FROM _ev_c GROUP BY ALL
     ), g AS (
-        SELECT {_S}, day,
-               sum(n) OVER (PARTITION BY {_S} ORDER BY day RANGE BETWEEN INTERVAL 7 DAYS
+        SELECT sk, day,
+               sum(n) OVER (PARTITION BY sk ORDER BY day RANGE BETWEEN INTERVAL 7 DAYS
                             PRECEDING AND INTERVAL 1 DAY PRECEDING) AS past_n,
-               least(7, datediff('day', min(day) OVER (PARTITION BY {_S}), day)) AS past_days
+               least(7, datediff('day', min(day) OVER (PARTITION BY sk), day)) AS past_days
         FROM d
     ), gr AS (
-        SELECT {_S}, day,
+        SELECT sk, day,
                CASE WHEN past_days = 0 OR past_n IS NULL THEN 1
                     ELSE {_grain_case("(past_n / past_days)")} END AS grain
         FROM g
     ), b AS (
-        SELECT f.sid, c.h, c.n, c.b, gr.grain,
+        SELECT f.idx, c.h, c.n, c.b, gr.grain,
                datediff('hour', TIMESTAMP '1970-01-01', gr.day)
                  + (hour(c.hour) // gr.grain) * gr.grain AS bin
         FROM _ev_c AS c
-        JOIN gr ON gr.day = date_trunc('day', c.hour)
-             AND {" AND ".join(f"gr.{k} = c.{k}" for k in SERIES)}
-        JOIN _ev_from AS f ON {" AND ".join(f"f.{k} = c.{k}" for k in SERIES)}
+        JOIN gr ON gr.sk = c.sk AND gr.day = c.day
+        JOIN _ev_from AS f ON f.sk = c.sk
         WHERE c.h >= f.from_h
     )
-    SELECT sid, bin, bin + any_value(grain) AS bin_end, sum(n) AS n, sum(b) AS b,
+    SELECT idx AS sid, bin, bin + any_value(grain) AS bin_end, sum(n) AS n, sum(b) AS b,
            coalesce(min(h) FILTER (WHERE 2 * b >= n), -1) AS first_blocked,
            coalesce(max(h) FILTER (WHERE 2 * b >= n), -1) AS last_blocked,
            coalesce(min(h) FILTER (WHERE 2 * b < n), -1) AS first_clean,
            coalesce(max(h) FILTER (WHERE 2 * b < n), -1) AS last_clean
-    FROM b GROUP BY sid, bin ORDER BY sid, bin
+    FROM b GROUP BY idx, bin ORDER BY idx, bin
 """
 
 
@@ -128,6 +130,7 @@ def iso(h: int | None) -> str | None:
 @dataclass(slots=True)
 class _Series:
     key: SeriesKey
+    sk: int
     state: State
     from_h: int
     resumed: bool
@@ -165,7 +168,7 @@ def _load_series(store: Store, seal: datetime, params: CusumParams) -> list[_Ser
     digests = store.con.execute(_DIGESTS, {"seal": seal}).fetchall()
     for r in digests:
         key: SeriesKey = (r[0], int(r[1]), r[2], r[3], r[4])
-        old_n, old_d, new_n, new_d, sealed_until, st_n, st_d, st_text = r[5:13]
+        sk, old_n, old_d, new_n, new_d, sealed_until, st_n, st_d, st_text = r[5:14]
         fits = (
             resumable
             and sealed_until is not None
@@ -178,6 +181,7 @@ def _load_series(store: Store, seal: datetime, params: CusumParams) -> list[_Ser
         out.append(
             _Series(
                 key=key,
+                sk=int(sk),
                 state=state,
                 from_h=from_h,
                 resumed=fits,
@@ -206,8 +210,8 @@ def _bins_of(cols: dict[str, Any], lo: int, hi: int) -> Bins:
 def _run_series(store: Store, series: list[_Series], seal_h: int, params: CusumParams) -> None:
     keys = pa.table(
         {
-            "sid": pa.array(range(len(series)), type=pa.int64()),
-            **{k: pa.array([s.key[i] for s in series]) for i, k in enumerate(SERIES)},
+            "idx": pa.array(range(len(series)), type=pa.int64()),
+            "sk": pa.array([s.sk for s in series], type=pa.uint64()),
             "from_h": pa.array([s.from_h for s in series], type=pa.int64()),
         }
     )

@@ -1,0 +1,247 @@
+#!/usr/bin/env python
+"""How fast voipwatch counts cells and detects events, against a scan of the same rows.
+
+    .venv/bin/python benchmarks/bench_events.py [--rows N] [--workdir DIR]
+
+1. Builds (once, cached in ``--workdir``) two stores of synthetic role verdicts,
+   written straight into DuckDB by SQL: N/2 and N verdict rows (default N = 20
+   million), five roles per measurement, 60 networks in 12 countries over eight
+   weeks, 2 % random blocked verdicts, and injected blocks (a national one, a single
+   network, one on a sparse network). Both stores cover the same networks, hours
+   and series, so the larger one has more rows per cell, not more cells.
+2. Runs each phase in its own child process, on a copy of the store, so that one
+   phase's memory and caches cannot leak into another's figures:
+
+   * ``scan``: DuckDB reads every verdict row (all the columns the cells use) and
+     sums their lengths: the floor, since nothing can count rows without reading
+     them;
+   * ``scan+join``: the same rows joined to their measurement's time and network, the
+     least any per-hour, per-network count must do (verdict rows carry neither);
+   * ``events``: ``build_cells`` on a store without cells, then ``detect_events``:
+     what a first ``voipwatch events`` does.
+3. Prints a table, the goals (events ≤ 3 × scan, peak memory flat from N/2 to N)
+   and a final JSON line with every figure.
+
+Time is the wall-clock time of the phase inside the child (imports and opening the
+store excluded); peak memory is the child's maximum resident set size from
+``wait4``. DuckDB runs with the store's own settings (its memory limit included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_WORKDIR = REPO / "benchmarks" / "out"
+#: Bump when the generator changes, so cached stores are rebuilt.
+STORE_VERSION = 1
+ROLES_PER_MEASUREMENT = 5
+GOAL_RATIO = 3.0
+#: Peak memory counts as flat when doubling the rows adds less than this share.
+FLAT_TOLERANCE = 0.15
+
+COUNTRIES = ("IR", "RU", "BR", "PK", "TG", "ET", "GN", "UG", "VN", "KE", "EG", "CU")
+NETWORKS = 60
+SERVICES = (
+    ("whatsapp", "signalling", ("endpoints", "registration", "relay", "stun", "web")),
+    ("telegram", "signalling", ("dc", "web", "dc2", "dc3", "dc4")),
+    ("signal", "signalling", ("chat", "storage", "sfu", "turn", "directory")),
+    ("messenger", "signalling", ("edge", "api", "star", "cdn", "stun")),
+)
+DAYS = 56
+START = "2026-01-05 00:00:00"
+
+
+def _generate(path: Path, measurements: int) -> None:
+    """A store of ``measurements`` measurements × 5 role verdicts, built by SQL."""
+    sys.path.insert(0, str(REPO / "src"))
+    from voipwatch.store import open_store
+
+    if path.exists():
+        path.unlink()
+    span = DAYS * 86400
+    ccs = "[" + ", ".join(f"'{c}'" for c in COUNTRIES) + "]"
+    with open_store(path, memory_limit="1GB") as store:
+        con = store.con
+        # Network n is in country n % 12; networks 0-11 are busy, 48-59 sparse (they
+        # get a tenth of the measurements), the rest medium.
+        con.execute(
+            f"""
+            INSERT INTO measurements
+            SELECT 'k' || i, 'uid' || i, 'r' || (i // 50),
+                   ['whatsapp', 'telegram', 'signal', 'facebook_messenger'][i % 4 + 1],
+                   '0.1', {ccs}[(net % 12)::BIGINT + 1], 'AS' || (1000 + net),
+                   TIMESTAMP '{START}' + to_seconds((i * {span}) // {measurements}),
+                   NULL, 'ok', 1, '', 'd' || i, 'bench', i, 0, ''::BLOB
+            FROM (SELECT i, CASE WHEN hash(i, 'sparse') % 10 = 0 THEN (48 + hash(i) % 12)::BIGINT
+                                 ELSE (hash(i) % 48)::BIGINT END AS net
+                  FROM range({measurements}) AS t(i))
+            """
+        )
+        values = ", ".join(
+            f"({k * 5 + j}, '{s}', '{s}/{r}', '{p}')"
+            for k, (s, p, rs) in enumerate(SERVICES)
+            for j, r in enumerate(rs)
+        )
+        con.execute(f"CREATE TEMP TABLE _roles AS FROM (VALUES {values}) AS t(idx, s, r, p)")
+        # Blocks: one role of every IR network for a week (national); another role of
+        # one network for four days; every role of a sparse network for ten days.
+        con.execute(
+            f"""
+            INSERT INTO verdicts
+            SELECT key, j, s, r, p,
+                   CASE WHEN blocked THEN 'blocked' WHEN noise < 20 THEN 'blocked'
+                        WHEN noise < 50 THEN 'failure' ELSE 'ok' END,
+                   CASE WHEN blocked THEN 'ip.blocked' WHEN noise < 20 THEN 'tcp.timeout' END,
+                   0.9, '[]', false
+            FROM (
+                SELECT m.key, t.j, r.s, r.r, r.p, hash(m.key, t.j) % 1000 AS noise,
+                       (m.probe_cc = 'IR' AND t.j = 0 AND m.measurement_start_time
+                          BETWEEN TIMESTAMP '2026-02-02' AND TIMESTAMP '2026-02-09')
+                       OR (m.probe_asn = 'AS1005' AND t.j = 1 AND m.measurement_start_time
+                          BETWEEN TIMESTAMP '2026-01-26' AND TIMESTAMP '2026-01-30')
+                       OR (m.probe_asn = 'AS1050' AND m.measurement_start_time
+                          BETWEEN TIMESTAMP '2026-02-10' AND TIMESTAMP '2026-02-20')
+                         AS blocked
+                FROM measurements AS m
+                CROSS JOIN range({ROLES_PER_MEASUREMENT}) AS t(j)
+                JOIN _roles AS r ON r.idx = 5 * list_position(
+                    ['whatsapp', 'telegram', 'signal', 'facebook_messenger'], m.test_name
+                ) - 5 + t.j
+            )
+            """
+        )
+        con.execute("CHECKPOINT")
+
+
+SCAN = """
+    SELECT sum(length(key) + length(service) + length(role) + length(plane)
+               + length(status) + length(coalesce(technique, '')))
+    FROM verdicts
+"""
+SCAN_JOIN = """
+    SELECT sum(length(v.key) + length(v.service) + length(v.role) + length(v.plane)
+               + length(v.status) + length(coalesce(v.technique, ''))
+               + hour(m.measurement_start_time) + length(m.probe_cc) + length(m.probe_asn))
+    FROM verdicts AS v JOIN measurements AS m ON v.key = m.key
+"""
+
+
+def _child(phase: str, db: Path) -> None:
+    """Run one phase in this process; print its figures as one JSON line."""
+    sys.path.insert(0, str(REPO / "src"))
+    from voipwatch.events.cells import build_cells
+    from voipwatch.events.detect import detect_events
+    from voipwatch.store import open_store
+
+    with open_store(db) as store:
+        started = time.perf_counter()
+        extra: dict[str, Any] = {}
+        if phase == "scan":
+            store.con.execute(SCAN).fetchall()
+        elif phase == "scan+join":
+            store.con.execute(SCAN_JOIN).fetchall()
+        else:
+            cells = build_cells(store)
+            t_cells = time.perf_counter() - started
+            events = detect_events(store)
+            extra = {
+                "cells": cells.cells,
+                "cells_seconds": round(t_cells, 3),
+                "detect_seconds": round(time.perf_counter() - started - t_cells, 3),
+                "events": len(events),
+                "kinds": sorted({e.kind for e in events}),
+            }
+        elapsed = time.perf_counter() - started
+    print(json.dumps({"phase": phase, "seconds": round(elapsed, 3), **extra}))
+
+
+def _run(phase: str, store: Path, workdir: Path) -> dict[str, Any]:
+    copy = workdir / f"run-{phase.replace('+', '_')}.duckdb"
+    shutil.copyfile(store, copy)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", phase, "--db", str(copy)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    copy.unlink(missing_ok=True)
+    Path(str(copy) + ".wal").unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"phase {phase} failed ({proc.returncode})")
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    result["peak_mb"] = round(usage.ru_maxrss / 1024, 1)
+    result["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=20_000_000, help="verdict rows (N)")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.db)
+        return
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    sizes = [args.rows // 2, args.rows]
+    figures: dict[str, Any] = {"rows": sizes, "cpus": os.cpu_count(), "runs": []}
+    print(f"{'rows':>12} {'phase':>10} {'seconds':>8} {'× scan':>7} {'peak MB':>8}")
+    for rows in sizes:
+        measurements = rows // ROLES_PER_MEASUREMENT
+        store = args.workdir / f"events-v{STORE_VERSION}-r{rows}.duckdb"
+        if not store.exists():
+            print(f"building a store of {rows:,} verdict rows (not timed) ...", file=sys.stderr)
+            tmp = store.with_suffix(".tmp")
+            _generate(tmp, measurements)
+            tmp.rename(store)
+        scan = None
+        for phase in ("scan", "scan+join", "events"):
+            r = _run(phase, store, args.workdir)
+            scan = r["seconds"] if phase == "scan" else scan
+            r["ratio"] = round(r["seconds"] / scan, 2) if scan else None
+            r["rows"] = rows
+            figures["runs"].append(r)
+            print(
+                f"{rows:>12,} {phase:>10} {r['seconds']:>8.2f} {r['ratio']:>7.2f} "
+                f"{r['peak_mb']:>8.1f}"
+                + (
+                    f"   cells {r['cells_seconds']:.2f} s + detection "
+                    f"{r['detect_seconds']:.2f} s; {r['cells']:,} cells, {r['events']} events"
+                    if phase == "events"
+                    else ""
+                ),
+                flush=True,
+            )
+    events = [r for r in figures["runs"] if r["phase"] == "events"]
+    worst = max(r["ratio"] for r in events)
+    growth = events[1]["peak_mb"] / events[0]["peak_mb"] - 1
+    figures["goal_ratio"] = {"limit": GOAL_RATIO, "worst": worst, "pass": worst <= GOAL_RATIO}
+    figures["memory_growth"] = {
+        "limit": FLAT_TOLERANCE,
+        "growth": round(growth, 3),
+        "pass": growth < FLAT_TOLERANCE,
+    }
+    print(f"events ≤ {GOAL_RATIO} × scan: {'PASS' if worst <= GOAL_RATIO else 'FAIL'} ({worst})")
+    print(
+        f"peak memory flat (N/2 → N): {'PASS' if growth < FLAT_TOLERANCE else 'FAIL'} "
+        f"({events[0]['peak_mb']} → {events[1]['peak_mb']} MB, {growth:+.1%})"
+    )
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
