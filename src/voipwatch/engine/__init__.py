@@ -12,5 +12,42 @@ and Dask's futures both provide.
 from voipwatch.engine.base import Engine, Pending, default_workers
 from voipwatch.engine.process import ProcessEngine
 from voipwatch.engine.serial import SerialEngine
+from voipwatch.errors import UsageError
 
-__all__ = ["Engine", "Pending", "ProcessEngine", "SerialEngine", "default_workers"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "Pending",
+    "ProcessEngine",
+    "SerialEngine",
+    "create_engine",
+    "default_workers",
+]
+
+ENGINES = ("serial", "process", "dask")
+
+
+def create_engine(
+    name: str, *, workers: int | None, items: int, scheduler: str | None = None
+) -> Engine:
+    """The engine called ``name``, sized for ``items`` items (Dask is imported only here).
+
+    ``workers`` defaults to :func:`default_workers`; a ``scheduler`` address (Dask
+    only) joins a running cluster instead of starting local workers.
+    """
+    if name not in ENGINES:
+        raise UsageError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {workers}")
+    if scheduler is not None and name != "dask":
+        raise UsageError("--scheduler needs --engine dask")
+    if name == "serial":
+        if workers not in (None, 1):
+            raise UsageError(f"--engine serial runs one worker, not {workers}")
+        return SerialEngine()
+    n = default_workers(items) if workers is None else workers
+    if name == "process":
+        return ProcessEngine(n)
+    from voipwatch.engine.dask import DaskEngine
+
+    return DaskEngine(n, scheduler=scheduler)

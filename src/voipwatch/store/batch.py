@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Final
 
 import duckdb
@@ -17,6 +18,7 @@ import pyarrow as pa
 
 from voipwatch.errors import StoreError
 from voipwatch.store.db import Store, registered
+from voipwatch.store.prepare import Part
 from voipwatch.store.rows import Rows, insert_observations_sql
 from voipwatch.store.schema import MEASUREMENT_COLUMNS, start_time_sql
 
@@ -115,53 +117,64 @@ def insert_rows(con: duckdb.DuckDBPyConnection, rows: Rows, *, all_new: bool = F
     return new
 
 
-def insert_tables(
-    con: duckdb.DuckDBPyConnection,
-    measurements: pa.Table,
-    verdicts: pa.Table,
-    observations: pa.Table,
-    *,
-    all_new: bool = False,
-) -> set[str]:
-    """:func:`insert_rows` for rows already built as tables (by a worker process).
+def _relation(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> duckdb.DuckDBPyRelation:
+    return con.read_parquet([str(p) for p in paths])
 
-    ``measurements`` is :meth:`Rows.measurements` (its observations column may be left
-    out), ``verdicts`` :meth:`Rows.verdicts` and ``observations`` the observation rows
-    of the same measurements; verdicts and observations are inserted only for the
-    keys that were new.
+
+def insert_parts(
+    con: duckdb.DuckDBPyConnection, parts: list[Part], *, all_new: bool = False
+) -> list[int]:
+    """:func:`insert_rows` for spilled parts: DuckDB reads their Parquet files itself.
+
+    Returns how many measurements of each part were new. With ``all_new`` every
+    table is loaded in one statement over all the parts (a stored key, or one key in
+    two parts, raises ``duckdb.ConstraintException``); without it the parts are
+    inserted one after the other, skipping stored keys, so the first occurrence in
+    input order wins.
     """
-    if not measurements.num_rows:
-        return set()
-    with registered(con, "_batch_m", measurements):
-        if all_new:
+    full = [p for p in parts if p.measurements]
+    if not full:
+        return [0] * len(parts)
+    if all_new:
+        with registered(con, "_batch_m", _relation(con, [p.files["measurements"] for p in full])):
             con.execute(_INSERT_ALL)
-            new = set(measurements.column("key").to_pylist())
-        else:
-            new = {k for (k,) in con.execute(_INSERT_NEW).fetchall()}
+        for table in ("observations", "verdicts"):
+            with registered(con, "_batch_rows", _relation(con, [p.files[table] for p in full])):
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch_rows")
+        return [p.measurements for p in parts]
+    counts = []
+    for p in parts:
+        if not p.measurements:
+            counts.append(0)
+            continue
+        with registered(con, "_batch_m", _relation(con, [p.files["measurements"]])):
+            new = [k for (k,) in con.execute(_INSERT_NEW).fetchall()]
+        counts.append(len(new))
         if not new:
-            return new
-    if len(new) == measurements.num_rows:
-        _insert(con, "observations", observations)
-        _insert(con, "verdicts", verdicts)
-        return new
-    keys = pa.table({"key": pa.array(list(new), type=pa.string())})
-    with registered(con, "_new", keys):
-        where = "WHERE key IN (SELECT key FROM _new)"
-        for table, rows in (("observations", observations), ("verdicts", verdicts)):
-            with registered(con, "_batch_rows", rows):
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch_rows {where}")
-    return new
+            continue
+        where = ""
+        keys = pa.table({"key": pa.array(new, type=pa.string())})
+        with registered(con, "_new", keys):
+            if len(new) < p.measurements:
+                where = "WHERE key IN (SELECT key FROM _new)"
+            for table in ("observations", "verdicts"):
+                with registered(con, "_batch_rows", _relation(con, [p.files[table]])):
+                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch_rows {where}")
+    return counts
 
 
 class Conflict(Exception):
     """A plain insert met a stored key; the caller writes the batch again, skipping them."""
 
 
+#: Per file touched by a transaction: how many of its measurements were new, and how
+#: many were stored already.
+Counts = list[tuple[FileStats, int, int]]
+
+
 def _commit(
     store: Store,
-    insert: Callable[[bool], set[str]],
-    keys: list[str],
-    files: list[FileStats],
+    insert: Callable[[bool], Counts],
     quarantine: dict[tuple[str, int, str], bytes],
     finished: list[FileStats],
     *,
@@ -171,26 +184,23 @@ def _commit(
     con = store.con
     try:
         with store.transaction():
-            new = insert(all_new)
+            counts = insert(all_new)
             if quarantine:
                 now = _utcnow()
                 con.executemany(
                     "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     [[f, n, r, ex, now] for (f, n, r), ex in quarantine.items()],
                 )
-            counts = [(fs, key in new) for key, fs in zip(keys, files, strict=True)]
             if finished:
                 _write_files(con, finished, counts)
     except StoreError as exc:
         if all_new and isinstance(exc.__cause__, duckdb.ConstraintException):
             raise Conflict from exc
         raise
-    for fs, is_new in counts:
-        if is_new:
-            fs.new += 1
-        else:
-            fs.stored_duplicate += 1
-    return len(new)
+    for fs, new, dup in counts:
+        fs.new += new
+        fs.stored_duplicate += dup
+    return sum(new for _, new, _ in counts)
 
 
 def write_batch(store: Store, b: Batch, *, all_new: bool = False) -> int:
@@ -200,50 +210,47 @@ def write_batch(store: Store, b: Batch, *, all_new: bool = False) -> int:
     :class:`Conflict` raised, after rolling back, if a key was already stored.
     """
 
-    def insert(all_new: bool) -> set[str]:
-        return insert_rows(store.con, b.rows, all_new=all_new)
+    def insert(all_new: bool) -> Counts:
+        new = insert_rows(store.con, b.rows, all_new=all_new)
+        counts: dict[int, tuple[FileStats, int, int]] = {}
+        for key, fs in zip(b.rows.keys, b.files, strict=True):
+            _, n, d = counts.get(id(fs), (fs, 0, 0))
+            counts[id(fs)] = (fs, n + 1, d) if key in new else (fs, n, d + 1)
+        return list(counts.values())
 
-    return _commit(store, insert, b.rows.keys, b.files, b.quarantine, b.finished, all_new=all_new)
+    return _commit(store, insert, b.quarantine, b.finished, all_new=all_new)
 
 
-def write_tables(
+def write_parts(
     store: Store,
-    fs: FileStats,
-    measurements: pa.Table,
-    verdicts: pa.Table,
-    observations: pa.Table,
+    parts: list[tuple[FileStats, Part]],
     quarantine: dict[tuple[str, int, str], bytes],
     *,
-    finished: bool,
     all_new: bool = False,
 ) -> int:
-    """:func:`write_batch` for one part of one file, its rows built as tables.
+    """:func:`write_batch` for spilled parts, in input order, in one transaction.
 
-    With ``finished`` the file's bookkeeping row is written in the same transaction.
+    Files whose last part is among them get their bookkeeping row in the same
+    transaction.
     """
 
-    def insert(all_new: bool) -> set[str]:
-        return insert_tables(store.con, measurements, verdicts, observations, all_new=all_new)
+    def insert(all_new: bool) -> Counts:
+        news = insert_parts(store.con, [p for _, p in parts], all_new=all_new)
+        return [(fs, n, p.measurements - n) for (fs, p), n in zip(parts, news, strict=True)]
 
-    keys = measurements.column("key").to_pylist()
-    files = [fs] * len(keys)
-    done = [fs] if finished else []
-    return _commit(store, insert, keys, files, quarantine, done, all_new=all_new)
+    finished = [fs for fs, p in parts if p.last is not None]
+    return _commit(store, insert, quarantine, finished, all_new=all_new)
 
 
-def _write_files(
-    con: duckdb.DuckDBPyConnection,
-    finished: list[FileStats],
-    counts: list[tuple[FileStats, bool]],
-) -> None:
+def _write_files(con: duckdb.DuckDBPyConnection, finished: list[FileStats], counts: Counts) -> None:
     """Upsert the bookkeeping rows of files read to their end in this batch."""
     now = _utcnow()
     rows = []
     for fs in finished:
         # This batch's counts are applied to the stats only after the commit (a
         # rolled-back attempt must not count), so add them here for the row.
-        new = fs.new + sum(1 for f, is_new in counts if f is fs and is_new)
-        dup = fs.stored_duplicate + sum(1 for f, is_new in counts if f is fs and not is_new)
+        new = fs.new + sum(n for f, n, _ in counts if f is fs)
+        dup = fs.stored_duplicate + sum(d for f, _, d in counts if f is fs)
         rows.append(
             [fs.path, fs.size, fs.records, new, fs.run_duplicate + dup, fs.quarantined, now]
         )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from voipwatch.engine import Engine, ProcessEngine, default_workers
+from voipwatch.engine import Engine, ProcessEngine, create_engine, default_workers
 from voipwatch.errors import InputError, UsageError
 from voipwatch.ooni.reader import QUARANTINE_EXCERPT, Problem, iter_files, read_file
 from voipwatch.store.batch import Batch, FileStats
@@ -158,15 +158,20 @@ def ingest(
     batch_size: int = BATCH_SIZE,
     batch_bytes: int = BATCH_BYTES,
     workers: int | None = None,
-    engine: Engine | None = None,
+    engine: Engine | str | None = None,
+    scheduler: str | None = None,
+    parts_dir: Path | None = None,
 ) -> IngestStats:
     """Load every measurement under ``paths`` into ``store``; return the counts.
 
     Paths are made absolute first so that the same file reached by two spellings is
     one source in the quarantine and the file bookkeeping. ``workers`` processes read
     and judge the files (default: one per CPU, at most one per file); ``1`` reads
-    them on this thread. ``engine`` runs the files through a given engine instead.
-    Every way gives the same store and counts. Raises
+    them on this thread. ``engine`` runs the files through a given engine instead,
+    or one named in :data:`~voipwatch.engine.ENGINES` (``scheduler``: the address
+    of a running Dask cluster); ``parts_dir`` is where the workers leave their rows
+    for this process to load (a directory every worker sees). Every way gives the
+    same store and counts. Raises
     :class:`~voipwatch.errors.StoreError` when the store cannot be written or a
     worker fails; batches committed before that stay, and a re-run completes the rest.
     """
@@ -183,6 +188,10 @@ def ingest(
         else:
             files.append(item)
     sizes = [_size(f) for f in files]
+    if isinstance(engine, str):
+        engine = create_engine(engine, workers=workers, items=len(files), scheduler=scheduler)
+    elif scheduler is not None:
+        raise UsageError("--scheduler needs --engine dask")
     if engine is None and files:
         n = default_workers(len(files)) if workers is None else min(workers, len(files))
         if n > 1 or (workers or 1) > 1:
@@ -191,7 +200,14 @@ def ingest(
         stats = _serial(store, files, sizes, on_problem, on_progress, batch_size, batch_bytes)
     else:
         stats = _with_engine(
-            store, engine, files, sizes, on_problem, on_progress, batch_size, batch_bytes
+            store,
+            engine,
+            files,
+            sizes,
+            on_problem,
+            on_progress,
+            (batch_size, batch_bytes),
+            parts_dir,
         )
     stats.missing = missing
     stats.elapsed_seconds = time.perf_counter() - started
@@ -205,8 +221,8 @@ def _with_engine(
     sizes: list[int],
     on_problem: Callable[[str], None] | None,
     on_progress: Callable[[IngestProgress], None] | None,
-    batch_size: int,
-    batch_bytes: int,
+    limits: tuple[int, int],
+    parts_dir: Path | None,
 ) -> IngestStats:
     stats = IngestStats()
     total = sum(sizes)
@@ -237,12 +253,13 @@ def _with_engine(
         engine,
         files,
         sizes,
-        batch_size=batch_size,
-        batch_bytes=batch_bytes,
+        batch_size=limits[0],
+        batch_bytes=limits[1],
         on_problem=on_problem,
         on_file=on_file,
         on_part=on_part,
         on_done=on_done,
+        parts_dir=parts_dir,
     )
     stats.files = len(done)
     stats.read = sum(fs.records for fs in done)

@@ -7,18 +7,21 @@ that holds the store commits them, in input order (see
 :mod:`voipwatch.store.pipeline`). Only rows cross process boundaries, through those
 files; what comes back is a small :class:`FileResult`.
 
-A part is what the store commits in one transaction. Its files are written chunk by
-chunk (a worker holds one chunk of records in memory, not a whole part) under
-temporary names, and renamed when the part ends, ``done`` last:
+A part is what the store commits in one transaction (or with its neighbours, see
+:mod:`voipwatch.store.pipeline`). Its files are Parquet, the exchange format between
+tiers at scale, which DuckDB loads without the rows passing through Python. They are
+written chunk by chunk (a worker holds one chunk of records in memory, not a whole
+part; each chunk is a row group) under temporary names, and renamed when the part
+ends, ``done`` last:
 
-* ``<part>.measurements.arrow``: the ``measurements`` rows
+* ``<part>.measurements.parquet``: the ``measurements`` rows
   (:meth:`Rows.measurements <voipwatch.store.rows.Rows.measurements>`);
-* ``<part>.verdicts.arrow`` and ``<part>.observations.arrow``: their ``verdicts`` and
-  ``observations`` rows;
-* ``<part>.quarantine.arrow``: records that could not be read, with the message to
+* ``<part>.verdicts.parquet`` and ``<part>.observations.parquet``: their ``verdicts``
+  and ``observations`` rows;
+* ``<part>.quarantine.parquet``: records that could not be read, with the message to
   report;
-* ``<part>.done``: says the part is complete, whether it is the file's last, and then
-  the file's counters.
+* ``<part>.done``: says the part is complete, how many rows it holds, whether it is
+  the file's last, and then the file's counters.
 
 Within a part, the first occurrence of a key wins and later ones count as
 duplicates of the run, as in a serial batch.
@@ -37,6 +40,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
+import pyarrow.parquet as pq
 
 from voipwatch.errors import InputError
 from voipwatch.ooni.reader import QUARANTINE_EXCERPT, Problem, read_file
@@ -73,6 +77,13 @@ CHUNK_SIZE: Final = 1000
 CHUNK_BYTES: Final = 2 * 1024 * 1024
 #: How often a worker waiting for room, or a committer waiting for a part, looks again.
 POLL_SECONDS: Final = 0.005
+#: The tables of a part, in the order they are written.
+KINDS: Final = ("measurements", "verdicts", "observations", "quarantine")
+#: Raw measurements are zstd-compressed already; the other columns are short,
+#: repetitive strings that Parquet's dictionary encoding shrinks on its own, and
+#: snappy is the cheapest codec that still halves what crosses a shared filesystem.
+_CODEC: Final = "snappy"
+_STORED: Final = frozenset({"raw_zstd"})
 
 
 def judge_record(raw: bytes, *, source: str, line: int, uid: str | None) -> Judgement:
@@ -116,14 +127,19 @@ class FileResult:
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """One spilled part read back (the tables map the files; nothing is copied)."""
+    """One spilled part: its Parquet files, and what its ``done`` file says."""
 
-    measurements: pa.Table
-    verdicts: pa.Table
-    observations: pa.Table
-    quarantine: pa.Table
+    name: str
+    files: dict[str, Path]
+    #: Measurement rows and quarantined records in it.
+    measurements: int
+    quarantined: int
     #: The file's counters when this is its last part, else ``None``.
     last: FileCounts | None
+
+    def quarantine(self) -> pa.Table:
+        """The quarantined records (few: read into memory, with their messages)."""
+        return pq.read_table(self.files["quarantine"])
 
 
 def part_name(prefix: str, n: int) -> str:
@@ -132,9 +148,7 @@ def part_name(prefix: str, n: int) -> str:
 
 def _paths(spill_dir: Path, name: str) -> dict[str, Path]:
     """The part's files; ``done`` is renamed into place last and removed last."""
-    kinds = ("measurements", "verdicts", "observations")
-    paths = {k: spill_dir / f"{name}.{k}.arrow" for k in kinds}
-    paths["quarantine"] = spill_dir / f"{name}.quarantine.arrow"
+    paths = {k: spill_dir / f"{name}.{k}.parquet" for k in KINDS}
     paths["done"] = spill_dir / f"{name}.done"
     return paths
 
@@ -144,22 +158,12 @@ def part_ready(spill_dir: Path, name: str) -> bool:
     return _paths(spill_dir, name)["done"].exists()
 
 
-def _read_table(path: Path) -> pa.Table:
-    with pa.memory_map(str(path)) as source:
-        return pa.ipc.open_file(source).read_all()
-
-
 def read_part(spill_dir: Path, name: str) -> Part:
     paths = _paths(spill_dir, name)
     meta = json.loads(paths["done"].read_bytes())
     last = FileCounts(**meta["counts"]) if meta.get("last") else None
-    return Part(
-        _read_table(paths["measurements"]),
-        _read_table(paths["verdicts"]),
-        _read_table(paths["observations"]),
-        _read_table(paths["quarantine"]),
-        last,
-    )
+    files = {k: paths[k] for k in KINDS}
+    return Part(name, files, int(meta["measurements"]), int(meta["quarantined"]), last)
 
 
 def remove_part(spill_dir: Path, name: str) -> None:
@@ -225,26 +229,33 @@ class _PartWriter:
     def __init__(self, spill_dir: Path, name: str) -> None:
         self.name = name
         self.paths = _paths(spill_dir, name)
-        self.sinks: dict[str, tuple[pa.NativeFile, pa.ipc.RecordBatchFileWriter]] = {}
+        self.sinks: dict[str, pq.ParquetWriter] = {}
+        self.rows = dict.fromkeys(KINDS, 0)
 
     def write(self, kind: str, table: pa.Table) -> None:
         if kind not in self.sinks:
-            sink = pa.OSFile(str(self._tmp(kind)), "wb")
-            self.sinks[kind] = (sink, pa.ipc.new_file(sink, table.schema))
-        self.sinks[kind][1].write_table(table)
+            codec = {n: "none" if n in _STORED else _CODEC for n in table.schema.names}
+            self.sinks[kind] = pq.ParquetWriter(
+                str(self._tmp(kind)), table.schema, compression=codec
+            )
+        self.sinks[kind].write_table(table)
+        self.rows[kind] += table.num_rows
 
     def _tmp(self, kind: str) -> Path:
         path = self.paths[kind]
         return path.with_name(path.name + ".tmp")
 
     def close(self, meta: dict[str, object]) -> None:
-        for kind in ("measurements", "verdicts", "observations", "quarantine"):
+        for kind in KINDS:
             if kind not in self.sinks:  # nothing of this kind: an empty table
                 self.write(kind, _empty(kind))
-            sink, writer = self.sinks[kind]
-            writer.close()
-            sink.close()
+            self.sinks[kind].close()
             os.replace(self._tmp(kind), self.paths[kind])
+        meta = {
+            **meta,
+            "measurements": self.rows["measurements"],
+            "quarantined": self.rows["quarantine"],
+        }
         done = self._tmp("done")
         done.write_bytes(json.dumps(meta).encode())
         os.replace(done, self.paths["done"])
