@@ -5,7 +5,8 @@
     ├── InputError          a file, line or record could not be read (quarantined, counted)
     │   └── NotAMeasurement a JSON value that is not an OONI measurement
     ├── CatalogError        the service catalogue is malformed
-    └── StoreError          the store cannot be opened or written
+    ├── StoreError          the store cannot be opened or written
+    └── FetchError          a remote source (OONI's bucket or API) could not be read
 
 Every message says what was wrong and where: a file, a line, a measurement id.
 """
@@ -50,3 +51,7 @@ class CatalogError(VoipwatchError):
 
 class StoreError(VoipwatchError):
     """The store cannot be opened or written."""
+
+
+class FetchError(VoipwatchError):
+    """A remote source could not be read: an unreachable endpoint, an HTTP error."""
