@@ -122,7 +122,31 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
 
 @app.command()
 def ingest(
-    paths: PathsArg, db: DbOpt = None, json: JsonOpt = False, workers: WorkersOpt = None
+    paths: PathsArg,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+    workers: WorkersOpt = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="serial, process or dask (default: process, or this process for one worker).",
+            show_default=False,
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="tcp://HOST:PORT of a running Dask scheduler."),
+    ] = None,
+    parts: Annotated[
+        Path | None,
+        typer.Option(
+            "--parts",
+            help="Where workers leave their rows for the store (shared by every worker; "
+            "default: beside the store).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Load measurements into the store; print counts read / new / duplicate / quarantined.
 
@@ -147,7 +171,14 @@ def ingest(
             )
 
         stats = run_ingest(
-            store, paths, on_problem=problem, on_progress=on_progress, workers=workers
+            store,
+            paths,
+            on_problem=problem,
+            on_progress=on_progress,
+            workers=workers,
+            engine=engine,
+            scheduler=scheduler,
+            parts_dir=parts,
         )
     counts = stats.as_dict()
     if json:
