@@ -430,6 +430,11 @@ def _decode_tolerant(raw: bytes, source: str, line: int, notes: list[str]) -> Me
     """The slow path: decode untyped, then convert field by field."""
     try:
         obj = _any_decoder.decode(raw)
+    except UnicodeDecodeError as exc:
+        # The typed decode stopped at a wrongly typed field before reaching a stray
+        # byte that this full read meets: repair the bytes as decode() does.
+        notes.append(f"invalid UTF-8 at byte {exc.start} replaced by U+FFFD")
+        return _decode_tolerant(raw.decode("utf-8", "replace").encode("utf-8"), source, line, notes)
     except (msgspec.DecodeError, RecursionError) as exc:
         # msgspec refuses integers beyond 64 bits even where they are skipped later;
         # the standard library reads them (as floats here), so try it before giving up.
