@@ -32,6 +32,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -153,9 +154,7 @@ STARTED: dict[str, Any] = {}
 def finish() -> None:
     """Print the figures, remove the scratch folder, and end the run."""
     figures = report(STARTED["at"], STARTED["corpus"])
-    for p in _tmp.iterdir():
-        p.unlink()
-    os.rmdir(_tmp)
+    shutil.rmtree(_tmp, ignore_errors=True)
     sys.stdout.flush()
     os._exit(1 if figures["findings"] else 0)
 
@@ -178,6 +177,42 @@ def seed_corpus(out: Path) -> int:
                         (out / f"{p.name}.{kind}").write_bytes(bytes([i]) + raw)
                         n += 1
     return n
+
+
+def write_dictionary(path: Path) -> int:
+    """Tokens for libFuzzer to splice in: every key the model declares, and JSON's odd corners."""
+    from voipwatch.ooni import model
+
+    words: set[str] = set()
+    for obj in vars(model).values():
+        if isinstance(obj, type) and issubclass(obj, msgspec.Struct):
+            words.update(f'"{f.encode_name}":' for f in msgspec.structs.fields(obj))
+    words.update(f'"{name}"' for name in _rules())
+    words.update(
+        [
+            "NaN",
+            "-Infinity",
+            "1e999",
+            "null",
+            "true",
+            "false",
+            "[]",
+            "{}",
+            '"\\ud800"',
+            '"\\u0000"',
+            '"connection_reset"',
+            '"generic_timeout_error"',
+            '"dns_nxdomain_error"',
+            '"raw_measurement":',
+            '"format": "json", "content":',
+        ]
+    )
+    lines = []
+    for w in sorted(words):
+        escaped = w.replace("\\", "\\\\").replace('"', '\\"')
+        lines.append(f'"{escaped}"')
+    path.write_text("\n".join(lines) + "\n")
+    return len(lines)
 
 
 def report(started: float, corpus: Path) -> dict[str, Any]:
@@ -224,9 +259,12 @@ def main() -> None:
     # running Python's exit handlers: the run stops itself at its limits instead.
     LIMITS["runs"] = args.runs
     LIMITS["deadline"] = STARTED["at"] + args.seconds
+    dictionary = _tmp / "json.dict"
+    print(f"dictionary of {write_dictionary(dictionary)} tokens (schema keys, JSON corners)")
     atheris.Setup(
         [
             sys.argv[0],
+            f"-dict={dictionary}",
             f"-runs={args.runs * 10}",
             f"-max_total_time={args.seconds * 10}",
             f"-max_len={args.max_len}",

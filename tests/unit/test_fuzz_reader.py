@@ -62,6 +62,8 @@ _FAILURES = st.sampled_from(
 )
 _STRINGS = st.one_of(
     st.text(max_size=12),
+    # Lone surrogates: json.dumps writes them as \\udXXX escapes, which Python reads.
+    st.text(st.characters(categories=["Cs", "Lu"]), max_size=3),
     _FAILURES,
     st.sampled_from(
         [
@@ -288,3 +290,16 @@ def test_wrong_type_then_invalid_utf8_is_repaired() -> None:
     check(j)
     assert any("invalid UTF-8" in n for n in j.verdict.notes)
     assert any("probe_cc" in n for n in j.verdict.notes)
+
+
+def test_lone_surrogate_escapes_are_replaced() -> None:
+    """Found by the nasty corpus: ``"\\ud800"`` in report_id made a verdict no encoder takes.
+
+    msgspec refuses such escapes, the standard library's lenient reading accepts them,
+    and the string then could not be written as UTF-8 (``could not judge``).
+    """
+    raw = b'{"test_name":"signal","report_id":"a\\ud800b\\ud83d\\ude00","probe_cc":NaN}'
+    j = judge_bytes(raw)
+    check(j)
+    assert j.verdict.report_id == "a\ufffdb\U0001f600"
+    assert any("lone surrogates" in n for n in j.verdict.notes)

@@ -14,6 +14,7 @@ value has the wrong type, so one odd field costs a note, never the measurement.
 from __future__ import annotations
 
 import json
+import re
 import types
 import typing
 from typing import Any
@@ -405,14 +406,14 @@ def _decode_lenient(
     reported with msgspec's (clearer) message.
     """
     try:
-        obj = json.loads(raw, parse_int=_int_or_float)
+        obj = _std_loads(raw, notes)
     except (ValueError, RecursionError):
         raise InputError(f"invalid JSON: {error}", source=source, line=line) from None
     if not isinstance(obj, dict):
         raise NotAMeasurement(
             f"JSON {_json_kind(obj)} is not a measurement object", source=source, line=line
         )
-    notes.append("non-standard JSON (NaN or Infinity) read leniently")
+    notes.append("non-standard JSON (NaN, Infinity, UTF-16 or lone surrogates) read leniently")
     m = _tolerant(obj, Measurement, "", notes)
     assert isinstance(m, Measurement)
     return m
@@ -439,9 +440,10 @@ def _decode_tolerant(raw: bytes, source: str, line: int, notes: list[str]) -> Me
         # msgspec refuses integers beyond 64 bits even where they are skipped later;
         # the standard library reads them (as floats here), so try it before giving up.
         try:
-            obj = json.loads(raw, parse_int=_int_or_float)
+            obj = _std_loads(raw, notes)
         except (ValueError, RecursionError):
-            raise InputError(f"invalid JSON: {exc}", source=source, line=line) from None
+            why = "nested too deeply to read" if isinstance(exc, RecursionError) else exc
+            raise InputError(f"invalid JSON: {why}", source=source, line=line) from None
     if not isinstance(obj, dict):
         raise NotAMeasurement(
             f"JSON {_json_kind(obj)} is not a measurement object", source=source, line=line
@@ -449,6 +451,38 @@ def _decode_tolerant(raw: bytes, source: str, line: int, notes: list[str]) -> Me
     m = _tolerant(obj, Measurement, "", notes)
     assert isinstance(m, Measurement)
     return m
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _std_loads(raw: bytes, notes: list[str]) -> Any:
+    """Read ``raw`` with the standard library, which msgspec's strictness sends here.
+
+    It accepts what msgspec refuses: NaN / Infinity literals, integers beyond 64 bits,
+    UTF-16 / UTF-32 text and ``\\ud800``-style escapes of lone surrogates. Those
+    surrogates cannot be encoded as UTF-8 (so no verdict or store row could hold
+    them): each is replaced by U+FFFD. Raises ``ValueError`` or ``RecursionError``.
+    """
+    obj = json.loads(raw, parse_int=_int_or_float)
+    fixed = [0]
+    obj = _without_surrogates(obj, fixed)
+    if fixed[0]:
+        notes.append(f"{fixed[0]} string(s) with lone surrogates: replaced by U+FFFD")
+    return obj
+
+
+def _without_surrogates(v: Any, fixed: list[int]) -> Any:
+    if isinstance(v, str):
+        if _SURROGATE.search(v) is None:
+            return v
+        fixed[0] += 1
+        return v.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(v, list):
+        return [_without_surrogates(x, fixed) for x in v]
+    if isinstance(v, dict):
+        return {_without_surrogates(k, fixed): _without_surrogates(x, fixed) for k, x in v.items()}
+    return v
 
 
 def _int_or_float(digits: str) -> int | float:
