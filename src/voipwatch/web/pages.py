@@ -24,7 +24,7 @@ from voipwatch.web import queries as Q
 from voipwatch.web import rooms
 from voipwatch.web.db import Database
 from voipwatch.web.reading import reading
-from voipwatch.web.render import error_page, render, synthetic_note
+from voipwatch.web.render import cached_page, error_page, render, synthetic_note
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -52,6 +52,17 @@ def _service_ok(service: str | None) -> str | None:
 
 @router.get("/")
 def home(
+    request: Request,
+    days: P.Days = 7,
+    service: P.Service = None,
+    plane: P.Plane = None,
+) -> Response:
+    return cached_page(
+        request, lambda: _draw_home(request=request, days=days, service=service, plane=plane)
+    )
+
+
+def _draw_home(
     request: Request,
     days: P.Days = 7,
     service: P.Service = None,
@@ -101,6 +112,19 @@ CCPath = Annotated[str, Path(pattern=r"^[A-Za-z]{2}$")]
 
 @router.get("/country/{cc}")
 def country(
+    request: Request,
+    cc: CCPath,
+    since: P.Since = None,
+    until: P.Until = None,
+    service: P.Service = None,
+) -> Response:
+    return cached_page(
+        request,
+        lambda: _draw_country(request=request, cc=cc, since=since, until=until, service=service),
+    )
+
+
+def _draw_country(
     request: Request,
     cc: CCPath,
     since: P.Since = None,
@@ -185,6 +209,21 @@ ServicePath = Annotated[str, Path(pattern=r"^[a-z0-9_]{1,64}$")]
 
 @router.get("/app/{service}")
 def app_page(
+    request: Request,
+    service: ServicePath,
+    days: P.Days = 7,
+    since: P.Since = None,
+    until: P.Until = None,
+) -> Response:
+    return cached_page(
+        request,
+        lambda: _draw_app_page(
+            request=request, service=service, days=days, since=since, until=until
+        ),
+    )
+
+
+def _draw_app_page(
     request: Request,
     service: ServicePath,
     days: P.Days = 7,

@@ -17,7 +17,7 @@ from voipwatch.web import charts as C
 from voipwatch.web import queries as Q
 from voipwatch.web import rooms
 from voipwatch.web.db import Database
-from voipwatch.web.render import error_page, render, synthetic_note
+from voipwatch.web.render import cached_page, error_page, render, synthetic_note
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -33,6 +33,10 @@ def _db(request: Request) -> Database:
 
 @router.get("/event/{event_id}")
 def event_page(request: Request, event_id: Ident) -> Response:
+    return cached_page(request, lambda: _draw_event_page(request, event_id))
+
+
+def _draw_event_page(request: Request, event_id: Ident) -> Response:
     db = _db(request)
     note = synthetic_note(request)
     with db.store() as store:
