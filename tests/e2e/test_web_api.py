@@ -402,3 +402,37 @@ def test_vega_bundle_is_served_and_cached(client: TestClient) -> None:
     assert b"vegaEmbed" in r.content
     again = client.get("/assets/vega.js", headers={"If-None-Match": r.headers["etag"]})
     assert again.status_code == 304
+
+
+def test_a_cold_answer_is_computed_once_for_concurrent_requests() -> None:
+    import threading
+    import time
+
+    from voipwatch.web.db import AnswerCache
+
+    cache = AnswerCache()
+    calls: list[int] = []
+
+    def slow() -> int:
+        calls.append(1)
+        time.sleep(0.2)
+        return 42
+
+    results: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(cache.get_or_compute("k", slow)))
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results == [42] * 8
+    assert len(calls) == 1
+
+    def failing() -> int:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        cache.get_or_compute("bad", failing)
+    assert cache.get_or_compute("bad", lambda: 7) == 7

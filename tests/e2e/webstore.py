@@ -60,7 +60,8 @@ def build_store(
     country's plan allows it). ``observations=False`` and ``keep_raw=False`` keep a
     large store small (the copies then carry a placeholder raw document).
     """
-    with open_store(path) as store:
+    # Room for the copies: the writer's default limit is sized for streaming ingest.
+    with open_store(path, memory_limit="4GB") as store:
         with bundled_measurements() as bundle:
             ingest(store, [bundle], on_problem=lambda _msg: None)
         con = store.con

@@ -30,7 +30,13 @@ from voipwatch.web.queries import (
     parse_filter,
 )
 from voipwatch.web.reading import reading
-from voipwatch.web.responses import FastJSON, csv_response, json_response, records_csv
+from voipwatch.web.responses import (
+    FastJSON,
+    cached_response,
+    csv_response,
+    json_response,
+    records_csv,
+)
 
 router = APIRouter(prefix="/api/v1", default_response_class=FastJSON)
 
@@ -54,6 +60,7 @@ def health() -> dict[str, str]:
 
 @router.get("/aggregation", summary="Counts shaped like OONI's /api/v1/aggregation")
 def aggregation(
+    request: Request,
     db: Db,
     axis_x: P.AxisX = None,
     axis_y: P.AxisY = None,
@@ -79,28 +86,32 @@ def aggregation(
     counts (or seven role-status counts) sum to ``measurement_count``
     (``verdict_count``).
     """
-    if category_code:
-        raise UsageError("category_code: voipwatch has no website categories")
-    q = parse_query(
-        axis_x=axis_x,
-        axis_y=axis_y,
-        time_grain=time_grain,
-        since=since,
-        until=until,
-        probe_cc=probe_cc,
-        probe_asn=probe_asn,
-        test_name=test_name,
-        input=input,
-        domain=domain,
-        service=service,
-        role=role,
-        plane=plane,
-        technique=technique,
-    )
-    answer = db.cached(("aggregation", q), lambda cur: aggregate(cur, q))
-    if _csv(format):
-        return csv_response(to_csv(answer, q), filename="aggregation.csv", download=download)
-    return json_response(answer, filename="aggregation.json" if download else None)
+
+    def draw() -> Response:
+        if category_code:
+            raise UsageError("category_code: voipwatch has no website categories")
+        q = parse_query(
+            axis_x=axis_x,
+            axis_y=axis_y,
+            time_grain=time_grain,
+            since=since,
+            until=until,
+            probe_cc=probe_cc,
+            probe_asn=probe_asn,
+            test_name=test_name,
+            input=input,
+            domain=domain,
+            service=service,
+            role=role,
+            plane=plane,
+            technique=technique,
+        )
+        answer = db.cached(("aggregation", q), lambda cur: aggregate(cur, q))
+        if _csv(format):
+            return csv_response(to_csv(answer, q), filename="aggregation.csv", download=download)
+        return json_response(answer, filename="aggregation.json" if download else None)
+
+    return cached_response(request, draw)
 
 
 @router.get("/measurements", summary="Measurements, newest first, paged with next_url")
@@ -130,71 +141,80 @@ def measurements(
     format: P.OutFormat = "JSON",
 ) -> Response:
     """OONI's list shape: ``metadata`` (``next_url`` while more pages follow) and ``results``."""
-    f = parse_filter(
-        status=status,
-        verdict_status=verdict_status,
-        report_id=report_id,
-        order=order,
-        anomaly=anomaly,
-        confirmed=confirmed,
-        failure=failure,
-        probe_cc=probe_cc,
-        probe_asn=probe_asn,
-        test_name=test_name,
-        since=since,
-        until=until,
-        input=input,
-        domain=domain,
-        service=service,
-        role=role,
-        plane=plane,
-        technique=technique,
-    )
-    with db.cursor() as cur:
-        rows, more = list_measurements(cur, f, offset=offset, limit=limit)
-    base = str(request.base_url).rstrip("/")
-    for r in rows:
-        r["measurement_url"] = f"{base}/api/v1/measurements/{r['measurement_uid']}"
-    if _csv(format):
-        return csv_response(records_csv(rows), filename="measurements.csv")
-    next_url = None
-    if more:
-        query = dict(request.query_params)
-        query["offset"] = str(offset + limit)
-        next_url = f"{base}/api/v1/measurements?{urlencode(query)}"
-    done = not more
-    return json_response(
-        {
-            "metadata": {
-                "count": offset + len(rows) if done else -1,
-                "current_page": offset // limit + 1,
-                "limit": limit,
-                "next_url": next_url,
-                "offset": offset,
-                "pages": (offset + len(rows) + limit - 1) // limit if done else -1,
-            },
-            "results": rows,
-        }
-    )
+
+    def draw() -> Response:
+        f = parse_filter(
+            status=status,
+            verdict_status=verdict_status,
+            report_id=report_id,
+            order=order,
+            anomaly=anomaly,
+            confirmed=confirmed,
+            failure=failure,
+            probe_cc=probe_cc,
+            probe_asn=probe_asn,
+            test_name=test_name,
+            since=since,
+            until=until,
+            input=input,
+            domain=domain,
+            service=service,
+            role=role,
+            plane=plane,
+            technique=technique,
+        )
+        with db.cursor() as cur:
+            rows, more = list_measurements(cur, f, offset=offset, limit=limit)
+        base = str(request.base_url).rstrip("/")
+        for r in rows:
+            r["measurement_url"] = f"{base}/api/v1/measurements/{r['measurement_uid']}"
+        if _csv(format):
+            return csv_response(records_csv(rows), filename="measurements.csv")
+        next_url = None
+        if more:
+            query = dict(request.query_params)
+            query["offset"] = str(offset + limit)
+            next_url = f"{base}/api/v1/measurements?{urlencode(query)}"
+        done = not more
+        return json_response(
+            {
+                "metadata": {
+                    "count": offset + len(rows) if done else -1,
+                    "current_page": offset // limit + 1,
+                    "limit": limit,
+                    "next_url": next_url,
+                    "offset": offset,
+                    "pages": (offset + len(rows) + limit - 1) // limit if done else -1,
+                },
+                "results": rows,
+            }
+        )
+
+    return cached_response(request, draw)
 
 
 Uid = Annotated[str, Path(pattern=UID_PATTERN, max_length=128)]
 
 
 @router.get("/measurements/{measurement_uid}", summary="One measurement: raw, verdicts, evidence")
-def measurement(db: Db, measurement_uid: Uid) -> Response:
+def measurement(request: Request, db: Db, measurement_uid: Uid) -> Response:
     """The raw OONI document, every role verdict with its evidence atoms, the observations
     behind them, and a plain-language reading."""
-    found = db.cached(
-        ("measurement", measurement_uid), lambda c: get_measurement(c, measurement_uid)
-    )
-    if found is None:
-        raise HTTPException(404, f"no measurement {measurement_uid!r} in this store")
-    return json_response({**found, "reading": reading(found)})
+
+    def draw() -> Response:
+        found = db.cached(
+            ("measurement", measurement_uid), lambda c: get_measurement(c, measurement_uid)
+        )
+        if found is None:
+            raise HTTPException(404, f"no measurement {measurement_uid!r} in this store")
+        return json_response({**found, "reading": reading(found)})
+
+    return cached_response(request, draw)
 
 
 @router.get("/current", summary="Current blocks per country, app and plane (the map)")
 def current(
+    request: Request,
     db: Db,
     days: P.Days = 7,
     probe_cc: P.ProbeCC = None,
@@ -203,16 +223,20 @@ def current(
     format: P.OutFormat = "JSON",
 ) -> Response:
     """Share of blocked role verdicts in the store's last ``days`` days, per cell."""
-    ccs = tuple(c.upper() for c in (probe_cc or "").split(",") if c)
-    svcs = tuple(s for s in (service or "").split(",") if s)
-    planes = tuple(p for p in (plane or "").split(",") if p)
-    answer = db.cached(
-        ("current", days, ccs, svcs, planes),
-        lambda cur: current_blocks(cur, days=days, probe_cc=ccs, service=svcs, plane=planes),
-    )
-    if _csv(format):
-        return csv_response(records_csv(answer["rows"]), filename="current.csv")
-    return json_response(answer)
+
+    def draw() -> Response:
+        ccs = tuple(c.upper() for c in (probe_cc or "").split(",") if c)
+        svcs = tuple(s for s in (service or "").split(",") if s)
+        planes = tuple(p for p in (plane or "").split(",") if p)
+        answer = db.cached(
+            ("current", days, ccs, svcs, planes),
+            lambda cur: current_blocks(cur, days=days, probe_cc=ccs, service=svcs, plane=planes),
+        )
+        if _csv(format):
+            return csv_response(records_csv(answer["rows"]), filename="current.csv")
+        return json_response(answer)
+
+    return cached_response(request, draw)
 
 
 def _list_answer(items: list[dict[str, Any]], fmt: str, name: str) -> Response:

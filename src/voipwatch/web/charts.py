@@ -9,6 +9,7 @@ lets the PNG/SVG export of any chart on any page be a plain link.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -61,6 +62,43 @@ def _charts() -> Any:
     return charts
 
 
+def links_by_expression(spec: dict[str, Any]) -> dict[str, Any]:
+    """Move a timeline's per-value links into one Vega expression over each datum.
+
+    The builders spell a link into every value; for the dashboard's long timelines
+    that is most of the page's weight. The template (``/measurements?…&day={day}``)
+    becomes ``'/measurements?…&day=' + datum.day``, computed in the browser.
+    """
+    values = spec.get("data", {}).get("values") or []
+    template = spec.get("usermeta", {}).get("voipwatch", {}).get("href")
+    if not values or not template:
+        return spec
+    parts = re.split(r"\{([a-z_]+)\}", template)
+    terms = [
+        _datum(p) if i % 2 else "'" + p.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        for i, p in enumerate(parts)
+        if p
+    ]
+    for v in values:
+        v.pop("href", None)
+    spec.setdefault("transform", []).append({"calculate": " + ".join(terms), "as": "href"})
+    return spec
+
+
+def _datum(name: str) -> str:
+    # Vega-Lite has parsed a temporal field into a date by the time the link is made.
+    d = f"datum.{name}"
+    if name == "day":
+        return f"((isDate({d}) || isNumber({d})) ? utcFormat({d}, '%Y-%m-%d') : {d})"
+    return d
+
+
+def _timeline(rows: list[dict[str, Any]], *, href: str, **kwargs: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = _charts().timeline(rows, href=href, **kwargs)
+    spec.setdefault("usermeta", {}).setdefault("voipwatch", {})["href"] = href
+    return links_by_expression(spec)
+
+
 def source_line(db: Database, api_url: str) -> str:
     return f"voipwatch {__version__} ({db.path.name}) · {api_url}"
 
@@ -87,7 +125,7 @@ def tests_chart(
         + urlencode({"probe_cc": probe_cc})
         + "&test_name={role}&day={day}&status={status}"
     )
-    spec = _charts().timeline(
+    spec = _timeline(
         [{**r, "role": r["test_name"]} for r in rows],
         title=f"Measurements of the instant-messaging tests in {probe_cc}",
         source=source_line(db, "/api/v1/aggregation?" + urlencode(api)),
@@ -120,7 +158,7 @@ def roles_chart(
         + urlencode({"probe_cc": probe_cc})
         + "&role={role}&day={day}&vclass={status}"
     )
-    spec = _charts().timeline(
+    spec = _timeline(
         [{**r, "plane": planes.get(str(r["role"]), "")} for r in rows],
         title=f"{name} in {probe_cc}: verdicts per day and role",
         source=source_line(db, "/api/v1/aggregation?" + urlencode(api)),
@@ -141,7 +179,7 @@ def countries_chart(
     rows = db.cached(("aggregation", q), lambda cur: aggregate(cur, q))["result"]
     href = "/measurements?" + urlencode({"service": service}) + "&probe_cc={role}&day={day}"
     href += "&vclass={status}"
-    spec = _charts().timeline(
+    spec = _timeline(
         [{**r, "role": r["probe_cc"]} for r in rows],
         title=f"{service}: verdicts per day and country",
         source=source_line(db, "/api/v1/aggregation?" + urlencode(api)),

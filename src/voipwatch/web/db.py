@@ -43,26 +43,50 @@ class AnswerCache:
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self._size = size
         self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._running: dict[Any, threading.Event] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def get_or_compute(self, key: Any, compute: Callable[[], T]) -> T:
-        with self._lock:
-            if key in self._items:
+        """The cached value, or ``compute()``'s — run once however many ask at once.
+
+        Requests for a key being computed wait for that computation instead of
+        running the same query beside it (a burst of clients on a cold page would
+        otherwise multiply the work by their number). A failed computation is not
+        cached; each waiter then tries for itself.
+        """
+        while True:
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    self.hits += 1
+                    return self._items[key]  # type: ignore[no-any-return]
+                running = self._running.get(key)
+                if running is None:
+                    running = self._running[key] = threading.Event()
+                    break
+            running.wait(QUERY_SECONDS * 2)
+            with self._lock:
+                if key in self._items:
+                    continue
+                if self._running.get(key) is running:
+                    # The computation is stuck or failed without clearing: compute here.
+                    break
+        self.misses += 1
+        try:
+            value = compute()
+            with self._lock:
+                self._items[key] = value
                 self._items.move_to_end(key)
-                self.hits += 1
-                return self._items[key]  # type: ignore[no-any-return]
-            self.misses += 1
-        # Computed outside the lock: two requests for the same cold key may both run
-        # the query, which is cheaper than making every other request wait.
-        value = compute()
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return value
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
+            return value
+        finally:
+            with self._lock:
+                if self._running.get(key) is running:
+                    del self._running[key]
+            running.set()
 
     def clear(self) -> None:
         with self._lock:

@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Any, Final
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
 from voipwatch.catalog import load as load_catalog
 from voipwatch.web.db import Database
 from voipwatch.web.reading import atom_sentence, technique_text
+from voipwatch.web.responses import cached_response
 
 #: store_meta key a demo store carries: what its synthetic data is.
 SYNTHETIC_KEY: Final = "demo_synthetic"
@@ -67,19 +68,8 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
 
 
 def cached_page(request: Request, draw: Callable[[], Response]) -> Response:
-    """The page at this URL, drawn once while the store is unchanged.
-
-    A read-only server's store cannot change, and a writing server empties the cache
-    when it writes; drawing a country page costs far more than sending it.
-    """
-    db: Database = request.app.state.db
-
-    def body() -> tuple[int, bytes]:
-        response = draw()
-        return response.status_code, bytes(response.body)
-
-    status, content = db.cache.get_or_compute(("page", request.url.path, request.url.query), body)
-    return HTMLResponse(content, status_code=status)
+    """The page at this URL, drawn once while the store is unchanged."""
+    return cached_response(request, draw)
 
 
 def error_page(request: Request, status: int, message: str) -> Response:

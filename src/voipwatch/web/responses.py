@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from fastapi import Request
 from fastapi.responses import Response
 
 
@@ -54,3 +58,41 @@ def json_response(content: Any, *, filename: str | None = None) -> Response:
     if filename:
         headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return FastJSON(content, headers=headers)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    gzipped: bytes | None
+
+
+#: Headers of a drawn response that are kept with it in the cache.
+_KEPT = ("content-type", "content-disposition")
+
+
+def cached_response(request: Request, draw: Callable[[], Response]) -> Response:
+    """The response to this URL, drawn once while the store is unchanged.
+
+    A read-only server's store cannot change and a writing server empties the cache
+    when it writes, so an answer (a page, an aggregation, a list) is computed once and
+    then only sent — gzip-compressed once too, for the clients that accept it.
+    """
+    db = request.app.state.db
+
+    def store() -> _Stored:
+        response = draw()
+        body = bytes(response.body)
+        headers = tuple((k, v) for k, v in response.headers.items() if k.lower() in _KEPT)
+        gz = gzip.compress(body, compresslevel=6, mtime=0) if len(body) > 1400 else None
+        return _Stored(response.status_code, headers, body, gz)
+
+    key = ("response", str(request.base_url), request.url.path, request.url.query)
+    stored: _Stored = db.cache.get_or_compute(key, store)
+    headers = dict(stored.headers)
+    headers["vary"] = "Accept-Encoding"
+    if stored.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+        headers["content-encoding"] = "gzip"
+        return Response(stored.gzipped, status_code=stored.status, headers=headers)
+    return Response(stored.body, status_code=stored.status, headers=headers)

@@ -1,0 +1,253 @@
+"""Benchmark: the API and the country pages under 50 concurrent clients, on loopback.
+
+Builds (once, then reuses) a store of at least a million measurements — the bundled
+measurements ingested, then copied across countries, networks and days in SQL (see
+``tests/e2e/webstore.py``) — starts ``voipwatch serve`` on it in its own process, and
+drives it with concurrent HTTP clients from this process, phase by phase, each
+bounded in time:
+
+* ``baseline``: ``/api/v1/health`` (no store work): what the server and the client
+  cost by themselves, the figure the others are compared with;
+* ``cold``: every distinct aggregation and country page once, one at a time: what a
+  query costs the first time (the store scan);
+* ``aggregation``: a mix of MAT-like ``/api/v1/aggregation`` queries;
+* ``country``: the country pages (HTML with every chart's spec);
+* ``measurements``: ``/api/v1/measurements`` pages (not cached: a query each time).
+
+Prints p50/p95/p99, requests per second, errors, and each phase's p95 against the
+baseline's. The goal: p95 under 100 ms at 50 clients, no errors.
+
+    .venv/bin/python benchmarks/bench_api.py [--measurements N] [--clients 50] [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import duckdb
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+
+from webstore import COUNTRIES, build_store  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "out"
+#: Measurements per day and copy in the store webstore builds (12 countries).
+PER_DAY_AND_COPY = 127.3
+DAYS = 120
+APPS = ("whatsapp", "telegram", "signal", "messenger")
+
+
+def ensure_store(path: Path, target: int) -> tuple[int, float]:
+    """The store at ``path`` with at least ``target`` measurements (built when short)."""
+    if path.exists():
+        with duckdb.connect(str(path), read_only=True) as con:
+            row = con.execute("SELECT count(*) FROM measurements").fetchone()
+        if row and row[0] >= target:
+            return int(row[0]), 0.0
+        path.unlink()
+    reps = math.ceil(target / (DAYS * PER_DAY_AND_COPY))
+    started = time.perf_counter()
+    n = build_store(path, days=DAYS, reps=reps, observations=False, keep_raw=False)
+    return n, time.perf_counter() - started
+
+
+def aggregation_urls() -> list[str]:
+    urls = []
+    for c in COUNTRIES:
+        for q in (
+            {"probe_cc": c.cc, "axis_x": "measurement_start_day", "axis_y": "test_name"},
+            {
+                "probe_cc": c.cc,
+                "axis_x": "measurement_start_day",
+                "since": "2026-10-01",
+                "until": "2026-11-02",
+            },
+            {"probe_cc": c.cc, "axis_x": "service", "axis_y": "plane"},
+        ):
+            urls.append("/api/v1/aggregation?" + urlencode(q))
+    for app in APPS:
+        urls.append(
+            "/api/v1/aggregation?"
+            + urlencode({"service": app, "axis_x": "probe_cc", "axis_y": "technique"})
+        )
+    for test in ("whatsapp", "telegram", "signal", "facebook_messenger"):
+        urls.append(
+            "/api/v1/aggregation?"
+            + urlencode({"test_name": test, "axis_x": "probe_cc", "time_grain": "week"})
+        )
+    return urls
+
+
+def country_urls() -> list[str]:
+    return [f"/country/{c.cc}" for c in COUNTRIES]
+
+
+def measurement_urls() -> list[str]:
+    urls = []
+    for c in COUNTRIES:
+        urls.append("/api/v1/measurements?" + urlencode({"probe_cc": c.cc, "limit": 50}))
+        urls.append(
+            "/api/v1/measurements?"
+            + urlencode(
+                {
+                    "probe_cc": c.cc,
+                    "service": "telegram",
+                    "verdict_status": "blocked,partial",
+                    "limit": 50,
+                }
+            )
+        )
+    return urls
+
+
+class Server:
+    """``voipwatch serve`` in a child process on a free loopback port."""
+
+    def __init__(self, db: Path, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        code = "import sys; from voipwatch.cli import main; sys.exit(main())"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code, "serve", "--db", str(db), "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def wait(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server stopped: {self.proc.stderr.read().decode()}")
+            try:
+                if httpx.get(self.url + "/api/v1/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("the server did not answer in time")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def drive(
+    base: str, urls: list[str], *, clients: int, seconds: float, once: bool = False
+) -> dict[str, float]:
+    """Send ``urls`` round-robin from ``clients`` concurrent clients for ``seconds``
+    (or each URL once, one at a time, with ``once``)."""
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        started = time.perf_counter()
+        deadline = started + seconds
+
+        async def one(url: str) -> None:
+            nonlocal errors
+            t = time.perf_counter()
+            try:
+                r = await client.get(url)
+                if r.status_code >= 400:
+                    errors += 1
+            except httpx.HTTPError:
+                errors += 1
+            latencies.append(time.perf_counter() - t)
+
+        async def worker(i: int) -> None:
+            k = i
+            while time.perf_counter() < deadline:
+                await one(urls[k % len(urls)])
+                k += clients
+
+        if once:
+            for url in urls:
+                await one(url)
+        else:
+            await asyncio.gather(*(worker(i) for i in range(clients)))
+        elapsed = time.perf_counter() - started
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": len(latencies) / elapsed,
+        "p50": q[49] * 1000,
+        "p95": q[94] * 1000,
+        "p99": q[98] * 1000,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--measurements", type=int, default=1_000_000)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--db", type=Path, default=OUT / "bench_api.duckdb")
+    ap.add_argument("--port", type=int, default=8765)
+    args = ap.parse_args()
+    args.db.parent.mkdir(parents=True, exist_ok=True)
+
+    n, built = ensure_store(args.db, args.measurements)
+    with duckdb.connect(str(args.db), read_only=True) as con:
+        verdicts = con.execute("SELECT count(*) FROM verdicts").fetchone()
+    size = args.db.stat().st_size / 1e6
+    print(
+        f"store: {n:,} measurements, {verdicts[0] if verdicts else 0:,} role verdicts, "
+        f"{size:,.0f} MB" + (f", built in {built:.1f} s" if built else " (reused)")
+    )
+    print(
+        f"cpus: {os.cpu_count()}; server and clients share them; "
+        f"{args.clients} clients, {args.seconds:g} s per phase"
+    )
+
+    server = Server(args.db, args.port)
+    try:
+        server.wait()
+        aggs, countries, lists = aggregation_urls(), country_urls(), measurement_urls()
+        results = {}
+        results["baseline"] = asyncio.run(
+            drive(server.url, ["/api/v1/health"], clients=args.clients, seconds=args.seconds)
+        )
+        results["cold"] = asyncio.run(
+            drive(server.url, aggs + countries, clients=1, seconds=600, once=True)
+        )
+        for name, urls in (("aggregation", aggs), ("country", countries), ("measurements", lists)):
+            results[name] = asyncio.run(
+                drive(server.url, urls, clients=args.clients, seconds=args.seconds)
+            )
+    finally:
+        server.stop()
+
+    base = results["baseline"]["p95"]
+    print(
+        f"\n{'phase':<13}{'requests':>9}{'errors':>8}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}"
+        f"{'p99 ms':>9}{'p95/base':>10}"
+    )
+    for name, r in results.items():
+        print(
+            f"{name:<13}{r['requests']:>9,}{r['errors']:>8}{r['rps']:>8.0f}{r['p50']:>9.1f}"
+            f"{r['p95']:>9.1f}{r['p99']:>9.1f}{r['p95'] / base:>10.2f}"
+        )
+    warm = [results[k] for k in ("aggregation", "country")]
+    goal = all(r["p95"] < 100 and r["errors"] == 0 for r in warm)
+    print(
+        f"\ngoal (aggregation and country p95 < 100 ms, no errors): {'met' if goal else 'NOT met'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
