@@ -56,10 +56,16 @@ def ensure_store(path: Path, target: int) -> tuple[int, float]:
         if row and row[0] >= target:
             return int(row[0]), 0.0
         path.unlink()
-    reps = math.ceil(target / (DAYS * PER_DAY_AND_COPY))
     started = time.perf_counter()
-    n = build_store(path, days=DAYS, reps=reps, observations=False, keep_raw=False)
-    return n, time.perf_counter() - started
+    per_copy = DAYS * PER_DAY_AND_COPY
+    for _ in range(3):
+        reps = math.ceil(target / per_copy)
+        n = build_store(path, days=DAYS, reps=reps, observations=False, keep_raw=False)
+        if n >= target:
+            return n, time.perf_counter() - started
+        per_copy = n / reps  # the estimate was high: size the copies from what was built
+        path.unlink()
+    raise RuntimeError(f"could not build a store of {target:,} measurements")
 
 
 def aggregation_urls() -> list[str]:

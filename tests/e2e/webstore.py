@@ -1,7 +1,7 @@
 """A store for the web's tests and benchmark: real verdicts, multiplied in SQL.
 
-The measurements voipwatch bundles for its demo (real OONI measurements, some
-modified to show techniques) are ingested the normal way; then DuckDB copies them
+The project's test measurements (real OONI measurements, some modified to show
+techniques) are ingested the normal way; then DuckDB copies them
 across countries, networks and days in one statement per table, so a store of any
 size takes seconds. Copies of a measurement that shows blocking appear only in the
 countries that block that test, from their onset day on, so the store has blocks
@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from voipwatch.demo import bundled_measurements
 from voipwatch.store import ingest, open_store
 from voipwatch.store.rows import compress
 
 END = datetime(2026, 11, 1)
+#: The project's committed measurements (real OONI ones, and some modified to show
+#: techniques the public samples lack; see their MANIFEST.toml).
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "measurements"
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,7 @@ def build_store(
     """
     # Room for the copies: the writer's default limit is sized for streaming ingest.
     with open_store(path, memory_limit="4GB") as store:
-        with bundled_measurements() as bundle:
-            ingest(store, [bundle], on_problem=lambda _msg: None)
+        ingest(store, [FIXTURES], on_problem=lambda _msg: None)
         con = store.con
         plan = ", ".join(
             f"('{c.cc}', {c.asn}, [{', '.join(repr(t) for t in c.blocked_tests)}]::VARCHAR[], "
