@@ -76,6 +76,8 @@ FLAKY_NOISE = 0.2
 #: What a shutdown leaves of a network's volume (a few measurements from satellite links).
 SHUTDOWN_LEFT = 0.03
 
+_OONI_EXTENSIONS = {"dnst": 0, "httpt": 0, "netevents": 0, "tcpconnect": 0, "tlshandshake": 0,
+                    "tunnel": 0}  # fmt: skip
 _SOFTWARE = [
     ("ooniprobe-android", "3.9.1", "android"),
     ("ooniprobe-android", "3.9.0", "android"),
@@ -240,16 +242,19 @@ class _Writer:
             software, version = "voipwatch", "0.1.0"
         else:
             software, version, platform = self.rng.choice(_SOFTWARE)
+            phone = platform in ("android", "ios")
             msmt = {
-                "annotations": {"architecture": "arm64", "engine_name": "ooniprobe-engine",
-                                "engine_version": "3.22.0", "network_type": "mobile"
-                                if platform in ("android", "ios") else "wifi",
-                                "platform": platform},
+                "annotations": {
+                    "architecture": "arm64" if phone or platform == "macos" else "amd64",
+                    "engine_name": "ooniprobe-engine",
+                    "engine_version": "3.22.0",
+                    "network_type": "mobile" if phone else "wifi",
+                    "platform": platform,
+                },
                 "data_format_version": "0.2.0",
-                "extensions": {"dnst": 0, "httpt": 0, "netevents": 0, "tcpconnect": 0,
-                               "tlshandshake": 0, "tunnel": 0},
+                "extensions": _OONI_EXTENSIONS,
                 "input": None,
-            }  # fmt: skip
+            }
         msmt.update(
             {
                 "measurement_start_time": stamp,
