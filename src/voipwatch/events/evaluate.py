@@ -174,11 +174,16 @@ class _Scope:
     cc: str
     service: str | None
     asns: frozenset[int]  # empty: every network of the country
+    roles: frozenset[str] = frozenset()  # empty: any role of the service
 
     def matches(self, e: Event) -> bool:
         if e.probe_cc != self.cc:
             return False
         if self.service is not None and e.service != self.service:
+            return False
+        if self.roles and e.roles and not self.roles & {_role(r) for r in e.roles}:
+            # Another part of the app (its calls, say, where the label is about its
+            # messages): a different series, another label's business.
             return False
         return not self.asns or not e.asns or bool(self.asns & set(e.asns))
 
@@ -186,6 +191,11 @@ class _Scope:
         """The networks (series) of this scope an event fired on."""
         mine = set(self.asns) or set(networks)
         return mine if not e.asns else mine & set(e.asns)
+
+
+def _role(name: str) -> str:
+    """``service/role``, however many times the service is repeated in front."""
+    return "/".join(name.split("/")[-2:])
 
 
 def _exclusion(label: Label) -> str | None:
@@ -220,7 +230,8 @@ def _span(
         asns = frozenset(label.asn_scope)
         if networks is not None:
             asns = asns & frozenset(networks.get(label.probe_cc, []))
-    scope = _Scope(label.probe_cc, label_service(label), asns)
+    roles = frozenset(_role(r) for r in label.roles)
+    scope = _Scope(label.probe_cc, label_service(label), asns, roles)
     return label, scope, min(onset0, onset1), max(onset0, onset1), end
 
 

@@ -180,6 +180,7 @@ def world_labels(plan: Plan, seed: int, hits: dict[str, int]) -> dict[str, Any]:
     see it), as OONI marks events its probes did not measure.
     """
     from voipwatch.catalog import load
+    from voipwatch.events.generate_keys import effective
     from voipwatch.events.world import COUNTRIES
 
     cat = load()
@@ -188,7 +189,9 @@ def world_labels(plan: Plan, seed: int, hits: dict[str, int]) -> dict[str, Any]:
         by_cc.setdefault(n.cc, []).append(n.asn)
     events: list[dict[str, Any]] = []
     for x in plan.injected:
-        roles = sorted(x.faults)
+        # The roles the block reaches, with those it implies (a range block of
+        # Telegram's data centres takes Telegram Web's address too).
+        roles = sorted(effective(x.test, x.faults)) if x.test else []
         planes = sorted({cat.roles[r].plane for r in roles if r in cat.roles})
         targets: list[str] = []
         for r in roles:
