@@ -34,7 +34,7 @@ from voipwatch.store import IngestStats, Store
 #: The demo world: small enough to build in well under two minutes on two cores,
 #: large enough for the detector (a quiet lead-in, then blocks of each kind).
 SEED = 7
-WEEKS, COUNTRIES, NETWORKS, EVENTS = 4, 4, 8, 12
+WEEKS, COUNTRIES, NETWORKS, EVENTS = 4, 4, 6, 12
 #: Store metadata key recording the world the store was built from.
 WORLD_KEY = "demo_world"
 
@@ -104,11 +104,48 @@ def _scratch(beside: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def world_key(seed: int) -> str:
+    return f"seed={seed} weeks={WEEKS} countries={COUNTRIES} networks={NETWORKS} events={EVENTS}"
+
+
+def foreign(store: Store, *, seed: int = SEED) -> bool:
+    """Whether the store holds measurements other than this demo's world.
+
+    The demo never adds synthetic data to such a store: it would mix with real
+    measurements, or with another world, under one synthetic label.
+    """
+    row = store.con.execute("SELECT count(*) FROM measurements").fetchone()
+    return bool(row and row[0]) and _meta(store, WORLD_KEY) != world_key(seed)
+
+
+#: The world's many small day files are ingested as this many larger ones: ingest pays
+#: a cost per file that, on hundreds of small files, outweighs judging them.
+BUNDLES = 8
+
+
+def bundle(files: list[Path], folder: Path, parts: int = BUNDLES) -> list[Path]:
+    """``files`` (gzip) concatenated, in order, into ``parts`` files in ``folder``.
+
+    Concatenated gzip members are one valid gzip stream, so nothing is recompressed.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    size = max(1, -(-len(files) // parts))
+    out = []
+    for i in range(0, len(files), size):
+        target = folder / f"part-{i // size:02d}.jsonl.gz"
+        with target.open("wb") as dst:
+            for f in files[i : i + size]:
+                with f.open("rb") as src:
+                    shutil.copyfileobj(src, dst)
+        out.append(target)
+    return out
+
+
 def build_world(
     store: Store, *, seed: int, on_problem: Callable[[str], None], result: DemoResult
 ) -> None:
     """Generate the world and ingest it, unless the store already holds this world."""
-    key = f"seed={seed} weeks={WEEKS} countries={COUNTRIES} networks={NETWORKS} events={EVENTS}"
+    key = world_key(seed)
     if _meta(store, WORLD_KEY) == key:
         result.world = {"seed": seed, "reused": True}
         return
@@ -123,7 +160,7 @@ def build_world(
         result.world.pop("out", None)
         # Only the measurements: labels.json beside them is the answer key, not data.
         files = sorted(p for p in out.rglob("*.jsonl.gz") if p.is_file())
-        result.ingested = ingest(store, files, on_problem=on_problem)
+        result.ingested = ingest(store, bundle(files, out / "bundles"), on_problem=on_problem)
     _set_meta(store, SYNTHETIC_KEY, world_label(seed))
     _set_meta(store, WORLD_KEY, key)
 
@@ -198,7 +235,18 @@ def build(
     on_problem: Callable[[str], None] = lambda _: None,
     now: datetime | None = None,
 ) -> DemoResult:
-    """Build the demo store: world, cases, events, matches and costs."""
+    """Build the demo store: world, cases, events, matches and costs.
+
+    Raises :class:`~voipwatch.errors.UsageError` for a store that holds other
+    measurements (see :func:`foreign`).
+    """
+    from voipwatch.errors import UsageError
+
+    if foreign(store, seed=seed):
+        raise UsageError(
+            f"{store.path} holds measurements that are not the demo's world; the demo "
+            "builds only its own store: choose another --db"
+        )
     result = DemoResult(db=store.path)
 
     def timed(name: str, what: str, fn: Callable[[], None]) -> None:

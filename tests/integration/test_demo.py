@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 
 from voipwatch import demo as demo_mod
 from voipwatch.cli import app
+from voipwatch.report import gather
 from voipwatch.report.gather import SYNTHETIC_KEY
-from voipwatch.store import open_store
+from voipwatch.store import ingest, open_store
 
 
 def _demo(*args: str) -> dict[str, object]:
@@ -110,3 +111,38 @@ def test_demo_on_a_fresh_machine_makes_its_own_directory(
     doc = _demo()
     assert (tmp_path / "never-created" / "voipwatch" / "voipwatch-demo.duckdb").is_file()
     assert doc["db"] == str(tmp_path / "never-created" / "voipwatch" / "voipwatch-demo.duckdb")
+
+
+def _real_store(path: Path) -> None:
+    """A store of the real OONI measurements bundled with the package."""
+    import importlib.resources
+
+    ref = importlib.resources.files("voipwatch.demo_data") / "measurements.jsonl.gz"
+    with importlib.resources.as_file(ref) as src, open_store(path) as store:
+        ingest(store, [src], workers=1)
+
+
+def test_demo_never_adds_synthetic_data_to_a_store_of_real_measurements(tmp_path: Path) -> None:
+    db = tmp_path / "mine.duckdb"
+    _real_store(db)
+    result = CliRunner().invoke(app, ["demo", "--build-only", "--db", str(db)])
+    assert result.exit_code == 2
+    assert "holds measurements that are not the demo's world" in result.output
+    with open_store(db, read_only=True) as store:
+        assert gather.synthetic_note(store.con) is None
+
+
+def test_an_older_demo_store_is_built_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in (("WEEKS", 3), ("COUNTRIES", 1), ("NETWORKS", 1), ("EVENTS", 1)):
+        monkeypatch.setattr(demo_mod, name, value)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    old = demo_mod.default_demo_db()
+    _real_store(old)  # what the demo of an earlier version left there
+    doc = _demo()
+    with open_store(old, read_only=True) as store:
+        rows = store.con.execute("SELECT DISTINCT probe_cc FROM measurements").fetchall()
+        ccs = {r[0] for r in rows}
+    assert ccs == set(doc["countries"])  # type: ignore[arg-type]
+    assert "IT" not in ccs

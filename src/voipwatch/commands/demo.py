@@ -71,6 +71,14 @@ def demo(
 
     path = db or demo_mod.default_demo_db()
     started = time.perf_counter()
+    if db is None and path.exists():
+        # The demo's own store from an older version or another world: start afresh.
+        with store_failures("demo"), open_store(path) as store:
+            stale = demo_mod.foreign(store)
+        if stale:
+            err.print(f"demo: {path} holds an older demo; building it afresh", markup=False)
+            path.unlink()
+            path.with_name(path.name + ".wal").unlink(missing_ok=True)
     with store_failures("demo"), open_store(path) as store:
         result = demo_mod.build(
             store,
