@@ -326,13 +326,23 @@ def detect_events(store: Store, *, params: CusumParams | None = None) -> list[Ev
         if data_end is None:
             return []
         segs = [s for key, cs in sorted(changes.items()) for s in rollup.segments(key, cs)]
-        marked = rollup.target_changes(segs, _measured(store))
+        changed = rollup.target_changes(segs, _measured(store))
+        down = rollup.outages(segs) - changed
         drafts = [
-            *rollup.roll_up([s for i, s in enumerate(segs) if i not in marked], "block"),
-            *rollup.roll_up([s for i, s in enumerate(segs) if i in marked], "target_change"),
+            *rollup.roll_up([s for i, s in enumerate(segs) if i in changed], "target_change"),
+            *rollup.roll_up(
+                [s for i, s in enumerate(segs) if i not in changed and i not in down], "block"
+            ),
         ]
-        events = _events(store, drafts, data_end)
-        events += _shutdowns(store)
+        collapses = _shutdowns(store)
+        outages = rollup.by_network(
+            [segs[i] for i in sorted(down)],
+            "possible_shutdown",
+            window=rollup.OUTAGE_WINDOW_HOURS,
+        )
+        # An outage seen in the verdicts is dropped where the volume already tells of it.
+        outages = [d for d in outages if not _covered(d, collapses)]
+        events = _events(store, [*drafts, *outages], data_end) + collapses
         usage = load_usage(store)
         for source, rows in sorted(usage.items()):
             events = corroborate.attach_surges(
@@ -341,6 +351,17 @@ def detect_events(store: Store, *, params: CusumParams | None = None) -> list[Ev
         store.con.execute("DROP TABLE IF EXISTS _ev_c")
     events.sort(key=lambda e: (e.start, e.probe_cc, e.service, e.kind, e.event_id))
     return events
+
+
+def _covered(d: Draft, collapses: list[Event]) -> bool:
+    start, end = when(d.first.start), when(d.end) if d.end is not None else None
+    return any(
+        e.probe_cc == d.probe_cc
+        and e.asns == d.asns
+        and (e.end is None or start <= e.end)
+        and (end is None or e.start <= end)
+        for e in collapses
+    )
 
 
 def _measured(store: Store) -> dict[tuple[str, str], tuple[int, int]]:
@@ -458,6 +479,11 @@ def _event(
         evidence["reason"] = (
             "the same role began failing in many countries at once: the service changed, "
             "not the censors"
+        )
+    elif d.kind == "possible_shutdown":
+        evidence["reason"] = (
+            "every service measured on this network failed at once, for a few hours: "
+            "the network or its upstream was down, not one app blocked"
         )
     return Event(
         event_id=event_id(d.kind, d.probe_cc, d.service, asns, start, d.plane),

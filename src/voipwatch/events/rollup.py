@@ -29,7 +29,7 @@ SeriesKey = tuple[str, int, str, str, str]
 #: Blocks of one series closer than this (hours) are one block.
 MERGE_GAP_HOURS: Final = 12
 #: Closed blocks shorter than this (hours) are dropped.
-MIN_DURATION_HOURS: Final = 2
+MIN_DURATION_HOURS: Final = 3
 #: Networks of one country whose blocks began within this many hours changed together.
 ROLLUP_WINDOW_HOURS: Final = 24
 #: A role beginning to fail within ``TARGET_WINDOW_HOURS`` in this many countries (or
@@ -38,6 +38,11 @@ ROLLUP_WINDOW_HOURS: Final = 24
 TARGET_MIN_COUNTRIES: Final = 3
 TARGET_NETWORK_SHARE: Final = 0.5
 TARGET_WINDOW_HOURS: Final = 24
+#: Blocks of this many services of one network beginning within ``OUTAGE_WINDOW_HOURS``
+#: and over within ``OUTAGE_MAX_HOURS`` are an outage of the network, not app blocks.
+OUTAGE_MIN_SERVICES: Final = 3
+OUTAGE_WINDOW_HOURS: Final = 3
+OUTAGE_MAX_HOURS: Final = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +189,45 @@ def target_changes(
             if len(ccs) >= bar and len(nets) >= network_share * networks:
                 marked.update(chain)
     return marked
+
+
+def outages(
+    segs: Sequence[Segment],
+    *,
+    min_services: int = OUTAGE_MIN_SERVICES,
+    window: int = OUTAGE_WINDOW_HOURS,
+    max_hours: int = OUTAGE_MAX_HOURS,
+) -> set[int]:
+    """Indices (into ``segs``) of short blocks that are one network failing for everything.
+
+    When every app measured on a network fails at once for a few hours, the network
+    (or its upstream) was down: a censor blocking apps picks them, and keeps them
+    blocked for longer. Such segments are reported as a possible shutdown instead.
+    """
+    by_network: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for i, s in enumerate(segs):
+        if s.end is not None and s.end - s.start <= max_hours:
+            by_network[(s.series[0], s.series[1])].append(i)
+    marked: set[int] = set()
+    for idx in by_network.values():
+        idx.sort(key=lambda i: (segs[i].start, i))
+        for a, first in enumerate(idx):
+            inside = [j for j in idx[a:] if segs[j].start - segs[first].start <= window]
+            if len({segs[j].series[2] for j in inside}) >= min_services:
+                marked.update(inside)
+    return marked
+
+
+def by_network(segs: Sequence[Segment], kind: str, *, window: int) -> list[Draft]:
+    """Drafts of one kind per network: its segments (any service) beginning together."""
+    groups: dict[tuple[str, int], list[Segment]] = defaultdict(list)
+    for s in segs:
+        groups[(s.series[0], s.series[1])].append(s)
+    drafts: list[Draft] = []
+    for (cc, _), members in sorted(groups.items()):
+        members.sort(key=lambda s: (s.start, s.series))
+        drafts.extend(Draft(kind, cc, "*", "*", g) for g in _clusters(members, window))
+    return drafts
 
 
 def _chains(items: list[int], starts: list[int], gap: int) -> list[list[int]]:

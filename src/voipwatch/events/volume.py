@@ -27,6 +27,9 @@ import numpy.typing as npt
 GRAINS: Final = (1, 2, 3, 6, 12, 24)
 #: The bin size is the smallest at which a typical bin holds this many measurements.
 MIN_EXPECTED: Final = 15.0
+#: Networks too sparse to fill a half-day bin are not judged: a quiet day there is
+#: chance as often as it is a shutdown.
+MAX_GRAIN: Final = 12
 COLLAPSE_RATIO: Final = 0.2
 MIN_HOURS: Final = 6
 HISTORY_DAYS: Final = 7
@@ -65,6 +68,8 @@ def collapses(first_hour: int, counts: npt.NDArray[np.int64]) -> list[Collapse]:
     The series is judged in whole bins aligned to UTC days; a last partial bin is not.
     """
     g = grain(counts)
+    if g > MAX_GRAIN:
+        return []
     offset = (-first_hour) % g  # the first bin boundary at or after first_hour
     usable = (len(counts) - offset) // g
     if usable <= 0:
