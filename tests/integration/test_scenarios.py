@@ -74,11 +74,13 @@ def test_scenario_verdicts_role_by_role(name: str) -> None:
     assert not missing, f"{name}: roles not measured: {sorted(missing)}"
 
 
-def test_probe_output_round_trips_through_verdicts(tmp_path: Path) -> None:
-    """`voipwatch verdicts` on the probe's --out file gives what the probe printed."""
+@pytest.mark.parametrize("name", ["combined", "residual"])
+def test_probe_output_round_trips_through_verdicts(tmp_path: Path, name: str) -> None:
+    """`voipwatch verdicts` on the probe's --out file gives what the probe printed (the
+    signalling plane; both planes with the residual check)."""
     from voipwatch.sim.world import World
 
-    with World(load("combined")) as world:
+    with World(load(name)) as world:
         done = world.run_probe()
         assert done.returncode == 0, done.stderr
         out = tmp_path / "measurements.jsonl"
@@ -90,7 +92,15 @@ def test_probe_output_round_trips_through_verdicts(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     rejudged = [json.loads(x) for x in again.stdout.splitlines() if x.strip()]
     assert rejudged == printed
-    assert {v["status"] for v in printed} >= {"confirmed", "anomaly"}
+    if name == "combined":
+        assert {v["status"] for v in printed} >= {"confirmed", "anomaly"}
+    else:
+        ms = [json.loads(x) for x in out.read_text().splitlines()]
+        calls = [m for m in ms if m["test_name"] == "voipwatch_call"]
+        assert calls
+        assert all(m["test_keys"]["x_residual"]["steps"] for m in calls)
+        techniques = {s["technique"] for v in printed for s in v["services"]}
+        assert "residual" in techniques
 
 
 #: Repetitions of the probe in one clean world (no false blocked or degraded in any).
@@ -120,6 +130,24 @@ def test_clean_world_stays_ok_across_repetitions() -> None:
     assert not bad, "\n".join(bad)
     # Both planes were judged: the call plane's roles and the signalling ones.
     assert {"webrtc/media", "sip/signalling", "stun/public", "whatsapp/endpoints"} <= roles
+
+
+def test_a_lossy_media_path_is_not_differentiation() -> None:
+    """20 % loss both ways on the reflector's port: the media A/B finds no
+    differentiation (the streams lose alike), and the media role is degraded."""
+    from voipwatch.sim.world import World
+
+    with World(load("loss_calls")) as world:
+        done = world.run_probe(["--plane", "media"])
+        assert done.returncode == 0, done.stderr
+        lines = world.measurements.read_text().splitlines()
+    generic = next(json.loads(x) for x in lines if json.loads(x)["input"] == "generic")
+    ab = generic["test_keys"]["x_media_ab"]
+    assert ab["differentiation"] in ("inconclusive", "none"), ab
+    assert ab["original"]["loss"] > 0.05
+    verdicts = [json.loads(x) for x in done.stdout.splitlines() if x.strip()]
+    media = [s for v in verdicts for s in v["services"] if s["role"] == "webrtc/media"]
+    assert [(s["status"], s["technique"]) for s in media] == [("degraded", "degraded.loss")]
 
 
 def test_sni_throttle_rate_is_measured_within_a_quarter() -> None:

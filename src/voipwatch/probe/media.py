@@ -34,10 +34,11 @@ from voipwatch.probe.errors import failure_of
 PACING = 0.02
 PAYLOAD = 160
 SAMPLE = 0.25
-#: Wait at most this long after the last packet for late reflections (a busy
-#: machine delays the sender and the reflector: the wait ends as soon as every
-#: packet is back).
+#: After the last packet, wait for late reflections until every packet is back, or
+#: none came for GRACE seconds (a busy machine delays the sender and the reflector:
+#: reflections still trickling in are waited for), at most MAX_GRACE in all.
 GRACE = 1.0
+MAX_GRACE = 4.0
 AREA_THRESHOLD = 0.1
 KS_THRESHOLD = 0.05
 MIN_SAMPLES = 8
@@ -184,9 +185,13 @@ async def replay(
             sent_at[i] = time.monotonic()
             st.sent += 1
         sending = False
-        if len(back) < len(sent_at):
+        until = time.monotonic() + MAX_GRACE
+        while len(back) < len(sent_at) and time.monotonic() < until:
+            seen = len(back)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(all_back.wait(), GRACE)
+                await asyncio.wait_for(all_back.wait(), min(GRACE, until - time.monotonic()))
+            if len(back) == seen:
+                break  # nothing more came back: the rest is lost
     finally:
         rx.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -20,6 +20,10 @@ changes one variable (voip_probing notes §2.7):
   :mod:`voipwatch.verdicts.residual`) — ``residual``: when shown, it names the
   STUN and UDP failures of every role, which the trigger's lasting block explains.
 
+A lossy path is not a censor: a UDP exchange that met silence was made twice, and
+once the measurement shows loss, a technique stands only on two lost exchanges that
+agree; the rest is ``degraded.loss``, never a block.
+
 Pure: a decoded measurement in, role verdicts out.
 """
 
@@ -178,7 +182,9 @@ def judge_exchanges(
     ``context`` is every exchange of the measurement: whether the helper answers at
     all, or on a random port, is a control for every role. ``residual`` is the run's
     residual check: when it shows residual blocking, it names the role's STUN and
-    UDP failures.
+    UDP failures. When the path shows loss (a UDP exchange answered only after a
+    retransmission, or only the second time it was made), a finding needs two lost
+    exchanges that agree; the others are the path's loss (``degraded.loss``).
     """
     units = _units(exchanges)
     if not units:
