@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeRooms
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from webstore import build_store
+from world import populate
 
 from voipwatch.web.app import create_app
 
@@ -40,21 +40,15 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "e2e"
 
 @pytest.fixture(scope="session")
 def web_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("web") / "web.duckdb"
+    folder = tmp_path_factory.mktemp("web")
+    path = folder / "web.duckdb"
     build_store(path, days=30, reps=1)
+    populate(path, folder)
     return path
 
 
 @pytest.fixture(scope="session")
-def rooms() -> Iterator[FakeRooms]:
-    fake = FakeRooms()
-    with pytest.MonkeyPatch.context() as mp:
-        fake.install(mp)
-        yield fake
-
-
-@pytest.fixture(scope="session")
-def app(web_store: Path, rooms: FakeRooms) -> FastAPI:
+def app(web_store: Path) -> FastAPI:
     return create_app(web_store, demo=True)
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeRooms
 from fastapi.testclient import TestClient
 
 from conftest import TOKEN
@@ -174,8 +173,10 @@ def test_current_blocks_and_events_and_cases(client: TestClient) -> None:
     assert client.get("/api/v1/events/e2ru5telegram").json()["probe_cc"] == "RU"
     assert client.get("/api/v1/events/nope").status_code == 404
     cases = client.get("/api/v1/cases", params={"probe_cc": "IR", "format": "CSV"})
-    assert "c1ir" in cases.text
-    assert client.get("/api/v1/context/IR").json()["summary"].startswith("Filtering")
+    assert "WhatsApp blocked in Iran" in cases.text
+    case = client.get("/api/v1/cases", params={"probe_cc": "IR"}).json()["results"][0]
+    assert client.get(f"/api/v1/cases/{case['case_id']}").json()["title"] == case["title"]
+    assert client.get("/api/v1/context/IR").json()["name"] == "Iran"
     assert client.get("/api/v1/context/FR").status_code == 404
     cost = client.get("/api/v1/cost", params={"event_id": "e1r4n0wh4tsapp"}).json()
     assert cost["low"] < cost["central"] < cost["high"]
@@ -231,8 +232,8 @@ def test_pages_have_no_inline_script(client: TestClient) -> None:
         "/country/IR",
         "/app/telegram",
         "/event/e1r4n0wh4tsapp",
-        "/case/c1ir",
         "/measurements?probe_cc=IR",
+        "/case/" + client.get("/api/v1/cases").json()["results"][0]["case_id"],
     ):
         r = client.get(url)
         assert r.status_code == 200, url
@@ -242,7 +243,7 @@ def test_pages_have_no_inline_script(client: TestClient) -> None:
 
 
 def test_annotations_need_the_operator_token(
-    web_store: Path, rooms: FakeRooms, caplog: pytest.LogCaptureFixture, tmp_path: Path
+    web_store: Path, client: TestClient, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     caplog.set_level(logging.DEBUG)
     # A store of its own: this process holds the shared one read-only.
@@ -252,7 +253,8 @@ def test_annotations_need_the_operator_token(
         "status": "confirmed",
         "links": ["https://example.org/report"],
     }
-    url = "/api/v1/cases/c1ir/annotations"
+    case_id = client.get("/api/v1/cases", params={"probe_cc": "IR"}).json()["results"][0]["case_id"]
+    url = f"/api/v1/cases/{case_id}/annotations"
     with TestClient(create_app(web_store)) as ro:
         assert ro.post(url, json=body).status_code == 403
     app = create_app(web_store, token=TOKEN)
@@ -269,16 +271,16 @@ def test_annotations_need_the_operator_token(
         r = c.post(url, json=body, headers={"Authorization": f"Bearer {TOKEN}"})
         assert r.status_code == 201
         assert r.json()["status"] == "confirmed"
-        assert c.get("/api/v1/cases/c1ir").json()["annotations"][-1]["note"] == body["note"]
+        assert c.get(f"/api/v1/cases/{case_id}").json()["annotations"][-1]["note"] == body["note"]
         # The page's form carries the token in its body, never in the URL.
         form = {"note": "from the form", "token": TOKEN}
-        r = c.post("/case/c1ir/annotate", data=form, follow_redirects=False)
+        r = c.post(f"/case/{case_id}/annotate", data=form, follow_redirects=False)
         assert r.status_code == 303
         assert TOKEN not in r.headers["location"]
-        r = c.post("/case/c1ir/annotate", data={**form, "token": "nope"})
+        r = c.post(f"/case/{case_id}/annotate", data={**form, "token": "nope"})
         assert r.status_code == 401
         # Everything else stays read-only: no other method is routed.
-        assert c.delete("/api/v1/cases/c1ir").status_code == 405
+        assert c.delete(f"/api/v1/cases/{case_id}").status_code == 405
     assert TOKEN not in caplog.text
 
 

@@ -181,6 +181,7 @@ def _draw_country(
         events_note=events_note,
         events_chart=events_chart,
         cases=cases or [],
+        shown_cases=_shown_cases(cases or []),
         cases_note=cases_note,
         context=rooms.jsonable(context) if context is not None else None,
         context_note=context_note,
@@ -190,6 +191,14 @@ def _draw_country(
         until=until,
         service=service or "",
     )
+
+
+def _shown_cases(cases: list[Any], latest: int = 15) -> list[Any]:
+    """The cases matched to events, then the latest others, at most ``latest`` of those."""
+    matched = [c for c in cases if getattr(c, "events", None)]
+    others = [c for c in cases if not getattr(c, "events", None)]
+    others.sort(key=lambda c: str(getattr(c, "start", "")), reverse=True)
+    return matched + others[:latest]
 
 
 def _network_names(cur: Any, cc: str, nets: list[dict[str, Any]]) -> dict[str, str]:
