@@ -100,8 +100,12 @@ def demo(
             f"{sum(1 for _ in result.cases)} case files imported, {result.matched} matches, "
             f"{result.costs} priced; {total:.0f} s. Store: {path}\n"
             "demo: every measurement in it is SYNTHETIC (generated, not real); the legal "
-            "context and economic figures"
-            + (" and the documented cases" if result.cases else "")
+            "context"
+            + (
+                ", economic figures and documented cases"
+                if result.cases
+                else " and economic figures"
+            )
             + " are real.",
             markup=False,
         )
