@@ -376,3 +376,22 @@ def test_simulate_runs_the_probe_in_the_world() -> None:
         assert "the probe exited" in r.stderr
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert f"vw{proc.pid}x" not in left
+
+
+def test_simulate_table_marks_expectations_with_alternatives() -> None:
+    from voipwatch.sim.runner import _table_rows
+
+    scenario = load_scenario("loss_calls")
+    verdict = {
+        "services": [
+            {"role": "whatsapp/relay", "status": "degraded", "technique": "degraded.loss"},
+            {"role": "webrtc/media", "status": "blocked", "technique": "media.dpi"},
+            {"role": "sip/signalling", "status": "ok", "technique": None},
+        ]
+    }
+    marks = {row[1]: row[4] for row in _table_rows(scenario, verdict)}
+    assert marks == {
+        "whatsapp/relay": "as expected",
+        "webrtc/media": "expected ok or degraded",
+        "sip/signalling": "",
+    }
