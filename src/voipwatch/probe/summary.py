@@ -46,6 +46,8 @@ def _status(status: str, technique: str | None) -> str:
 
 #: Services whose call-plane roles are the generic tests (public STUN, RTP-shaped media).
 GENERIC_CALLS = ("stun", "webrtc")
+#: Services that are protocols, not apps: no call verdict is borrowed for them.
+NOT_APPS = (*GENERIC_CALLS, "sip")
 _WORST = ("blocked", "partial", "degraded", "down", "failure", "unknown", "ok")
 
 
@@ -92,7 +94,7 @@ def headlines(verdicts: Iterable[Verdict], *, catalog: Catalog | None = None) ->
         elif call is not None:
             head = "Calls" if parts else f"{name} calls"
             parts.append(f"{head}: {_status(*call)}.")
-        elif generic is not None and msg is not None and service not in GENERIC_CALLS:
+        elif generic is not None and msg is not None and service not in NOT_APPS:
             parts.append(
                 f"Calls: {_status(*generic)} (from the generic call tests: this app's call "
                 "servers are handed out per call)."
