@@ -110,6 +110,13 @@ def demo(
             markup=False,
         )
     if build_only:
+        if not json and result.events_by_country:
+            cc = max(sorted(result.events_by_country), key=result.events_by_country.__getitem__)
+            err.print(
+                f"Next: voipwatch serve --db {path} --demo, or voipwatch report --db {path} "
+                f"--country {cc} --format pdf",
+                markup=False,
+            )
         return
     from voipwatch.commands.serve import serve_store
 
