@@ -3,8 +3,8 @@
 :func:`build_brief` reads the store (coverage, verdicts, events, documented cases)
 and the package's context data (legal context, cost indicators) and returns a
 :class:`Brief`: plain data, with the charts already drawn as SVG from the same
-specs the dashboard uses. :func:`render_html` writes it with the Jinja templates in
-``templates/``; :func:`render_pdf` prints that HTML with WeasyPrint.
+specs the dashboard uses. :mod:`voipwatch.report.document` writes it as HTML (Jinja
+templates in ``templates/``) or PDF (that HTML printed by WeasyPrint).
 
 The brief never invents: what is missing (no events for the country, no legal
 context on file, a cost that cannot be computed) is said in ``gaps`` and in the
@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from voipwatch.errors import UsageError
+from voipwatch.events.model import Event
 from voipwatch.report import charts, gather
 from voipwatch.store import Store
 
@@ -64,14 +65,6 @@ class Brief:
         return "SYNTHETIC DATA — generated, not real measurements" if self.synthetic else None
 
 
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, msgspec.Struct):
-        return msgspec.to_builtins(obj)
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    return obj
-
-
 def country_name(cc: str) -> str:
     try:
         from voipwatch.cost.indicators import load_table
@@ -103,13 +96,13 @@ def _day(value: Any) -> str:
     return str(value) if value is not None else ""
 
 
-def _events(store: Store, cc: str) -> list[Any]:
+def _events(store: Store, cc: str) -> list[Event]:
     from voipwatch.events.store import load_events
 
     return sorted(load_events(store, cc=cc), key=lambda e: (e.start, e.service))
 
 
-def _cost(event: Any, now: datetime, gaps: list[str]) -> dict[str, Any] | None:
+def _cost(event: Event, now: datetime, gaps: list[str]) -> dict[str, Any] | None:
     from voipwatch.cost import cost_for_event
 
     try:
@@ -139,7 +132,7 @@ def role_id(service: str, role: str) -> str:
 
 def _event_row(
     store: Store,
-    e: Any,
+    e: Event,
     *,
     names: dict[str, str],
     roles: dict[str, str],
@@ -147,7 +140,7 @@ def _event_row(
     cost: dict[str, Any] | None,
     synthetic: bool,
 ) -> dict[str, Any]:
-    row: dict[str, Any] = _plain(e)
+    row: dict[str, Any] = msgspec.to_builtins(e)
     event_roles = [role_id(e.service, r) for r in e.roles]
     if e.kind == "possible_shutdown" or e.service == "*":
         row["app"] = "Every app"
