@@ -177,6 +177,13 @@ def test_current_blocks_and_events_and_cases(client: TestClient) -> None:
     case = client.get("/api/v1/cases", params={"probe_cc": "IR"}).json()["results"][0]
     assert client.get(f"/api/v1/cases/{case['case_id']}").json()["title"] == case["title"]
     assert client.get("/api/v1/context/IR").json()["name"] == "Iran"
+    first = client.get("/api/v1/cases", params={"limit": 1}).json()
+    assert first["count"] == 2
+    assert len(first["results"]) == 1
+    second = client.get(first["next_url"]).json()
+    assert second["next_url"] is None
+    assert second["results"][0]["case_id"] != first["results"][0]["case_id"]
+    assert client.get("/api/v1/cases", params={"limit": 5000}).status_code == 422
     assert client.get("/api/v1/context/FR").status_code == 404
     cost = client.get("/api/v1/cost", params={"event_id": "e1r4n0wh4tsapp"}).json()
     assert cost["low"] < cost["central"] < cost["high"]

@@ -239,10 +239,20 @@ def current(
     return cached_response(request, draw)
 
 
-def _list_answer(items: list[dict[str, Any]], fmt: str, name: str) -> Response:
+def _list_answer(
+    request: Request, items: list[Any], fmt: str, name: str, offset: int, limit: int
+) -> Response:
+    """A page of a list (``count`` is the whole list's), JSON or CSV."""
+    page = [rooms.jsonable(x) for x in items[offset : offset + limit]]
     if _csv(fmt):
-        return csv_response(records_csv(items), filename=f"{name}.csv")
-    return json_response({"count": len(items), "results": items})
+        return csv_response(records_csv(page), filename=f"{name}.csv")
+    next_url = None
+    if offset + limit < len(items):
+        query = {**request.query_params, "offset": str(offset + limit)}
+        next_url = f"{str(request.base_url).rstrip('/')}{request.url.path}?{urlencode(query)}"
+    return json_response(
+        {"count": len(items), "offset": offset, "next_url": next_url, "results": page}
+    )
 
 
 CC = Annotated[str, Path(pattern=r"^[A-Za-z]{2}$", description="Country code (ISO 3166 alpha-2).")]
@@ -255,12 +265,18 @@ Ident = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
 @router.get("/events", summary="Detected blocking events")
 def events(
-    db: Db, probe_cc: OneCC = None, service: OneService = None, format: P.OutFormat = "JSON"
+    request: Request,
+    db: Db,
+    probe_cc: OneCC = None,
+    service: OneService = None,
+    format: P.OutFormat = "JSON",
+    offset: P.Offset = 0,
+    limit: P.Limit = 1000,
 ) -> Response:
     cc = probe_cc.upper() if probe_cc else None
     with db.store() as store:
         found = rooms.load_events(store, cc=cc, service=service)
-    return _list_answer([rooms.jsonable(e) for e in found], format, "events")
+    return _list_answer(request, found, format, "events", offset, limit)
 
 
 @router.get("/events/{event_id}", summary="One event")
@@ -273,10 +289,17 @@ def event(db: Db, event_id: Ident) -> Response:
 
 
 @router.get("/cases", summary="Documented cases")
-def cases(db: Db, probe_cc: OneCC = None, format: P.OutFormat = "JSON") -> Response:
+def cases(
+    request: Request,
+    db: Db,
+    probe_cc: OneCC = None,
+    format: P.OutFormat = "JSON",
+    offset: P.Offset = 0,
+    limit: P.Limit = 1000,
+) -> Response:
     with db.store() as store:
         found = rooms.list_cases(store, cc=probe_cc.upper() if probe_cc else None)
-    return _list_answer([rooms.jsonable(c) for c in found], format, "cases")
+    return _list_answer(request, found, format, "cases", offset, limit)
 
 
 @router.get("/cases/{case_id}", summary="One documented case")
