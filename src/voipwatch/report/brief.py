@@ -283,6 +283,9 @@ def build_brief(store: Store, cc: str, *, now: datetime | None = None) -> Brief:
         gaps.append(f"The store holds no judged measurements from {cc}.")
     names, roles = _service_names()
     events = _events(store, cc)
+    # An ongoing block is priced up to the last measurement: the evidence goes no further.
+    last = brief.coverage.last
+    priced_to = last.replace(tzinfo=UTC) if last is not None else now
     asns = sorted({f"AS{a}" for e in events for a in e.asns})
     operators = gather.network_names(con, cc, asns)
     rows = [
@@ -293,7 +296,7 @@ def build_brief(store: Store, cc: str, *, now: datetime | None = None) -> Brief:
             roles=roles,
             operators=operators,
             # A target change (every country at once) is not a block: it costs nothing.
-            cost=_cost(e, now, gaps) if e.kind != "target_change" else None,
+            cost=_cost(e, priced_to, gaps) if e.kind != "target_change" else None,
             synthetic=synthetic is not None,
         )
         for e in events
