@@ -185,9 +185,17 @@ def test_evaluate_command_bad_input(
     r = runner.invoke(app, ["evaluate", "--labels", str(tmp_path / "nolist.json")])
     assert r.exit_code == 1
     assert "no list of event labels" in r.output
-    # An empty store: said so, no traceback.
+    # No store, and an empty store: said so, no traceback, nothing created.
+    from voipwatch.store import open_store
+
     empty = tmp_path / "empty.duckdb"
-    r = runner.invoke(app, ["evaluate", "--labels", str(world / "labels.json"), "--db", str(empty)])
+    labels = str(world / "labels.json")
+    r = runner.invoke(app, ["evaluate", "--labels", labels, "--db", str(empty)])
+    assert r.exit_code == 1
+    assert "no store at" in r.output
+    assert not empty.exists()
+    open_store(empty).close()
+    r = runner.invoke(app, ["evaluate", "--labels", labels, "--db", str(empty)])
     assert r.exit_code == 1
     assert "holds no measurements" in r.output
     # Labels on networks the store never measured, and a malformed row: named, not fatal.

@@ -148,6 +148,12 @@ def register(app: typer.Typer) -> None:
         if not label_set.labels:
             problem(f"voipwatch evaluate: {labels}: no event labels to score")
             raise typer.Exit(1)
+        if db is not None and not db.expanduser().exists():
+            problem(
+                f"voipwatch evaluate: no store at {db}: ingest measurements into it first "
+                "(voipwatch ingest PATH --db FILE)"
+            )
+            raise typer.Exit(1)
         with store_failures("evaluate"), open_store(db, read_only=stored) as store:
             networks, first, last = _coverage(store)
             if not networks:
