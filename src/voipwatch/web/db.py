@@ -99,6 +99,9 @@ class Database:
     def __init__(self, path: Path, *, writable: bool = False) -> None:
         self.path = path
         self.writable = writable
+        if not path.exists():
+            # Even a writing server serves a store; it never creates an empty one.
+            raise StoreError(f"{path}: no store here (create one with `voipwatch ingest`)")
         self._store: Store | None = open_store(path, read_only=not writable)
         self._write_lock = threading.Lock()
         self._users = 0
