@@ -121,16 +121,23 @@ def test_rows_that_cannot_be_scored_are_excluded_and_counted(world: Path) -> Non
     rows = [
         Label(event_id="a", probe_cc=base.probe_cc, scoreable="unknown", mechanisms=["x"],
               onset_earliest=base.onset_earliest),
+        Label(event_id="f", probe_cc=base.probe_cc, scoreable="yes", mechanisms=["x"],
+              test_names=["web_connectivity"], target_set=["bsky.app"],
+              onset_earliest=base.onset_earliest),
+        Label(event_id="g", probe_cc=base.probe_cc, scoreable="yes", mechanisms=["x"],
+              service="whatsapp", onset_earliest="2019-06-15T00:00:00Z"),
         Label(event_id="b", probe_cc=base.probe_cc, scoreable="yes",
               onset_earliest=base.onset_earliest),
         Label(event_id="c", probe_cc=base.probe_cc, scoreable="yes", mechanisms=["x"],
               event_class="disputed", onset_earliest=base.onset_earliest),
         Label(event_id="d", probe_cc=base.probe_cc, scoreable="yes", mechanisms=["x"],
-              asn_scope=[64999], asn_scope_kind="listed", onset_earliest=base.onset_earliest),
+              asn_scope=[64999], asn_scope_kind="listed", onset_earliest=base.onset_earliest,
+              test_names=["whatsapp"]),
         Label(event_id="e", probe_cc="ZZ", scoreable="yes", mechanisms=["x"],
-              onset_earliest=base.onset_earliest),
+              onset_earliest=base.onset_earliest, test_names=["telegram"]),
     ]  # fmt: skip
-    report = score(rows, [], networks=_networks(ls))
+    report = score(rows, [], networks=_networks(ls), data_start=START,
+                   data_end=START + timedelta(weeks=5))  # fmt: skip
     r = report.to_dict()
     assert r["scored"] == 0
     assert r["recall"] is None
@@ -138,7 +145,8 @@ def test_rows_that_cannot_be_scored_are_excluded_and_counted(world: Path) -> Non
         "scoreable=unknown": 1,
         "no mechanisms": 1,
         "disputed": 1,
-        "no coverage": 2,
+        "no coverage": 3,
+        "not about a service voipwatch measures": 1,
     }
     assert any("AS64999" in n for n in report.notes)
 

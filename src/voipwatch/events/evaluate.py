@@ -267,6 +267,22 @@ def score(
         if span is not None:
             spans.append(span)
         why = _exclusion(label)
+        if (
+            why is None
+            and span is not None
+            and span[1].service is None
+            and label.kind != "shutdown"
+        ):
+            why = "not about a service voipwatch measures"
+        if (
+            why is None
+            and span is not None
+            and data_start is not None
+            and data_end is not None
+            and (span[3] + tolerance < data_start or span[2] - tolerance > data_end)
+        ):
+            why = "no coverage"
+            notes.append(f"{label.event_id}: its onset is outside the data's period")
         if why is None and networks is not None:
             known = networks.get(label.probe_cc, [])
             if not known:
@@ -340,16 +356,18 @@ def score(
             if lead_lo <= e.start < lead_hi and not explained(e):
                 for asn in scope.series_of(e, nets) or {0}:
                     alarms.add((e.event_id, e.probe_cc, asn, scope.service))
+    # Events no label explains, in the countries the scored labels cover (elsewhere the
+    # labels say nothing), per series-week of the whole period.
+    countries = {sc.cc for _, sc, *_ in prepared}
     unexplained = [
         e.event_id
         for e in events
-        if e.kind in ("block", "possible_shutdown") and spans and not explained(e)
+        if e.kind in ("block", "possible_shutdown") and e.probe_cc in countries and not explained(e)
     ]
-    # The same over the whole period: every (network, service) series of the labels.
-    services = {sc.service for _, sc, *_ in spans if sc.service}
+    services = {sc.service for _, sc, *_ in spans if sc.service and sc.cc in countries}
     series_all = 0.0
     if networks is not None and data_start is not None and data_end is not None:
-        n_nets = sum(len(v) for v in networks.values())
+        n_nets = sum(len(v) for cc, v in networks.items() if cc in countries)
         series_all = n_nets * max(len(services), 1) * ((data_end - data_start) / WEEK)
     return Report(
         labelled=len(labels),
