@@ -274,6 +274,19 @@ class _Https:
         )
 
 
+def _httpt(queries: list[Entry], tcp: list[Entry], tls: list[Entry], reqs: list[Entry]) -> Keys:
+    """The keys every urlgetter-based IM test starts with (df-001/002/005/006)."""
+    return {
+        "agent": "redirect",
+        "failed_operation": None,
+        "failure": None,
+        "queries": queries,
+        "requests": reqs,
+        "tcp_connect": tcp,
+        "tls_handshakes": tls,
+    }
+
+
 # -- WhatsApp -------------------------------------------------------------------------
 
 _FB, _FB_ORG = 32934, "Facebook, Inc."
@@ -340,13 +353,7 @@ def whatsapp(faults: dict[str, Fault], pick: Callable[[int, int], list[int]], as
         status[role] = r[-1]["failure"]
     reg_f, web_f = status["whatsapp/registration"], status["whatsapp/web"]
     return {
-        "agent": "redirect",
-        "failed_operation": None,
-        "failure": None,
-        "queries": queries,
-        "requests": reqs,
-        "tcp_connect": tcp,
-        "tls_handshakes": tls,
+        **_httpt(queries, tcp, tls, reqs),
         "registration_server_failure": reg_f,
         "registration_server_status": "blocked" if reg_f else "ok",
         "whatsapp_endpoints_blocked": sorted(failing)
@@ -405,13 +412,7 @@ def telegram(faults: dict[str, Fault], pick: Callable[[int, int], list[int]], as
     q, c, t, r = _TG_WEB.parts(faults.get("telegram/web"))
     web_failure = r[-1]["failure"]
     return {
-        "agent": "redirect",
-        "failed_operation": None,
-        "failure": None,
-        "queries": q,
-        "requests": reqs + r,
-        "tcp_connect": tcp + c,
-        "tls_handshakes": t,
+        **_httpt(q, tcp + c, t, reqs + r),
         "telegram_http_blocking": bool(blocked) and len(blocked) == len(_TG_DCS),
         "telegram_tcp_blocking": bool(blocked) and len(blocked) == len(_TG_DCS),
         "telegram_web_failure": web_failure,
@@ -448,13 +449,7 @@ def signal(faults: dict[str, Fault], pick: Callable[[int, int], list[int]], asn:
         reqs.extend(r)
         failure = failure or r[-1]["failure"]
     return {
-        "agent": "redirect",
-        "failed_operation": None,
-        "failure": None,
-        "queries": queries,
-        "requests": reqs,
-        "tcp_connect": tcp,
-        "tls_handshakes": tls,
+        **_httpt(queries, tcp, tls, reqs),
         "signal_backend_failure": failure,
         "signal_backend_status": "blocked" if failure else "ok",
     }
