@@ -371,14 +371,17 @@ def cost(
     hours: Annotated[float | None, Query(gt=0, le=24 * 366 * 5)] = None,
     networks: P.ProbeASN = None,
     event_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = None,
+    format: P.OutFormat = "JSON",
 ) -> Response:
-    """Either ``event_id``, or ``probe_cc``, ``app``, ``start`` and ``hours``."""
+    """Either ``event_id``, or ``probe_cc``, ``app``, ``start`` and ``hours``.
+
+    CSV is one row: the estimate's figures, its inputs and flags as JSON text."""
     if event_id:
         with db.store() as store:
             found = rooms.get_event(store, event_id)
         if found is None:
             raise HTTPException(404, f"no event {event_id!r} in this store")
-        return json_response(rooms.jsonable(rooms.cost_for_event(found)))
+        return _one(rooms.jsonable(rooms.cost_for_event(found)), format, "cost")
     if not (probe_cc and app and start and hours):
         raise UsageError("give event_id, or probe_cc, app, start and hours")
     from voipwatch.store.aggregate import parse_asn
@@ -388,7 +391,13 @@ def cost(
         est = rooms.estimate_cost(probe_cc.upper(), app, start, hours, networks=asns)
     except (KeyError, ValueError) as exc:
         raise UsageError(f"cannot estimate: {exc}") from exc
-    return json_response(rooms.jsonable(est))
+    return _one(rooms.jsonable(est), format, "cost")
+
+
+def _one(item: Any, fmt: str, name: str) -> Response:
+    if _csv(fmt) and isinstance(item, dict):
+        return csv_response(records_csv([item]), filename=f"{name}.csv")
+    return json_response(item)
 
 
 @router.get("/context/{cc}", summary="Legal and policy context of a country")

@@ -22,7 +22,7 @@ from voipwatch.store.aggregate import aggregate, parse_query
 from voipwatch.web.db import Database
 from voipwatch.web.queries import current_blocks
 
-KINDS: Final = ("tests", "roles", "countries", "map", "grid")
+KINDS: Final = ("tests", "roles", "countries", "map", "grid", "events", "cost")
 #: Timeline statuses (OONI's words) back to the role statuses a bar stands for.
 OONI_TO_ROLE: Final = {
     "ok": "ok",
@@ -261,6 +261,47 @@ def grid_chart(
     return Chart("grid", params, spec, "/api/v1/current", params)
 
 
+def events_chart(
+    db: Database, *, probe_cc: str | None, service: str | None, note: str | None
+) -> Chart | None:
+    """A country's (or an app's) events from start to end; None when there are none."""
+    from voipwatch.web import rooms
+
+    params = _clean({"probe_cc": probe_cc, "service": service})
+    with db.store() as store:
+        events = rooms.load_events(store, cc=probe_cc, service=service)
+    if not events:
+        return None
+    where = " in " + probe_cc if probe_cc else ""
+    spec = _charts().events_timeline(
+        [rooms.jsonable(e) for e in events],
+        title=f"Blocking events{where}" + (f" of {service}" if service else ""),
+        source=source_line(db, "/api/v1/events?" + urlencode(params)),
+        note=note,
+        href="/event/{event_id}",
+    )
+    return Chart("events", params, spec, "/api/v1/events", params)
+
+
+def cost_chart(db: Database, *, event_id: str, note: str | None) -> Chart | None:
+    """An event's estimated cost: its range, central value and the shutdown bound."""
+    from voipwatch.web import rooms
+
+    with db.store() as store:
+        event = rooms.get_event(store, event_id)
+    if event is None:
+        return None
+    estimate = rooms.jsonable(rooms.cost_for_event(event))
+    params = {"event_id": event_id}
+    spec = _charts().cost_range(
+        [{**estimate, "label": f"{event.service} in {event.probe_cc}"}],
+        title="Estimated cost of this block",
+        source=source_line(db, "/api/v1/cost?" + urlencode(params)),
+        note=note,
+    )
+    return Chart("cost", params, spec, "/api/v1/cost", params)
+
+
 def build(
     db: Database,
     kind: str,
@@ -289,6 +330,15 @@ def build(
             return countries_chart(
                 db, service=p["service"], since=p.get("since"), until=p.get("until"), note=note
             )
+        if kind in ("events", "cost"):
+            found = (
+                events_chart(db, probe_cc=p.get("probe_cc"), service=p.get("service"), note=note)
+                if kind == "events"
+                else cost_chart(db, event_id=p["event_id"], note=note)
+            )
+            if found is None:
+                raise UsageError(f"chart {kind}: nothing to draw for these parameters")
+            return found
         days = int(p.get("days", "7"))
         if kind == "map":
             return map_chart(

@@ -159,15 +159,7 @@ def _draw_country(
         cases, cases_note = rooms.try_(rooms.list_cases, store, cc=cc)
     context, context_note = rooms.try_(rooms.load_context, cc)
     costs = [(e, rooms.try_(rooms.cost_for_event, e)) for e in (events or [])[:20]]
-    events_chart = None
-    if events:
-        events_chart = C._charts().events_timeline(
-            [rooms.jsonable(e) for e in events],
-            title=f"Blocking events in {cc}",
-            source=C.source_line(db, f"/api/v1/events?probe_cc={cc}"),
-            note=note,
-            href="/event/{event_id}",
-        )
+    events_chart = C.events_chart(db, probe_cc=cc, service=None, note=note) if events else None
     current = C.current_rows(db, days=7, service=None, plane=None)
     return render(
         request,

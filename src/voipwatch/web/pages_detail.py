@@ -65,15 +65,7 @@ def _draw_event_page(request: Request, event_id: Ident) -> Response:
         nets = Q.networks(cur, event.probe_cc)
         names = _names(cur, event.probe_cc, [f"AS{a}" for a in event.asns])
     cost, cost_note = rooms.try_(rooms.cost_for_event, event)
-    cost_chart = None
-    if cost is not None:
-        c = rooms.jsonable(cost)
-        cost_chart = C._charts().cost_range(
-            [{**c, "label": f"{event.service} in {event.probe_cc}"}],
-            title="Estimated cost of this block",
-            source=C.source_line(db, f"/api/v1/cost?event_id={event.event_id}"),
-            note=note,
-        )
+    cost_chart = C.cost_chart(db, event_id=event.event_id, note=note) if cost else None
     context, context_note = rooms.try_(rooms.load_context, event.probe_cc)
     matched = [c for c in (cases or []) if event.event_id in (getattr(c, "events", None) or [])]
     from urllib.parse import urlencode
@@ -190,7 +182,7 @@ def chart_export(request: Request, kind: str, fmt: str) -> Response:
         raise UsageError(f"no chart export {kind}.{fmt}")
     params = {}
     for k, v in request.query_params.items():
-        if k not in ("probe_cc", "service", "since", "until", "days", "plane"):
+        if k not in ("probe_cc", "service", "since", "until", "days", "plane", "event_id"):
             raise UsageError(f"chart {kind}: unknown parameter {k!r}")
         if not _PARAM.fullmatch(v):
             raise UsageError(f"chart {kind}: bad value for {k}")
