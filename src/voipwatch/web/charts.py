@@ -99,6 +99,14 @@ def _timeline(rows: list[dict[str, Any]], *, href: str, **kwargs: Any) -> dict[s
     return links_by_expression(spec)
 
 
+def aggregation_rows(db: Database, api: dict[str, str]) -> list[dict[str, Any]]:
+    """The rows of ``/api/v1/aggregation`` for these parameters (the API's own cache)."""
+    q = parse_query(**api)
+    answer: dict[str, Any] = db.cached(("aggregation", q), lambda cur: aggregate(cur, q))
+    rows: list[dict[str, Any]] = answer["result"]
+    return rows
+
+
 def source_line(db: Database, api_url: str) -> str:
     return f"voipwatch {__version__} ({db.path.name}) · {api_url}"
 
@@ -118,8 +126,7 @@ def tests_chart(
     """OONI Explorer's "Apps" chart: measurements per day and test, in OONI's colours."""
     params = _clean({"probe_cc": probe_cc, "since": since, "until": until})
     api = {**params, "axis_x": "measurement_start_day", "axis_y": "test_name"}
-    q = parse_query(**api)
-    rows = db.cached(("aggregation", q), lambda cur: aggregate(cur, q))["result"]
+    rows = aggregation_rows(db, api)
     href = (
         "/measurements?"
         + urlencode({"probe_cc": probe_cc})
@@ -148,8 +155,7 @@ def roles_chart(
     """One app's role verdicts per day in a country, one lane per role and plane."""
     params = _clean({"probe_cc": probe_cc, "service": service, "since": since, "until": until})
     api = {**params, "axis_x": "measurement_start_day", "axis_y": "role"}
-    q = parse_query(**api)
-    rows = db.cached(("aggregation", q), lambda cur: aggregate(cur, q))["result"]
+    rows = aggregation_rows(db, api)
     catalog = load_catalog()
     planes = {rid: r.plane for rid, r in catalog.roles.items()}
     name = catalog.services[service].name if service in catalog.services else service
@@ -175,8 +181,7 @@ def countries_chart(
     """One app in every country over time: one lane per country."""
     params = _clean({"service": service, "since": since, "until": until})
     api = {**params, "axis_x": "measurement_start_day", "axis_y": "probe_cc"}
-    q = parse_query(**api)
-    rows = db.cached(("aggregation", q), lambda cur: aggregate(cur, q))["result"]
+    rows = aggregation_rows(db, api)
     href = "/measurements?" + urlencode({"service": service}) + "&probe_cc={role}&day={day}"
     href += "&vclass={status}"
     spec = _timeline(

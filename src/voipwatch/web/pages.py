@@ -57,40 +57,32 @@ def home(
     service: P.Service = None,
     plane: P.Plane = None,
 ) -> Response:
-    return cached_page(
-        request, lambda: _draw_home(request=request, days=days, service=service, plane=plane)
-    )
+    def draw() -> Response:
+        db = _db(request)
+        note = _note(request)
+        world = C.map_chart(db, days=days, service=service, plane=plane, note=note)
+        grid = C.grid_chart(db, days=days, service=service, plane=plane, note=note)
+        current = C.current_rows(db, days=days, service=service, plane=plane)
+        blocked = [r for r in current["rows"] if r["blocked_count"]]
+        with db.store() as store:
+            events, events_note = rooms.try_(rooms.load_events, store)
+        ongoing = [e for e in (events or []) if e.end is None]
+        services = db.cached(("services",), Q.services)
+        return render(
+            request,
+            "home.html",
+            world=world,
+            grid=grid,
+            current=current,
+            blocked=blocked,
+            ongoing=ongoing,
+            events_note=events_note,
+            services=services,
+            filters={"days": days, "service": service or "", "plane": plane or ""},
+            countries=db.cached(("countries",), Q.countries),
+        )
 
-
-def _draw_home(
-    request: Request,
-    days: P.Days = 7,
-    service: P.Service = None,
-    plane: P.Plane = None,
-) -> Response:
-    db = _db(request)
-    note = _note(request)
-    world = C.map_chart(db, days=days, service=service, plane=plane, note=note)
-    grid = C.grid_chart(db, days=days, service=service, plane=plane, note=note)
-    current = C.current_rows(db, days=days, service=service, plane=plane)
-    blocked = [r for r in current["rows"] if r["blocked_count"]]
-    with db.store() as store:
-        events, events_note = rooms.try_(rooms.load_events, store)
-    ongoing = [e for e in (events or []) if e.end is None]
-    services = db.cached(("services",), Q.services)
-    return render(
-        request,
-        "home.html",
-        world=world,
-        grid=grid,
-        current=current,
-        blocked=blocked,
-        ongoing=ongoing,
-        events_note=events_note,
-        services=services,
-        filters={"days": days, "service": service or "", "plane": plane or ""},
-        countries=db.cached(("countries",), Q.countries),
-    )
+    return cached_page(request, draw)
 
 
 # -- a country ---------------------------------------------------------------------
@@ -118,71 +110,62 @@ def country(
     until: P.Until = None,
     service: P.Service = None,
 ) -> Response:
-    return cached_page(
-        request,
-        lambda: _draw_country(request=request, cc=cc, since=since, until=until, service=service),
-    )
-
-
-def _draw_country(
-    request: Request,
-    cc: CCPath,
-    since: P.Since = None,
-    until: P.Until = None,
-    service: P.Service = None,
-) -> Response:
     cc = cc.upper()
-    db = _db(request)
-    note = _note(request)
-    since, until = _window(db, since, until)
-    tests = C.tests_chart(db, probe_cc=cc, since=since, until=until, note=note)
-    measured = db.cached(
-        ("country-services", cc),
-        lambda cur: [
-            r[0]
-            for r in cur.execute(
-                "SELECT DISTINCT v.service FROM verdicts v JOIN measurements m ON m.key = v.key "
-                "WHERE m.probe_cc = ? ORDER BY 1",
-                [cc],
-            ).fetchall()
-        ],
-    )
-    wanted = [s for s in measured if not service or s in service.split(",")]
-    role_charts = [
-        C.roles_chart(db, probe_cc=cc, service=s, since=since, until=until, note=note)
-        for s in wanted
-    ]
-    nets = db.cached(("networks", cc), lambda cur: Q.networks(cur, cc))
-    names = db.cached(("network-names", cc), lambda cur: _network_names(cur, cc, nets))
-    with db.store() as store:
-        events, events_note = rooms.try_(rooms.load_events, store, cc=cc)
-        cases, cases_note = rooms.try_(rooms.list_cases, store, cc=cc)
-    context, context_note = rooms.try_(rooms.load_context, cc)
-    costs = [(e, rooms.try_(rooms.cost_for_event, e)) for e in (events or [])[:20]]
-    events_chart = C.events_chart(db, probe_cc=cc, service=None, note=note) if events else None
-    current = C.current_rows(db, days=7, service=None, plane=None)
-    return render(
-        request,
-        "country.html",
-        cc=cc,
-        tests=tests,
-        role_charts=role_charts,
-        networks=nets,
-        names=names,
-        events=events or [],
-        events_note=events_note,
-        events_chart=events_chart,
-        cases=cases or [],
-        shown_cases=_shown_cases(cases or []),
-        cases_note=cases_note,
-        context=rooms.jsonable(context) if context is not None else None,
-        context_note=context_note,
-        costs=costs,
-        current=[r for r in current["rows"] if r["probe_cc"] == cc],
-        since=since,
-        until=until,
-        service=service or "",
-    )
+
+    def draw() -> Response:
+        db = _db(request)
+        note = _note(request)
+        start, end = _window(db, since, until)
+        tests = C.tests_chart(db, probe_cc=cc, since=start, until=end, note=note)
+        measured = db.cached(
+            ("country-services", cc),
+            lambda cur: [
+                r[0]
+                for r in cur.execute(
+                    "SELECT DISTINCT v.service FROM verdicts v "
+                    "JOIN measurements m ON m.key = v.key WHERE m.probe_cc = ? ORDER BY 1",
+                    [cc],
+                ).fetchall()
+            ],
+        )
+        wanted = [s for s in measured if not service or s in service.split(",")]
+        role_charts = [
+            C.roles_chart(db, probe_cc=cc, service=s, since=start, until=end, note=note)
+            for s in wanted
+        ]
+        nets = db.cached(("networks", cc), lambda cur: Q.networks(cur, cc))
+        names = db.cached(("network-names", cc), lambda cur: _network_names(cur, cc, nets))
+        with db.store() as store:
+            events, events_note = rooms.try_(rooms.load_events, store, cc=cc)
+            cases, cases_note = rooms.try_(rooms.list_cases, store, cc=cc)
+        context, context_note = rooms.try_(rooms.load_context, cc)
+        costs = [(e, rooms.try_(rooms.cost_for_event, e)) for e in (events or [])[:20]]
+        events_chart = C.events_chart(db, probe_cc=cc, service=None, note=note) if events else None
+        current = C.current_rows(db, days=7, service=None, plane=None)
+        return render(
+            request,
+            "country.html",
+            cc=cc,
+            tests=tests,
+            role_charts=role_charts,
+            networks=nets,
+            names=names,
+            events=events or [],
+            events_note=events_note,
+            events_chart=events_chart,
+            cases=cases or [],
+            shown_cases=_shown_cases(cases or []),
+            cases_note=cases_note,
+            context=rooms.jsonable(context) if context is not None else None,
+            context_note=context_note,
+            costs=costs,
+            current=[r for r in current["rows"] if r["probe_cc"] == cc],
+            since=start,
+            until=end,
+            service=service or "",
+        )
+
+    return cached_page(request, draw)
 
 
 def _shown_cases(cases: list[Any], latest: int = 15) -> list[Any]:
@@ -216,43 +199,31 @@ def app_page(
     since: P.Since = None,
     until: P.Until = None,
 ) -> Response:
-    return cached_page(
-        request,
-        lambda: _draw_app_page(
-            request=request, service=service, days=days, since=since, until=until
-        ),
-    )
+    def draw() -> Response:
+        db = _db(request)
+        note = _note(request)
+        world = C.map_chart(db, days=days, service=service, plane=None, note=note)
+        start, end = _window(db, since, until)
+        past = C.countries_chart(db, service=service, since=start, until=end, note=note)
+        current = C.current_rows(db, days=days, service=service, plane=None)
+        with db.store() as store:
+            events, events_note = rooms.try_(rooms.load_events, store, service=service)
+        catalog = load_catalog()
+        name = catalog.services[service].name if service in catalog.services else service
+        return render(
+            request,
+            "app.html",
+            service=service,
+            name=name,
+            world=world,
+            past=past,
+            current=current,
+            events=events or [],
+            events_note=events_note,
+            days=days,
+        )
 
-
-def _draw_app_page(
-    request: Request,
-    service: ServicePath,
-    days: P.Days = 7,
-    since: P.Since = None,
-    until: P.Until = None,
-) -> Response:
-    db = _db(request)
-    note = _note(request)
-    world = C.map_chart(db, days=days, service=service, plane=None, note=note)
-    since, until = _window(db, since, until)
-    past = C.countries_chart(db, service=service, since=since, until=until, note=note)
-    current = C.current_rows(db, days=days, service=service, plane=None)
-    with db.store() as store:
-        events, events_note = rooms.try_(rooms.load_events, store, service=service)
-    catalog = load_catalog()
-    name = catalog.services[service].name if service in catalog.services else service
-    return render(
-        request,
-        "app.html",
-        service=service,
-        name=name,
-        world=world,
-        past=past,
-        current=current,
-        events=events or [],
-        events_note=events_note,
-        days=days,
-    )
+    return cached_page(request, draw)
 
 
 # -- lists of measurements (where a chart's bar leads) ------------------------------

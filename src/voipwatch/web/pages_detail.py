@@ -33,61 +33,60 @@ def _db(request: Request) -> Database:
 
 @router.get("/event/{event_id}")
 def event_page(request: Request, event_id: Ident) -> Response:
-    return cached_page(request, lambda: _draw_event_page(request, event_id))
+    def draw() -> Response:
+        db = _db(request)
+        note = synthetic_note(request)
+        with db.store() as store:
+            event, why = rooms.try_(rooms.get_event, store, event_id)
+            cases, _ = rooms.try_(rooms.list_cases, store, cc=event.probe_cc if event else None)
+        if event is None:
+            return error_page(request, 404 if why is None else 503, why or f"No event {event_id}.")
+        since = (event.start - timedelta(days=14)).date().isoformat()
+        end = event.end or db.cached(("latest",), Q.latest_time) or event.start
+        until = (end + timedelta(days=8)).date().isoformat()
+        chart = C.roles_chart(
+            db, probe_cc=event.probe_cc, service=event.service, since=since, until=until, note=note
+        )
+        behind: dict[str, Any] = {
+            "probe_cc": event.probe_cc,
+            "service": event.service,
+            "role": ",".join(event.roles) or None,
+            "since": event.start_earliest.isoformat(timespec="seconds"),
+            "until": (event.end_latest or end + timedelta(seconds=1)).isoformat(timespec="seconds"),
+            "verdict_status": "blocked,partial",
+            "probe_asn": ",".join(f"AS{a}" for a in event.asns) or None,
+        }
+        f = Q.parse_filter(**behind)
+        with db.cursor() as cur:
+            rows, more = Q.list_measurements(cur, f, offset=0, limit=50)
+            nets = Q.networks(cur, event.probe_cc)
+            names = _names(cur, event.probe_cc, [f"AS{a}" for a in event.asns])
+        cost, cost_note = rooms.try_(rooms.cost_for_event, event)
+        cost_chart = C.cost_chart(db, event_id=event.event_id, note=note) if cost else None
+        context, context_note = rooms.try_(rooms.load_context, event.probe_cc)
+        matched = [c for c in (cases or []) if event.event_id in (getattr(c, "events", None) or [])]
+        from urllib.parse import urlencode
 
+        return render(
+            request,
+            "event.html",
+            e=event,
+            ev=rooms.jsonable(event),
+            timeline=chart,
+            rows=rows,
+            more=more,
+            list_url="/measurements?" + urlencode({k: v for k, v in behind.items() if v}),
+            networks=[n for n in nets if not event.asns or int(n["probe_asn"][2:]) in event.asns],
+            names=names,
+            cost=rooms.jsonable(cost) if cost is not None else None,
+            cost_note=cost_note,
+            cost_chart=cost_chart,
+            context=rooms.jsonable(context) if context is not None else None,
+            context_note=context_note,
+            cases=matched,
+        )
 
-def _draw_event_page(request: Request, event_id: Ident) -> Response:
-    db = _db(request)
-    note = synthetic_note(request)
-    with db.store() as store:
-        event, why = rooms.try_(rooms.get_event, store, event_id)
-        cases, _ = rooms.try_(rooms.list_cases, store, cc=event.probe_cc if event else None)
-    if event is None:
-        return error_page(request, 404 if why is None else 503, why or f"No event {event_id}.")
-    since = (event.start - timedelta(days=14)).date().isoformat()
-    end = event.end or db.cached(("latest",), Q.latest_time) or event.start
-    until = (end + timedelta(days=8)).date().isoformat()
-    chart = C.roles_chart(
-        db, probe_cc=event.probe_cc, service=event.service, since=since, until=until, note=note
-    )
-    behind: dict[str, Any] = {
-        "probe_cc": event.probe_cc,
-        "service": event.service,
-        "role": ",".join(event.roles) or None,
-        "since": event.start_earliest.isoformat(timespec="seconds"),
-        "until": (event.end_latest or end + timedelta(seconds=1)).isoformat(timespec="seconds"),
-        "verdict_status": "blocked,partial",
-        "probe_asn": ",".join(f"AS{a}" for a in event.asns) or None,
-    }
-    f = Q.parse_filter(**behind)
-    with db.cursor() as cur:
-        rows, more = Q.list_measurements(cur, f, offset=0, limit=50)
-        nets = Q.networks(cur, event.probe_cc)
-        names = _names(cur, event.probe_cc, [f"AS{a}" for a in event.asns])
-    cost, cost_note = rooms.try_(rooms.cost_for_event, event)
-    cost_chart = C.cost_chart(db, event_id=event.event_id, note=note) if cost else None
-    context, context_note = rooms.try_(rooms.load_context, event.probe_cc)
-    matched = [c for c in (cases or []) if event.event_id in (getattr(c, "events", None) or [])]
-    from urllib.parse import urlencode
-
-    return render(
-        request,
-        "event.html",
-        e=event,
-        ev=rooms.jsonable(event),
-        timeline=chart,
-        rows=rows,
-        more=more,
-        list_url="/measurements?" + urlencode({k: v for k, v in behind.items() if v}),
-        networks=[n for n in nets if not event.asns or int(n["probe_asn"][2:]) in event.asns],
-        names=names,
-        cost=rooms.jsonable(cost) if cost is not None else None,
-        cost_note=cost_note,
-        cost_chart=cost_chart,
-        context=rooms.jsonable(context) if context is not None else None,
-        context_note=context_note,
-        cases=matched,
-    )
+    return cached_page(request, draw)
 
 
 def _names(cur: Any, cc: str, asns: list[str]) -> dict[str, str]:
