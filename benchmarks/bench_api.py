@@ -122,11 +122,12 @@ def measurement_urls() -> list[str]:
 class Server:
     """``voipwatch serve`` in a child process on a free loopback port."""
 
-    def __init__(self, db: Path, port: int) -> None:
+    def __init__(self, db: Path, port: int, *, warm: bool = False) -> None:
         self.url = f"http://127.0.0.1:{port}"
         code = "import sys; from voipwatch.cli import main; sys.exit(main())"
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", code, "serve", "--db", str(db), "--port", str(port)],
+            [sys.executable, "-c", code, "serve", "--db", str(db), "--port", str(port)]
+            + ([] if warm else ["--no-warm"]),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )

@@ -452,3 +452,20 @@ def test_a_cold_answer_is_computed_once_for_concurrent_requests() -> None:
     with pytest.raises(RuntimeError):
         cache.get_or_compute("bad", failing)
     assert cache.get_or_compute("bad", lambda: 7) == 7
+
+
+def test_warming_computes_what_the_country_pages_need(web_store: Path) -> None:
+    from voipwatch.web import charts
+
+    db = Database(web_store)
+    try:
+        assert charts.warm(db) > 12
+        misses = db.cache.misses
+        since, until = charts.window(db, None, None)
+        charts.tests_chart(db, probe_cc="IR", since=since, until=until, note=None)
+        charts.roles_chart(
+            db, probe_cc="IR", service="whatsapp", since=since, until=until, note=None
+        )
+        assert db.cache.misses == misses
+    finally:
+        db.close()

@@ -31,6 +31,13 @@ CorsOpt = Annotated[
         show_default=False,
     ),
 ]
+WarmOpt = Annotated[
+    bool,
+    typer.Option(
+        "--warm/--no-warm",
+        help="Compute the map's and every country page's charts in the background at start.",
+    ),
+]
 DemoOpt = Annotated[
     bool, typer.Option("--demo", help="Show the synthetic-data banner on every page.")
 ]
@@ -45,13 +52,16 @@ def register(app: typer.Typer) -> None:
         token: TokenOpt = None,
         cors_origin: CorsOpt = None,
         demo: DemoOpt = False,
+        warm: WarmOpt = True,
     ) -> None:
         """Serve the dashboard and the JSON API (OpenAPI at /openapi.json) over a store.
 
         Read-only unless --token (or VOIPWATCH_TOKEN) is given; the token is never
         logged. Stop with Ctrl-C.
         """
-        serve_store(db, host=host, port=port, token=token, cors=cors_origin or [], demo=demo)
+        serve_store(
+            db, host=host, port=port, token=token, cors=cors_origin or [], demo=demo, warm=warm
+        )
 
 
 def serve_store(
@@ -62,8 +72,13 @@ def serve_store(
     token: str | None = None,
     cors: list[str] | None = None,
     demo: bool = False,
+    warm: bool = True,
 ) -> None:
-    """Open the store, print the URL and run the server until interrupted."""
+    """Open the store, print the URL and run the server until interrupted.
+
+    With ``warm``, a background thread computes the answers the map and the country
+    pages need while the server already answers (see :func:`voipwatch.web.charts.warm`).
+    """
     from pathlib import Path
 
     import uvicorn
@@ -78,4 +93,12 @@ def serve_store(
     shown = f"[{host}]" if ":" in host else host
     mode = "annotations enabled (token set)" if token else "read-only"
     err.print(f"voipwatch: serving {path} at http://{shown}:{port}/ ({mode}); Ctrl-C stops")
+    if warm:
+        import threading
+
+        from voipwatch.web.charts import warm as warm_cache
+
+        threading.Thread(
+            target=warm_cache, args=(application.state.db,), name="warm", daemon=True
+        ).start()
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)

@@ -9,18 +9,19 @@ lets the PNG/SVG export of any chart on any page be a plain link.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlencode
 
 from voipwatch import __version__
 from voipwatch.catalog import load as load_catalog
-from voipwatch.errors import UsageError
+from voipwatch.errors import UsageError, VoipwatchError
 from voipwatch.store.aggregate import aggregate, parse_query
 from voipwatch.web.db import Database
-from voipwatch.web.queries import current_blocks
+from voipwatch.web.queries import countries, country_services, current_blocks, latest_time
 
 KINDS: Final = ("tests", "roles", "countries", "map", "grid", "events", "cost")
 #: Timeline statuses (OONI's words) back to the role statuses a bar stands for.
@@ -31,6 +32,10 @@ OONI_TO_ROLE: Final = {
     "down": "down",
     "failure": "failure,unknown",
 }
+
+
+#: Country and app pages show the last this-many days of the store unless told otherwise.
+WINDOW_DAYS: Final = 90
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +102,50 @@ def _timeline(rows: list[dict[str, Any]], *, href: str, **kwargs: Any) -> dict[s
     spec: dict[str, Any] = _charts().timeline(rows, href=href, **kwargs)
     spec.setdefault("usermeta", {}).setdefault("voipwatch", {})["href"] = href
     return links_by_expression(spec)
+
+
+def window(db: Database, since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """The range a page shows: the one asked for, or the store's last WINDOW_DAYS days."""
+    if since or until:
+        return since, until
+    end = db.cached(("latest",), latest_time)
+    if end is None:
+        return None, None
+    start = (end - timedelta(days=WINDOW_DAYS)).date()
+    return start.isoformat(), (end.date() + timedelta(days=1)).isoformat()
+
+
+def warm(db: Database) -> int:
+    """Compute what the map and every country page need, before anyone asks.
+
+    Run in a background thread by ``voipwatch serve``: on a large store a country
+    page's first drawing costs a scan per chart; afterwards it is served from the
+    cache. Returns the number of answers computed; stops quietly when the server
+    closes the store under it.
+    """
+    done = 0
+    try:
+        current_rows(db, days=7, service=None, plane=None)
+        since, until = window(db, None, None)
+        for c in db.cached(("countries",), countries):
+            cc = c["probe_cc"]
+            base = _clean({"probe_cc": cc, "since": since, "until": until})
+            aggregation_rows(db, {**base, "axis_x": "measurement_start_day", "axis_y": "test_name"})
+            services: list[str] = db.cached(
+                ("country-services", cc), functools.partial(_services_of, cc)
+            )
+            for s in services:
+                aggregation_rows(
+                    db, {**base, "service": s, "axis_x": "measurement_start_day", "axis_y": "role"}
+                )
+            done += 1 + len(services)
+    except VoipwatchError:
+        pass
+    return done
+
+
+def _services_of(cc: str, cur: Any) -> list[str]:
+    return country_services(cur, cc)
 
 
 def aggregation_rows(db: Database, api: dict[str, str]) -> list[dict[str, Any]]:

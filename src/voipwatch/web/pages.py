@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from typing import Annotated, Any, Final
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
@@ -27,9 +27,6 @@ from voipwatch.web.reading import reading
 from voipwatch.web.render import cached_page, error_page, render, synthetic_note
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
-
-#: A country page shows the last this-many days of the store unless told otherwise.
-COUNTRY_WINDOW_DAYS: Final = 90
 
 
 def _note(request: Request) -> str | None:
@@ -88,17 +85,6 @@ def home(
 # -- a country ---------------------------------------------------------------------
 
 
-def _window(db: Database, since: str | None, until: str | None) -> tuple[str | None, str | None]:
-    """Default to the last COUNTRY_WINDOW_DAYS days of the store's data."""
-    if since or until:
-        return since, until
-    end = db.cached(("latest",), Q.latest_time)
-    if end is None:
-        return None, None
-    start = (end - timedelta(days=COUNTRY_WINDOW_DAYS)).date()
-    return start.isoformat(), (end.date() + timedelta(days=1)).isoformat()
-
-
 CCPath = Annotated[str, Path(pattern=r"^[A-Za-z]{2}$")]
 
 
@@ -115,19 +101,9 @@ def country(
     def draw() -> Response:
         db = _db(request)
         note = _note(request)
-        start, end = _window(db, since, until)
+        start, end = C.window(db, since, until)
         tests = C.tests_chart(db, probe_cc=cc, since=start, until=end, note=note)
-        measured = db.cached(
-            ("country-services", cc),
-            lambda cur: [
-                r[0]
-                for r in cur.execute(
-                    "SELECT DISTINCT v.service FROM verdicts v "
-                    "JOIN measurements m ON m.key = v.key WHERE m.probe_cc = ? ORDER BY 1",
-                    [cc],
-                ).fetchall()
-            ],
-        )
+        measured = db.cached(("country-services", cc), lambda cur: Q.country_services(cur, cc))
         wanted = [s for s in measured if not service or s in service.split(",")]
         role_charts = [
             C.roles_chart(db, probe_cc=cc, service=s, since=start, until=end, note=note)
@@ -203,7 +179,7 @@ def app_page(
         db = _db(request)
         note = _note(request)
         world = C.map_chart(db, days=days, service=service, plane=None, note=note)
-        start, end = _window(db, since, until)
+        start, end = C.window(db, since, until)
         past = C.countries_chart(db, service=service, since=start, until=end, note=note)
         current = C.current_rows(db, days=days, service=service, plane=None)
         with db.store() as store:

@@ -351,3 +351,13 @@ def networks(cur: duckdb.DuckDBPyConnection, probe_cc: str) -> list[dict[str, An
 def services(cur: duckdb.DuckDBPyConnection) -> list[str]:
     rows = cur.execute("SELECT DISTINCT service FROM verdicts ORDER BY service").fetchall()
     return [r[0] for r in rows]
+
+
+def country_services(cur: duckdb.DuckDBPyConnection, probe_cc: str) -> list[str]:
+    """The apps with role verdicts in a country."""
+    rows = cur.execute(
+        "SELECT DISTINCT v.service FROM verdicts v JOIN measurements m ON m.key = v.key "
+        "WHERE m.probe_cc = ? ORDER BY 1",
+        [probe_cc],
+    ).fetchall()
+    return [r[0] for r in rows]
