@@ -469,3 +469,11 @@ def test_warming_computes_what_the_country_pages_need(web_store: Path) -> None:
         assert db.cache.misses == misses
     finally:
         db.close()
+
+
+def test_links_from_data_are_web_addresses_only() -> None:
+    from voipwatch.web.render import web_url
+
+    assert web_url("https://ooni.org/post/x") == "https://ooni.org/post/x"
+    for bad in ("javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,x", None, ""):
+        assert web_url(bad) == "#"

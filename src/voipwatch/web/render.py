@@ -21,6 +21,16 @@ SYNTHETIC_KEY: Final = "demo_synthetic"
 _templates: Jinja2Templates | None = None
 
 
+def web_url(value: object) -> str:
+    """A link from the data (a source, an annotation) only if it is a web address.
+
+    Imported records are not ours to trust; a ``javascript:`` or ``data:`` link must not
+    become something a reader can click (the CSP would stop it too).
+    """
+    text = str(value or "")
+    return text if text.lower().startswith(("https://", "http://")) else "#"
+
+
 def templates() -> Jinja2Templates:
     global _templates
     if _templates is None:
@@ -30,6 +40,7 @@ def templates() -> Jinja2Templates:
         _templates.env.globals["technique_text"] = technique_text
         _templates.env.globals["atom_sentence"] = atom_sentence
         _templates.env.filters["asn"] = lambda a: a if str(a).startswith("AS") else f"AS{a}"
+        _templates.env.filters["web_url"] = web_url
     return _templates
 
 
