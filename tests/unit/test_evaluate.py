@@ -189,6 +189,10 @@ def test_evaluate_command_bad_input(
     assert r.exit_code == 1
     assert "not a JSON label file" in r.output
     assert "Traceback" not in r.output
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    r = runner.invoke(app, ["evaluate", "--labels", str(tmp_path / "deep.json")])
+    assert r.exit_code == 1
+    assert "nested too deeply" in r.output
     (tmp_path / "nolist.json").write_text('{"events": 3}')
     r = runner.invoke(app, ["evaluate", "--labels", str(tmp_path / "nolist.json")])
     assert r.exit_code == 1

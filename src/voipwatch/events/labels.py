@@ -144,6 +144,8 @@ def load_labels(path: Path) -> LabelSet:
         raise InputError("no such file", source=str(path)) from None
     except (OSError, msgspec.DecodeError) as exc:
         raise InputError(f"not a JSON label file ({exc})", source=str(path)) from None
+    except RecursionError:
+        raise InputError("not a label file (JSON nested too deeply)", source=str(path)) from None
     rows = doc.get("events") if isinstance(doc, dict) else doc
     if not isinstance(rows, list):
         raise InputError("no list of event labels (an 'events' list)", source=str(path))
