@@ -160,6 +160,11 @@ def source_line(db: Database, api_url: str) -> str:
     return f"voipwatch {__version__} ({db.path.name}) · {api_url}"
 
 
+def _app_name(service: str | None) -> str:
+    services = load_catalog().services
+    return services[service].name if service in services else str(service)
+
+
 def _clean(params: dict[str, str | None]) -> dict[str, str]:
     return {k: v for k, v in params.items() if v}
 
@@ -235,7 +240,7 @@ def countries_chart(
     href += "&vclass={status}"
     spec = _timeline(
         [{**r, "role": r["probe_cc"]} for r in rows],
-        title=f"{service}: verdicts per day and country",
+        title=f"{_app_name(service)}: verdicts per day and country",
         source=source_line(db, "/api/v1/aggregation?" + urlencode(api)),
         as_of=_as_of(rows),
         note=note,
@@ -288,7 +293,9 @@ def map_chart(
     spec = _charts().blocks_map(
         list(by_cc.values()),
         geo=geo,
-        title="Where calls and messaging are blocked now",
+        title=f"Where {_app_name(service)} is blocked now"
+        if service and "," not in service
+        else "Where calls and messaging are blocked now",
         source=source_line(db, "/api/v1/current?" + urlencode(params)),
         as_of=current["until"],
         note=note,
