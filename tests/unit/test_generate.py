@@ -161,6 +161,16 @@ def test_generate_command(tmp_path: Path) -> None:
     summary = json.loads(r.stdout)
     assert summary["measurements"] > 0
     assert (tmp_path / "w" / "labels.json").exists()
+    # Written again, smaller: the older world's files are gone.
+    small = ["--weeks", "3", "--countries", "1", "--networks", "1", "--events", "1"]
+    r = runner.invoke(app, ["generate", "--seed", "4", "--out", str(tmp_path / "w"), *small])
+    assert r.exit_code == 0, r.output
+    assert {p.parts[-3] for p in (tmp_path / "w" / "raw").rglob("*.gz")} == {"IR"}
+    assert not (tmp_path / "w" / "raw.partial").exists()
+    (tmp_path / "other" / "raw").mkdir(parents=True)
+    r = runner.invoke(app, ["generate", "--out", str(tmp_path / "other")])
+    assert r.exit_code == 2
+    assert "not a generated world" in r.output
     bad = runner.invoke(app, ["generate", "--out", str(tmp_path / "x"), "--networks", "99"])
     assert bad.exit_code == 2
     assert "Traceback" not in bad.output

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
             Path, typer.Option("--out", help="Folder for the measurements and labels.json.")
         ],
         seed: Annotated[
-            int, typer.Option("--seed", help="The same seed gives the same files.")
+            int, typer.Option("--seed", min=0, help="The same seed gives the same files.")
         ] = 1,
         weeks: Annotated[int, typer.Option("--weeks", min=3, help="Length of the world.")] = 8,
         countries: Annotated[int, typer.Option("--countries", min=1, help="How many.")] = 6,
@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
                 events=events,
                 start=first,
             )
-        except ValueError as exc:
+        except (ValueError, FileExistsError) as exc:
             problem(f"voipwatch generate: {exc}")
             raise typer.Exit(2) from None
         except OSError as exc:

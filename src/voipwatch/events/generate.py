@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import math
 import random
+import shutil
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -339,7 +340,9 @@ def generate_world(
     """Write a world's measurements under ``out`` and its labels to ``out/labels.json``.
 
     Raises ``ValueError`` for options no world can satisfy (too few weeks, more
-    networks than the countries have).
+    networks than the countries have) and ``FileExistsError`` when ``out/raw`` holds
+    something that is not a generated world. A world written again over an older one
+    replaces it.
     """
     from voipwatch.events.labels import world_labels, write_labels
 
@@ -348,7 +351,17 @@ def generate_world(
     plan = plan_for(
         seed, weeks=weeks, countries=countries, networks=networks, events=events, start=start
     )
+    raw = out / "raw"
+    if raw.exists() and not (out / "labels.json").exists():
+        raise FileExistsError(
+            f"{raw} exists and is not a generated world (no labels.json beside it): "
+            "choose another --out"
+        )
     out.mkdir(parents=True, exist_ok=True)
+    # Written aside, then put in place: an interrupted run leaves no half world, and a
+    # world written again over an older one keeps none of its files.
+    partial = out / "raw.partial"
+    shutil.rmtree(partial, ignore_errors=True)
     w = _Writer(plan, seed)
     total = 0
     files = 0
@@ -361,7 +374,7 @@ def generate_world(
             by_test[g.test] = by_test.get(g.test, 0) + 1
         for (test, cc), rows in sorted(lines.items()):
             rows.sort(key=lambda r: r[0])
-            folder = out / "raw" / test / cc / f"{day:%Y%m%d}"
+            folder = partial / test / cc / f"{day:%Y%m%d}"
             folder.mkdir(parents=True, exist_ok=True)
             data = b"\n".join(r for _, r in rows) + b"\n"
             # mtime=0: the same world is byte-identical however often it is written.
@@ -370,6 +383,9 @@ def generate_world(
             files += 1
             total += len(rows)
     labels = world_labels(plan, seed, w.hits)
+    (out / "labels.json").unlink(missing_ok=True)
+    shutil.rmtree(raw, ignore_errors=True)
+    partial.rename(raw)
     write_labels(out / "labels.json", labels)
     kinds: dict[str, int] = {}
     for x in plan.injected:
