@@ -270,3 +270,21 @@ def test_closed_stdout_is_not_a_crash(tmp_path: Path, good: list[dict[str, Any]]
         assert proc.wait(timeout=120) == 0, stderr
     assert "Traceback" not in stderr
     assert "Exception ignored" not in stderr
+
+
+def test_files_without_measurements_do_not_stop_ingest(
+    tmp_path: Path, good: list[dict[str, Any]]
+) -> None:
+    # A labels file or an empty list passed by mistake leaves a part with no rows;
+    # the files after it must still be stored, whichever engine prepared the parts.
+    (tmp_path / "labels.json").write_bytes(b"[]")
+    (tmp_path / "obj.json").write_bytes(b'{"labels": []}')
+    (tmp_path / "g.jsonl").write_bytes(b"\n".join(enc(m) for m in good[:3]))
+    for workers in ("1", "2"):
+        db = tmp_path / f"store{workers}.duckdb"
+        r = voipwatch(
+            "ingest", "--json", "--workers", workers, "--db", db, *sorted(tmp_path.glob("*.json*"))
+        )
+        assert r.rc == 0, r.stderr[-2000:]
+        counts = r.verdicts[-1]
+        assert (counts["new"], counts["quarantined"]) == (3, 2), counts

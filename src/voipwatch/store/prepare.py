@@ -186,10 +186,16 @@ def observations_table(measurements: pa.Table) -> pa.Table:
         b'{"key":%b,"l":%b}\n' % (_encode(k), o.encode()) for k, o in zip(keys, lists, strict=True)
     )
     schema = pa.schema([("key", pa.string()), ("l", _OBSERVATION_LIST)])
-    table = pa_json.read_json(
-        pa.py_buffer(data),
-        read_options=pa_json.ReadOptions(use_threads=False, block_size=max(len(data), 1 << 20)),
-        parse_options=pa_json.ParseOptions(explicit_schema=schema),
+    # Arrow's reader refuses empty input, and a file of nothing but bad records
+    # (or a JSON file holding an empty list) leaves no measurements at all.
+    table = (
+        pa_json.read_json(
+            pa.py_buffer(data),
+            read_options=pa_json.ReadOptions(use_threads=False, block_size=max(len(data), 1 << 20)),
+            parse_options=pa_json.ParseOptions(explicit_schema=schema),
+        )
+        if data
+        else schema.empty_table()
     )
     lists_col = table.column("l").combine_chunks()
     flat = pc.list_flatten(lists_col)
