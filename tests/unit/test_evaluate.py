@@ -101,6 +101,9 @@ def test_a_block_reported_on_a_target_change_counts_against(world: Path) -> None
     r = score(changes, [_event(changes[0], kind="block")], networks=_networks(ls)).to_dict()
     assert r["target_changes_reported_as_block"] == 1
     assert r["blocks_on_target_changes"] == [changes[0].event_id]
+    rows = {x["event_id"]: x for x in r["per_label"]}
+    assert rows[changes[0].event_id]["hit"] is True
+    assert rows[changes[0].event_id]["events"] == [f"{changes[0].event_id}-0"]
 
 
 def test_lead_in_false_alarms_per_series_week(world: Path) -> None:

@@ -138,6 +138,19 @@ class Report:
                 if not s.hit
             ],
             "blocks_on_target_changes": [t.event_id for t in self.target_changes if t.hit],
+            "per_label": [
+                {
+                    "event_id": s.event_id,
+                    "kind": s.kind,
+                    "band": s.band,
+                    "hit": s.hit,
+                    "latency_hours": s.latency_hours,
+                    "onset_error_hours": s.onset_error_hours,
+                    "alerts": s.alerts,
+                    "events": s.matched,
+                }
+                for s in [*self.scored, *self.target_changes]
+            ],
             "notes": self.notes,
         }
 
