@@ -298,3 +298,29 @@ def test_unnamed_apps_are_not_priced() -> None:
     priced = case_cost(voip, today=TODAY)
     assert priced["available"] is True
     assert priced["app"] == "voip"
+
+
+def test_platform_only_block_is_priced_as_the_platform() -> None:
+    from voipwatch.cases.costing import case_cost
+
+    # A throttled Twitter, or a Facebook block, is not an Internet shutdown.
+    for kind in ("throttling", "service_block"):
+        (case,) = merge(
+            [
+                rec(
+                    "stop",
+                    "1",
+                    "PK",
+                    "2024-02-17",
+                    [],
+                    kind=kind,
+                    end="2024-02-19",
+                    other_services=["twitter", "snapchat"],
+                )
+            ]
+        )
+        cost = case_cost(case, today=TODAY)
+        assert cost["available"] is True
+        assert cost["app"] == "x"
+        assert cost["central"] < cost["upper_bound_full_shutdown"] / 2  # type: ignore[operator]
+        assert any("snapchat" in f for f in cost["flags"])  # type: ignore[attr-defined]

@@ -20,6 +20,16 @@ from voipwatch.events.model import Event
 #: A figure's keys summed over the apps of a case.
 SUMMED = ("low", "central", "high")
 
+#: Services outside the catalogue that the cost model has a weight for, by the name
+#: the importers give them (``cases/data/names.toml``), mapped to the model's name.
+PRICED_OTHERS = {
+    "facebook": "facebook",
+    "twitter": "x",
+    "instagram": "instagram",
+    "youtube": "youtube",
+    "tiktok": "tiktok",
+}
+
 
 def case_hours(case: Case, *, today: date) -> tuple[float | None, list[str]]:
     """Hours a case lasted as documented, and flags that say how that was read."""
@@ -48,12 +58,19 @@ def case_cost(case: Case, *, today: date | None = None) -> dict[str, object]:
         return {"available": False, "reason": flags[0]}
     if case.region:
         flags.append(f"regional block ({case.region}) priced for the whole country")
-    if case.kind == "full_shutdown" or (case.kind == "throttling" and not case.apps):
+    others = [o for o in case.other_services if o in PRICED_OTHERS]
+    if case.kind == "full_shutdown":
         apps = ["internet"]
-    elif case.apps:
-        apps = list(case.apps)
-    elif case.kind == "voip_only":
-        apps = ["internet"]  # priced as calls only: every app's calls
+    elif case.apps or others:
+        # A block of Facebook or X alone is priced as that platform, not as the
+        # whole Internet; services the model has no weight for are flagged.
+        apps = [*case.apps, *others]
+        unpriced = [o for o in case.other_services if o not in PRICED_OTHERS]
+        if unpriced:
+            flags.append(f"not priced (no weight in the model): {', '.join(unpriced)}")
+    elif case.kind in ("voip_only", "throttling"):
+        # priced as every app's calls (VoIP ban) or the Internet as a whole (throttling)
+        apps = ["internet"]
     else:
         return {"available": False, "reason": "the sources name no app to price"}
     estimates: list[dict[str, Any]] = []
@@ -61,7 +78,7 @@ def case_cost(case: Case, *, today: date | None = None) -> dict[str, object]:
         try:
             est = estimate(
                 case.country,
-                app,
+                PRICED_OTHERS.get(app, app),
                 case.start,
                 hours,
                 calls_only=case.kind == "voip_only",
