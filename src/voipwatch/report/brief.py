@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from voipwatch.errors import UsageError
+from voipwatch.errors import UsageError, VoipwatchError
 from voipwatch.events.model import Event
 from voipwatch.report import charts, gather
 from voipwatch.store import Store
@@ -70,7 +70,7 @@ def country_name(cc: str) -> str:
         from voipwatch.cost.indicators import load_table
 
         return load_table().country(cc).name
-    except (UsageError, KeyError, ImportError):
+    except (VoipwatchError, KeyError):
         return cc
 
 
@@ -107,7 +107,7 @@ def _cost(event: Event, now: datetime, gaps: list[str]) -> dict[str, Any] | None
 
     try:
         estimate = cost_for_event(event, now=now)
-    except UsageError as exc:
+    except VoipwatchError as exc:  # an unknown country, or a damaged indicator file
         gaps.append(f"No cost for the {event.service} event of {_day(event.start)}: {exc}")
         return None
     return estimate.to_dict()
