@@ -1,0 +1,89 @@
+"""Segments, artefact labels and roll-up, and volume collapses, on hand-made values."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from voipwatch.events import rollup, volume
+from voipwatch.events.cusum import Change
+from voipwatch.events.rollup import Segment, SeriesKey
+
+
+def seg(cc: str, asn: int, service: str, role: str, start: int, end: int | None) -> Segment:
+    key: SeriesKey = (cc, asn, service, f"{service}/{role}", "signalling")
+    return Segment(key, start, start - 1, start + 1, start + 2, end, end, end, 1.2)
+
+
+def test_segments_merge_close_blocks_and_drop_short_ones() -> None:
+    key: SeriesKey = ("IR", 1, "whatsapp", "whatsapp/web", "web")
+    changes = [
+        Change(1, 102, 100, 99, 101, 1.1),
+        Change(-1, 112, 110, 109, 111, 1.1),
+        Change(1, 122, 120, 119, 121, 1.3),  # 10 h later: merged
+        Change(-1, 132, 130, 129, 131, 1.1),
+        Change(1, 502, 500, 499, 501, 1.1),  # two hours only: dropped
+        Change(-1, 504, 502, 501, 503, 1.1),
+        Change(1, 702, 700, 699, 701, 1.1),  # still going
+    ]
+    got = rollup.segments(key, changes)
+    assert [(s.start, s.end) for s in got] == [(100, 130), (700, None)]
+    assert got[0].margin == 1.3
+
+
+def test_a_role_failing_on_most_networks_of_many_countries_is_a_target_change() -> None:
+    segs = [seg(cc, 10 + i, "signal", "directory", 1000 + 5 * i, None)
+            for i, cc in enumerate(["IR", "RU", "BR", "PK", "TG", "ET"])]  # fmt: skip
+    # A sparse network noticing it 20 h after the last: 45 h after the first.
+    segs.append(seg("ET", 99, "signal", "directory", 1000 + 45, None))
+    segs.append(seg("IR", 10, "signal", "chat", 1000, None))  # another role
+    marked = rollup.target_changes(segs, {("signal", "signal/directory"): (6, 8)})
+    assert marked == set(range(7))
+
+
+def test_coinciding_blocks_on_few_networks_are_not_a_target_change() -> None:
+    segs = [seg(cc, 10 + i, "whatsapp", "endpoints", 1000 + i, None)
+            for i, cc in enumerate(["IR", "RU", "PK"])]  # fmt: skip
+    assert rollup.target_changes(segs, {("whatsapp", "whatsapp/endpoints"): (6, 20)}) == set()
+
+
+def test_every_service_failing_at_once_for_hours_is_an_outage() -> None:
+    segs = [
+        seg("RU", 5, "whatsapp", "endpoints", 100, 104),
+        seg("RU", 5, "telegram", "dc", 101, 104),
+        seg("RU", 5, "signal", "chat", 102, 105),
+        seg("RU", 6, "signal", "chat", 102, 105),  # another network
+        seg("RU", 5, "messenger", "edge", 300, 400),  # later, and long
+    ]
+    assert rollup.outages(segs) == {0, 1, 2}
+    (draft,) = rollup.by_network([segs[i] for i in (0, 1, 2)], "possible_shutdown", window=3)
+    assert (draft.probe_cc, draft.asns, draft.service) == ("RU", [5], "*")
+
+
+def test_roll_up_joins_networks_that_began_together() -> None:
+    segs = [
+        seg("IR", 1, "telegram", "dc", 100, 200),
+        seg("IR", 2, "telegram", "dc", 110, 190),
+        seg("IR", 2, "telegram", "web", 112, None),
+        seg("IR", 3, "telegram", "dc", 400, 500),  # days later: its own event
+    ]
+    drafts = rollup.roll_up(segs, "block")
+    assert [(d.asns, d.roles, d.end) for d in drafts] == [
+        ([1, 2], ["telegram/dc", "telegram/web"], None),
+        ([3], ["telegram/dc"], 500),
+    ]
+
+
+def test_volume_collapse_and_its_bracket() -> None:
+    hours = 24 * 21
+    counts = np.full(hours, 6, dtype=np.int64)
+    counts[24 * 14 + 5 : 24 * 15 + 17] = 0  # 36 silent hours from day 14, 05:00
+    (c,) = volume.collapses(0, counts)
+    assert (c.start, c.end) == (24 * 14 + 5, 24 * 15 + 17)
+    assert c.earliest == 24 * 14 + 4
+
+
+def test_a_sparse_network_is_not_judged_for_shutdowns() -> None:
+    counts = np.zeros(24 * 21, dtype=np.int64)
+    counts[::8] = 1  # three measurements a day
+    counts[24 * 14 : 24 * 16] = 0
+    assert volume.collapses(0, counts) == []
