@@ -71,6 +71,7 @@ def _generate(path: Path, measurements: int) -> None:
     ccs = "[" + ", ".join(f"'{c}'" for c in COUNTRIES) + "]"
     with open_store(path, memory_limit="1GB") as store:
         con = store.con
+        con.execute("SET enable_progress_bar = false")
         # Network n is in country n % 12; networks 0-11 are busy, 48-59 sparse (they
         # get a tenth of the measurements), the rest medium.
         con.execute(
@@ -143,6 +144,7 @@ def _child(phase: str, db: Path) -> None:
     from voipwatch.store import open_store
 
     with open_store(db) as store:
+        store.con.execute("SET enable_progress_bar = false")
         started = time.perf_counter()
         extra: dict[str, Any] = {}
         if phase == "scan":

@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from voipwatch.events import corroborate, rollup, volume
+from voipwatch.events.cells import memory_limit
 from voipwatch.events.cusum import Bins, Change, CusumParams, State, decode_state, encode_state, run
 from voipwatch.events.model import Event, event_id
 from voipwatch.events.rollup import Draft, SeriesKey
@@ -321,7 +322,7 @@ def detect_events(store: Store, *, params: CusumParams | None = None) -> list[Ev
     usable = ensure_schema(store)
     if not usable:
         return []
-    with store_errors(store.path, "detecting events"):
+    with store_errors(store.path, "detecting events"), memory_limit(store):
         changes, data_end = change_points(store, params)
         if data_end is None:
             return []
