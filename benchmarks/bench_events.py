@@ -24,7 +24,8 @@
 
 Time is the wall-clock time of the phase inside the child (imports and opening the
 store excluded); peak memory is the child's maximum resident set size from
-``wait4``. DuckDB runs with the store's own settings (its memory limit included).
+``wait4``. Every phase runs with the memory limit the events phase sets for itself
+(``voipwatch.events.cells.MEMORY_LIMIT``).
 """
 
 from __future__ import annotations
@@ -139,11 +140,12 @@ SCAN_JOIN = """
 def _child(phase: str, db: Path) -> None:
     """Run one phase in this process; print its figures as one JSON line."""
     sys.path.insert(0, str(REPO / "src"))
-    from voipwatch.events.cells import build_cells
+    from voipwatch.events.cells import MEMORY_LIMIT, build_cells
     from voipwatch.events.detect import detect_events
     from voipwatch.store import open_store
 
-    with open_store(db) as store:
+    # Every phase gets the memory the events phase takes for itself.
+    with open_store(db, memory_limit=MEMORY_LIMIT) as store:
         store.con.execute("SET enable_progress_bar = false")
         started = time.perf_counter()
         extra: dict[str, Any] = {}
@@ -168,6 +170,8 @@ def _child(phase: str, db: Path) -> None:
 
 def _run(phase: str, store: Path, workdir: Path) -> dict[str, Any]:
     copy = workdir / f"run-{phase.replace('+', '_')}.duckdb"
+    # A write-ahead log left by an interrupted run would be replayed onto the copy.
+    Path(str(copy) + ".wal").unlink(missing_ok=True)
     shutil.copyfile(store, copy)
     proc = subprocess.Popen(
         [sys.executable, __file__, "--child", phase, "--db", str(copy)],
