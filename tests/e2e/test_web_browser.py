@@ -126,6 +126,10 @@ def test_a_bar_leads_to_its_measurements(page: Any, live_server: str, artifacts:
     rows = page.get_by_test_id("measurement-list").locator("tbody tr")
     assert rows.count() > 0
     assert all("PK" in t for t in rows.all_inner_texts())
+    # Each blocked verdict links to its evidence on the measurement's page.
+    page.get_by_test_id("verdict-link").first.click()
+    page.wait_for_url(re.compile(r"/measurement/.*#role-telegram-"))
+    assert page.get_by_test_id("evidence").first.is_visible()
 
 
 def test_app_and_case_pages(page: Any, live_server: str, artifacts: Path) -> None:
