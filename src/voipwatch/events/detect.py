@@ -102,12 +102,21 @@ _BINS: Final = f"""
         JOIN _ev_from AS f ON f.sk = c.sk
         WHERE c.h >= f.from_h
     )
-    SELECT idx AS sid, bin, bin + any_value(grain) AS bin_end, sum(n) AS n, sum(b) AS b,
-           coalesce(min(h) FILTER (WHERE 2 * b >= n), -1) AS first_blocked,
-           coalesce(max(h) FILTER (WHERE 2 * b >= n), -1) AS last_blocked,
-           coalesce(min(h) FILTER (WHERE 2 * b < n), -1) AS first_clean,
-           coalesce(max(h) FILTER (WHERE 2 * b < n), -1) AS last_clean
-    FROM b GROUP BY idx, bin ORDER BY idx, bin
+    -- An hour's bin is its cell: only coarser bins need grouping.
+    SELECT idx AS sid, bin, bin + 1 AS bin_end, n, b,
+           CASE WHEN 2 * b >= n THEN h ELSE -1 END AS first_blocked,
+           CASE WHEN 2 * b >= n THEN h ELSE -1 END AS last_blocked,
+           CASE WHEN 2 * b < n THEN h ELSE -1 END AS first_clean,
+           CASE WHEN 2 * b < n THEN h ELSE -1 END AS last_clean
+    FROM b WHERE grain = 1
+    UNION ALL
+    SELECT idx, bin, bin + any_value(grain), sum(n), sum(b),
+           coalesce(min(h) FILTER (WHERE 2 * b >= n), -1),
+           coalesce(max(h) FILTER (WHERE 2 * b >= n), -1),
+           coalesce(min(h) FILTER (WHERE 2 * b < n), -1),
+           coalesce(max(h) FILTER (WHERE 2 * b < n), -1)
+    FROM b WHERE grain > 1 GROUP BY idx, bin
+    ORDER BY sid, bin
 """
 
 
