@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from voipwatch.cases.importers import READERS, Batch, read_cases
@@ -206,14 +206,18 @@ def test_any_ooni_incident(incidents: list[Any], wrapped: bool) -> None:
     imported(json.dumps(doc).encode(), "ooni")
 
 
-@pytest.mark.xfail(
-    raises=TypeError,
-    strict=False,
-    reason="cases/importers/native.py iterates a non-list 'sources' or 'apps' value",
-)
+def _known_native_bug(case: Any) -> bool:
+    """A 'sources' or 'apps' that is a number or a boolean: test_nasty_case_documents."""
+    if not isinstance(case, dict):
+        return False
+    return any(isinstance(case.get(k), int | float) for k in ("sources", "apps"))
+
+
 @FUZZ
 @given(cases=st.lists(_objects(_NATIVE_KEYS), max_size=4), as_list=st.booleans())
 def test_any_voipwatch_export_record(cases: list[Any], as_list: bool) -> None:
+    # The known bug is left to its xfail reproducers so the property goes on finding others.
+    assume(not any(_known_native_bug(c) for c in cases))
     raw = json.dumps(cases) if as_list else "\n".join(json.dumps(c) for c in cases)
     imported(raw.encode(), "voipwatch")
 
