@@ -477,3 +477,20 @@ def test_links_from_data_are_web_addresses_only() -> None:
     assert web_url("https://ooni.org/post/x") == "https://ooni.org/post/x"
     for bad in ("javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,x", None, ""):
         assert web_url(bad) == "#"
+
+
+def test_the_cache_is_bounded_by_bytes_too() -> None:
+    from dataclasses import dataclass
+
+    from voipwatch.web.db import AnswerCache
+
+    @dataclass
+    class Body:
+        weight: int
+
+    cache = AnswerCache(size=100, max_bytes=1000)
+    for i in range(10):
+        cache.get_or_compute(i, lambda: Body(300))
+    assert cache.get_or_compute(9, lambda: Body(0)).weight == 300  # the newest stay
+    kept = [k for k in range(10) if cache.get_or_compute(k, lambda: Body(0)).weight == 300]
+    assert len(kept) <= 4

@@ -27,8 +27,10 @@ from voipwatch.store import Store, open_store
 
 T = TypeVar("T")
 
-#: Entries kept in the answer cache (each a small JSON-ready object).
+#: Entries kept in the answer cache, and the bytes of the responses among them (a
+#: country page of a large store is a megabyte before compression).
 CACHE_SIZE: Final = 4096
+CACHE_BYTES: Final = 256 * 1024 * 1024
 #: A query still running after this many seconds is interrupted (the cost limit).
 QUERY_SECONDS: Final = 10.0
 
@@ -40,8 +42,10 @@ class QueryTooCostly(UsageError):
 class AnswerCache:
     """A thread-safe LRU of computed answers, keyed by hashable query values."""
 
-    def __init__(self, size: int = CACHE_SIZE) -> None:
+    def __init__(self, size: int = CACHE_SIZE, max_bytes: int = CACHE_BYTES) -> None:
         self._size = size
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._items: OrderedDict[Any, Any] = OrderedDict()
         self._running: dict[Any, threading.Event] = {}
         self._lock = threading.Lock()
@@ -77,10 +81,16 @@ class AnswerCache:
         try:
             value = compute()
             with self._lock:
+                if key in self._items:
+                    self._bytes -= _weight(self._items[key])
                 self._items[key] = value
                 self._items.move_to_end(key)
-                while len(self._items) > self._size:
-                    self._items.popitem(last=False)
+                self._bytes += _weight(value)
+                while len(self._items) > 1 and (
+                    len(self._items) > self._size or self._bytes > self._max_bytes
+                ):
+                    _, old = self._items.popitem(last=False)
+                    self._bytes -= _weight(old)
             return value
         finally:
             with self._lock:
@@ -91,6 +101,13 @@ class AnswerCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._bytes = 0
+
+
+def _weight(value: Any) -> int:
+    """The bytes a cached value holds, as far as they matter: stored response bodies."""
+    weight = getattr(value, "weight", None)
+    return int(weight) if isinstance(weight, int) else 0
 
 
 class Database:

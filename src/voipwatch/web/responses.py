@@ -67,6 +67,11 @@ class _Stored:
     body: bytes
     gzipped: bytes | None
 
+    @property
+    def weight(self) -> int:
+        """What it costs the cache (see ``AnswerCache``'s byte limit)."""
+        return len(self.body) + len(self.gzipped or b"")
+
 
 #: Headers of a drawn response that are kept with it in the cache.
 _KEPT = ("content-type", "content-disposition")
