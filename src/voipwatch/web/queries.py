@@ -273,6 +273,11 @@ def current_blocks(
     data still shows its last state. A cell counts as blocked when at least a
     quarter of its judged verdicts (ok, blocked, partial, degraded) say blocked or
     partial; the counts stand beside it so a reader can judge the share.
+
+    Verdicts of a role that the detector found changed at its target in that country
+    (a ``target_change`` event, such as WhatsApp Web answering 403 everywhere) are
+    not counted as blocks: they stand apart as ``target_change_count``, so a change
+    on the app's side does not paint every country as censoring.
     """
     end = latest_time(cur)
     if end is None:
@@ -286,23 +291,42 @@ def current_blocks(
         where.append(_in("v.service", service, params))
     if plane:
         where.append(_in("v.plane", plane, params))
+    changes = (
+        """
+        EXISTS (SELECT 1 FROM (SELECT probe_cc, unnest(roles) AS role, start, "end"
+                               FROM events WHERE kind = 'target_change') AS tc
+                WHERE tc.probe_cc = m.probe_cc AND tc.role = v.role
+                  AND m.measurement_start_time >= tc.start
+                  AND (tc."end" IS NULL OR m.measurement_start_time < tc."end"))
+        """
+        if _has_table(cur, "events")
+        else "false"
+    )
     sql = f"""
-        SELECT m.probe_cc, v.service, v.plane,
-               count(*) FILTER (WHERE v.status IN ('blocked', 'partial')) AS blocked_count,
-               count(*) FILTER (WHERE v.status IN ('ok', 'blocked', 'partial', 'degraded'))
-                   AS judged_count,
-               count(DISTINCT v.key) AS measurement_count,
-               min(m.measurement_start_time) FILTER (WHERE v.status IN ('blocked', 'partial'))
-                   AS first_blocked,
-               list(DISTINCT v.technique ORDER BY v.technique)
-                   FILTER (WHERE v.status IN ('blocked', 'partial') AND v.technique IS NOT NULL)
-                   AS techniques
-        FROM verdicts AS v JOIN measurements AS m ON m.key = v.key
-        WHERE {" AND ".join(where)}
-        GROUP BY ALL ORDER BY m.probe_cc, v.service, v.plane
+        WITH tagged AS (
+            SELECT m.probe_cc, v.service, v.plane, v.status, v.technique, v.key,
+                   m.measurement_start_time AS t,
+                   v.status IN ('blocked', 'partial') AND NOT {changes} AS is_block,
+                   v.status IN ('blocked', 'partial') AND {changes} AS is_change
+            FROM verdicts AS v JOIN measurements AS m ON m.key = v.key
+            WHERE {" AND ".join(where)}
+        )
+        SELECT probe_cc, service, plane,
+               count(*) FILTER (WHERE is_block) AS blocked_count,
+               count(*) FILTER (WHERE status IN ('ok', 'blocked', 'partial', 'degraded')
+                                AND NOT is_change) AS judged_count,
+               count(DISTINCT key) AS measurement_count,
+               min(t) FILTER (WHERE is_block) AS first_blocked,
+               list(DISTINCT technique ORDER BY technique)
+                   FILTER (WHERE is_block AND technique IS NOT NULL) AS techniques,
+               count(*) FILTER (WHERE is_change) AS target_change_count
+        FROM tagged
+        GROUP BY ALL ORDER BY probe_cc, service, plane
     """
     rows = []
-    for cc, svc, pl, blocked, judged, n, first, techniques in cur.execute(sql, params).fetchall():
+    for cc, svc, pl, blocked, judged, n, first, techniques, changed in cur.execute(
+        sql, params
+    ).fetchall():
         share = blocked / judged if judged else 0.0
         rows.append(
             {
@@ -316,9 +340,17 @@ def current_blocks(
                 "blocked": judged > 0 and share >= 0.25,
                 "first_blocked": _time(first),
                 "techniques": list(techniques or []),
+                "target_change_count": changed,
             }
         )
     return {"since": _time(since), "until": _time(end), "days": days, "rows": rows}
+
+
+def _has_table(cur: duckdb.DuckDBPyConnection, name: str) -> bool:
+    row = cur.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def countries(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
