@@ -6,8 +6,9 @@ random moments of its run, in chains of kills over the same store; then it is ru
 once more to the end, and the store must equal, table by table, the store of a clean
 run: nothing lost, nothing doubled. At least 50 kills land mid-run in all. The input
 is one app's measurements of a small synthetic world (``voipwatch generate``), so a
-run takes seconds (the whole file took 9 minutes on a 2-core machine saturated by
-other work; less when the cores are free).
+run takes seconds (the whole file took 3 to 9 minutes on a 2-core machine shared
+with other work). Half the kills come at a random moment, half just after the run's
+first commit, amid its writes.
 
 A full disk (a size-limited tmpfs) and a read-only store (a tmpfs remounted
 read-only) must each give one clear line and exit status 1, and leave the store as it
@@ -104,8 +105,13 @@ def timed(*args: str | Path) -> float:
     return time.monotonic() - t
 
 
-def kill_at(args: list[str | Path], delay: float) -> bool:
-    """Start ``voipwatch ARGS`` and SIGKILL it after ``delay`` s; whether it was still running."""
+def kill_at(args: list[str | Path], delay: float, *, after_write: Path | None = None) -> bool:
+    """Start ``voipwatch ARGS`` and SIGKILL it; whether it was still running then.
+
+    The kill comes ``delay`` s after the start, or, with ``after_write``, ``delay`` s
+    after that store's write-ahead log first appears (the run's first commit).
+    """
+    started = time.time()
     proc = subprocess.Popen(
         [*VOIPWATCH, *map(str, args)],
         stdout=subprocess.DEVNULL,
@@ -113,6 +119,16 @@ def kill_at(args: list[str | Path], delay: float) -> bool:
         env=env(),
         start_new_session=True,
     )
+    if after_write is not None:
+        wal = Path(f"{after_write}.wal")
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                if wal.stat().st_mtime >= started:
+                    break
+            except FileNotFoundError:
+                pass
+            time.sleep(0.002)
     try:
         proc.wait(timeout=delay)
         return False
@@ -151,26 +167,36 @@ def kill_chains(
     leave less for the next run to do, so a run that ends before its kill also ends
     its chain, and later kills come sooner.
     """
-    landed = attempts = 0
+    landed = attempts = mid_write = 0
     upper = max(0.6, clean_seconds * 0.9)
     while landed < want and attempts < want * 3:
         reset(db, start)
         in_chain = 0
         while in_chain < chain and landed < want:
             attempts += 1
-            # Past interpreter start-up (~0.3 s), within the length of a clean run.
-            delay = rng.uniform(0.3, upper)
-            if not kill_at(args, delay):
-                upper = max(0.5, delay * 0.8)
+            if attempts % 2:
+                # Past interpreter start-up (~0.3 s), within the length of a clean run.
+                delay = rng.uniform(0.3, upper)
+                ok = kill_at(args, delay)
+            else:
+                # Just after the run's first commit: amid its writes.
+                delay = rng.uniform(0.0, 0.15)
+                ok = kill_at(args, delay, after_write=db)
+            if not ok:
+                if attempts % 2:
+                    upper = max(0.5, delay * 0.8)
                 break
             landed += 1
             in_chain += 1
+            # A write-ahead log left behind: the kill came while the store was written.
+            mid_write += Path(f"{db}.wal").exists()
             dump(db)  # a killed run never leaves a store that cannot be opened
         r = run(*args)
         assert "Traceback" not in r.stderr
         assert differences(dump(db), expected) == {}, f"{name}: after {landed} kills"
     TALLY[f"{name} kills"] = landed
     TALLY[f"{name} runs"] = attempts
+    TALLY[f"{name} mid-write"] = mid_write
     assert landed >= want, f"{name}: only {landed} kills landed mid-run in {attempts} runs"
     return landed
 
