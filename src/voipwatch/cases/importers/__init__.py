@@ -59,7 +59,11 @@ def read_cases(
     if fmt not in READERS:
         raise UsageError(f"--source: {fmt!r} is not one of {', '.join(READERS)}")
     day = today or datetime.now(UTC).date()
-    return READERS[fmt](data, file=file, today=day)
+    try:
+        return READERS[fmt](data, file=file, today=day)
+    except RecursionError:
+        # msgspec (and any reader) gives up on absurdly deep JSON; no real case file nests.
+        raise InputError("JSON nested too deeply to read", source=file) from None
 
 
 def read_file(path: Path, *, source: str | None = None, today: date | None = None) -> Batch:

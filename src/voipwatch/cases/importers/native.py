@@ -27,8 +27,11 @@ def _record(obj: dict[str, Any], *, file: str, line: int, today: date) -> Source
     if not obj.get("country"):
         raise ValueError("no country")
     obj["country"] = resolve_country(str(obj["country"]))
+    names = obj.get("apps") or []
+    if not isinstance(names, list):
+        raise ValueError(f"apps must be a list of app names, not {names!r}")
     apps = []
-    for name in obj.get("apps") or []:
+    for name in names:
         app = app_for(str(name))
         if app is None:
             raise ValueError(f"unknown app {name!r} (not in the service catalogue)")
@@ -78,6 +81,11 @@ def read_native(data: bytes, *, file: str, today: date) -> Batch:
             batch.problems.append(InputError("not a JSON object", source=file, line=n))
             continue
         parts = obj.get("sources") or [obj]
+        if not isinstance(parts, list):
+            batch.problems.append(
+                InputError("sources must be a list of source records", source=file, line=n)
+            )
+            continue
         for part in parts:
             try:
                 if not isinstance(part, dict):
