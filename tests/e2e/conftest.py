@@ -95,7 +95,10 @@ def live_server(app: FastAPI) -> Iterator[str]:
         yield server.url
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running in
+# this thread while it is open, and every later test that calls asyncio.run() (the
+# probe's) would fail with "cannot be called from a running event loop".
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI") == "true":
