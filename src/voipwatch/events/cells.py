@@ -61,42 +61,39 @@ def _measurements(only_changed: bool) -> str:
     return f"SELECT key, probe_cc, {_ASN} AS asn, {_HOUR} AS hour FROM measurements WHERE {where}"
 
 
-def _counts(only_changed: bool) -> str:
-    """One pass over the verdicts joined to their measurements: counts per cell,
-    status and technique, from which both the cells and their techniques are summed
-    (one join instead of two)."""
-    return f"""
-        CREATE OR REPLACE TEMP TABLE _ev_counts AS
-        SELECT m.probe_cc, m.asn, v.service, v.role, v.plane, m.hour, v.status,
-               v.technique, count(*) AS n
-        FROM verdicts AS v JOIN ({_measurements(only_changed)}) AS m ON v.key = m.key
-        WHERE m.asn IS NOT NULL
-        GROUP BY ALL
-    """
+def _insert_cells(only_changed: bool) -> str:
+    """One aggregate over the verdicts joined to their measurements, written straight
+    into the cells: no intermediate table of counts per status to write and group
+    again."""
+    counts = ", ".join(f"count(*) FILTER (WHERE v.status = '{s}')" for s in STATUSES)
 
-
-def _insert_cells() -> str:
     def total(statuses: tuple[str, ...]) -> str:
-        return " + ".join(f"coalesce(sum(n) FILTER (WHERE status = '{s}'), 0)" for s in statuses)
+        return " + ".join(statuses)
 
-    counts = ", ".join(total((s,)) for s in STATUSES)
-    judged, blocking = total(JUDGED), total(BLOCKING)
     return f"""
         INSERT INTO event_cells
-        SELECT probe_cc, asn, service, role, plane, hour, {counts}, sum(n),
-               CASE WHEN ({judged}) > 0 THEN ({blocking}) / ({judged}) END
-        FROM _ev_counts
-        GROUP BY probe_cc, asn, service, role, plane, hour
+        SELECT *, CASE WHEN ({total(JUDGED)}) > 0
+                       THEN ({total(BLOCKING)}) / ({total(JUDGED)}) END
+        FROM (
+            SELECT m.probe_cc, m.asn, v.service, v.role, v.plane, m.hour,
+                   {counts}, count(*) AS verdicts
+            FROM verdicts AS v JOIN ({_measurements(only_changed)}) AS m ON v.key = m.key
+            WHERE m.asn IS NOT NULL
+            GROUP BY m.probe_cc, m.asn, v.service, v.role, v.plane, m.hour
+        ) AS c({", ".join(("probe_cc", "asn", "service", "role", "plane", "hour", *STATUSES))},
+               verdicts)
     """
 
 
-def _insert_techniques() -> str:
+def _insert_techniques(only_changed: bool) -> str:
+    """Techniques come only from blocking verdicts with one named (a few in a hundred),
+    so their own join, filtered before it, costs little beside the cells'."""
     statuses = ", ".join(f"'{s}'" for s in BLOCKING)
     return f"""
         INSERT INTO event_cell_techniques
-        SELECT probe_cc, asn, service, role, plane, hour, technique, sum(n)
-        FROM _ev_counts
-        WHERE status IN ({statuses}) AND technique IS NOT NULL
+        SELECT m.probe_cc, m.asn, v.service, v.role, v.plane, m.hour, v.technique, count(*)
+        FROM verdicts AS v JOIN ({_measurements(only_changed)}) AS m ON v.key = m.key
+        WHERE m.asn IS NOT NULL AND v.status IN ({statuses}) AND v.technique IS NOT NULL
         GROUP BY ALL
     """
 
@@ -176,11 +173,9 @@ def build_cells(store: Store, *, rebuild: bool = False) -> CellStats:
                 for table in ("event_cells", "event_cell_techniques", "event_volume"):
                     if only:
                         con.execute(f"DELETE FROM {table} {where}")
-                con.execute(_counts(only))
-                con.execute(_insert_cells())
-                con.execute(_insert_techniques())
+                con.execute(_insert_cells(only))
+                con.execute(_insert_techniques(only))
                 con.execute(_insert_volume(only))
-                con.execute("DROP TABLE _ev_counts")
                 con.execute(f"DELETE FROM event_hour_digests {where}")
                 con.execute(f"INSERT INTO event_hour_digests SELECT * FROM _ev_digest {where}")
         cells = _count(store, "SELECT count(*) FROM event_cells")
