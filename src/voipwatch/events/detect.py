@@ -20,11 +20,13 @@ never stored.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from voipwatch.events import corroborate, rollup, volume
@@ -336,7 +338,7 @@ def detect_events(store: Store, *, params: CusumParams | None = None) -> list[Ev
         if data_end is None:
             return []
         segs = [s for key, cs in sorted(changes.items()) for s in rollup.segments(key, cs)]
-        changed = rollup.target_changes(segs, _measured(store))
+        changed = rollup.target_changes(segs, _measured(changes))
         down = rollup.outages(segs) - changed
         drafts = [
             *rollup.roll_up([s for i, s in enumerate(segs) if i in changed], "target_change"),
@@ -374,13 +376,15 @@ def _covered(d: Draft, collapses: list[Event]) -> bool:
     )
 
 
-def _measured(store: Store) -> dict[tuple[str, str], tuple[int, int]]:
-    """Per (service, role): how many countries and networks measure it."""
-    rows = store.con.execute(
-        "SELECT service, role, count(DISTINCT probe_cc), count(DISTINCT (probe_cc, asn)) "
-        "FROM _ev_c GROUP BY ALL"
-    ).fetchall()
-    return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
+def _measured(series: Iterable[SeriesKey]) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per (service, role): how many countries and networks measure it (every series
+    the detector ran, so no second pass over the cells)."""
+    countries: dict[tuple[str, str], set[str]] = defaultdict(set)
+    networks: dict[tuple[str, str], set[tuple[str, int]]] = defaultdict(set)
+    for cc, asn, service, role, _plane in series:
+        countries[(service, role)].add(cc)
+        networks[(service, role)].add((cc, asn))
+    return {k: (len(countries[k]), len(networks[k])) for k in countries}
 
 
 _STATS: Final = f"""
@@ -520,22 +524,27 @@ def _event(
 
 def _shutdowns(store: Store) -> list[Event]:
     """Possible shutdowns from each network's measurement volume."""
-    rows = store.con.execute(
-        "SELECT probe_cc, asn, datediff('hour', TIMESTAMP '1970-01-01', hour), measurements "
-        "FROM event_volume WHERE asn > 0 AND probe_cc <> 'ZZ' ORDER BY 1, 2, 3"
-    ).fetchall()
-    if not rows:
+    res = store.con.execute(
+        "SELECT probe_cc, asn, datediff('hour', TIMESTAMP '1970-01-01', hour) AS h, "
+        "measurements AS n FROM event_volume WHERE asn > 0 AND probe_cc <> 'ZZ' ORDER BY 1, 2, 3"
+    ).fetchnumpy()
+    if not len(res["h"]):
         return []
-    end = max(r[2] for r in rows) + 1
-    by_net: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
-    for cc, asn, h, n in rows:
-        by_net[(cc, int(asn))].append((int(h), int(n)))
+    ccs = np.asarray(res["probe_cc"], dtype=object)
+    asns = np.asarray(res["asn"], dtype=np.int64)
+    hs = np.asarray(res["h"], dtype=np.int64)
+    ns = np.asarray(res["n"], dtype=np.int64)
+    end = int(hs.max()) + 1
+    # Rows are sorted by network: each network's hours are one slice.
+    cuts = np.flatnonzero((ccs[1:] != ccs[:-1]) | (asns[1:] != asns[:-1])) + 1
+    by_net: dict[tuple[str, int], tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = {}
+    for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), len(hs)], strict=True):
+        by_net[(str(ccs[lo]), int(asns[lo]))] = (hs[lo:hi], ns[lo:hi])
     events: list[Event] = []
-    for (cc, asn), points in sorted(by_net.items()):
-        first = points[0][0]
+    for (cc, asn), (net_h, net_n) in sorted(by_net.items()):
+        first = int(net_h[0])
         counts = np.zeros(end - first, dtype=np.int64)
-        for h, n in points:
-            counts[h - first] = n
+        counts[net_h - first] = net_n
         for c in volume.collapses(first, counts):
             start = when(c.start)
             depth = 1 - c.observed / c.expected if c.expected else 1.0
