@@ -22,10 +22,10 @@
 3. Prints a table, the goals (events ≤ 3 × scan, peak memory flat from N/2 to N)
    and a final JSON line with every figure.
 
-Time is the wall-clock time of the phase inside the child (imports and opening the
-store excluded); peak memory is the child's maximum resident set size from
-``wait4``. Every phase runs with the memory limit the events phase sets for itself
-(``voipwatch.events.cells.MEMORY_LIMIT``).
+Time is the wall-clock and the CPU time (every thread of the child) of the phase
+inside the child (imports and opening the store excluded); peak memory is the
+child's maximum resident set size from ``wait4``. Every phase runs with the memory
+limit the events phase sets for itself (``voipwatch.events.cells.MEMORY_LIMIT``).
 """
 
 from __future__ import annotations
@@ -148,6 +148,7 @@ def _child(phase: str, db: Path) -> None:
     with open_store(db, memory_limit=MEMORY_LIMIT) as store:
         store.con.execute("SET enable_progress_bar = false")
         started = time.perf_counter()
+        cpu_started = time.process_time()
         extra: dict[str, Any] = {}
         if phase == "scan":
             store.con.execute(SCAN).fetchall()
@@ -165,7 +166,12 @@ def _child(phase: str, db: Path) -> None:
                 "kinds": sorted({e.kind for e in events}),
             }
         elapsed = time.perf_counter() - started
-    print(json.dumps({"phase": phase, "seconds": round(elapsed, 3), **extra}))
+        cpu = time.process_time() - cpu_started
+    print(
+        json.dumps(
+            {"phase": phase, "seconds": round(elapsed, 3), "cpu_seconds": round(cpu, 3), **extra}
+        )
+    )
 
 
 def _run(phase: str, store: Path, workdir: Path) -> dict[str, Any]:
@@ -188,7 +194,8 @@ def _run(phase: str, store: Path, workdir: Path) -> dict[str, Any]:
         raise SystemExit(f"phase {phase} failed ({proc.returncode})")
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     result["peak_mb"] = round(usage.ru_maxrss / 1024, 1)
-    result["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)
+    # The whole child's CPU time, imports and opening the store included.
+    result["process_cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)
     return result
 
 
@@ -205,7 +212,10 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     sizes = [args.rows // 2, args.rows]
     figures: dict[str, Any] = {"rows": sizes, "cpus": os.cpu_count(), "runs": []}
-    print(f"{'rows':>12} {'phase':>10} {'seconds':>8} {'× scan':>7} {'peak MB':>8}")
+    print(
+        f"{'rows':>12} {'phase':>10} {'seconds':>8} {'× scan':>7} {'CPU s':>7} {'× scan':>7} "
+        f"{'peak MB':>8}"
+    )
     for rows in sizes:
         measurements = rows // ROLES_PER_MEASUREMENT
         store = args.workdir / f"events-v{STORE_VERSION}-r{rows}.duckdb"
@@ -214,16 +224,17 @@ def main() -> None:
             tmp = store.with_suffix(".tmp")
             _generate(tmp, measurements)
             tmp.rename(store)
-        scan = None
+        scan: dict[str, Any] = {}
         for phase in ("scan", "scan+join", "events"):
             r = _run(phase, store, args.workdir)
-            scan = r["seconds"] if phase == "scan" else scan
-            r["ratio"] = round(r["seconds"] / scan, 2) if scan else None
+            scan = r if phase == "scan" else scan
+            r["ratio"] = round(r["seconds"] / scan["seconds"], 2)
+            r["cpu_ratio"] = round(r["cpu_seconds"] / max(scan["cpu_seconds"], 1e-3), 2)
             r["rows"] = rows
             figures["runs"].append(r)
             print(
                 f"{rows:>12,} {phase:>10} {r['seconds']:>8.2f} {r['ratio']:>7.2f} "
-                f"{r['peak_mb']:>8.1f}"
+                f"{r['cpu_seconds']:>7.2f} {r['cpu_ratio']:>7.2f} {r['peak_mb']:>8.1f}"
                 + (
                     f"   cells {r['cells_seconds']:.2f} s + detection "
                     f"{r['detect_seconds']:.2f} s; {r['cells']:,} cells, {r['events']} events"
@@ -234,14 +245,23 @@ def main() -> None:
             )
     events = [r for r in figures["runs"] if r["phase"] == "events"]
     worst = max(r["ratio"] for r in events)
+    worst_cpu = max(r["cpu_ratio"] for r in events)
     growth = events[1]["peak_mb"] / events[0]["peak_mb"] - 1
-    figures["goal_ratio"] = {"limit": GOAL_RATIO, "worst": worst, "pass": worst <= GOAL_RATIO}
+    figures["goal_ratio"] = {
+        "limit": GOAL_RATIO,
+        "worst": worst,
+        "worst_cpu": worst_cpu,
+        "pass": worst <= GOAL_RATIO,
+    }
     figures["memory_growth"] = {
         "limit": FLAT_TOLERANCE,
         "growth": round(growth, 3),
         "pass": growth < FLAT_TOLERANCE,
     }
-    print(f"events ≤ {GOAL_RATIO} × scan: {'PASS' if worst <= GOAL_RATIO else 'FAIL'} ({worst})")
+    print(
+        f"events ≤ {GOAL_RATIO} × scan: {'PASS' if worst <= GOAL_RATIO else 'FAIL'} "
+        f"({worst} in wall-clock time, {worst_cpu} in CPU time)"
+    )
     print(
         f"peak memory flat (N/2 → N): {'PASS' if growth < FLAT_TOLERANCE else 'FAIL'} "
         f"({events[0]['peak_mb']} → {events[1]['peak_mb']} MB, {growth:+.1%})"
