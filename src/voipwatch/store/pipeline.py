@@ -1,13 +1,14 @@
 """Ingest through an engine: files are prepared elsewhere, committed here in order.
 
 An engine (:mod:`voipwatch.engine`) maps :func:`~voipwatch.store.prepare.prepare_file`
-over the input files, a few at a time; each spills its rows as parts into a
-directory beside the store. This process, the only one holding the store, commits
-the parts in input order — file after file, part after part, each part one
-transaction with its quarantine and, for a file's last part, the file's bookkeeping —
-so a run has exactly the semantics of a serial one: the first occurrence of a key in
-input order is kept, a killed run re-run converges on one clean run's store, and
-duplicates are counted the same.
+over the input files, a few at a time; each spills its rows as Parquet parts into a
+directory beside the store (or one every worker of a cluster sees). This process,
+the only one holding the store, has DuckDB load the parts in input order — file after
+file, part after part, consecutive ready parts in one transaction (see
+:class:`_Group`) with their quarantine and, for a file's last part, the file's
+bookkeeping — so a run has exactly the semantics of a serial one: the first
+occurrence of a key in input order is kept, a killed run re-run converges on one
+clean run's store, and duplicates are counted the same.
 
 Parts of the file at the head of the order are committed as soon as they appear, and
 its worker writes a part only while fewer than :data:`WINDOW` of its earlier ones
