@@ -2,7 +2,7 @@
 
 :func:`prepare_file` is what an engine (:mod:`voipwatch.engine`) maps over the input
 files. It touches no store: it reads one file, judges each record, and writes each
-batch ("part") of rows as Arrow IPC files into a spill directory, where the process
+batch ("part") of rows as Parquet files into a spill directory, where the process
 that holds the store commits them, in input order (see
 :mod:`voipwatch.store.pipeline`). Only rows cross process boundaries, through those
 files; what comes back is a small :class:`FileResult`.
