@@ -256,9 +256,8 @@ def report(files: list[Path], half: list[Path], res: dict[str, Any]) -> dict[str
     print(
         "(map: the per-file work alone, start-up excluded (a LocalCluster's is printed in "
         "the JSON);\n ingest: the whole command, the store included. CPUs: CPU time of the "
-        "child and the\n workers it waited for / wall time (Dask workers are not waited for "
-        "by the child, so\n their CPU is missing there). worker peak: the largest VmHWM of "
-        "any worker process.)"
+        "child and its\n workers / wall time. worker peak: the largest VmHWM of any worker "
+        "process.)"
     )
     print()
     summary: dict[str, Any] = {"files": len(files), "gz_gb": round(gz, 3), "phases": res}
