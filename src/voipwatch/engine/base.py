@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Protocol, TypeVar
+from typing import Protocol, Self, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -53,3 +53,21 @@ class Engine(Protocol):
 def default_workers(files: int) -> int:
     """One worker per CPU, but no more than there are files (at least one)."""
     return max(1, min(os.cpu_count() or 1, files))
+
+
+class ClosesOnExit:
+    """``with engine:`` closes the engine on the way out, whatever happened inside."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -19,10 +19,9 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from types import TracebackType
 from typing import Any, TypeVar
 
-from voipwatch.engine.base import Pending
+from voipwatch.engine.base import ClosesOnExit, Pending
 from voipwatch.errors import UsageError
 
 T = TypeVar("T")
@@ -33,7 +32,7 @@ R = TypeVar("R")
 LOCAL_MEMORY_LIMIT = "1GiB"
 
 
-class DaskEngine:
+class DaskEngine(ClosesOnExit):
     """Maps ``fn`` over items on a Dask cluster, ``ahead`` items in flight.
 
     ``workers`` is the number of local worker processes to start, or, with
@@ -123,14 +122,3 @@ class DaskEngine:
             with contextlib.suppress(Exception):
                 self._cluster.close()
             self._cluster = None
-
-    def __enter__(self) -> DaskEngine:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

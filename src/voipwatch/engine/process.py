@@ -22,10 +22,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from types import TracebackType
 from typing import Final, TypeVar
 
-from voipwatch.engine.base import Pending
+from voipwatch.engine.base import ClosesOnExit, Pending
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -54,7 +53,7 @@ def _init_worker(parent: int) -> None:
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
-class ProcessEngine:
+class ProcessEngine(ClosesOnExit):
     """Maps ``fn`` over items with ``workers`` processes, ``ahead`` items in flight.
 
     ``fn`` and the items must be picklable (a module-level function, plain data), and
@@ -117,14 +116,3 @@ class ProcessEngine:
         for p in procs:
             with contextlib.suppress(OSError, ValueError, AssertionError):
                 p.join(timeout=10)
-
-    def __enter__(self) -> ProcessEngine:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
-from types import TracebackType
 from typing import TypeVar
 
-from voipwatch.engine.base import Pending
+from voipwatch.engine.base import ClosesOnExit, Pending
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-class SerialEngine:
+class SerialEngine(ClosesOnExit):
     """Runs ``fn`` on the calling thread, lazily, in input order."""
 
     workers = 1
@@ -34,14 +33,3 @@ class SerialEngine:
 
     def close(self) -> None:
         pass
-
-    def __enter__(self) -> SerialEngine:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
