@@ -3,13 +3,15 @@
 Builds (once, then reuses) a store of at least a million measurements — the bundled
 measurements ingested, then copied across countries, networks and days in SQL (see
 ``tests/e2e/webstore.py``) — starts ``voipwatch serve`` on it in its own process, and
-drives it with concurrent HTTP clients from this process, phase by phase, each
-bounded in time:
+drives it with concurrent HTTP clients on loopback, phase by phase, each bounded in
+time. The concurrent phases use ``wrk`` (Debian package ``wrk``), a load generator in
+C: on a small machine the clients share the server's CPUs, and a Python client spends
+several times the server's own CPU per request, so it would measure itself.
 
 * ``baseline``: ``/api/v1/health`` (no store work): what the server and the client
   cost by themselves, the figure the others are compared with;
-* ``cold``: every distinct aggregation and country page once, one at a time: what a
-  query costs the first time (the store scan);
+* ``cold``: every distinct aggregation and country page once, one at a time (httpx):
+  what a query costs the first time (the store scan);
 * ``aggregation``: a mix of MAT-like ``/api/v1/aggregation`` queries;
 * ``country``: the country pages (HTML with every chart's spec);
 * ``measurements``: ``/api/v1/measurements`` pages (a query the first time each);
@@ -26,11 +28,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -154,41 +159,21 @@ class Server:
             self.proc.wait()
 
 
-async def drive(
-    base: str, urls: list[str], *, clients: int, seconds: float, once: bool = False
-) -> dict[str, float]:
-    """Send ``urls`` round-robin from ``clients`` concurrent clients for ``seconds``
-    (or each URL once, one at a time, with ``once``)."""
+async def drive_once(base: str, urls: list[str]) -> dict[str, float]:
+    """Send each URL once, one at a time: the cold cost of every distinct query."""
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-        started = time.perf_counter()
-        deadline = started + seconds
-
-        async def one(url: str) -> None:
-            nonlocal errors
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        for url in urls:
             t = time.perf_counter()
             try:
                 r = await client.get(url)
-                if r.status_code >= 400:
-                    errors += 1
+                errors += r.status_code >= 400
             except httpx.HTTPError:
                 errors += 1
             latencies.append(time.perf_counter() - t)
-
-        async def worker(i: int) -> None:
-            k = i
-            while time.perf_counter() < deadline:
-                await one(urls[k % len(urls)])
-                k += clients
-
-        if once:
-            for url in urls:
-                await one(url)
-        else:
-            await asyncio.gather(*(worker(i) for i in range(clients)))
-        elapsed = time.perf_counter() - started
+    elapsed = time.perf_counter() - started
     q = statistics.quantiles(latencies, n=100, method="inclusive")
     return {
         "requests": len(latencies),
@@ -197,6 +182,66 @@ async def drive(
         "p50": q[49] * 1000,
         "p95": q[94] * 1000,
         "p99": q[98] * 1000,
+    }
+
+
+#: wrk's script: the URLs round-robin, each connection starting at its own offset, and
+#: one JSON line of figures at the end (latencies are in microseconds in wrk).
+WRK_SCRIPT = """
+local urls = {%s}
+local counter = 0
+setup = function(thread) end
+init = function(args) end
+request = function()
+    counter = counter + 1
+    return wrk.format("GET", urls[(counter %% #urls) + 1])
+end
+done = function(summary, latency, requests)
+    local e = summary.errors
+    io.write(string.format(
+        '\\nRESULT {"requests": %%d, "socket_errors": %%d, "status_errors": %%d, '
+        .. '"seconds": %%f, "p50": %%f, "p95": %%f, "p99": %%f}\\n',
+        summary.requests, e.connect + e.read + e.write + e.timeout, e.status,
+        summary.duration / 1e6, latency:percentile(50) / 1e3,
+        latency:percentile(95) / 1e3, latency:percentile(99) / 1e3))
+end
+"""
+
+
+def drive(base: str, urls: list[str], *, clients: int, seconds: float) -> dict[str, float]:
+    """``clients`` keep-alive connections sending ``urls`` round-robin for ``seconds``,
+    each sending its next request when the last one is answered (a closed loop)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "urls.lua"
+        script.write_text(WRK_SCRIPT % ", ".join(json.dumps(u) for u in urls))
+        out = subprocess.run(
+            [
+                "wrk",
+                "--threads",
+                "1",
+                "--connections",
+                str(clients),
+                "--duration",
+                f"{max(1, round(seconds))}s",
+                "--timeout",
+                "30s",
+                "--script",
+                str(script),
+                base,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    r = json.loads(line.removeprefix("RESULT "))
+    return {
+        "requests": r["requests"],
+        "errors": r["socket_errors"] + r["status_errors"],
+        "rps": r["requests"] / r["seconds"],
+        "p50": r["p50"],
+        "p95": r["p95"],
+        "p99": r["p99"],
     }
 
 
@@ -209,6 +254,8 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8765)
     args = ap.parse_args()
     args.db.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench_api needs wrk, the HTTP load generator: apt-get install wrk")
 
     n, built = ensure_store(args.db, args.measurements)
     with duckdb.connect(str(args.db), read_only=True) as con:
@@ -219,7 +266,7 @@ def main() -> None:
         f"{size:,.0f} MB" + (f", built in {built:.1f} s" if built else " (reused)")
     )
     print(
-        f"cpus: {os.cpu_count()}; server and clients share them; "
+        f"cpus: {os.cpu_count()}; the server and the clients (wrk) share them; "
         f"{args.clients} clients, {args.seconds:g} s per phase"
     )
 
@@ -228,25 +275,19 @@ def main() -> None:
         server.wait()
         aggs, countries, lists = aggregation_urls(), country_urls(), measurement_urls()
         results = {}
-        results["baseline"] = asyncio.run(
-            drive(server.url, ["/api/v1/health"], clients=args.clients, seconds=args.seconds)
+        results["baseline"] = drive(
+            server.url, ["/api/v1/health"], clients=args.clients, seconds=args.seconds
         )
-        results["cold"] = asyncio.run(
-            drive(server.url, aggs + countries, clients=1, seconds=600, once=True)
-        )
+        results["cold"] = asyncio.run(drive_once(server.url, aggs + countries))
         for name, urls in (
             ("aggregation", aggs),
             ("country", countries),
             ("measurements", lists),
         ):
-            results[name] = asyncio.run(
-                drive(server.url, urls, clients=args.clients, seconds=args.seconds)
-            )
+            results[name] = drive(server.url, urls, clients=args.clients, seconds=args.seconds)
         # One client at a time: what a cached answer costs the server and client alone.
         for name, urls in (("aggregation/1", aggs), ("country/1", countries)):
-            results[name] = asyncio.run(
-                drive(server.url, urls, clients=1, seconds=args.seconds / 3)
-            )
+            results[name] = drive(server.url, urls, clients=1, seconds=args.seconds / 3)
     finally:
         server.stop()
 
