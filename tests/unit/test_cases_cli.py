@@ -115,3 +115,24 @@ def test_cases_bad_input(tmp_path: Path) -> None:
     assert (code, "unknown app" in err) == (2, True)
     code, _, err = run("cases", "list", "--db", db, "--country", "Atlantis")
     assert (code, "unknown country" in err) == (2, True)
+
+
+def test_cases_of_another_layout_are_refused(tmp_path: Path) -> None:
+    """Case tables hold what people wrote: a store whose case layout is not this
+    version's is refused with a message, not misread or rebuilt."""
+    import duckdb
+
+    db = tmp_path / "s.duckdb"
+    src = tmp_path / "incidents.json"
+    src.write_text(json.dumps(OONI))
+    assert run("cases", "import", str(src), "--db", str(db))[0] == 0
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE store_meta SET value = '99' WHERE name = 'cases_schema'")
+    for args in (("list",), ("import", str(src)), ("show", "x")):
+        code, _, err = run("cases", *args, "--db", str(db))
+        assert code != 0, args
+        assert "layout version 99" in err, err
+        assert "reads version 1" in err, err
+        assert "Traceback" not in err
+    with duckdb.connect(str(db)) as con:
+        assert con.execute("SELECT count(*) FROM cases").fetchone() == (1,)

@@ -1,6 +1,8 @@
 """The case registry: documented cases in the store, joined with detected events.
 
-Tables (created here, versioned as ``cases_schema`` in ``store_meta``):
+Tables (created here, versioned as ``cases_schema`` in ``store_meta``; unlike the
+events tier they hold what people wrote, so a store of another version is refused
+with a message, never dropped or misread):
 
 * ``case_sources``: every imported source record, as JSON, with the case it is filed
   under — the registry's ground truth;
@@ -27,7 +29,7 @@ from voipwatch.cases.match import Match, match
 from voipwatch.cases.merge import merge
 from voipwatch.cases.model import STATUSES, Annotation, Case, SourceRecord
 from voipwatch.cases.names import app_for, country_code
-from voipwatch.errors import InputError, UsageError
+from voipwatch.errors import InputError, StoreError, UsageError
 from voipwatch.events.model import Event
 from voipwatch.store.db import Store, registered
 
@@ -109,8 +111,20 @@ class ImportStats:
         }
 
 
+def _check_version(store: Store) -> None:
+    """Refuse case tables written in another version of their layout."""
+    row = store.con.execute("SELECT value FROM store_meta WHERE name = 'cases_schema'").fetchone()
+    if row is not None and row[0] != CASES_SCHEMA:
+        raise StoreError(
+            f"{store.path}: its documented cases are stored in layout version {row[0]}, "
+            f"and this voipwatch reads version {CASES_SCHEMA}: open it with the voipwatch "
+            "that wrote them (its 'voipwatch cases export' writes them out for a new store)"
+        )
+
+
 def ensure_tables(store: Store) -> None:
     """Create the registry's tables in a writable store (idempotent)."""
+    _has_tables(store)  # raises on another layout
     with store.transaction():
         for ddl in DDL:
             store.con.execute(ddl)
@@ -120,8 +134,12 @@ def ensure_tables(store: Store) -> None:
 
 
 def _has_tables(store: Store) -> bool:
+    """Whether the store holds the case tables, in this version's layout (else raises)."""
     names = {r[0] for r in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    return "cases" in names and "case_sources" in names
+    if "cases" not in names or "case_sources" not in names:
+        return False
+    _check_version(store)
+    return True
 
 
 def _records(store: Store) -> list[tuple[SourceRecord, str]]:
