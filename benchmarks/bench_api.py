@@ -190,8 +190,6 @@ async def drive_once(base: str, urls: list[str]) -> dict[str, float]:
 WRK_SCRIPT = """
 local urls = {%s}
 local counter = 0
-setup = function(thread) end
-init = function(args) end
 request = function()
     counter = counter + 1
     return wrk.format("GET", urls[(counter %% #urls) + 1])

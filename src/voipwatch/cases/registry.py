@@ -124,7 +124,7 @@ def _check_version(store: Store) -> None:
 
 def ensure_tables(store: Store) -> None:
     """Create the registry's tables in a writable store (idempotent)."""
-    _has_tables(store)  # raises on another layout
+    _check_version(store)
     with store.transaction():
         for ddl in DDL:
             store.con.execute(ddl)
