@@ -325,12 +325,57 @@ def test_wrong_top_level_types(samples: dict[str, dict[str, Any]], top: dict[str
     assert j.verdict.test_name == "signal"
 
 
-def test_invalid_utf8_inside_a_string_is_repaired() -> None:
+class _OldMsgspecDecoder:
+    """msgspec before 0.23: a stray byte raised ``UnicodeDecodeError``, not ``DecodeError``."""
+
+    def __init__(self, inner: msgspec.json.Decoder[Any]) -> None:
+        self.inner = inner
+
+    def decode(self, raw: bytes) -> Any:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise  # what msgspec < 0.23 raised, before reading any further
+        return self.inner.decode(raw)
+
+
+@pytest.fixture(params=["msgspec-installed", "msgspec-before-0.23"])
+def decoder_behaviour(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the installed decoder, then with one raising as older msgspec did."""
+    if request.param != "msgspec-installed":
+        from voipwatch.ooni import model
+
+        monkeypatch.setattr(model, "_decoder", _OldMsgspecDecoder(model._decoder))
+        monkeypatch.setattr(model, "_any_decoder", _OldMsgspecDecoder(model._any_decoder))
+    return str(request.param)
+
+
+def test_invalid_utf8_inside_a_string_is_repaired(decoder_behaviour: str) -> None:
     raw = b'{"test_name": "whatsapp", "probe_cc": "I\xff", "test_keys": {}}'
     m, notes = decode(raw)
     assert m.test_name == "whatsapp"
     assert m.probe_cc == "I\ufffd"
-    assert any("UTF-8" in n for n in notes)
+    assert notes == [f"invalid UTF-8 at byte {raw.index(0xFF)} replaced by U+FFFD"]
+
+
+def test_invalid_utf8_after_a_wrongly_typed_field_is_repaired(decoder_behaviour: str) -> None:
+    raw = b'{"test_name": "whatsapp", "test_runtime": "x", "probe_cc": "I\xff", "test_keys": {}}'
+    m, notes = decode(raw)
+    assert m.test_name == "whatsapp"
+    assert m.probe_cc == "I\ufffd"
+    assert any("invalid UTF-8 at byte" in n for n in notes)
+
+
+def test_invalid_utf8_outside_a_string_is_invalid_json(decoder_behaviour: str) -> None:
+    with pytest.raises(InputError, match="invalid JSON"):
+        decode(b'{"test_name": "whatsapp", \xff "test_keys": {}}')
+
+
+def test_utf16_is_read_leniently_not_repaired(decoder_behaviour: str) -> None:
+    raw = '{"test_name": "whatsapp", "test_keys": {}}'.encode("utf-16")
+    m, notes = decode(raw)
+    assert m.test_name == "whatsapp"
+    assert not any("replaced by U+FFFD" in n for n in notes)
 
 
 def test_huge_numbers_and_inf() -> None:

@@ -364,23 +364,14 @@ def decode(raw: bytes, *, source: str = "", line: int = 0) -> tuple[Measurement,
         m = _decoder.decode(raw)
     except msgspec.ValidationError:
         m = _decode_tolerant(raw, source, line, notes)
-    except msgspec.DecodeError as exc:
-        m = _decode_lenient(raw, source, line, notes, exc)
-    except UnicodeDecodeError as exc:
-        # OONI data is UTF-8; a stray byte (legacy probes, a bad copy) should cost
-        # that string, not the measurement.
-        fixed = raw.decode("utf-8", "replace").encode("utf-8")
-        notes.append(f"invalid UTF-8 at byte {exc.start} replaced by U+FFFD")
-        try:
-            m = _decoder.decode(fixed)
-        except msgspec.ValidationError:
-            m = _decode_tolerant(fixed, source, line, notes)
-        except (msgspec.DecodeError, RecursionError) as exc2:
-            raise InputError(
-                f"invalid JSON (invalid UTF-8 at byte {exc.start}): {exc2}",
-                source=source,
-                line=line,
-            ) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        # msgspec < 0.23 raises UnicodeDecodeError on a stray byte, 0.23 a plain
+        # DecodeError; ask the bytes themselves rather than trust either.
+        bad = invalid_utf8_at(raw)
+        repaired = None if bad is None else _decode_repaired(raw, bad, source, line, notes)
+        # Bytes that are not UTF-8 at all (UTF-16, say) are not repaired but read
+        # leniently.
+        m = repaired or _decode_lenient(raw, source, line, notes, exc)
     except RecursionError:
         raise InputError(
             "invalid JSON: nested too deeply to read", source=source, line=line
@@ -395,6 +386,35 @@ def decode(raw: bytes, *, source: str = "", line: int = 0) -> tuple[Measurement,
     if tk is not None and m.test_name == "facebook_messenger":
         _merge_legacy_fb(tk)
     return m, notes
+
+
+def invalid_utf8_at(raw: bytes) -> int | None:
+    """The offset of the first byte of ``raw`` that is not valid UTF-8, or ``None``."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return None
+
+
+def _decode_repaired(
+    raw: bytes, bad: int, source: str, line: int, notes: list[str]
+) -> Measurement | None:
+    """Bytes with invalid UTF-8: replace each bad byte by U+FFFD and decode again.
+
+    OONI data is UTF-8; a stray byte (legacy probes, a bad copy) should cost that
+    string, not the measurement. ``None`` when the repaired bytes are no JSON either.
+    """
+    fixed = raw.decode("utf-8", "replace").encode("utf-8")
+    mine = [f"invalid UTF-8 at byte {bad} replaced by U+FFFD"]
+    try:
+        m = _decoder.decode(fixed)
+    except msgspec.ValidationError:
+        m = _decode_tolerant(fixed, source, line, mine)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    notes.extend(mine)
+    return m
 
 
 def _decode_lenient(
@@ -431,12 +451,14 @@ def _decode_tolerant(raw: bytes, source: str, line: int, notes: list[str]) -> Me
     """The slow path: decode untyped, then convert field by field."""
     try:
         obj = _any_decoder.decode(raw)
-    except UnicodeDecodeError as exc:
-        # The typed decode stopped at a wrongly typed field before reaching a stray
-        # byte that this full read meets: repair the bytes as decode() does.
-        notes.append(f"invalid UTF-8 at byte {exc.start} replaced by U+FFFD")
-        return _decode_tolerant(raw.decode("utf-8", "replace").encode("utf-8"), source, line, notes)
-    except (msgspec.DecodeError, RecursionError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        bad = None if isinstance(exc, RecursionError) else invalid_utf8_at(raw)
+        if bad is not None:
+            # The typed decode stopped at a wrongly typed field before reaching a
+            # stray byte that this full read meets: repair the bytes as decode() does.
+            notes.append(f"invalid UTF-8 at byte {bad} replaced by U+FFFD")
+            fixed = raw.decode("utf-8", "replace").encode("utf-8")
+            return _decode_tolerant(fixed, source, line, notes)
         # msgspec refuses integers beyond 64 bits even where they are skipped later;
         # the standard library reads them (as floats here), so try it before giving up.
         try:
