@@ -146,3 +146,92 @@ def test_an_older_demo_store_is_built_afresh(
         ccs = {r[0] for r in rows}
     assert ccs == set(doc["countries"])  # type: ignore[arg-type]
     assert "IT" not in ccs
+
+
+def test_evidence_bundle_of_the_iran_brief_verifies_and_names_an_altered_file(
+    demo_db: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    import zipfile
+
+    db, _ = demo_db
+    bundle = tmp_path / "ir.zip"
+    args = ["--country", "IR", "--db", str(db), "--out", str(tmp_path / "ir.html")]
+    result = CliRunner().invoke(app, ["report", *args, "--bundle", str(bundle)])
+    assert result.exit_code == 0, result.output
+    assert "evidence bundle" in result.output
+    with zipfile.ZipFile(bundle) as zf:
+        names = zf.namelist()
+        manifest = json.loads(zf.read("manifest.json"))
+        method = json.loads(zf.read("method.json"))
+        raws = [n for n in names if n.startswith("measurements/")]
+        assert raws, "the Iran demo brief reports blocks: their measurements are in the bundle"
+        for name in raws:
+            for line in zf.read(name).splitlines():
+                m = json.loads(line)
+                assert m["probe_cc"] == "IR"
+                assert m["test_name"]
+        assert any(n.endswith(".png") for n in names)
+        assert any(n.endswith(".svg") for n in names)
+        citation = zf.read("CITATION.txt").decode()
+    assert f"Bundle id: {manifest['bundle_id']}" in citation
+    assert method["country"] == "IR"
+    assert {f["name"] for f in manifest["files"]} == set(names) - {"manifest.json"}
+
+    ok = CliRunner().invoke(app, ["verify-bundle", str(bundle)])
+    assert ok.exit_code == 0, ok.output
+    assert f"bundle {manifest['bundle_id']}: OK" in ok.output
+
+    # One byte changed inside one file, the archive rewritten around it.
+    altered = tmp_path / "altered.zip"
+    target = raws[0]
+    with zipfile.ZipFile(bundle) as src, zipfile.ZipFile(altered, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == target:
+                data = data[:10] + bytes([data[10] ^ 1]) + data[11:]
+            dst.writestr(info, data)
+    bad = CliRunner().invoke(app, ["verify-bundle", str(altered)])
+    assert bad.exit_code == 1
+    assert f"{target}: altered" in bad.output
+    assert "Traceback" not in bad.output
+
+    # One byte changed in the archive's own bytes, where a member's data lies.
+    raw = bytearray(bundle.read_bytes())
+    with zipfile.ZipFile(bundle) as zf:
+        info = zf.getinfo(target)
+    raw[info.header_offset + 30 + len(target.encode()) + 5] ^= 0xFF
+    flipped = tmp_path / "flipped.zip"
+    flipped.write_bytes(bytes(raw))
+    bad = CliRunner().invoke(app, ["verify-bundle", str(flipped)])
+    assert bad.exit_code == 1, bad.output
+    assert target in bad.output
+
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"not a zip")
+    bad = CliRunner().invoke(app, ["verify-bundle", str(junk)])
+    assert bad.exit_code == 2
+    assert "not a readable zip archive" in bad.output
+    assert "Traceback" not in bad.output
+
+
+def test_evidence_bundle_is_the_same_bytes_for_the_same_store_and_date(
+    demo_db: tuple[Path, dict[str, object]],
+) -> None:
+    from datetime import UTC, datetime
+
+    from voipwatch.report.brief import build_brief
+    from voipwatch.report.bundle import bundle_files, verify, write_bundle
+    from voipwatch.report.document import render_html
+
+    db, _ = demo_db
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    archives = []
+    with open_store(db, read_only=True) as store:
+        for _ in range(2):
+            brief = build_brief(store, "IR", now=now)
+            files = bundle_files(store, brief, render_html(brief).encode())
+            archives.append(write_bundle(brief, files))
+    (first, ident), (second, _) = archives
+    assert first == second
+    assert verify(first).bundle_id == ident
+    assert verify(first).ok

@@ -27,6 +27,16 @@ def report(
             show_default=False,
         ),
     ] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--bundle",
+            help="Also write the evidence bundle: the brief, the raw measurements behind "
+            "each event, the charts, the method, the sources and a citation, with the "
+            "SHA-256 of each file (check it with voipwatch verify-bundle).",
+            show_default=False,
+        ),
+    ] = None,
     db: DbOpt = None,
 ) -> None:
     """Write the advocacy brief on a country: what is blocked, how, since when and where,
@@ -42,18 +52,23 @@ def report(
     with store_failures("report"):
         if fmt not in FORMATS:
             raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+        if bundle is not None and bundle.suffix.lower() != ".zip":
+            raise UsageError(f"--bundle {bundle}: an evidence bundle is a .zip file")
         with open_store(db, read_only=True) as store:
             brief = build_brief(store, country)
+            html = render_html(brief).encode()
+            archive = ident = None
+            if bundle is not None:
+                import vl_convert
+
+                from voipwatch.report.bundle import bundle_files, write_bundle
+
+                files = bundle_files(store, brief, html, png=vl_convert.svg_to_png)
+                archive, ident = write_bundle(brief, files)
         target = out_file or Path(f"voipwatch-brief-{brief.cc}.{fmt}")
-        data = render_pdf(brief) if fmt == "pdf" else render_html(brief).encode()
-        tmp = target.with_name(target.name + ".part")
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
-            tmp.replace(target)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise UsageError(f"--out {target}: {exc.strerror or exc}") from None
+        _write("--out", target, render_pdf(brief) if fmt == "pdf" else html)
+        if bundle is not None and archive is not None:
+            _write("--bundle", bundle, archive)
     for gap in brief.gaps:
         err.print(f"note: {gap}", markup=False)
     err.print(
@@ -61,3 +76,19 @@ def report(
         f"brief written to {target}",
         markup=False,
     )
+    if bundle is not None:
+        err.print(f"evidence bundle {ident} written to {bundle}", markup=False)
+
+
+def _write(flag: str, target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` whole or not at all (a ``.part`` file, then a rename)."""
+    from voipwatch.errors import UsageError
+
+    tmp = target.with_name(target.name + ".part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"{flag} {target}: {exc.strerror or exc}") from None

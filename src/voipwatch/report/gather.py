@@ -138,6 +138,50 @@ def measured_services(con: duckdb.DuckDBPyConnection, cc: str) -> dict[str, dict
     return out
 
 
+def evidence_raw(
+    con: duckdb.DuckDBPyConnection,
+    cc: str,
+    *,
+    roles: list[str],
+    since: datetime,
+    until: datetime | None,
+    asns: list[int] | None = None,
+    limit: int,
+) -> tuple[list[bytes], int]:
+    """The stored raw bytes (zstd) of the measurements behind an event, oldest first,
+    at most ``limit`` of them; and how many there are in all.
+
+    The same measurements as :func:`evidence_samples`: a verdict on one of ``roles`` of
+    ``blocked`` or ``partial`` in the event's window, each measurement once.
+    """
+    if not roles:
+        return [], 0
+    params: list[Any] = [cc, *roles, since]
+    where = ""
+    if until is not None:
+        where += " AND m.measurement_start_time <= ?"
+        params.append(until)
+    if asns:
+        where += f" AND m.probe_asn IN ({', '.join('?' for _ in asns)})"
+        params.extend(f"AS{a}" for a in asns)
+    behind = f"""
+        SELECT DISTINCT m.key
+        FROM verdicts v JOIN measurements m ON m.key = v.key
+        WHERE m.probe_cc = ? AND v.role IN ({", ".join("?" for _ in roles)})
+          AND v.status IN ('blocked', 'partial') AND m.measurement_start_time >= ? {where}
+    """
+    row = con.execute(f"SELECT count(*) FROM ({behind})", params).fetchone()
+    total = int(row[0]) if row else 0
+    rows = con.execute(
+        f"""
+        SELECT m.raw_zstd FROM measurements m WHERE m.key IN ({behind})
+        ORDER BY m.measurement_start_time, m.measurement_uid, m.key LIMIT ?
+        """,
+        [*params, limit],
+    ).fetchall()
+    return [bytes(r[0]) for r in rows], total
+
+
 def evidence_samples(
     con: duckdb.DuckDBPyConnection,
     cc: str,
