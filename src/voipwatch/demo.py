@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +200,7 @@ def import_cases(
         result.cases[path.name] = stats.as_dict()
 
 
-def detect(store: Store, *, result: DemoResult, now: datetime) -> None:
+def detect(store: Store, *, result: DemoResult) -> None:
     """Cells, events, their match to the cases, and their cost."""
     from voipwatch.cases.registry import match_events
     from voipwatch.cost import cost_for_event
@@ -219,7 +218,7 @@ def detect(store: Store, *, result: DemoResult, now: datetime) -> None:
     result.matched = len(match_events(store, events))
     for e in events:
         try:
-            cost_for_event(e, now=now)
+            cost_for_event(e)
         except UsageError as exc:  # a country without figures: the dashboard says so
             result.skipped.append(f"cost of event {e.event_id}: {exc}")
             continue
@@ -233,7 +232,6 @@ def build(
     cases: list[Path] | None = None,
     on_step: Callable[[str], None] = lambda _: None,
     on_problem: Callable[[str], None] = lambda _: None,
-    now: datetime | None = None,
 ) -> DemoResult:
     """Build the demo store: world, cases, events, matches and costs.
 
@@ -268,7 +266,7 @@ def build(
     timed(
         "events",
         "detecting events, matching cases, pricing",
-        lambda: detect(store, result=result, now=now or datetime.now(UTC)),
+        lambda: detect(store, result=result),
     )
     rows = store.con.execute(
         "SELECT DISTINCT probe_cc FROM measurements ORDER BY probe_cc"

@@ -235,3 +235,71 @@ def test_evidence_bundle_is_the_same_bytes_for_the_same_store_and_date(
     assert first == second
     assert verify(first).bundle_id == ident
     assert verify(first).ok
+
+
+def _prices(db: Path) -> dict[str, dict[str, str]]:
+    """Every demo event's cost as the CLI's JSON, the API, the brief and the page say it."""
+    from fastapi.testclient import TestClient
+
+    from voipwatch.cases.costing import event_cost
+    from voipwatch.events.store import load_events
+    from voipwatch.report.brief import build_brief
+    from voipwatch.web.app import create_app
+
+    def text(cost: dict[str, object]) -> str:
+        cost = {k: v for k, v in cost.items() if k != "available"}
+        return json.dumps(cost, sort_keys=True)
+
+    out: dict[str, dict[str, str]] = {}
+    with open_store(db, read_only=True) as store:
+        events = load_events(store)
+        for e in events:
+            out[e.event_id] = {"cli": text(event_cost(e))}
+        for cc in sorted({e.probe_cc for e in events}):
+            for row in build_brief(store, cc).events:
+                if row.get("cost"):
+                    out[row["event_id"]]["brief"] = text(row["cost"])
+    with TestClient(create_app(db)) as client:
+        for eid, said in out.items():
+            answer = client.get("/api/v1/cost", params={"event_id": eid})
+            assert answer.status_code == 200, answer.text
+            said["api"] = text(answer.json())
+            page = client.get(f"/event/{eid}")
+            assert page.status_code == 200
+            said["page"] = page.text
+    return out
+
+
+def test_an_event_has_one_price_everywhere_and_the_clock_does_not_move_it(
+    demo_db: tuple[Path, dict[str, object]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+
+    from voipwatch.cases import costing
+    from voipwatch.report import brief
+
+    db, _ = demo_db
+    today = _prices(db)
+    assert today
+    for eid, said in today.items():
+        assert said["api"] == said["cli"], eid
+        if "brief" in said:
+            assert said["brief"] == said["cli"], eid
+        cost = json.loads(said["cli"])
+        if "central" in cost:
+            assert f"(central {cost['central']:,.0f})" in said["page"], eid
+            assert f"<strong>{cost['low']:,.0f}</strong>" in said["page"], eid
+
+    class MonthLater(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> MonthLater:  # type: ignore[override]
+            return cls.fromtimestamp(dt.datetime.now(tz).timestamp() + 31 * 86400, tz)
+
+    import voipwatch.cost as cost
+
+    for module in (cost, costing, brief):
+        monkeypatch.setattr(module, "datetime", MonthLater)
+    later = _prices(db)
+    for eid in today:
+        for face in ("cli", "api", "brief"):
+            assert later[eid].get(face) == today[eid].get(face), (eid, face)

@@ -141,9 +141,13 @@ def test_cost_for_event_national_networks_calls_and_ongoing() -> None:
     calls = cost_for_event(_event(plane="media"))
     assert calls.central < national.central
     assert "calls_share" in calls.inputs
-    ongoing = cost_for_event(_event(end=None), now=datetime(2023, 4, 27, tzinfo=UTC))
+    ongoing = cost_for_event(_event(end=None, evidence={"last_evidence": "2023-04-27T00:00:00Z"}))
     assert ongoing.hours == 24
-    assert any("ongoing" in f for f in ongoing.flags)
+    assert any("ongoing: priced so far, to 2023-04-27T00:00+00:00" in f for f in ongoing.flags)
+    # An ongoing event stored without its last hour of evidence is priced at nothing,
+    # never up to the clock.
+    unknown = cost_for_event(_event(end=None))
+    assert unknown.hours == 0
     moved = cost_for_event(_event(kind="target_change"))
     assert (moved.low, moved.central, moved.high) == (0, 0, 0)
     assert any("not a block" in f for f in moved.flags)

@@ -8,6 +8,7 @@ detected event. The model is described in :mod:`voipwatch.cost.model` and in
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from datetime import UTC, date, datetime
@@ -20,7 +21,7 @@ from voipwatch.cost.model import Comparison, CostEstimate, Input, ThirdParty, co
 if TYPE_CHECKING:
     from voipwatch.events.model import Event
 
-__all__ = ["Comparison", "CostEstimate", "Input", "cost_for_event", "estimate"]
+__all__ = ["Comparison", "CostEstimate", "Input", "cost_for_event", "estimate", "evidence_end"]
 
 
 @cache
@@ -84,24 +85,42 @@ def estimate(
     )
 
 
+def evidence_end(event: Event) -> datetime:
+    """Where an event's evidence ends: its end, else the last hour that still showed it.
+
+    An ongoing event is priced to here, never to the clock, so its figure is the same
+    on every page and every day until new measurements extend it. An event stored
+    before voipwatch recorded that hour ends at its latest possible onset: it is
+    priced at nothing until ``voipwatch events`` runs again.
+    """
+    if event.end is not None:
+        return _aware(event.end)
+    last = event.evidence.get("last_evidence")
+    if isinstance(last, str):
+        with contextlib.suppress(ValueError):
+            return max(_aware(datetime.fromisoformat(last)), _aware(event.start))
+    return _aware(event.start)
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
 def cost_for_event(
     event: Event,
     *,
     network_shares: dict[int, float] | None = None,
-    now: datetime | None = None,
 ) -> CostEstimate:
-    """The cost of a detected event: national or its networks, to its end (or now).
+    """The cost of a detected event: national or its networks, to the end of its evidence.
 
     A ``possible_shutdown`` is priced as a full shutdown; an event on the media plane
     only (calls blocked, messages not) as a calls-only block; a ``target_change`` (the
-    app moved its servers) costs nothing and says why. An ongoing event is priced up
-    to ``now`` and says so in its flags.
+    app moved its servers) costs nothing and says why. An ongoing event is priced "so
+    far": to the last hour that showed it (:func:`evidence_end`), and says so in its
+    flags. Nothing here reads the clock: the same event has the same price everywhere.
     """
-    now = now or datetime.now(UTC)
-    start = event.start if event.start.tzinfo else event.start.replace(tzinfo=UTC)
-    end = event.end or now
-    if end.tzinfo is None:
-        end = end.replace(tzinfo=UTC)
+    start = _aware(event.start)
+    end = evidence_end(event)
     hours = max(0.0, (end - start).total_seconds() / 3600)
     app = "internet" if event.kind == "possible_shutdown" else event.service
     measured = event.evidence.get("networks_measured")
@@ -114,14 +133,18 @@ def cost_for_event(
         network_shares=network_shares,
         measured_networks=measured if isinstance(measured, int) else None,
         calls_only=event.plane == "media",
-        today=now.date(),
+        today=end.date(),
     )
     import msgspec.structs
 
     if event.end is None:
         result = msgspec.structs.replace(
             result,
-            flags=[*result.flags, f"ongoing: priced up to {now.isoformat(timespec='minutes')}"],
+            flags=[
+                *result.flags,
+                f"ongoing: priced so far, to {end.isoformat(timespec='minutes')}, the end of "
+                "the last hour whose measurements showed it",
+            ],
         )
     if event.kind == "target_change":
         # The app moved its servers: nothing was blocked, so nothing was lost. The

@@ -392,7 +392,8 @@ _STATS: Final = f"""
            coalesce(sum(c.n) FILTER (WHERE c.h >= m.t0 AND c.h < m.t1), 0),
            coalesce(sum(c.b) FILTER (WHERE c.h >= m.t0 AND c.h < m.t1), 0),
            coalesce(sum(c.n) FILTER (WHERE c.h < m.t0), 0),
-           coalesce(sum(c.b) FILTER (WHERE c.h < m.t0), 0)
+           coalesce(sum(c.b) FILTER (WHERE c.h < m.t0), 0),
+           max(c.h) FILTER (WHERE c.h >= m.t0 AND c.h < m.t1 AND c.b > 0)
     FROM _ev_m AS m JOIN _ev_c AS c USING ({_S})
     WHERE c.h >= m.t0 - {BASELINE_HOURS} AND c.h < m.t1
     GROUP BY m.draft
@@ -439,7 +440,7 @@ def _events(store: Store, drafts: list[Draft], data_end: int) -> list[Event]:
             techniques[int(r[0])].append((str(r[1]), int(r[2])))
         networks = {int(r[0]): int(r[1]) for r in con.execute(_NETWORKS).fetchall()}
     return [
-        _event(i, d, stats.get(i, (0, 0, 0, 0)), techniques.get(i, []), networks.get(i, 0))
+        _event(i, d, stats.get(i, (0, 0, 0, 0, None)), techniques.get(i, []), networks.get(i, 0))
         for i, d in enumerate(drafts)
     ]
 
@@ -460,7 +461,8 @@ def confidence(*, contrast: float, blocked: float, networks: int) -> float:
 def _event(
     idx: int, d: Draft, stats: Any, techniques: list[tuple[str, int]], measured: int
 ) -> Event:
-    n, b, base_n, base_b = (float(x) for x in stats)
+    n, b, base_n, base_b = (float(x) for x in stats[:4])
+    last_blocked = stats[4]
     share = b / n if n else 0.0
     base = base_b / base_n if base_n else 0.0
     total = sum(c for _, c in techniques)
@@ -489,6 +491,10 @@ def _event(
             for s in sorted(d.members, key=lambda s: (s.start, s.series))
         ],
     }
+    if last_blocked is not None:
+        # The end of the last hour that still showed the block: an ongoing event's
+        # evidence goes no further, so neither does its price.
+        evidence["last_evidence"] = iso(int(last_blocked) + 1)
     if d.kind == "target_change":
         evidence["reason"] = (
             "the same role began failing in many countries at once: the service changed, "

@@ -102,11 +102,11 @@ def _events(store: Store, cc: str) -> list[Event]:
     return sorted(load_events(store, cc=cc), key=lambda e: (e.start, e.service))
 
 
-def _cost(event: Event, now: datetime, gaps: list[str]) -> dict[str, Any] | None:
+def _cost(event: Event, gaps: list[str]) -> dict[str, Any] | None:
     from voipwatch.cost import cost_for_event
 
     try:
-        estimate = cost_for_event(event, now=now)
+        estimate = cost_for_event(event)
     except VoipwatchError as exc:  # an unknown country, or a damaged indicator file
         gaps.append(f"No cost for the {event.service} event of {_day(event.start)}: {exc}")
         return None
@@ -283,9 +283,6 @@ def build_brief(store: Store, cc: str, *, now: datetime | None = None) -> Brief:
         gaps.append(f"The store holds no judged measurements from {cc}.")
     names, roles = _service_names()
     events = _events(store, cc)
-    # An ongoing block is priced up to the last measurement: the evidence goes no further.
-    last = brief.coverage.last
-    priced_to = last.replace(tzinfo=UTC) if last is not None else now
     asns = sorted({f"AS{a}" for e in events for a in e.asns})
     operators = gather.network_names(con, cc, asns)
     rows = [
@@ -296,7 +293,7 @@ def build_brief(store: Store, cc: str, *, now: datetime | None = None) -> Brief:
             roles=roles,
             operators=operators,
             # A target change (every country at once) is not a block: it costs nothing.
-            cost=_cost(e, priced_to, gaps) if e.kind != "target_change" else None,
+            cost=_cost(e, gaps) if e.kind != "target_change" else None,
             synthetic=synthetic is not None,
         )
         for e in events
