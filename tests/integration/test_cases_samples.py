@@ -149,3 +149,32 @@ def test_three_sources_merge_into_one_list(shared_dir: Path, tmp_path: Path) -> 
         corroborated = sum(1 for c, _ in ooni_cases if len({s.source for s in c.sources}) > 1)
         print(f"  {corroborated} of {len(ooni_cases)} also documented by STOP or CenAlert")
         assert corroborated >= 18
+
+
+@pytest.mark.shared
+def test_a_platform_ban_is_never_priced_as_an_outage(shared_dir: Path, tmp_path: Path) -> None:
+    """STOP files bans of Starlink (its sale, use or kits) as "Full network"; the
+    Internet kept working, so they are not priced as shutdowns. A shutdown that also
+    cut Starlink stays a shutdown."""
+    from voipwatch.cases.costing import case_cost
+
+    with open_store(tmp_path / "cases.duckdb") as store:
+        import_cases(store, sources(shared_dir)["stop"], "stop", today=TODAY)
+        cases = list_cases(store)
+    bans = [c for c in cases if c.kind == "platform_ban"]
+    assert len(bans) >= 10
+    for c in bans:
+        cost = case_cost(c, today=TODAY)
+        assert cost["available"] is False, c.title
+        assert "not an outage" in str(cost["reason"])
+    iran = [c for c in bans if c.country == "IR" and c.start == date(2025, 6, 30)]
+    assert iran, "Iran's 2025 Starlink ban is a platform ban"
+    tanzania = [c for c in cases if c.country == "TZ" and c.start == date(2025, 10, 29)]
+    assert [c.kind for c in tanzania] == ["full_shutdown"]
+    assert case_cost(tanzania[0], today=TODAY)["available"] is True
+    # Every case priced as a full shutdown says the Internet or a network was cut.
+    for c in cases:
+        if c.kind == "full_shutdown":
+            assert "starlink" not in [o.lower() for o in c.other_services] or any(
+                "network" in s.title.lower() or "internet" in s.title.lower() for s in c.sources
+            ), c.title

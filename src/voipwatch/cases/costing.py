@@ -52,6 +52,12 @@ def case_cost(case: Case, *, today: date | None = None) -> dict[str, object]:
     """
     from voipwatch.cost import estimate
 
+    if case.kind == "platform_ban":
+        return {
+            "available": False,
+            "reason": "a ban of one access platform (its sale, import, licence or use), "
+            "not an outage: the Internet kept working, and voipwatch prices outages only",
+        }
     day = today or datetime.now(UTC).date()
     hours, flags = case_hours(case, today=day)
     if hours is None:

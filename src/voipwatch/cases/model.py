@@ -19,9 +19,17 @@ import msgspec
 
 #: ``service_block``: apps (or their servers) blocked, the rest of the Internet works;
 #: ``voip_only``: calls blocked, messaging works; ``throttling``: apps slowed, not cut;
-#: ``full_shutdown``: the network itself is cut, every app with it.
-CaseKind = Literal["service_block", "voip_only", "throttling", "full_shutdown"]
-KINDS: tuple[CaseKind, ...] = ("service_block", "voip_only", "throttling", "full_shutdown")
+#: ``full_shutdown``: the network itself is cut, every app with it; ``platform_ban``: one
+#: access platform (a satellite service such as Starlink) banned — its sale, import,
+#: licence or use — while every other network works: not an outage.
+CaseKind = Literal["service_block", "voip_only", "throttling", "full_shutdown", "platform_ban"]
+KINDS: tuple[CaseKind, ...] = (
+    "service_block",
+    "voip_only",
+    "throttling",
+    "full_shutdown",
+    "platform_ban",
+)
 
 #: ``day``: the source gives the day; ``estimated``: the source says the day is an
 #: estimate; ``unknown``: no date (only for ends).

@@ -96,6 +96,7 @@ def import_(
 def _short(case: Case) -> str:
     return ",".join(case.apps) or {
         "full_shutdown": "(all: shutdown)",
+        "platform_ban": "(a platform banned)",
         "voip_only": "(all calls)",
         "service_block": "(messaging apps, unnamed)",
     }.get(case.kind, "(all)")
@@ -110,7 +111,10 @@ def list_(
     app: Annotated[str | None, typer.Option("--app", help="App (catalogue id or name).")] = None,
     kind: Annotated[
         str | None,
-        typer.Option("--kind", help="service_block, voip_only, throttling or full_shutdown."),
+        typer.Option(
+            "--kind",
+            help="service_block, voip_only, throttling, full_shutdown or platform_ban.",
+        ),
     ] = None,
     status: Annotated[str | None, typer.Option("--status", help="Review status.")] = None,
     source: Annotated[

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from typing import Final
 
 from voipwatch.cases.importers.common import (
     Batch,
@@ -60,6 +61,35 @@ def _links(*cells: str) -> list[str]:
     return list(found)
 
 
+#: Access platforms STOP files as "Full network" when they alone are banned (their
+#: sale, import, licence or use) while every other network works.
+PLATFORMS: Final = frozenset({"starlink"})
+#: Words that say the Internet or a network itself was cut, not only a platform.
+_OUTAGE: Final = re.compile(
+    r"(?<!starlink )\b(?:internet|network|phone lines|mobile data|connectivity)\b"
+    r"[^.;]{0,40}?\b(?:shut ?down|cut|disrupted)"
+    r"|\b(?:network|internet) shutdown|shut ?down (?:the |all )?(?:internet|network)",
+    re.IGNORECASE,
+)
+_PLATFORM_SPLIT: Final = re.compile(r"[,;/]|\band\b")
+
+
+def platform_only(row: dict[str, str]) -> bool:
+    """Whether a "Full network" row bans only an access platform, not the network.
+
+    The services it names are platforms only (Starlink), and its text never says the
+    Internet or a network was cut: Iran's 2025 ban on buying or using Starlink, Sudan's
+    confiscation of Starlink kits. Tanzania's 2025 "full nationwide network shutdown,
+    including Starlink" stays a shutdown.
+    """
+    named = [p.strip().lower() for p in _PLATFORM_SPLIT.split(row.get("other_affected", ""))]
+    named = [p for p in named if p]
+    if not named or any(p not in PLATFORMS for p in named):
+        return False
+    text = " ".join(row.get(k, "") for k in ("event", "actual_cause_details"))
+    return _OUTAGE.search(text) is None
+
+
 def _kind(extent: str, shutdown_type: str, apps: list[str], unnamed: str | None) -> CaseKind | None:
     service = "service-based" in extent.lower()
     full = "full network" in extent.lower()
@@ -97,10 +127,14 @@ def _row_record(
             stated[r["other_affected"].strip()] = None
     apps, unnamed = split_apps(sorted(app_set))
     kind = _kind(latest.get("shutdown_extent", ""), latest.get("shutdown_type", ""), apps, unnamed)
+    if kind == "full_shutdown" and platform_only(latest):
+        kind = "platform_ban"
     if kind is None:
         batch.skipped["service block of no calling or messaging app"] += 1
         return []
-    if kind == "full_shutdown" or (kind == "throttling" and not apps and not unnamed):
+    if kind in ("full_shutdown", "platform_ban") or (
+        kind == "throttling" and not apps and not unnamed
+    ):
         apps = []
     start = parse_day(latest["start_date"], what="start_date")
     end = parse_day(latest["end_date"], what="end_date") if latest.get("end_date") else None
