@@ -164,14 +164,14 @@ def test_a_platform_ban_is_never_priced_as_an_outage(shared_dir: Path, tmp_path:
     bans = [c for c in cases if c.kind == "platform_ban"]
     assert len(bans) >= 10
     for c in bans:
-        cost = case_cost(c, today=TODAY)
+        cost = case_cost(c)
         assert cost["available"] is False, c.title
         assert "not an outage" in str(cost["reason"])
     iran = [c for c in bans if c.country == "IR" and c.start == date(2025, 6, 30)]
     assert iran, "Iran's 2025 Starlink ban is a platform ban"
     tanzania = [c for c in cases if c.country == "TZ" and c.start == date(2025, 10, 29)]
     assert [c.kind for c in tanzania] == ["full_shutdown"]
-    assert case_cost(tanzania[0], today=TODAY)["available"] is True
+    assert case_cost(tanzania[0])["available"] is True
     # Every case priced as a full shutdown says the Internet or a network was cut.
     for c in cases:
         if c.kind == "full_shutdown":

@@ -263,39 +263,67 @@ def test_case_cost() -> None:
     from voipwatch.cases.costing import case_cost, event_cost
 
     (br,) = merge([rec("stop", "1", "BR", "2023-04-26", ["telegram"], end="2023-04-28")])
-    cost = case_cost(br, today=TODAY)
+    cost = case_cost(br)
     assert cost["available"] is True
     assert cost["hours"] == 48
     assert 0 < cost["low"] <= cost["central"] <= cost["high"] <= cost["upper_bound_full_shutdown"]  # type: ignore[operator]
     (two,) = merge(
         [rec("stop", "2", "BR", "2023-04-26", ["telegram", "whatsapp"], end="2023-04-28")]
     )
-    both = case_cost(two, today=TODAY)
+    both = case_cost(two)
     assert both["central"] > cost["central"]  # type: ignore[operator]
     assert len(both["per_app"]) == 2  # type: ignore[arg-type]
     (open_end,) = merge([rec("cenalert", "3", "BR", "2023-04-26", ["telegram"])])
-    assert case_cost(open_end, today=TODAY) == {
+    assert case_cost(open_end) == {
         "available": False,
         "reason": "no end date documented: duration unknown",
     }
     (shutdown,) = merge(
         [rec("stop", "4", "IN", "2023-04-26", [], kind="full_shutdown", end="2023-04-27")]
     )
-    assert case_cost(shutdown, today=TODAY)["app"] == "internet"
+    assert case_cost(shutdown)["app"] == "internet"
     ev = event("BR", "telegram", "2023-04-26T00:00:00", "2023-04-28T00:00:00", [])
     assert event_cost(ev)["available"] is True
+
+
+def test_an_ongoing_case_is_priced_so_far_to_the_day_it_was_documented() -> None:
+    """Never to the clock: the figure is the same on every page and every day."""
+    from voipwatch.cases.costing import case_cost
+
+    records = [
+        rec(source, "1", "BR", "2023-04-26", ["telegram"], end_status="ongoing", as_of=d)
+        for source, d in (("stop", "2023-04-28"), ("cenalert", "2023-05-06"))
+    ]
+    (case,) = merge(records)
+    assert str(case.as_of) == "2023-05-06"  # the latest copy that says it goes on
+    cost = case_cost(case)
+    assert cost["hours"] == 10 * 24
+    assert any("priced so far, to 2023-05-06" in f for f in cost["flags"])  # type: ignore[attr-defined]
+    (undated,) = merge([rec("stop", "2", "BR", "2023-04-26", ["telegram"], end_status="ongoing")])
+    assert case_cost(undated)["available"] is False
+
+
+def test_importing_records_the_day_it_was_read(tmp_path: Path) -> None:
+    from voipwatch.cases.importers import read_cases
+
+    data = (
+        b"start_date,country,shutdown_extent,end_date,area_name,shutdown_status,whatsapp_affected\n"
+    )
+    data += b"2024-01-05,Brazil,Service-based,,National,Ongoing,Yes\n"
+    batch = read_cases(data, file="stop.csv", today=date(2024, 2, 1))
+    assert [r.as_of for r in batch.records] == [date(2024, 2, 1)]
 
 
 def test_unnamed_apps_are_not_priced() -> None:
     from voipwatch.cases.costing import case_cost
 
     (unnamed,) = merge([rec("stop", "1", "ML", "2018-08-11", [], end="2018-08-12")])
-    assert case_cost(unnamed, today=TODAY) == {
+    assert case_cost(unnamed) == {
         "available": False,
         "reason": "the sources name no app to price",
     }
     (voip,) = merge([rec("stop", "2", "MA", "2016-02-16", [], kind="voip_only", end="2016-11-04")])
-    priced = case_cost(voip, today=TODAY)
+    priced = case_cost(voip)
     assert priced["available"] is True
     assert priced["app"] == "voip"
 
@@ -319,7 +347,7 @@ def test_platform_only_block_is_priced_as_the_platform() -> None:
                 )
             ]
         )
-        cost = case_cost(case, today=TODAY)
+        cost = case_cost(case)
         assert cost["available"] is True
         assert cost["app"] == "x"
         assert cost["central"] < cost["upper_bound_full_shutdown"] / 2  # type: ignore[operator]

@@ -2,15 +2,16 @@
 
 Computed, not stored: the indicators behind it are refreshed (``voipwatch data
 refresh``) independently of the cases, and a stored figure would go stale silently.
-A case is priced from its documented days: the end minus the onset (at least a day),
-up to today while it is in force; a case whose end nobody recorded has no duration
-and so no cost. A case of several apps is the sum of its apps' estimates, capped at
+A case is priced from its documented days: the end minus the onset (at least a day);
+while it is in force, "so far": up to the day the sources documenting it were read
+(``as_of``), never to the clock; a case whose end nobody recorded has no duration and
+so no cost. A case of several apps is the sum of its apps' estimates, capped at
 the full-shutdown figure.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import timedelta
 from typing import Any
 
 from voipwatch.cases.model import Case
@@ -31,7 +32,7 @@ PRICED_OTHERS = {
 }
 
 
-def case_hours(case: Case, *, today: date) -> tuple[float | None, list[str]]:
+def case_hours(case: Case) -> tuple[float | None, list[str]]:
     """Hours a case lasted as documented, and flags that say how that was read."""
     if case.end is not None:
         days = max((case.end - case.start).days, 1)
@@ -40,12 +41,17 @@ def case_hours(case: Case, *, today: date) -> tuple[float | None, list[str]]:
             flags.append("end estimated by the source")
         return days * 24.0, flags
     if case.end_status == "ongoing":
-        days = max((today - case.start).days, 1)
-        return days * 24.0, [f"ongoing: priced up to {today.isoformat()}"]
+        if case.as_of is None:
+            return None, ["ongoing, and no day it was last documented: import it again to price it"]
+        days = max((case.as_of - case.start).days, 1)
+        return days * 24.0, [
+            f"ongoing: priced so far, to {case.as_of.isoformat()}, the day the sources that "
+            "document it as ongoing were imported"
+        ]
     return None, ["no end date documented: duration unknown"]
 
 
-def case_cost(case: Case, *, today: date | None = None) -> dict[str, object]:
+def case_cost(case: Case) -> dict[str, object]:
     """The cost of a case as a dict (``voipwatch.cost`` estimate form), or why there is none.
 
     Without a figure the dict has ``available: false`` and a ``reason``.
@@ -58,8 +64,7 @@ def case_cost(case: Case, *, today: date | None = None) -> dict[str, object]:
             "reason": "a ban of one access platform (its sale, import, licence or use), "
             "not an outage: the Internet kept working, and voipwatch prices outages only",
         }
-    day = today or datetime.now(UTC).date()
-    hours, flags = case_hours(case, today=day)
+    hours, flags = case_hours(case)
     if hours is None:
         return {"available": False, "reason": flags[0]}
     if case.region:
@@ -88,7 +93,8 @@ def case_cost(case: Case, *, today: date | None = None) -> dict[str, object]:
                 case.start,
                 hours,
                 calls_only=case.kind == "voip_only",
-                today=day,
+                # The last day priced: nothing here reads the clock.
+                today=case.start + timedelta(hours=hours),
             )
         except VoipwatchError as exc:
             flags.append(f"{app} not priced: {exc}")

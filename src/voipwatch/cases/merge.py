@@ -185,6 +185,7 @@ def case_of(
         title=next((r.title for r in ordered if r.title), ""),
         cause=next((r.cause for r in by_cause if r.cause), ""),
         legal_basis=next((r.legal_basis for r in by_cause if r.legal_basis), ""),
+        as_of=max((r.as_of for r in ordered if r.as_of is not None), default=None),
         status=status,
         sources=ordered,
     )

@@ -65,6 +65,10 @@ class Block(msgspec.Struct, frozen=True, kw_only=True):
     title: str = ""
     cause: str = ""
     legal_basis: str = ""
+    #: The day the copy of the source that says this was read (its import): a block
+    #: documented as ongoing is known to last until here, and is priced "so far" to
+    #: here, never to the clock.
+    as_of: date | None = None
 
 
 class SourceRecord(Block, frozen=True, kw_only=True):

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import msgspec.structs
+
 from voipwatch.cases.importers.cenalert import read_cenalert
 from voipwatch.cases.importers.common import Batch
 from voipwatch.cases.importers.native import read_native
@@ -60,10 +62,16 @@ def read_cases(
         raise UsageError(f"--source: {fmt!r} is not one of {', '.join(READERS)}")
     day = today or datetime.now(UTC).date()
     try:
-        return READERS[fmt](data, file=file, today=day)
+        batch = READERS[fmt](data, file=file, today=day)
     except RecursionError:
         # msgspec (and any reader) gives up on absurdly deep JSON; no real case file nests.
         raise InputError("JSON nested too deeply to read", source=file) from None
+    # A voipwatch export keeps the day its records were first read.
+    batch.records = [
+        r if r.as_of is not None else msgspec.structs.replace(r, as_of=day)
+        for r in batch.records
+    ]
+    return batch
 
 
 def read_file(path: Path, *, source: str | None = None, today: date | None = None) -> Batch:
