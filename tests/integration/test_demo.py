@@ -307,3 +307,37 @@ def test_an_event_has_one_price_everywhere_and_the_clock_does_not_move_it(
         # Events in the CLI, API and brief; documented cases as the CLI prices them.
         for face in ("cli", "api", "brief"):
             assert later[eid].get(face) == today[eid].get(face), (eid, face)
+
+
+def test_atom_feeds_announce_the_demo_blocks_and_the_pages_advertise_them(
+    demo_db: tuple[Path, dict[str, object]],
+) -> None:
+    import feedparser
+    from fastapi.testclient import TestClient
+
+    from voipwatch.events.store import load_events
+    from voipwatch.web.app import create_app
+
+    db, _ = demo_db
+    with open_store(db, read_only=True) as store:
+        events = load_events(store)
+    blocks = [e for e in events if e.kind == "block"]
+    assert blocks
+    with TestClient(create_app(db)) as client:
+        answer = client.get("/feed.atom")
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("application/atom+xml")
+        feed = feedparser.parse(answer.content)
+        assert not feed.bozo
+        announced = {e.id.split(":")[3] for e in feed.entries}
+        assert announced <= {e.event_id for e in blocks}
+        assert len(feed.entries) == min(100, len(blocks) + sum(1 for e in blocks if e.end))
+        cc = blocks[0].probe_cc
+        mine = feedparser.parse(client.get("/feed.atom", params={"cc": cc}).content)
+        assert mine.entries
+        assert all(cc in [t.term for t in e.tags] for e in mine.entries)
+        page = client.get(f"/country/{cc}").text
+        assert 'type="application/atom+xml"' in page
+        assert f'href="/feed.atom?cc={cc}"' in page
+        assert client.get("/feed.atom", params={"app": "nosuchapp"}).status_code == 404
+        assert client.get("/feed.atom", params={"cc": "IRN"}).status_code in (400, 422)

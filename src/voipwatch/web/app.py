@@ -181,12 +181,14 @@ def create_app(
     app.state.demo = demo
 
     from voipwatch.web.api import router as api_router
+    from voipwatch.web.feeds import router as feeds_router
     from voipwatch.web.pages import router as pages_router
     from voipwatch.web.pages_detail import router as detail_router
 
     app.include_router(api_router)
     app.include_router(pages_router)
     app.include_router(detail_router)
+    app.include_router(feeds_router)
     static = files("voipwatch.web") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
