@@ -269,6 +269,9 @@ def _prices(db: Path) -> dict[str, dict[str, str]]:
             page = client.get(f"/event/{eid}")
             assert page.status_code == 200
             said["page"] = page.text
+            cite = page.text.split('data-testid="cite"', 1)[1].split("</section>", 1)[0]
+            assert f"event {eid}:" in cite
+            said["cite"] = cite
     return {**out, **cases}
 
 
@@ -305,7 +308,7 @@ def test_an_event_has_one_price_everywhere_and_the_clock_does_not_move_it(
     later = _prices(db)
     for eid in today:
         # Events in the CLI, API and brief; documented cases as the CLI prices them.
-        for face in ("cli", "api", "brief"):
+        for face in ("cli", "api", "brief", "cite"):
             assert later[eid].get(face) == today[eid].get(face), (eid, face)
 
 

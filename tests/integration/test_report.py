@@ -94,3 +94,23 @@ def test_pdf_brief_renders(store_path: Path, tmp_path: Path) -> None:
     pages = pdf_pages(out, tmp_path)
     assert 2 <= len(pages) <= 8
     assert all(p.stat().st_size > 1000 for p in pages)
+
+
+def test_a_real_ooni_measurement_links_to_ooni_explorer(store_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from voipwatch.web.app import create_app
+
+    with open_store(store_path, read_only=True) as store:
+        row = store.con.execute(
+            "SELECT measurement_uid FROM measurements ORDER BY measurement_uid LIMIT 1"
+        ).fetchone()
+    assert row
+    uid = row[0]
+    with TestClient(create_app(store_path)) as client:
+        page = client.get(f"/measurement/{uid}")
+        assert page.status_code == 200
+        assert f'href="https://explorer.ooni.org/m/{uid}"' in page.text
+    # A demo store's measurements are invented: no link to a page that does not exist.
+    with TestClient(create_app(store_path, demo=True)) as client:
+        assert "explorer.ooni.org/m/" not in client.get(f"/measurement/{uid}").text

@@ -21,6 +21,7 @@ import msgspec
 
 from voipwatch.errors import UsageError, VoipwatchError
 from voipwatch.events.model import Event
+from voipwatch.ooni.explorer import MEASUREMENT_URL
 from voipwatch.report import charts, gather
 from voipwatch.store import Store
 
@@ -33,7 +34,7 @@ MAX_CASES = 12
 #: onset and its lead-in, short enough that a day is still a visible bar.
 TIMELINE_DAYS = 120
 #: OONI Explorer's page for a measurement, for briefs on real data.
-OONI_MEASUREMENT_URL = "https://explorer.ooni.org/m/{uid}"
+OONI_MEASUREMENT_URL = MEASUREMENT_URL
 
 
 @dataclass(slots=True)

@@ -54,9 +54,7 @@ def feed(
         with db.store() as store:
             events = load_events(store, cc=query.cc, service=query.app)
         scope = " in ".join(
-            x
-            for x in (names(query.app) if query.app else "", country_name(query.cc or ""))
-            if x
+            x for x in (names(query.app) if query.app else "", country_name(query.cc or "")) if x
         )
         title = "voipwatch: blocking events" + (f" — {scope}" if scope else "")
         entries = alert_entries(events, names=names, countries=country_name)

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from voipwatch.catalog import load as load_catalog
 from voipwatch.errors import UsageError
+from voipwatch.ooni.explorer import MEASUREMENT_URL as OONI_MEASUREMENT_URL
 from voipwatch.web import charts as C
 from voipwatch.web import params as P
 from voipwatch.web import queries as Q
@@ -284,6 +285,13 @@ def measurement_page(
     import orjson
 
     raw = orjson.dumps(found["raw_measurement"], option=orjson.OPT_INDENT_2).decode()
+    doc = found["raw_measurement"]
+    # OONI Explorer has OONI's measurements only: not a synthetic world's, not our probe's.
+    from_ooni = (
+        synthetic_note(request) is None
+        and isinstance(doc, dict)
+        and str(doc.get("software_name", "")).lower() != "voipwatch"
+    )
     return render(
         request,
         "measurement.html",
@@ -292,6 +300,7 @@ def measurement_page(
         observations=found["observations"],
         reading=reading(found),
         raw=raw,
+        explorer=OONI_MEASUREMENT_URL.format(uid=measurement_uid) if from_ooni else None,
         back=request.headers.get("referer") if _same_origin(request) else None,
     )
 

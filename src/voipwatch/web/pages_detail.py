@@ -12,12 +12,14 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from voipwatch.catalog import load as load_catalog
 from voipwatch.errors import UsageError
+from voipwatch.report.cite import cite_event
 from voipwatch.web import charts as C
 from voipwatch.web import queries as Q
 from voipwatch.web import rooms
 from voipwatch.web.db import Database
-from voipwatch.web.render import cached_page, error_page, render, synthetic_note
+from voipwatch.web.render import cached_page, country_name, error_page, render, synthetic_note
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -84,9 +86,22 @@ def event_page(request: Request, event_id: Ident) -> Response:
             context=rooms.jsonable(context) if context is not None else None,
             context_note=context_note,
             cases=matched,
+            citation=cite_event(
+                event,
+                app=_app_words(event.service, event.plane),
+                country=f"{country_name(event.probe_cc)} ({event.probe_cc})",
+                url=f"{str(request.base_url).rstrip('/')}/event/{event.event_id}",
+                synthetic=note is not None,
+            ),
         )
 
     return cached_page(request, draw)
+
+
+def _app_words(service: str, plane: str) -> str:
+    found = load_catalog().services.get(service)
+    name = found.name if found is not None else "every app" if service == "*" else service
+    return f"{name} {'calls' if plane == 'media' else 'messaging'}" if service != "*" else name
 
 
 def _names(cur: Any, cc: str, asns: list[str]) -> dict[str, str]:

@@ -68,8 +68,7 @@ def read_cases(
         raise InputError("JSON nested too deeply to read", source=file) from None
     # A voipwatch export keeps the day its records were first read.
     batch.records = [
-        r if r.as_of is not None else msgspec.structs.replace(r, as_of=day)
-        for r in batch.records
+        r if r.as_of is not None else msgspec.structs.replace(r, as_of=day) for r in batch.records
     ]
     return batch
 
