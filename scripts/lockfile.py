@@ -2,6 +2,7 @@
 
     python scripts/lockfile.py check LOCK...   list every difference; exit 1 if any
     python scripts/lockfile.py sync LOCK...    uninstall what no lock names; then check
+                                               (exit 3 when it removed something)
 
 LOCK files are the exports in requirements/ (pip's requirements format, one
 ``name==version ; marker`` per package, each with its hashes). Run it with the
@@ -91,6 +92,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     want = locked(Path(p) for p in argv[1:])
+    removed = False
     if argv[0] == "sync":
         extra = sorted(set(installed()) - want.keys() - NOT_LOCKED)
         if extra:
@@ -98,10 +100,11 @@ def main(argv: list[str]) -> int:
             subprocess.run(
                 [sys.executable, "-m", "pip", "uninstall", "--yes", "--quiet", *extra], check=True
             )
+            removed = True
     diff = differences(want, installed())
     for line in diff:
         print(line, file=sys.stderr)
-    return 1 if diff else 0
+    return 1 if diff else 3 if removed else 0
 
 
 if __name__ == "__main__":

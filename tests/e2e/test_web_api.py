@@ -190,7 +190,7 @@ def test_current_blocks_and_events_and_cases(client: TestClient) -> None:
     assert client.get("/api/v1/cost", params={"probe_cc": "IR"}).status_code == 400
     as_csv = client.get("/api/v1/cost", params={"event_id": "e1r4n0wh4tsapp", "format": "CSV"})
     row = next(csv.DictReader(io.StringIO(as_csv.text)))
-    assert float(row["central"]) == pytest.approx(cost["central"], rel=1e-3)  # ongoing: grows
+    assert float(row["central"]) == pytest.approx(cost["central"], rel=1e-9)
     for kind, params in (("events", {"probe_cc": "IR"}), ("cost", {"event_id": "e1r4n0wh4tsapp"})):
         svg = client.get(f"/chart/{kind}.svg", params=params)
         assert svg.status_code == 200

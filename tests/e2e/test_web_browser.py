@@ -148,3 +148,20 @@ def test_error_pages_render(page: Any, live_server: str, url: str) -> None:
     assert response is not None
     assert response.status in (200, 404)
     assert page.get_by_test_id("demo-banner").is_visible()
+
+
+def test_api_docs_render_offline_under_the_csp(
+    page: Any, live_server: str, artifacts: Path
+) -> None:
+    """Swagger UI from the package, started by our own script: every route is listed,
+    nothing is fetched from another site, no inline script is needed."""
+    spec = httpx.get(live_server + "/openapi.json").json()
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto(live_server + "/api/docs")
+    page.wait_for_selector(".opblock", timeout=20_000)
+    page.screenshot(path=str(artifacts / "api-docs.png"), full_page=True)
+    operations = sum(len(methods) for methods in spec["paths"].values())
+    assert page.locator(".opblock").count() == operations
+    assert all(u.startswith(live_server) for u in requested), requested
+    assert page.problems == [], page.problems

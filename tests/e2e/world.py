@@ -45,7 +45,8 @@ def make_events() -> list[Event]:
             confidence=0.93,
             measurements=120,
             blocked_share=0.5,
-            evidence={"networks": 3},
+            # Still blocked in the last hour of the world: priced so far, to there.
+            evidence={"networks": 3, "last_evidence": END.strftime("%Y-%m-%dT%H:%M:%SZ")},
         ),
         Event(
             event_id="e2ru5telegram",

@@ -171,8 +171,8 @@ def create_app(
             "Where VoIP and messaging apps are blocked, since when and how. "
             "/api/v1/aggregation takes OONI's parameters and answers in OONI's shape."
         ),
-        # The interactive docs pages load their scripts from a CDN; the spec itself
-        # is published at /openapi.json.
+        # FastAPI's docs pages load their scripts from a CDN: voipwatch serves its own
+        # copy of Swagger UI at /api/docs (web/docs.py); the spec is /openapi.json.
         docs_url=None,
         redoc_url=None,
     )
@@ -181,10 +181,12 @@ def create_app(
     app.state.demo = demo
 
     from voipwatch.web.api import router as api_router
+    from voipwatch.web.docs import router as docs_router
     from voipwatch.web.feeds import router as feeds_router
     from voipwatch.web.pages import router as pages_router
     from voipwatch.web.pages_detail import router as detail_router
 
+    app.include_router(docs_router)
     app.include_router(api_router)
     app.include_router(pages_router)
     app.include_router(detail_router)
