@@ -1,7 +1,7 @@
 """Typed, selective views of an OONI measurement.
 
 Only the fields the verdict rules read are declared; msgspec skips everything else
-(``network_events``, certificate chains, HTTP bodies) without building objects, which
+(``network_events``, certificate chains, request bodies) without building objects, which
 is what makes judging cheaper than a full ``json.loads``.
 
 Spec: https://github.com/ooni/spec/blob/master/data-formats/df-000-base.md and the
@@ -91,14 +91,17 @@ class Request(msgspec.Struct):
 
 class Response(msgspec.Struct):
     code: int | None = None
+    # Matched against the block-page fingerprints; ``MaybeBinaryData`` (a string or
+    # ``{"format": "base64", "data": …}``) and a map of headers, read as they come.
+    body: Any = None
+    headers: Any = None
 
 
 class Transaction(msgspec.Struct):
     """df-001-httpt transaction.
 
-    Bodies are deliberately not declared: they are ``MaybeBinaryData`` (a string or
-    ``{"format": "base64", "data": …}``), they are the bulk of a measurement's bytes,
-    and no rule needs them decoded.
+    Response bodies and headers are read so that block pages can be recognised by
+    their fingerprints (:mod:`voipwatch.ooni.fingerprints`).
     """
 
     failure: Failure = None

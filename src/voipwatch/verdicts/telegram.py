@@ -14,6 +14,7 @@ from typing import Any
 from voipwatch.catalog import load
 from voipwatch.ooni.failures import normalise, operation_of
 from voipwatch.ooni.model import failure_str
+from voipwatch.verdicts import rules
 from voipwatch.verdicts.evidence import (
     Outcome,
     atom,
@@ -36,7 +37,7 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
     if tk is None:
         return "failure", [], [], ["no test_keys"]
     notes: list[str] = []
-    facts = collect(tk, routable=routable_of(m))
+    facts = collect(tk, routable=routable_of(m), cc=m.probe_cc or "")
     r_dc = cat.roles["telegram/dc"]
     r_web = cat.roles["telegram/web"]
     observations: list[Observation] = []
@@ -83,7 +84,11 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
         else:
             f = normalise(failure_str(tk.telegram_web_failure) or "unknown_failure")
             ev, tech = atom(
-                operation_of(f), f, "web.telegram.org", "from the probe's telegram_web_status"
+                operation_of(f),
+                f,
+                "web.telegram.org",
+                "from the probe's telegram_web_status",
+                rule=rules.PROBE_KEY,
             )
             web = Outcome(False, ev, tech)
     if web is not None:
