@@ -66,7 +66,9 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
             request_failures=web_attempts[web_url],
         )
 
-    ips = {ip for ip, _ in facts.tcp} | set(dc_requests)
+    # The data centres are address literals; an address some name resolved to is that
+    # name's (web.telegram.org's), not a data centre.
+    ips = {ip for ip, _ in facts.tcp if ip not in facts.ip_hosts} | set(dc_requests)
     outcomes: list[Outcome] = []
     for ip in sorted(ips):
         fails, dc_url = dc_requests.get(ip, ([], None))
