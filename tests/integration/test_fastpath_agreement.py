@@ -170,11 +170,11 @@ def test_fingerprints_ooni_found_are_the_ones_voipwatch_finds(shared_dir: Path) 
                 if not theirs:
                     continue
                 m, _ = decode(line.strip())
-                facts = collect(m.test_keys, cc=m.probe_cc or "", fp_table=table)
+                facts = collect(m.test_keys, cc=m.probe_cc or "", fp_table=table, all_pages=True)
                 ours = {fp.name for host in facts.dns for _, fp in dns_fingerprints(facts, host)}
                 for responses in facts.responses.values():
                     for r in responses:
-                        fp = fingerprints.match_http(table, r.body, r.headers, facts.cc)
+                        fp = r.fingerprint(table, facts.cc)
                         if fp is not None:
                             ours.add(fp.name)
                 assert theirs <= ours, f"{data}:{i + 1}: OONI {theirs}, voipwatch {ours}"

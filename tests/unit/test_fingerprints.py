@@ -138,12 +138,15 @@ def test_shipped_table_matches_headers_and_base64_bodies() -> None:
 
 
 def test_a_censors_match_is_named_before_a_false_positive() -> None:
-    table = fps.FingerprintTable(
-        source="test",
-        http=(
+    table = fps.build_table(
+        "test",
+        (),
+        (
             _fp(name="b.fp", scope="fp", pattern="order", countries=()),
             _fp(name="a.vague", scope="vbw", pattern="blocked", countries=()),
             _fp(name="c.censor", scope="isp", pattern="blocked by"),
+            _fp(name="d.regexp", scope="isp", pattern_type="regexp", pattern="by .rder"),
+            _fp(name="e.prefix", scope="fp", pattern_type="prefix", pattern="blocked by"),
         ),
     )
     body = "blocked by order"
@@ -152,6 +155,8 @@ def test_a_censors_match_is_named_before_a_false_positive() -> None:
     only_fp = fps.match_http(table, body, {}, "IT", scopes=("fp",))
     assert only_fp is not None
     assert only_fp.name == "b.fp"
+    found = {fp.name for fp in table.by_location["body"].match(body)}
+    assert found == {"a.vague", "b.fp", "c.censor", "d.regexp", "e.prefix"}
 
 
 def _damaged(tmp_path: Path) -> dict[str, Path]:

@@ -304,3 +304,17 @@ def test_technique_ties_are_broken_by_a_stated_order() -> None:
     # Equal counts and equal confidence (0.7): the name decides, whatever the order.
     for outcomes in ([a, b, c, d], [d, c, b, a], [b, a, d, c]):
         assert combine(role, outcomes).technique == "tcp.refused"
+
+
+def test_block_page_is_found_when_the_measurement_needs_the_tolerant_reading() -> None:
+    page = _body_fingerprint(lambda fp: fp.names_censor and "IT" in fp.countries)
+    m = _fixture("telegram-ok.json")
+    for r in m["test_keys"]["requests"]:
+        if "web.telegram.org" not in r["request"]["url"]:
+            # A status code written as text sends the reading down its field-by-field path.
+            r["response"] = {"code": "OK", "body": page.pattern, "headers": {"Server": "x"}}
+    v = _judge(m)
+    dc = next(s for s in v.services if s.role == "telegram/dc")
+    assert any("response.code" in n for n in v.notes), v.notes
+    assert (dc.status, dc.confirmed) == ("blocked", True)
+    assert {e.fingerprint for e in dc.evidence} == {page.name}

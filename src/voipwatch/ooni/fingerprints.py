@@ -92,7 +92,41 @@ def _regexp(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-@dataclass(frozen=True, slots=True)
+class _Where:
+    """The HTTP fingerprints of one location (the body, or one header), by pattern type.
+
+    Matching is a pass of C-level string tests per pattern; the result for one value
+    is cached, because the same pages recur across measurements (every Telegram data
+    centre answers the same 404 page).
+    """
+
+    def __init__(self, fps: Iterable[Fingerprint]) -> None:
+        full: dict[str, list[Fingerprint]] = {}
+        self.prefix: list[tuple[str, Fingerprint]] = []
+        self.contains: list[tuple[str, Fingerprint]] = []
+        self.regexp: list[Fingerprint] = []
+        for fp in fps:
+            if fp.pattern_type == "full":
+                full.setdefault(fp.pattern, []).append(fp)
+            elif fp.pattern_type == "prefix":
+                self.prefix.append((fp.pattern, fp))
+            elif fp.pattern_type == "contains":
+                self.contains.append((fp.pattern, fp))
+            else:
+                self.regexp.append(fp)
+        self.full = {k: tuple(v) for k, v in full.items()}
+        self.match = functools.lru_cache(maxsize=1024)(self._match)
+
+    def _match(self, value: str) -> tuple[Fingerprint, ...]:
+        return (
+            *self.full.get(value, ()),
+            *[fp for p, fp in self.prefix if value.startswith(p)],
+            *[fp for p, fp in self.contains if p in value],
+            *[fp for fp in self.regexp if _regexp(fp.pattern).search(value) is not None],
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: a cache key
 class FingerprintTable:
     """The fingerprints, indexed for matching; ``source`` says where they came from."""
 
@@ -101,9 +135,34 @@ class FingerprintTable:
     dns: Mapping[str, tuple[Fingerprint, ...]] = field(default_factory=dict)
     dns_other: tuple[Fingerprint, ...] = ()
     http: tuple[Fingerprint, ...] = ()
+    # location ("body", "header.location", ...) -> its fingerprints, indexed
+    by_location: Mapping[str, _Where] = field(default_factory=dict, compare=False, repr=False)
 
     def __len__(self) -> int:
         return sum(map(len, self.dns.values())) + len(self.dns_other) + len(self.http)
+
+
+def build_table(
+    source: str, dns: Iterable[Fingerprint], http: Iterable[Fingerprint]
+) -> FingerprintTable:
+    """A table of these fingerprints, indexed for matching."""
+    full: dict[str, tuple[Fingerprint, ...]] = {}
+    other: list[Fingerprint] = []
+    for fp in dns:
+        if fp.pattern_type == "full":
+            key = fp.pattern.lower().rstrip(".")
+            full[key] = (*full.get(key, ()), fp)
+        else:
+            other.append(fp)
+    http = tuple(http)
+    locations = sorted({fp.location for fp in http})
+    return FingerprintTable(
+        source=source,
+        dns=full,
+        dns_other=tuple(other),
+        http=http,
+        by_location={loc: _Where(fp for fp in http if fp.location == loc) for loc in locations},
+    )
 
 
 def rank(fp: Fingerprint, cc: str) -> tuple[int, str]:
@@ -135,17 +194,16 @@ def match_http(
     ``scopes`` limits the search (``("fp",)`` to ask only whether a page is a known
     false positive).
     """
-    body = body[:BODY_LIMIT]
     found: list[Fingerprint] = []
-    for fp in table.http:
-        if scopes is not None and fp.scope not in scopes:
-            continue
-        if fp.location == "body":
-            value: str | None = body
+    for location, where in table.by_location.items():
+        if location == "body":
+            value: str | None = body[:BODY_LIMIT]
         else:
-            value = headers.get(fp.location.removeprefix("header."))
-        if value and fp.matches(value):
-            found.append(fp)
+            value = headers.get(location.removeprefix("header."))
+        if value:
+            found.extend(where.match(value))
+    if scopes is not None:
+        found = [fp for fp in found if fp.scope in scopes]
     return min(found, key=lambda f: rank(f, cc)) if found else None
 
 
@@ -215,31 +273,18 @@ def parse(raw: bytes, *, source: str) -> FingerprintTable:
         doc = msgspec.json.decode(raw)
         if not isinstance(doc, dict) or doc.get("columns") != list(COLUMNS):
             raise ValueError(f"not a fingerprint table (columns must be {', '.join(COLUMNS)})")
-        dns: dict[str, tuple[Fingerprint, ...]] = {}
-        dns_other: list[Fingerprint] = []
+        dns: list[Fingerprint] = []
         http: list[Fingerprint] = []
         for kind in ("dns", "http"):
             rows = doc.get(kind)
             if not isinstance(rows, list) or not rows:
                 raise ValueError(f"no {kind} fingerprints")
             for i, values in enumerate(rows):
-                fp = _row(values, f"{kind}[{i}]")
-                if kind == "http":
-                    http.append(fp)
-                elif fp.pattern_type == "full":
-                    key = fp.pattern.lower().rstrip(".")
-                    dns[key] = (*dns.get(key, ()), fp)
-                else:
-                    dns_other.append(fp)
+                (http if kind == "http" else dns).append(_row(values, f"{kind}[{i}]"))
     except (msgspec.DecodeError, ValueError) as exc:
         raise FingerprintTableError(source, str(exc)) from None
     upstream = doc.get("source")
-    return FingerprintTable(
-        source=upstream if isinstance(upstream, str) else source,
-        dns=dns,
-        dns_other=tuple(dns_other),
-        http=tuple(http),
-    )
+    return build_table(upstream if isinstance(upstream, str) else source, dns, http)
 
 
 def load_file(path: Path) -> FingerprintTable:

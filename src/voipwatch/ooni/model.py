@@ -91,10 +91,11 @@ class Request(msgspec.Struct):
 
 class Response(msgspec.Struct):
     code: int | None = None
-    # Matched against the block-page fingerprints; ``MaybeBinaryData`` (a string or
-    # ``{"format": "base64", "data": …}``) and a map of headers, read as they come.
-    body: Any = None
-    headers: Any = None
+    # Matched against the block-page fingerprints: ``MaybeBinaryData`` (a string or
+    # ``{"format": "base64", "data": …}``) and a map of headers. Kept as raw JSON and
+    # decoded only when a fingerprint is sought: most bodies are never looked at.
+    body: msgspec.Raw = msgspec.Raw()
+    headers: msgspec.Raw = msgspec.Raw()
 
 
 class Transaction(msgspec.Struct):
@@ -508,6 +509,8 @@ def _tolerant(value: Any, typ: Any, path: str, notes: list[str]) -> Any:
     Returns ``_BAD`` when ``value`` cannot be a ``typ`` at all (the caller drops it
     and notes where).
     """
+    if typ is msgspec.Raw:
+        return msgspec.Raw(msgspec.json.encode(value))
     try:
         return msgspec.convert(value, typ, strict=False)
     except msgspec.ValidationError:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
+
 from voipwatch.catalog import Catalog, Role
 from voipwatch.ooni import fingerprints
 from voipwatch.ooni.failures import normalise, operation_of
@@ -69,10 +71,41 @@ class DnsFact:
 
 @dataclass(slots=True)
 class HttpResponse:
-    """A response's body (text, cut at the fingerprints' limit) and lower-case headers."""
+    """A response's body and headers as recorded (read only when a fingerprint is sought)."""
 
-    body: str
-    headers: dict[str, str]
+    body: msgspec.Raw
+    headers: msgspec.Raw
+
+    def fingerprint(
+        self, table: FingerprintTable, cc: str, scopes: tuple[str, ...] | None = None
+    ) -> Fingerprint | None:
+        return _page(table, bytes(self.body), bytes(self.headers), cc, scopes)
+
+
+@functools.lru_cache(maxsize=1024)
+def _page(
+    table: FingerprintTable,
+    body: bytes,
+    headers: bytes,
+    cc: str,
+    scopes: tuple[str, ...] | None,
+) -> Fingerprint | None:
+    # Cached: the same pages recur across measurements (every Telegram data centre
+    # answers the same 404 page).
+    text = fingerprints.response_text(_json(body))
+    return fingerprints.match_http(
+        table, text, fingerprints.header_map(_json(headers)), cc, scopes=scopes
+    )
+
+
+def _json(raw: bytes) -> Any:
+    if not raw:  # absent
+        return None
+    try:
+        return msgspec.json.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        # Bytes the measurement's own reading repaired are no page to match.
+        return None
 
 
 @dataclass(slots=True)
@@ -157,11 +190,13 @@ def collect(
     routable: tuple[str, ...] = (),
     cc: str = "",
     fp_table: FingerprintTable | None = None,
+    all_pages: bool = False,
 ) -> Facts:
     """Index the template keys of ``tk`` (a decoded ``TestKeys``).
 
     ``cc`` is the probe's country and ``fp_table`` the censors' fingerprints (default:
-    the shipped table) that DNS answers and HTTP responses are matched against.
+    the shipped table) that DNS answers and HTTP responses are matched against:
+    plain-HTTP responses only, unless ``all_pages`` (to find known false positives).
     """
     f = Facts(routable=routable, cc=(cc or "").upper())
     f.fingerprints = fp_table if fp_table is not None else fingerprints.load()
@@ -240,13 +275,11 @@ def collect(
     for tr in tk.requests or ():
         resp = tr.response
         url = tr.request.url if tr.request is not None else None
-        if resp is None or not url or (resp.body is None and resp.headers is None):
+        if resp is None or not url or not (resp.body or resp.headers):
             continue
-        f.responses.setdefault(url, []).append(
-            HttpResponse(
-                fingerprints.response_text(resp.body), fingerprints.header_map(resp.headers)
-            )
-        )
+        if not (all_pages or url.startswith("http://")):
+            continue  # only a plain-HTTP page can be a censor's (see http_fingerprint)
+        f.responses.setdefault(url, []).append(HttpResponse(resp.body, resp.headers))
     if f.probe:  # only the probe's own measurements have attempts and controls
         by_url: dict[str, list[bool]] = {}
         for tr in tk.requests or ():
@@ -341,12 +374,18 @@ def dns_fingerprints(facts: Facts, host: str) -> list[tuple[str, Fingerprint]]:
     table = facts.fingerprints
     if d is None or table is None:
         return []
-    found: list[tuple[str, Fingerprint]] = []
-    for answer in [ip for ip, _ in d.answers] + d.cnames:
-        fp = fingerprints.match_dns(table, [answer], facts.cc)
-        if fp is not None:
-            found.append((answer, fp))
-    return sorted(found, key=lambda af: (fingerprints.rank(af[1], facts.cc), af[0]))
+    # A dictionary lookup per answer: this runs for every name of every measurement.
+    full, other = table.dns, table.dns_other
+    answers = {ip.lower(): ip for ip, _ in d.answers}
+    answers.update((c, c) for c in d.cnames)
+    hits = full.keys() & answers.keys()
+    if not hits and not other:
+        return []
+    found = [(answers[key], fp) for key in hits for fp in full[key]]
+    for key, answer in answers.items():
+        found.extend((answer, fp) for fp in other if fp.matches(key))
+    found.sort(key=lambda af: (fingerprints.rank(af[1], facts.cc), af[0]))
+    return found
 
 
 def http_fingerprint(
@@ -362,9 +401,7 @@ def http_fingerprint(
     if table is None or (scopes is None and not url.startswith("http://")):
         return None
     found = [
-        fp
-        for r in facts.responses.get(url, ())
-        if (fp := fingerprints.match_http(table, r.body, r.headers, facts.cc, scopes=scopes))
+        fp for r in facts.responses.get(url, ()) if (fp := r.fingerprint(table, facts.cc, scopes))
     ]
     return min(found, key=lambda fp: fingerprints.rank(fp, facts.cc)) if found else None
 

@@ -48,7 +48,10 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
     if tk is None:
         return "failure", [], [], ["no test_keys"]
     host = url_host(url)
-    facts = collect(tk, routable=routable_of(m), cc=m.probe_cc or "")
+    # Any page may be a known false positive that explains an http-diff.
+    facts = collect(
+        tk, routable=routable_of(m), cc=m.probe_cc or "", all_pages=tk.blocking == "http-diff"
+    )
     _, obs = dns_outcome(facts, host, role, check_owner=False)
     blocking = tk.blocking
     outcome: Outcome
@@ -60,7 +63,7 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
     # clears it.
     found = dns_fingerprints(facts, host)
     dns_fp = found[0] if found else None
-    page = _page_fingerprint(facts)
+    page = _page_fingerprint(facts, harmless_too=blocking == "http-diff")
     if dns_fp is not None and (dns_fp[1].proves(facts.cc) or _backs(dns_fp[1], blocking, "dns")):
         answer, fp = dns_fp
         failure = (
@@ -176,13 +179,13 @@ def _false_positive(
     return None
 
 
-def _page_fingerprint(facts: Facts) -> tuple[str, Fingerprint] | None:
-    """The fingerprint the pages of the run match (a censor's first, then a known
-    false positive), with the URL whose response matched."""
+def _page_fingerprint(facts: Facts, *, harmless_too: bool) -> tuple[str, Fingerprint] | None:
+    """The fingerprint the pages of the run match (a censor's first, then, when
+    ``harmless_too``, a known false positive), with the URL whose response matched."""
     found: list[tuple[str, Fingerprint]] = []
     for url in facts.responses:
         fp = http_fingerprint(facts, url)
-        if fp is None:
+        if fp is None and harmless_too:
             fp = http_fingerprint(facts, url, scopes=(FALSE_POSITIVE,))
         if fp is not None:
             found.append((url, fp))
