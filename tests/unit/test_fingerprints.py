@@ -242,3 +242,35 @@ def test_derive_refuses_a_damaged_csv_and_writes_nothing(tmp_path: Path) -> None
     assert "nothing was written" in res.stderr
     assert "Traceback" not in res.stderr
     assert not out.exists()
+
+
+def test_damaged_table_stops_ingest_in_one_line_and_quarantines_nothing(tmp_path: Path) -> None:
+    import duckdb
+
+    fixtures = sorted((ROOT / "tests" / "fixtures" / "measurements").glob("*.json"))[:3]
+    db = tmp_path / "store.duckdb"
+    bad = _damaged(tmp_path)["truncated"]
+    env = {**os.environ, fps.TABLE_ENV: str(bad), "NO_COLOR": "1", "VOIPWATCH_DB": str(db)}
+    for args in (
+        ["ingest", *map(str, fixtures)],
+        ["ingest", "--workers", "2", *map(str, fixtures)],
+    ):
+        res = subprocess.run(
+            [sys.executable, "-m", "voipwatch.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=False,
+        )
+        assert res.returncode == 1, res.stderr
+        assert "Traceback" not in res.stderr
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1, res.stderr
+        assert str(bad) in lines[0]
+    with duckdb.connect(str(db)) as con:
+        counts = [
+            con.execute(f"SELECT count(*) FROM {t}").fetchone()
+            for t in ("measurements", "quarantine")
+        ]
+    assert counts == [(0,), (0,)]
