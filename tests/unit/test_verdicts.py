@@ -318,3 +318,19 @@ def test_block_page_is_found_when_the_measurement_needs_the_tolerant_reading() -
     assert any("response.code" in n for n in v.notes), v.notes
     assert (dc.status, dc.confirmed) == ("blocked", True)
     assert {e.fingerprint for e in dc.evidence} == {page.name}
+
+
+def test_odd_bodies_and_headers_are_read_as_no_page_not_a_crash() -> None:
+    m = _fixture("telegram-ok.json")
+    odd: list[dict[str, Any]] = [
+        {"code": 404, "body": {"format": "base64", "data": "!!not base64!!"}, "headers": "x"},
+        {"code": 404, "body": 12345, "headers": [["Location"], ["Server", 7]]},
+        {"code": 404, "body": {"format": "hex", "data": "00"}, "headers": {"Location": []}},
+        {"code": 404, "body": ["a"], "headers": {"Location": ["http://example.org/"]}},
+        {"code": 404, "body": {"format": "base64", "data": 5}, "headers": None},
+    ]
+    dcs = [r for r in m["test_keys"]["requests"] if "web.telegram.org" not in r["request"]["url"]]
+    for i, r in enumerate(dcs):
+        r["response"] = odd[i % len(odd)]
+    v = _judge(m)
+    assert v.status == "ok", v.notes
