@@ -95,9 +95,9 @@ def _regexp(pattern: str) -> re.Pattern[str]:
 class _Where:
     """The HTTP fingerprints of one location (the body, or one header), by pattern type.
 
-    Matching is a pass of C-level string tests per pattern; the result for one value
-    is cached, because the same pages recur across measurements (every Telegram data
-    centre answers the same 404 page).
+    Matching is a pass of C-level string tests per pattern; the result for a short
+    value is cached, because the same pages recur across measurements (every Telegram
+    data centre answers the same 404 page).
     """
 
     def __init__(self, fps: Iterable[Fingerprint]) -> None:
@@ -115,7 +115,11 @@ class _Where:
             else:
                 self.regexp.append(fp)
         self.full = {k: tuple(v) for k, v in full.items()}
-        self.match = functools.lru_cache(maxsize=1024)(self._match)
+        self._cached = functools.lru_cache(maxsize=256)(self._match)
+
+    def match(self, value: str) -> tuple[Fingerprint, ...]:
+        # Only short values are cached, so the cache's memory stays bounded.
+        return self._cached(value) if len(value) <= 16 * 1024 else self._match(value)
 
     def _match(self, value: str) -> tuple[Fingerprint, ...]:
         return (

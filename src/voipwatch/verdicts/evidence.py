@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import msgspec
-
 from voipwatch.catalog import Catalog, Role
 from voipwatch.ooni import fingerprints
 from voipwatch.ooni.failures import normalise, operation_of
 from voipwatch.ooni.fingerprints import Fingerprint, FingerprintTable
 from voipwatch.ooni.model import failure_str
-from voipwatch.verdicts import rules
+from voipwatch.verdicts import proof, rules
+from voipwatch.verdicts.proof import HttpResponse
 from voipwatch.verdicts.techniques import TECHNIQUES, technique_for
 from voipwatch.verdicts.types import (
     Evidence,
@@ -67,45 +66,6 @@ class DnsFact:
     failure: str | None = None
     answers: list[tuple[str, int | None]] = field(default_factory=list)
     cnames: list[str] = field(default_factory=list)  # names answered (block-page hosts)
-
-
-@dataclass(slots=True)
-class HttpResponse:
-    """A response's body and headers as recorded (read only when a fingerprint is sought)."""
-
-    body: msgspec.Raw
-    headers: msgspec.Raw
-
-    def fingerprint(
-        self, table: FingerprintTable, cc: str, scopes: tuple[str, ...] | None = None
-    ) -> Fingerprint | None:
-        return _page(table, bytes(self.body), bytes(self.headers), cc, scopes)
-
-
-@functools.lru_cache(maxsize=1024)
-def _page(
-    table: FingerprintTable,
-    body: bytes,
-    headers: bytes,
-    cc: str,
-    scopes: tuple[str, ...] | None,
-) -> Fingerprint | None:
-    # Cached: the same pages recur across measurements (every Telegram data centre
-    # answers the same 404 page).
-    text = fingerprints.response_text(_json(body))
-    return fingerprints.match_http(
-        table, text, fingerprints.header_map(_json(headers)), cc, scopes=scopes
-    )
-
-
-def _json(raw: bytes) -> Any:
-    if not raw:  # absent
-        return None
-    try:
-        return msgspec.json.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        # Bytes the measurement's own reading repaired are no page to match.
-        return None
 
 
 @dataclass(slots=True)
@@ -329,29 +289,6 @@ def atom(
     return ev, technique_for(operation, failure)
 
 
-def _fingerprinted(
-    operation: str, failure: str, target: str, detail: str, fp: Fingerprint, cc: str
-) -> tuple[Evidence, str, str]:
-    """The atom of an answer that matched a fingerprint, and the rule that judged it."""
-    if fp.proves(cc):
-        rule = rules.FINGERPRINT_CENSOR
-    elif fp.names_censor:
-        rule = rules.FINGERPRINT_ELSEWHERE
-    else:
-        rule = rules.FINGERPRINT_VAGUE
-    where = f", expected in {', '.join(fp.countries)}" if fp.countries else ""
-    ev = Evidence(
-        operation,
-        failure,
-        target,
-        f"{detail} (fingerprint {fp.name}, scope {fp.scope}{where})",
-        rule=rule,
-        fingerprint=fp.name,
-        scope=fp.scope,
-    )
-    return ev, technique_for(operation, failure), rule
-
-
 def fingerprint_outcome(
     operation: str,
     failure: str,
@@ -363,47 +300,29 @@ def fingerprint_outcome(
 ) -> Outcome:
     """A failed endpoint whose answer matched ``fp``: confirmed when it is a censor's
     of the probe's country, else suspected with the fingerprint named."""
-    ev, tech, rule = _fingerprinted(operation, failure, target, detail, fp, facts.cc)
-    return Outcome(False, ev, tech, observations, confirmed=rule == rules.FINGERPRINT_CENSOR)
+    ev, tech, proven = proof.fingerprinted(operation, failure, target, detail, fp, facts.cc)
+    return Outcome(False, ev, tech, observations, confirmed=proven)
 
 
 def dns_fingerprints(facts: Facts, host: str) -> list[tuple[str, Fingerprint]]:
-    """The answers for ``host`` that match a fingerprint, in the stated order of
-    :func:`voipwatch.ooni.fingerprints.rank` (proof first; ties by name, then answer)."""
+    """The answers for ``host`` that match a fingerprint (see
+    :func:`voipwatch.verdicts.proof.answer_fingerprints`)."""
     d = facts.dns.get(host)
-    table = facts.fingerprints
-    if d is None or table is None:
+    if d is None or facts.fingerprints is None:
         return []
-    # A dictionary lookup per answer: this runs for every name of every measurement.
-    full, other = table.dns, table.dns_other
-    answers = {ip.lower(): ip for ip, _ in d.answers}
-    answers.update((c, c) for c in d.cnames)
-    hits = full.keys() & answers.keys()
-    if not hits and not other:
-        return []
-    found = [(answers[key], fp) for key in hits for fp in full[key]]
-    for key, answer in answers.items():
-        found.extend((answer, fp) for fp in other if fp.matches(key))
-    found.sort(key=lambda af: (fingerprints.rank(af[1], facts.cc), af[0]))
-    return found
+    answers = [ip for ip, _ in d.answers] + d.cnames
+    return proof.answer_fingerprints(facts.fingerprints, answers, facts.cc)
 
 
 def http_fingerprint(
     facts: Facts, url: str, *, scopes: tuple[str, ...] | None = None
 ) -> Fingerprint | None:
-    """The fingerprint a response to ``url`` matched, if any.
-
-    A censor's block page can only replace a response TLS did not protect: only
-    plain-HTTP responses are searched for a censor's fingerprint; any response may be
-    a known false positive (``scopes=("fp",)``).
-    """
-    table = facts.fingerprints
-    if table is None or (scopes is None and not url.startswith("http://")):
+    """The fingerprint a response to ``url`` matched (see
+    :func:`voipwatch.verdicts.proof.page_fingerprint`)."""
+    if facts.fingerprints is None:
         return None
-    found = [
-        fp for r in facts.responses.get(url, ()) if (fp := r.fingerprint(table, facts.cc, scopes))
-    ]
-    return min(found, key=lambda fp: fingerprints.rank(fp, facts.cc)) if found else None
+    responses = facts.responses.get(url, [])
+    return proof.page_fingerprint(facts.fingerprints, responses, url, facts.cc, scopes=scopes)
 
 
 def dns_outcome(
