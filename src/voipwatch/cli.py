@@ -56,14 +56,15 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
     """Judge measurement files: one verdict per measurement, in input order.
 
     Without --json, one line per measurement: uid, test, country, network, status and
-    the roles that are not ok. Output is streamed, so any input size runs in constant
-    memory.
+    the roles that are not ok, each technique marked "suspected" unless a control or a
+    censor's fingerprint confirmed it. Output is streamed, so any input size runs in
+    constant memory.
     """
     import os
     import sys
 
     from voipwatch.console import progress
-    from voipwatch.errors import InputError
+    from voipwatch.errors import FingerprintTableError, InputError
     from voipwatch.ooni.reader import Problem, read_paths
     from voipwatch.verdicts import judge
 
@@ -82,6 +83,10 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
                     bad += 1
                     problem(str(exc))
                     continue
+                except FingerprintTableError as exc:
+                    # Every verdict needs the table: stop at once rather than once per line.
+                    problem(f"voipwatch verdicts: {exc}")
+                    raise typer.Exit(1) from None
                 except Exception as exc:  # a rule tripped on odd input: report, go on
                     bad += 1
                     where = f"{item.source}:{item.line}" if item.line else item.source
@@ -98,7 +103,12 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
                     write_line(encoder.encode(v))
                 else:
                     roles = ", ".join(
-                        f"{s.role} {s.status}" + (f" ({s.technique})" if s.technique else "")
+                        f"{s.role} {s.status}"
+                        + (
+                            f" ({'' if s.confirmed else 'suspected '}{s.technique})"
+                            if s.technique
+                            else ""
+                        )
                         for s in v.services
                         if s.status != "ok"
                     )

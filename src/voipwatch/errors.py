@@ -5,6 +5,7 @@
     ├── InputError          a file, line or record could not be read (quarantined, counted)
     │   └── NotAMeasurement a JSON value that is not an OONI measurement
     ├── CatalogError        the service catalogue is malformed
+    ├── FingerprintTableError  the table of censors' fingerprints is damaged
     ├── StoreError          the store cannot be opened or written
     └── FetchError          a remote source (OONI's bucket or API) could not be read
 
@@ -47,6 +48,22 @@ class NotAMeasurement(InputError):
 
 class CatalogError(VoipwatchError):
     """The service catalogue is malformed."""
+
+
+class FingerprintTableError(VoipwatchError):
+    """The table of censors' fingerprints cannot be read: no verdict could say ``confirmed``.
+
+    ``source`` is the file, ``reason`` what is wrong with it.
+    """
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: the fingerprint table cannot be used: {reason}")
+
+    def __reduce__(self) -> tuple[type[FingerprintTableError], tuple[str, str]]:
+        # Raised in worker processes too: rebuild it from its data, not its message.
+        return (type(self), (self.source, self.reason))
 
 
 class StoreError(VoipwatchError):

@@ -39,14 +39,14 @@ DbOpt = Annotated[
 @contextmanager
 def store_failures(command: str) -> Iterator[None]:
     """One line on stderr instead of a traceback: exit 2 for usage, 1 for the store."""
-    from voipwatch.errors import StoreError, UsageError
+    from voipwatch.errors import FingerprintTableError, StoreError, UsageError
 
     try:
         yield
     except UsageError as exc:
         problem(f"voipwatch {command}: {exc}")
         raise typer.Exit(2) from None
-    except StoreError as exc:
+    except (StoreError, FingerprintTableError) as exc:
         problem(f"voipwatch {command}: {exc}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:

@@ -29,6 +29,7 @@ LEGACY: dict[str, str] = {
 VOIPWATCH_FAILURES: dict[str, str] = {
     "dns_inconsistent_answer": "the DNS answer points outside the networks that serve the app",
     "http_unexpected_status_code": "the server answered with an unexpected HTTP status",
+    "http_blockpage": "the response is a block page (it matches a fingerprint of OONI's lists)",
     "stun_no_response": "no STUN binding response arrived",
 }
 

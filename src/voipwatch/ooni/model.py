@@ -1,7 +1,7 @@
 """Typed, selective views of an OONI measurement.
 
 Only the fields the verdict rules read are declared; msgspec skips everything else
-(``network_events``, certificate chains, HTTP bodies) without building objects, which
+(``network_events``, certificate chains, request bodies) without building objects, which
 is what makes judging cheaper than a full ``json.loads``.
 
 Spec: https://github.com/ooni/spec/blob/master/data-formats/df-000-base.md and the
@@ -91,14 +91,18 @@ class Request(msgspec.Struct):
 
 class Response(msgspec.Struct):
     code: int | None = None
+    # Matched against the block-page fingerprints: ``MaybeBinaryData`` (a string or
+    # ``{"format": "base64", "data": …}``) and a map of headers. Kept as raw JSON and
+    # decoded only when a fingerprint is sought: most bodies are never looked at.
+    body: msgspec.Raw = msgspec.Raw()
+    headers: msgspec.Raw = msgspec.Raw()
 
 
 class Transaction(msgspec.Struct):
     """df-001-httpt transaction.
 
-    Bodies are deliberately not declared: they are ``MaybeBinaryData`` (a string or
-    ``{"format": "base64", "data": …}``), they are the bulk of a measurement's bytes,
-    and no rule needs them decoded.
+    Response bodies and headers are read so that block pages can be recognised by
+    their fingerprints (:mod:`voipwatch.ooni.fingerprints`).
     """
 
     failure: Failure = None
@@ -527,6 +531,8 @@ def _tolerant(value: Any, typ: Any, path: str, notes: list[str]) -> Any:
     Returns ``_BAD`` when ``value`` cannot be a ``typ`` at all (the caller drops it
     and notes where).
     """
+    if typ is msgspec.Raw:
+        return msgspec.Raw(msgspec.json.encode(value))
     try:
         return msgspec.convert(value, typ, strict=False)
     except msgspec.ValidationError:

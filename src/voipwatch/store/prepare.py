@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from voipwatch.errors import InputError
+from voipwatch.errors import FingerprintTableError, InputError
 from voipwatch.ooni.reader import QUARANTINE_EXCERPT, Problem, read_file
 from voipwatch.store.rows import OBSERVATIONS_JSON, Rows
 from voipwatch.store.schema import OBSERVATION_FIELDS
@@ -95,7 +95,8 @@ def judge_record(raw: bytes, *, source: str, line: int, uid: str | None) -> Judg
     """
     try:
         return judge_bytes(raw, source=source, line=line, uid=uid)
-    except InputError:
+    except (InputError, FingerprintTableError):
+        # A damaged table is no fault of the record: stop, and quarantine nothing.
         raise
     except Exception as exc:
         raise InputError(

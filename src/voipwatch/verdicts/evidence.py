@@ -17,8 +17,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from voipwatch.catalog import Catalog, Role
+from voipwatch.ooni import fingerprints
 from voipwatch.ooni.failures import normalise, operation_of
+from voipwatch.ooni.fingerprints import Fingerprint, FingerprintTable
 from voipwatch.ooni.model import failure_str
+from voipwatch.verdicts import proof, rules
+from voipwatch.verdicts.proof import HttpResponse
 from voipwatch.verdicts.techniques import TECHNIQUES, technique_for
 from voipwatch.verdicts.types import (
     Evidence,
@@ -61,6 +65,7 @@ def is_bogon(ip: str, routable: tuple[str, ...] = ()) -> bool:
 class DnsFact:
     failure: str | None = None
     answers: list[tuple[str, int | None]] = field(default_factory=list)
+    cnames: list[str] = field(default_factory=list)  # names answered (block-page hosts)
 
 
 @dataclass(slots=True)
@@ -104,6 +109,10 @@ class Facts:
     tls_target: dict[tuple[str, str], list[str | None]] = field(default_factory=dict)
     control: Any = None
     routable: tuple[str, ...] = ()
+    # url -> responses received, for the block-page fingerprints
+    responses: dict[str, list[HttpResponse]] = field(default_factory=dict)
+    cc: str = ""
+    fingerprints: FingerprintTable | None = None
     # Some operation failed and then succeeded on a retry: the path loses packets, so
     # a timeout alone proves nothing here (loss never resets or forges anything).
     lossy: bool = False
@@ -135,9 +144,22 @@ def routable_of(m: Any) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip()) if text else ()
 
 
-def collect(tk: Any, *, routable: tuple[str, ...] = ()) -> Facts:
-    """Index the template keys of ``tk`` (a decoded ``TestKeys``)."""
-    f = Facts(routable=routable)
+def collect(
+    tk: Any,
+    *,
+    routable: tuple[str, ...] = (),
+    cc: str = "",
+    fp_table: FingerprintTable | None = None,
+    all_pages: bool = False,
+) -> Facts:
+    """Index the template keys of ``tk`` (a decoded ``TestKeys``).
+
+    ``cc`` is the probe's country and ``fp_table`` the censors' fingerprints (default:
+    the shipped table) that DNS answers and HTTP responses are matched against:
+    plain-HTTP responses only, unless ``all_pages`` (to find known false positives).
+    """
+    f = Facts(routable=routable, cc=(cc or "").upper())
+    f.fingerprints = fp_table if fp_table is not None else fingerprints.load()
     f.control = getattr(tk, "x_control", None)
     for q in tk.queries or ():
         host = (q.hostname or "").lower().rstrip(".")
@@ -169,6 +191,8 @@ def collect(tk: Any, *, routable: tuple[str, ...] = ()) -> Facts:
             if ip:
                 d.answers.append((ip, a.asn))
                 f.ip_hosts.setdefault(ip, host)
+            elif a.hostname and a.answer_type == "CNAME":
+                d.cnames.append(a.hostname.lower().rstrip("."))
         if d.answers:
             d.failure = None
     for c in tk.tcp_connect or ():
@@ -208,6 +232,14 @@ def collect(tk: Any, *, routable: tuple[str, ...] = ()) -> Facts:
             f.tls_by_name.setdefault(h.server_name.lower(), []).append(norm)
         if h.address:
             f.tls_by_addr.setdefault(h.address, []).append(norm)
+    for tr in tk.requests or ():
+        resp = tr.response
+        url = tr.request.url if tr.request is not None else None
+        if resp is None or not url or not (resp.body or resp.headers):
+            continue
+        if not (all_pages or url.startswith("http://")):
+            continue  # only a plain-HTTP page can be a censor's (see http_fingerprint)
+        f.responses.setdefault(url, []).append(HttpResponse(resp.body, resp.headers))
     if f.probe:  # only the probe's own measurements have attempts and controls
         by_url: dict[str, list[bool]] = {}
         for tr in tk.requests or ():
@@ -250,8 +282,47 @@ class Outcome:
     degraded: bool = False
 
 
-def atom(operation: str, failure: str, target: str, detail: str = "") -> tuple[Evidence, str]:
-    return Evidence(operation, failure, target, detail), technique_for(operation, failure)
+def atom(
+    operation: str, failure: str, target: str, detail: str = "", *, rule: str = ""
+) -> tuple[Evidence, str]:
+    ev = Evidence(operation, failure, target, detail, rule=rule)
+    return ev, technique_for(operation, failure)
+
+
+def fingerprint_outcome(
+    operation: str,
+    failure: str,
+    target: str,
+    detail: str,
+    fp: Fingerprint,
+    facts: Facts,
+    observations: list[Observation],
+) -> Outcome:
+    """A failed endpoint whose answer matched ``fp``: confirmed when it is a censor's
+    of the probe's country, else suspected with the fingerprint named."""
+    ev, tech, proven = proof.fingerprinted(operation, failure, target, detail, fp, facts.cc)
+    return Outcome(False, ev, tech, observations, confirmed=proven)
+
+
+def dns_fingerprints(facts: Facts, host: str) -> list[tuple[str, Fingerprint]]:
+    """The answers for ``host`` that match a fingerprint (see
+    :func:`voipwatch.verdicts.proof.answer_fingerprints`)."""
+    d = facts.dns.get(host)
+    if d is None or facts.fingerprints is None:
+        return []
+    answers = [ip for ip, _ in d.answers] + d.cnames
+    return proof.answer_fingerprints(facts.fingerprints, answers, facts.cc)
+
+
+def http_fingerprint(
+    facts: Facts, url: str, *, scopes: tuple[str, ...] | None = None
+) -> Fingerprint | None:
+    """The fingerprint a response to ``url`` matched (see
+    :func:`voipwatch.verdicts.proof.page_fingerprint`)."""
+    if facts.fingerprints is None:
+        return None
+    responses = facts.responses.get(url, [])
+    return proof.page_fingerprint(facts.fingerprints, responses, url, facts.cc, scopes=scopes)
 
 
 def dns_outcome(
@@ -267,24 +338,38 @@ def dns_outcome(
         return None, []
     svc, rid = role.service, role.id
     if d.failure:
-        ev, tech = atom("resolve", d.failure, host)
+        ev, tech = atom("resolve", d.failure, host, rule=rules.DNS_FAILURE)
         obs = Observation("dns", svc, rid, host, False, operation="resolve", failure=d.failure)
         return Outcome(False, ev, tech, [obs]), [obs]
+    found = dns_fingerprints(facts, host)
+    harmless = {a for a, fp in found if fp.scope == fingerprints.FALSE_POSITIVE}
+    matched = found[0] if found and found[0][1].scope != fingerprints.FALSE_POSITIVE else None
     obs_list: list[Observation] = []
     bogus: tuple[str, str] | None = None
     for ip, asn in d.answers:
         failure = ""
-        if is_bogon(ip, facts.routable) and ip not in role.down_answers:
+        if ip in harmless or ip in role.down_answers:
+            pass
+        elif is_bogon(ip, facts.routable):
             failure = "dns_bogon_error"
-            bogus = (ip, failure)
+            bogus = bogus or (ip, failure)
         elif check_owner and role.owner_asns and asn and asn not in role.owner_asns:
             failure = "dns_inconsistent_answer"
         obs_list.append(
             Observation("dns", svc, rid, host, not failure, ip=ip, operation="resolve",
                         failure=failure, detail=f"AS{asn}" if asn else "")
         )  # fmt: skip
+    if matched is not None:
+        answer, fp = matched
+        failure = (
+            "dns_bogon_error" if is_bogon(answer, facts.routable) else "dns_inconsistent_answer"
+        )
+        detail = f"answer {answer}"
+        return fingerprint_outcome("resolve", failure, host, detail, fp, facts, obs_list), obs_list
     if bogus is not None:
-        ev, tech = atom("resolve", bogus[1], host, f"answer {bogus[0]} is not routable")
+        ev, tech = atom(
+            "resolve", bogus[1], host, f"answer {bogus[0]} is not routable", rule=rules.DNS_BOGON
+        )
         return Outcome(False, ev, tech, obs_list), obs_list
     return None, obs_list
 
@@ -399,9 +484,21 @@ def endpoint_outcome(
         # A bare TCP connect to an off-network answer proves nothing: a sinkhole
         # accepts connections too. Without TLS to vouch for the server, the answer
         # itself is the evidence.
-        ev, tech = atom("resolve", "dns_inconsistent_answer", host, _incons_detail(incons, role))
+        ev, tech = atom(
+            "resolve",
+            "dns_inconsistent_answer",
+            host,
+            _incons_detail(incons, role),
+            rule=rules.DNS_INCONSISTENT,
+        )
         return Outcome(False, ev, tech, obs)
     if failure is None and url is not None:
+        page = http_fingerprint(facts, url)
+        if page is not None and page.scope != fingerprints.FALSE_POSITIVE:
+            detail = "the response is a block page"
+            return fingerprint_outcome(
+                "http_request", "http_blockpage", url, detail, page, facts, obs
+            )
         return Outcome(True, observations=obs)
     if url is None and not tcp_fails and not tls_fails:
         return Outcome(True if (tcp_oks or tls_oks or obs) else None, observations=obs)
@@ -440,15 +537,22 @@ def endpoint_outcome(
             "dns_inconsistent_answer",
             host,
             f"{_incons_detail(incons, role)}; then {op} failed with {fail}",
+            rule=rules.DNS_INCONSISTENT,
         )
         return Outcome(False, ev, tech, obs)
     target = url if op == "http_request" and url else host
     ports = sorted({o.port for o in tcp_fails})
     if op == "connect" and len(ports) >= 2:
         # Every port tried on the same addresses failed: the addresses are blocked.
-        ev = Evidence(op, fail, target, "failed on every port tried: " + ", ".join(map(str, ports)))
+        ev = Evidence(
+            op,
+            fail,
+            target,
+            "failed on every port tried: " + ", ".join(map(str, ports)),
+            rule=rules.EVERY_PORT,
+        )
         return Outcome(False, ev, "ip.blocked", obs)
-    ev, tech = atom(op, fail, target)
+    ev, tech = atom(op, fail, target, rule=rules.FIRST_FAILURE)
     return Outcome(False, ev, tech, obs)
 
 
@@ -495,15 +599,23 @@ def combine(
     evidence = [o.evidence for o in blocked if o.evidence is not None]
     techs = [o.technique for o in blocked if o.technique]
     status: RoleStatus = "blocked" if len(blocked) == len(measured) else "partial"
-    # The technique most endpoints point to; ties go to the most specific evidence.
+    # The technique most endpoints point to; ties go to the most specific evidence,
+    # then to the name, so that no tie is left to the order of a set.
     technique = (
-        max(set(techs), key=lambda t: (techs.count(t), TECHNIQUES[t].confidence)) if techs else None
+        min(dict.fromkeys(techs), key=lambda t: (-techs.count(t), -_confidence(t), t))
+        if techs
+        else None
     )
     confirmed = any(o.confirmed for o in blocked if o.technique == technique)
-    conf = 0.95 if confirmed else (TECHNIQUES[technique].confidence if technique else 0.5)
+    conf = 0.95 if confirmed else (_confidence(technique) if technique else 0.5)
     if status == "partial":
         conf *= 0.8
     return RoleVerdict(svc, rid, plane, status, technique, round(conf, 2), evidence, confirmed)
+
+
+def _confidence(technique: str) -> float:
+    t = TECHNIQUES.get(technique)
+    return t.confidence if t is not None else 0.5
 
 
 def role(cat: Catalog, role_id: str) -> Role:
@@ -514,9 +626,9 @@ def measurement_status(verdicts: list[RoleVerdict]) -> MeasurementStatus:
     """OONI's measurement status from role verdicts.
 
     ``anomaly`` when any role is blocked, partial or degraded; ``confirmed`` when a
-    blocked role's evidence is a fingerprint on its own; ``failure`` when nothing
-    could be judged. A role that is ``down`` (the service itself is out) is not a
-    sign of blocking.
+    blocked role's technique was isolated (by a control on voipwatch's probe, by a
+    censor's fingerprint on OONI's data); ``failure`` when nothing could be judged. A
+    role that is ``down`` (the service itself is out) is not a sign of blocking.
     """
     judged = [v for v in verdicts if v.status not in ("unknown", "failure")]
     if not judged:
@@ -530,11 +642,7 @@ def measurement_status(verdicts: list[RoleVerdict]) -> MeasurementStatus:
     ]
     if not bad:
         return "ok"
-    if any(
-        v.status == "blocked"
-        and (v.confirmed or (v.technique and TECHNIQUES[v.technique].confirmed))
-        for v in bad
-    ):
+    if any(v.status == "blocked" and v.confirmed for v in bad):
         return "confirmed"
     return "anomaly"
 

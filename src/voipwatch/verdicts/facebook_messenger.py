@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from voipwatch.catalog import Role, load
+from voipwatch.verdicts import rules
 from voipwatch.verdicts.evidence import (
     Facts,
     Outcome,
@@ -55,7 +56,8 @@ def _host_outcome(facts: Facts, tk: Any, role: Role, host: str, key: str) -> Out
             if inconsistent
             else "the probe found the answer outside AS32934"
         )
-        ev, tech = atom("resolve", "dns_inconsistent_answer", host, detail)
+        rule = rules.DNS_INCONSISTENT if inconsistent else rules.PROBE_KEY
+        ev, tech = atom("resolve", "dns_inconsistent_answer", host, detail, rule=rule)
         return Outcome(False, ev, tech, obs)
     if role.dns_only:
         if answers:
@@ -71,6 +73,7 @@ def _host_outcome(facts: Facts, tk: Any, role: Role, host: str, key: str) -> Out
                 "connect_error",
                 host,
                 f"the probe reports facebook_{key}_reachable = false",
+                rule=rules.PROBE_KEY,
             )
             return Outcome(False, ev, tech, o.observations)
         if reachable is True:
@@ -83,7 +86,7 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
     tk = m.test_keys
     if tk is None:
         return "failure", [], [], ["no test_keys"]
-    facts = collect(tk, routable=routable_of(m))
+    facts = collect(tk, routable=routable_of(m), cc=m.probe_cc or "")
     observations: list[Observation] = []
     verdicts: list[RoleVerdict] = []
     for role in cat.services["messenger"].roles:

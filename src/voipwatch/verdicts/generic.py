@@ -28,7 +28,7 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
     tk = m.test_keys
     if tk is None:
         return "failure", [], [], ["no test_keys"]
-    facts = collect(tk, routable=routable_of(m))
+    facts = collect(tk, routable=routable_of(m), cc=m.probe_cc or "")
     attempts: dict[str, list[str | None]] = {}
     for tr in tk.requests or ():
         url = tr.request.url if tr.request is not None else None

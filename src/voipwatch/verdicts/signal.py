@@ -71,7 +71,7 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
     tk = m.test_keys
     if tk is None:
         return "failure", [], [], ["no test_keys"]
-    facts = collect(tk, routable=routable_of(m))
+    facts = collect(tk, routable=routable_of(m), cc=m.probe_cc or "")
     observations: list[Observation] = []
     by_role: dict[str, list[Outcome]] = {}
     roles: dict[str, Role] = {}

@@ -15,6 +15,7 @@ from typing import Any
 from voipwatch.catalog import load
 from voipwatch.ooni.failures import normalise
 from voipwatch.ooni.model import failure_str
+from voipwatch.verdicts import rules
 from voipwatch.verdicts.evidence import (
     Outcome,
     atom,
@@ -40,7 +41,7 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
     role = cat.role_for_host(host) or cat.roles["stun/public"]
     if role.plane != "media":
         role = cat.roles["stun/public"]
-    facts = collect(tk, routable=routable_of(m))
+    facts = collect(tk, routable=routable_of(m), cc=m.probe_cc or "")
     dns, obs = dns_outcome(facts, host, role, check_owner=False)
     fail = failure_str(tk.failure)
     outcome: Outcome
@@ -49,7 +50,8 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
     elif fail:
         f = normalise(fail)
         op = "resolve" if f.startswith("dns_") else "stun_binding"
-        ev, tech = atom(op, f, endpoint)
+        rule = rules.DNS_FAILURE if op == "resolve" else rules.STUN_BINDING
+        ev, tech = atom(op, f, endpoint, rule=rule)
         outcome = Outcome(False, ev, tech, obs)
     else:
         outcome = Outcome(True, observations=obs)

@@ -2,8 +2,9 @@
 
 Techniques are dotted and extensible (DESIGN.md, "Vocabulary"). Each entry says in
 plain words what a censor does, and how sure an OONI-style measurement without a
-control can be of it (``confidence``). ``confirmed`` marks techniques whose evidence
-is a fingerprint on its own (a non-routable DNS answer for a public name).
+control can be of it (``confidence``). No technique is proof on its own: a
+non-routable answer comes from home routers and ad-blocking resolvers too. Proof is
+a control that worked (voipwatch's probe) or a censor's fingerprint (OONI's data).
 """
 
 from __future__ import annotations
@@ -14,14 +15,11 @@ from typing import NamedTuple
 class Technique(NamedTuple):
     plain: str
     confidence: float
-    confirmed: bool = False
 
 
 TECHNIQUES: dict[str, Technique] = {
     "dns.nxdomain": Technique("the name is made not to exist (DNS NXDOMAIN)", 0.8),
-    "dns.bogon": Technique(
-        "the name resolves to a non-routable address (DNS tampering)", 0.95, confirmed=True
-    ),
+    "dns.bogon": Technique("the name resolves to a non-routable address (DNS tampering)", 0.85),
     "dns.inconsistent": Technique(
         "the name resolves to an address outside the app's networks", 0.7
     ),
@@ -95,6 +93,7 @@ _BY_OPERATION: dict[str, dict[str, str]] = {
         "eof_error": "http.reset",
         "generic_timeout_error": "http.timeout",
         "http_unexpected_status_code": "http.blockpage",
+        "http_blockpage": "http.blockpage",
         "*": "http.failure",
     },
     "stun_binding": {

@@ -14,6 +14,7 @@ from typing import Any
 from voipwatch.catalog import load
 from voipwatch.ooni.failures import normalise, operation_of
 from voipwatch.ooni.model import failure_str
+from voipwatch.verdicts import rules
 from voipwatch.verdicts.evidence import (
     Outcome,
     atom,
@@ -36,7 +37,7 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
     if tk is None:
         return "failure", [], [], ["no test_keys"]
     notes: list[str] = []
-    facts = collect(tk, routable=routable_of(m))
+    facts = collect(tk, routable=routable_of(m), cc=m.probe_cc or "")
     r_dc = cat.roles["telegram/dc"]
     r_web = cat.roles["telegram/web"]
     observations: list[Observation] = []
@@ -65,7 +66,9 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
             request_failures=web_attempts[web_url],
         )
 
-    ips = {ip for ip, _ in facts.tcp} | set(dc_requests)
+    # The data centres are address literals; an address some name resolved to is that
+    # name's (web.telegram.org's), not a data centre.
+    ips = {ip for ip, _ in facts.tcp if ip not in facts.ip_hosts} | set(dc_requests)
     outcomes: list[Outcome] = []
     for ip in sorted(ips):
         fails, dc_url = dc_requests.get(ip, ([], None))
@@ -83,7 +86,11 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
         else:
             f = normalise(failure_str(tk.telegram_web_failure) or "unknown_failure")
             ev, tech = atom(
-                operation_of(f), f, "web.telegram.org", "from the probe's telegram_web_status"
+                operation_of(f),
+                f,
+                "web.telegram.org",
+                "from the probe's telegram_web_status",
+                rule=rules.PROBE_KEY,
             )
             web = Outcome(False, ev, tech)
     if web is not None:

@@ -17,7 +17,7 @@ Layer = Literal["dns", "tcp", "tls", "http", "udp", "stun", "sip", "rtp"]
 
 #: Bumped whenever a rule changes what a verdict says; stored beside every verdict
 #: so ``voipwatch rejudge`` can tell stale rows.
-RULES_VERSION = 1
+RULES_VERSION = 2
 
 
 class Evidence(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -27,13 +27,18 @@ class Evidence(msgspec.Struct, frozen=True, omit_defaults=True):
     (https://github.com/ooni/spec/blob/master/data-formats/df-007-errors.md);
     ``target`` is what was contacted (``host``, ``ip:port`` or a URL).
     ``detail`` carries what a failure string cannot say (an answer outside the owner
-    ASN, a bogon, an HTTP status).
+    ASN, a bogon, an HTTP status). ``rule`` names the rule that drew the conclusion
+    from this atom (see :data:`voipwatch.verdicts.rules.RULES`); ``fingerprint`` and
+    ``scope`` name the fingerprint of OONI's lists the answer matched, if any.
     """
 
     operation: str
     failure: str
     target: str
     detail: str = ""
+    rule: str = ""
+    fingerprint: str = ""
+    scope: str = ""
 
 
 class Observation(msgspec.Struct, frozen=True, omit_defaults=True):

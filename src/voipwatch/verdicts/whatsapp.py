@@ -36,7 +36,7 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
     if tk is None:
         return "failure", [], [], ["no test_keys"]
     notes: list[str] = []
-    facts = collect(tk, routable=routable_of(m))
+    facts = collect(tk, routable=routable_of(m), cc=m.probe_cc or "")
     r_ep = cat.roles["whatsapp/endpoints"]
     r_reg = cat.roles["whatsapp/registration"]
     r_web = cat.roles["whatsapp/web"]
