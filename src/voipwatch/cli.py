@@ -26,6 +26,7 @@ from voipwatch.commands.options import (
     store_failures,
 )
 from voipwatch.console import err, out, problem, write_line
+from voipwatch.untrusted import terminal_text
 
 app = typer.Typer(
     name="voipwatch",
@@ -103,7 +104,7 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
                         if s.status != "ok"
                     )
                     line = f"{v.measurement_uid}  {v.test_name}  {v.probe_cc}  {v.probe_asn}"
-                    write_line(f"{line}  {v.status}  {roles}".rstrip().encode())
+                    write_line(terminal_text(f"{line}  {v.status}  {roles}".rstrip()).encode())
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader of stdout went away (`| head`): stop quietly, as Unix tools do.
@@ -458,12 +459,20 @@ def probe(
             raise typer.Exit(2)
         consent.remember()
 
-    if out_file is None:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        out_file = Path(platformdirs.user_data_dir("voipwatch")) / "probe" / f"{stamp}.jsonl"
+    from voipwatch.commands.outfile import check_target
+    from voipwatch.errors import UsageError
+
     try:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
+        if out_file is None:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            out_file = Path(platformdirs.user_data_dir("voipwatch")) / "probe" / f"{stamp}.jsonl"
+            # Our own folder: made on first use. A folder the user names must exist.
+            out_file.parent.mkdir(parents=True, exist_ok=True)
+        check_target(out_file)
         out_file.touch()
+    except UsageError as exc:
+        problem(f"voipwatch probe: {exc}")
+        raise typer.Exit(2) from None
     except OSError as exc:
         problem(f"voipwatch probe: --out {out_file}: {exc.strerror or exc}")
         raise typer.Exit(2) from None

@@ -13,6 +13,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from voipwatch.untrusted import terminal_text
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -32,8 +34,16 @@ def progress() -> Progress:
 
 
 def problem(message: str) -> None:
-    """One clear line per problem, on stderr, never markup-interpreted."""
-    err.print(message, markup=False, style="yellow")
+    """One clear line per problem, on stderr, never markup-interpreted; a problem often
+    quotes the input, so its control characters are shown escaped."""
+    err.print(terminal_text(message), markup=False, style="yellow")
+
+
+def show_line(line: str) -> None:
+    """A human-readable line on stdout. It may carry imported text or measurement
+    fields: their control characters (a terminal's escape sequences) are shown
+    escaped, never sent raw; ``--json`` output keeps the exact text."""
+    out.print(terminal_text(line), markup=False)
 
 
 def write_line(data: bytes) -> None:

@@ -23,7 +23,8 @@ def report(
         Path | None,
         typer.Option(
             "--out",
-            help="Where to write the brief (default: voipwatch-brief-CC.html or .pdf here).",
+            help="File to write the brief to, in a folder that exists; - for stdout "
+            "(default: voipwatch-brief-CC.html or .pdf here).",
             show_default=False,
         ),
     ] = None,
@@ -33,6 +34,7 @@ def report(
     the evidence charts, the cost with its range and method, the legal context and the
     sources. Missing pieces (no events, no legal context) are said, never invented."""
     from voipwatch.commands.options import store_failures
+    from voipwatch.commands.outfile import check_target, is_stdout, write_target
     from voipwatch.console import err
     from voipwatch.errors import UsageError
     from voipwatch.report.brief import build_brief
@@ -42,22 +44,17 @@ def report(
     with store_failures("report"):
         if fmt not in FORMATS:
             raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+        if out_file is not None and not is_stdout(out_file):
+            check_target(out_file)
         with open_store(db, read_only=True) as store:
             brief = build_brief(store, country)
         target = out_file or Path(f"voipwatch-brief-{brief.cc}.{fmt}")
         data = render_pdf(brief) if fmt == "pdf" else render_html(brief).encode()
-        tmp = target.with_name(target.name + ".part")
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
-            tmp.replace(target)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise UsageError(f"--out {target}: {exc.strerror or exc}") from None
+        write_target(target, data)
     for gap in brief.gaps:
         err.print(f"note: {gap}", markup=False)
     err.print(
         f"{brief.country} ({brief.cc}): {len(brief.events)} events, {len(brief.cases)} cases; "
-        f"brief written to {target}",
+        f"brief written to {'stdout' if is_stdout(target) else target}",
         markup=False,
     )

@@ -23,6 +23,7 @@ from voipwatch.errors import UsageError, VoipwatchError
 from voipwatch.events.model import Event
 from voipwatch.report import charts, gather
 from voipwatch.store import Store
+from voipwatch.untrusted import web_link
 
 #: How many apps get their own timeline chart (the most affected first): a brief is
 #: read, not searched.
@@ -223,6 +224,7 @@ def _sources(brief: Brief) -> list[dict[str, str]]:
     seen: dict[tuple[str, str], dict[str, str]] = {}
 
     def add(title: str, url: str = "", note: str = "") -> None:
+        url = web_link(url) or ""
         key = (title, url)
         if title and key not in seen:
             seen[key] = {"title": title, "url": url, "note": note}
