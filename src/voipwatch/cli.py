@@ -536,13 +536,29 @@ def helper_serve(
     ca_file: Annotated[
         str, typer.Option("--ca-file", help="Extra CA bundle to trust for TLS checks.")
     ] = "",
+    allow_range: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-range",
+            help="A network (CIDR) the control helper may test besides the catalogue's "
+            "public endpoints, e.g. your own lab (repeatable). Loopback, private, "
+            "link-local and multicast addresses are refused unless allowed here.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the test helpers until interrupted: STUN/TURN and UDP echo (never amplifying),
     SIP OPTIONS, the RTP reflector, the TLS download server, and the control helper."""
     from voipwatch.helper import serve as helper
+    from voipwatch.helper.targets import parse_ranges
     from voipwatch.probe.tcp import split_hostport
 
     host, port = split_hostport(listen, control_port)
+    try:
+        allowed = parse_ranges(allow_range or [])
+    except ValueError as exc:
+        problem(f"voipwatch helper serve: --allow-range: {exc}")
+        raise typer.Exit(2) from None
     s = helper.Settings(
         host=host,
         control_port=port,
@@ -552,6 +568,7 @@ def helper_serve(
         cert_file=cert_file,
         key_file=key_file,
         ca_file=ca_file,
+        allow_ranges=allowed,
     )
     try:
         if ports:

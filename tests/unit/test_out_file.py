@@ -57,7 +57,8 @@ def test_special_files_are_refused(db: str, command: tuple[str, ...]) -> None:
         assert "not a regular file" in err
         assert len(err.strip().splitlines()) == 1
         after = Path(device).stat()
-        assert stat.S_ISCHR(after.st_mode) and after.st_ino == before.st_ino
+        assert stat.S_ISCHR(after.st_mode)
+        assert after.st_ino == before.st_ino
 
 
 @pytest.mark.parametrize("command", WRITERS, ids=" ".join)
