@@ -25,7 +25,7 @@ from voipwatch.commands.options import (
     encoder,
     store_failures,
 )
-from voipwatch.console import err, out, problem, write_line
+from voipwatch.console import Problems, err, out, problem, write_line
 from voipwatch.untrusted import terminal_text
 
 app = typer.Typer(
@@ -69,24 +69,25 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
     from voipwatch.verdicts import judge
 
     read = bad = 0
+    shown = Problems()
     try:
         with progress() as bar:
             task = bar.add_task("judging", total=None, detail="")
             for item in read_paths(paths):
                 if isinstance(item, Problem):
                     bad += 1
-                    problem(str(item))
+                    shown(str(item))
                     continue
                 try:
                     j = judge(item)
                 except InputError as exc:
                     bad += 1
-                    problem(str(exc))
+                    shown(str(exc))
                     continue
                 except Exception as exc:  # a rule tripped on odd input: report, go on
                     bad += 1
                     where = f"{item.source}:{item.line}" if item.line else item.source
-                    problem(
+                    shown(
                         f"{where}: could not judge ({exc.__class__.__name__}: {exc}); "
                         "this is a voipwatch bug, please report it"
                     )
@@ -111,6 +112,7 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         raise typer.Exit(0) from None
+    shown.summarise()
     err.print(f"{read} measurements judged, {bad} problems", markup=False)
     if read == 0:
         raise typer.Exit(1)
@@ -160,6 +162,7 @@ def ingest(
     from voipwatch.store import IngestProgress, open_store
     from voipwatch.store import ingest as run_ingest
 
+    shown = Problems()
     with store_failures("ingest"), open_store(db) as store, progress() as bar:
         task = bar.add_task("ingest", total=None, detail="")
 
@@ -174,13 +177,14 @@ def ingest(
         stats = run_ingest(
             store,
             paths,
-            on_problem=problem,
+            on_problem=shown,
             on_progress=on_progress,
             workers=workers,
             engine=engine,
             scheduler=scheduler,
             parts_dir=parts,
         )
+    shown.summarise()
     counts = stats.as_dict()
     if json:
         write_line(encoder.encode({"db": str(store.path), **counts}))
@@ -205,13 +209,15 @@ def rejudge(db: DbOpt = None, json: JsonOpt = False) -> None:
     from voipwatch.store import open_store
     from voipwatch.store import rejudge as run_rejudge
 
+    shown = Problems()
     with store_failures("rejudge"), open_store(db) as store, progress() as bar:
         task = bar.add_task("rejudge", total=None, detail="")
 
         def on_progress(done: int, total: int) -> None:
             bar.update(task, total=total, completed=done)
 
-        stats = run_rejudge(store, on_problem=problem, on_progress=on_progress)
+        stats = run_rejudge(store, on_problem=shown, on_progress=on_progress)
+    shown.summarise()
     counts = stats.as_dict()
     if json:
         write_line(encoder.encode({"db": str(store.path), **counts}))

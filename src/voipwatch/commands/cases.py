@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from voipwatch.commands.options import DbOpt, JsonOpt, counts_table, encoder, store_failures
-from voipwatch.console import err, problem, show_line, write_line
+from voipwatch.console import Problems, err, problem, show_line, write_line
 
 if TYPE_CHECKING:
     from voipwatch.cases.model import Case
@@ -67,9 +67,11 @@ def import_(
     failed = 0
     with store_failures("cases import"), open_store(db) as store:
         for path in paths:
+            shown = Problems()
             try:
-                stats = import_cases(store, path, source, on_problem=problem)
+                stats = import_cases(store, path, source, on_problem=shown)
             except InputError as exc:
+                shown.summarise()
                 problem(f"voipwatch cases import: {exc}")
                 failed += 1
                 continue
