@@ -183,3 +183,12 @@ def test_sources_window_takes_now() -> None:
 def test_bad_ranges_are_errors(spec: str) -> None:
     with pytest.raises(ValueError, match=spec.replace(".", r"\.")):
         parse_ranges([spec])
+
+
+def test_catalogue_hosts_by_name_pattern_and_domain() -> None:
+    from voipwatch.helper.targets import is_catalogue_host
+
+    assert is_catalogue_host("e1.whatsapp.net")
+    assert is_catalogue_host("E17.WhatsApp.net.")  # by the role's pattern
+    assert not is_catalogue_host("evil.example")
+    assert not is_catalogue_host("whatsapp.net.evil.example")

@@ -62,7 +62,11 @@ def catalogue() -> Catalogue:
 
 
 def is_catalogue_host(name: str) -> bool:
-    return name.lower().rstrip(".") in catalogue().hosts
+    """A host of the catalogue: named, or matched by a role's pattern or domain."""
+    from voipwatch.catalog import load
+
+    host = name.lower().rstrip(".")
+    return host in catalogue().hosts or load().role_for_host(host) is not None
 
 
 def refusal(ip: str, port: int, allowed: tuple[Network, ...], resolved: set[str]) -> str | None:
