@@ -96,6 +96,8 @@ def test_body_cap_and_token_before_the_body(writable: Path) -> None:
         )
         assert c.post(form, content=b"x" * (MAX_BODY + 1)).status_code == 413
         assert c.post(url, json={"note": "fine"}, headers=auth).status_code == 201
+        big_get = c.request("GET", "/api/v1/health", content=b"x" * (MAX_BODY + 1))
+        assert big_get.status_code == 413
     with TestClient(create_app(writable), base_url=LOOPBACK_URL) as ro:
         assert ro.post(_case_url(ro), json={"note": "n"}).status_code == 403
         assert ro.post(form, data={"note": "n", "token": "x"}).status_code == 403
