@@ -25,7 +25,8 @@ from voipwatch.commands.options import (
     encoder,
     store_failures,
 )
-from voipwatch.console import err, out, problem, write_line
+from voipwatch.console import Problems, err, out, problem, write_line
+from voipwatch.untrusted import terminal_text
 
 app = typer.Typer(
     name="voipwatch",
@@ -69,19 +70,20 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
     from voipwatch.verdicts import judge
 
     read = bad = 0
+    shown = Problems()
     try:
         with progress() as bar:
             task = bar.add_task("judging", total=None, detail="")
             for item in read_paths(paths):
                 if isinstance(item, Problem):
                     bad += 1
-                    problem(str(item))
+                    shown(str(item))
                     continue
                 try:
                     j = judge(item)
                 except InputError as exc:
                     bad += 1
-                    problem(str(exc))
+                    shown(str(exc))
                     continue
                 except FingerprintTableError as exc:
                     # Every verdict needs the table: stop at once rather than once per line.
@@ -90,7 +92,7 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
                 except Exception as exc:  # a rule tripped on odd input: report, go on
                     bad += 1
                     where = f"{item.source}:{item.line}" if item.line else item.source
-                    problem(
+                    shown(
                         f"{where}: could not judge ({exc.__class__.__name__}: {exc}); "
                         "this is a voipwatch bug, please report it"
                     )
@@ -113,13 +115,14 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
                         if s.status != "ok"
                     )
                     line = f"{v.measurement_uid}  {v.test_name}  {v.probe_cc}  {v.probe_asn}"
-                    write_line(f"{line}  {v.status}  {roles}".rstrip().encode())
+                    write_line(terminal_text(f"{line}  {v.status}  {roles}".rstrip()).encode())
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader of stdout went away (`| head`): stop quietly, as Unix tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         raise typer.Exit(0) from None
+    shown.summarise()
     err.print(f"{read} measurements judged, {bad} problems", markup=False)
     if read == 0:
         raise typer.Exit(1)
@@ -169,6 +172,7 @@ def ingest(
     from voipwatch.store import IngestProgress, open_store
     from voipwatch.store import ingest as run_ingest
 
+    shown = Problems()
     with store_failures("ingest"), open_store(db) as store, progress() as bar:
         task = bar.add_task("ingest", total=None, detail="")
 
@@ -183,13 +187,14 @@ def ingest(
         stats = run_ingest(
             store,
             paths,
-            on_problem=problem,
+            on_problem=shown,
             on_progress=on_progress,
             workers=workers,
             engine=engine,
             scheduler=scheduler,
             parts_dir=parts,
         )
+    shown.summarise()
     counts = stats.as_dict()
     if json:
         write_line(encoder.encode({"db": str(store.path), **counts}))
@@ -214,13 +219,15 @@ def rejudge(db: DbOpt = None, json: JsonOpt = False) -> None:
     from voipwatch.store import open_store
     from voipwatch.store import rejudge as run_rejudge
 
+    shown = Problems()
     with store_failures("rejudge"), open_store(db) as store, progress() as bar:
         task = bar.add_task("rejudge", total=None, detail="")
 
         def on_progress(done: int, total: int) -> None:
             bar.update(task, total=total, completed=done)
 
-        stats = run_rejudge(store, on_problem=problem, on_progress=on_progress)
+        stats = run_rejudge(store, on_problem=shown, on_progress=on_progress)
+    shown.summarise()
     counts = stats.as_dict()
     if json:
         write_line(encoder.encode({"db": str(store.path), **counts}))
@@ -468,12 +475,20 @@ def probe(
             raise typer.Exit(2)
         consent.remember()
 
-    if out_file is None:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        out_file = Path(platformdirs.user_data_dir("voipwatch")) / "probe" / f"{stamp}.jsonl"
+    from voipwatch.commands.outfile import check_target
+    from voipwatch.errors import UsageError
+
     try:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
+        if out_file is None:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            out_file = Path(platformdirs.user_data_dir("voipwatch")) / "probe" / f"{stamp}.jsonl"
+            # Our own folder: made on first use. A folder the user names must exist.
+            out_file.parent.mkdir(parents=True, exist_ok=True)
+        check_target(out_file)
         out_file.touch()
+    except UsageError as exc:
+        problem(f"voipwatch probe: {exc}")
+        raise typer.Exit(2) from None
     except OSError as exc:
         problem(f"voipwatch probe: --out {out_file}: {exc.strerror or exc}")
         raise typer.Exit(2) from None
@@ -537,13 +552,29 @@ def helper_serve(
     ca_file: Annotated[
         str, typer.Option("--ca-file", help="Extra CA bundle to trust for TLS checks.")
     ] = "",
+    allow_range: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-range",
+            help="A network (CIDR) the control helper may test besides the catalogue's "
+            "public endpoints, e.g. your own lab (repeatable). Loopback, private, "
+            "link-local and multicast addresses are refused unless allowed here.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the test helpers until interrupted: STUN/TURN and UDP echo (never amplifying),
     SIP OPTIONS, the RTP reflector, the TLS download server, and the control helper."""
     from voipwatch.helper import serve as helper
+    from voipwatch.helper.targets import parse_ranges
     from voipwatch.probe.tcp import split_hostport
 
     host, port = split_hostport(listen, control_port)
+    try:
+        allowed = parse_ranges(allow_range or [])
+    except ValueError as exc:
+        problem(f"voipwatch helper serve: --allow-range: {exc}")
+        raise typer.Exit(2) from None
     s = helper.Settings(
         host=host,
         control_port=port,
@@ -553,6 +584,7 @@ def helper_serve(
         cert_file=cert_file,
         key_file=key_file,
         ca_file=ca_file,
+        allow_ranges=allowed,
     )
     try:
         if ports:

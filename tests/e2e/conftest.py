@@ -23,6 +23,7 @@ from webstore import build_store
 from world import populate
 
 from voipwatch.web.app import create_app
+from voipwatch.web.guard import allowed_hosts
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -35,6 +36,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TOKEN = "operator-secret-token-1234"
+#: The host name of the in-process test clients.
+TEST_HOST = "testserver"
+LOOPBACK_URL = "http://127.0.0.1"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "e2e"
 
 
@@ -49,7 +53,9 @@ def web_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def app(web_store: Path) -> FastAPI:
-    return create_app(web_store, demo=True)
+    # The in-process clients (Starlette's, schemathesis's) call it "testserver"; the
+    # live server and the browser use 127.0.0.1, a loopback name allowed by default.
+    return create_app(web_store, demo=True, hosts=allowed_hosts(extra=[TEST_HOST]))
 
 
 @pytest.fixture(scope="session")

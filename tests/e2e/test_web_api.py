@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TOKEN
+from conftest import LOOPBACK_URL, TOKEN
 from voipwatch.store import aggregate, open_store, parse_query
 from voipwatch.web import rooms as rooms_module
 from voipwatch.web.app import create_app
@@ -233,7 +233,7 @@ def test_security_headers_and_no_cors(client: TestClient) -> None:
 
 def test_cors_only_for_configured_origins(web_store: Path) -> None:
     app = create_app(web_store, cors_origins=["https://partner.example"])
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOOPBACK_URL) as c:
         ok = c.get("/api/v1/health", headers={"Origin": "https://partner.example"})
         other = c.get("/api/v1/health", headers={"Origin": "https://elsewhere.example"})
     assert ok.headers["access-control-allow-origin"] == "https://partner.example"
@@ -269,10 +269,10 @@ def test_annotations_need_the_operator_token(
     }
     case_id = client.get("/api/v1/cases", params={"probe_cc": "IR"}).json()["results"][0]["case_id"]
     url = f"/api/v1/cases/{case_id}/annotations"
-    with TestClient(create_app(web_store)) as ro:
+    with TestClient(create_app(web_store), base_url=LOOPBACK_URL) as ro:
         assert ro.post(url, json=body).status_code == 403
     app = create_app(web_store, token=TOKEN)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOOPBACK_URL) as c:
         assert c.post(url, json=body).status_code == 401
         wrong = c.post(url, json=body, headers={"Authorization": "Bearer " + TOKEN[:-1] + "x"})
         assert wrong.status_code == 401

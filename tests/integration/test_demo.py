@@ -261,7 +261,7 @@ def _prices(db: Path) -> dict[str, dict[str, str]]:
             for row in build_brief(store, cc).events:
                 if row.get("cost"):
                     out[row["event_id"]]["brief"] = text(row["cost"])
-    with TestClient(create_app(db)) as client:
+    with TestClient(create_app(db), base_url="http://127.0.0.1") as client:
         for eid, said in out.items():
             answer = client.get("/api/v1/cost", params={"event_id": eid})
             assert answer.status_code == 200, answer.text
@@ -326,7 +326,7 @@ def test_atom_feeds_announce_the_demo_blocks_and_the_pages_advertise_them(
         events = load_events(store)
     blocks = [e for e in events if e.kind == "block"]
     assert blocks
-    with TestClient(create_app(db)) as client:
+    with TestClient(create_app(db), base_url="http://127.0.0.1") as client:
         answer = client.get("/feed.atom")
         assert answer.status_code == 200
         assert answer.headers["content-type"].startswith("application/atom+xml")

@@ -136,6 +136,7 @@ residual_wait = 0.1
 """
         )
         out = tmp / "data" / "measurements.jsonl"
+        out.parent.mkdir(exist_ok=True)  # --out writes into a folder that exists
         args = ["probe", "--plane", "all", "--apps", "signal,messenger", "--yes", "--json",
                 "--config", cfg, "--out", out, "--helper", HELPER, "--residual"]  # fmt: skip
         r = subprocess.run(

@@ -107,10 +107,10 @@ def test_a_real_ooni_measurement_links_to_ooni_explorer(store_path: Path) -> Non
         ).fetchone()
     assert row
     uid = row[0]
-    with TestClient(create_app(store_path)) as client:
+    with TestClient(create_app(store_path), base_url="http://127.0.0.1") as client:
         page = client.get(f"/measurement/{uid}")
         assert page.status_code == 200
         assert f'href="https://explorer.ooni.org/m/{uid}"' in page.text
     # A demo store's measurements are invented: no link to a page that does not exist.
-    with TestClient(create_app(store_path, demo=True)) as client:
+    with TestClient(create_app(store_path, demo=True), base_url="http://127.0.0.1") as client:
         assert "explorer.ooni.org/m/" not in client.get(f"/measurement/{uid}").text

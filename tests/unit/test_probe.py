@@ -25,6 +25,7 @@ from test_probe_support import (
 )
 
 from voipwatch.helper import control as helper
+from voipwatch.helper.targets import parse_ranges
 from voipwatch.probe import ProbeConfig, parse_config, run, summary
 from voipwatch.probe.config import Concurrency, HelperConfig, Overlay, Resolvers, Timeouts
 from voipwatch.probe.dns import lookup_udp
@@ -449,7 +450,14 @@ class _HelperThread:
         def main() -> None:
             asyncio.set_event_loop(self.loop)
             server = self.loop.run_until_complete(
-                helper.start(ip, 0, ca_file=ca_file, limits=helper.Limits(connect=1, tls=1))
+                helper.start(
+                    ip,
+                    0,
+                    ca_file=ca_file,
+                    limits=helper.Limits(connect=1, tls=1),
+                    # The world's servers are on loopback: the helper must be told so.
+                    allow_ranges=parse_ranges(["127.0.0.0/8"]),
+                )
             )
             self.server = server
             self.port = server.sockets[0].getsockname()[1]

@@ -17,6 +17,7 @@ import msgspec
 
 from voipwatch.cases.model import Case
 from voipwatch.events.model import Event
+from voipwatch.untrusted import csv_cell
 
 CASE_COLUMNS = (
     "case_id",
@@ -229,5 +230,6 @@ def to_csv(columns: tuple[str, ...], rows: Iterable[dict[str, object]]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    # Case titles, causes and sources are imported text: a spreadsheet must not run them.
+    writer.writerows({k: csv_cell(v) for k, v in r.items()} for r in rows)
     return buf.getvalue()

@@ -17,6 +17,8 @@ from typing import Literal
 
 import msgspec
 
+from voipwatch.untrusted import web_link
+
 #: ``service_block``: apps (or their servers) blocked, the rest of the Internet works;
 #: ``voip_only``: calls blocked, messaging works; ``throttling``: apps slowed, not cut;
 #: ``full_shutdown``: the network itself is cut, every app with it; ``platform_ban``: one
@@ -134,7 +136,8 @@ class Case(Block, frozen=True, kw_only=True):
             seen.update(dict.fromkeys(s.links))
         for a in self.annotations:
             seen.update(dict.fromkeys(a.links))
-        return list(seen)
+        # A store written before links were checked at import may still hold others.
+        return [u for u in seen if web_link(u)]
 
 
 def case_id_for(record: SourceRecord) -> str:

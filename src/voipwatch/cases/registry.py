@@ -32,6 +32,7 @@ from voipwatch.cases.names import app_for, country_code
 from voipwatch.errors import InputError, StoreError, UsageError
 from voipwatch.events.model import Event
 from voipwatch.store.db import Store, registered
+from voipwatch.untrusted import web_link
 
 CASES_SCHEMA = "1"
 
@@ -380,7 +381,7 @@ def annotate_case(
     if status is not None and status not in STATUSES:
         raise UsageError(f"status {status!r} is not one of {', '.join(STATUSES)}")
     for link in links or []:
-        if not link.startswith(("http://", "https://")):
+        if web_link(link) != link:
             raise UsageError(f"link {link!r} is not a web address (http:// or https://)")
     if not (note or status or legal_basis or links):
         raise UsageError("nothing to add: give a note, a status, a legal basis or links")

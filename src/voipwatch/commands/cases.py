@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from voipwatch.commands.options import DbOpt, JsonOpt, counts_table, encoder, store_failures
-from voipwatch.console import err, out, problem, write_line
+from voipwatch.console import Problems, err, problem, show_line, write_line
 
 if TYPE_CHECKING:
     from voipwatch.cases.model import Case
@@ -67,9 +67,11 @@ def import_(
     failed = 0
     with store_failures("cases import"), open_store(db) as store:
         for path in paths:
+            shown = Problems()
             try:
-                stats = import_cases(store, path, source, on_problem=problem)
+                stats = import_cases(store, path, source, on_problem=shown)
             except InputError as exc:
+                shown.summarise()
                 problem(f"voipwatch cases import: {exc}")
                 failed += 1
                 continue
@@ -160,10 +162,9 @@ def list_(
         end = c.end.isoformat() if c.end else c.end_status
         srcs = ",".join(dict.fromkeys(s.source for s in c.sources))
         title = (c.title or c.sources[0].services_stated)[:70]
-        out.print(
+        show_line(
             f"{c.case_id}  {c.country}  {_short(c)}  {c.kind}  {c.start}→{end}  {srcs}  "
-            f"{len(c.events)} events  {c.status}  {title}",
-            markup=False,
+            f"{len(c.events)} events  {c.status}  {title}"
         )
     err.print(f"{len(found):,} cases", markup=False)
 
@@ -216,8 +217,7 @@ def show(
         write_line(encoder.encode(d))
         return
 
-    def p(line: str) -> None:
-        out.print(line, markup=False)
+    p = show_line
 
     end = case.end.isoformat() if case.end else case.end_status
     p(
@@ -330,7 +330,10 @@ def export(
         typer.Option("--table", help="CSV only: cases, sources, annotations or events."),
     ] = "cases",
     out_file: Annotated[
-        Path | None, typer.Option("--out", help="File to write (default: stdout).")
+        Path | None,
+        typer.Option(
+            "--out", help="File to write, in a folder that exists (default, or -: stdout)."
+        ),
     ] = None,
     db: DbOpt = None,
 ) -> None:
@@ -341,10 +344,13 @@ def export(
     """
     from voipwatch.cases import export as ex
     from voipwatch.cases.registry import list_cases
+    from voipwatch.commands.outfile import check_target, is_stdout, write_target
     from voipwatch.errors import UsageError
     from voipwatch.store import open_store
 
     with store_failures("cases export"):
+        if out_file is not None and not is_stdout(out_file):
+            check_target(out_file)
         if format not in ("json", "csv"):
             raise UsageError(f"--format: {format!r} is not json or csv")
         if table not in ex.TABLES:
@@ -367,12 +373,9 @@ def export(
             ex.EVENT_COLUMNS,
             (r for c, d in details for r in ex.event_rows(c.case_id, d.get("event_details", []))),
         )
-    if out_file is None:
+    if out_file is None or is_stdout(out_file):
         sys.stdout.write(text)
         return
-    try:
-        out_file.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        problem(f"voipwatch cases export: --out {out_file}: {exc.strerror or exc}")
-        raise typer.Exit(2) from None
+    with store_failures("cases export"):
+        write_target(out_file, text.encode("utf-8"))
     err.print(f"{len(details):,} cases written to {out_file}", markup=False)

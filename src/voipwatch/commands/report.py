@@ -23,7 +23,8 @@ def report(
         Path | None,
         typer.Option(
             "--out",
-            help="Where to write the brief (default: voipwatch-brief-CC.html or .pdf here).",
+            help="File to write the brief to, in a folder that exists; - for stdout "
+            "(default: voipwatch-brief-CC.html or .pdf here).",
             show_default=False,
         ),
     ] = None,
@@ -43,6 +44,7 @@ def report(
     the evidence charts, the cost with its range and method, the legal context and the
     sources. Missing pieces (no events, no legal context) are said, never invented."""
     from voipwatch.commands.options import store_failures
+    from voipwatch.commands.outfile import check_target, is_stdout, write_target
     from voipwatch.console import err
     from voipwatch.errors import UsageError
     from voipwatch.report.brief import build_brief
@@ -54,6 +56,10 @@ def report(
             raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
         if bundle is not None and bundle.suffix.lower() != ".zip":
             raise UsageError(f"--bundle {bundle}: an evidence bundle is a .zip file")
+        if out_file is not None and not is_stdout(out_file):
+            check_target(out_file)
+        if bundle is not None:
+            check_target(bundle, "--bundle")
         with open_store(db, read_only=True) as store:
             brief = build_brief(store, country)
             html = render_html(brief).encode()
@@ -66,29 +72,15 @@ def report(
                 files = bundle_files(store, brief, html, png=vl_convert.svg_to_png)
                 archive, ident = write_bundle(brief, files)
         target = out_file or Path(f"voipwatch-brief-{brief.cc}.{fmt}")
-        _write("--out", target, render_pdf(brief) if fmt == "pdf" else html)
+        write_target(target, render_pdf(brief) if fmt == "pdf" else html)
         if bundle is not None and archive is not None:
-            _write("--bundle", bundle, archive)
+            write_target(bundle, archive, "--bundle")
     for gap in brief.gaps:
         err.print(f"note: {gap}", markup=False)
     err.print(
         f"{brief.country} ({brief.cc}): {len(brief.events)} events, {len(brief.cases)} cases; "
-        f"brief written to {target}",
+        f"brief written to {'stdout' if is_stdout(target) else target}",
         markup=False,
     )
     if bundle is not None:
         err.print(f"evidence bundle {ident} written to {bundle}", markup=False)
-
-
-def _write(flag: str, target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` whole or not at all (a ``.part`` file, then a rename)."""
-    from voipwatch.errors import UsageError
-
-    tmp = target.with_name(target.name + ".part")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        tmp.replace(target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UsageError(f"{flag} {target}: {exc.strerror or exc}") from None

@@ -31,6 +31,16 @@ CorsOpt = Annotated[
         show_default=False,
     ),
 ]
+AllowedHostOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allowed-host",
+        help="A host name the server answers for (repeatable). Loopback names and the "
+        "--host address are always allowed; any other Host header gets 421, which "
+        "stops DNS-rebinding pages from reading the server.",
+        show_default=False,
+    ),
+]
 WarmOpt = Annotated[
     bool,
     typer.Option(
@@ -51,6 +61,7 @@ def register(app: typer.Typer) -> None:
         port: PortOpt = 8000,
         token: TokenOpt = None,
         cors_origin: CorsOpt = None,
+        allowed_host: AllowedHostOpt = None,
         demo: DemoOpt = False,
         warm: WarmOpt = True,
     ) -> None:
@@ -60,7 +71,14 @@ def register(app: typer.Typer) -> None:
         logged. Stop with Ctrl-C.
         """
         serve_store(
-            db, host=host, port=port, token=token, cors=cors_origin or [], demo=demo, warm=warm
+            db,
+            host=host,
+            port=port,
+            token=token,
+            cors=cors_origin or [],
+            demo=demo,
+            warm=warm,
+            allowed=allowed_host or [],
         )
 
 
@@ -73,6 +91,7 @@ def serve_store(
     cors: list[str] | None = None,
     demo: bool = False,
     warm: bool = True,
+    allowed: list[str] | None = None,
 ) -> None:
     """Open the store, print the URL and run the server until interrupted.
 
@@ -86,10 +105,17 @@ def serve_store(
     from voipwatch.console import err
     from voipwatch.store import default_db_path
     from voipwatch.web.app import create_app
+    from voipwatch.web.guard import allowed_hosts
 
     path = Path(str(db)) if db is not None else default_db_path()
     with store_failures("serve"):
-        application = create_app(path, token=token or None, demo=demo, cors_origins=cors)
+        application = create_app(
+            path,
+            token=token or None,
+            demo=demo,
+            cors_origins=cors,
+            hosts=allowed_hosts(host, allowed or ()),
+        )
     shown = f"[{host}]" if ":" in host else host
     mode = "annotations enabled (token set)" if token else "read-only"
     err.print(f"voipwatch: serving {path} at http://{shown}:{port}/ ({mode}); Ctrl-C stops")

@@ -10,13 +10,17 @@ answered with
 
     {"tcp_connect": {"ip:port": {"success": bool, "failure": str | null}},
      "tls": {"ip:port sni": {"success": bool, "failure": str | null}},
-     "dns": {"name": {"addrs": [...], "failure": str | null}}}
+     "dns": {"name": {"addrs": [...], "failure": str | null}},
+     "refused": {"ip:port" | "ip:port sni": reason}}   (only when some were refused)
 
 Failures use the probe's df-007 names. Bounded: request size, targets per
-request, per-operation timeouts, concurrent operations. The helper keeps no log of
-who asked.
+request, per-operation timeouts, concurrent operations; identical targets are
+measured once. It connects only where :mod:`voipwatch.helper.targets` allows (the
+catalogue's endpoints; never loopback or private ranges unless the operator allows a
+range) and within each source's budget. The helper keeps no log of who asked.
 
-Run: ``python -m voipwatch.helper.control --listen 198.18.2.80:8080 [--ca-file F]``
+Run: ``python -m voipwatch.helper.control --listen 198.18.2.80:8080 [--ca-file F]
+[--allow-range 198.18.0.0/15]``
 or ``voipwatch helper serve --listen HOST:PORT``.
 """
 
@@ -25,12 +29,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import json
 import socket
 import ssl
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from voipwatch.helper.targets import (
+    Budget,
+    Network,
+    Sources,
+    is_catalogue_host,
+    parse_ranges,
+    refusal,
+)
 from voipwatch.probe import tcp, tls
 from voipwatch.probe.errors import failure_of
 
@@ -80,7 +95,8 @@ def _targets(req: Any) -> tuple[list[str], list[tuple[str, str]], list[str]]:
         tls_list.append((t["address"], t["sni"]))
     if not all(isinstance(h, str) and 0 < len(h) < 254 for h in dns_t):
         raise BadRequest("dns entries must be host names")
-    return tcp_list, tls_list, list(dns_t)
+    # Identical targets are measured once: a request cannot multiply its connections.
+    return list(dict.fromkeys(tcp_list)), list(dict.fromkeys(tls_list)), list(dict.fromkeys(dns_t))
 
 
 def _check_address(a: str) -> tuple[str, int]:
@@ -93,11 +109,65 @@ def _check_address(a: str) -> tuple[str, int]:
     return ip, port
 
 
-async def measure(req: Any, *, ctx: ssl.SSLContext, limits: Limits = Limits()) -> dict[str, Any]:
-    """Run the requested operations concurrently; the JSON answer."""
+async def measure(
+    req: Any,
+    *,
+    ctx: ssl.SSLContext,
+    limits: Limits = Limits(),
+    allowed: tuple[Network, ...] = (),
+    take_connection: Callable[[], bool] = lambda: True,
+) -> dict[str, Any]:
+    """Run the requested operations; the JSON answer.
+
+    Names are resolved first: the addresses the helper's resolver gives for catalogue
+    hosts are the public addresses it may then connect to (with the catalogue's own
+    literal addresses and the ``allowed`` ranges). Every other target is listed under
+    ``refused`` with the reason, and nothing is sent to it."""
     tcp_list, tls_list, dns_list = _targets(req)
     sem = asyncio.Semaphore(limits.concurrency)
     out: dict[str, dict[str, Any]] = {"tcp_connect": {}, "tls": {}, "dns": {}}
+    refused: dict[str, str] = {}
+    answers: dict[str, list[str]] = {}
+
+    async def lookup(host: str, record: bool) -> None:
+        loop = asyncio.get_running_loop()
+        async with sem:
+            try:
+                async with asyncio.timeout(limits.dns):
+                    infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            except Exception as exc:
+                if record:
+                    out["dns"][host] = {"addrs": [], "failure": failure_of(exc)}
+                return
+        addrs = list(dict.fromkeys(str(i[4][0]) for i in infos))
+        answers[host] = addrs
+        if record:
+            out["dns"][host] = {"addrs": addrs, "failure": None}
+
+    def public(address: str) -> bool:
+        addr = ipaddress.ip_address(_check_address(address)[0])
+        return addr.is_global and not any(addr in net for net in allowed)
+
+    # The SNI names of public targets are resolved too (not reported): their answers
+    # say which addresses are the app's.
+    extra = {
+        sni for a, sni in tls_list if sni not in dns_list and is_catalogue_host(sni) and public(a)
+    }
+    async with asyncio.TaskGroup() as tg:
+        for h in dns_list:
+            tg.create_task(lookup(h, True))
+        for h in sorted(extra):
+            tg.create_task(lookup(h, False))
+    resolved = {a for h, addrs in answers.items() if is_catalogue_host(h) for a in addrs}
+
+    def allow(key: str, address: str) -> bool:
+        ip, port = _check_address(address)
+        why = refusal(ip, port, allowed, resolved)
+        if why is None and not take_connection():
+            why = "source_budget_exhausted"
+        if why is not None:
+            refused[key] = why
+        return why is None
 
     async def connect(a: str) -> None:
         ip, port = _check_address(a)
@@ -128,25 +198,15 @@ async def measure(req: Any, *, ctx: ssl.SSLContext, limits: Limits = Limits()) -
                 await tcp.close(w)
         out["tls"][key] = {"success": True, "failure": None}
 
-    async def lookup(host: str) -> None:
-        loop = asyncio.get_running_loop()
-        async with sem:
-            try:
-                async with asyncio.timeout(limits.dns):
-                    infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-            except Exception as exc:
-                out["dns"][host] = {"addrs": [], "failure": failure_of(exc)}
-                return
-        addrs = list(dict.fromkeys(str(i[4][0]) for i in infos))
-        out["dns"][host] = {"addrs": addrs, "failure": None}
-
     async with asyncio.TaskGroup() as tg:
         for a in tcp_list:
-            tg.create_task(connect(a))
+            if allow(a, a):
+                tg.create_task(connect(a))
         for a, sni in tls_list:
-            tg.create_task(handshake(a, sni))
-        for h in dns_list:
-            tg.create_task(lookup(h))
+            if allow(f"{a} {sni}", a):
+                tg.create_task(handshake(a, sni))
+    if refused:
+        out["refused"] = refused
     return out
 
 
@@ -164,6 +224,37 @@ async def _handle(
     writer: asyncio.StreamWriter,
     ctx: ssl.SSLContext,
     limits: Limits,
+    allowed: tuple[Network, ...],
+    sources: Sources,
+) -> None:
+    peer = writer.get_extra_info("peername")
+    source = str(peer[0]) if peer else ""
+    why = sources.begin(source, time.monotonic())
+    if why is not None:
+        with contextlib.suppress(OSError):
+            writer.write(_response(429, "Too Many Requests", {"error": why}))
+        await tcp.close(writer)
+        return
+    try:
+        await _answer(
+            reader,
+            writer,
+            ctx,
+            limits,
+            allowed,
+            lambda: sources.take_connection(source, time.monotonic()),
+        )
+    finally:
+        sources.end(source)
+
+
+async def _answer(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    ctx: ssl.SSLContext,
+    limits: Limits,
+    allowed: tuple[Network, ...],
+    take_connection: Callable[[], bool],
 ) -> None:
     try:
         try:
@@ -187,7 +278,13 @@ async def _handle(
             writer.write(_response(400, "Bad Request", {"error": "malformed request"}))
             return
         try:
-            answer = await measure(json.loads(body or b"null"), ctx=ctx, limits=limits)
+            answer = await measure(
+                json.loads(body or b"null"),
+                ctx=ctx,
+                limits=limits,
+                allowed=allowed,
+                take_connection=take_connection,
+            )
         except (BadRequest, ValueError) as exc:
             writer.write(_response(400, "Bad Request", {"error": str(exc)}))
             return
@@ -199,34 +296,59 @@ async def _handle(
 
 
 async def start(
-    host: str, port: int, *, ca_file: str = "", limits: Limits = Limits()
+    host: str,
+    port: int,
+    *,
+    ca_file: str = "",
+    limits: Limits = Limits(),
+    allow_ranges: tuple[Network, ...] = (),
+    budget: Budget | None = None,
 ) -> asyncio.Server:
-    """Start the helper (for tests and embedding); ``server.sockets`` has the port."""
+    """Start the helper (for tests and embedding); ``server.sockets`` has the port.
+
+    ``allow_ranges`` are networks it may connect to beyond the catalogue's public
+    endpoints (the simulator's, loopback for tests); ``budget`` bounds each source."""
     ctx = tls.client_context(ca_file)
+    sources = Sources(budget or Budget())
     return await asyncio.start_server(
-        lambda r, w: _handle(r, w, ctx, limits), host, port, limit=_HEAD_LIMIT
+        lambda r, w: _handle(r, w, ctx, limits, allow_ranges, sources),
+        host,
+        port,
+        limit=_HEAD_LIMIT,
     )
 
 
-async def _serve(listen: str, ca_file: str) -> None:
+async def _serve(listen: str, ca_file: str, allow: tuple[Network, ...]) -> None:
     host, port = tcp.split_hostport(listen, 8080)
-    server = await start(host, port, ca_file=ca_file)
+    server = await start(host, port, ca_file=ca_file, allow_ranges=allow)
     async with server:
         await server.serve_forever()
 
 
-def serve(listen: str = "127.0.0.1:8080", ca_file: str = "") -> None:
+def serve(
+    listen: str = "127.0.0.1:8080", ca_file: str = "", allow: tuple[Network, ...] = ()
+) -> None:
     """Serve until interrupted."""
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(listen, ca_file))
+        asyncio.run(_serve(listen, ca_file, allow))
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m voipwatch.helper.control", description=__doc__)
     p.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT to listen on")
     p.add_argument("--ca-file", default="", help="extra CA bundle to trust for TLS checks")
+    p.add_argument(
+        "--allow-range",
+        action="append",
+        default=[],
+        help="a network it may test beyond the catalogue's public endpoints (repeatable)",
+    )
     a = p.parse_args(argv)
-    serve(a.listen, a.ca_file)
+    try:
+        allow = parse_ranges(a.allow_range)
+    except ValueError as exc:
+        p.error(f"--allow-range: {exc}")
+    serve(a.listen, a.ca_file, allow)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,12 @@ Safety when exposed to the internet:
 * **never amplify**: an answer longer than the datagram it answers is dropped, so
   for every datagram bytes out ≤ bytes in (the probe pads its requests);
 * a token bucket per source address bounds packets per second;
-* nothing answers a source port below 1024 or one of the helper's own ports,
-  so two echo services cannot be made to bounce packets at each other;
+* nothing answers a source port below 1024 or one of the helper's own ports;
+* an echo is sent at most once per datagram: the same bytes from the same source
+  address and port within ``IDLE`` seconds are not echoed again. Two helpers that a
+  spoofed datagram sets bouncing at each other (each port outside the other's own
+  set) exchange it once each, then stop; a probe's retransmission after a lost
+  reply goes unanswered, and its repeat exchange, from a new socket, is answered;
 * source addresses live only in the rate limiter's memory, for at most
   ``IDLE`` seconds after their last packet; nothing is logged.
 """
@@ -20,6 +24,7 @@ Safety when exposed to the internet:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -67,6 +72,31 @@ class Buckets:
         return len(self._b)
 
 
+class Echoed:
+    """The datagrams echoed in the last ``IDLE`` seconds, by source and digest
+    (bounded memory: the oldest are forgotten first)."""
+
+    def __init__(self) -> None:
+        self._seen: OrderedDict[tuple[str, int, bytes], float] = OrderedDict()
+
+    def first_time(self, ip: str, port: int, data: bytes, now: float) -> bool:
+        """Whether ``data`` from ``ip:port`` was not echoed recently (and remember it)."""
+        while self._seen:
+            k, seen = next(iter(self._seen.items()))
+            if now - seen > IDLE or len(self._seen) > MAX_SOURCES:
+                del self._seen[k]
+            else:
+                break
+        key = (ip, port, hashlib.blake2b(data, digest_size=16).digest())
+        if key in self._seen:
+            return False
+        self._seen[key] = now
+        return True
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
 def reply_to(data: bytes, ip: str, port: int) -> bytes | None:
     """What the helper answers to ``data`` from ``ip:port`` (before the size check)."""
     if not data:
@@ -80,9 +110,12 @@ def reply_to(data: bytes, ip: str, port: int) -> bytes | None:
 
 
 class UDPService(asyncio.DatagramProtocol):
-    def __init__(self, buckets: Buckets, own_ports: frozenset[int]) -> None:
+    def __init__(
+        self, buckets: Buckets, own_ports: frozenset[int], echoed: Echoed | None = None
+    ) -> None:
         self.buckets = buckets
         self.own_ports = own_ports
+        self.echoed = echoed if echoed is not None else Echoed()
         self.transport: asyncio.DatagramTransport | None = None
         self.bytes_in = 0
         self.bytes_out = 0
@@ -98,6 +131,8 @@ class UDPService(asyncio.DatagramProtocol):
         reply = reply_to(data, ip, port)
         if reply is None or len(reply) > len(data) or self.transport is None:
             return  # never amplify
+        if reply == data and not self.echoed.first_time(ip, port, data, time.monotonic()):
+            return  # echoed once already: a second time would be a loop
         self.bytes_out += len(reply)
         self.transport.sendto(reply, addr)
 
@@ -111,12 +146,13 @@ async def start_udp(
     """One socket per port on ``host``, sharing one rate limiter."""
     loop = asyncio.get_running_loop()
     buckets = Buckets(limit)
+    echoed = Echoed()
     own = frozenset(ports)
     out: list[tuple[asyncio.DatagramTransport, UDPService]] = []
     try:
         for p in dict.fromkeys(ports):
             t, proto = await loop.create_datagram_endpoint(
-                lambda: UDPService(buckets, own), local_addr=(host, p)
+                lambda: UDPService(buckets, own, echoed), local_addr=(host, p)
             )
             out.append((t, proto))
     except BaseException:

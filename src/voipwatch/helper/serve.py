@@ -21,7 +21,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from voipwatch.helper import control, download, echo, sip
+from voipwatch.helper import control, download, echo, sip, targets
 from voipwatch.probe.config import CONTROL_PORTS, RESIDUAL_PORTS, RTP_PORT
 
 
@@ -53,6 +53,8 @@ class Settings:
     key_file: str = ""
     ca_file: str = ""
     rate: echo.RateLimit = field(default_factory=echo.RateLimit)
+    #: Networks the control helper may test beyond the catalogue's public endpoints.
+    allow_ranges: tuple[targets.Network, ...] = ()
 
 
 @dataclass
@@ -100,7 +102,11 @@ async def start(s: Settings) -> Running:
                 await asyncio.start_server(sip.handle_stream, s.host, s.sips_port, ssl=ctx)
             )
         if s.control_port:
-            running.servers.append(await control.start(s.host, s.control_port, ca_file=s.ca_file))
+            running.servers.append(
+                await control.start(
+                    s.host, s.control_port, ca_file=s.ca_file, allow_ranges=s.allow_ranges
+                )
+            )
     except BaseException:
         running.close()
         raise
@@ -146,6 +152,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tls-port", type=int, default=443)
     p.add_argument("--cert-file", "--cert", default="", help="TLS certificate (PEM)")
     p.add_argument("--key-file", "--key", default="", help="its key (default: in the cert file)")
+    p.add_argument(
+        "--allow-range",
+        action="append",
+        default=[],
+        help="a network the control helper may test beyond the catalogue (repeatable)",
+    )
     a = p.parse_args(argv)
     s = Settings(
         host=a.listen,
@@ -153,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         tls_port=a.tls_port,
         cert_file=a.cert_file,
         key_file=a.key_file,
+        allow_ranges=targets.parse_ranges(a.allow_range),
     )
     if a.ports:
         s.udp_ports = parse_ports(a.ports)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Final
 
 import msgspec
 
@@ -64,6 +65,9 @@ class Concurrency(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     per_destination: int = 2
 
 
+#: The most one throughput download may ask of the helper's TLS download server
+#: (which serves no more to one request).
+MAX_THROUGHPUT_BYTES: Final = 16 * 1024 * 1024
 #: The helper's "random" high UDP port (no catalogue role uses it): the port control.
 CONTROL_PORTS = [42424]
 #: The helper's RTP reflector (any helper UDP port reflects; this one carries the A/B).
@@ -112,8 +116,10 @@ class HelperConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         if not 0.2 <= self.media_seconds <= 60:
             raise ValueError(f"media_seconds must be between 0.2 and 60, not {self.media_seconds}")
-        if not 0 <= self.throughput_bytes <= 64 * 1024 * 1024:
-            raise ValueError("throughput_bytes must be between 0 and 64 MiB")
+        if not 0 <= self.throughput_bytes <= MAX_THROUGHPUT_BYTES:
+            raise ValueError(
+                f"throughput_bytes must be between 0 and {MAX_THROUGHPUT_BYTES >> 20} MiB"
+            )
         if not 0 <= self.residual_wait <= 3600:
             raise ValueError(f"residual_wait must be between 0 and 3600, not {self.residual_wait}")
         if len(set(self.residual_ports)) != 2:

@@ -24,6 +24,7 @@ from voipwatch.events.model import Event
 from voipwatch.ooni.explorer import MEASUREMENT_URL
 from voipwatch.report import charts, gather
 from voipwatch.store import Store
+from voipwatch.untrusted import web_link
 
 #: How many apps get their own timeline chart (the most affected first): a brief is
 #: read, not searched.
@@ -224,6 +225,7 @@ def _sources(brief: Brief) -> list[dict[str, str]]:
     seen: dict[tuple[str, str], dict[str, str]] = {}
 
     def add(title: str, url: str = "", note: str = "") -> None:
+        url = web_link(url) or ""
         key = (title, url)
         if title and key not in seen:
             seen[key] = {"title": title, "url": url, "note": note}

@@ -438,7 +438,7 @@ class World:
             self.inet,
             self._dir(),
             ["-m", HELPER_MODULE, "--listen", f"{HELPER}:{HELPER_PORT}",
-             "--ca-file", str(self.ca_file)],
+             "--ca-file", str(self.ca_file), "--allow-range", str(SIM_NET)],
             [("tcp", HELPER, HELPER_PORT)],
         )  # fmt: skip
         self.helper_running = self._start_optional(helper, "the control helper")

@@ -38,6 +38,7 @@ from typing import Any, Final
 import duckdb
 
 from voipwatch.errors import UsageError
+from voipwatch.untrusted import csv_cell
 
 OONI_AXES: Final = (
     "measurement_start_day",
@@ -384,5 +385,5 @@ def to_csv(response: dict[str, Any], q: AggregateQuery) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=result_columns(q), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: csv_cell(v) for k, v in r.items()} for r in rows)
     return buf.getvalue()

@@ -26,6 +26,9 @@ def export_tier(store: Store, tier: str, out: Path) -> int:
         raise UsageError(f"{out}: directory {out.parent} does not exist")
     if out.is_dir():
         raise UsageError(f"{out}: is a directory")
+    if out.exists() and not out.is_file():
+        # Renaming over a device or a pipe would replace it with a regular file.
+        raise UsageError(f"{out}: not a regular file; give the path of a file to write")
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         with store_errors(out, "export"):

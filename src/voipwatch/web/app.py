@@ -7,6 +7,8 @@ given; then, and only with that token, documented cases can be annotated.
 Every response carries security headers: a Content-Security-Policy that the pages
 satisfy with no inline script and nothing from another origin, ``nosniff``, and a
 refusal to be framed. Cross-origin requests are refused unless origins are named.
+Before any of it, :class:`~voipwatch.web.guard.Guard` answers only for the host names
+the server was started for and caps request bodies before they are read.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from voipwatch import __version__
 from voipwatch.errors import StoreError, UsageError, VoipwatchError
 from voipwatch.web.assets import vega_bundle
 from voipwatch.web.db import Database
+from voipwatch.web.guard import Guard, allowed_hosts
 from voipwatch.web.responses import FastJSON
 from voipwatch.web.rooms import Unavailable
 
@@ -143,13 +146,15 @@ def create_app(
     token: str | None = None,
     demo: bool = False,
     cors_origins: list[str] | None = None,
+    hosts: frozenset[str] | None = None,
 ) -> FastAPI:
     """The app over the store at ``db``.
 
     ``token`` (or ``$VOIPWATCH_TOKEN``) enables case annotations for whoever presents
     it; without one the app never writes. ``demo`` shows a banner saying the data are
     synthetic on every page. ``cors_origins`` lists the origins allowed to call the
-    API from a browser (none by default).
+    API from a browser (none by default). ``hosts`` are the names the server answers
+    for (the ``Host`` header); the loopback names by default.
     """
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
     database = Database(db, writable=token is not None)
@@ -210,4 +215,6 @@ def create_app(
             CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET"], allow_headers=[]
         )
     app.add_middleware(SecurityHeaders)
+    # Outermost: nothing else runs for a foreign host or before the body is capped.
+    app.add_middleware(Guard, hosts=hosts or allowed_hosts(), token=token)
     return app

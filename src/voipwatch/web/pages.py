@@ -214,7 +214,7 @@ def measurement_list(
     test_name: P.TestName = None,
     since: P.Since = None,
     until: P.Until = None,
-    day: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}")] = None,
+    day: Annotated[str | None, Query(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")] = None,
     status: P.Status = None,
     vclass: Annotated[str | None, Query(pattern=r"^(ok|anomaly|confirmed|down|failure)$")] = None,
     verdict_status: P.VerdictStatus = None,
@@ -226,8 +226,7 @@ def measurement_list(
     limit: P.Limit = 100,
 ) -> Response:
     if day:
-        d = date.fromisoformat(day[:10])
-        since, until = d.isoformat(), (d + timedelta(days=1)).isoformat()
+        since, until = _one_day(day)
     if vclass:
         verdict_status = C.OONI_TO_ROLE[vclass]
     api: dict[str, Any] = {
@@ -266,6 +265,16 @@ def measurement_list(
         api_url="/api/v1/measurements?" + urlencode({**api, "offset": offset, "limit": limit}),
         offset=offset,
     )
+
+
+def _one_day(day: str) -> tuple[str, str]:
+    """``day`` as a half-open range; an impossible date (2026-02-30, 0000-00-00) or
+    the last day of the calendar (no day follows it) is the caller's error."""
+    try:
+        d = date.fromisoformat(day[:10])
+        return d.isoformat(), (d + timedelta(days=1)).isoformat()
+    except (ValueError, OverflowError):
+        raise UsageError(f"day: not a day of the calendar: {day[:10]!r}") from None
 
 
 # -- one measurement ---------------------------------------------------------------

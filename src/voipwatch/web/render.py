@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
 from voipwatch.catalog import load as load_catalog
+from voipwatch.untrusted import web_link
 from voipwatch.web.db import Database
 from voipwatch.web.reading import atom_sentence, technique_text
 from voipwatch.web.responses import cached_response
@@ -27,8 +28,7 @@ def web_url(value: object) -> str:
     Imported records are not ours to trust; a ``javascript:`` or ``data:`` link must not
     become something a reader can click (the CSP would stop it too).
     """
-    text = str(value or "")
-    return text if text.lower().startswith(("https://", "http://")) else "#"
+    return web_link(value) or "#"
 
 
 def templates() -> Jinja2Templates:

@@ -13,6 +13,8 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
+from voipwatch.untrusted import csv_cell
+
 
 class FastJSON(Response):
     """JSON through orjson (datetimes as ISO 8601, NaN refused by design upstream)."""
@@ -42,8 +44,8 @@ def _cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, list | dict):
-        return orjson.dumps(value, default=str).decode()
-    return value
+        return csv_cell(orjson.dumps(value, default=str).decode())
+    return csv_cell(value)
 
 
 def csv_response(text: str, *, filename: str, download: bool = True) -> Response:

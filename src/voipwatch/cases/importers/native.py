@@ -17,6 +17,7 @@ from voipwatch.cases.importers.common import Batch, check_dates, resolve_country
 from voipwatch.cases.model import KINDS, SOURCES, SourceRecord, record_digest
 from voipwatch.cases.names import PSEUDO_APPS, app_for
 from voipwatch.errors import InputError
+from voipwatch.untrusted import web_link
 
 
 def _record(obj: dict[str, Any], *, file: str, line: int, today: date) -> SourceRecord:
@@ -47,6 +48,10 @@ def _record(obj: dict[str, Any], *, file: str, line: int, today: date) -> Source
         obj["record_id"] = record_digest(
             obj["country"], str(obj["start"]), ",".join(obj["apps"]), str(obj.get("region", ""))
         )
+    links = obj.get("links")
+    if isinstance(links, list):
+        # Only web links: a javascript: or data: link would become a live link in a brief.
+        obj["links"] = [u for u in map(web_link, links) if u]
     obj["file"], obj["line"] = file, line
     try:
         rec = msgspec.convert(obj, SourceRecord)

@@ -24,6 +24,7 @@ from voipwatch.cases.model import CaseKind, SourceRecord
 from voipwatch.cases.names import VOIP, services_in, split_apps
 from voipwatch.catalog import load as load_catalog
 from voipwatch.errors import InputError
+from voipwatch.untrusted import web_link
 
 FINDINGS_URL = "https://explorer.ooni.org/findings/{id}"
 CSV_COLUMNS = frozenset({"id", "title", "start_time", "end_time", "ccs", "asns", "test_names"})
@@ -89,7 +90,8 @@ def incident_records(
     if not apps and unnamed == VOIP:
         kind = "voip_only"
     links = [FINDINGS_URL.format(id=iid)]
-    links += [str(u) for u in _as_list(incident.get("links"), what="links") if u]
+    # Only web links: a javascript: or data: link would become a live link in a brief.
+    links += [u for u in map(web_link, _as_list(incident.get("links"), what="links")) if u]
     authors = str(incident.get("reported_by") or "")
     records = []
     for cc in ccs:
