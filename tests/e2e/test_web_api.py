@@ -214,8 +214,6 @@ def test_a_missing_tier_is_a_503(client: TestClient, monkeypatch: pytest.MonkeyP
         assert "not available" in page.text
     finally:
         cache.clear()  # the pages drawn without events
-    with pytest.raises(rooms_module.Unavailable):
-        rooms_module._function("voipwatch.no_such_room", "f", "things")
 
 
 def test_security_headers_and_no_cors(client: TestClient) -> None:

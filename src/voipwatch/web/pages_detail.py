@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import importlib
 import re
 from datetime import timedelta
 from typing import Annotated, Any, Final
@@ -12,6 +11,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from voipwatch.cases.model import STATUSES
 from voipwatch.catalog import load as load_catalog
 from voipwatch.errors import UsageError
 from voipwatch.report.cite import cite_event
@@ -139,11 +139,7 @@ def case_page(request: Request, case_id: Ident, saved: int = 0) -> Response:
 
 
 def _statuses() -> tuple[str, ...]:
-    try:
-        statuses = importlib.import_module("voipwatch.cases.model").STATUSES
-    except (ImportError, AttributeError):
-        return ("unreviewed", "confirmed", "disputed", "rejected")
-    return tuple(str(s) for s in statuses)
+    return tuple(STATUSES)
 
 
 @router.post("/case/{case_id}/annotate")

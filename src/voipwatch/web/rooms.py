@@ -1,41 +1,34 @@
 """What the web reads from the later tiers: events, cases, cost and legal context.
 
 Each is built by its own room; the web only calls their published functions (see
-DESIGN.md's package layout). A store may predate a tier (no ``events`` table yet):
-the rooms answer that with empty lists. A build without a room raises
-:class:`Unavailable`, which the API turns into a 503 naming what is missing.
+DESIGN.md's package layout), typed, imported like any other. A store may predate a
+tier (no ``events`` table yet): the rooms answer that with empty lists.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from datetime import date, datetime
-from types import ModuleType
 from typing import Any
 
 import msgspec
 
+from voipwatch.cases.legal import CountryContext
+from voipwatch.cases.legal import load_context as _load_context
+from voipwatch.cases.model import Case
+from voipwatch.cases.registry import annotate_case as _annotate_case
+from voipwatch.cases.registry import get_case as _get_case
+from voipwatch.cases.registry import list_cases as _list_cases
+from voipwatch.cost import CostEstimate, estimate
+from voipwatch.cost import cost_for_event as _cost_for_event
 from voipwatch.errors import VoipwatchError
+from voipwatch.events.model import Event
+from voipwatch.events.store import load_events as _load_events
 from voipwatch.store import Store
 
 
 class Unavailable(VoipwatchError):
     """A tier the request needs is not part of this build (HTTP 503)."""
-
-
-def _module(name: str, what: str) -> ModuleType:
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise Unavailable(f"{what} are not available in this voipwatch ({name}: {exc})") from exc
-
-
-def _function(module: str, name: str, what: str) -> Any:
-    fn = getattr(_module(module, what), name, None)
-    if fn is None:
-        raise Unavailable(f"{what} are not available in this voipwatch ({module}.{name} missing)")
-    return fn
 
 
 def jsonable(obj: Any) -> Any:
@@ -62,12 +55,11 @@ def _enc(value: Any) -> Any:
 # -- events ------------------------------------------------------------------------
 
 
-def load_events(store: Store, *, cc: str | None = None, service: str | None = None) -> list[Any]:
-    fn = _function("voipwatch.events.store", "load_events", "events")
-    return list(fn(store, cc=cc, service=service))
+def load_events(store: Store, *, cc: str | None = None, service: str | None = None) -> list[Event]:
+    return _load_events(store, cc=cc, service=service)
 
 
-def get_event(store: Store, event_id: str) -> Any | None:
+def get_event(store: Store, event_id: str) -> Event | None:
     for e in load_events(store):
         if e.event_id == event_id:
             return e
@@ -77,19 +69,16 @@ def get_event(store: Store, event_id: str) -> Any | None:
 # -- cases -------------------------------------------------------------------------
 
 
-def list_cases(store: Store, *, cc: str | None = None) -> list[Any]:
-    fn = _function("voipwatch.cases.registry", "list_cases", "documented cases")
-    return list(fn(store, country=cc))
+def list_cases(store: Store, *, cc: str | None = None) -> list[Case]:
+    return _list_cases(store, country=cc)
 
 
-def get_case(store: Store, case_id: str) -> Any | None:
-    fn = _function("voipwatch.cases.registry", "get_case", "documented cases")
-    return fn(store, case_id)
+def get_case(store: Store, case_id: str) -> Case | None:
+    return _get_case(store, case_id)
 
 
-def annotate_case(store: Store, case_id: str, **fields: Any) -> Any:
-    fn = _function("voipwatch.cases.registry", "annotate_case", "documented cases")
-    return fn(store, case_id, **fields)
+def annotate_case(store: Store, case_id: str, **fields: Any) -> Case:
+    return _annotate_case(store, case_id, **fields)
 
 
 # -- cost and legal context --------------------------------------------------------
@@ -102,17 +91,16 @@ def estimate_cost(
     hours: float,
     *,
     networks: list[int] | None = None,
-) -> Any:
-    fn = _function("voipwatch.cost", "estimate", "cost estimates")
-    return fn(probe_cc, app, start, hours, networks=networks)
+) -> CostEstimate:
+    return estimate(probe_cc, app, start, hours, networks=networks)
 
 
-def cost_for_event(event: Any) -> Any:
-    return _function("voipwatch.cost", "cost_for_event", "cost estimates")(event)
+def cost_for_event(event: Event) -> CostEstimate:
+    return _cost_for_event(event)
 
 
-def load_context(cc: str) -> Any | None:
-    return _function("voipwatch.cases.legal", "load_context", "legal contexts")(cc)
+def load_context(cc: str) -> CountryContext | None:
+    return _load_context(cc)
 
 
 def try_(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, str | None]:
