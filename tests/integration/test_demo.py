@@ -344,3 +344,24 @@ def test_atom_feeds_announce_the_demo_blocks_and_the_pages_advertise_them(
         assert f'href="/feed.atom?cc={cc}"' in page
         assert client.get("/feed.atom", params={"app": "nosuchapp"}).status_code == 404
         assert client.get("/feed.atom", params={"cc": "IRN"}).status_code in (400, 422)
+
+
+def test_the_country_page_offers_the_evidence_bundle_and_it_verifies(
+    demo_db: tuple[Path, dict[str, object]],
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from voipwatch.report.bundle import verify
+    from voipwatch.web.app import create_app
+
+    db, _ = demo_db
+    with TestClient(create_app(db), base_url="http://127.0.0.1") as client:
+        page = client.get("/country/IR").text
+        assert 'href="/bundle/IR.zip"' in page
+        answer = client.get("/bundle/IR.zip")
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "application/zip"
+        result = verify(answer.content)
+        assert result.ok, result.problems
+        assert result.bundle_id in answer.headers["content-disposition"]
+        assert client.get("/bundle/IRN.zip").status_code in (400, 404, 422)

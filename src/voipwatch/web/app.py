@@ -186,6 +186,7 @@ def create_app(
     app.state.demo = demo
 
     from voipwatch.web.api import router as api_router
+    from voipwatch.web.bundles import router as bundles_router
     from voipwatch.web.docs import router as docs_router
     from voipwatch.web.feeds import router as feeds_router
     from voipwatch.web.pages import router as pages_router
@@ -196,6 +197,7 @@ def create_app(
     app.include_router(pages_router)
     app.include_router(detail_router)
     app.include_router(feeds_router)
+    app.include_router(bundles_router)
     static = files("voipwatch.web") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
