@@ -1,8 +1,7 @@
 """What the lock pins, against what an environment holds.
 
     python scripts/lockfile.py check LOCK...   list every difference; exit 1 if any
-    python scripts/lockfile.py sync LOCK...    uninstall what no lock names; then check
-                                               (exit 3 when it removed something)
+    python scripts/lockfile.py prune LOCK...   uninstall what no lock names
 
 LOCK files are the exports in requirements/ (pip's requirements format, one
 ``name==version ; marker`` per package, each with its hashes). Run it with the
@@ -88,23 +87,22 @@ def differences(want: dict[str, str], have: dict[str, str]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] not in ("check", "sync"):
+    if len(argv) < 2 or argv[0] not in ("check", "prune"):
         print(__doc__, file=sys.stderr)
         return 2
     want = locked(Path(p) for p in argv[1:])
-    removed = False
-    if argv[0] == "sync":
+    if argv[0] == "prune":
         extra = sorted(set(installed()) - want.keys() - NOT_LOCKED)
         if extra:
             print(f"removing packages the lock does not name: {', '.join(extra)}", file=sys.stderr)
             subprocess.run(
                 [sys.executable, "-m", "pip", "uninstall", "--yes", "--quiet", *extra], check=True
             )
-            removed = True
+        return 0
     diff = differences(want, installed())
     for line in diff:
         print(line, file=sys.stderr)
-    return 1 if diff else 3 if removed else 0
+    return 1 if diff else 0
 
 
 if __name__ == "__main__":
