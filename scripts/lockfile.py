@@ -1,7 +1,10 @@
 """What the lock pins, against what an environment holds.
 
     python scripts/lockfile.py check LOCK...   list every difference; exit 1 if any
-    python scripts/lockfile.py prune LOCK...   uninstall what no lock names
+    python scripts/lockfile.py prune LOCK...   uninstall what no lock names; print the lock
+                                               lines of locked packages left with files
+                                               missing (another package took them), to
+                                               reinstall
 
 LOCK files are the exports in requirements/ (pip's requirements format, one
 ``name==version ; marker`` per package, each with its hashes). Run it with the
@@ -86,6 +89,33 @@ def differences(want: dict[str, str], have: dict[str, str]) -> list[str]:
     return out
 
 
+def damaged(want: dict[str, str]) -> list[str]:
+    """Installed locked packages some of whose recorded files are gone."""
+    out = []
+    for d in metadata.distributions():
+        name = canonicalize_name(d.metadata["Name"] or "")
+        if name not in want or name in NOT_LOCKED:
+            continue
+        files = d.files or []
+        if any(not Path(str(d.locate_file(f))).exists() for f in files if f.suffix != ".pyc"):
+            out.append(name)
+    return sorted(out)
+
+
+def blocks(paths: Iterable[Path], names: set[str]) -> str:
+    """The requirement blocks (pin and hashes) of ``names`` from the locks."""
+    out: list[str] = []
+    for path in paths:
+        keep = False
+        for line in path.read_text().splitlines():
+            if line and line[0] not in "# ":
+                m = _PIN.match(line)
+                keep = m is not None and canonicalize_name(m.group(1)) in names
+            if keep and not line.lstrip().startswith("#"):
+                out.append(line)
+    return "\n".join(out) + "\n" if out else ""
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 2 or argv[0] not in ("check", "prune"):
         print(__doc__, file=sys.stderr)
@@ -98,6 +128,13 @@ def main(argv: list[str]) -> int:
             subprocess.run(
                 [sys.executable, "-m", "pip", "uninstall", "--yes", "--quiet", *extra], check=True
             )
+        broken = set(damaged(want))
+        if broken:
+            print(
+                f"reinstalling, their files were shared: {', '.join(sorted(broken))}",
+                file=sys.stderr,
+            )
+            sys.stdout.write(blocks([Path(p) for p in argv[1:]], broken))
         return 0
     diff = differences(want, installed())
     for line in diff:
