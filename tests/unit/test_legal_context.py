@@ -74,6 +74,9 @@ def test_at_least_30_countries_each_with_regulator_incumbent_and_treaty_status()
     assert iran is not None
     assert iran.regulator
     assert iran.incumbent
+    assert iran.voip_licensing
+    assert iran.multistakeholder
+    assert len(iran.laws_cited) >= 3
     iccpr = iran.treaty("iccpr")
     assert iccpr is not None
     assert iccpr.status == "party"
