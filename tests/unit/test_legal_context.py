@@ -76,6 +76,7 @@ def test_at_least_30_countries_each_with_regulator_incumbent_and_treaty_status()
     assert iran.incumbent
     assert iran.voip_licensing
     assert iran.multistakeholder
+    assert iran.net_neutrality
     assert len(iran.laws_cited) >= 3
     iccpr = iran.treaty("iccpr")
     assert iccpr is not None
