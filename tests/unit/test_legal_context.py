@@ -3,6 +3,7 @@ not; UN texts are cited to the UN only; the countries are those of the documente
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections import Counter
 from datetime import date
@@ -81,6 +82,21 @@ def test_at_least_30_countries_each_with_regulator_incumbent_and_treaty_status()
     iccpr = iran.treaty("iccpr")
     assert iccpr is not None
     assert iccpr.status == "party"
+
+
+def test_the_readme_states_the_counts_the_files_hold() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"(\d+) countries and (\d+) dated statements", " ".join(readme.split()))
+    assert found is not None
+    contexts = all_contexts()
+    own = sum(
+        1
+        for ctx in contexts
+        for value in ctx.to_dict().values()
+        for item in (value if isinstance(value, list) else [value])
+        if isinstance(item, dict) and "sources" in item and item.get("scope") != "all"
+    )
+    assert (int(found[1]), int(found[2])) == (len(contexts), own)
 
 
 def test_every_country_with_five_messaging_cases_since_2015_has_a_file(shared_dir: Path) -> None:
