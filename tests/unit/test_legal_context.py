@@ -97,6 +97,20 @@ def test_the_readme_states_the_counts_the_files_hold() -> None:
         if isinstance(item, dict) and "sources" in item and item.get("scope") != "all"
     )
     assert (int(found[1]), int(found[2])) == (len(contexts), own)
+    text = " ".join(readme.split())
+    fields = re.search(
+        r"incumbent \((\d+) with the state's share\).*?(\d+) cite the laws.*?(\d+) describe VoIP "
+        r"licensing, (\d+) a multistakeholder process and (\d+) net neutrality",
+        text,
+    )
+    assert fields is not None
+    assert tuple(int(n) for n in fields.groups()) == (
+        sum(c.incumbent is not None and c.incumbent.state_share is not None for c in contexts),
+        sum(bool(c.laws_cited) for c in contexts),
+        sum(c.voip_licensing is not None for c in contexts),
+        sum(c.multistakeholder is not None for c in contexts),
+        sum(c.net_neutrality is not None for c in contexts),
+    )
 
 
 def test_every_country_with_five_messaging_cases_since_2015_has_a_file(shared_dir: Path) -> None:
