@@ -341,6 +341,17 @@ def test_context_command() -> None:
     assert r.exit_code == 0, r.output
     assert "ANRT" in r.stdout
     assert "source:" in r.stdout
+    iran = runner.invoke(app, ["context", "IR"])
+    assert iran.exit_code == 0, iran.output
+    assert "UN treaties (ratification status)" in iran.stdout
+    assert "State party to the ICCPR" in iran.stdout
+    assert "As of 2022-05-29." in iran.stdout
+    assert "note: The UN Treaty Collection page was not readable" in iran.stdout
+    assert "source: [official] UN Treaty Collection" in iran.stdout
+    assert "Multistakeholder Internet governance" in iran.stdout
+    sa = runner.invoke(app, ["context", "SA"]).stdout
+    assert "State share: 64%." in sa
+    assert "Has neither signed nor ratified the ICCPR" in sa
     d = json.loads(runner.invoke(app, ["context", "BR", "--json"]).stdout)
     assert d["net_neutrality"]["sources"]
     listing = runner.invoke(app, ["context", "--json"])
