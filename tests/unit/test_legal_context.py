@@ -16,6 +16,7 @@ import pytest
 from voipwatch.cases.importers import read_file
 from voipwatch.cases.legal import (
     COMMITMENT_IDS,
+    RANKS,
     UN_DOMAINS,
     all_contexts,
     international,
@@ -98,6 +99,26 @@ def test_the_readme_states_the_counts_the_files_hold() -> None:
     )
     assert (int(found[1]), int(found[2])) == (len(contexts), own)
     text = " ".join(readme.split())
+    ranks = re.search(
+        r"strongest source, (\d+) official \((\d+) of them the treaty statuses.*?(\d+) "
+        r"intergovernmental, (\d+) NGO and (\d+) press",
+        text,
+    )
+    assert ranks is not None
+    strongest: Counter[str] = Counter()
+    for ctx in contexts:
+        for value in ctx.to_dict().values():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, dict) and "sources" in item and item.get("scope") != "all":
+                    strongest[min((s["rank"] for s in item["sources"]), key=RANKS.index)] += 1
+    treaties = sum(len(c.treaties) for c in contexts)
+    assert tuple(int(n) for n in ranks.groups()) == (
+        strongest["official"],
+        treaties,
+        strongest["intergovernmental"],
+        strongest["ngo"],
+        strongest["press"],
+    )
     fields = re.search(
         r"incumbent \((\d+) with the state's share\).*?(\d+) cite the laws.*?(\d+) describe VoIP "
         r"licensing, (\d+) a multistakeholder process and (\d+) net neutrality",
