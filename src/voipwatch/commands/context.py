@@ -59,6 +59,8 @@ LABELS = {
     "laws_cited": "Laws cited for blocking",
     "net_neutrality": "Net neutrality",
     "incumbent": "Incumbent operator",
+    "multistakeholder": "Multistakeholder Internet governance",
+    "treaties": "UN treaties (ratification status)",
     "commitments": "Commitments",
     "notes": "Other documented facts",
 }
@@ -77,6 +79,13 @@ def show(d: dict[str, Any]) -> None:
             date = f" ({item['date']})" if item.get("date") else ""
             owned = item.get("state_owned")
             own = "" if owned is None else f" State-owned: {'yes' if owned else 'no'}."
-            out.print(f"  - {head}{item['value']}{date}{own}", markup=False)
+            share = item.get("state_share")
+            if share is not None:
+                own += f" State share: {share:g}%."
+            as_of = f" As of {item['as_of']}." if item.get("as_of") else ""
+            out.print(f"  - {head}{item['value']}{date}{own}{as_of}", markup=False)
+            if item.get("caveat"):
+                out.print(f"      note: {item['caveat']}", markup=False)
             for s in item["sources"]:
-                out.print(f"      source: {s['title']} <{s['url']}>", markup=False)
+                rank = f" [{s['rank']}]" if s.get("rank") else ""
+                out.print(f"      source:{rank} {s['title']} <{s['url']}>", markup=False)
