@@ -255,9 +255,17 @@ def _sources(brief: Brief) -> list[dict[str, str]]:
             add(f"{comp['publisher']}: {comp['title']}", comp.get("url", ""), "third-party")
     ctx = brief.context or {}
     statements: list[dict[str, Any]] = []
-    for key in ("laws_cited", "voip_licensing", "regulator", "net_neutrality", "incumbent"):
+    for key in (
+        "laws_cited",
+        "voip_licensing",
+        "regulator",
+        "net_neutrality",
+        "incumbent",
+        "multistakeholder",
+    ):
         value = ctx.get(key)
         statements.extend(value if isinstance(value, list) else [value] if value else [])
+    statements += list(ctx.get("treaties") or [])
     statements += list(ctx.get("notes") or []) + list(ctx.get("commitments") or [])
     for st in statements:
         for src in st.get("sources") or []:

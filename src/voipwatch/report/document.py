@@ -88,16 +88,23 @@ def _context(b: Brief) -> dict[str, Any]:
     laws = len(ctx.get("laws_cited") or [])
     own = [c for c in ctx.get("commitments") or [] if c.get("scope") != "all"]
     intl = "the international commitments (ICCPR Art. 19, HRC resolution 32/13, SDG 9.c)"
+    parties = [
+        f"the {str(t.get('id', '')).upper()} ({t['date']})" if t.get("date") else str(t.get("id"))
+        for t in ctx.get("treaties") or []
+        if t.get("status") == "party"
+    ]
+    # A state party is bound by the covenant itself, not only by resolutions.
+    bound = f", and {b.country} is a state party to {' and '.join(parties)}" if parties else ""
+    mine = f"{len(own)} commitment{'s' if len(own) != 1 else ''} of {b.country} and " if own else ""
     if laws:
         headline = (
             f"{laws} law{'s' if laws != 1 else ''} or order{'s' if laws != 1 else ''} cited for "
-            f"blocking; {len(own)} commitment{'s' if len(own) != 1 else ''} of {b.country} and "
-            f"{intl} are at stake — see the legal context below."
+            f"blocking; {mine}{intl} are at stake{bound} — see the legal context below."
         )
     else:
         headline = (
-            f"no law cited for blocking is documented; {intl} are at stake — see the legal "
-            "context below."
+            f"no law cited for blocking is documented; {mine}{intl} are at stake{bound} — see "
+            "the legal context below."
         )
     index = {(s["title"], s["url"]): i for i, s in enumerate(b.sources, 1)}
 
