@@ -56,6 +56,22 @@ THROTTLE_RATIO = 0.25
 THROTTLE_CEILING = 20_000.0
 #: Loss on both media streams above this is the path's, not a censor's choice.
 LOSSY = 0.05
+#: When a role's findings name several techniques as often, the verdict names the
+#: first of this order: the narrowest cause first (one address, then one port, then
+#: one protocol, then all of UDP), since the broader ones are what a narrower block
+#: also looks like from a port it covers. Techniques not listed come after, by name.
+TIE_ORDER: tuple[str, ...] = (
+    "residual",
+    "ip.blocked",
+    "udp.icmp",
+    "udp.port",
+    "sip.port",
+    "stun.dpi",
+    "dtls.dpi",
+    "sip.dpi",
+    "udp.blocked",
+    "udp.timeout",
+)
 
 
 class _Unit:
@@ -155,6 +171,23 @@ def _pick(
 def _ev(u: _Unit, operation: str, detail: str) -> Evidence:
     e = u.first
     return Evidence(operation, u.failure, e.address or f"{e.host}:{e.port}", detail)
+
+
+def _most_named(findings: list[tuple[str, Evidence, bool]]) -> str:
+    """The technique most findings name; a tie goes to one a working control
+    confirmed, then to the first in :data:`TIE_ORDER`, then by name. Never by set
+    or hash order: re-judging a file must give the same verdict."""
+    count: dict[str, int] = {}
+    confirmed: dict[str, bool] = {}
+    for t, _, c in findings:
+        count[t] = count.get(t, 0) + 1
+        confirmed[t] = confirmed.get(t, False) or c
+
+    def rank(t: str) -> tuple[int, bool, int, str]:
+        order = TIE_ORDER.index(t) if t in TIE_ORDER else len(TIE_ORDER)
+        return (-count[t], not confirmed[t], order, t)
+
+    return min(count, key=rank)
 
 
 def _verdict(
@@ -376,7 +409,7 @@ def judge_exchanges(
             # ICMP rate limit turns some of the rejects into plain timeouts.
             findings = [("udp.icmp" if t == "udp.port" else t, e, c) for t, e, c in findings]
             techs = [t for t, _, _ in findings]
-        technique = max(set(techs), key=techs.count)
+        technique = _most_named(findings)
         evidence = [ev for t, ev, _ in findings if t == technique]
         confirmed = any(c for t, _, c in findings if t == technique)
         # Partial when the role still works some way: its own servers on another port
