@@ -25,8 +25,8 @@ SEEDS = ("0", "1", "2", "3", "4", "5", "6")
 
 def _ports_dropped_and_stun_filtered() -> list[dict[str, Any]]:
     """UDP dropped on one of the role's ports and STUN filtered by DPI on every port:
-    on 3478 nothing passes, on 3479 only STUN fails; STUN on the random port is
-    killed by the filter, the helper answers over TCP."""
+    on 3478 nothing passes, on 3479 only STUN fails; on the random port the filter
+    kills STUN and random bytes pass."""
     r = "whatsapp/relay"
     return [
         ex(r, "helper", 3478, "stun_binding", False),
@@ -34,6 +34,7 @@ def _ports_dropped_and_stun_filtered() -> list[dict[str, Any]]:
         ex(r, "helper", 3479, "stun_binding", False),
         ex(r, "helper", 3479, "random", True, control="same_port_other_payload"),
         ex(r, "helper", 40001, "stun_binding", False, control="random_port"),
+        ex(r, "helper", 40001, "random", True, control="random_port"),
         ex(r, "helper", 443, "", True, transport="tcp"),
     ]
 
@@ -66,9 +67,9 @@ def _verdicts(path: Path, seed: str) -> list[dict[str, Any]]:
 def test_ties_go_to_the_stated_order_in_process() -> None:
     raw = measurement("whatsapp", {"x_exchanges": _ports_dropped_and_stun_filtered()})
     (relay,) = [s for s in judge_bytes(raw).verdict.services if s.role == "whatsapp/relay"]
-    # One port's finding says all of UDP, the other's the protocol: the tie goes to
+    # One port's finding says the port, the other's the protocol: the tie goes to
     # the narrower cause.
-    assert (relay.status, relay.technique) == ("blocked", "stun.dpi")
+    assert (relay.status, relay.technique) == ("blocked", "udp.port")
     raw = measurement("generic", {"x_exchanges": _sip_port_and_protocol()})
     (sip,) = [s for s in judge_bytes(raw).verdict.services if s.role == "sip/signalling"]
     assert (sip.status, sip.technique) == ("blocked", "sip.port")
@@ -85,6 +86,6 @@ def test_rejudging_under_other_hash_seeds_gives_the_same_verdicts(tmp_path: Path
     first = _verdicts(saved, SEEDS[0])
     assert len(first) == len(lines)
     techniques = {s["technique"] for v in first for s in v["services"]}
-    assert {"stun.dpi", "sip.port"} <= techniques
+    assert {"udp.port", "sip.port"} <= techniques
     for seed in SEEDS[1:]:
         assert _verdicts(saved, seed) == first, f"PYTHONHASHSEED={seed} changed a verdict"

@@ -130,6 +130,8 @@ class Exchange(msgspec.Struct):
     reply: str | None = None
     rtt: float | None = None
     attempt: int | None = None
+    #: Who sent the ICMP error of a refused UDP exchange: ``target`` or ``path``.
+    rejected_by: str | None = None
 
 
 class StreamStats(msgspec.Struct):

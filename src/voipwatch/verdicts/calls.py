@@ -77,13 +77,16 @@ TIE_ORDER: tuple[str, ...] = (
 class _Unit:
     """One exchange and its retries: it worked if any attempt did."""
 
-    __slots__ = ("failures", "first", "ok", "retried")
+    __slots__ = ("closed", "failures", "first", "ok", "retried")
 
     def __init__(self, first: Any) -> None:
         self.first = first
         self.ok = False
         #: It worked only after a retransmission (its first datagram was lost).
         self.retried = False
+        #: The destination itself refused it (ICMP from the target's address):
+        #: nothing listens on the port there, whatever the path does.
+        self.closed = False
         self.failures: list[str] = []
 
     def add(self, e: Any) -> None:
@@ -92,6 +95,7 @@ class _Unit:
             self.retried = self.retried or (e.attempt or 0) > 0
         else:
             self.failures.append(normalise(failure_str(e.failure) or "generic_timeout_error"))
+            self.closed = self.closed or getattr(e, "rejected_by", None) == "target"
 
     @property
     def failure(self) -> str:
@@ -232,14 +236,29 @@ def judge_exchanges(
         origin[id(atom)] = u
         return atom
 
-    helper_any_ok = any(u.ok for u in everything if u.first.target == "helper")
-    random_ok = any(
-        u.ok for u in _pick(everything, target="helper", payloads=stun, control="random_port")
-    )
+    helper = [u for u in everything if u.first.target == "helper"]
+    helper_any_ok = any(u.ok for u in helper)
+    # Another port answers: random bytes there (the control that tells a port block
+    # from a protocol filter, since a STUN filter kills STUN on every port) or,
+    # in measurements made before it existed, STUN there.
+    random_ok = any(u.ok for u in helper if u.first.control == "random_port")
+    # Helper ports whose own host refused: a broken control, not a censor.
+    closed = {(u.first.transport, u.first.port) for u in helper if u.closed}
+    broken: list[Evidence] = []  # a control that did not work: failure, never a technique
+    gone: list[Evidence] = []  # the app's own server says nothing listens: down
+
+    def no_helper(u: _Unit) -> None:
+        e = u.first
+        why = f"helper did not answer on {e.transport}/{e.port}: nothing listens on that port"
+        broken.append(ev(u, u.first.payload or "connect", why))
+
     for u in _pick(units, target="helper", payloads=stun, transport="udp"):
         if u.ok:
             continue
         port = u.first.port
+        if ("udp", port) in closed:
+            no_helper(u)
+            continue
         other = _pick(
             units,
             target="helper",
@@ -298,7 +317,10 @@ def judge_exchanges(
             continue
         port = u.first.port
         same = _pick(units, target="helper", payloads=stun, port=port)
-        if any(s.ok for s in same):
+        if u.closed:
+            why = f"the server itself answers that nothing listens on udp/{port}"
+            gone.append(ev(u, "stun_binding", why))
+        elif any(s.ok for s in same):
             findings.append(
                 (
                     "ip.blocked",
@@ -310,6 +332,10 @@ def judge_exchanges(
                     True,
                 )
             )
+        elif ("udp", port) in closed:
+            no_helper(next(s for s in same if s.closed))
+        elif not helper_any_ok:
+            pass  # no control answered: nothing is isolated (the role's failure says so)
         elif not any(t == "stun.dpi" or t.startswith("udp.") for t, _, _ in findings):
             tech = "udp.icmp" if u.failure == "connection_refused" else "udp.timeout"
             findings.append((tech, ev(u, "stun_binding", ""), False))
@@ -339,6 +365,9 @@ def judge_exchanges(
         if u.ok:
             continue
         port, transport = u.first.port, u.first.transport
+        if (transport, port) in closed:
+            no_helper(u)
+            continue
         other = _pick(
             units,
             target="helper",
@@ -359,14 +388,9 @@ def judge_exchanges(
                     True,
                 )
             )
-        else:
-            findings.append(
-                (
-                    "sip.port",
-                    ev(u, "sip_options", f"nothing passes on {transport} {port}"),
-                    random_ok or helper_any_ok,
-                )
-            )
+        elif random_ok or helper_any_ok:
+            why = f"nothing passes on {transport} {port}"
+            findings.append(("sip.port", ev(u, "sip_options", why), True))
     for u in _pick(units, target="app", payloads=("sip_options",)):
         if u.ok:
             continue
@@ -453,6 +477,23 @@ def judge_exchanges(
             confidence=0.6,
         )
     failed = [u for u in units if not u.ok]
+    if gone and not any(u.ok for u in units if u.first.target in ("app", "public")):
+        return _verdict(role, "down", None, gone, confirmed=False, confidence=0.8)
+    own_units = [u for u in units if u.first.target in ("app", "public")]
+    if broken and not (own_units and all(u.ok for u in own_units)):
+        # Its own servers answering would be the role's answer; without it, the
+        # broken control leaves the role unjudged.
+        return _verdict(role, "failure", None, broken, confirmed=False, confidence=0.0)
+    if failed and helper and not helper_any_ok and not any(u.ok for u in units):
+        why = "no control answered: the test helper answered nothing, on any port"
+        return _verdict(
+            role,
+            "failure",
+            None,
+            [ev(u, u.first.payload or "connect", why) for u in failed],
+            confirmed=False,
+            confidence=0.0,
+        )
     if failed and not any(u.ok for u in units):
         return _verdict(
             role,
@@ -494,7 +535,10 @@ def judge_media(
             return _verdict(role, "blocked", "residual", evs, confirmed=True, confidence=0.9)
         if helper_reachable:
             return _verdict(role, "blocked", "udp.blocked", [ev], confirmed=True, confidence=0.9)
-        return _verdict(role, "unknown", None, [ev], confirmed=False, confidence=0.0)
+        ev = msgspec.structs.replace(
+            ev, detail=ev.detail + "; no control answered: the test helper answered nothing"
+        )
+        return _verdict(role, "failure", None, [ev], confirmed=False, confidence=0.0)
     detail = (
         f"original stream loss {lo:.0%}, bit-inverted {li:.0%}; area {ab.area or 0:.2f}, "
         f"KS p {ab.ks_p if ab.ks_p is not None else float('nan'):.3f}"
@@ -515,8 +559,14 @@ def judge_media(
 def judge_throughput(role: Role, ab: Any) -> RoleVerdict:
     """A download with the app's server name against a harmless one, same server."""
     t, c = ab.target, ab.control
-    if t is None or c is None or failure_str(c.failure) or not c.rate_kbps:
+    if t is None or c is None:
         return _verdict(role, "unknown", None, [], confirmed=False, confidence=0.0)
+    cf = failure_str(c.failure)
+    if cf or not c.rate_kbps:
+        # The harmless download is the control: when it fails, nothing is isolated.
+        why = "the control download with a harmless name failed too"
+        ev = Evidence("download", normalise(cf) if cf else "", ab.control_sni or "", why)
+        return _verdict(role, "failure", None, [ev], confirmed=False, confidence=0.0)
     tf = failure_str(t.failure)
     if tf:
         f = normalise(tf)

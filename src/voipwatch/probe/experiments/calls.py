@@ -7,10 +7,12 @@ ports (``plane = "media"``, ``udp_ports``/``tcp_ports``):
   port, a TCP connect to every TCP (fallback) port (``target = "app"``);
 * the test helper (``[probe.helper] address``), on at most ``PORTS_PER_ROLE`` of the
   role's UDP ports: a STUN binding, and random bytes on the same port
-  (``control = "same_port_other_payload"``); once per app, a STUN binding on a
-  high port no app uses (``control = "random_port"``), a TURN Allocate (a 401
-  answer proves TURN passes), and a DTLS-ClientHello-shaped datagram with its
-  bit-inverted twin (``control = "same_port_other_payload"``) on the first port.
+  (``control = "same_port_other_payload"``); once per app, a STUN binding and
+  random bytes on a high port no app uses (``control = "random_port"``: the
+  random bytes tell a blocked port from filtered STUN, which a STUN filter kills
+  on every port), and on the first port a TURN Allocate (a 401 answer proves
+  TURN passes) and a DTLS-ClientHello-shaped datagram with its bit-inverted twin
+  (``control = "same_port_other_payload"``).
 
 ``generic`` (``input = "generic"``): the public STUN servers (``stun/public``);
 SIP OPTIONS over UDP and TCP 5060 and TLS 5061 to the helper, each with a
@@ -189,6 +191,7 @@ class CallApp(_Call):
             tg.create_task(
                 ex.udp(role_id, "helper", ip, high, "stun_binding", control="random_port")
             )
+            tg.create_task(ex.udp(role_id, "helper", ip, high, "random", control="random_port"))
         tg.create_task(ex.udp(role_id, "helper", ip, port, "turn_allocate"))
         hello = media.dtls_client_hello()
         tg.create_task(ex.udp(role_id, "helper", ip, port, "dtls_client_hello", data=hello))
@@ -241,6 +244,9 @@ class CallGeneric(_Call):
                 high = random.choice(h.control_ports)
                 tg.create_task(
                     ex.udp("stun/public", "helper", ip, high, "stun_binding", control="random_port")
+                )
+                tg.create_task(
+                    ex.udp("stun/public", "helper", ip, high, "random", control="random_port")
                 )
             role = "sip/signalling"
             tg.create_task(ex.udp(role, "helper", ip, h.sip_port, "sip_options"))
