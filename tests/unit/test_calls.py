@@ -179,9 +179,29 @@ def test_an_app_server_that_says_nothing_listens_is_down() -> None:
     assert judge_bytes(raw).verdict.status == "ok"
 
 
+def _outside(answers: bool | None) -> dict[str, Any]:
+    """The control helper's STUN view of Signal's relay from outside the network."""
+    if answers is None:
+        return {"x_control": None, "x_control_failure": "generic_timeout_error"}
+    result = {"success": answers, "failure": None if answers else "generic_timeout_error"}
+    return {"x_control": {"stun": {f"{APP}:3478": result}}}
+
+
 def test_relay_address_blocked_when_the_helper_answers_on_the_same_port() -> None:
-    raw = measurement("signal", {"x_exchanges": turn(app=False)})
+    raw = measurement("signal", {"x_exchanges": turn(app=False), **_outside(True)})
     assert role(raw, "signal/turn") == ("blocked", "ip.blocked", True)
+    (v,) = judge_bytes(raw).verdict.services
+    assert "from outside the network it answers" in v.evidence[0].detail
+
+
+def test_a_relay_silent_from_outside_too_is_down_not_blocked() -> None:
+    raw = measurement("signal", {"x_exchanges": turn(app=False), **_outside(False)})
+    assert role(raw, "signal/turn") == ("down", None, False)
+    assert judge_bytes(raw).verdict.status == "ok"
+    # Without the outside view nothing tells down from blocked: not confirmed.
+    raw = measurement("signal", {"x_exchanges": turn(app=False), **_outside(None)})
+    assert role(raw, "signal/turn") == ("blocked", "ip.blocked", False)
+    assert judge_bytes(raw).verdict.status == "anomaly"
 
 
 def test_sip_filtered_by_protocol_or_port() -> None:

@@ -206,6 +206,8 @@ class Control(msgspec.Struct):
     tcp_connect: dict[str, ControlResult] | None = None
     tls: dict[str, ControlResult] | None = None
     dns: dict[str, ControlResult] | None = None
+    #: ``"ip:port"``: a STUN binding from outside (the call plane's servers).
+    stun: dict[str, ControlResult] | None = None
 
 
 # Facebook Messenger keys, in both spellings (``facebook-…`` up to test_version 0.3.0).

@@ -213,6 +213,7 @@ def judge_exchanges(
     exchanges: list[Any],
     context: list[Any] | None = None,
     residual: ResidualFinding | None = None,
+    outside: dict[str, bool] | None = None,
 ) -> RoleVerdict:
     """The verdict on one call-plane role from its exchanges and their controls.
 
@@ -222,6 +223,10 @@ def judge_exchanges(
     UDP failures. When the path shows loss (a UDP exchange answered only after a
     retransmission, or only the second time it was made), a finding needs two lost
     exchanges that agree; the others are the path's loss (``degraded.loss``).
+    ``outside`` is the control helper's STUN view of the app's servers (``ip:port``
+    → answered): a server that fails here while the test server answers on the same
+    port is blocked only when it answers outside (``confirmed``); when it does not
+    answer there either it is down.
     """
     units = _units(exchanges)
     if not units:
@@ -321,17 +326,15 @@ def judge_exchanges(
             why = f"the server itself answers that nothing listens on udp/{port}"
             gone.append(ev(u, "stun_binding", why))
         elif any(s.ok for s in same):
-            findings.append(
-                (
-                    "ip.blocked",
-                    ev(
-                        u,
-                        "stun_binding",
-                        f"the test server answers STUN on port {port}: this address is blocked",
-                    ),
-                    True,
-                )
-            )
+            view = (outside or {}).get(u.first.address or "")
+            if view is False:
+                why = "the control helper gets no answer from outside the network either"
+                gone.append(ev(u, "stun_binding", why))
+            else:
+                why = f"the test server answers STUN on port {port}: this address is blocked"
+                if view:
+                    why += "; from outside the network it answers"
+                findings.append(("ip.blocked", ev(u, "stun_binding", why), view is True))
         elif ("udp", port) in closed:
             no_helper(next(s for s in same if s.closed))
         elif not helper_any_ok:
@@ -604,6 +607,8 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
             continue
         by_role.setdefault(e.role, []).append(e)
     verdicts: list[RoleVerdict] = []
+    stun_view = tk.x_control.stun if tk.x_control is not None else None
+    outside = {a: bool(r.success) and not r.failure for a, r in (stun_view or {}).items()}
     residual = judge_residual(tk.x_residual)
     if residual is not None and residual.outcome == "inconclusive":
         notes.append("the residual-censorship check was inconclusive")
@@ -612,7 +617,9 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
         if role is None:
             notes.append(f"exchanges for a role the catalogue does not know: {role_id}")
             continue
-        verdicts.append(judge_exchanges(role, exchanges, list(tk.x_exchanges or ()), residual))
+        verdicts.append(
+            judge_exchanges(role, exchanges, list(tk.x_exchanges or ()), residual, outside)
+        )
         for e in exchanges:
             payload = e.payload or ""
             layer: Layer = "udp"

@@ -92,8 +92,6 @@ def _split(s: str, default: int) -> tuple[str, int]:
 class _Call(Experiment):
     test_name = TEST_NAME
     test_version = TEST_VERSION
-    #: No control-helper request: the call-plane helper is the control here.
-    asks_control = False
 
     def __init__(
         self, catalog: Catalog, config: ProbeConfig, input_: str, shared: Shared | None = None
@@ -103,9 +101,17 @@ class _Call(Experiment):
         self.service = input_
         self.ex: Exchanges | None = None
         self.shared = shared or Shared()
+        #: The servers' own STUN ports, asked of the control helper (when there are
+        #: some): from outside the network, a server that is down does not answer.
+        self.stun_targets: list[tuple[str, int]] = []
 
     def plan(self) -> Plan:
-        return Plan()
+        return Plan(stun=[(self._literal(h), p) for h, p in self.stun_targets])
+
+    def _literal(self, host: str) -> str:
+        from voipwatch.probe import tcp
+
+        return self.ip(host) if tcp.is_ip(host) else host
 
     def _exchanges(self, ctx: Ctx) -> Exchanges:
         if self.ex is None:
@@ -134,6 +140,8 @@ class CallApp(_Call):
             for r in (svc.roles if svc else [])
             if r.plane == "media" and (r.udp_ports or r.tcp_ports)
         ]
+        self.stun_targets = [(h, p) for r in self.roles for h in r.hosts for p in r.udp_ports]
+        self.asks_control = bool(self.stun_targets)
 
     async def measure(self, ctx: Ctx) -> None:
         ex = self._exchanges(ctx)
@@ -214,6 +222,8 @@ class CallGeneric(_Call):
     def __init__(self, catalog: Catalog, config: ProbeConfig, shared: Shared | None = None) -> None:
         super().__init__(catalog, config, GENERIC, shared)
         self.stun_servers = public_stun_servers(catalog, config)
+        self.stun_targets = list(self.stun_servers)
+        self.asks_control = bool(self.stun_targets)
         self.media_ab: dict[str, Any] | None = None
         self.throughput_ab: dict[str, Any] | None = None
 
