@@ -28,13 +28,14 @@ BUILTIN = [
     "ip_reject", "sni_reset", "sni_drop", "tls_mitm", "server_down", "loss", "combined",
     "all_timeout", "udp_port_drop", "udp_port_reject", "stun_dpi", "dtls_dpi", "sip_port_drop",
     "sip_dpi", "sni_throttle", "residual", "udp_allowlist", "relay_block", "calls_blocked",
-    "rtp_dpi", "loss_calls",
+    "rtp_dpi", "loss_calls", "helper_port_closed", "calls_port_drop_stun_dpi",
+    "server_down_calls",
 ]  # fmt: skip
 # Built-in scenarios of the call plane: the probe measures both planes in them.
 CALL_SCENARIOS = {
     "udp_port_drop", "udp_port_reject", "stun_dpi", "dtls_dpi", "sip_port_drop", "sip_dpi",
     "sni_throttle", "residual", "udp_allowlist", "relay_block", "calls_blocked", "rtp_dpi",
-    "loss_calls",
+    "loss_calls", "helper_port_closed", "calls_port_drop_stun_dpi", "server_down_calls",
 }  # fmt: skip
 
 
@@ -216,6 +217,7 @@ def test_sni_pattern_is_the_length_prefixed_entry() -> None:
         ('name = "x"\n[[censor]]\nkind = "residual"\ntrigger = "sni"\n', "needs app"),
         ('name = "x"\n[[censor]]\nkind = "residual"\nresidual_seconds = 0\n', "residual_sec"),
         ('name = "x"\n[[censor]]\nkind = "udp_port_drop"\n', "give ports"),
+        ('name = "x"\n[[censor]]\nkind = "helper_port_closed"\n', "the test helper leaves"),
         ('name = "x"\nplane = "voice"\n', "plane must be"),
         ('name = "x"\n[[censor]]\nkind = "ip_drop"\n', "matches nothing"),
         ('name = "x"\n[[censor]]\nkind = "loss"\napp = "signal"\npercent = 120\n', "percent"),

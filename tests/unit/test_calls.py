@@ -118,6 +118,12 @@ def test_a_closed_helper_port_is_a_broken_control_not_a_censor() -> None:
     assert (status, technique, confirmed) == ("failure", None, False)
     (v,) = judge_bytes(raw).verdict.services
     assert any("helper did not answer on udp/443" in e.detail for e in v.evidence)
+    # A host rate-limits its ICMP errors: in another measurement of the run the same
+    # closed port only timed out. The run's list of refused helper ports says it.
+    silent = [{**e, "failure": "generic_timeout_error", "rejected_by": None} for e in x]
+    raw = measurement("signal", {"x_exchanges": silent, "x_helper_closed": ["udp/443"]})
+    assert role(raw, r) == ("failure", None, False)
+    assert role(measurement("signal", {"x_exchanges": silent}), r)[:2] == ("blocked", "udp.port")
     # The same refusal sent by a router on the path is the censor's.
     x = [{**e, "rejected_by": "path"} if e.get("rejected_by") else e for e in x]
     assert role(measurement("signal", {"x_exchanges": x}), r) == ("blocked", "udp.icmp", True)

@@ -236,6 +236,8 @@ class TestKeys(msgspec.Struct):
     x_control_failure: str | None = None
     # voipwatch_call (the call plane)
     x_exchanges: list[Exchange] | None = None
+    #: ``transport/port`` of the test helper its own host refused during the run.
+    x_helper_closed: list[str] | None = None
     x_media_ab: MediaAB | None = None
     x_throughput_ab: ThroughputAB | None = None
     x_residual: Residual | None = None

@@ -19,6 +19,8 @@ sni_drop           the same match, ``-j DROP``
 tls_mitm           nft ``ip daddr {...} tcp dport 443 dnat to <MITM nginx>`` in the censor,
                    whose certificate comes from a CA the probe does not trust
 server_down        the hosts' servers are not started: connections are refused
+helper_port_closed not a censor: the call-plane test helper does not listen on the UDP
+                   ``ports`` (a broken control; its host answers port-unreachable)
 loss               nft ``ip daddr {...} numgen random mod 100 < P drop`` and the same for
                    ``ip saddr`` (both directions); a call-plane ``role`` adds the same loss
                    on its UDP ports to and from any address (relays without a fixed host),
@@ -121,6 +123,7 @@ class CensorPlan:
     hijack: dict[str, str] = field(default_factory=dict)  # name → forged address
     injection: dict[str, str] = field(default_factory=dict)  # name → forged address
     down: set[str] = field(default_factory=set)  # simulated addresses with no server
+    helper_closed: set[int] = field(default_factory=set)  # UDP ports the helper leaves shut
     mitm: list[SimHost] = field(default_factory=list)
     forward_rules: list[str] = field(default_factory=list)  # nft, table inet voipwatch
     nat_rules: list[str] = field(default_factory=list)  # nft, table ip voipwatch_nat
@@ -308,6 +311,8 @@ def compile_scenario(scenario: Scenario, plan: AddressPlan) -> CensorPlan:
                 )
             case "server_down":
                 out.down.update(h.address for h in hosts)
+            case "helper_port_closed":
+                out.helper_closed.update(r.all_ports)
             case "loss":
                 p = r.percent
                 ports = _ports(r)

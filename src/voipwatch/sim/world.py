@@ -405,10 +405,11 @@ class World:
 
     def media_helper_ports(self) -> list[int]:
         """The call-plane helper's UDP ports: the catalogue's (a few per role), RTP's, a
-        high port, the residual check's two."""
+        high port, the residual check's two; less those a scenario leaves closed."""
         from voipwatch.probe.config import RESIDUAL_PORTS
 
-        return sorted({*self.plan.media_ports(), RTP_PORT, *RESIDUAL_PORTS})
+        ports = {*self.plan.media_ports(), RTP_PORT, *RESIDUAL_PORTS}
+        return sorted(ports - self.censor_plan.helper_closed)
 
     def _start_media_helper(self) -> None:
         """The project's call-plane test helper on MEDIA_HELPER, when it exists."""

@@ -214,6 +214,7 @@ def judge_exchanges(
     context: list[Any] | None = None,
     residual: ResidualFinding | None = None,
     outside: dict[str, bool] | None = None,
+    helper_closed: Iterable[str] = (),
 ) -> RoleVerdict:
     """The verdict on one call-plane role from its exchanges and their controls.
 
@@ -226,7 +227,8 @@ def judge_exchanges(
     ``outside`` is the control helper's STUN view of the app's servers (``ip:port``
     → answered): a server that fails here while the test server answers on the same
     port is blocked only when it answers outside (``confirmed``); when it does not
-    answer there either it is down.
+    answer there either it is down. ``helper_closed`` (``udp/3478``) names helper
+    ports its own host refused anywhere in the run: broken controls.
     """
     units = _units(exchanges)
     if not units:
@@ -249,6 +251,10 @@ def judge_exchanges(
     random_ok = any(u.ok for u in helper if u.first.control == "random_port")
     # Helper ports whose own host refused: a broken control, not a censor.
     closed = {(u.first.transport, u.first.port) for u in helper if u.closed}
+    for tp in helper_closed:
+        t, _, p = tp.partition("/")
+        if p.isdigit():
+            closed.add((t, int(p)))
     broken: list[Evidence] = []  # a control that did not work: failure, never a technique
     gone: list[Evidence] = []  # the app's own server says nothing listens: down
 
@@ -336,7 +342,7 @@ def judge_exchanges(
                     why += "; from outside the network it answers"
                 findings.append(("ip.blocked", ev(u, "stun_binding", why), view is True))
         elif ("udp", port) in closed:
-            no_helper(next(s for s in same if s.closed))
+            no_helper(next((s for s in same if s.closed), same[0] if same else u))
         elif not helper_any_ok:
             pass  # no control answered: nothing is isolated (the role's failure says so)
         elif not any(t == "stun.dpi" or t.startswith("udp.") for t, _, _ in findings):
@@ -618,7 +624,14 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
             notes.append(f"exchanges for a role the catalogue does not know: {role_id}")
             continue
         verdicts.append(
-            judge_exchanges(role, exchanges, list(tk.x_exchanges or ()), residual, outside)
+            judge_exchanges(
+                role,
+                exchanges,
+                list(tk.x_exchanges or ()),
+                residual,
+                outside,
+                tk.x_helper_closed or (),
+            )
         )
         for e in exchanges:
             payload = e.payload or ""

@@ -58,10 +58,27 @@ _STUN_PORTS = {"stun.l.google.com": 19302}
 
 
 class Shared:
-    """What the call-plane measurements of one run share: the residual check's result."""
+    """What the call-plane measurements of one run share: the residual check's result,
+    and every exchange (the helper's closed ports are a fact about the run)."""
 
     def __init__(self) -> None:
         self.residual: dict[str, Any] | None = None
+        self.exchanges: list[Exchanges] = []
+
+    def helper_closed(self) -> list[str]:
+        """``transport/port`` of the helper that its own host refused during the run.
+
+        A host rate-limits its ICMP errors, so of many exchanges with a closed port
+        only some are refused; the others time out. Every measurement of the run
+        carries the list, so none mistakes the silence of a closed port for a block.
+        """
+        closed = {
+            (e["transport"], e["port"])
+            for ex in self.exchanges
+            for e in ex.entries
+            if e["target"] == "helper" and e.get("rejected_by") == "target"
+        }
+        return [f"{t}/{p}" for t, p in sorted(closed)]
 
 
 def sample_ports(ports: list[int], n: int = PORTS_PER_ROLE) -> list[int]:
@@ -116,11 +133,13 @@ class _Call(Experiment):
     def _exchanges(self, ctx: Ctx) -> Exchanges:
         if self.ex is None:
             self.ex = Exchanges(ctx.rec, ctx.env)
+            self.shared.exchanges.append(self.ex)
         return self.ex
 
     def keys(self) -> dict[str, Any]:
         return {
             "x_exchanges": self.ex.close() if self.ex is not None else [],
+            "x_helper_closed": self.shared.helper_closed(),
             "x_media_ab": None,
             "x_throughput_ab": None,
             "x_residual": self.shared.residual,
