@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from voipwatch.sim.scenario import builtin_names, load
+from voipwatch.verdicts.answers import ACCEPT_ALL_NOTE
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 and os.environ.get("CI") != "true",
@@ -74,6 +75,13 @@ def test_scenario_verdicts_role_by_role(name: str) -> None:
             wrong.append(f"{role}: got {got}, want {want}")
     missing = set(expected) - set(seen)
     assert not wrong, f"{name}:\n" + "\n".join(wrong)
+    # The accept-everything warning appears exactly where the network accepts everything.
+    warned = any(
+        str(n).startswith(ACCEPT_ALL_NOTE)
+        for v in verdicts
+        for n in v.get("notes") or []  # type: ignore[attr-defined]
+    )
+    assert warned == any(r.kind == "tcp_accept_all" for r in scenario.censor), name
     assert not missing, f"{name}: roles not measured: {sorted(missing)}"
 
 

@@ -369,6 +369,16 @@ def test_telegram_posts_plain_http_on_80_and_443(
     assert tk["telegram_http_blocking"] is False
     assert tk["telegram_web_status"] == "ok"
     assert tk["telegram_web_failure"] is None
+    # This world's data centres are web servers, not Telegram: those that accept the
+    # connect never answer MTProto, so the app's own answer is missing.
+    answers = tk["x_mtproto"]
+    assert len(answers) == len({a["address"] for a in answers}) >= 2
+    assert any(a["connected"] for a in answers)
+    assert all(a["failure"] is not None for a in answers)
+    assert tk["x_accept_all"]["connected"] is False
+    v = judge_bytes(msgspec.json.encode(measured["telegram"])).verdict
+    (dc,) = [s for s in v.services if s.role == "telegram/dc"]
+    assert dc.status != "ok"
     posts = [r for r in tk["requests"] if r["request"]["method"] == "POST"]
     urls = {r["request"]["url"] for r in posts}
     assert f"http://{world.dc_ip}/" in urls

@@ -218,6 +218,23 @@ def _legacy(name: str) -> Any:
     return msgspec.field(default=None, name=name)
 
 
+class MtprotoAnswer(msgspec.Struct):
+    """``x_mtproto``: an unauthenticated ``req_pq_multi`` to a Telegram data centre."""
+
+    address: str | None = None
+    connected: bool | None = None
+    failure: Failure = None
+    detail: str | None = None
+
+
+class AcceptAll(msgspec.Struct):
+    """``x_accept_all``: a connect to a port nothing serves (did the network answer?)."""
+
+    address: str | None = None
+    connected: bool | None = None
+    failure: Failure = None
+
+
 class TestKeys(msgspec.Struct):
     """The ``test_keys`` of the tests voipwatch judges (only the keys rules read)."""
 
@@ -234,6 +251,9 @@ class TestKeys(msgspec.Struct):
     requests: list[Transaction] | None = None
     x_control: Control | None = None
     x_control_failure: str | None = None
+    # voipwatch's own answers beside the OONI keys: the app's answer, the accept-all check
+    x_mtproto: list[MtprotoAnswer] | None = None
+    x_accept_all: AcceptAll | None = None
     # voipwatch_call (the call plane)
     x_exchanges: list[Exchange] | None = None
     #: ``transport/port`` of the test helper its own host refused during the run.

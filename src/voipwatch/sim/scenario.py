@@ -53,6 +53,8 @@ KINDS = (
     "server_down",
     "loss",
     "helper_port_closed",
+    "tcp_accept_all",
+    "mtproto_dpi",
     *CALL_KINDS,
 )
 PLANNED_KINDS: tuple[str, ...] = ()

@@ -1,0 +1,124 @@
+"""The app's own answer, and networks that accept every connection (voipwatch's probe).
+
+OONI's IM tests call a service reachable when a TCP connect (or an HTTP answer from
+its address) succeeds; a middlebox that completes every handshake gives both. Our
+probe adds, beside OONI's keys:
+
+* ``x_mtproto``: an unauthenticated MTProto ``req_pq_multi`` to each Telegram data
+  centre; only Telegram answers with a ``resPQ`` carrying the request's nonce;
+* ``x_accept_all``: a connect to a port nothing serves on an address it tests; a
+  completed connect there shows the network answers in the hosts' place.
+
+A data centre that accepts the connection and then gives no valid answer is
+``tcp.accept_then_drop``: ``confirmed`` when the accept-all check shows the network
+accepts everything, unconfirmed (an anomaly) otherwise. On such a network, any role
+of the measurement whose handshake or request met silence after the connect
+(``tls.timeout``, ``http.timeout``) is the same technique, confirmed. Applied after
+a test's own rule, on that rule's verdicts. Pure: decoded test keys and verdicts in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from voipwatch.ooni.failures import normalise
+from voipwatch.ooni.model import failure_str
+from voipwatch.verdicts.types import Evidence, RoleVerdict
+
+#: The note that says so (the probe's summary turns it into a warning line).
+ACCEPT_ALL_NOTE = "this network accepts every connection"
+#: Role verdicts a silent data centre overrides: the rule saw the connect (and maybe an
+#: HTTP answer a middlebox can give, or none after the connect), nothing of Telegram
+#: itself. A failure before the connect (DNS, TCP) explains more and stays.
+_OVERRIDDEN = ("ok", "degraded")
+_AFTER_CONNECT = ("http.", "tls.")
+#: Silence after a completed connect: what an accept-and-drop middlebox gives.
+_SILENT = ("tls.timeout", "http.timeout")
+
+
+def _overridden(v: RoleVerdict) -> bool:
+    if v.status in _OVERRIDDEN:
+        return True
+    after = v.technique is None or v.technique.startswith(_AFTER_CONNECT)
+    return v.status in ("blocked", "partial") and after
+
+
+def accept_all_note(tk: Any) -> str | None:
+    """The run's warning when a connect that must fail completed, else None."""
+    a = getattr(tk, "x_accept_all", None)
+    if a is None or not a.connected:
+        return None
+    return (
+        f"{ACCEPT_ALL_NOTE}: a connect to {a.address or 'a closed port'}, where nothing "
+        "listens, completed; results that rest on a connect alone are unreliable"
+    )
+
+
+def _silent_after_connect(v: RoleVerdict) -> RoleVerdict:
+    # A timeout after the connect that the rule put down to a lossy path: the path's
+    # flakiness is itself the middlebox's doing here.
+    lost = (
+        v.technique == "degraded.loss"
+        and bool(v.evidence)
+        and all(
+            e.operation in ("tls_handshake", "http_request")
+            and e.failure == "generic_timeout_error"
+            for e in v.evidence
+        )
+    )
+    if lost:
+        v = msgspec.structs.replace(v, status="blocked", technique="tls.timeout")
+    if v.status not in ("blocked", "partial") or v.technique not in _SILENT:
+        return v
+    why = "the network completes connects where nothing listens, then stays silent"
+    evidence = [
+        msgspec.structs.replace(e, detail=f"{e.detail}; {why}" if e.detail else why)
+        for e in v.evidence
+    ]
+    return msgspec.structs.replace(
+        v, technique="tcp.accept_then_drop", confirmed=True, confidence=0.9, evidence=evidence
+    )
+
+
+def apply(tk: Any, verdicts: list[RoleVerdict]) -> tuple[list[RoleVerdict], list[str]]:
+    """The verdicts with the app's own answers taken into account, and notes."""
+    notes: list[str] = []
+    warning = accept_all_note(tk)
+    if warning is not None:
+        notes.append(warning)
+    if warning is not None:
+        verdicts = [_silent_after_connect(v) for v in verdicts]
+    answers = getattr(tk, "x_mtproto", None)
+    if not answers:
+        return verdicts, notes
+    valid = [a for a in answers if a.connected and not failure_str(a.failure)]
+    silent = [a for a in answers if a.connected and failure_str(a.failure)]
+    if not silent:
+        return verdicts, notes
+    why = "connected, then no valid MTProto answer (resPQ)"
+    if warning is not None:
+        why += "; the network completes connects where nothing listens"
+    evidence = [
+        Evidence(
+            "mtproto",
+            normalise(failure_str(a.failure) or "generic_timeout_error"),
+            a.address or "",
+            f"{why}: {a.detail}" if a.detail else why,
+        )
+        for a in silent
+    ]
+    out = []
+    for v in verdicts:
+        if v.role == "telegram/dc" and _overridden(v):
+            v = msgspec.structs.replace(
+                v,
+                status="partial" if valid else "blocked",
+                technique="tcp.accept_then_drop",
+                confidence=0.9 if warning is not None else 0.6,
+                evidence=evidence,
+                confirmed=warning is not None,
+            )
+        out.append(v)
+    return out, notes
