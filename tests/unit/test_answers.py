@@ -100,3 +100,44 @@ def test_silence_after_a_connect_on_an_accept_everything_network_names_it() -> N
     v = judge_bytes(json.dumps(m).encode()).verdict
     (web,) = [s for s in v.services if s.role == "telegram/web"]
     assert web.technique != "tcp.accept_then_drop"
+
+
+def test_nothing_reaching_the_outside_is_failure_never_a_technique() -> None:
+    """Every connect timed out, the trusted resolver too, the control helper unreachable."""
+    m = json.loads(OK.read_bytes())
+    tk = m["test_keys"]
+    for c in tk["tcp_connect"]:
+        c["status"] = {"success": False, "failure": "generic_timeout_error", "blocked": True}
+    for r in tk["requests"]:
+        r["failure"], r["response"] = "generic_timeout_error", None
+    for h in tk.get("tls_handshakes") or []:
+        h["failure"] = "generic_timeout_error"
+    tk["x_control"], tk["x_control_failure"] = None, "generic_timeout_error"
+    tk["telegram_tcp_blocking"] = tk["telegram_http_blocking"] = True
+    tk["telegram_web_failure"], tk["telegram_web_status"] = "generic_timeout_error", "blocked"
+    v = judge_bytes(json.dumps(m).encode()).verdict
+    assert {s.status for s in v.services} == {"failure"}, v.services
+    assert not any(s.confirmed or s.technique for s in v.services)
+    assert v.status == "failure"
+    assert any(n.startswith("nothing reached the outside") for n in v.notes)
+    # The same failures with the control helper answering from outside: judged as usual.
+    tk["x_control"], tk["x_control_failure"] = {"tcp_connect": {}}, None
+    v = judge_bytes(json.dumps(m).encode()).verdict
+    assert "blocked" in {s.status for s in v.services}
+
+
+def test_connect_only_roles_are_unreliable_where_everything_connects() -> None:
+    """WhatsApp's endpoints are judged on a connect: on an accept-everything network an
+    ok there is no longer evidence; its TLS-checked roles keep their verdicts."""
+    path = OK.parent / "whatsapp-ok.json"
+    m = json.loads(path.read_bytes())
+    m["test_keys"]["x_accept_all"] = {"address": "31.13.86.51:1", "connected": True}
+    v = judge_bytes(json.dumps(m).encode()).verdict
+    roles = {s.role: s for s in v.services}
+    assert roles["whatsapp/endpoints"].status == "unknown"
+    assert "proves nothing" in roles["whatsapp/endpoints"].evidence[0].detail
+    assert roles["whatsapp/registration"].status == "ok"
+    assert summary([v])[0].startswith("Warning: This network accepts every connection")
+    m["test_keys"]["x_accept_all"]["connected"] = False
+    v = judge_bytes(json.dumps(m).encode()).verdict
+    assert {s.status for s in v.services} == {"ok"}

@@ -24,6 +24,8 @@ tcp_accept_all     nft ``iifname r0 ip daddr {...} meta l4proto tcp dnat to <acc
                    reads and drops everything (a transparent proxy or sinkhole, TSPU-like)
 mtproto_dpi        iptables ``-m string --hex-string |f1 8e 7e be|`` (MTProto's
                    ``req_pq_multi``) ``-j DROP`` to the hosts: TCP and TLS pass, MTProto dies
+no_path_out        nft ``iifname r0 counter drop``: nothing the client sends is forwarded (the
+                   uplink is down); only the ISP's resolver, on the router, still answers
 helper_port_closed not a censor: the call-plane test helper does not listen on the UDP
                    ``ports`` (a broken control; its host answers port-unreachable)
 loss               nft ``ip daddr {...} numgen random mod 100 < P drop`` and the same for
@@ -94,6 +96,7 @@ FEATURES = {
     "tls_mitm": ("nft", "nat"),
     "tcp_accept_all": ("nft", "nat"),
     "mtproto_dpi": ("string",),
+    "no_path_out": ("nft",),
     "loss": ("nft", "numgen"),
     "udp_port_drop": ("nft",),
     "udp_port_reject": ("nft", "icmp_reject"),
@@ -324,6 +327,8 @@ def compile_scenario(scenario: Scenario, plan: AddressPlan) -> CensorPlan:
                 out.down.update(h.address for h in hosts)
             case "helper_port_closed":
                 out.helper_closed.update(r.all_ports)
+            case "no_path_out":
+                out.forward_rules.append(f'iifname "{CLIENT_SIDE_IF}" counter drop')
             case "tcp_accept_all":
                 out.accept_all = True
                 out.nat_rules.append(

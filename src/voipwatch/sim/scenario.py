@@ -55,6 +55,7 @@ KINDS = (
     "helper_port_closed",
     "tcp_accept_all",
     "mtproto_dpi",
+    "no_path_out",
     *CALL_KINDS,
 )
 PLANNED_KINDS: tuple[str, ...] = ()
@@ -71,6 +72,7 @@ ANYWHERE_KINDS = (
     "residual",
     "udp_allowlist",
     "helper_port_closed",
+    "no_path_out",
 )
 TRIGGERS = ("stun", "sni")
 PLANES = ("signalling", "media", "all")

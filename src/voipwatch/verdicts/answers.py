@@ -14,7 +14,12 @@ A data centre that accepts the connection and then gives no valid answer is
 accepts everything, unconfirmed (an anomaly) otherwise. On such a network, any role
 of the measurement whose handshake or request met silence after the connect
 (``tls.timeout``, ``http.timeout``) is the same technique, confirmed. Applied after
-a test's own rule, on that rule's verdicts. Pure: decoded test keys and verdicts in.
+a test's own rule, on that rule's verdicts.
+
+And a measurement in which nothing reached the outside — no connection, handshake
+or request succeeded, and the control helper could not be asked — isolates nothing:
+a role it failed on is ``failure`` (no path out), never a technique.
+Pure: decoded test keys and verdicts in.
 """
 
 from __future__ import annotations
@@ -36,6 +41,22 @@ _OVERRIDDEN = ("ok", "degraded")
 _AFTER_CONNECT = ("http.", "tls.")
 #: Silence after a completed connect: what an accept-and-drop middlebox gives.
 _SILENT = ("tls.timeout", "http.timeout")
+#: Roles OONI's tests (and so ours) call reachable on a TCP connect alone.
+CONNECT_ONLY = (
+    "whatsapp/endpoints",
+    "messenger/edge",
+    "messenger/api",
+    "messenger/star",
+    "messenger/cdn",
+    "messenger/stun",
+)
+
+
+def _unreliable(v: RoleVerdict, why: str) -> RoleVerdict:
+    if v.role not in CONNECT_ONLY or v.status != "ok":
+        return v
+    ev = Evidence("connect", "", v.role, f"a completed connect proves nothing: {why}")
+    return msgspec.structs.replace(v, status="unknown", confidence=0.0, evidence=[ev])
 
 
 def _overridden(v: RoleVerdict) -> bool:
@@ -82,14 +103,54 @@ def _silent_after_connect(v: RoleVerdict) -> RoleVerdict:
     )
 
 
+NO_PATH_NOTE = "nothing reached the outside"
+
+
+def no_path_out(tk: Any) -> bool:
+    """Our probe's measurement in which no connection went anywhere, controls included."""
+    if getattr(tk, "x_control", None) is not None or not getattr(tk, "x_control_failure", None):
+        return False
+    for c in tk.tcp_connect or ():
+        if c.status is not None and c.status.success:
+            return False
+    if any(not failure_str(h.failure) for h in tk.tls_handshakes or ()):
+        return False
+    if any(not failure_str(r.failure) for r in tk.requests or ()):
+        return False
+    if any(e.success for e in getattr(tk, "x_exchanges", None) or ()):
+        return False  # the call plane's helper or an app's server answered
+    # The trusted resolvers (DoH, DoT, public UDP) are outside: an answer is a path.
+    for q in tk.queries or ():
+        if "system" not in (q.tags or ("system",)) and not failure_str(q.failure) and q.answers:
+            return False
+    return any(a.connected for a in getattr(tk, "x_mtproto", None) or ()) is False
+
+
+def _no_path(v: RoleVerdict, why: str) -> RoleVerdict:
+    if v.status == "ok":
+        return v
+    evidence = [msgspec.structs.replace(e, detail=why) for e in v.evidence[:1]] or [
+        Evidence("connect", "generic_timeout_error", v.role, why)
+    ]
+    return msgspec.structs.replace(
+        v, status="failure", technique=None, confirmed=False, confidence=0.0, evidence=evidence
+    )
+
+
 def apply(tk: Any, verdicts: list[RoleVerdict]) -> tuple[list[RoleVerdict], list[str]]:
     """The verdicts with the app's own answers taken into account, and notes."""
     notes: list[str] = []
+    if no_path_out(tk):
+        why = (
+            f"{NO_PATH_NOTE}: no connection succeeded and the control helper could not "
+            f"be asked ({tk.x_control_failure})"
+        )
+        return [_no_path(v, why) for v in verdicts], [why]
     warning = accept_all_note(tk)
     if warning is not None:
         notes.append(warning)
     if warning is not None:
-        verdicts = [_silent_after_connect(v) for v in verdicts]
+        verdicts = [_unreliable(_silent_after_connect(v), warning) for v in verdicts]
     answers = getattr(tk, "x_mtproto", None)
     if not answers:
         return verdicts, notes

@@ -16,6 +16,7 @@ import asyncio
 import ipaddress
 from typing import Any
 
+from voipwatch.probe import canary
 from voipwatch.probe.experiments.base import Experiment, Plan
 from voipwatch.probe.steps import Ctx, Resolution
 
@@ -33,6 +34,7 @@ class FacebookMessenger(Experiment):
                 self.endpoints.append((host, key, role.dns_only))
         self.consistent: dict[str, bool | None] = {}
         self.reachable: dict[str, bool | None] = {}
+        self.accept_all: dict[str, Any] | None = None
         self._routable = self.config.routable_networks()
 
     def plan(self) -> Plan:
@@ -69,9 +71,19 @@ class FacebookMessenger(Experiment):
             fails = await asyncio.gather(*(ctx.tcp_probe(ip, 443) for ip in res.ipv4))
             self.reachable[key] = bool(res.ipv4) and all(f is None for f in fails)
 
+        async def accept_all(host: str) -> None:
+            res = await ctx.resolve(host)
+            if res.addrs:
+                ip = (res.ipv4 or res.addrs)[0]
+                t, src = self.config.timeouts.connect, self.config.source_address
+                self.accept_all = await canary.accepts_anything(ip, t, source=src)
+
         async with asyncio.TaskGroup() as tg:
             for host, key, dns_only in self.endpoints:
                 tg.create_task(endpoint(host, key, dns_only))
+            first = next((h for h, _, dns_only in self.endpoints if not dns_only), None)
+            if first is not None:
+                tg.create_task(accept_all(first))
 
     def keys(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -87,4 +99,6 @@ class FacebookMessenger(Experiment):
                 tcp_blocking = True
         out["facebook_dns_blocking"] = dns_blocking
         out["facebook_tcp_blocking"] = tcp_blocking
+        # voipwatch's: does this network complete a connect where nothing listens?
+        out["x_accept_all"] = self.accept_all
         return out
