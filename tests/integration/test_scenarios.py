@@ -91,7 +91,7 @@ def test_scenario_verdicts_role_by_role(name: str) -> None:
 
 #: Scenarios of two censors at once, or of broken controls, written from the verdict
 #: their controls isolate: each must hold in every repetition and under every hash seed.
-REPEATED = ("calls_port_drop_stun_dpi", "server_down_calls", "helper_port_closed")
+REPEATED = ("calls_port_drop_stun_dpi", "server_down_calls", "helper_port_closed", "tls_mitm_apps")
 REPETITIONS = 5
 SEEDS = ("0", "1", "5")
 

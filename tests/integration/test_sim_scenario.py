@@ -29,7 +29,7 @@ BUILTIN = [
     "all_timeout", "udp_port_drop", "udp_port_reject", "stun_dpi", "dtls_dpi", "sip_port_drop",
     "sip_dpi", "sni_throttle", "residual", "udp_allowlist", "relay_block", "calls_blocked",
     "rtp_dpi", "loss_calls", "helper_port_closed", "calls_port_drop_stun_dpi",
-    "server_down_calls", "tcp_accept_all", "mtproto_dpi", "no_path_out",
+    "server_down_calls", "tcp_accept_all", "mtproto_dpi", "no_path_out", "tls_mitm_apps",
 ]  # fmt: skip
 # Built-in scenarios of the call plane: the probe measures both planes in them.
 CALL_SCENARIOS = {

@@ -141,3 +141,32 @@ def test_connect_only_roles_are_unreliable_where_everything_connects() -> None:
     m["test_keys"]["x_accept_all"]["connected"] = False
     v = judge_bytes(json.dumps(m).encode()).verdict
     assert {s.status for s in v.services} == {"ok"}
+
+
+def test_an_interceptor_behind_a_connect_only_role_is_tls_mitm() -> None:
+    """Messenger's roles are judged on a connect; the handshake voipwatch adds shows
+    the certificate is not Facebook's. From outside, the control sees a valid one."""
+    m = json.loads((OK.parent / "messenger-ok-legacy-keys.json").read_bytes())
+    edge = "edge-mqtt.facebook.com"
+    m["test_keys"]["tls_handshakes"] = [
+        {"address": "157.240.1.1:443", "server_name": edge, "failure": "ssl_unknown_authority",
+         "tags": ["target"], "attempt": a}
+        for a in (0, 1)
+    ]  # fmt: skip
+
+    def edge_verdict() -> tuple[str, str | None, bool]:
+        v = judge_bytes(json.dumps(m).encode()).verdict
+        (s,) = [s for s in v.services if s.role == "messenger/edge"]
+        others = {x.status for x in v.services if x.role != "messenger/edge"}
+        assert others <= {"ok"}, v.services
+        return s.status, s.technique, s.confirmed
+
+    assert edge_verdict() == ("blocked", "tls.mitm", False)
+    m["test_keys"]["x_control"] = {
+        "tls": {f"157.240.1.1:443 {edge}": {"success": True, "failure": None}}
+    }
+    assert edge_verdict() == ("blocked", "tls.mitm", True)
+    # A handshake that verifies is the service's own answer: ok stays.
+    for h in m["test_keys"]["tls_handshakes"]:
+        h["failure"] = None
+    assert edge_verdict() == ("ok", None, False)

@@ -28,9 +28,10 @@ from typing import Any
 
 import msgspec
 
+from voipwatch.catalog import load
 from voipwatch.ooni.failures import normalise
 from voipwatch.ooni.model import failure_str
-from voipwatch.verdicts.types import Evidence, RoleVerdict
+from voipwatch.verdicts.types import Evidence, RoleStatus, RoleVerdict
 
 #: The note that says so (the probe's summary turns it into a warning line).
 ACCEPT_ALL_NOTE = "this network accepts every connection"
@@ -50,6 +51,54 @@ CONNECT_ONLY = (
     "messenger/cdn",
     "messenger/stun",
 )
+
+
+_CERT_FAILURES = ("ssl_invalid_hostname", "ssl_unknown_authority", "ssl_invalid_certificate")
+
+
+def _intercepted(v: RoleVerdict, tk: Any) -> RoleVerdict:
+    """A connect-only role whose hosts' handshakes (voipwatch's, beside OONI's
+    connect) present a certificate that does not verify for the name: ``tls.mitm``,
+    confirmed when the control helper sees a valid one from outside."""
+    if v.role not in CONNECT_ONLY or v.status != "ok":
+        return v
+    role = load().roles.get(v.role)
+    hosts = set(role.hosts) if role is not None else set()
+    by_host: dict[str, list[tuple[str | None, str]]] = {}
+    for h in tk.tls_handshakes or ():
+        if h.server_name in hosts and "target" in (h.tags or ()):
+            by_host.setdefault(h.server_name, []).append((failure_str(h.failure), h.address or ""))
+    bad = {
+        host: hs
+        for host, hs in by_host.items()
+        if hs and all(f is not None and normalise(f) in _CERT_FAILURES for f, _ in hs)
+    }
+    if not bad:
+        return v
+    outside = tk.x_control.tls if tk.x_control is not None else None
+    seen_ok = [
+        bool(r.success)
+        for host, hs in bad.items()
+        for _, address in hs
+        if (r := (outside or {}).get(f"{address} {host}")) is not None
+    ]
+    confirmed = bool(seen_ok) and all(seen_ok)
+    detail = "a certificate that does not verify for the name"
+    if confirmed:
+        detail += "; seen from outside the network, the server's certificate is valid"
+    evidence = [
+        Evidence("tls_handshake", normalise(hs[-1][0] or ""), host, detail)
+        for host, hs in sorted(bad.items())
+    ]
+    status: RoleStatus = "partial" if len(bad) < len(by_host) else "blocked"
+    return msgspec.structs.replace(
+        v,
+        status=status,
+        technique="tls.mitm",
+        confirmed=confirmed,
+        confidence=0.95 if confirmed else 0.6,
+        evidence=evidence,
+    )
 
 
 def _unreliable(v: RoleVerdict, why: str) -> RoleVerdict:
@@ -149,6 +198,7 @@ def apply(tk: Any, verdicts: list[RoleVerdict]) -> tuple[list[RoleVerdict], list
     warning = accept_all_note(tk)
     if warning is not None:
         notes.append(warning)
+    verdicts = [_intercepted(v, tk) for v in verdicts]
     if warning is not None:
         verdicts = [_unreliable(_silent_after_connect(v), warning) for v in verdicts]
     answers = getattr(tk, "x_mtproto", None)

@@ -41,6 +41,7 @@ class FacebookMessenger(Experiment):
         return Plan(
             dns=[h for h, _, _ in self.endpoints],
             tcp=[(h, 443) for h, _, dns_only in self.endpoints if not dns_only],
+            tls=[(h, 443) for h, _, dns_only in self.endpoints if not dns_only],
         )
 
     def _bogon(self, ip: str) -> bool:
@@ -70,6 +71,10 @@ class FacebookMessenger(Experiment):
                 return
             fails = await asyncio.gather(*(ctx.tcp_probe(ip, 443) for ip in res.ipv4))
             self.reachable[key] = bool(res.ipv4) and all(f is None for f in fails)
+            if self.reachable[key]:
+                # Beyond OONI's connect: the service's own answer, a handshake whose
+                # chain verifies for its name (an interceptor's does not).
+                await ctx.tls_probe(res.ipv4[0], 443, host)
 
         async def accept_all(host: str) -> None:
             res = await ctx.resolve(host)
