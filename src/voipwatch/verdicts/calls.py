@@ -5,10 +5,15 @@ changes one variable (voip_probing notes §2.7):
 
 * STUN to the helper on the app's port, against another payload on the same port —
   STUN filtered by protocol (``stun.dpi``) rather than the port;
-* STUN on the app's port, against STUN on a random high port — the port is blocked
-  (``udp.port``, or ``udp.icmp`` when rejected);
+* STUN and other bytes on the app's port, against other bytes on a random high port
+  — the port is blocked (``udp.port``, or ``udp.icmp`` when a router rejects); STUN
+  there proves nothing under a STUN filter, which kills it on every port;
 * the app's own relay, against the helper on the same port — the relay's address is
-  blocked (``ip.blocked``);
+  blocked (``ip.blocked``), confirmed when the control helper's STUN reaches it from
+  outside; when it does not, or the relay's own host refuses, it is ``down``;
+* a control that did not work isolates nothing: a helper port its own host refused
+  (the ICMP error's sender is the helper, not a router) is ``failure`` ("helper did
+  not answer on udp/443"), and so is every role when the helper answered nothing;
 * a DTLS handshake or a SIP request, against other bytes on the same port —
   ``dtls.dpi``, ``sip.dpi``; SIP and other bytes both dropped — ``sip.port``;
 * a SIP server (``target = "app"``), against the helper on the same port and
