@@ -28,13 +28,15 @@ BUILTIN = [
     "ip_reject", "sni_reset", "sni_drop", "tls_mitm", "server_down", "loss", "combined",
     "all_timeout", "udp_port_drop", "udp_port_reject", "stun_dpi", "dtls_dpi", "sip_port_drop",
     "sip_dpi", "sni_throttle", "residual", "udp_allowlist", "relay_block", "calls_blocked",
-    "rtp_dpi", "loss_calls",
+    "rtp_dpi", "loss_calls", "helper_port_closed", "calls_port_drop_stun_dpi",
+    "server_down_calls", "tcp_accept_all", "mtproto_dpi", "no_path_out", "tls_mitm_apps",
 ]  # fmt: skip
 # Built-in scenarios of the call plane: the probe measures both planes in them.
 CALL_SCENARIOS = {
     "udp_port_drop", "udp_port_reject", "stun_dpi", "dtls_dpi", "sip_port_drop", "sip_dpi",
     "sni_throttle", "residual", "udp_allowlist", "relay_block", "calls_blocked", "rtp_dpi",
-    "loss_calls",
+    "loss_calls", "helper_port_closed", "calls_port_drop_stun_dpi", "server_down_calls",
+    "no_path_out",
 }  # fmt: skip
 
 
@@ -216,6 +218,7 @@ def test_sni_pattern_is_the_length_prefixed_entry() -> None:
         ('name = "x"\n[[censor]]\nkind = "residual"\ntrigger = "sni"\n', "needs app"),
         ('name = "x"\n[[censor]]\nkind = "residual"\nresidual_seconds = 0\n', "residual_sec"),
         ('name = "x"\n[[censor]]\nkind = "udp_port_drop"\n', "give ports"),
+        ('name = "x"\n[[censor]]\nkind = "helper_port_closed"\n', "the test helper leaves"),
         ('name = "x"\nplane = "voice"\n', "plane must be"),
         ('name = "x"\n[[censor]]\nkind = "ip_drop"\n', "matches nothing"),
         ('name = "x"\n[[censor]]\nkind = "loss"\napp = "signal"\npercent = 120\n', "percent"),
@@ -395,3 +398,21 @@ def test_simulate_table_marks_expectations_with_alternatives() -> None:
         "webrtc/media": "expected ok or degraded",
         "sip/signalling": "",
     }
+
+
+def test_accept_all_and_mtproto_recipes_become_rules(plan: AddressPlan) -> None:
+    dc = plan.overlay["149.154.175.50"]
+    accept = compile_scenario(load_scenario("tcp_accept_all"), plan)
+    assert accept.accept_all
+    (rule,) = accept.nat_rules
+    assert rule.startswith('iifname "r0" ip daddr {')
+    assert dc in rule
+    assert rule.endswith("meta l4proto tcp dnat to 198.18.3.44:9")
+    dpi = compile_scenario(load_scenario("mtproto_dpi"), plan)
+    (argv,) = dpi.iptables
+    assert argv[argv.index("--hex-string") + 1] == "|f1 8e 7e be|"
+    assert dc in argv[argv.index("-d") + 1].split(",")
+    assert argv[-2:] == ["-j", "DROP"]
+    closed = compile_scenario(load_scenario("helper_port_closed"), plan)
+    assert closed.helper_closed == {3478}
+    assert not closed.forward_rules

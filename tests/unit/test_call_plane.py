@@ -344,6 +344,9 @@ def test_icmp_unreachable_is_connection_refused() -> None:
     ans = asyncio.run(udp.exchange(ip, port, stun.binding_request(), lambda d: True))
     assert ans.failure == "connection_refused"
     assert ans.reply is None
+    # The refusal came from the destination itself (a closed port, not a filter).
+    assert ans.rejected_by == "target"
+    assert ans.attempt == 0
 
 
 def test_udp_timeout_is_bounded() -> None:
@@ -399,6 +402,8 @@ def test_exchanges_against_the_helper(call_run: tuple[list[dict[str, Any]], floa
         got = {(e["payload"], e["control"], e["reply"]) for e in ex}
         assert ("stun_binding", "", "binding_success") in got
         assert ("stun_binding", "random_port", "binding_success") in got
+        # Random bytes on the random port: a port block told from a STUN filter.
+        assert ("random", "random_port", "echo") in got
         assert ("random", "same_port_other_payload", "echo") in got
         assert ("turn_allocate", "", "error_401") in got
         assert ("dtls_client_hello", "", "echo") in got

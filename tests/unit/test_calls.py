@@ -21,9 +21,12 @@ def ex(
     transport: str = "udp",
     failure: str = "generic_timeout_error",
     host: str = "",
+    rejected_by: str | None = None,
 ) -> dict[str, Any]:
     ip = H if target == "helper" else APP
+    extra = {"rejected_by": rejected_by} if rejected_by else {}
     return {
+        **extra,
         "role": role,
         "target": target,
         "host": host,
@@ -99,9 +102,112 @@ def test_port_rejected_with_icmp() -> None:
     assert role(raw, "signal/turn") == ("blocked", "udp.icmp", True)
 
 
+def test_a_closed_helper_port_is_a_broken_control_not_a_censor() -> None:
+    r = "signal/turn"
+    x = [
+        ex(r, "app", 443, "stun_binding", False, host="turn3.voip.signal.org"),
+        *(
+            ex(r, "helper", 443, p, False, control=c, failure="connection_refused",
+               rejected_by="target")
+            for p, c in (("stun_binding", ""), ("random", "same_port_other_payload"))
+        ),
+        ex(r, "helper", 40001, "random", True, control="random_port"),
+    ]  # fmt: skip
+    raw = measurement("signal", {"x_exchanges": x})
+    status, technique, confirmed = role(raw, r)
+    assert (status, technique, confirmed) == ("failure", None, False)
+    (v,) = judge_bytes(raw).verdict.services
+    assert any("helper did not answer on udp/443" in e.detail for e in v.evidence)
+    # A host rate-limits its ICMP errors: in another measurement of the run the same
+    # closed port only timed out. The run's list of refused helper ports says it.
+    silent = [{**e, "failure": "generic_timeout_error", "rejected_by": None} for e in x]
+    raw = measurement("signal", {"x_exchanges": silent, "x_helper_closed": ["udp/443"]})
+    assert role(raw, r) == ("failure", None, False)
+    assert role(measurement("signal", {"x_exchanges": silent}), r)[:2] == ("blocked", "udp.port")
+    # The same refusal sent by a router on the path is the censor's.
+    x = [{**e, "rejected_by": "path"} if e.get("rejected_by") else e for e in x]
+    assert role(measurement("signal", {"x_exchanges": x}), r) == ("blocked", "udp.icmp", True)
+
+
+def test_a_port_block_needs_other_bytes_to_pass_on_another_port() -> None:
+    """Call ports dropped and STUN filtered: STUN on the random port dies too, so only
+    random bytes there tell the port from the protocol."""
+    r = "whatsapp/relay"
+    x = [
+        ex(r, "helper", 3478, "stun_binding", False),
+        ex(r, "helper", 3478, "random", False, control="same_port_other_payload"),
+        ex(r, "helper", 40001, "stun_binding", False, control="random_port"),
+        ex(r, "helper", 443, "", True, transport="tcp"),
+    ]
+    without = role(measurement("whatsapp", {"x_exchanges": x}), r)
+    assert without[:2] == ("blocked", "udp.blocked")
+    passes = ex(r, "helper", 40001, "random", True, control="random_port")
+    raw = measurement("whatsapp", {"x_exchanges": [*x, passes]})
+    assert role(raw, r) == ("blocked", "udp.port", True)
+
+
+def test_no_path_to_the_outside_is_failure_on_every_role_never_confirmed() -> None:
+    x = [
+        *({**e, "success": False, "failure": "generic_timeout_error"} for e in turn()),
+        ex("signal/turn", "helper", 443, "", False, transport="tcp"),
+    ]
+    v = judge_bytes(measurement("signal", {"x_exchanges": x})).verdict
+    assert [(s.status, s.confirmed) for s in v.services] == [("failure", False)]
+    assert "no control answered" in v.services[0].evidence[0].detail
+    assert v.status == "failure"
+    generic = measurement("generic", {
+        "x_exchanges": [
+            ex("stun/public", "public", 3478, "stun_binding", False, host="stun.example"),
+            ex("stun/public", "helper", 3478, "stun_binding", False),
+            ex("sip/signalling", "helper", 5060, "sip_options", False),
+            ex("sip/signalling", "helper", 5060, "not_sip", False,
+               control="same_port_other_payload"),
+        ],
+        "x_media_ab": {"original": None, "inverted": None},
+        "x_throughput_ab": {
+            "target_sni": "web.whatsapp.com", "control_sni": "control.voipwatch.test",
+            "target": {"failure": "generic_timeout_error"},
+            "control": {"failure": "generic_timeout_error"},
+        },
+    })  # fmt: skip
+    v = judge_bytes(generic).verdict
+    assert {s.status for s in v.services} == {"failure"}, v.services
+    assert len(v.services) == 4
+    assert v.status == "failure"
+
+
+def test_an_app_server_that_says_nothing_listens_is_down() -> None:
+    r = "signal/turn"
+    refused = {"failure": "connection_refused", "rejected_by": "target"}
+    x = [{**e, **refused} if e["target"] == "app" else e for e in turn(app=False)]
+    raw = measurement("signal", {"x_exchanges": x})
+    assert role(raw, r) == ("down", None, False)
+    assert judge_bytes(raw).verdict.status == "ok"
+
+
+def _outside(answers: bool | None) -> dict[str, Any]:
+    """The control helper's STUN view of Signal's relay from outside the network."""
+    if answers is None:
+        return {"x_control": None, "x_control_failure": "generic_timeout_error"}
+    result = {"success": answers, "failure": None if answers else "generic_timeout_error"}
+    return {"x_control": {"stun": {f"{APP}:3478": result}}}
+
+
 def test_relay_address_blocked_when_the_helper_answers_on_the_same_port() -> None:
-    raw = measurement("signal", {"x_exchanges": turn(app=False)})
+    raw = measurement("signal", {"x_exchanges": turn(app=False), **_outside(True)})
     assert role(raw, "signal/turn") == ("blocked", "ip.blocked", True)
+    (v,) = judge_bytes(raw).verdict.services
+    assert "from outside the network it answers" in v.evidence[0].detail
+
+
+def test_a_relay_silent_from_outside_too_is_down_not_blocked() -> None:
+    raw = measurement("signal", {"x_exchanges": turn(app=False), **_outside(False)})
+    assert role(raw, "signal/turn") == ("down", None, False)
+    assert judge_bytes(raw).verdict.status == "ok"
+    # Without the outside view nothing tells down from blocked: not confirmed.
+    raw = measurement("signal", {"x_exchanges": turn(app=False), **_outside(None)})
+    assert role(raw, "signal/turn") == ("blocked", "ip.blocked", False)
+    assert judge_bytes(raw).verdict.status == "anomaly"
 
 
 def test_sip_filtered_by_protocol_or_port() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import ssl
@@ -369,6 +370,16 @@ def test_telegram_posts_plain_http_on_80_and_443(
     assert tk["telegram_http_blocking"] is False
     assert tk["telegram_web_status"] == "ok"
     assert tk["telegram_web_failure"] is None
+    # This world's data centres are web servers, not Telegram: those that accept the
+    # connect never answer MTProto, so the app's own answer is missing.
+    answers = tk["x_mtproto"]
+    assert len(answers) == len({a["address"] for a in answers}) >= 2
+    assert any(a["connected"] for a in answers)
+    assert all(a["failure"] is not None for a in answers)
+    assert tk["x_accept_all"]["connected"] is False
+    v = judge_bytes(msgspec.json.encode(measured["telegram"])).verdict
+    (dc,) = [s for s in v.services if s.role == "telegram/dc"]
+    assert dc.status != "ok"
     posts = [r for r in tk["requests"] if r["request"]["method"] == "POST"]
     urls = {r["request"]["url"] for r in posts}
     assert f"http://{world.dc_ip}/" in urls
@@ -519,6 +530,48 @@ def test_helper_measures_tcp_tls_dns(tmp_path: Path) -> None:
     assert ans["dns"]["localhost"]["failure"] is None
     assert ans["dns"]["localhost"]["addrs"]
     assert ans["dns"]["no-such-name.invalid"]["failure"] == "dns_nxdomain_error"
+
+
+def test_helper_asks_stun_servers_from_outside() -> None:
+    """A STUN server that answers, a closed port, and a server that answers nothing."""
+    from voipwatch.helper import stun as stun_answers
+
+    ip = loopback_ip()
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind((ip, 0))
+    server.settimeout(5)
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind((ip, 0))
+    closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    closed.bind((ip, 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+
+    def answer_one() -> None:
+        with contextlib.suppress(OSError):
+            data, (src, sport) = server.recvfrom(2048)
+            reply = stun_answers.answer(data, src, sport)
+            if reply is not None:
+                server.sendto(reply, (src, sport))
+
+    t = threading.Thread(target=answer_one, daemon=True)
+    t.start()
+    h = _HelperThread(ip)
+    up, quiet = f"{ip}:{server.getsockname()[1]}", f"{ip}:{silent.getsockname()[1]}"
+    try:
+        req = {"stun": [up, quiet, f"{ip}:{closed_port}"]}
+        code, ans = _post(h.url, json.dumps(req).encode())
+        bad = _post(h.url, json.dumps({"stun": ["stun.example:3478"]}).encode())
+    finally:
+        h.close()
+        t.join(5)
+        server.close()
+        silent.close()
+    assert code == 200
+    assert ans["stun"][up] == {"success": True, "failure": None}
+    assert ans["stun"][quiet] == {"success": False, "failure": "generic_timeout_error"}
+    assert ans["stun"][f"{ip}:{closed_port}"]["failure"] == "connection_refused"
+    assert bad[0] == 400
 
 
 def test_helper_refuses_bad_requests() -> None:

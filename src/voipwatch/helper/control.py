@@ -4,14 +4,20 @@ A small HTTP/1.1 JSON server (stdlib asyncio only). One endpoint: ``POST`` with
 
     {"tcp_connect": ["ip:port", ...],
      "tls": [{"address": "ip:port", "sni": "name"}, ...],
-     "dns": ["name", ...]}
+     "dns": ["name", ...],
+     "stun": ["ip:port", ...]}
 
 answered with
 
     {"tcp_connect": {"ip:port": {"success": bool, "failure": str | null}},
      "tls": {"ip:port sni": {"success": bool, "failure": str | null}},
      "dns": {"name": {"addrs": [...], "failure": str | null}},
-     "refused": {"ip:port" | "ip:port sni": reason}}   (only when some were refused)
+     "stun": {"ip:port": {"success": bool, "failure": str | null}},
+     "refused": {"ip:port" | "ip:port sni" | "stun ip:port": reason}}  (when any were)
+
+``stun`` is a STUN binding request (a success needs an answer carrying the
+request's transaction id): whether a call-plane server answers from outside, so a
+server that is down is not called blocked.
 
 Failures use the probe's df-007 names. Bounded: request size, targets per
 request, per-operation timeouts, concurrent operations; identical targets are
@@ -46,7 +52,7 @@ from voipwatch.helper.targets import (
     parse_ranges,
     refusal,
 )
-from voipwatch.probe import tcp, tls
+from voipwatch.probe import stun, tcp, tls, udp
 from voipwatch.probe.errors import failure_of
 
 MAX_BODY = 64 * 1024
@@ -65,6 +71,17 @@ class Limits:
 
 class BadRequest(Exception):
     pass
+
+
+def _stun_targets(req: Any) -> list[str]:
+    stun_t = req.get("stun") or [] if isinstance(req, dict) else []
+    if not isinstance(stun_t, list) or len(stun_t) > MAX_TARGETS:
+        raise BadRequest(f"stun must be a list of at most {MAX_TARGETS} 'ip:port' strings")
+    for a in stun_t:
+        if not isinstance(a, str):
+            raise BadRequest("stun entries must be 'ip:port' strings")
+        _check_address(a)
+    return list(stun_t)
 
 
 def _targets(req: Any) -> tuple[list[str], list[tuple[str, str]], list[str]]:
@@ -124,6 +141,9 @@ async def measure(
     literal addresses and the ``allowed`` ranges). Every other target is listed under
     ``refused`` with the reason, and nothing is sent to it."""
     tcp_list, tls_list, dns_list = _targets(req)
+    stun_list = _stun_targets(req)
+    if len(tcp_list) + len(tls_list) + len(dns_list) + len(stun_list) > MAX_TARGETS:
+        raise BadRequest(f"at most {MAX_TARGETS} targets per request")
     sem = asyncio.Semaphore(limits.concurrency)
     out: dict[str, dict[str, Any]] = {"tcp_connect": {}, "tls": {}, "dns": {}}
     refused: dict[str, str] = {}
@@ -168,6 +188,8 @@ async def measure(
         if why is not None:
             refused[key] = why
         return why is None
+    if stun_list:
+        out["stun"] = {}
 
     async def connect(a: str) -> None:
         ip, port = _check_address(a)
@@ -198,7 +220,24 @@ async def measure(
                 await tcp.close(w)
         out["tls"][key] = {"success": True, "failure": None}
 
+    async def binding(a: str) -> None:
+        ip, port = _check_address(a)
+        tid = stun.new_transaction_id()
+        req = stun.binding_request(tid)
+
+        def answers(d: bytes) -> bool:
+            return stun.classify_reply(stun.BINDING_REQUEST, d, tid) is not None
+
+        async with sem:
+            ans = await udp.exchange(ip.strip("[]"), port, req, answers)
+        # Any answer to our transaction, an error included, shows the server is up.
+        ok = ans.reply is not None
+        out["stun"][a] = {"success": ok, "failure": None if ok else ans.failure}
+
     async with asyncio.TaskGroup() as tg:
+        for a in stun_list:
+            if allow(f"stun {a}", a):
+                tg.create_task(binding(a))
         for a in tcp_list:
             if allow(a, a):
                 tg.create_task(connect(a))

@@ -134,6 +134,8 @@ class Exchange(msgspec.Struct):
     reply: str | None = None
     rtt: float | None = None
     attempt: int | None = None
+    #: Who sent the ICMP error of a refused UDP exchange: ``target`` or ``path``.
+    rejected_by: str | None = None
 
 
 class StreamStats(msgspec.Struct):
@@ -208,6 +210,8 @@ class Control(msgspec.Struct):
     tcp_connect: dict[str, ControlResult] | None = None
     tls: dict[str, ControlResult] | None = None
     dns: dict[str, ControlResult] | None = None
+    #: ``"ip:port"``: a STUN binding from outside (the call plane's servers).
+    stun: dict[str, ControlResult] | None = None
 
 
 # Facebook Messenger keys, in both spellings (``facebook-…`` up to test_version 0.3.0).
@@ -216,6 +220,23 @@ FB_ENDPOINTS = ("b_api", "b_graph", "edge", "external_cdn", "scontent_cdn", "sta
 
 def _legacy(name: str) -> Any:
     return msgspec.field(default=None, name=name)
+
+
+class MtprotoAnswer(msgspec.Struct):
+    """``x_mtproto``: an unauthenticated ``req_pq_multi`` to a Telegram data centre."""
+
+    address: str | None = None
+    connected: bool | None = None
+    failure: Failure = None
+    detail: str | None = None
+
+
+class AcceptAll(msgspec.Struct):
+    """``x_accept_all``: a connect to a port nothing serves (did the network answer?)."""
+
+    address: str | None = None
+    connected: bool | None = None
+    failure: Failure = None
 
 
 class TestKeys(msgspec.Struct):
@@ -234,8 +255,13 @@ class TestKeys(msgspec.Struct):
     requests: list[Transaction] | None = None
     x_control: Control | None = None
     x_control_failure: str | None = None
+    # voipwatch's own answers beside the OONI keys: the app's answer, the accept-all check
+    x_mtproto: list[MtprotoAnswer] | None = None
+    x_accept_all: AcceptAll | None = None
     # voipwatch_call (the call plane)
     x_exchanges: list[Exchange] | None = None
+    #: ``transport/port`` of the test helper its own host refused during the run.
+    x_helper_closed: list[str] | None = None
     x_media_ab: MediaAB | None = None
     x_throughput_ab: ThroughputAB | None = None
     x_residual: Residual | None = None

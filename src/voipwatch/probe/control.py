@@ -29,7 +29,7 @@ _RESPONSE_LIMIT = 1 << 20
 
 async def build_request(ctx: Ctx, plan: Plan) -> dict[str, Any]:
     """The helper's request: the addresses this probe resolved, and the names."""
-    names = {h for h, _ in (*plan.tcp, *plan.tls) if not tcp.is_ip(h)}
+    names = {h for h, _ in (*plan.tcp, *plan.tls, *plan.stun) if not tcp.is_ip(h)}
     resolved: dict[str, list[str]] = {}
     for h in sorted(names):
         res = await ctx.resolve(h)
@@ -42,11 +42,15 @@ async def build_request(ctx: Ctx, plan: Plan) -> dict[str, Any]:
     tls_targets = [
         {"address": tcp.join_hostport(ip, p), "sni": h} for h, p in plan.tls for ip in addrs(h)
     ]
-    return {
+    out: dict[str, Any] = {
         "tcp_connect": list(dict.fromkeys(tcp_targets)),
         "tls": tls_targets,
         "dns": list(dict.fromkeys(plan.dns)),
     }
+    if plan.stun:
+        stun = [tcp.join_hostport(ip, p) for h, p in plan.stun for ip in addrs(h)[:1]]
+        out["stun"] = list(dict.fromkeys(stun))
+    return out
 
 
 async def ask(ctx: Ctx, plan: Plan, url: str) -> tuple[dict[str, Any] | None, str | None]:

@@ -10,7 +10,9 @@ Payloads: ``stun_binding`` and ``turn_allocate`` (padded, so the helper's answer
 fits), ``random`` (bytes no RFC 7983 range claims, echoed by the helper),
 ``dtls_client_hello`` (a DTLS-ClientHello-shaped datagram, echoed), ``sip_options``
 and ``not_sip`` (random bytes on a SIP port); ``""`` on a TCP entry is a bare
-connect. A UDP exchange that timed out is made once more, as a second entry with
+connect. A UDP exchange refused by ICMP says who refused it (``rejected_by``:
+``target``, the destination itself, or ``path``, a router between). A UDP
+exchange that timed out is made once more, as a second entry with
 the same fields: a censor's drop repeats, a lossy path's seldom does. The mapped
 address in a STUN answer is checked and dropped; nothing the probe stores names the
 probe's own address.
@@ -162,6 +164,8 @@ class Exchanges:
                 bytes_received=ans.bytes_received,
                 attempt=ans.attempt,
             )
+            if ans.rejected_by is not None:
+                e["rejected_by"] = ans.rejected_by
             if failure != TIMEOUT:
                 break
         return e

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from voipwatch.catalog import Catalog, load
 from voipwatch.verdicts import Verdict
+from voipwatch.verdicts.answers import ACCEPT_ALL_NOTE
 from voipwatch.verdicts.techniques import describe
 
 _TEST_SERVICE = {
@@ -110,6 +111,8 @@ def summary(verdicts: Iterable[Verdict], *, catalog: Catalog | None = None) -> l
     cat = catalog or load()
     verdicts = list(verdicts)
     lines: list[str] = headlines(verdicts, catalog=cat)
+    warnings = sorted({n for v in verdicts for n in v.notes if n.startswith(ACCEPT_ALL_NOTE)})
+    lines = [f"Warning: {w[0].upper()}{w[1:]}." for w in warnings] + lines
     if lines:
         lines.append("")
     for v in verdicts:

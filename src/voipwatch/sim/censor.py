@@ -19,6 +19,15 @@ sni_drop           the same match, ``-j DROP``
 tls_mitm           nft ``ip daddr {...} tcp dport 443 dnat to <MITM nginx>`` in the censor,
                    whose certificate comes from a CA the probe does not trust
 server_down        the hosts' servers are not started: connections are refused
+tcp_accept_all     nft ``iifname r0 ip daddr {...} meta l4proto tcp dnat to <accept-all>``: the
+                   censor completes every TCP handshake to the hosts, on any port, then
+                   reads and drops everything (a transparent proxy or sinkhole, TSPU-like)
+mtproto_dpi        iptables ``-m string --hex-string |f1 8e 7e be|`` (MTProto's
+                   ``req_pq_multi``) ``-j DROP`` to the hosts: TCP and TLS pass, MTProto dies
+no_path_out        nft ``iifname r0 counter drop``: nothing the client sends is forwarded (the
+                   uplink is down); only the ISP's resolver, on the router, still answers
+helper_port_closed not a censor: the call-plane test helper does not listen on the UDP
+                   ``ports`` (a broken control; its host answers port-unreachable)
 loss               nft ``ip daddr {...} numgen random mod 100 < P drop`` and the same for
                    ``ip saddr`` (both directions); a call-plane ``role`` adds the same loss
                    on its UDP ports to and from any address (relays without a fixed host),
@@ -61,6 +70,8 @@ from dataclasses import dataclass, field
 
 from voipwatch.sim.errors import ScenarioError
 from voipwatch.sim.plan import (
+    ACCEPT_ALL,
+    ACCEPT_ALL_PORT,
     BOGON,
     HIJACK_RESOLVER,
     MITM,
@@ -83,6 +94,9 @@ FEATURES = {
     "sni_reset": ("string", "xt_reject"),
     "sni_drop": ("string",),
     "tls_mitm": ("nft", "nat"),
+    "tcp_accept_all": ("nft", "nat"),
+    "mtproto_dpi": ("string",),
+    "no_path_out": ("nft",),
     "loss": ("nft", "numgen"),
     "udp_port_drop": ("nft",),
     "udp_port_reject": ("nft", "icmp_reject"),
@@ -102,6 +116,7 @@ STUN_MATCH = f"udp length >= 28 {STUN_COOKIE}"
 DTLS_CLIENT_HELLO = "udp length >= 33 @th,64,8 0x16 @th,72,8 0xfe @th,168,8 0x01"
 RTP_HEADER = "udp length >= 20 @th,64,2 2"  # a 12-byte header whose version is 2
 SIP_TEXT = "SIP/2.0"
+MTPROTO_REQ_PQ = "|f1 8e 7e be|"  # req_pq_multi's constructor, little-endian
 SIP_PORTS = (5060, 5061)
 DEFAULT_CLASS = 99  # HTB class of every unthrottled packet
 FAST_RATE = "10gbit"
@@ -121,7 +136,9 @@ class CensorPlan:
     hijack: dict[str, str] = field(default_factory=dict)  # name → forged address
     injection: dict[str, str] = field(default_factory=dict)  # name → forged address
     down: set[str] = field(default_factory=set)  # simulated addresses with no server
+    helper_closed: set[int] = field(default_factory=set)  # UDP ports the helper leaves shut
     mitm: list[SimHost] = field(default_factory=list)
+    accept_all: bool = False  # the accept-and-drop server runs in the censor
     forward_rules: list[str] = field(default_factory=list)  # nft, table inet voipwatch
     nat_rules: list[str] = field(default_factory=list)  # nft, table ip voipwatch_nat
     iptables: list[list[str]] = field(default_factory=list)  # argv after "iptables"
@@ -308,6 +325,23 @@ def compile_scenario(scenario: Scenario, plan: AddressPlan) -> CensorPlan:
                 )
             case "server_down":
                 out.down.update(h.address for h in hosts)
+            case "helper_port_closed":
+                out.helper_closed.update(r.all_ports)
+            case "no_path_out":
+                out.forward_rules.append(f'iifname "{CLIENT_SIDE_IF}" counter drop')
+            case "tcp_accept_all":
+                out.accept_all = True
+                out.nat_rules.append(
+                    f'iifname "{CLIENT_SIDE_IF}" ip daddr {addrs} meta l4proto tcp '
+                    f"dnat to {ACCEPT_ALL}:{ACCEPT_ALL_PORT}"
+                )
+            case "mtproto_dpi":
+                out.iptables.append(
+                    ["-A", "FORWARD", "-i", CLIENT_SIDE_IF, "-p", "tcp",
+                     "-d", ",".join(h.address for h in hosts),
+                     "-m", "string", "--algo", "bm", "--hex-string", MTPROTO_REQ_PQ,
+                     "-j", "DROP"]
+                )  # fmt: skip
             case "loss":
                 p = r.percent
                 ports = _ports(r)

@@ -44,6 +44,9 @@ MEDIA_HELPER = "198.18.2.90"
 ECHO = "198.18.2.91"
 HIJACK_RESOLVER = "198.18.3.53"
 MITM = "198.18.3.43"
+#: tcp_accept_all: the censor's accept-and-drop server (every matched connection lands here).
+ACCEPT_ALL = "198.18.3.44"
+ACCEPT_ALL_PORT = 9
 SINKHOLE_NET = "198.18.250.0/24"
 SINKHOLE = "198.18.250.66"
 BOGON = "10.10.34.35"

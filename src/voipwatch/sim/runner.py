@@ -19,6 +19,7 @@ from voipwatch.console import err, problem, write_line
 from voipwatch.sim.errors import ScenarioError, SimulationError
 from voipwatch.sim.scenario import Scenario, load
 from voipwatch.sim.world import World
+from voipwatch.verdicts.answers import ACCEPT_ALL_NOTE
 
 PROBE_TIMEOUT = 240.0
 
@@ -135,12 +136,18 @@ def simulate(specs: list[str], *, json: bool, keep_going: bool) -> int:
     table = Table("scenario", "role", "status", "technique", "check")
     for scenario in scenarios:
         rows: list[tuple[str, ...]] = []
+        warnings: set[str] = set()
 
         def on_line(
             obj: dict[str, Any],
             scenario: Scenario = scenario,
             rows: list[tuple[str, ...]] = rows,
+            warnings: set[str] = warnings,
         ) -> None:
+            notes = obj.get("notes")
+            for n in notes if isinstance(notes, list) else []:
+                if isinstance(n, str) and n.startswith(ACCEPT_ALL_NOTE):
+                    warnings.add(n)
             if json:
                 write_line(orjson.dumps(obj))
             else:
@@ -154,6 +161,8 @@ def simulate(specs: list[str], *, json: bool, keep_going: bool) -> int:
             if not keep_going:
                 break
             continue
+        for w in sorted(warnings):
+            err.print(f"scenario {scenario.name}: warning: {w}", markup=False)
         for row in rows:
             table.add_row(*row)
     if not json and table.row_count:

@@ -52,6 +52,10 @@ KINDS = (
     "tls_mitm",
     "server_down",
     "loss",
+    "helper_port_closed",
+    "tcp_accept_all",
+    "mtproto_dpi",
+    "no_path_out",
     *CALL_KINDS,
 )
 PLANNED_KINDS: tuple[str, ...] = ()
@@ -67,6 +71,8 @@ ANYWHERE_KINDS = (
     "sip_dpi",
     "residual",
     "udp_allowlist",
+    "helper_port_closed",
+    "no_path_out",
 )
 TRIGGERS = ("stun", "sni")
 PLANES = ("signalling", "media", "all")
@@ -167,6 +173,8 @@ def parse(data: bytes, source: str) -> Scenario:
             raise ScenarioError(f"{where}: an SNI trigger needs app, role or host(s)")
         if r.kind in ("udp_port_drop", "udp_port_reject") and not (r.all_ports or r.app or r.role):
             raise ScenarioError(f"{where}: give ports, or an app or role whose ports to block")
+        if r.kind == "helper_port_closed" and not r.all_ports:
+            raise ScenarioError(f"{where}: give the UDP ports the test helper leaves closed")
     if scenario.plane not in PLANES:
         raise ScenarioError(f"{source}: plane must be one of {', '.join(PLANES)}")
     if not 0 <= scenario.residual_wait <= 600:

@@ -43,6 +43,8 @@ from voipwatch.sim.censor import CLIENT_SIDE_IF, TRANSIT_IF, CensorPlan, compile
 from voipwatch.sim.dns import forwarding_conf, public_conf
 from voipwatch.sim.errors import SimulationError
 from voipwatch.sim.plan import (
+    ACCEPT_ALL,
+    ACCEPT_ALL_PORT,
     CENSOR_CLIENT_SIDE,
     CENSOR_INET_SIDE,
     CLIENT,
@@ -262,6 +264,7 @@ class World:
                 f"addr add {CENSOR_INET_SIDE}/24 dev {TRANSIT_IF}",
                 f"addr add {HIJACK_RESOLVER}/32 dev lo",
                 f"addr add {MITM}/32 dev lo",
+                f"addr add {ACCEPT_ALL}/32 dev lo",
                 "link set lo up",
                 f"link set {CLIENT_SIDE_IF} up",
                 f"link set {TRANSIT_IF} up",
@@ -306,10 +309,10 @@ class World:
         dcs = [h.address for h in up if h.plain_http]
         tls = [*named, CONTROL]
         listens: list[Listen] = [("tcp", a, 443) for a in tls]
-        listens += [("tcp", a, 80) for a in [*named, *dcs]] + [("tcp", a, 443) for a in dcs]
+        listens += [("tcp", a, 80) for a in [*named, *dcs]]
         self.download_file.write_bytes(os.urandom(DOWNLOAD_BYTES))
         conf = nginx_conf(
-            "apps", d, tls=tls, http=[*named, *dcs], plain_on_443=dcs,
+            "apps", d, tls=tls, http=[*named, *dcs], plain_on_443=[],
             cert=d / "servers.pem", key=d / "servers.key", download=self.download_file,
         )  # fmt: skip
         servers = [
@@ -335,6 +338,23 @@ class World:
             ),
         ]
         servers += self._call_servers()
+        if dcs:
+            # Port 443 of a data centre speaks MTProto and answers OONI's plain HTTP.
+            servers.append(
+                python_server(
+                    "telegram-dc", self.inet, d,
+                    ["-m", "voipwatch.sim.telegram_dc", *(f"{a}:443" for a in dcs)],
+                    [("tcp", a, 443) for a in dcs],
+                )
+            )  # fmt: skip
+        if cp.accept_all:
+            servers.append(
+                python_server(
+                    "accept-all", self.censor, d,
+                    ["-m", "voipwatch.sim.hold", f"{ACCEPT_ALL}:{ACCEPT_ALL_PORT}"],
+                    [("tcp", ACCEPT_ALL, ACCEPT_ALL_PORT)],
+                )
+            )  # fmt: skip
         holds = [f"{h.address}:{p}" for h in up for p in h.hold_ports]
         if holds:
             servers.append(
@@ -405,10 +425,11 @@ class World:
 
     def media_helper_ports(self) -> list[int]:
         """The call-plane helper's UDP ports: the catalogue's (a few per role), RTP's, a
-        high port, the residual check's two."""
+        high port, the residual check's two; less those a scenario leaves closed."""
         from voipwatch.probe.config import RESIDUAL_PORTS
 
-        return sorted({*self.plan.media_ports(), RTP_PORT, *RESIDUAL_PORTS})
+        ports = {*self.plan.media_ports(), RTP_PORT, *RESIDUAL_PORTS}
+        return sorted(ports - self.censor_plan.helper_closed)
 
     def _start_media_helper(self) -> None:
         """The project's call-plane test helper on MEDIA_HELPER, when it exists."""

@@ -5,10 +5,15 @@ changes one variable (voip_probing notes §2.7):
 
 * STUN to the helper on the app's port, against another payload on the same port —
   STUN filtered by protocol (``stun.dpi``) rather than the port;
-* STUN on the app's port, against STUN on a random high port — the port is blocked
-  (``udp.port``, or ``udp.icmp`` when rejected);
+* STUN and other bytes on the app's port, against other bytes on a random high port
+  — the port is blocked (``udp.port``, or ``udp.icmp`` when a router rejects); STUN
+  there proves nothing under a STUN filter, which kills it on every port;
 * the app's own relay, against the helper on the same port — the relay's address is
-  blocked (``ip.blocked``);
+  blocked (``ip.blocked``), confirmed when the control helper's STUN reaches it from
+  outside; when it does not, or the relay's own host refuses, it is ``down``;
+* a control that did not work isolates nothing: a helper port its own host refused
+  (the ICMP error's sender is the helper, not a router) is ``failure`` ("helper did
+  not answer on udp/443"), and so is every role when the helper answered nothing;
 * a DTLS handshake or a SIP request, against other bytes on the same port —
   ``dtls.dpi``, ``sip.dpi``; SIP and other bytes both dropped — ``sip.port``;
 * a SIP server (``target = "app"``), against the helper on the same port and
@@ -56,18 +61,37 @@ THROTTLE_RATIO = 0.25
 THROTTLE_CEILING = 20_000.0
 #: Loss on both media streams above this is the path's, not a censor's choice.
 LOSSY = 0.05
+#: When a role's findings name several techniques as often, the verdict names the
+#: first of this order: the narrowest cause first (one address, then one port, then
+#: one protocol, then all of UDP), since the broader ones are what a narrower block
+#: also looks like from a port it covers. Techniques not listed come after, by name.
+TIE_ORDER: tuple[str, ...] = (
+    "residual",
+    "ip.blocked",
+    "udp.icmp",
+    "udp.port",
+    "sip.port",
+    "stun.dpi",
+    "dtls.dpi",
+    "sip.dpi",
+    "udp.blocked",
+    "udp.timeout",
+)
 
 
 class _Unit:
     """One exchange and its retries: it worked if any attempt did."""
 
-    __slots__ = ("failures", "first", "ok", "retried")
+    __slots__ = ("closed", "failures", "first", "ok", "retried")
 
     def __init__(self, first: Any) -> None:
         self.first = first
         self.ok = False
         #: It worked only after a retransmission (its first datagram was lost).
         self.retried = False
+        #: The destination itself refused it (ICMP from the target's address):
+        #: nothing listens on the port there, whatever the path does.
+        self.closed = False
         self.failures: list[str] = []
 
     def add(self, e: Any) -> None:
@@ -76,6 +100,7 @@ class _Unit:
             self.retried = self.retried or (e.attempt or 0) > 0
         else:
             self.failures.append(normalise(failure_str(e.failure) or "generic_timeout_error"))
+            self.closed = self.closed or getattr(e, "rejected_by", None) == "target"
 
     @property
     def failure(self) -> str:
@@ -157,6 +182,23 @@ def _ev(u: _Unit, operation: str, detail: str) -> Evidence:
     return Evidence(operation, u.failure, e.address or f"{e.host}:{e.port}", detail)
 
 
+def _most_named(findings: list[tuple[str, Evidence, bool]]) -> str:
+    """The technique most findings name; a tie goes to one a working control
+    confirmed, then to the first in :data:`TIE_ORDER`, then by name. Never by set
+    or hash order: re-judging a file must give the same verdict."""
+    count: dict[str, int] = {}
+    confirmed: dict[str, bool] = {}
+    for t, _, c in findings:
+        count[t] = count.get(t, 0) + 1
+        confirmed[t] = confirmed.get(t, False) or c
+
+    def rank(t: str) -> tuple[int, bool, int, str]:
+        order = TIE_ORDER.index(t) if t in TIE_ORDER else len(TIE_ORDER)
+        return (-count[t], not confirmed[t], order, t)
+
+    return min(count, key=rank)
+
+
 def _verdict(
     role: Role,
     status: RoleStatus,
@@ -176,6 +218,8 @@ def judge_exchanges(
     exchanges: list[Any],
     context: list[Any] | None = None,
     residual: ResidualFinding | None = None,
+    outside: dict[str, bool] | None = None,
+    helper_closed: Iterable[str] = (),
 ) -> RoleVerdict:
     """The verdict on one call-plane role from its exchanges and their controls.
 
@@ -185,6 +229,11 @@ def judge_exchanges(
     UDP failures. When the path shows loss (a UDP exchange answered only after a
     retransmission, or only the second time it was made), a finding needs two lost
     exchanges that agree; the others are the path's loss (``degraded.loss``).
+    ``outside`` is the control helper's STUN view of the app's servers (``ip:port``
+    → answered): a server that fails here while the test server answers on the same
+    port is blocked only when it answers outside (``confirmed``); when it does not
+    answer there either it is down. ``helper_closed`` (``udp/3478``) names helper
+    ports its own host refused anywhere in the run: broken controls.
     """
     units = _units(exchanges)
     if not units:
@@ -199,14 +248,33 @@ def judge_exchanges(
         origin[id(atom)] = u
         return atom
 
-    helper_any_ok = any(u.ok for u in everything if u.first.target == "helper")
-    random_ok = any(
-        u.ok for u in _pick(everything, target="helper", payloads=stun, control="random_port")
-    )
+    helper = [u for u in everything if u.first.target == "helper"]
+    helper_any_ok = any(u.ok for u in helper)
+    # Another port answers: random bytes there (the control that tells a port block
+    # from a protocol filter, since a STUN filter kills STUN on every port) or,
+    # in measurements made before it existed, STUN there.
+    random_ok = any(u.ok for u in helper if u.first.control == "random_port")
+    # Helper ports whose own host refused: a broken control, not a censor.
+    closed = {(u.first.transport, u.first.port) for u in helper if u.closed}
+    for tp in helper_closed:
+        t, _, p = tp.partition("/")
+        if p.isdigit():
+            closed.add((t, int(p)))
+    broken: list[Evidence] = []  # a control that did not work: failure, never a technique
+    gone: list[Evidence] = []  # the app's own server says nothing listens: down
+
+    def no_helper(u: _Unit) -> None:
+        e = u.first
+        why = f"helper did not answer on {e.transport}/{e.port}: nothing listens on that port"
+        broken.append(ev(u, u.first.payload or "connect", why))
+
     for u in _pick(units, target="helper", payloads=stun, transport="udp"):
         if u.ok:
             continue
         port = u.first.port
+        if ("udp", port) in closed:
+            no_helper(u)
+            continue
         other = _pick(
             units,
             target="helper",
@@ -265,18 +333,23 @@ def judge_exchanges(
             continue
         port = u.first.port
         same = _pick(units, target="helper", payloads=stun, port=port)
-        if any(s.ok for s in same):
-            findings.append(
-                (
-                    "ip.blocked",
-                    ev(
-                        u,
-                        "stun_binding",
-                        f"the test server answers STUN on port {port}: this address is blocked",
-                    ),
-                    True,
-                )
-            )
+        if u.closed:
+            why = f"the server itself answers that nothing listens on udp/{port}"
+            gone.append(ev(u, "stun_binding", why))
+        elif any(s.ok for s in same):
+            view = (outside or {}).get(u.first.address or "")
+            if view is False:
+                why = "the control helper gets no answer from outside the network either"
+                gone.append(ev(u, "stun_binding", why))
+            else:
+                why = f"the test server answers STUN on port {port}: this address is blocked"
+                if view:
+                    why += "; from outside the network it answers"
+                findings.append(("ip.blocked", ev(u, "stun_binding", why), view is True))
+        elif ("udp", port) in closed:
+            no_helper(next((s for s in same if s.closed), same[0] if same else u))
+        elif not helper_any_ok:
+            pass  # no control answered: nothing is isolated (the role's failure says so)
         elif not any(t == "stun.dpi" or t.startswith("udp.") for t, _, _ in findings):
             tech = "udp.icmp" if u.failure == "connection_refused" else "udp.timeout"
             findings.append((tech, ev(u, "stun_binding", ""), False))
@@ -306,6 +379,9 @@ def judge_exchanges(
         if u.ok:
             continue
         port, transport = u.first.port, u.first.transport
+        if (transport, port) in closed:
+            no_helper(u)
+            continue
         other = _pick(
             units,
             target="helper",
@@ -326,14 +402,9 @@ def judge_exchanges(
                     True,
                 )
             )
-        else:
-            findings.append(
-                (
-                    "sip.port",
-                    ev(u, "sip_options", f"nothing passes on {transport} {port}"),
-                    random_ok or helper_any_ok,
-                )
-            )
+        elif random_ok or helper_any_ok:
+            why = f"nothing passes on {transport} {port}"
+            findings.append(("sip.port", ev(u, "sip_options", why), True))
     for u in _pick(units, target="app", payloads=("sip_options",)):
         if u.ok:
             continue
@@ -376,7 +447,7 @@ def judge_exchanges(
             # ICMP rate limit turns some of the rejects into plain timeouts.
             findings = [("udp.icmp" if t == "udp.port" else t, e, c) for t, e, c in findings]
             techs = [t for t, _, _ in findings]
-        technique = max(set(techs), key=techs.count)
+        technique = _most_named(findings)
         evidence = [ev for t, ev, _ in findings if t == technique]
         confirmed = any(c for t, _, c in findings if t == technique)
         # Partial when the role still works some way: its own servers on another port
@@ -420,6 +491,23 @@ def judge_exchanges(
             confidence=0.6,
         )
     failed = [u for u in units if not u.ok]
+    if gone and not any(u.ok for u in units if u.first.target in ("app", "public")):
+        return _verdict(role, "down", None, gone, confirmed=False, confidence=0.8)
+    own_units = [u for u in units if u.first.target in ("app", "public")]
+    if broken and not (own_units and all(u.ok for u in own_units)):
+        # Its own servers answering would be the role's answer; without it, the
+        # broken control leaves the role unjudged.
+        return _verdict(role, "failure", None, broken, confirmed=False, confidence=0.0)
+    if failed and helper and not helper_any_ok and not any(u.ok for u in units):
+        why = "no control answered: the test helper answered nothing, on any port"
+        return _verdict(
+            role,
+            "failure",
+            None,
+            [ev(u, u.first.payload or "connect", why) for u in failed],
+            confirmed=False,
+            confidence=0.0,
+        )
     if failed and not any(u.ok for u in units):
         return _verdict(
             role,
@@ -461,7 +549,10 @@ def judge_media(
             return _verdict(role, "blocked", "residual", evs, confirmed=True, confidence=0.9)
         if helper_reachable:
             return _verdict(role, "blocked", "udp.blocked", [ev], confirmed=True, confidence=0.9)
-        return _verdict(role, "unknown", None, [ev], confirmed=False, confidence=0.0)
+        ev = msgspec.structs.replace(
+            ev, detail=ev.detail + "; no control answered: the test helper answered nothing"
+        )
+        return _verdict(role, "failure", None, [ev], confirmed=False, confidence=0.0)
     detail = (
         f"original stream loss {lo:.0%}, bit-inverted {li:.0%}; area {ab.area or 0:.2f}, "
         f"KS p {ab.ks_p if ab.ks_p is not None else float('nan'):.3f}"
@@ -482,8 +573,14 @@ def judge_media(
 def judge_throughput(role: Role, ab: Any) -> RoleVerdict:
     """A download with the app's server name against a harmless one, same server."""
     t, c = ab.target, ab.control
-    if t is None or c is None or failure_str(c.failure) or not c.rate_kbps:
+    if t is None or c is None:
         return _verdict(role, "unknown", None, [], confirmed=False, confidence=0.0)
+    cf = failure_str(c.failure)
+    if cf or not c.rate_kbps:
+        # The harmless download is the control: when it fails, nothing is isolated.
+        why = "the control download with a harmless name failed too"
+        ev = Evidence("download", normalise(cf) if cf else "", ab.control_sni or "", why)
+        return _verdict(role, "failure", None, [ev], confirmed=False, confidence=0.0)
     tf = failure_str(t.failure)
     if tf:
         f = normalise(tf)
@@ -521,6 +618,8 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
             continue
         by_role.setdefault(e.role, []).append(e)
     verdicts: list[RoleVerdict] = []
+    stun_view = tk.x_control.stun if tk.x_control is not None else None
+    outside = {a: bool(r.success) and not r.failure for a, r in (stun_view or {}).items()}
     residual = judge_residual(tk.x_residual)
     if residual is not None and residual.outcome == "inconclusive":
         notes.append("the residual-censorship check was inconclusive")
@@ -529,7 +628,16 @@ def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observatio
         if role is None:
             notes.append(f"exchanges for a role the catalogue does not know: {role_id}")
             continue
-        verdicts.append(judge_exchanges(role, exchanges, list(tk.x_exchanges or ()), residual))
+        verdicts.append(
+            judge_exchanges(
+                role,
+                exchanges,
+                list(tk.x_exchanges or ()),
+                residual,
+                outside,
+                tk.x_helper_closed or (),
+            )
+        )
         for e in exchanges:
             payload = e.payload or ""
             layer: Layer = "udp"

@@ -8,6 +8,8 @@ from typing import Any
 from voipwatch.ooni.identity import input_str, measurement_key, synthetic_uid
 from voipwatch.ooni.model import decode
 from voipwatch.ooni.reader import Record
+from voipwatch.verdicts import answers
+from voipwatch.verdicts.evidence import measurement_status
 from voipwatch.verdicts.types import Judgement, MeasurementStatus, Observation, RoleVerdict, Verdict
 
 #: A rule module's entry: (measurement) -> (status, role verdicts, observations, notes).
@@ -86,6 +88,11 @@ def judge_bytes(
     else:
         status, services, observations, rule_notes = rule(m)
         notes.extend(rule_notes)
+        if m.test_keys is not None:
+            judged, more = answers.apply(m.test_keys, services)
+            notes.extend(more)
+            if judged != services:
+                services, status = judged, measurement_status(judged)
     verdict = Verdict(
         measurement_uid=uid
         or m.measurement_uid

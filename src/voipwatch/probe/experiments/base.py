@@ -21,6 +21,8 @@ class Plan:
     dns: list[str] = field(default_factory=list)
     tcp: list[tuple[str, int]] = field(default_factory=list)
     tls: list[tuple[str, int]] = field(default_factory=list)
+    #: Call-plane servers (host, UDP port) the helper sends a STUN binding to.
+    stun: list[tuple[str, int]] = field(default_factory=list)
 
 
 class Experiment:

@@ -7,10 +7,12 @@ ports (``plane = "media"``, ``udp_ports``/``tcp_ports``):
   port, a TCP connect to every TCP (fallback) port (``target = "app"``);
 * the test helper (``[probe.helper] address``), on at most ``PORTS_PER_ROLE`` of the
   role's UDP ports: a STUN binding, and random bytes on the same port
-  (``control = "same_port_other_payload"``); once per app, a STUN binding on a
-  high port no app uses (``control = "random_port"``), a TURN Allocate (a 401
-  answer proves TURN passes), and a DTLS-ClientHello-shaped datagram with its
-  bit-inverted twin (``control = "same_port_other_payload"``) on the first port.
+  (``control = "same_port_other_payload"``); once per app, a STUN binding and
+  random bytes on a high port no app uses (``control = "random_port"``: the
+  random bytes tell a blocked port from filtered STUN, which a STUN filter kills
+  on every port), and on the first port a TURN Allocate (a 401 answer proves
+  TURN passes) and a DTLS-ClientHello-shaped datagram with its bit-inverted twin
+  (``control = "same_port_other_payload"``).
 
 ``generic`` (``input = "generic"``): the public STUN servers (``stun/public``);
 SIP OPTIONS over UDP and TCP 5060 and TLS 5061 to the helper, each with a
@@ -56,10 +58,27 @@ _STUN_PORTS = {"stun.l.google.com": 19302}
 
 
 class Shared:
-    """What the call-plane measurements of one run share: the residual check's result."""
+    """What the call-plane measurements of one run share: the residual check's result,
+    and every exchange (the helper's closed ports are a fact about the run)."""
 
     def __init__(self) -> None:
         self.residual: dict[str, Any] | None = None
+        self.exchanges: list[Exchanges] = []
+
+    def helper_closed(self) -> list[str]:
+        """``transport/port`` of the helper that its own host refused during the run.
+
+        A host rate-limits its ICMP errors, so of many exchanges with a closed port
+        only some are refused; the others time out. Every measurement of the run
+        carries the list, so none mistakes the silence of a closed port for a block.
+        """
+        closed = {
+            (e["transport"], e["port"])
+            for ex in self.exchanges
+            for e in ex.entries
+            if e["target"] == "helper" and e.get("rejected_by") == "target"
+        }
+        return [f"{t}/{p}" for t, p in sorted(closed)]
 
 
 def sample_ports(ports: list[int], n: int = PORTS_PER_ROLE) -> list[int]:
@@ -90,8 +109,6 @@ def _split(s: str, default: int) -> tuple[str, int]:
 class _Call(Experiment):
     test_name = TEST_NAME
     test_version = TEST_VERSION
-    #: No control-helper request: the call-plane helper is the control here.
-    asks_control = False
 
     def __init__(
         self, catalog: Catalog, config: ProbeConfig, input_: str, shared: Shared | None = None
@@ -101,18 +118,28 @@ class _Call(Experiment):
         self.service = input_
         self.ex: Exchanges | None = None
         self.shared = shared or Shared()
+        #: The servers' own STUN ports, asked of the control helper (when there are
+        #: some): from outside the network, a server that is down does not answer.
+        self.stun_targets: list[tuple[str, int]] = []
 
     def plan(self) -> Plan:
-        return Plan()
+        return Plan(stun=[(self._literal(h), p) for h, p in self.stun_targets])
+
+    def _literal(self, host: str) -> str:
+        from voipwatch.probe import tcp
+
+        return self.ip(host) if tcp.is_ip(host) else host
 
     def _exchanges(self, ctx: Ctx) -> Exchanges:
         if self.ex is None:
             self.ex = Exchanges(ctx.rec, ctx.env)
+            self.shared.exchanges.append(self.ex)
         return self.ex
 
     def keys(self) -> dict[str, Any]:
         return {
             "x_exchanges": self.ex.close() if self.ex is not None else [],
+            "x_helper_closed": self.shared.helper_closed(),
             "x_media_ab": None,
             "x_throughput_ab": None,
             "x_residual": self.shared.residual,
@@ -132,6 +159,8 @@ class CallApp(_Call):
             for r in (svc.roles if svc else [])
             if r.plane == "media" and (r.udp_ports or r.tcp_ports)
         ]
+        self.stun_targets = [(h, p) for r in self.roles for h in r.hosts for p in r.udp_ports]
+        self.asks_control = bool(self.stun_targets)
 
     async def measure(self, ctx: Ctx) -> None:
         ex = self._exchanges(ctx)
@@ -189,6 +218,7 @@ class CallApp(_Call):
             tg.create_task(
                 ex.udp(role_id, "helper", ip, high, "stun_binding", control="random_port")
             )
+            tg.create_task(ex.udp(role_id, "helper", ip, high, "random", control="random_port"))
         tg.create_task(ex.udp(role_id, "helper", ip, port, "turn_allocate"))
         hello = media.dtls_client_hello()
         tg.create_task(ex.udp(role_id, "helper", ip, port, "dtls_client_hello", data=hello))
@@ -211,6 +241,8 @@ class CallGeneric(_Call):
     def __init__(self, catalog: Catalog, config: ProbeConfig, shared: Shared | None = None) -> None:
         super().__init__(catalog, config, GENERIC, shared)
         self.stun_servers = public_stun_servers(catalog, config)
+        self.stun_targets = list(self.stun_servers)
+        self.asks_control = bool(self.stun_targets)
         self.media_ab: dict[str, Any] | None = None
         self.throughput_ab: dict[str, Any] | None = None
 
@@ -241,6 +273,9 @@ class CallGeneric(_Call):
                 high = random.choice(h.control_ports)
                 tg.create_task(
                     ex.udp("stun/public", "helper", ip, high, "stun_binding", control="random_port")
+                )
+                tg.create_task(
+                    ex.udp("stun/public", "helper", ip, high, "random", control="random_port")
                 )
             role = "sip/signalling"
             tg.create_task(ex.udp(role, "helper", ip, h.sip_port, "sip_options"))

@@ -16,6 +16,7 @@ import asyncio
 import ipaddress
 from typing import Any
 
+from voipwatch.probe import canary
 from voipwatch.probe.experiments.base import Experiment, Plan
 from voipwatch.probe.steps import Ctx, Resolution
 
@@ -33,12 +34,14 @@ class FacebookMessenger(Experiment):
                 self.endpoints.append((host, key, role.dns_only))
         self.consistent: dict[str, bool | None] = {}
         self.reachable: dict[str, bool | None] = {}
+        self.accept_all: dict[str, Any] | None = None
         self._routable = self.config.routable_networks()
 
     def plan(self) -> Plan:
         return Plan(
             dns=[h for h, _, _ in self.endpoints],
             tcp=[(h, 443) for h, _, dns_only in self.endpoints if not dns_only],
+            tls=[(h, 443) for h, _, dns_only in self.endpoints if not dns_only],
         )
 
     def _bogon(self, ip: str) -> bool:
@@ -68,10 +71,24 @@ class FacebookMessenger(Experiment):
                 return
             fails = await asyncio.gather(*(ctx.tcp_probe(ip, 443) for ip in res.ipv4))
             self.reachable[key] = bool(res.ipv4) and all(f is None for f in fails)
+            if self.reachable[key]:
+                # Beyond OONI's connect: the service's own answer, a handshake whose
+                # chain verifies for its name (an interceptor's does not).
+                await ctx.tls_probe(res.ipv4[0], 443, host)
+
+        async def accept_all(host: str) -> None:
+            res = await ctx.resolve(host)
+            if res.addrs:
+                ip = (res.ipv4 or res.addrs)[0]
+                t, src = self.config.timeouts.connect, self.config.source_address
+                self.accept_all = await canary.accepts_anything(ip, t, source=src)
 
         async with asyncio.TaskGroup() as tg:
             for host, key, dns_only in self.endpoints:
                 tg.create_task(endpoint(host, key, dns_only))
+            first = next((h for h, _, dns_only in self.endpoints if not dns_only), None)
+            if first is not None:
+                tg.create_task(accept_all(first))
 
     def keys(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -87,4 +104,6 @@ class FacebookMessenger(Experiment):
                 tcp_blocking = True
         out["facebook_dns_blocking"] = dns_blocking
         out["facebook_tcp_blocking"] = tcp_blocking
+        # voipwatch's: does this network complete a connect where nothing listens?
+        out["x_accept_all"] = self.accept_all
         return out

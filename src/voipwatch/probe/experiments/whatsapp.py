@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from voipwatch.probe import canary
 from voipwatch.probe.experiments.base import Experiment, Plan
 from voipwatch.probe.steps import Ctx, Fetch
 
@@ -34,6 +35,7 @@ class WhatsApp(Experiment):
         self.endpoints: dict[tuple[str, int], str | None] = {}
         self.registration: Fetch | None = None
         self.web: Fetch | None = None
+        self.accept_all: dict[str, Any] | None = None
 
     def plan(self) -> Plan:
         return Plan(
@@ -58,10 +60,19 @@ class WhatsApp(Experiment):
         async def web() -> None:
             self.web = await ctx.fetch(WEB_URL)
 
+        async def accept_all(host: str) -> None:
+            res = await ctx.resolve(host)
+            if res.addrs:
+                ip = (res.ipv4 or res.addrs)[0]
+                t, src = self.config.timeouts.connect, self.config.source_address
+                self.accept_all = await canary.accepts_anything(ip, t, source=src)
+
         async with asyncio.TaskGroup() as tg:
             for h in self.hosts:
                 for p in self.ports:
                     tg.create_task(endpoint(h, p))
+            if self.hosts:
+                tg.create_task(accept_all(self.hosts[0]))
             tg.create_task(registration())
             tg.create_task(web())
 
@@ -80,6 +91,8 @@ class WhatsApp(Experiment):
             "whatsapp_endpoints_status": "ok" if ok else "blocked",
             "whatsapp_web_failure": _failure(self.web),
             "whatsapp_web_status": _status(self.web),
+            # voipwatch's: does this network complete a connect where nothing listens?
+            "x_accept_all": self.accept_all,
         }
 
 

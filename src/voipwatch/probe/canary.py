@@ -1,0 +1,31 @@
+"""Does this network accept every TCP connection? A connect that must fail.
+
+A transparent proxy, a captive portal or a middlebox that completes every handshake
+and then drops (Russia's TSPU does so to MTProto) makes a TCP connect prove nothing.
+The probe connects to an address it tests, on a port no service listens on
+(``CANARY_PORT``); a real host refuses or drops it, so a completed connect shows
+the network answers in the host's place, and every connect-only result beside it
+is unreliable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voipwatch.probe import tcp
+from voipwatch.probe.errors import failure_of
+from voipwatch.probe.throughput import open_tcp
+
+#: tcpmux: assigned, served by nothing on the public internet.
+CANARY_PORT = 1
+
+
+async def accepts_anything(ip: str, timeout: float, *, source: str = "") -> dict[str, Any]:
+    """``{"address", "connected", "failure"}`` for a connect to ``ip:CANARY_PORT``."""
+    address = tcp.join_hostport(ip, CANARY_PORT)
+    try:
+        _, writer = await open_tcp(ip, CANARY_PORT, timeout, source)
+    except Exception as exc:
+        return {"address": address, "connected": False, "failure": failure_of(exc)}
+    await tcp.close(writer)
+    return {"address": address, "connected": True, "failure": None}
