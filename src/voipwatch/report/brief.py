@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from voipwatch.errors import UsageError, VoipwatchError
+from voipwatch.events.current import current_blocks
 from voipwatch.events.model import Event
 from voipwatch.report import charts, gather
 from voipwatch.store import Store
@@ -34,6 +35,8 @@ MAX_CASES = 12
 TIMELINE_DAYS = 120
 #: OONI Explorer's page for a measurement, for briefs on real data.
 OONI_MEASUREMENT_URL = "https://explorer.ooni.org/m/{uid}"
+#: "Now" is the store's last week, as on the dashboard's country page.
+CURRENT_DAYS = 7
 
 
 @dataclass(slots=True)
@@ -53,6 +56,8 @@ class Brief:
     changes: list[dict[str, Any]] = field(default_factory=list)
     more_cases: int = 0
     services: list[dict[str, Any]] = field(default_factory=list)
+    #: The state of each app now: the rows of ``/api/v1/current`` for the country.
+    current: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def source_line(self) -> str:
@@ -320,6 +325,8 @@ def build_brief(store: Store, cc: str, *, now: datetime | None = None) -> Brief:
     brief.context = _context(cc, gaps)
     costs = [e["cost"] for e in brief.events if e.get("cost")]
     brief.total_cost = _total(costs)
+    now_rows = current_blocks(con.cursor(), days=CURRENT_DAYS, probe_cc=(cc,))["rows"]
+    brief.current = [{**r, "name": names.get(r["service"], r["service"])} for r in now_rows]
     measured = gather.measured_services(con, cc)
     brief.services = [
         {

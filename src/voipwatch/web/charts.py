@@ -22,6 +22,7 @@ from voipwatch.errors import UsageError, VoipwatchError
 from voipwatch.store.aggregate import aggregate, parse_query
 from voipwatch.web.db import Database
 from voipwatch.web.queries import countries, country_services, current_blocks, latest_time
+from voipwatch.web.reading import counts_text
 
 KINDS: Final = ("tests", "roles", "countries", "map", "grid", "events", "cost")
 #: Timeline statuses (OONI's words) back to the role statuses a bar stands for.
@@ -250,9 +251,8 @@ def countries_chart(
 
 
 def state_of(row: dict[str, Any]) -> str:
-    if row["blocked"]:
-        return "blocked"
-    return "partial" if row["blocked_count"] else "ok"
+    """A current row's state, as :mod:`voipwatch.events.standing` judged it."""
+    return str(row["status"])
 
 
 def current_rows(
@@ -310,7 +310,10 @@ def grid_chart(
     """The same cells as a tile grid: country × app and plane."""
     params = _clean({"days": str(days), "service": service, "plane": plane})
     current = current_rows(db, days=days, service=service, plane=plane)
-    rows = [{**r, "state": state_of(r), "since": r["first_blocked"]} for r in current["rows"]]
+    rows = [
+        {**r, "state": state_of(r), "since": r["first_blocked"], "counts": counts_text(r)}
+        for r in current["rows"]
+    ]
     spec = _charts().blocks_grid(
         rows,
         title="State of each app, by country and plane",

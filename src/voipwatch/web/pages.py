@@ -60,7 +60,8 @@ def home(
         world = C.map_chart(db, days=days, service=service, plane=plane, note=note)
         grid = C.grid_chart(db, days=days, service=service, plane=plane, note=note)
         current = C.current_rows(db, days=days, service=service, plane=plane)
-        blocked = [r for r in current["rows"] if r["blocked_count"]]
+        blocked = [r for r in current["rows"] if r["status"] != "ok"]
+        anomalies = [r for r in current["rows"] if r["status"] == "ok" and r["blocked_count"]]
         with db.store() as store:
             events, events_note = rooms.try_(rooms.load_events, store)
         ongoing = [e for e in (events or []) if e.end is None]
@@ -72,6 +73,7 @@ def home(
             grid=grid,
             current=current,
             blocked=blocked,
+            anomalies=anomalies,
             ongoing=ongoing,
             events_note=events_note,
             services=services,

@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from voipwatch.catalog import load as load_catalog
 from voipwatch.web.db import Database
-from voipwatch.web.reading import atom_sentence, technique_text
+from voipwatch.web.reading import atom_sentence, counts_text, technique_text
 from voipwatch.web.responses import cached_response
 
 #: store_meta key a demo store carries: what its synthetic data is.
@@ -39,6 +39,7 @@ def templates() -> Jinja2Templates:
         _templates = Jinja2Templates(directory=str(files("voipwatch.web") / "templates"))
         _templates.env.globals["technique_text"] = technique_text
         _templates.env.globals["atom_sentence"] = atom_sentence
+        _templates.env.globals["counts_text"] = counts_text
         _templates.env.filters["asn"] = lambda a: a if str(a).startswith("AS") else f"AS{a}"
         _templates.env.filters["web_url"] = web_url
     return _templates
