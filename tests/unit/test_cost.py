@@ -144,11 +144,9 @@ def test_cost_for_event_national_networks_calls_and_ongoing() -> None:
     ongoing = cost_for_event(_event(end=None), now=datetime(2023, 4, 27, tzinfo=UTC))
     assert ongoing.hours == 24
     assert any("ongoing" in f for f in ongoing.flags)
-    moved = cost_for_event(_event(kind="target_change"))
-    assert (moved.low, moved.central, moved.high) == (0, 0, 0)
-    assert any("not a block" in f for f in moved.flags)
-    shutdown = cost_for_event(_event(kind="possible_shutdown"))
-    assert shutdown.central == pytest.approx(shutdown.upper_bound_full_shutdown)
+    for kind in ("target_change", "outage", "possible_shutdown"):
+        with pytest.raises(UsageError, match=f"{kind.replace('_', ' ')}, not a block"):
+            cost_for_event(_event(kind=kind))
 
 
 @pytest.mark.shared

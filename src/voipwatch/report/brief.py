@@ -21,7 +21,7 @@ import msgspec
 
 from voipwatch.errors import UsageError, VoipwatchError
 from voipwatch.events.current import current_blocks
-from voipwatch.events.model import Event
+from voipwatch.events.model import ARTEFACTS, Event, is_artefact
 from voipwatch.report import charts, gather
 from voipwatch.store import Store
 
@@ -300,14 +300,15 @@ def build_brief(store: Store, cc: str, *, now: datetime | None = None) -> Brief:
             names=names,
             roles=roles,
             operators=operators,
-            # A target change (every country at once) is not a block: it costs nothing.
-            cost=_cost(e, priced_to, gaps) if e.kind != "target_change" else None,
+            # An artefact (target change, outage, possible shutdown) is not a block: it
+            # is listed apart and never priced.
+            cost=None if is_artefact(e.kind) else _cost(e, priced_to, gaps),
             synthetic=synthetic is not None,
         )
         for e in events
     ]
-    brief.events = [r for r in rows if r["kind"] != "target_change"]
-    brief.changes = [r for r in rows if r["kind"] == "target_change"]
+    brief.events = [r for r in rows if not is_artefact(r["kind"])]
+    brief.changes = [{**r, "why": ARTEFACTS[r["kind"]]} for r in rows if is_artefact(r["kind"])]
     if not brief.events:
         gaps.append(
             f"No blocking event was detected in {cc} in the measurements held; this brief "
@@ -350,10 +351,11 @@ def draw_charts(brief: Brief, con: Any) -> dict[str, str]:
     note = brief.chart_note
     as_of = brief.coverage.last or brief.generated
     out: dict[str, str] = {}
-    if brief.events or brief.changes:
+    # Artefacts are listed apart, never drawn among the blocks.
+    if brief.events:
         out["events"] = to_svg(
             charts.events_timeline(
-                brief.events + brief.changes,
+                brief.events,
                 title=f"Blocking events in {brief.country}",
                 source=brief.source_line,
                 as_of=as_of,

@@ -52,7 +52,7 @@ def _context(b: Brief) -> dict[str, Any]:
     """What the template needs beyond the brief: summaries computed once, here."""
     ongoing = [e for e in b.events if e["end"] is None]
     blocks = [e for e in b.events if e["kind"] == "block"]
-    shutdowns = [e for e in b.events if e["kind"] == "possible_shutdown"]
+    shutdowns = [e for e in b.changes if e["kind"] == "possible_shutdown"]
     apps = list(dict.fromkeys(e["what"] for e in b.events))
     techniques: dict[str, dict[str, str]] = {}
     for e in b.events:

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from voipwatch import __version__
 from voipwatch.catalog import load as load_catalog
 from voipwatch.errors import UsageError, VoipwatchError
+from voipwatch.events.model import is_artefact
 from voipwatch.store.aggregate import aggregate, parse_query
 from voipwatch.web.db import Database
 from voipwatch.web.queries import countries, country_services, current_blocks, latest_time
@@ -334,6 +335,8 @@ def events_chart(
     params = _clean({"probe_cc": probe_cc, "service": service})
     with db.store() as store:
         events = rooms.load_events(store, cc=probe_cc, service=service)
+    # Artefacts are listed apart, never drawn among the blocks.
+    events = [e for e in events if not is_artefact(e.kind)]
     if not events:
         return None
     where = " in " + probe_cc if probe_cc else ""

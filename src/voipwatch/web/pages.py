@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from voipwatch.catalog import load as load_catalog
 from voipwatch.errors import UsageError
+from voipwatch.events.model import is_artefact
 from voipwatch.web import charts as C
 from voipwatch.web import params as P
 from voipwatch.web import queries as Q
@@ -64,7 +65,8 @@ def home(
         anomalies = [r for r in current["rows"] if r["status"] == "ok" and r["blocked_count"]]
         with db.store() as store:
             events, events_note = rooms.try_(rooms.load_events, store)
-        ongoing = [e for e in (events or []) if e.end is None]
+        ongoing = [e for e in (events or []) if e.end is None and not is_artefact(e.kind)]
+        artefacts = [e for e in (events or []) if e.end is None and is_artefact(e.kind)]
         services = db.cached(("services",), Q.services)
         return render(
             request,
@@ -75,6 +77,7 @@ def home(
             blocked=blocked,
             anomalies=anomalies,
             ongoing=ongoing,
+            artefacts=artefacts,
             events_note=events_note,
             services=services,
             filters={"days": days, "service": service or "", "plane": plane or ""},
@@ -117,8 +120,10 @@ def country(
             events, events_note = rooms.try_(rooms.load_events, store, cc=cc)
             cases, cases_note = rooms.try_(rooms.list_cases, store, cc=cc)
         context, context_note = rooms.try_(rooms.load_context, cc)
-        costs = [(e, rooms.try_(rooms.cost_for_event, e)) for e in (events or [])[:20]]
-        events_chart = C.events_chart(db, probe_cc=cc, service=None, note=note) if events else None
+        blocks = [e for e in events or [] if not is_artefact(e.kind)]
+        artefacts = [e for e in events or [] if is_artefact(e.kind)]
+        costs = [(e, rooms.try_(rooms.cost_for_event, e)) for e in blocks[:20]]
+        events_chart = C.events_chart(db, probe_cc=cc, service=None, note=note) if blocks else None
         current = C.current_rows(db, days=7, service=None, plane=None)
         return render(
             request,
@@ -128,7 +133,8 @@ def country(
             role_charts=role_charts,
             networks=nets,
             names=names,
-            events=events or [],
+            events=blocks,
+            artefacts=artefacts,
             events_note=events_note,
             events_chart=events_chart,
             cases=cases or [],
@@ -196,7 +202,8 @@ def app_page(
             world=world,
             past=past,
             current=current,
-            events=events or [],
+            events=[e for e in events or [] if not is_artefact(e.kind)],
+            artefacts=[e for e in events or [] if is_artefact(e.kind)],
             events_note=events_note,
             days=days,
         )
