@@ -137,3 +137,55 @@ def test_the_brief_neither_counts_nor_prices_artefacts(demo_db: Path) -> None:
             assert all(e["kind"] not in ARTEFACTS for e in brief.events)
             assert all(e["kind"] in ARTEFACTS and e["cost"] is None for e in brief.changes)
             assert all(e["why"] for e in brief.changes)
+
+
+def _visible(page: str) -> str:
+    """The words of a page: scripts (chart specs), styles and tags removed."""
+    body = re.sub(r"<script.*?</script>|<style.*?</style>", "", page, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", body)
+
+
+def test_a_possible_shutdown_page_shows_its_volume_in_words(client: TestClient) -> None:
+    events = client.get("/api/v1/events", params={"limit": 1000}).json()["results"]
+    shutdowns = [e for e in events if e["kind"] == "possible_shutdown"]
+    assert shutdowns, "the demo world has shutdowns"
+    for e in shutdowns:
+        page = client.get(f"/event/{e['event_id']}")
+        assert page.status_code == 200
+        words = _visible(page.text)
+        assert "*" not in words
+        assert 'data-testid="chart-volume' in page.text
+        asn = f"AS{e['asns'][0]}"
+        title = re.search(r"<h1>(.*?)</h1>", page.text, re.S)
+        assert title
+        assert asn in title.group(1)
+        assert {"IR": "Iran", "RU": "Russia"}.get(e["probe_cc"], e["probe_cc"]) in title.group(1)
+        assert "0 % blocked" not in words
+        volume = e["evidence"]["volume"]
+        inside = [v for v in volume if e["start"] <= v["hour"] < (e["end"] or "9999")]
+        outside = [v for v in volume if v["hour"] < e["start"]]
+        assert inside
+        assert outside
+        # What the claim rests on: far fewer measurements than usual, and usual before.
+        assert sum(v["measurements"] for v in inside) < 0.2 * sum(v["usual"] or 0 for v in inside)
+        csv_text = client.get(f"/api/v1/events/{e['event_id']}", params={"format": "CSV"}).text
+        assert csv_text.splitlines()[0] == "hour,measurements,usual"
+        assert len(csv_text.splitlines()) == len(volume) + 1
+    # One shutdown per network here: none split in two.
+    nets = [(e["probe_cc"], tuple(e["asns"])) for e in shutdowns]
+    assert len(nets) == len(set(nets))
+
+
+def test_the_brief_draws_a_shutdown_s_volume(demo_db: Path) -> None:
+    with open_store(demo_db, read_only=True) as store:
+        cc = store.con.execute(
+            "SELECT probe_cc FROM events WHERE kind = 'possible_shutdown' ORDER BY 1 LIMIT 1"
+        ).fetchone()
+        assert cc
+        brief = build_brief(store, cc[0])
+    shutdowns = [e for e in brief.changes if e["kind"] == "possible_shutdown"]
+    assert shutdowns
+    for e in shutdowns:
+        assert "*" not in e["what"]
+        assert f"volume:{e['event_id']}" in brief.charts
+        assert "against the usual" in brief.charts[f"volume:{e['event_id']}"]

@@ -572,6 +572,11 @@ def _shutdowns(store: Store) -> list[Event]:
                         "expected_measurements": round(c.expected, 1),
                         "observed_measurements": c.observed,
                         "reason": "measurement volume collapsed on this network",
+                        # What the claim rests on, for the page and the brief to draw.
+                        "volume": [
+                            {"hour": iso(h), "measurements": n, "usual": u}
+                            for h, n, u in volume.series(first, counts, c)
+                        ],
                     },
                 )
             )

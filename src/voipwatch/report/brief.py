@@ -165,6 +165,8 @@ def _event_row(
             for a in e.asns
         )
     )
+    if e.kind == "possible_shutdown":
+        row["what"] = f"Possible shutdown of {row['where']}"
     row["since"] = _day(e.start)
     row["onset"] = onset(e.start_earliest, e.start_latest)
     row["until"] = _day(e.end) if e.end else "ongoing"
@@ -381,6 +383,22 @@ def draw_charts(brief: Brief, con: Any) -> dict[str, str]:
                     note=note,
                     width=520,
                     lane_height=24,
+                )
+            )
+    # A possible shutdown rests on its network's volume: draw that, not any app.
+    for e in brief.changes:
+        volume = (e.get("evidence") or {}).get("volume")
+        if e["kind"] == "possible_shutdown" and isinstance(volume, list) and volume:
+            out[f"volume:{e['event_id']}"] = to_svg(
+                charts.volume_timeline(
+                    volume,
+                    start=e["start"],
+                    end=e["end"],
+                    title=f"Measurements from {e['where']} in {brief.country}, against the usual",
+                    source=brief.source_line,
+                    as_of=volume[-1]["hour"],
+                    note=note,
+                    width=520,
                 )
             )
     costed = [e for e in brief.events if e.get("cost")]

@@ -101,11 +101,16 @@ def country_name(cc: str) -> str:
     return str(getattr(found, "common_name", None) or getattr(found, "name", cc)) if found else cc
 
 
-def event_title(e: Any) -> str:
-    """An event's title in words: what, on which networks for a shutdown, and where."""
+def event_title(e: Any, names: dict[str, str] | None = None) -> str:
+    """An event's title in words: what, on which networks for a shutdown (with their
+    operators' names when ``names`` has them), and where."""
     where = country_name(e.probe_cc)
     if e.kind == "possible_shutdown":
-        nets = ", ".join(f"AS{a}" for a in e.asns) or "every network"
+        known = names or {}
+        nets = ", ".join(
+            f"AS{a} ({known[f'AS{a}']})" if known.get(f"AS{a}") else f"AS{a}" for a in e.asns
+        )
+        nets = nets or "every network"
         return f"Possible shutdown of {nets} in {where}"
     catalog = load_catalog()
     name = catalog.services[e.service].name if e.service in catalog.services else e.service
