@@ -356,6 +356,7 @@ def detect_events(
             if found is not None:
                 documented[i] = found
                 artefact[i] = found.kind
+        artefact.update(_echoed(store, segs, artefact))
         down = rollup.outages(segs) - set(artefact)
         drafts = [
             *(
@@ -389,6 +390,59 @@ def detect_events(
         store.con.execute("DROP TABLE IF EXISTS _ev_c")
     events.sort(key=lambda e: (e.start, e.probe_cc, e.service, e.kind, e.event_id))
     return events
+
+
+_ECHOES: Final = f"""
+    SELECT s.idx, c.probe_cc,
+           coalesce(sum(c.n) FILTER (WHERE c.h >= s.t0), 0),
+           coalesce(sum(c.b) FILTER (WHERE c.h >= s.t0), 0),
+           coalesce(sum(c.n) FILTER (WHERE c.h < s.t0), 0),
+           coalesce(sum(c.b) FILTER (WHERE c.h < s.t0), 0)
+    FROM _ev_seg AS s JOIN _ev_c AS c
+      ON c.service = s.service AND c.role = s.role
+     AND c.h >= s.t0 - {rollup.ECHO_BEFORE_HOURS} AND c.h < s.t1
+     AND (c.h >= s.t0 OR c.h < s.t0 - 2)
+    GROUP BY ALL ORDER BY ALL
+"""
+
+
+def _echoed(store: Store, segs: list[Segment], artefact: dict[int, str]) -> dict[int, str]:
+    """Segments whose role failed the same way, at the same hours, in most countries.
+
+    A detector needs many measurements to call an onset; an app's outage at night, or
+    a change on a sparse network, may be called in one country only. The cells say
+    more: when most countries measuring the role began failing in the same hours, it
+    is the app, not this country's censor, whatever their detectors made of it.
+    """
+    rows = [
+        (i, s.series[0], s.series[2], s.series[3], s.start,
+         s.start + min(rollup.ECHO_HOURS, (s.end or s.start + rollup.ECHO_HOURS) - s.start))
+        for i, s in enumerate(segs)
+        if i not in artefact
+    ]  # fmt: skip
+    if not rows:
+        return {}
+    cols = list(zip(*rows, strict=True))
+    table = pa.table(
+        {
+            "idx": pa.array(cols[0], pa.int64()),
+            "probe_cc": pa.array(cols[1], pa.string()),
+            "service": pa.array(cols[2], pa.string()),
+            "role": pa.array(cols[3], pa.string()),
+            "t0": pa.array(cols[4], pa.int64()),
+            "t1": pa.array(cols[5], pa.int64()),
+        }
+    )
+    shares: dict[int, dict[str, tuple[int, int, int, int]]] = defaultdict(dict)
+    with registered(store.con, "_ev_seg", table):
+        for idx, cc, n, b, n0, b0 in store.con.execute(_ECHOES).fetchall():
+            shares[int(idx)][cc] = (int(b), int(n), int(b0), int(n0))
+    out = {}
+    for i, per_cc in shares.items():
+        kind = rollup.echo_kind(segs[i], per_cc)
+        if kind is not None:
+            out[i] = kind
+    return out
 
 
 def _documented(e: Event, documented: dict[int, KnownChange], segs: list[Segment]) -> Event:

@@ -40,6 +40,14 @@ TARGET_NETWORK_SHARE: Final = 0.5
 TARGET_WINDOW_HOURS: Final = 24
 #: A global change whose failures were all over within this many hours is an outage.
 GLOBAL_OUTAGE_MAX_HOURS: Final = 48
+#: The first hours of a block compared with the same role in other countries.
+ECHO_HOURS: Final = 12
+#: A country takes part in that comparison with at least this many judged verdicts,
+#: and fails with it when at least this share of them say blocked.
+ECHO_MIN_VERDICTS: Final = 3
+ECHO_SHARE: Final = 0.5
+#: The hours before a block that tell whether a country was failing already.
+ECHO_BEFORE_HOURS: Final = 24
 #: Blocks of this many services of one network beginning within ``OUTAGE_WINDOW_HOURS``
 #: and over within ``OUTAGE_MAX_HOURS`` are an outage of the network, not app blocks.
 OUTAGE_MIN_SERVICES: Final = 3
@@ -215,6 +223,33 @@ def global_artefacts(
                 )
                 marked.update(dict.fromkeys(chain, "outage" if brief else "target_change"))
     return marked
+
+
+def echo_kind(seg: Segment, per_cc: dict[str, tuple[int, int, int, int]]) -> str | None:
+    """Whether a block is one change of the app seen everywhere, and which kind.
+
+    ``per_cc`` holds, per country, the (blocked, judged) verdicts of the block's role
+    in its first :data:`ECHO_HOURS` hours and in the :data:`ECHO_BEFORE_HOURS` before
+    it. Countries already failing before (a long-standing block elsewhere) say nothing
+    about a change and are left out. When most of the others measuring the role (at
+    least two, the block's own among them) began failing in at least
+    :data:`ECHO_SHARE` of their verdicts, the app changed the same way everywhere,
+    not a censor: an ``outage`` when the block was over within
+    :data:`GLOBAL_OUTAGE_MAX_HOURS`, else a ``target_change``. None when it is a block
+    of its own country.
+    """
+    own = seg.series[0]
+    measured: dict[str, bool] = {}
+    for cc, (b, n, b0, n0) in per_cc.items():
+        if n < ECHO_MIN_VERDICTS or (n0 >= ECHO_MIN_VERDICTS and b0 >= ECHO_SHARE * n0):
+            continue
+        measured[cc] = b >= ECHO_SHARE * n
+    measured.setdefault(own, True)
+    failing = sum(measured.values())
+    if not measured[own] or len(measured) < 2 or failing < max(2, len(measured) // 2 + 1):
+        return None
+    brief = seg.end is not None and seg.end - seg.start <= GLOBAL_OUTAGE_MAX_HOURS
+    return "outage" if brief else "target_change"
 
 
 def outages(
