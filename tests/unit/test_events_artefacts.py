@@ -169,3 +169,23 @@ def test_the_cli_names_a_malformed_list_in_one_line(tmp_path: Path) -> None:
     )
     assert missing.exit_code == 2
     assert "cannot read the known changes" in missing.stderr
+
+
+def test_a_block_echoed_in_most_countries_is_the_app() -> None:
+    s = seg("TR", 1, "chat", 1000, 1010)
+    # Three other countries began failing in the same hours: a 10-hour outage.
+    echo = {"TR": (8, 10, 0, 20), "EG": (5, 6, 0, 12), "VN": (3, 4, 1, 15), "KZ": (0, 5, 0, 9)}
+    assert rollup.echo_kind(s, echo) == "outage"
+    long = seg("TR", 1, "chat", 1000, None)
+    assert rollup.echo_kind(long, echo) == "target_change"
+
+
+def test_a_block_alone_or_among_old_blocks_stays_a_block() -> None:
+    s = seg("TR", 1, "chat", 1000, None)
+    alone = {"TR": (8, 10, 0, 20), "EG": (0, 6, 0, 12), "VN": (1, 9, 0, 15)}
+    assert rollup.echo_kind(s, alone) is None
+    # Two countries have blocked the role for long: they say nothing of a change now.
+    old = {"TR": (8, 10, 0, 20), "RU": (9, 9, 20, 20), "IR": (7, 8, 15, 16), "EG": (0, 6, 0, 9)}
+    assert rollup.echo_kind(s, old) is None
+    # Too few verdicts elsewhere to tell.
+    assert rollup.echo_kind(s, {"TR": (8, 10, 0, 20), "EG": (2, 2, 0, 1)}) is None
