@@ -189,3 +189,15 @@ def test_a_block_alone_or_among_old_blocks_stays_a_block() -> None:
     assert rollup.echo_kind(s, old) is None
     # Too few verdicts elsewhere to tell.
     assert rollup.echo_kind(s, {"TR": (8, 10, 0, 20), "EG": (2, 2, 0, 1)}) is None
+
+
+def test_a_sparse_network_noticing_a_change_late_joins_it() -> None:
+    segs = [
+        seg("TR", 1, "sfu", 1000, None),
+        seg("EG", 2, "sfu", 1000 + 50, None),  # two days later, while the change goes on
+        seg("EG", 3, "sfu", 1000 + 200, None),  # a week later: its own block
+        seg("EG", 4, "chat", 1000 + 10, None),  # another role
+    ]
+    assert rollup.late_joiners(segs, {0: "target_change"}) == {1: "target_change"}
+    over = [seg("TR", 1, "sfu", 1000, 1010), seg("EG", 2, "sfu", 1020, None)]
+    assert rollup.late_joiners(over, {0: "outage"}) == {}

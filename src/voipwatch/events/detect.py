@@ -357,6 +357,7 @@ def detect_events(
                 documented[i] = found
                 artefact[i] = found.kind
         artefact.update(_echoed(store, segs, artefact))
+        artefact.update(rollup.late_joiners(segs, artefact))
         down = rollup.outages(segs) - set(artefact)
         drafts = [
             *(

@@ -48,6 +48,10 @@ ECHO_MIN_VERDICTS: Final = 3
 ECHO_SHARE: Final = 0.5
 #: The hours before a block that tell whether a country was failing already.
 ECHO_BEFORE_HOURS: Final = 24
+#: A sparse network may notice an app's change days after the rest: a block of the
+#: role beginning this many hours after a global artefact's first onset, while it
+#: lasts, is part of it.
+LATE_HOURS: Final = 72
 #: Blocks of this many services of one network beginning within ``OUTAGE_WINDOW_HOURS``
 #: and over within ``OUTAGE_MAX_HOURS`` are an outage of the network, not app blocks.
 OUTAGE_MIN_SERVICES: Final = 3
@@ -250,6 +254,24 @@ def echo_kind(seg: Segment, per_cc: dict[str, tuple[int, int, int, int]]) -> str
         return None
     brief = seg.end is not None and seg.end - seg.start <= GLOBAL_OUTAGE_MAX_HOURS
     return "outage" if brief else "target_change"
+
+
+def late_joiners(segs: Sequence[Segment], artefact: dict[int, str]) -> dict[int, str]:
+    """Blocks that begin while a global artefact of their role goes on, soon after it
+    began: the same change, noticed late (see :data:`LATE_HOURS`)."""
+    first: dict[tuple[str, str], list[tuple[int, int | None, str]]] = defaultdict(list)
+    for i, kind in artefact.items():
+        s = segs[i]
+        first[(s.series[2], s.series[3])].append((s.start, s.end, kind))
+    out: dict[int, str] = {}
+    for i, s in enumerate(segs):
+        if i in artefact:
+            continue
+        for start, end, kind in first.get((s.series[2], s.series[3]), []):
+            if start <= s.start <= start + LATE_HOURS and (end is None or s.start < end):
+                out[i] = kind
+                break
+    return out
 
 
 def outages(
