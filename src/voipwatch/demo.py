@@ -207,6 +207,7 @@ def detect(store: Store, *, result: DemoResult) -> None:
     from voipwatch.errors import UsageError
     from voipwatch.events.cells import build_cells
     from voipwatch.events.detect import detect_events
+    from voipwatch.events.model import is_artefact
     from voipwatch.events.store import save_events
 
     build_cells(store)
@@ -217,6 +218,8 @@ def detect(store: Store, *, result: DemoResult) -> None:
         result.events_by_country[e.probe_cc] = result.events_by_country.get(e.probe_cc, 0) + 1
     result.matched = len(match_events(store, events))
     for e in events:
+        if is_artefact(e.kind):  # not a block: listed apart, never priced
+            continue
         try:
             cost_for_event(e)
         except UsageError as exc:  # a country without figures: the dashboard says so

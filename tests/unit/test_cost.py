@@ -148,11 +148,9 @@ def test_cost_for_event_national_networks_calls_and_ongoing() -> None:
     # never up to the clock.
     unknown = cost_for_event(_event(end=None))
     assert unknown.hours == 0
-    moved = cost_for_event(_event(kind="target_change"))
-    assert (moved.low, moved.central, moved.high) == (0, 0, 0)
-    assert any("not a block" in f for f in moved.flags)
-    shutdown = cost_for_event(_event(kind="possible_shutdown"))
-    assert shutdown.central == pytest.approx(shutdown.upper_bound_full_shutdown)
+    for kind in ("target_change", "outage", "possible_shutdown"):
+        with pytest.raises(UsageError, match=f"{kind.replace('_', ' ')}, not a block"):
+            cost_for_event(_event(kind=kind))
 
 
 @pytest.mark.shared

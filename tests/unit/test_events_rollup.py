@@ -87,3 +87,61 @@ def test_a_sparse_network_is_not_judged_for_shutdowns() -> None:
     counts[::8] = 1  # three measurements a day
     counts[24 * 14 : 24 * 16] = 0
     assert volume.collapses(0, counts) == []
+
+
+def _diurnal(days: int) -> np.ndarray:
+    """Busy days, quiet nights: 8 an hour from 06:00 to 22:00, 1 an hour otherwise."""
+    day = np.array([1] * 6 + [8] * 16 + [1] * 2, dtype=np.int64)
+    return np.tile(day, days)
+
+
+def test_a_shutdown_across_quiet_nights_is_one() -> None:
+    counts = _diurnal(21)
+    # Silent from day 14, 04:00, for 2.5 days: the nights in it are quiet anyway.
+    counts[24 * 14 + 4 : 24 * 16 + 16] = 0
+    found = volume.collapses(0, counts)
+    assert len(found) == 1, found
+    (c,) = found
+    assert c.start <= 24 * 14 + 6
+    assert c.end is not None
+    assert 24 * 16 + 16 <= c.end <= 24 * 16 + 22
+
+
+def test_two_shutdowns_with_the_network_back_between_stay_two() -> None:
+    counts = _diurnal(21)
+    counts[24 * 14 + 6 : 24 * 14 + 14] = 0  # 06:00-14:00 silent
+    counts[24 * 14 + 20 : 24 * 15 + 4] = 0  # back for six busy hours, then silent again
+    counts[24 * 15 + 6 : 24 * 15 + 14] = 0
+    found = volume.collapses(0, counts)
+    assert len(found) == 2, found
+
+
+def test_merge_joins_only_what_nothing_separates() -> None:
+    counts = np.zeros(100, dtype=np.int64)
+    a = volume.Collapse(10, 20, 9, 21, 50.0, 0)
+    b = volume.Collapse(26, 40, 25, 41, 60.0, 1)
+    (m,) = volume.merge([a, b], 0, counts)
+    assert (m.start, m.end, m.earliest, m.end_latest, m.expected, m.observed) == (
+        10, 40, 9, 41, 110.0, 1
+    )  # fmt: skip
+    counts[22] = 20  # the network answered between them
+    assert volume.merge([a, b], 0, counts) == [a, b]
+    far = volume.Collapse(60, None, 59, None, 10.0, 0)
+    assert volume.merge([a, far], 0, np.zeros(100, dtype=np.int64)) == [a, far]
+
+
+def test_a_collapse_carries_its_volume_against_the_usual() -> None:
+    counts = _diurnal(21)
+    counts[24 * 14 + 6 : 24 * 14 + 20] = 0
+    (c,) = volume.collapses(0, counts)
+    rows = volume.series(0, counts, c, margin=24)
+    assert rows[0][0] == c.start - 24
+    assert c.end is not None
+    assert rows[-1][0] == c.end + 23
+    inside = [r for r in rows if c.start <= r[0] < c.end]
+    assert all(n == 0 for _, n, _ in inside)
+    # The same hours on the days before were busy: 8 an hour.
+    assert all(u == 8 for h, _, u in inside if 6 <= h % 24 < 22)
+    # Without three earlier days there is no usual to show.
+    early = volume.Collapse(30, 40, 29, 41, 10.0, 0)
+    assert all(u is None for _, _, u in volume.series(0, counts, early, margin=10))

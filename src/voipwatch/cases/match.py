@@ -47,6 +47,9 @@ def match_reason(case: Case, event: Event, *, today: date) -> str | None:
     """Why ``event`` documents ``case``, or None when it does not."""
     if event.probe_cc.upper() != case.country:
         return None
+    # The app changed or its servers were down: that documents no block.
+    if event.kind in ("target_change", "outage"):
+        return None
     if event.kind == "possible_shutdown":
         if case.apps or case.kind not in ("full_shutdown", "throttling"):
             return None

@@ -22,6 +22,15 @@ UsageOpt = Annotated[
         show_default=False,
     ),
 ]
+KnownOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--known-changes",
+        help="TOML list of known changes on the apps' side ([[change]] with date, app, role, "
+        "kind, what, source) to label as artefacts instead of the list voipwatch ships.",
+        show_default=False,
+    ),
+]
 RebuildOpt = Annotated[
     bool, typer.Option("--rebuild", help="Count every cell again and rerun the detector.")
 ]
@@ -68,15 +77,18 @@ def register(app: typer.Typer) -> None:
         json: JsonOpt = False,
         usage: UsageOpt = None,
         rebuild: RebuildOpt = False,
+        known_changes: KnownOpt = None,
     ) -> None:
         """Detect blocking events in the store, store them, and list them.
 
         Counts verdicts into cells per country, network, service, role, plane and hour
         (only the hours whose measurements changed since the last run), runs the
         change-point detector over every cell series, rolls networks that changed
-        together up into national events, labels artefacts (target_change: the same
-        role failing in many countries at once; possible_shutdown: a network's
-        measurement volume collapsing) and stores the events for the API.
+        together up into national events, labels artefacts, never counted as blocking
+        (target_change: the same role failing in most countries measured at once, or a
+        known change of the app; outage: the same, over within two days;
+        possible_shutdown: a network's measurement volume collapsing) and stores the
+        events for the API.
 
         With --json, one object per event: event_id, kind, probe_cc, asns, national,
         service, roles, plane, techniques, start, start_earliest, start_latest, end
@@ -84,6 +96,7 @@ def register(app: typer.Typer) -> None:
         (0-1), measurements, blocked_share, surges and evidence.
         """
         from voipwatch.errors import InputError, StoreError
+        from voipwatch.events import known
         from voipwatch.events.cells import build_cells
         from voipwatch.events.detect import detect_events
         from voipwatch.events.store import save_events, save_usage
@@ -96,6 +109,7 @@ def register(app: typer.Typer) -> None:
                 raise StoreError(f"{path}: no store here (create one with `voipwatch ingest`)")
             try:
                 imports = [(p.name, read_usage_csv(p)) for p in usage or []]
+                changes = known.load(known_changes)
             except InputError as exc:
                 problem(f"voipwatch events: {exc}")
                 raise typer.Exit(2) from None
@@ -110,7 +124,7 @@ def register(app: typer.Typer) -> None:
                 for name, rows in imports:
                     save_usage(store, name, rows)
                 build_cells(store, rebuild=rebuild)
-                found = detect_events(store)
+                found = detect_events(store, known_changes=changes)
                 save_events(store, found)
         if json:
             for e in found:

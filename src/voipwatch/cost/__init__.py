@@ -14,12 +14,10 @@ import io
 from datetime import UTC, date, datetime
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING
 
 from voipwatch.cost.model import Comparison, CostEstimate, Input, ThirdParty, compute
-
-if TYPE_CHECKING:
-    from voipwatch.events.model import Event
+from voipwatch.errors import UsageError
+from voipwatch.events.model import ARTEFACTS, Event, is_artefact
 
 __all__ = ["Comparison", "CostEstimate", "Input", "cost_for_event", "estimate", "evidence_end"]
 
@@ -113,16 +111,22 @@ def cost_for_event(
 ) -> CostEstimate:
     """The cost of a detected event: national or its networks, to the end of its evidence.
 
-    A ``possible_shutdown`` is priced as a full shutdown; an event on the media plane
-    only (calls blocked, messages not) as a calls-only block; a ``target_change`` (the
-    app moved its servers) costs nothing and says why. An ongoing event is priced "so
-    far": to the last hour that showed it (:func:`evidence_end`), and says so in its
-    flags. Nothing here reads the clock: the same event has the same price everywhere.
+    An event on the media plane only (calls blocked, messages not) is priced as a
+    calls-only block. Artefacts (a ``target_change``, an ``outage``, a
+    ``possible_shutdown``) are not blocks and are refused with the reason. An ongoing
+    event is priced "so far": to the last hour that showed it (:func:`evidence_end`),
+    and says so in its flags. Nothing here reads the clock: the same event has the
+    same price everywhere.
     """
+    if is_artefact(event.kind):
+        raise UsageError(
+            f"event {event.event_id} is a {event.kind.replace('_', ' ')}, not a block: "
+            f"{ARTEFACTS[event.kind]}; it is not priced"
+        )
     start = _aware(event.start)
     end = evidence_end(event)
     hours = max(0.0, (end - start).total_seconds() / 3600)
-    app = "internet" if event.kind == "possible_shutdown" else event.service
+    app = event.service
     measured = event.evidence.get("networks_measured")
     result = estimate(
         event.probe_cc,
@@ -145,15 +149,5 @@ def cost_for_event(
                 f"ongoing: priced so far, to {end.isoformat(timespec='minutes')}, the end of "
                 "the last hour whose measurements showed it",
             ],
-        )
-    if event.kind == "target_change":
-        # The app moved its servers: nothing was blocked, so nothing was lost. The
-        # inputs stay, so a reader can see what a block of that size would have cost.
-        result = msgspec.structs.replace(
-            result,
-            low=0.0,
-            central=0.0,
-            high=0.0,
-            flags=[*result.flags, "a change of the app's own servers, not a block: no cost"],
         )
     return result

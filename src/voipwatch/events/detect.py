@@ -25,15 +25,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+import msgspec.structs
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from voipwatch.events import corroborate, rollup, volume
+from voipwatch.events import corroborate, known, rollup, volume
 from voipwatch.events.cells import memory_limit
 from voipwatch.events.cusum import Bins, Change, CusumParams, State, decode_state, encode_state, run
+from voipwatch.events.known import KnownChange
 from voipwatch.events.model import Event, event_id
-from voipwatch.events.rollup import Draft, SeriesKey
+from voipwatch.events.rollup import Draft, Segment, SeriesKey
 from voipwatch.events.store import ensure_schema, load_usage
 from voipwatch.store.db import Store, registered, store_errors
 
@@ -323,13 +325,21 @@ def change_points(
     return {s.key: [*s.changes, *s.provisional] for s in series}, hours(last) + 1
 
 
-def detect_events(store: Store, *, params: CusumParams | None = None) -> list[Event]:
+def detect_events(
+    store: Store,
+    *,
+    params: CusumParams | None = None,
+    known_changes: list[KnownChange] | None = None,
+) -> list[Event]:
     """Run the detector over the cells (built by ``build_cells``) and assemble events.
 
     Stored usage series (``voipwatch events --usage``) corroborate blocks with surges.
-    Nothing is saved but the detector's state; :func:`voipwatch.events.store.save_events`
-    stores the events.
+    ``known_changes`` (the shipped list when None) label the failures they explain as
+    target changes or outages, however few countries are measured. Nothing is saved
+    but the detector's state; :func:`voipwatch.events.store.save_events` stores the
+    events.
     """
+    known_list = known.load() if known_changes is None else known_changes
     usable = ensure_schema(store)
     if not usable:
         return []
@@ -338,12 +348,27 @@ def detect_events(store: Store, *, params: CusumParams | None = None) -> list[Ev
         if data_end is None:
             return []
         segs = [s for key, cs in sorted(changes.items()) for s in rollup.segments(key, cs)]
-        changed = rollup.target_changes(segs, _measured(changes))
-        down = rollup.outages(segs) - changed
+        artefact = rollup.global_artefacts(segs, _measured(changes))
+        documented: dict[int, KnownChange] = {}
+        for i, seg in enumerate(segs):
+            role = rollup.role_name(seg.series[2], seg.series[3])
+            found = known.explains(known_list, role, seg.start, seg.end)
+            if found is not None:
+                documented[i] = found
+                artefact[i] = found.kind
+        artefact.update(_echoed(store, segs, artefact))
+        artefact.update(rollup.late_joiners(segs, artefact))
+        down = rollup.outages(segs) - set(artefact)
         drafts = [
-            *rollup.roll_up([s for i, s in enumerate(segs) if i in changed], "target_change"),
+            *(
+                d
+                for kind in known.KINDS
+                for d in rollup.roll_up(
+                    [s for i, s in enumerate(segs) if artefact.get(i) == kind], kind
+                )
+            ),
             *rollup.roll_up(
-                [s for i, s in enumerate(segs) if i not in changed and i not in down], "block"
+                [s for i, s in enumerate(segs) if i not in artefact and i not in down], "block"
             ),
         ]
         collapses = _shutdowns(store)
@@ -354,7 +379,10 @@ def detect_events(store: Store, *, params: CusumParams | None = None) -> list[Ev
         )
         # An outage seen in the verdicts is dropped where the volume already tells of it.
         outages = [d for d in outages if not _covered(d, collapses)]
-        events = _events(store, [*drafts, *outages], data_end) + collapses
+        events = [
+            _documented(e, documented, segs)
+            for e in _events(store, [*drafts, *outages], data_end) + collapses
+        ]
         usage = load_usage(store)
         for source, rows in sorted(usage.items()):
             events = corroborate.attach_surges(
@@ -363,6 +391,78 @@ def detect_events(store: Store, *, params: CusumParams | None = None) -> list[Ev
         store.con.execute("DROP TABLE IF EXISTS _ev_c")
     events.sort(key=lambda e: (e.start, e.probe_cc, e.service, e.kind, e.event_id))
     return events
+
+
+_ECHOES: Final = f"""
+    SELECT s.idx, c.probe_cc,
+           coalesce(sum(c.n) FILTER (WHERE c.h >= s.t0), 0),
+           coalesce(sum(c.b) FILTER (WHERE c.h >= s.t0), 0),
+           coalesce(sum(c.n) FILTER (WHERE c.h < s.t0), 0),
+           coalesce(sum(c.b) FILTER (WHERE c.h < s.t0), 0)
+    FROM _ev_seg AS s JOIN _ev_c AS c
+      ON c.service = s.service AND c.role = s.role
+     AND c.h >= s.t0 - {rollup.ECHO_BEFORE_HOURS} AND c.h < s.t1
+     AND (c.h >= s.t0 OR c.h < s.t0 - 2)
+    GROUP BY ALL ORDER BY ALL
+"""
+
+
+def _echoed(store: Store, segs: list[Segment], artefact: dict[int, str]) -> dict[int, str]:
+    """Segments whose role failed the same way, at the same hours, in most countries.
+
+    A detector needs many measurements to call an onset; an app's outage at night, or
+    a change on a sparse network, may be called in one country only. The cells say
+    more: when most countries measuring the role began failing in the same hours, it
+    is the app, not this country's censor, whatever their detectors made of it.
+    """
+    rows = [
+        (i, s.series[0], s.series[2], s.series[3], s.start,
+         s.start + min(rollup.ECHO_HOURS, (s.end or s.start + rollup.ECHO_HOURS) - s.start))
+        for i, s in enumerate(segs)
+        if i not in artefact
+    ]  # fmt: skip
+    if not rows:
+        return {}
+    cols = list(zip(*rows, strict=True))
+    table = pa.table(
+        {
+            "idx": pa.array(cols[0], pa.int64()),
+            "probe_cc": pa.array(cols[1], pa.string()),
+            "service": pa.array(cols[2], pa.string()),
+            "role": pa.array(cols[3], pa.string()),
+            "t0": pa.array(cols[4], pa.int64()),
+            "t1": pa.array(cols[5], pa.int64()),
+        }
+    )
+    shares: dict[int, dict[str, tuple[int, int, int, int]]] = defaultdict(dict)
+    with registered(store.con, "_ev_seg", table):
+        for idx, cc, n, b, n0, b0 in store.con.execute(_ECHOES).fetchall():
+            shares[int(idx)][cc] = (int(b), int(n), int(b0), int(n0))
+    out = {}
+    for i, per_cc in shares.items():
+        kind = rollup.echo_kind(segs[i], per_cc)
+        if kind is not None:
+            out[i] = kind
+    return out
+
+
+def _documented(e: Event, documented: dict[int, KnownChange], segs: list[Segment]) -> Event:
+    """An artefact with the known change that explains it, if one does."""
+    if e.kind not in known.KINDS:
+        return e
+    roles = set(e.roles)
+    for i, change in sorted(documented.items()):
+        s = segs[i]
+        if (
+            change.kind == e.kind
+            and s.series[0] == e.probe_cc
+            and rollup.role_name(s.series[2], s.series[3]) in roles
+            and when(s.start) >= e.start_earliest
+        ):
+            evidence = {**e.evidence, "known_change": change.as_dict()}
+            evidence["reason"] = f"a documented change of the app: {change.what}"
+            return msgspec.structs.replace(e, evidence=evidence)
+    return e
 
 
 def _covered(d: Draft, collapses: list[Event]) -> bool:
@@ -500,6 +600,11 @@ def _event(
             "the same role began failing in many countries at once: the service changed, "
             "not the censors"
         )
+    elif d.kind == "outage":
+        evidence["reason"] = (
+            "the same role failed in many countries at once and came back: the service's "
+            "servers were down, not blocked"
+        )
     elif d.kind == "possible_shutdown":
         evidence["reason"] = (
             "every service measured on this network failed at once, for a few hours: "
@@ -578,6 +683,11 @@ def _shutdowns(store: Store) -> list[Event]:
                         "expected_measurements": round(c.expected, 1),
                         "observed_measurements": c.observed,
                         "reason": "measurement volume collapsed on this network",
+                        # What the claim rests on, for the page and the brief to draw.
+                        "volume": [
+                            {"hour": iso(h), "measurements": n, "usual": u}
+                            for h, n, u in volume.series(first, counts, c)
+                        ],
                     },
                 )
             )

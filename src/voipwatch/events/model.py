@@ -10,11 +10,27 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
 import msgspec
 
-EventKind = Literal["block", "target_change", "possible_shutdown"]
+EventKind = Literal["block", "throttling", "target_change", "outage", "possible_shutdown"]
+#: Kinds that are censorship: counted, listed among blocks, priced, matched to cases.
+CENSORSHIP: Final = ("block", "throttling")
+#: Kinds never counted as blocking, with the reason every face gives for setting them
+#: apart.
+ARTEFACTS: Final = {
+    "target_change": "the app changed: the same part began to fail the same way in most "
+    "countries measured at the same time",
+    "outage": "the app's servers were down: they failed everywhere at once, on every network alike",
+    "possible_shutdown": "the network's measurements stopped: a collapse of measurement "
+    "volume says nothing about any one app",
+}
+
+
+def is_artefact(kind: str) -> bool:
+    """Whether an event of ``kind`` is an artefact, never counted as blocking."""
+    return kind in ARTEFACTS
 
 
 class Surge(msgspec.Struct, frozen=True, kw_only=True):

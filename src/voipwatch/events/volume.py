@@ -36,6 +36,14 @@ HISTORY_DAYS: Final = 7
 #: Days of history a slot needs before its bins are judged.
 WARMUP_DAYS: Final = 3
 MAX_INPAINT_DAYS: Final = 7
+#: Collapses of one network this close are one shutdown when the hours between them
+#: hold too few measurements to say the network came back (a night between two days
+#: of silence is not judged, being quiet anyway).
+MERGE_GAP_HOURS: Final = 12
+
+
+#: Hours of volume shown on either side of a collapse, so a reader sees the usual days.
+MARGIN_HOURS: Final = 48
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,4 +130,55 @@ def collapses(first_hour: int, counts: npt.NDArray[np.int64]) -> list[Collapse]:
         begin, last = opened(run_start)
         if first_hour + offset + usable * g - begin >= MIN_HOURS:
             found.append(Collapse(begin, None, last, None, run_expected, run_observed))
-    return found
+    return merge(found, first_hour, counts)
+
+
+def merge(found: list[Collapse], first_hour: int, counts: npt.NDArray[np.int64]) -> list[Collapse]:
+    """Adjacent or overlapping collapses (in order) joined into one.
+
+    Two collapses are one when the second begins at most :data:`MERGE_GAP_HOURS`
+    after the first ends and the hours between hold fewer than :data:`MIN_EXPECTED`
+    measurements: nothing says the network was back.
+    """
+    out: list[Collapse] = []
+    for c in found:
+        prev = out[-1] if out else None
+        if prev is not None and prev.end is not None and c.start - prev.end <= MERGE_GAP_HOURS:
+            lo, hi = max(0, prev.end - first_hour), max(0, c.start - first_hour)
+            between = int(counts[lo:hi].sum()) if hi > lo else 0
+            if between < MIN_EXPECTED:
+                out[-1] = Collapse(
+                    prev.start,
+                    c.end,
+                    prev.earliest,
+                    c.end_latest,
+                    prev.expected + c.expected,
+                    prev.observed + c.observed + between,
+                )
+                continue
+        out.append(c)
+    return out
+
+
+def series(
+    first_hour: int, counts: npt.NDArray[np.int64], c: Collapse, *, margin: int = MARGIN_HOURS
+) -> list[tuple[int, int, float | None]]:
+    """A collapse's evidence: ``(hour, measurements, usual)`` from ``margin`` hours before
+    it to ``margin`` after (or the last hour measured).
+
+    The usual volume of an hour is the median of the same hour on the
+    :data:`HISTORY_DAYS` days before (None without :data:`WARMUP_DAYS` of them).
+    """
+    last = first_hour + len(counts)
+    lo = max(first_hour, c.start - margin)
+    hi = min(last, (c.end if c.end is not None else last) + margin)
+    out: list[tuple[int, int, float | None]] = []
+    for h in range(lo, hi):
+        past = [
+            int(counts[h - first_hour - 24 * k])
+            for k in range(1, HISTORY_DAYS + 1)
+            if h - 24 * k >= first_hour
+        ]
+        usual = float(median(past)) if len(past) >= WARMUP_DAYS else None
+        out.append((h, int(counts[h - first_hour]), usual))
+    return out

@@ -188,6 +188,7 @@ async def measure(
         if why is not None:
             refused[key] = why
         return why is None
+
     if stun_list:
         out["stun"] = {}
 

@@ -20,7 +20,8 @@ from typing import Any
 import msgspec
 
 from voipwatch.errors import UsageError, VoipwatchError
-from voipwatch.events.model import Event
+from voipwatch.events.current import current_blocks
+from voipwatch.events.model import ARTEFACTS, Event, is_artefact
 from voipwatch.ooni.explorer import MEASUREMENT_URL
 from voipwatch.report import charts, gather
 from voipwatch.store import Store
@@ -36,6 +37,8 @@ MAX_CASES = 12
 TIMELINE_DAYS = 120
 #: OONI Explorer's page for a measurement, for briefs on real data.
 OONI_MEASUREMENT_URL = MEASUREMENT_URL
+#: "Now" is the store's last week, as on the dashboard's country page.
+CURRENT_DAYS = 7
 
 
 @dataclass(slots=True)
@@ -55,6 +58,8 @@ class Brief:
     changes: list[dict[str, Any]] = field(default_factory=list)
     more_cases: int = 0
     services: list[dict[str, Any]] = field(default_factory=list)
+    #: The state of each app now: the rows of ``/api/v1/current`` for the country.
+    current: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def source_line(self) -> str:
@@ -162,6 +167,8 @@ def _event_row(
             for a in e.asns
         )
     )
+    if e.kind == "possible_shutdown":
+        row["what"] = f"Possible shutdown of {row['where']}"
     row["since"] = _day(e.start)
     row["onset"] = onset(e.start_earliest, e.start_latest)
     row["until"] = _day(e.end) if e.end else "ongoing"
@@ -303,14 +310,15 @@ def build_brief(store: Store, cc: str, *, now: datetime | None = None) -> Brief:
             names=names,
             roles=roles,
             operators=operators,
-            # A target change (every country at once) is not a block: it costs nothing.
-            cost=_cost(e, gaps) if e.kind != "target_change" else None,
+            # An artefact (target change, outage, possible shutdown) is not a block: it
+            # is listed apart and never priced.
+            cost=None if is_artefact(e.kind) else _cost(e, gaps),
             synthetic=synthetic is not None,
         )
         for e in events
     ]
-    brief.events = [r for r in rows if r["kind"] != "target_change"]
-    brief.changes = [r for r in rows if r["kind"] == "target_change"]
+    brief.events = [r for r in rows if not is_artefact(r["kind"])]
+    brief.changes = [{**r, "why": ARTEFACTS[r["kind"]]} for r in rows if is_artefact(r["kind"])]
     if not brief.events:
         gaps.append(
             f"No blocking event was detected in {cc} in the measurements held; this brief "
@@ -328,6 +336,8 @@ def build_brief(store: Store, cc: str, *, now: datetime | None = None) -> Brief:
     brief.context = _context(cc, gaps)
     costs = [e["cost"] for e in brief.events if e.get("cost")]
     brief.total_cost = _total(costs)
+    now_rows = current_blocks(con.cursor(), days=CURRENT_DAYS, probe_cc=(cc,))["rows"]
+    brief.current = [{**r, "name": names.get(r["service"], r["service"])} for r in now_rows]
     measured = gather.measured_services(con, cc)
     brief.services = [
         {
@@ -351,10 +361,11 @@ def draw_charts(brief: Brief, con: Any) -> dict[str, str]:
     note = brief.chart_note
     as_of = brief.coverage.last or brief.generated
     out: dict[str, str] = {}
-    if brief.events or brief.changes:
+    # Artefacts are listed apart, never drawn among the blocks.
+    if brief.events:
         out["events"] = to_svg(
             charts.events_timeline(
-                brief.events + brief.changes,
+                brief.events,
                 title=f"Blocking events in {brief.country}",
                 source=brief.source_line,
                 as_of=as_of,
@@ -380,6 +391,22 @@ def draw_charts(brief: Brief, con: Any) -> dict[str, str]:
                     note=note,
                     width=520,
                     lane_height=24,
+                )
+            )
+    # A possible shutdown rests on its network's volume: draw that, not any app.
+    for e in brief.changes:
+        volume = (e.get("evidence") or {}).get("volume")
+        if e["kind"] == "possible_shutdown" and isinstance(volume, list) and volume:
+            out[f"volume:{e['event_id']}"] = to_svg(
+                charts.volume_timeline(
+                    volume,
+                    start=e["start"],
+                    end=e["end"],
+                    title=f"Measurements from {e['where']} in {brief.country}, against the usual",
+                    source=brief.source_line,
+                    as_of=volume[-1]["hour"],
+                    note=note,
+                    width=520,
                 )
             )
     costed = [e for e in brief.events if e.get("cost")]

@@ -27,7 +27,7 @@ def cite_event(event: Event, *, app: str, country: str, url: str, synthetic: boo
         last = event.evidence.get("last_evidence")
         seen = f", still seen on {last[:10]}" if isinstance(last, str) else ""
         span = f"since {_day(event.start)} (ongoing{seen})"
-    kind = {"block": "blocking", "throttling": "throttling"}.get(event.kind, event.kind)
+    kind = {"block": "blocking"}.get(event.kind, event.kind.replace("_", " "))
     data = "synthetic demo data" if synthetic else "OONI measurements judged by voipwatch"
     return (
         f"voipwatch, {kind} event {event.event_id}: {app} in {country}, {where}, {span}. "

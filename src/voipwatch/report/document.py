@@ -6,7 +6,8 @@ import importlib.resources
 from datetime import datetime
 from typing import Any
 
-from voipwatch.report.brief import Brief
+from voipwatch.events.current import counts_text
+from voipwatch.report.brief import CURRENT_DAYS, Brief
 from voipwatch.report.charts import money
 
 FORMATS = ("html", "pdf")
@@ -42,6 +43,8 @@ def _environment() -> Any:
     env.filters["money"] = lambda v, currency="USD": money(float(v), currency)
     env.filters["num"] = _num
     env.filters["day"] = _day
+    env.globals["counts_text"] = counts_text
+    env.globals["current_days"] = CURRENT_DAYS
     return env
 
 
@@ -49,7 +52,7 @@ def _context(b: Brief) -> dict[str, Any]:
     """What the template needs beyond the brief: summaries computed once, here."""
     ongoing = [e for e in b.events if e["end"] is None]
     blocks = [e for e in b.events if e["kind"] == "block"]
-    shutdowns = [e for e in b.events if e["kind"] == "possible_shutdown"]
+    shutdowns = [e for e in b.changes if e["kind"] == "possible_shutdown"]
     apps = list(dict.fromkeys(e["what"] for e in b.events))
     techniques: dict[str, dict[str, str]] = {}
     for e in b.events:

@@ -280,12 +280,17 @@ def events(
 
 
 @router.get("/events/{event_id}", summary="One event")
-def event(db: Db, event_id: Ident) -> Response:
+def event(db: Db, event_id: Ident, format: P.OutFormat = "JSON") -> Response:
     with db.store() as store:
         found = rooms.get_event(store, event_id)
     if found is None:
         raise HTTPException(404, f"no event {event_id!r} in this store")
-    return json_response(rooms.jsonable(found))
+    item = rooms.jsonable(found)
+    volume = item.get("evidence", {}).get("volume") if isinstance(item, dict) else None
+    if _csv(format) and isinstance(volume, list):
+        # A possible shutdown's data is its volume series: that is what its chart draws.
+        return csv_response(records_csv(volume), filename=f"volume-{event_id}.csv")
+    return _one(item, format, "event")
 
 
 @router.get("/cases", summary="Documented cases")

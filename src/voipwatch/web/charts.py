@@ -19,11 +19,14 @@ from urllib.parse import urlencode
 from voipwatch import __version__
 from voipwatch.catalog import load as load_catalog
 from voipwatch.errors import UsageError, VoipwatchError
+from voipwatch.events.model import is_artefact
 from voipwatch.store.aggregate import aggregate, parse_query
 from voipwatch.web.db import Database
 from voipwatch.web.queries import countries, country_services, current_blocks, latest_time
+from voipwatch.web.reading import counts_text
+from voipwatch.web.render import country_name
 
-KINDS: Final = ("tests", "roles", "countries", "map", "grid", "events", "cost")
+KINDS: Final = ("tests", "roles", "countries", "map", "grid", "events", "cost", "volume")
 #: Timeline statuses (OONI's words) back to the role statuses a bar stands for.
 OONI_TO_ROLE: Final = {
     "ok": "ok",
@@ -250,9 +253,8 @@ def countries_chart(
 
 
 def state_of(row: dict[str, Any]) -> str:
-    if row["blocked"]:
-        return "blocked"
-    return "partial" if row["blocked_count"] else "ok"
+    """A current row's state, as :mod:`voipwatch.events.standing` judged it."""
+    return str(row["status"])
 
 
 def current_rows(
@@ -310,7 +312,10 @@ def grid_chart(
     """The same cells as a tile grid: country × app and plane."""
     params = _clean({"days": str(days), "service": service, "plane": plane})
     current = current_rows(db, days=days, service=service, plane=plane)
-    rows = [{**r, "state": state_of(r), "since": r["first_blocked"]} for r in current["rows"]]
+    rows = [
+        {**r, "state": state_of(r), "since": r["first_blocked"], "counts": counts_text(r)}
+        for r in current["rows"]
+    ]
     spec = _charts().blocks_grid(
         rows,
         title="State of each app, by country and plane",
@@ -331,6 +336,8 @@ def events_chart(
     params = _clean({"probe_cc": probe_cc, "service": service})
     with db.store() as store:
         events = rooms.load_events(store, cc=probe_cc, service=service)
+    # Artefacts are listed apart, never drawn among the blocks.
+    events = [e for e in events if not is_artefact(e.kind)]
     if not events:
         return None
     where = " in " + probe_cc if probe_cc else ""
@@ -342,6 +349,30 @@ def events_chart(
         href="/event/{event_id}",
     )
     return Chart("events", params, spec, "/api/v1/events", params)
+
+
+def volume_chart(db: Database, *, event_id: str, note: str | None) -> Chart | None:
+    """A possible shutdown's measurements per hour against the usual volume; None for
+    other events (or one stored without its volume)."""
+    from voipwatch.web import rooms
+
+    with db.store() as store:
+        event = rooms.get_event(store, event_id)
+    rows = event.evidence.get("volume") if event is not None else None
+    if event is None or event.kind != "possible_shutdown" or not isinstance(rows, list):
+        return None
+    params = {"event_id": event_id}
+    nets = ", ".join(f"AS{a}" for a in event.asns)
+    spec = _charts().volume_timeline(
+        rows,
+        start=event.start,
+        end=event.end,
+        title=f"Measurements from {nets} in {country_name(event.probe_cc)}, against the usual",
+        source=source_line(db, f"/api/v1/events/{event_id}"),
+        as_of=rows[-1]["hour"] if rows else None,
+        note=note,
+    )
+    return Chart("volume", params, spec, f"/api/v1/events/{event_id}")
 
 
 def cost_chart(db: Database, *, event_id: str, note: str | None) -> Chart | None:
@@ -391,12 +422,15 @@ def build(
             return countries_chart(
                 db, service=p["service"], since=p.get("since"), until=p.get("until"), note=note
             )
-        if kind in ("events", "cost"):
-            found = (
-                events_chart(db, probe_cc=p.get("probe_cc"), service=p.get("service"), note=note)
-                if kind == "events"
-                else cost_chart(db, event_id=p["event_id"], note=note)
-            )
+        if kind in ("events", "cost", "volume"):
+            if kind == "events":
+                found = events_chart(
+                    db, probe_cc=p.get("probe_cc"), service=p.get("service"), note=note
+                )
+            elif kind == "cost":
+                found = cost_chart(db, event_id=p["event_id"], note=note)
+            else:
+                found = volume_chart(db, event_id=p["event_id"], note=note)
             if found is None:
                 raise UsageError(f"chart {kind}: nothing to draw for these parameters")
             return found

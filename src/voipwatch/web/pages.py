@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from voipwatch.catalog import load as load_catalog
 from voipwatch.errors import UsageError
+from voipwatch.events.model import is_artefact
 from voipwatch.ooni.explorer import MEASUREMENT_URL as OONI_MEASUREMENT_URL
 from voipwatch.web import charts as C
 from voipwatch.web import params as P
@@ -61,10 +62,12 @@ def home(
         world = C.map_chart(db, days=days, service=service, plane=plane, note=note)
         grid = C.grid_chart(db, days=days, service=service, plane=plane, note=note)
         current = C.current_rows(db, days=days, service=service, plane=plane)
-        blocked = [r for r in current["rows"] if r["blocked_count"]]
+        blocked = [r for r in current["rows"] if r["status"] != "ok"]
+        anomalies = [r for r in current["rows"] if r["status"] == "ok" and r["blocked_count"]]
         with db.store() as store:
             events, events_note = rooms.try_(rooms.load_events, store)
-        ongoing = [e for e in (events or []) if e.end is None]
+        ongoing = [e for e in (events or []) if e.end is None and not is_artefact(e.kind)]
+        artefacts = [e for e in (events or []) if e.end is None and is_artefact(e.kind)]
         services = db.cached(("services",), Q.services)
         return render(
             request,
@@ -73,7 +76,9 @@ def home(
             grid=grid,
             current=current,
             blocked=blocked,
+            anomalies=anomalies,
             ongoing=ongoing,
+            artefacts=artefacts,
             events_note=events_note,
             services=services,
             filters={"days": days, "service": service or "", "plane": plane or ""},
@@ -116,8 +121,10 @@ def country(
             events, events_note = rooms.try_(rooms.load_events, store, cc=cc)
             cases, cases_note = rooms.try_(rooms.list_cases, store, cc=cc)
         context, context_note = rooms.try_(rooms.load_context, cc)
-        costs = [(e, rooms.try_(rooms.cost_for_event, e)) for e in (events or [])[:20]]
-        events_chart = C.events_chart(db, probe_cc=cc, service=None, note=note) if events else None
+        blocks = [e for e in events or [] if not is_artefact(e.kind)]
+        artefacts = [e for e in events or [] if is_artefact(e.kind)]
+        costs = [(e, rooms.try_(rooms.cost_for_event, e)) for e in blocks[:20]]
+        events_chart = C.events_chart(db, probe_cc=cc, service=None, note=note) if blocks else None
         current = C.current_rows(db, days=7, service=None, plane=None)
         return render(
             request,
@@ -127,7 +134,8 @@ def country(
             role_charts=role_charts,
             networks=nets,
             names=names,
-            events=events or [],
+            events=blocks,
+            artefacts=artefacts,
             events_note=events_note,
             events_chart=events_chart,
             cases=cases or [],
@@ -195,7 +203,8 @@ def app_page(
             world=world,
             past=past,
             current=current,
-            events=events or [],
+            events=[e for e in events or [] if not is_artefact(e.kind)],
+            artefacts=[e for e in events or [] if is_artefact(e.kind)],
             events_note=events_note,
             days=days,
         )

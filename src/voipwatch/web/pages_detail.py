@@ -46,9 +46,17 @@ def event_page(request: Request, event_id: Ident) -> Response:
         since = (event.start - timedelta(days=14)).date().isoformat()
         end = event.end or db.cached(("latest",), Q.latest_time) or event.start
         until = (end + timedelta(days=8)).date().isoformat()
-        chart = C.roles_chart(
-            db, probe_cc=event.probe_cc, service=event.service, since=since, until=until, note=note
-        )
+        # A possible shutdown rests on the network's volume, not on any app's verdicts.
+        chart = C.volume_chart(db, event_id=event.event_id, note=note)
+        if chart is None:
+            chart = C.roles_chart(
+                db,
+                probe_cc=event.probe_cc,
+                service=event.service,
+                since=since,
+                until=until,
+                note=note,
+            )
         behind: dict[str, Any] = {
             "probe_cc": event.probe_cc,
             "service": event.service,

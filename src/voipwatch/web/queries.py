@@ -3,8 +3,9 @@
 Aggregations go through :mod:`voipwatch.store.aggregate`, so a page's chart and the
 API's ``/api/v1/aggregation`` count the same rows the same way. This module adds what
 the aggregation does not answer: lists of measurements, one measurement with its
-verdicts and evidence, and "current blocks" (the share of blocked role verdicts in
-the latest days of the store). User values are only ever bound as parameters.
+verdicts and evidence; "current blocks" are :mod:`voipwatch.events.current`'s, imported
+here so the API and the pages take them from one place. User values are only ever
+bound as parameters.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 import duckdb
@@ -20,6 +21,8 @@ import orjson
 import zstandard
 
 from voipwatch.errors import UsageError
+from voipwatch.events.current import current_blocks as current_blocks
+from voipwatch.events.current import latest_time as latest_time
 from voipwatch.store.aggregate import (
     MEASUREMENT_STATUSES,
     ROLE_STATUSES,
@@ -250,107 +253,6 @@ def _json_list(text: str | None) -> list[Any]:
     except ValueError:
         return [text]
     return value if isinstance(value, list) else [value]
-
-
-def latest_time(cur: duckdb.DuckDBPyConnection) -> datetime | None:
-    row = cur.execute(
-        "SELECT max(measurement_start_time) FROM measurements WHERE status <> 'unsupported'"
-    ).fetchone()
-    return row[0] if row else None
-
-
-def current_blocks(
-    cur: duckdb.DuckDBPyConnection,
-    *,
-    days: int,
-    probe_cc: tuple[str, ...] = (),
-    service: tuple[str, ...] = (),
-    plane: tuple[str, ...] = (),
-) -> dict[str, Any]:
-    """Per country × app × plane, role verdicts of the store's last ``days`` days.
-
-    "Current" is relative to the newest measurement in the store, so a store of old
-    data still shows its last state. A cell counts as blocked when at least a
-    quarter of its judged verdicts (ok, blocked, partial, degraded) say blocked or
-    partial; the counts stand beside it so a reader can judge the share.
-
-    Verdicts of a role that the detector found changed at its target in that country
-    (a ``target_change`` event, such as WhatsApp Web answering 403 everywhere) are
-    not counted as blocks: they stand apart as ``target_change_count``, so a change
-    on the app's side does not paint every country as censoring.
-    """
-    end = latest_time(cur)
-    if end is None:
-        return {"since": None, "until": None, "days": days, "rows": []}
-    since = (end - timedelta(days=days)).replace(microsecond=0)
-    params: list[Any] = [since]
-    where = ["m.measurement_start_time > ?", "m.status IN ('ok', 'anomaly', 'confirmed')"]
-    if probe_cc:
-        where.append(_in("m.probe_cc", probe_cc, params))
-    if service:
-        where.append(_in("v.service", service, params))
-    if plane:
-        where.append(_in("v.plane", plane, params))
-    changes = (
-        """
-        EXISTS (SELECT 1 FROM (SELECT probe_cc, unnest(roles) AS role, start, "end"
-                               FROM events WHERE kind = 'target_change') AS tc
-                WHERE tc.probe_cc = m.probe_cc AND tc.role = v.role
-                  AND m.measurement_start_time >= tc.start
-                  AND (tc."end" IS NULL OR m.measurement_start_time < tc."end"))
-        """
-        if _has_table(cur, "events")
-        else "false"
-    )
-    sql = f"""
-        WITH tagged AS (
-            SELECT m.probe_cc, v.service, v.plane, v.status, v.technique, v.key,
-                   m.measurement_start_time AS t,
-                   v.status IN ('blocked', 'partial') AND NOT {changes} AS is_block,
-                   v.status IN ('blocked', 'partial') AND {changes} AS is_change
-            FROM verdicts AS v JOIN measurements AS m ON m.key = v.key
-            WHERE {" AND ".join(where)}
-        )
-        SELECT probe_cc, service, plane,
-               count(*) FILTER (WHERE is_block) AS blocked_count,
-               count(*) FILTER (WHERE status IN ('ok', 'blocked', 'partial', 'degraded')
-                                AND NOT is_change) AS judged_count,
-               count(DISTINCT key) AS measurement_count,
-               min(t) FILTER (WHERE is_block) AS first_blocked,
-               list(DISTINCT technique ORDER BY technique)
-                   FILTER (WHERE is_block AND technique IS NOT NULL) AS techniques,
-               count(*) FILTER (WHERE is_change) AS target_change_count
-        FROM tagged
-        GROUP BY ALL ORDER BY probe_cc, service, plane
-    """
-    rows = []
-    for cc, svc, pl, blocked, judged, n, first, techniques, changed in cur.execute(
-        sql, params
-    ).fetchall():
-        share = blocked / judged if judged else 0.0
-        rows.append(
-            {
-                "probe_cc": cc,
-                "service": svc,
-                "plane": pl,
-                "blocked_count": blocked,
-                "judged_count": judged,
-                "measurement_count": n,
-                "blocked_share": round(share, 4),
-                "blocked": judged > 0 and share >= 0.25,
-                "first_blocked": _time(first),
-                "techniques": list(techniques or []),
-                "target_change_count": changed,
-            }
-        )
-    return {"since": _time(since), "until": _time(end), "days": days, "rows": rows}
-
-
-def _has_table(cur: duckdb.DuckDBPyConnection, name: str) -> bool:
-    row = cur.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchone()
-    return bool(row and row[0])
 
 
 def countries(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

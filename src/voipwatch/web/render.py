@@ -11,9 +11,10 @@ from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
 from voipwatch.catalog import load as load_catalog
+from voipwatch.events.model import ARTEFACTS
 from voipwatch.untrusted import web_link
 from voipwatch.web.db import Database
-from voipwatch.web.reading import atom_sentence, technique_text
+from voipwatch.web.reading import atom_sentence, counts_text, technique_text
 from voipwatch.web.responses import cached_response
 
 #: store_meta key a demo store carries: what its synthetic data is.
@@ -39,6 +40,9 @@ def templates() -> Jinja2Templates:
         _templates = Jinja2Templates(directory=str(files("voipwatch.web") / "templates"))
         _templates.env.globals["technique_text"] = technique_text
         _templates.env.globals["atom_sentence"] = atom_sentence
+        _templates.env.globals["counts_text"] = counts_text
+        _templates.env.globals["event_title"] = event_title
+        _templates.env.globals["artefact_why"] = ARTEFACTS.get
         _templates.env.filters["asn"] = lambda a: a if str(a).startswith("AS") else f"AS{a}"
         _templates.env.filters["web_url"] = web_url
     return _templates
@@ -95,3 +99,19 @@ def country_name(cc: str) -> str:
     except (ImportError, KeyError, LookupError):
         found = None
     return str(getattr(found, "common_name", None) or getattr(found, "name", cc)) if found else cc
+
+
+def event_title(e: Any, names: dict[str, str] | None = None) -> str:
+    """An event's title in words: what, on which networks for a shutdown (with their
+    operators' names when ``names`` has them), and where."""
+    where = country_name(e.probe_cc)
+    if e.kind == "possible_shutdown":
+        known = names or {}
+        nets = ", ".join(
+            f"AS{a} ({known[f'AS{a}']})" if known.get(f"AS{a}") else f"AS{a}" for a in e.asns
+        )
+        nets = nets or "every network"
+        return f"Possible shutdown of {nets} in {where}"
+    catalog = load_catalog()
+    name = catalog.services[e.service].name if e.service in catalog.services else e.service
+    return f"{name} ({e.plane}) in {where}"

@@ -36,6 +36,7 @@ from voipwatch.report.charts.timelines import (
     timeline,
     timeline_values,
 )
+from voipwatch.report.charts.volume import volume_timeline
 
 __all__ = [
     "COLOURS",
@@ -57,4 +58,5 @@ __all__ = [
     "ooni_counts",
     "timeline",
     "timeline_values",
+    "volume_timeline",
 ]

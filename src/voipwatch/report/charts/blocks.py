@@ -30,7 +30,8 @@ def blocks_grid(
 
     A row is ``{probe_cc, service, state}`` (state one of :data:`STATES`), with
     optional ``country`` (a name), ``plane`` (then the column is the app's messages,
-    calls or web), ``techniques`` and ``since`` (shown in the tooltip).
+    calls or web), ``techniques``, ``since`` and ``counts`` (the counts behind the
+    state, as words; shown in the tooltip).
     """
     values: list[dict[str, Any]] = []
     for r in rows:
@@ -49,6 +50,7 @@ def blocks_grid(
             "state": state if state in STATES else "no data",
             "techniques": techniques,
             "since": iso(r.get("since")) or "",
+            "counts": str(r.get("counts") or ""),
         }
         value.update(link(href, value))
         values.append(value)
@@ -70,7 +72,7 @@ def blocks_grid(
         },
         "tooltip": [
             {"field": f, "type": "nominal"}
-            for f in ("country", "service", "plane", "state", "techniques", "since")
+            for f in ("country", "service", "plane", "state", "counts", "techniques", "since")
         ],
     }
     if href:
