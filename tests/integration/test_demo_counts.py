@@ -34,7 +34,9 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(demo_db: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(demo_db, demo=True), raise_server_exceptions=False) as c:
+    with TestClient(
+        create_app(demo_db, demo=True), base_url="http://127.0.0.1", raise_server_exceptions=False
+    ) as c:
         yield c
 
 
