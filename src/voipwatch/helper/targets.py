@@ -91,11 +91,15 @@ def refusal(ip: str, port: int, allowed: tuple[Network, ...], resolved: set[str]
 
 @dataclass(frozen=True)
 class Budget:
-    """What one source (an IP address) may ask per minute, and at once."""
+    """What one source (an IP address) may ask per minute, and at once.
 
-    requests_per_minute: int = 30
-    connections_per_minute: int = 600
-    concurrent_requests: int = 2
+    Sized to one honest probe run: ``probe --plane all`` runs its 16 tests at once,
+    each asking the helper once, with some tens of targets each. Tighter, the probe's
+    own controls are refused and its verdicts lose their confirmation."""
+
+    requests_per_minute: int = 64
+    connections_per_minute: int = 2048
+    concurrent_requests: int = 16
 
 
 @dataclass
