@@ -127,11 +127,15 @@ def ensure_tables(store: Store) -> None:
     """Create the registry's tables in a writable store (idempotent)."""
     _check_version(store)
     with store.transaction():
-        for ddl in DDL:
-            store.con.execute(ddl)
-        store.con.execute(
-            "INSERT OR REPLACE INTO store_meta VALUES ('cases_schema', ?)", [CASES_SCHEMA]
-        )
+        _create_tables(store)
+
+
+def _create_tables(store: Store) -> None:
+    for ddl in DDL:
+        store.con.execute(ddl)
+    store.con.execute(
+        "INSERT OR REPLACE INTO store_meta VALUES ('cases_schema', ?)", [CASES_SCHEMA]
+    )
 
 
 def _has_tables(store: Store) -> bool:
@@ -143,36 +147,130 @@ def _has_tables(store: Store) -> bool:
     return True
 
 
-def _records(store: Store) -> list[tuple[SourceRecord, str]]:
-    if not _has_tables(store):
-        return []
-    rows = store.con.execute(
-        "SELECT record, case_id FROM case_sources ORDER BY source, record_id"
-    ).fetchall()
-    return [(msgspec.json.decode(r[0], type=SourceRecord), r[1]) for r in rows]
+#: Records staged per statement while a file is read; what an import holds at once.
+STAGE_ROWS = 10_000
 
 
-def _write_cases(store: Store, cases: list[Case], *, imported: dict[tuple[str, str], str]) -> None:
-    """Replace the merged cases and the records' filing (inside a transaction)."""
+class _Stager:
+    """Puts a file's records into ``case_sources`` as they are read (inside the import's
+    transaction), counting new and updated ones as merging them in turn would.
+
+    A record keeps the case it was filed under (the merge keeps case ids stable); a
+    new one is filed under none until the file's records are merged.
+    """
+
+    def __init__(self, store: Store, *, origin: str, now: datetime, stats: ImportStats) -> None:
+        self.store = store
+        self.origin = origin
+        self.now = now
+        self.stats = stats
+        self.count = 0
+        # Per key: the first record the file gave (compared with the stored one) and the last.
+        self.pending: dict[tuple[str, str], tuple[SourceRecord, SourceRecord]] = {}
+
+    def __call__(self, record: SourceRecord) -> None:
+        self.count += 1
+        got = self.pending.get(record.key)
+        if got is None:
+            self.pending[record.key] = (record, record)
+        else:
+            self.stats.updated += got[1] != record
+            self.pending[record.key] = (got[0], record)
+        if len(self.pending) >= STAGE_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        import pyarrow as pa
+
+        if not self.pending:
+            return
+        con = self.store.con
+        keys = pa.table(
+            {
+                "source": [k[0] for k in self.pending],
+                "record_id": [k[1] for k in self.pending],
+            }
+        )
+        with registered(con, "staged_keys", keys):
+            stored = con.execute(
+                "SELECT s.source, s.record_id, s.record, s.case_id FROM case_sources s "
+                "JOIN staged_keys k USING (source, record_id)"
+            ).fetchall()
+            con.execute(
+                "DELETE FROM case_sources WHERE (source, record_id) IN "
+                "(SELECT (source, record_id) FROM staged_keys)"
+            )
+        filed = {}
+        for src, rid, body, cid in stored:
+            old = msgspec.json.decode(body, type=SourceRecord)
+            self.stats.updated += old != self.pending[(src, rid)][0]
+            filed[(src, rid)] = cid
+        self.stats.new += len(self.pending) - len(filed)
+        _insert(
+            self.store,
+            "case_sources",
+            [
+                (*key, filed.get(key, ""), _encode(last).decode(), self.origin, self.now)
+                for key, (_, last) in self.pending.items()
+            ],
+        )
+        self.pending.clear()
+
+
+def _refile(store: Store, stats: ImportStats) -> None:
+    """Merge the stored records into cases one country after another, and file them.
+
+    Records of two countries never merge, so only one country's records are held at a
+    time; its cases are written (and matched with the stored events) before the next.
+    Counts go to ``stats``.
+    """
     con = store.con
-    now = datetime.now(UTC).replace(tzinfo=None)
-    old_from = {
-        (r[0], r[1]): (r[2], r[3])
-        for r in con.execute(
-            "SELECT source, record_id, imported_from, imported_at FROM case_sources"
-        ).fetchall()
-    }
-    con.execute("DELETE FROM case_sources")
+    events = _stored_events(store)
     con.execute("DELETE FROM cases")
+    if events is not None:
+        con.execute("DELETE FROM case_events")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE case_refile AS SELECT *, "
+        "json_extract_string(record, '$.country') AS cc FROM case_sources"
+    )
+    con.execute("DELETE FROM case_sources")
+    countries = [
+        r[0] for r in con.execute("SELECT DISTINCT cc FROM case_refile ORDER BY cc").fetchall()
+    ]
+    now = datetime.now(UTC).replace(tzinfo=None)
+    taken: set[str] = set()
+    for cc in countries:
+        rows = con.execute(
+            "SELECT source, record_id, case_id, record, imported_from, imported_at "
+            "FROM case_refile WHERE cc = ? ORDER BY source, record_id",
+            [cc],
+        ).fetchall()
+        records = [msgspec.json.decode(r[3], type=SourceRecord) for r in rows]
+        previous = {(r[0], r[1]): r[2] for r in rows if r[2]}
+        origin = {(r[0], r[1]): (r[4], r[5]) for r in rows}
+        del rows
+        # Case ids stay distinct across countries too (a record may move country).
+        cases = merge(records, previous, taken=taken)
+        del records
+        stats.cases_after += len(cases)
+        stats.merged += sum(1 for c in cases if len(c.sources) > 1)
+        _write_cases(store, cases, origin=origin)
+        if events is not None:
+            stats.events_matched += len(_insert_matches(store, cases, events, now=now))
+    con.execute("DROP TABLE case_refile")
+
+
+def _write_cases(
+    store: Store, cases: list[Case], *, origin: dict[tuple[str, str], tuple[str, datetime]]
+) -> None:
+    """Insert merged cases and their records' filing (inside a transaction)."""
     source_rows = []
     case_rows = []
     for c in cases:
         for r in c.sources:
-            if r.key in imported:
-                origin = (imported[r.key], now)
-            else:
-                origin = old_from.get(r.key, (r.file, now))
-            source_rows.append((r.source, r.record_id, c.case_id, _encode(r).decode(), *origin))
+            source_rows.append(
+                (r.source, r.record_id, c.case_id, _encode(r).decode(), *origin[r.key])
+            )
         body = msgspec.structs.replace(c, annotations=[], events=[], status="unreviewed")
         case_rows.append(
             (c.case_id, c.country, c.kind, c.start, c.end, ",".join(c.apps), _encode(body).decode())
@@ -203,46 +301,42 @@ def import_cases(
 ) -> ImportStats:
     """Import one file of documented cases, merging its records into the registry.
 
-    Bad records are reported through ``on_problem`` and then an :class:`InputError`
-    is raised: nothing is written unless every record of the file is good.
+    The file is read as a stream and its records staged in the store as they come,
+    so memory does not grow with the file; merging holds one country's records at a
+    time. Bad records are reported through ``on_problem`` and then an
+    :class:`InputError` is raised: the import is one transaction, and nothing is
+    written unless every record of the file is good.
     """
-    batch = read_file(path, source=source, today=today)
-    if batch.problems:
-        for p in batch.problems:
-            if on_problem is not None:
-                on_problem(str(p))
-        first = batch.problems[0]
-        raise InputError(
-            f"{len(batch.problems)} bad record(s), nothing imported (first: line {first.line}: "
-            f"{first.reason})",
-            source=str(path),
-        )
-    if not batch.records and not batch.skipped:
-        raise InputError("no cases in the file", source=str(path))
-    ensure_tables(store)
-    stats = ImportStats(
-        file=str(path), source=batch.source, rows=batch.rows, records=len(batch.records)
-    )
-    stats.skipped = batch.skipped
-    stats.repaired = batch.notes
-    existing = _records(store)
-    previous = {r.key: cid for r, cid in existing}
-    stats.cases_before = len(set(previous.values()))
-    by_key = {r.key: r for r, _ in existing}
-    for r in batch.records:
-        if r.key in by_key:
-            stats.updated += by_key[r.key] != r
-        else:
-            stats.new += 1
-        by_key[r.key] = r
-    cases = merge(list(by_key.values()), previous)
-    stats.cases_after = len(cases)
-    stats.merged = sum(1 for c in cases if len(c.sources) > 1)
+    _check_version(store)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    stats = ImportStats(file=str(path), source="")
     with store.transaction():
-        _write_cases(store, cases, imported={r.key: str(path) for r in batch.records})
-        events = _stored_events(store)
-        if events is not None:
-            stats.events_matched = len(_write_matches(store, cases, events))
+        _create_tables(store)
+        # fetchall: a result left unfinished would block the statements that follow.
+        stats.cases_before = store.con.execute(
+            "SELECT count(DISTINCT case_id) FROM case_sources WHERE case_id <> ''"
+        ).fetchall()[0][0]
+        stage = _Stager(store, origin=str(path), now=now, stats=stats)
+        batch = read_file(path, source=source, today=today, sink=stage)
+        if batch.problems:
+            for p in batch.problems:
+                if on_problem is not None:
+                    on_problem(str(p))
+            first = batch.problems[0]
+            raise InputError(
+                f"{len(batch.problems)} bad record(s), nothing imported (first: line "
+                f"{first.line}: {first.reason})",
+                source=str(path),
+            )
+        if not stage.count and not batch.skipped:
+            raise InputError("no cases in the file", source=str(path))
+        stage.flush()
+        stats.source = batch.source
+        stats.rows = batch.rows
+        stats.records = stage.count
+        stats.skipped = batch.skipped
+        stats.repaired = batch.notes
+        _refile(store, stats)
     return stats
 
 
@@ -420,16 +514,21 @@ def _stored_events(store: Store) -> list[Event] | None:
     return load_events(store)
 
 
-def _write_matches(store: Store, cases: list[Case], events: list[Event]) -> list[Match]:
+def _insert_matches(
+    store: Store, cases: list[Case], events: list[Event], *, now: datetime
+) -> list[Match]:
     found = match(cases, events)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    store.con.execute("DELETE FROM case_events")
     if found:
         store.con.executemany(
             "INSERT INTO case_events VALUES (?, ?, ?, ?)",
             [(m.case_id, m.event_id, m.reason, now) for m in found],
         )
     return found
+
+
+def _write_matches(store: Store, cases: list[Case], events: list[Event]) -> list[Match]:
+    store.con.execute("DELETE FROM case_events")
+    return _insert_matches(store, cases, events, now=datetime.now(UTC).replace(tzinfo=None))
 
 
 def match_events(store: Store, events: list[Event] | None = None) -> list[Match]:
