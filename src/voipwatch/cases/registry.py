@@ -31,7 +31,7 @@ from voipwatch.cases.model import STATUSES, Annotation, Case, SourceRecord
 from voipwatch.cases.names import app_for, country_code
 from voipwatch.errors import InputError, StoreError, UsageError
 from voipwatch.events.model import Event
-from voipwatch.store.db import Store, registered
+from voipwatch.store.db import Store, registered, store_errors
 from voipwatch.untrusted import web_link
 
 CASES_SCHEMA = "1"
@@ -149,18 +149,36 @@ def _has_tables(store: Store) -> bool:
 
 #: Records staged per statement while a file is read; what an import holds at once.
 STAGE_ROWS = 10_000
+#: Work tables of an import. Each statement on them commits on its own, so DuckDB
+#: writes them out as they grow (one transaction of a million rows would be held in
+#: memory until it commits); the registry's own tables change in one last
+#: transaction that copies them over and drops these, so a killed import leaves the
+#: registry as it was, and the next import starts these afresh.
+WORK_TABLES = ("case_import_records", "case_import_all", "case_import_sources", "case_import_cases")
+_SOURCE_COLUMNS = (
+    "source VARCHAR, record_id VARCHAR, case_id VARCHAR, record VARCHAR, "
+    "imported_from VARCHAR, imported_at TIMESTAMP"
+)
+
+
+def _drop_work_tables(store: Store) -> None:
+    for t in WORK_TABLES:
+        store.con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
 class _Stager:
-    """Puts a file's records into ``case_sources`` as they are read (inside the import's
-    transaction), counting new and updated ones as merging them in turn would.
+    """Puts a file's records into ``case_import_records`` as they are read, counting new
+    and updated ones as merging them one by one would.
 
     A record keeps the case it was filed under (the merge keeps case ids stable); a
-    new one is filed under none until the file's records are merged.
+    new one is filed under none until the records are merged.
     """
 
-    def __init__(self, store: Store, *, origin: str, now: datetime, stats: ImportStats) -> None:
+    def __init__(
+        self, store: Store, *, stored: bool, origin: str, now: datetime, stats: ImportStats
+    ) -> None:
         self.store = store
+        self.stored = stored
         self.origin = origin
         self.now = now
         self.stats = stats
@@ -192,23 +210,32 @@ class _Stager:
             }
         )
         with registered(con, "staged_keys", keys):
-            stored = con.execute(
-                "SELECT s.source, s.record_id, s.record, s.case_id FROM case_sources s "
+            # Earlier in this file first (it replaced what is stored), then the store.
+            earlier = con.execute(
+                "SELECT s.source, s.record_id, s.record, s.case_id FROM case_import_records s "
                 "JOIN staged_keys k USING (source, record_id)"
             ).fetchall()
-            con.execute(
-                "DELETE FROM case_sources WHERE (source, record_id) IN "
-                "(SELECT (source, record_id) FROM staged_keys)"
-            )
-        filed = {}
-        for src, rid, body, cid in stored:
+            if earlier:
+                con.execute(
+                    "DELETE FROM case_import_records WHERE (source, record_id) IN "
+                    "(SELECT (source, record_id) FROM staged_keys)"
+                )
+            stored = []
+            if self.stored:
+                stored = con.execute(
+                    "SELECT s.source, s.record_id, s.record, s.case_id FROM case_sources s "
+                    "JOIN staged_keys k USING (source, record_id)"
+                ).fetchall()
+        filed: dict[tuple[str, str], str] = {}
+        known = {(r[0], r[1]) for r in earlier}
+        for src, rid, body, cid in [*earlier, *(r for r in stored if (r[0], r[1]) not in known)]:
             old = msgspec.json.decode(body, type=SourceRecord)
             self.stats.updated += old != self.pending[(src, rid)][0]
             filed[(src, rid)] = cid
         self.stats.new += len(self.pending) - len(filed)
         _insert(
             self.store,
-            "case_sources",
+            "case_import_records",
             [
                 (*key, filed.get(key, ""), _encode(last).decode(), self.origin, self.now)
                 for key, (_, last) in self.pending.items()
@@ -217,53 +244,53 @@ class _Stager:
         self.pending.clear()
 
 
-def _refile(store: Store, stats: ImportStats) -> None:
-    """Merge the stored records into cases one country after another, and file them.
+def _refile(store: Store, *, stored: bool, stats: ImportStats) -> None:
+    """Merge the records, stored and staged, into cases one country after another,
+    into ``case_import_sources`` and ``case_import_cases``.
 
     Records of two countries never merge, so only one country's records are held at a
-    time; its cases are written (and matched with the stored events) before the next.
-    Counts go to ``stats``.
+    time. Counts go to ``stats``.
     """
     con = store.con
-    events = _stored_events(store)
-    con.execute("DELETE FROM cases")
-    if events is not None:
-        con.execute("DELETE FROM case_events")
+    con.execute(f"CREATE TABLE case_import_sources ({_SOURCE_COLUMNS})")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE case_refile AS SELECT *, "
-        "json_extract_string(record, '$.country') AS cc FROM case_sources"
+        "CREATE TABLE case_import_cases (case_id VARCHAR, country VARCHAR, kind VARCHAR, "
+        'start DATE, "end" DATE, apps VARCHAR, body VARCHAR)'
     )
-    con.execute("DELETE FROM case_sources")
-    countries = [
-        r[0] for r in con.execute("SELECT DISTINCT cc FROM case_refile ORDER BY cc").fetchall()
-    ]
-    now = datetime.now(UTC).replace(tzinfo=None)
+    kept = (
+        "SELECT * FROM case_sources WHERE (source, record_id) NOT IN "
+        "(SELECT (source, record_id) FROM case_import_records) UNION ALL "
+        if stored
+        else ""
+    )
+    con.execute(
+        "CREATE TABLE case_import_all AS SELECT *, json_extract_string(record, '$.country') AS cc "
+        f"FROM ({kept}SELECT * FROM case_import_records)"
+    )
+    countries = [r[0] for r in con.execute("SELECT DISTINCT cc FROM case_import_all").fetchall()]
+    # Case ids stay distinct across countries too (a record may move country).
     taken: set[str] = set()
-    for cc in countries:
+    for cc in sorted(countries):
         rows = con.execute(
             "SELECT source, record_id, case_id, record, imported_from, imported_at "
-            "FROM case_refile WHERE cc = ? ORDER BY source, record_id",
+            "FROM case_import_all WHERE cc = ? ORDER BY source, record_id",
             [cc],
         ).fetchall()
         records = [msgspec.json.decode(r[3], type=SourceRecord) for r in rows]
         previous = {(r[0], r[1]): r[2] for r in rows if r[2]}
         origin = {(r[0], r[1]): (r[4], r[5]) for r in rows}
         del rows
-        # Case ids stay distinct across countries too (a record may move country).
         cases = merge(records, previous, taken=taken)
         del records
         stats.cases_after += len(cases)
         stats.merged += sum(1 for c in cases if len(c.sources) > 1)
         _write_cases(store, cases, origin=origin)
-        if events is not None:
-            stats.events_matched += len(_insert_matches(store, cases, events, now=now))
-    con.execute("DROP TABLE case_refile")
 
 
 def _write_cases(
     store: Store, cases: list[Case], *, origin: dict[tuple[str, str], tuple[str, datetime]]
 ) -> None:
-    """Insert merged cases and their records' filing (inside a transaction)."""
+    """Append merged cases and their records' filing to the import's work tables."""
     source_rows = []
     case_rows = []
     for c in cases:
@@ -275,8 +302,8 @@ def _write_cases(
         case_rows.append(
             (c.case_id, c.country, c.kind, c.start, c.end, ",".join(c.apps), _encode(body).decode())
         )
-    _insert(store, "case_sources", source_rows)
-    _insert(store, "cases", case_rows)
+    _insert(store, "case_import_sources", source_rows)
+    _insert(store, "case_import_cases", case_rows)
 
 
 def _insert(store: Store, table: str, rows: list[tuple[Any, ...]]) -> None:
@@ -301,22 +328,26 @@ def import_cases(
 ) -> ImportStats:
     """Import one file of documented cases, merging its records into the registry.
 
-    The file is read as a stream and its records staged in the store as they come,
+    The file is read as a stream and its records staged in work tables as they come,
     so memory does not grow with the file; merging holds one country's records at a
     time. Bad records are reported through ``on_problem`` and then an
-    :class:`InputError` is raised: the import is one transaction, and nothing is
-    written unless every record of the file is good.
+    :class:`InputError` is raised: nothing is written unless every record of the file
+    is good, and the registry changes in one transaction.
     """
-    _check_version(store)
+    stored = _has_tables(store)
     now = datetime.now(UTC).replace(tzinfo=None)
     stats = ImportStats(file=str(path), source="")
-    with store.transaction():
-        _create_tables(store)
-        # fetchall: a result left unfinished would block the statements that follow.
-        stats.cases_before = store.con.execute(
-            "SELECT count(DISTINCT case_id) FROM case_sources WHERE case_id <> ''"
-        ).fetchall()[0][0]
-        stage = _Stager(store, origin=str(path), now=now, stats=stats)
+    con = store.con
+    with store_errors(store.path, "importing cases"):
+        _drop_work_tables(store)
+        con.execute(f"CREATE TABLE case_import_records ({_SOURCE_COLUMNS})")
+    try:
+        if stored:
+            # fetchall: a result left unfinished would block the statements that follow.
+            stats.cases_before = con.execute(
+                "SELECT count(DISTINCT case_id) FROM case_sources"
+            ).fetchall()[0][0]
+        stage = _Stager(store, stored=stored, origin=str(path), now=now, stats=stats)
         batch = read_file(path, source=source, today=today, sink=stage)
         if batch.problems:
             for p in batch.problems:
@@ -330,14 +361,47 @@ def import_cases(
             )
         if not stage.count and not batch.skipped:
             raise InputError("no cases in the file", source=str(path))
-        stage.flush()
-        stats.source = batch.source
-        stats.rows = batch.rows
-        stats.records = stage.count
-        stats.skipped = batch.skipped
-        stats.repaired = batch.notes
-        _refile(store, stats)
+        with store_errors(store.path, "importing cases"):
+            stage.flush()
+            stats.source = batch.source
+            stats.rows = batch.rows
+            stats.records = stage.count
+            stats.skipped = batch.skipped
+            stats.repaired = batch.notes
+            _refile(store, stored=stored, stats=stats)
+        with store.transaction():
+            _create_tables(store)
+            for table, work in (
+                ("case_sources", "case_import_sources"),
+                ("cases", "case_import_cases"),
+            ):
+                con.execute(f"DELETE FROM {table}")
+                con.execute(f"INSERT INTO {table} SELECT * FROM {work}")
+            stats.events_matched = _match_stored(store)
+            _drop_work_tables(store)
+    finally:
+        with store_errors(store.path, "importing cases"):
+            _drop_work_tables(store)
     return stats
+
+
+def _match_stored(store: Store) -> int:
+    """Match the stored events (if the detector has run) with the cases just written,
+    a country at a time; how many matches."""
+    events = _stored_events(store)
+    if events is None:
+        return 0
+    by_cc: dict[str, list[Event]] = {}
+    for e in events:
+        by_cc.setdefault(e.probe_cc.upper(), []).append(e)
+    store.con.execute("DELETE FROM case_events")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    n = 0
+    for cc, found in sorted(by_cc.items()):
+        rows = store.con.execute("SELECT body FROM cases WHERE country = ?", [cc]).fetchall()
+        cases = [msgspec.json.decode(r[0], type=Case) for r in rows]
+        n += len(_insert_matches(store, cases, found, now=now))
+    return n
 
 
 # ------------------------------------------------------------------------------------
