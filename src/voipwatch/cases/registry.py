@@ -271,20 +271,28 @@ def _refile(store: Store, *, stored: bool, stats: ImportStats) -> None:
     # Case ids stay distinct across countries too (a record may move country).
     taken: set[str] = set()
     for cc in sorted(countries):
-        rows = con.execute(
+        con.execute(
             "SELECT source, record_id, case_id, record, imported_from, imported_at "
             "FROM case_import_all WHERE cc = ? ORDER BY source, record_id",
             [cc],
-        ).fetchall()
-        records = [msgspec.json.decode(r[3], type=SourceRecord) for r in rows]
-        previous = {(r[0], r[1]): r[2] for r in rows if r[2]}
-        origin = {(r[0], r[1]): (r[4], r[5]) for r in rows}
-        del rows
+        )
+        # Fetched and decoded a slice at a time: the rows as text and as records are
+        # never both held whole.
+        records: list[SourceRecord] = []
+        previous: dict[tuple[str, str], str] = {}
+        origin: dict[tuple[str, str], tuple[str, datetime]] = {}
+        while chunk := con.fetchmany(STAGE_ROWS):
+            for src, rid, cid, body, frm, at in chunk:
+                records.append(msgspec.json.decode(body, type=SourceRecord))
+                if cid:
+                    previous[(src, rid)] = cid
+                origin[(src, rid)] = (frm, at)
         cases = merge(records, previous, taken=taken)
         del records
         stats.cases_after += len(cases)
         stats.merged += sum(1 for c in cases if len(c.sources) > 1)
-        _write_cases(store, cases, origin=origin)
+        for i in range(0, len(cases), STAGE_ROWS):
+            _write_cases(store, cases[i : i + STAGE_ROWS], origin=origin)
 
 
 def _write_cases(
