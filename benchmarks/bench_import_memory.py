@@ -6,8 +6,8 @@
 Each import runs in its own child process, its address space capped at ``--cap-gib``
 (so a run that would grow without bound fails here, not on the machine); the peak
 resident set comes from the child's rusage. The baseline, measured in the same run,
-is a child that imports voipwatch and reads the same file's bytes: what any import
-must hold at least while the file is read whole.
+is a child that imports voipwatch and reads the same file's bytes whole: the import
+itself streams the file, so its peak should not follow the file's size.
 
 Prints a table and a final JSON line with every figure.
 """

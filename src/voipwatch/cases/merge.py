@@ -192,11 +192,18 @@ def case_of(
 
 
 def merge(
-    records: list[SourceRecord], previous: dict[tuple[str, str], str] | None = None
+    records: list[SourceRecord],
+    previous: dict[tuple[str, str], str] | None = None,
+    *,
+    taken: set[str] | None = None,
 ) -> list[Case]:
-    """Cases from records; ``previous`` maps a record's key to the case it was filed under."""
+    """Cases from records; ``previous`` maps a record's key to the case it was filed under.
+
+    ``taken`` holds the case ids already given (by an earlier call, for the records of
+    another country); the ids given here are added to it.
+    """
     previous = previous or {}
-    taken: set[str] = set()
+    taken = set() if taken is None else taken
     cases = []
     for group in cluster(records):
         old = Counter(previous[r.key] for r in group if r.key in previous)

@@ -31,7 +31,7 @@ from voipwatch.cases.model import STATUSES, Annotation, Case, SourceRecord
 from voipwatch.cases.names import app_for, country_code
 from voipwatch.errors import InputError, StoreError, UsageError
 from voipwatch.events.model import Event
-from voipwatch.store.db import Store, registered
+from voipwatch.store.db import Store, registered, store_errors
 from voipwatch.untrusted import web_link
 
 CASES_SCHEMA = "1"
@@ -127,11 +127,15 @@ def ensure_tables(store: Store) -> None:
     """Create the registry's tables in a writable store (idempotent)."""
     _check_version(store)
     with store.transaction():
-        for ddl in DDL:
-            store.con.execute(ddl)
-        store.con.execute(
-            "INSERT OR REPLACE INTO store_meta VALUES ('cases_schema', ?)", [CASES_SCHEMA]
-        )
+        _create_tables(store)
+
+
+def _create_tables(store: Store) -> None:
+    for ddl in DDL:
+        store.con.execute(ddl)
+    store.con.execute(
+        "INSERT OR REPLACE INTO store_meta VALUES ('cases_schema', ?)", [CASES_SCHEMA]
+    )
 
 
 def _has_tables(store: Store) -> bool:
@@ -143,42 +147,171 @@ def _has_tables(store: Store) -> bool:
     return True
 
 
-def _records(store: Store) -> list[tuple[SourceRecord, str]]:
-    if not _has_tables(store):
-        return []
-    rows = store.con.execute(
-        "SELECT record, case_id FROM case_sources ORDER BY source, record_id"
-    ).fetchall()
-    return [(msgspec.json.decode(r[0], type=SourceRecord), r[1]) for r in rows]
+#: Records staged per statement while a file is read; what an import holds at once.
+STAGE_ROWS = 10_000
+#: Work tables of an import. Each statement on them commits on its own, so DuckDB
+#: writes them out as they grow (one transaction of a million rows would be held in
+#: memory until it commits); the registry's own tables change in one last
+#: transaction that copies them over and drops these, so a killed import leaves the
+#: registry as it was, and the next import starts these afresh.
+WORK_TABLES = ("case_import_records", "case_import_all", "case_import_sources", "case_import_cases")
+_SOURCE_COLUMNS = (
+    "source VARCHAR, record_id VARCHAR, case_id VARCHAR, record VARCHAR, "
+    "imported_from VARCHAR, imported_at TIMESTAMP"
+)
 
 
-def _write_cases(store: Store, cases: list[Case], *, imported: dict[tuple[str, str], str]) -> None:
-    """Replace the merged cases and the records' filing (inside a transaction)."""
+def _drop_work_tables(store: Store) -> None:
+    for t in WORK_TABLES:
+        store.con.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+class _Stager:
+    """Puts a file's records into ``case_import_records`` as they are read, counting new
+    and updated ones as merging them one by one would.
+
+    A record keeps the case it was filed under (the merge keeps case ids stable); a
+    new one is filed under none until the records are merged.
+    """
+
+    def __init__(
+        self, store: Store, *, stored: bool, origin: str, now: datetime, stats: ImportStats
+    ) -> None:
+        self.store = store
+        self.stored = stored
+        self.origin = origin
+        self.now = now
+        self.stats = stats
+        self.count = 0
+        # Per key: the first record the file gave (compared with the stored one) and the last.
+        self.pending: dict[tuple[str, str], tuple[SourceRecord, SourceRecord]] = {}
+
+    def __call__(self, record: SourceRecord) -> None:
+        self.count += 1
+        got = self.pending.get(record.key)
+        if got is None:
+            self.pending[record.key] = (record, record)
+        else:
+            self.stats.updated += got[1] != record
+            self.pending[record.key] = (got[0], record)
+        if len(self.pending) >= STAGE_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        import pyarrow as pa
+
+        if not self.pending:
+            return
+        con = self.store.con
+        keys = pa.table(
+            {
+                "source": [k[0] for k in self.pending],
+                "record_id": [k[1] for k in self.pending],
+            }
+        )
+        with registered(con, "staged_keys", keys):
+            # Earlier in this file first (it replaced what is stored), then the store.
+            earlier = con.execute(
+                "SELECT s.source, s.record_id, s.record, s.case_id FROM case_import_records s "
+                "JOIN staged_keys k USING (source, record_id)"
+            ).fetchall()
+            if earlier:
+                con.execute(
+                    "DELETE FROM case_import_records WHERE (source, record_id) IN "
+                    "(SELECT (source, record_id) FROM staged_keys)"
+                )
+            stored = []
+            if self.stored:
+                stored = con.execute(
+                    "SELECT s.source, s.record_id, s.record, s.case_id FROM case_sources s "
+                    "JOIN staged_keys k USING (source, record_id)"
+                ).fetchall()
+        filed: dict[tuple[str, str], str] = {}
+        known = {(r[0], r[1]) for r in earlier}
+        for src, rid, body, cid in [*earlier, *(r for r in stored if (r[0], r[1]) not in known)]:
+            old = msgspec.json.decode(body, type=SourceRecord)
+            self.stats.updated += old != self.pending[(src, rid)][0]
+            filed[(src, rid)] = cid
+        self.stats.new += len(self.pending) - len(filed)
+        _insert(
+            self.store,
+            "case_import_records",
+            [
+                (*key, filed.get(key, ""), _encode(last).decode(), self.origin, self.now)
+                for key, (_, last) in self.pending.items()
+            ],
+        )
+        self.pending.clear()
+
+
+def _refile(store: Store, *, stored: bool, stats: ImportStats) -> None:
+    """Merge the records, stored and staged, into cases one country after another,
+    into ``case_import_sources`` and ``case_import_cases``.
+
+    Records of two countries never merge, so only one country's records are held at a
+    time. Counts go to ``stats``.
+    """
     con = store.con
-    now = datetime.now(UTC).replace(tzinfo=None)
-    old_from = {
-        (r[0], r[1]): (r[2], r[3])
-        for r in con.execute(
-            "SELECT source, record_id, imported_from, imported_at FROM case_sources"
-        ).fetchall()
-    }
-    con.execute("DELETE FROM case_sources")
-    con.execute("DELETE FROM cases")
+    con.execute(f"CREATE TABLE case_import_sources ({_SOURCE_COLUMNS})")
+    con.execute(
+        "CREATE TABLE case_import_cases (case_id VARCHAR, country VARCHAR, kind VARCHAR, "
+        'start DATE, "end" DATE, apps VARCHAR, body VARCHAR)'
+    )
+    kept = (
+        "SELECT * FROM case_sources WHERE (source, record_id) NOT IN "
+        "(SELECT (source, record_id) FROM case_import_records) UNION ALL "
+        if stored
+        else ""
+    )
+    con.execute(
+        "CREATE TABLE case_import_all AS SELECT *, json_extract_string(record, '$.country') AS cc "
+        f"FROM ({kept}SELECT * FROM case_import_records)"
+    )
+    countries = [r[0] for r in con.execute("SELECT DISTINCT cc FROM case_import_all").fetchall()]
+    # Case ids stay distinct across countries too (a record may move country).
+    taken: set[str] = set()
+    for cc in sorted(countries):
+        con.execute(
+            "SELECT source, record_id, case_id, record, imported_from, imported_at "
+            "FROM case_import_all WHERE cc = ? ORDER BY source, record_id",
+            [cc],
+        )
+        # Fetched and decoded a slice at a time: the rows as text and as records are
+        # never both held whole.
+        records: list[SourceRecord] = []
+        previous: dict[tuple[str, str], str] = {}
+        origin: dict[tuple[str, str], tuple[str, datetime]] = {}
+        while chunk := con.fetchmany(STAGE_ROWS):
+            for src, rid, cid, body, frm, at in chunk:
+                records.append(msgspec.json.decode(body, type=SourceRecord))
+                if cid:
+                    previous[(src, rid)] = cid
+                origin[(src, rid)] = (frm, at)
+        cases = merge(records, previous, taken=taken)
+        del records
+        stats.cases_after += len(cases)
+        stats.merged += sum(1 for c in cases if len(c.sources) > 1)
+        for i in range(0, len(cases), STAGE_ROWS):
+            _write_cases(store, cases[i : i + STAGE_ROWS], origin=origin)
+
+
+def _write_cases(
+    store: Store, cases: list[Case], *, origin: dict[tuple[str, str], tuple[str, datetime]]
+) -> None:
+    """Append merged cases and their records' filing to the import's work tables."""
     source_rows = []
     case_rows = []
     for c in cases:
         for r in c.sources:
-            if r.key in imported:
-                origin = (imported[r.key], now)
-            else:
-                origin = old_from.get(r.key, (r.file, now))
-            source_rows.append((r.source, r.record_id, c.case_id, _encode(r).decode(), *origin))
+            source_rows.append(
+                (r.source, r.record_id, c.case_id, _encode(r).decode(), *origin[r.key])
+            )
         body = msgspec.structs.replace(c, annotations=[], events=[], status="unreviewed")
         case_rows.append(
             (c.case_id, c.country, c.kind, c.start, c.end, ",".join(c.apps), _encode(body).decode())
         )
-    _insert(store, "case_sources", source_rows)
-    _insert(store, "cases", case_rows)
+    _insert(store, "case_import_sources", source_rows)
+    _insert(store, "case_import_cases", case_rows)
 
 
 def _insert(store: Store, table: str, rows: list[tuple[Any, ...]]) -> None:
@@ -203,47 +336,80 @@ def import_cases(
 ) -> ImportStats:
     """Import one file of documented cases, merging its records into the registry.
 
-    Bad records are reported through ``on_problem`` and then an :class:`InputError`
-    is raised: nothing is written unless every record of the file is good.
+    The file is read as a stream and its records staged in work tables as they come,
+    so memory does not grow with the file; merging holds one country's records at a
+    time. Bad records are reported through ``on_problem`` and then an
+    :class:`InputError` is raised: nothing is written unless every record of the file
+    is good, and the registry changes in one transaction.
     """
-    batch = read_file(path, source=source, today=today)
-    if batch.problems:
-        for p in batch.problems:
-            if on_problem is not None:
-                on_problem(str(p))
-        first = batch.problems[0]
-        raise InputError(
-            f"{len(batch.problems)} bad record(s), nothing imported (first: line {first.line}: "
-            f"{first.reason})",
-            source=str(path),
-        )
-    if not batch.records and not batch.skipped:
-        raise InputError("no cases in the file", source=str(path))
-    ensure_tables(store)
-    stats = ImportStats(
-        file=str(path), source=batch.source, rows=batch.rows, records=len(batch.records)
-    )
-    stats.skipped = batch.skipped
-    stats.repaired = batch.notes
-    existing = _records(store)
-    previous = {r.key: cid for r, cid in existing}
-    stats.cases_before = len(set(previous.values()))
-    by_key = {r.key: r for r, _ in existing}
-    for r in batch.records:
-        if r.key in by_key:
-            stats.updated += by_key[r.key] != r
-        else:
-            stats.new += 1
-        by_key[r.key] = r
-    cases = merge(list(by_key.values()), previous)
-    stats.cases_after = len(cases)
-    stats.merged = sum(1 for c in cases if len(c.sources) > 1)
-    with store.transaction():
-        _write_cases(store, cases, imported={r.key: str(path) for r in batch.records})
-        events = _stored_events(store)
-        if events is not None:
-            stats.events_matched = len(_write_matches(store, cases, events))
+    stored = _has_tables(store)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    stats = ImportStats(file=str(path), source="")
+    con = store.con
+    with store_errors(store.path, "importing cases"):
+        _drop_work_tables(store)
+        con.execute(f"CREATE TABLE case_import_records ({_SOURCE_COLUMNS})")
+    try:
+        if stored:
+            # fetchall: a result left unfinished would block the statements that follow.
+            stats.cases_before = con.execute(
+                "SELECT count(DISTINCT case_id) FROM case_sources"
+            ).fetchall()[0][0]
+        stage = _Stager(store, stored=stored, origin=str(path), now=now, stats=stats)
+        batch = read_file(path, source=source, today=today, sink=stage)
+        if batch.problems:
+            for p in batch.problems:
+                if on_problem is not None:
+                    on_problem(str(p))
+            first = batch.problems[0]
+            raise InputError(
+                f"{len(batch.problems)} bad record(s), nothing imported (first: line "
+                f"{first.line}: {first.reason})",
+                source=str(path),
+            )
+        if not stage.count and not batch.skipped:
+            raise InputError("no cases in the file", source=str(path))
+        with store_errors(store.path, "importing cases"):
+            stage.flush()
+            stats.source = batch.source
+            stats.rows = batch.rows
+            stats.records = stage.count
+            stats.skipped = batch.skipped
+            stats.repaired = batch.notes
+            _refile(store, stored=stored, stats=stats)
+        with store.transaction():
+            _create_tables(store)
+            for table, work in (
+                ("case_sources", "case_import_sources"),
+                ("cases", "case_import_cases"),
+            ):
+                con.execute(f"DELETE FROM {table}")
+                con.execute(f"INSERT INTO {table} SELECT * FROM {work}")
+            stats.events_matched = _match_stored(store)
+            _drop_work_tables(store)
+    finally:
+        with store_errors(store.path, "importing cases"):
+            _drop_work_tables(store)
     return stats
+
+
+def _match_stored(store: Store) -> int:
+    """Match the stored events (if the detector has run) with the cases just written,
+    a country at a time; how many matches."""
+    events = _stored_events(store)
+    if events is None:
+        return 0
+    by_cc: dict[str, list[Event]] = {}
+    for e in events:
+        by_cc.setdefault(e.probe_cc.upper(), []).append(e)
+    store.con.execute("DELETE FROM case_events")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    n = 0
+    for cc, found in sorted(by_cc.items()):
+        rows = store.con.execute("SELECT body FROM cases WHERE country = ?", [cc]).fetchall()
+        cases = [msgspec.json.decode(r[0], type=Case) for r in rows]
+        n += len(_insert_matches(store, cases, found, now=now))
+    return n
 
 
 # ------------------------------------------------------------------------------------
@@ -420,16 +586,21 @@ def _stored_events(store: Store) -> list[Event] | None:
     return load_events(store)
 
 
-def _write_matches(store: Store, cases: list[Case], events: list[Event]) -> list[Match]:
+def _insert_matches(
+    store: Store, cases: list[Case], events: list[Event], *, now: datetime
+) -> list[Match]:
     found = match(cases, events)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    store.con.execute("DELETE FROM case_events")
     if found:
         store.con.executemany(
             "INSERT INTO case_events VALUES (?, ?, ?, ?)",
             [(m.case_id, m.event_id, m.reason, now) for m in found],
         )
     return found
+
+
+def _write_matches(store: Store, cases: list[Case], events: list[Event]) -> list[Match]:
+    store.con.execute("DELETE FROM case_events")
+    return _insert_matches(store, cases, events, now=datetime.now(UTC).replace(tzinfo=None))
 
 
 def match_events(store: Store, events: list[Event] | None = None) -> list[Match]:

@@ -39,6 +39,10 @@ MAX_LINE_BYTES = 256 * 1024 * 1024
 MAX_DOC_BYTES = MAX_LINE_BYTES
 #: How much of a bad record is kept in quarantine.
 QUARANTINE_EXCERPT = 64 * 1024
+#: Bad records of one file kept in quarantine, one row each, in input order; the rest
+#: of the file's bad records are only counted (``ingest_files.quarantined``), so a small
+#: file of millions of bad lines cannot flood the store.
+QUARANTINE_PER_FILE = 100
 #: A first line shorter than this that is not JSON on its own starts a pretty-printed
 #: document; a longer one is a broken line of JSONL (pretty printers open with ``{``).
 _PRETTY_HEAD = 4096

@@ -26,7 +26,13 @@ from typing import Final
 
 from voipwatch.engine import Engine, ProcessEngine, create_engine, default_workers
 from voipwatch.errors import InputError, UsageError
-from voipwatch.ooni.reader import QUARANTINE_EXCERPT, Problem, iter_files, read_file
+from voipwatch.ooni.reader import (
+    QUARANTINE_EXCERPT,
+    QUARANTINE_PER_FILE,
+    Problem,
+    iter_files,
+    read_file,
+)
 from voipwatch.store.batch import Batch, FileStats
 from voipwatch.store.db import Store, store_errors
 from voipwatch.store.pipeline import ingest_files
@@ -102,7 +108,8 @@ class _Run:
         self.stats.quarantined += 1
         fs.records += 1
         fs.quarantined += 1
-        self.batch.quarantine.setdefault((*where, reason), excerpt[:QUARANTINE_EXCERPT])
+        if fs.quarantined <= QUARANTINE_PER_FILE:
+            self.batch.quarantine.setdefault((*where, reason), excerpt[:QUARANTINE_EXCERPT])
         if self.on_problem is not None:
             self.on_problem(message)
         self._maybe_submit()

@@ -160,7 +160,8 @@ class _Committer:
                 q = part.quarantine()
                 cols = [q.column(n).to_pylist() for n in ("file", "line", "reason", "excerpt")]
                 for f, n, r, ex in zip(*cols, strict=True):
-                    quarantine.setdefault((f, n, r), ex)
+                    if ex is not None:  # None: past the file's quarantine rows, counted only
+                        quarantine.setdefault((f, n, r), ex)
                 messages += q.column("message").to_pylist()
         with store_errors(self.store.path, "ingest"):
             if self.all_new:

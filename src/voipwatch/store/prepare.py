@@ -18,7 +18,8 @@ ends, ``done`` last:
   (:meth:`Rows.measurements <voipwatch.store.rows.Rows.measurements>`);
 * ``<part>.verdicts.parquet`` and ``<part>.observations.parquet``: their ``verdicts``
   and ``observations`` rows;
-* ``<part>.quarantine.parquet``: records that could not be read, with the message to
+* ``<part>.quarantine.parquet``: records that could not be read (past a file's first
+  ``QUARANTINE_PER_FILE`` only counted: no excerpt, not stored), with the message to
   report;
 * ``<part>.done``: says the part is complete, how many rows it holds, whether it is
   the file's last, and then the file's counters.
@@ -43,7 +44,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from voipwatch.errors import FingerprintTableError, InputError
-from voipwatch.ooni.reader import QUARANTINE_EXCERPT, Problem, read_file
+from voipwatch.ooni.reader import QUARANTINE_EXCERPT, QUARANTINE_PER_FILE, Problem, read_file
 from voipwatch.store.rows import OBSERVATIONS_JSON, Rows
 from voipwatch.store.schema import OBSERVATION_FIELDS
 from voipwatch.verdicts import Judgement, judge_bytes
@@ -212,7 +213,7 @@ def observations_table(measurements: pa.Table) -> pa.Table:
     return pa.table(cols)
 
 
-def _quarantine_table(items: list[tuple[str, int, str, bytes, str]]) -> pa.Table:
+def _quarantine_table(items: list[tuple[str, int, str, bytes | None, str]]) -> pa.Table:
     cols = list(zip(*items, strict=True)) or [()] * len(_QUARANTINE_SCHEMA)
     return pa.table(
         {f.name: pa.array(c, type=f.type) for f, c in zip(_QUARANTINE_SCHEMA, cols, strict=True)}
@@ -285,7 +286,7 @@ class _Spill:
         self.keys: set[str] = set()
         self.part_rows = self.part_bytes = self.part_quarantined = 0
         self.rows = Rows()
-        self.quarantine: list[tuple[str, int, str, bytes, str]] = []
+        self.quarantine: list[tuple[str, int, str, bytes | None, str]] = []
         self.chunk_bytes = 0
         self.measurements = 0
 
@@ -300,11 +301,15 @@ class _Spill:
         self.chunk_bytes += len(raw)
         return True
 
-    def problem(self, where: tuple[str, int], reason: str, raw: bytes, message: str) -> None:
-        excerpt = raw[:QUARANTINE_EXCERPT]
+    def problem(
+        self, where: tuple[str, int], reason: str, raw: bytes, message: str, *, keep: bool
+    ) -> None:
+        """A bad record: its message always (it is reported), its row in the quarantine
+        only when ``keep`` (no excerpt: counted, not kept)."""
+        excerpt = raw[:QUARANTINE_EXCERPT] if keep else None
         self.quarantine.append((*where, reason, excerpt, message))
         self.part_quarantined += 1
-        self.chunk_bytes += len(excerpt)
+        self.chunk_bytes += len(message) + (len(excerpt) if excerpt is not None else 0)
 
     def step(self, batch_size: int, batch_bytes: int) -> None:
         """Write the chunk out when it is full, and end the part when that is full."""
@@ -394,14 +399,22 @@ def prepare_file(
         records += 1
         if isinstance(rec, Problem):
             quarantined += 1
-            spill.problem((rec.source, rec.line), rec.reason, rec.raw, str(rec))
+            spill.problem(
+                (rec.source, rec.line),
+                rec.reason,
+                rec.raw,
+                str(rec),
+                keep=quarantined <= QUARANTINE_PER_FILE,
+            )
         else:
             try:
                 j = judge_record(rec.raw, source=rec.source, line=rec.line, uid=rec.uid)
             except InputError as exc:
                 quarantined += 1
                 where = (exc.source or rec.source, exc.line or rec.line)
-                spill.problem(where, exc.reason, rec.raw, str(exc))
+                spill.problem(
+                    where, exc.reason, rec.raw, str(exc), keep=quarantined <= QUARANTINE_PER_FILE
+                )
             else:
                 if not spill.add(j, rec.source, rec.line, rec.raw):
                     run_duplicate += 1

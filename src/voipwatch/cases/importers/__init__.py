@@ -5,17 +5,20 @@ bytes in, a :class:`Batch` out); the format is detected from the content unless 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import msgspec.structs
 
 from voipwatch.cases.importers.cenalert import read_cenalert
-from voipwatch.cases.importers.common import Batch
+from voipwatch.cases.importers.common import Batch, Content
 from voipwatch.cases.importers.native import read_native
 from voipwatch.cases.importers.ooni import read_ooni
 from voipwatch.cases.importers.stop import read_stop
+from voipwatch.cases.model import SourceRecord
 from voipwatch.errors import InputError, UsageError
 
 __all__ = ["READERS", "Batch", "detect_format", "read_cases", "read_file"]
@@ -48,10 +51,24 @@ def detect_format(data: bytes) -> str | None:
 
 
 def read_cases(
-    data: bytes, *, file: str, source: str | None = None, today: date | None = None
+    data: Content,
+    *,
+    file: str,
+    source: str | None = None,
+    today: date | None = None,
+    sink: Callable[[SourceRecord], None] | None = None,
 ) -> Batch:
-    """Parse one file's bytes with the reader ``source`` names, or the detected one."""
-    fmt = source or detect_format(data)
+    """Parse one file's content with the reader ``source`` names, or the detected one.
+
+    With ``sink``, records are handed to it as they are read instead of kept in the
+    batch. An open file is read from where it stands; its first bytes must be peekable
+    (a buffered file) when the format is detected.
+    """
+    if source is None:
+        head = data[:4096] if isinstance(data, bytes) else _peek(data)
+        fmt = detect_format(head)
+    else:
+        fmt = source
     if fmt is None:
         raise InputError(
             "format not recognised (not OONI incidents, an Access Now STOP sheet, a CenAlert "
@@ -61,21 +78,42 @@ def read_cases(
     if fmt not in READERS:
         raise UsageError(f"--source: {fmt!r} is not one of {', '.join(READERS)}")
     day = today or datetime.now(UTC).date()
+
+    def dated(r: SourceRecord) -> SourceRecord:
+        # A voipwatch export keeps the day its records were first read.
+        return r if r.as_of is not None else msgspec.structs.replace(r, as_of=day)
+
+    out: Callable[[SourceRecord], None] | None = None
+    if sink is not None:
+        given = sink
+
+        def out(r: SourceRecord) -> None:
+            given(dated(r))
+
     try:
-        batch = READERS[fmt](data, file=file, today=day)
+        batch = READERS[fmt](data, file=file, today=day, sink=out)
     except RecursionError:
         # msgspec (and any reader) gives up on absurdly deep JSON; no real case file nests.
         raise InputError("JSON nested too deeply to read", source=file) from None
-    # A voipwatch export keeps the day its records were first read.
-    batch.records = [
-        r if r.as_of is not None else msgspec.structs.replace(r, as_of=day) for r in batch.records
-    ]
+    batch.records = [dated(r) for r in batch.records]
     return batch
 
 
-def read_file(path: Path, *, source: str | None = None, today: date | None = None) -> Batch:
+def _peek(stream: BinaryIO) -> bytes:
+    head = stream.peek(4096) if isinstance(stream, io.BufferedReader) else b""
+    return head[:4096]
+
+
+def read_file(
+    path: Path,
+    *,
+    source: str | None = None,
+    today: date | None = None,
+    sink: Callable[[SourceRecord], None] | None = None,
+) -> Batch:
+    """Read one file of cases, streamed from disk (records to ``sink`` when given)."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            return read_cases(f, file=str(path), source=source, today=today, sink=sink)
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
-    return read_cases(data, file=str(path), source=source, today=today)

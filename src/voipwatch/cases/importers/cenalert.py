@@ -10,10 +10,13 @@ The file is a concatenation: a repeated header row is skipped.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 
 from voipwatch.cases.importers.common import (
     Batch,
+    Content,
+    as_text,
     check_dates,
     parse_day,
     read_csv,
@@ -83,34 +86,41 @@ def _row_record(
     )
 
 
-def read_cenalert(data: bytes, *, file: str, today: date) -> Batch:
-    batch = Batch(source="cenalert")
-    header, rows = read_csv(data.decode("utf-8-sig", errors="replace"), source=file)
-    missing = COLUMNS - set(header)
-    if missing:
-        raise InputError(
-            f"not a CenAlert events list: no {', '.join(sorted(missing))} column", source=file
-        )
-    seen: set[str] = set()
-    for line, row in rows:
-        if row.get("country") == "country" and row.get("country_code") == "country_code":
-            continue  # the header again, where two lists were concatenated
-        batch.rows += 1
-        if row.get(""):
-            batch.problems.append(
-                InputError("more cells than the header has columns", source=file, line=line)
+def read_cenalert(
+    data: Content,
+    *,
+    file: str,
+    today: date,
+    sink: Callable[[SourceRecord], None] | None = None,
+) -> Batch:
+    batch = Batch(source="cenalert", sink=sink)
+    with as_text(data) as text:
+        header, rows = read_csv(text, source=file)
+        missing = COLUMNS - set(header)
+        if missing:
+            raise InputError(
+                f"not a CenAlert events list: no {', '.join(sorted(missing))} column", source=file
             )
-            continue
-        try:
-            got = _row_record(row, file=file, line=line, today=today, batch=batch)
-        except ValueError as exc:
-            batch.problems.append(InputError(str(exc), source=file, line=line))
-            continue
-        if isinstance(got, str):
-            batch.skipped[got] += 1
-        elif got.record_id in seen:
-            batch.skipped["repeats another row"] += 1
-        else:
-            seen.add(got.record_id)
-            batch.records.append(got)
+        seen: set[str] = set()
+        for line, row in rows:
+            if row.get("country") == "country" and row.get("country_code") == "country_code":
+                continue  # the header again, where two lists were concatenated
+            batch.rows += 1
+            if row.get(""):
+                batch.problems.append(
+                    InputError("more cells than the header has columns", source=file, line=line)
+                )
+                continue
+            try:
+                got = _row_record(row, file=file, line=line, today=today, batch=batch)
+            except ValueError as exc:
+                batch.problems.append(InputError(str(exc), source=file, line=line))
+                continue
+            if isinstance(got, str):
+                batch.skipped[got] += 1
+            elif got.record_id in seen:
+                batch.skipped["repeats another row"] += 1
+            else:
+                seen.add(got.record_id)
+                batch.add(got)
     return batch

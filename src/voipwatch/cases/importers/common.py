@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import BinaryIO, TextIO
 
 from voipwatch.cases.model import SourceRecord
 from voipwatch.cases.names import country_code
@@ -28,6 +31,36 @@ class Batch:
     notes: Counter[str] = field(default_factory=Counter)
     problems: list[InputError] = field(default_factory=list)
     rows: int = 0
+    #: Where records go instead of ``records`` when given: an import streams them to
+    #: the store, so a file of a million rows is never held whole.
+    sink: Callable[[SourceRecord], None] | None = None
+
+    def add(self, record: SourceRecord) -> None:
+        if self.sink is None:
+            self.records.append(record)
+        else:
+            self.sink(record)
+
+
+#: A file's content: its bytes, or the open file (read as it is parsed).
+Content = bytes | BinaryIO
+
+
+@contextmanager
+def as_text(data: Content) -> Iterator[TextIO]:
+    """The content as text, decoded as it is read (a byte-order mark dropped); an open
+    file is left open for its owner to close."""
+    raw = io.BytesIO(data) if isinstance(data, bytes) else data
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+    try:
+        yield text
+    finally:
+        text.detach()
+
+
+def as_bytes(data: Content) -> bytes:
+    """The whole content (JSON documents are parsed whole)."""
+    return data if isinstance(data, bytes) else data.read()
 
 
 def parse_day(value: str, *, what: str) -> date:
@@ -62,24 +95,35 @@ def split_list(value: str) -> list[str]:
     return [p.strip() for p in value.split(sep) if p.strip()]
 
 
-def read_csv(text: str, *, source: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """Header and (line, row) pairs; a file csv cannot read is an InputError naming the line.
+def read_csv(
+    text: str | TextIO, *, source: str
+) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    """Header and (line, row) pairs, read as they are iterated; a file csv cannot read is
+    an InputError naming the line.
 
     A row with more cells than the header gets the extra cells under ``""`` so the
     importer can report it.
     """
-    reader = csv.DictReader(io.StringIO(text), restkey="")
-    rows: list[tuple[int, dict[str, str]]] = []
+    stream = io.StringIO(text) if isinstance(text, str) else text
+    reader = csv.DictReader(stream, restkey="")
+
+    def failed(exc: csv.Error) -> InputError:
+        return InputError(f"not a readable CSV file ({exc})", source=source, line=reader.line_num)
+
     try:
         header = list(reader.fieldnames or [])
-        for row in reader:
-            extra = row.pop("", None)
-            cells = {k: (v or "") for k, v in row.items()}
-            if extra:
-                cells[""] = ",".join(str(x) for x in extra)
-            rows.append((reader.line_num, cells))
     except csv.Error as exc:
-        raise InputError(
-            f"not a readable CSV file ({exc})", source=source, line=reader.line_num
-        ) from None
-    return header, rows
+        raise failed(exc) from None
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        try:
+            for row in reader:
+                extra = row.pop("", None)
+                cells = {k: (v or "") for k, v in row.items()}
+                if extra:
+                    cells[""] = ",".join(str(x) for x in extra)
+                yield reader.line_num, cells
+        except csv.Error as exc:
+            raise failed(exc) from None
+
+    return header, rows()

@@ -8,12 +8,13 @@ catalogue service (or one of its names), since no source text stands behind them
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 import msgspec
 
-from voipwatch.cases.importers.common import Batch, check_dates, resolve_country
+from voipwatch.cases.importers.common import Batch, Content, as_bytes, check_dates, resolve_country
 from voipwatch.cases.model import KINDS, SOURCES, SourceRecord, record_digest
 from voipwatch.cases.names import PSEUDO_APPS, app_for
 from voipwatch.errors import InputError
@@ -63,9 +64,15 @@ def _record(obj: dict[str, Any], *, file: str, line: int, today: date) -> Source
     return rec
 
 
-def read_native(data: bytes, *, file: str, today: date) -> Batch:
-    batch = Batch(source="voipwatch")
-    text = data.decode("utf-8-sig", errors="replace").strip()
+def read_native(
+    data: Content,
+    *,
+    file: str,
+    today: date,
+    sink: Callable[[SourceRecord], None] | None = None,
+) -> Batch:
+    batch = Batch(source="voipwatch", sink=sink)
+    text = as_bytes(data).decode("utf-8-sig", errors="replace").strip()
     items: list[tuple[int, Any]] = []
     if text.startswith("["):
         try:
@@ -95,7 +102,7 @@ def read_native(data: bytes, *, file: str, today: date) -> Batch:
             try:
                 if not isinstance(part, dict):
                     raise ValueError("a source that is not an object")
-                batch.records.append(_record(part, file=file, line=n, today=today))
+                batch.add(_record(part, file=file, line=n, today=today))
             except ValueError as exc:
                 batch.problems.append(InputError(str(exc), source=file, line=n))
     return batch

@@ -7,6 +7,7 @@ the tags and title name. Incidents that name no calling or messaging app are lef
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -14,6 +15,8 @@ import msgspec
 
 from voipwatch.cases.importers.common import (
     Batch,
+    Content,
+    as_bytes,
     check_dates,
     parse_day,
     read_csv,
@@ -121,9 +124,16 @@ def incident_records(
     return records, ""
 
 
-def read_ooni(data: bytes, *, file: str, today: date) -> Batch:
+def read_ooni(
+    data: Content,
+    *,
+    file: str,
+    today: date,
+    sink: Callable[[SourceRecord], None] | None = None,
+) -> Batch:
     """Parse incidents from JSON (``{"incidents": [...]}`` or a list) or the CSV form."""
-    batch = Batch(source="ooni")
+    batch = Batch(source="ooni", sink=sink)
+    data = as_bytes(data)
     text = data.decode("utf-8-sig", errors="replace")
     items: list[tuple[int, dict[str, Any]]]
     if text.lstrip().startswith(("{", "[")):
@@ -157,5 +167,6 @@ def read_ooni(data: bytes, *, file: str, today: date) -> Batch:
             continue
         if why:
             batch.skipped[why] += 1
-        batch.records.extend(records)
+        for record in records:
+            batch.add(record)
     return batch

@@ -14,11 +14,14 @@ number of hours, and estimated start dates keep that precision.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Final
 
 from voipwatch.cases.importers.common import (
     Batch,
+    Content,
+    as_text,
     check_dates,
     parse_day,
     read_csv,
@@ -237,43 +240,53 @@ def _fold_years(
     return sorted((c for b in chains.values() for c in b), key=lambda c: c[0][0])
 
 
-def read_stop(data: bytes, *, file: str, today: date) -> Batch:
-    batch = Batch(source="stop")
-    header, rows = read_csv(data.decode("utf-8-sig", errors="replace"), source=file)
-    missing = COLUMNS - set(header)
-    if missing:
-        raise InputError(
-            f"not an Access Now STOP sheet: no {', '.join(sorted(missing))} column", source=file
-        )
-    groups: dict[tuple[str, ...], list[tuple[int, dict[str, str]]]] = {}
-    for line, row in rows:
-        batch.rows += 1
-        if row.get(""):
-            batch.problems.append(
-                InputError("more cells than the header has columns", source=file, line=line)
+def read_stop(
+    data: Content,
+    *,
+    file: str,
+    today: date,
+    sink: Callable[[SourceRecord], None] | None = None,
+) -> Batch:
+    # Rows are grouped before they become records (a block repeated per year is one),
+    # so a STOP sheet is held whole; it has a few thousand rows.
+    batch = Batch(source="stop", sink=sink)
+    with as_text(data) as text:
+        header, rows = read_csv(text, source=file)
+        missing = COLUMNS - set(header)
+        if missing:
+            raise InputError(
+                f"not an Access Now STOP sheet: no {', '.join(sorted(missing))} column", source=file
             )
-            continue
-        if not row.get("start_date", "").strip() or not row.get("country", "").strip():
-            batch.problems.append(
-                InputError("row without a start_date or country", source=file, line=line)
+        groups: dict[tuple[str, ...], list[tuple[int, dict[str, str]]]] = {}
+        for line, row in rows:
+            batch.rows += 1
+            if row.get(""):
+                batch.problems.append(
+                    InputError("more cells than the header has columns", source=file, line=line)
+                )
+                continue
+            if not row.get("start_date", "").strip() or not row.get("country", "").strip():
+                batch.problems.append(
+                    InputError("row without a start_date or country", source=file, line=line)
+                )
+                continue
+            area = row.get("area_name", "").strip()
+            key = (
+                row["country"].strip(),
+                row["start_date"].strip(),
+                row.get("shutdown_extent", "").strip(),
+                "" if area.lower() in NATIONAL else area,
             )
-            continue
-        area = row.get("area_name", "").strip()
-        key = (
-            row["country"].strip(),
-            row["start_date"].strip(),
-            row.get("shutdown_extent", "").strip(),
-            "" if area.lower() in NATIONAL else area,
-        )
-        groups.setdefault(key, []).append((line, row))
-    for members in _fold_years(groups):
-        if len(members) > 1:
-            batch.skipped["repeats a block of another year's row"] += len(members) - 1
-        line = members[0][0]
-        try:
-            batch.records.extend(
-                _row_record([r for _, r in members], file=file, line=line, today=today, batch=batch)
-            )
-        except ValueError as exc:
-            batch.problems.append(InputError(str(exc), source=file, line=line))
+            groups.setdefault(key, []).append((line, row))
+        for members in _fold_years(groups):
+            if len(members) > 1:
+                batch.skipped["repeats a block of another year's row"] += len(members) - 1
+            line = members[0][0]
+            try:
+                for record in _row_record(
+                    [r for _, r in members], file=file, line=line, today=today, batch=batch
+                ):
+                    batch.add(record)
+            except ValueError as exc:
+                batch.problems.append(InputError(str(exc), source=file, line=line))
     return batch
