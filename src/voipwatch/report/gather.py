@@ -138,6 +138,28 @@ def measured_services(con: duckdb.DuckDBPyConnection, cc: str) -> dict[str, dict
     return out
 
 
+def _behind_event(
+    cc: str, roles: list[str], since: datetime, until: datetime | None, asns: list[int] | None
+) -> tuple[str, list[Any]]:
+    """The verdict rows behind an event: a ``FROM … WHERE`` over ``v`` and ``m``, and its
+    parameters — a verdict on one of ``roles`` of ``blocked`` or ``partial`` in the
+    event's window and networks."""
+    params: list[Any] = [cc, *roles, since]
+    where = ""
+    if until is not None:
+        where += " AND m.measurement_start_time <= ?"
+        params.append(until)
+    if asns:
+        where += f" AND m.probe_asn IN ({', '.join('?' for _ in asns)})"
+        params.extend(f"AS{a}" for a in asns)
+    sql = f"""
+        FROM verdicts v JOIN measurements m ON m.key = v.key
+        WHERE m.probe_cc = ? AND v.role IN ({", ".join("?" for _ in roles)})
+          AND v.status IN ('blocked', 'partial') AND m.measurement_start_time >= ? {where}
+    """
+    return sql, params
+
+
 def evidence_raw(
     con: duckdb.DuckDBPyConnection,
     cc: str,
@@ -156,20 +178,8 @@ def evidence_raw(
     """
     if not roles:
         return [], 0
-    params: list[Any] = [cc, *roles, since]
-    where = ""
-    if until is not None:
-        where += " AND m.measurement_start_time <= ?"
-        params.append(until)
-    if asns:
-        where += f" AND m.probe_asn IN ({', '.join('?' for _ in asns)})"
-        params.extend(f"AS{a}" for a in asns)
-    behind = f"""
-        SELECT DISTINCT m.key
-        FROM verdicts v JOIN measurements m ON m.key = v.key
-        WHERE m.probe_cc = ? AND v.role IN ({", ".join("?" for _ in roles)})
-          AND v.status IN ('blocked', 'partial') AND m.measurement_start_time >= ? {where}
-    """
+    rows_sql, params = _behind_event(cc, roles, since, until, asns)
+    behind = f"SELECT DISTINCT m.key {rows_sql}"
     row = con.execute(f"SELECT count(*) FROM ({behind})", params).fetchone()
     total = int(row[0]) if row else 0
     rows = con.execute(
@@ -195,22 +205,13 @@ def evidence_samples(
     """A few measurements behind an event: uid, network, time, role, technique, atoms."""
     if not roles:
         return []
-    params: list[Any] = [cc, *roles, since]
-    where = ""
-    if until is not None:
-        where += " AND m.measurement_start_time <= ?"
-        params.append(until)
-    if asns:
-        where += f" AND m.probe_asn IN ({', '.join('?' for _ in asns)})"
-        params.extend(f"AS{a}" for a in asns)
+    rows_sql, params = _behind_event(cc, roles, since, until, asns)
     params.append(limit)
     rows = con.execute(
         f"""
         SELECT m.measurement_uid, m.probe_asn, m.measurement_start_time, m.test_name,
                v.role, v.status, v.technique, v.evidence, v.confirmed
-        FROM verdicts v JOIN measurements m ON m.key = v.key
-        WHERE m.probe_cc = ? AND v.role IN ({", ".join("?" for _ in roles)})
-          AND v.status IN ('blocked', 'partial') AND m.measurement_start_time >= ? {where}
+        {rows_sql}
         ORDER BY m.measurement_start_time, m.measurement_uid LIMIT ?
         """,
         params,
