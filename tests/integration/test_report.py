@@ -62,6 +62,9 @@ def test_brief_on_a_country_without_data_invents_nothing(store_path: Path, tmp_p
     [
         (["--country", "ITA"], "not a two-letter country code"),
         (["--country", "IT", "--format", "docx"], "is not one of html, pdf"),
+        (["--country", "IT", "--since", "2017-01-01", "--until", "2016-01-01"], "ends on"),
+        (["--country", "IT", "--since", "2016-13-01"], "is not a day"),
+        (["--country", "IT", "--apps", "whatsapp,nosuchapp"], "unknown app(s): nosuchapp"),
     ],
 )
 def test_bad_options_are_one_line_usage_errors(
@@ -114,3 +117,37 @@ def test_a_real_ooni_measurement_links_to_ooni_explorer(store_path: Path) -> Non
     # A demo store's measurements are invented: no link to a page that does not exist.
     with TestClient(create_app(store_path, demo=True), base_url="http://127.0.0.1") as client:
         assert "explorer.ooni.org/m/" not in client.get(f"/measurement/{uid}").text
+
+
+@pytest.mark.shared
+def test_a_brief_on_a_past_period_shows_the_case_and_says_there_are_no_measurements(
+    shared_dir: Path, store_path: Path, tmp_path: Path
+) -> None:
+    """Morocco's 2016 VoIP ban: documented, with its law, before anyone measured it."""
+    from voipwatch.cases.registry import import_cases
+
+    db = tmp_path / "ma.duckdb"
+    shutil.copy(store_path, db)
+    with open_store(db) as store:
+        stop = shared_dir / "ground-truth" / "accessnow_stop_2016_2025.csv"
+        import_cases(store, stop, "stop")
+    out = tmp_path / "ma.html"
+    code, output = _report(
+        "--country", "MA", "--since", "2016-01-01", "--until", "2017-01-01",
+        "--db", str(db), "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, output
+    html = out.read_text()
+    assert "Morocco, from 2016-01-01 until 2017-01-01" in html
+    assert "no judged measurements from MA from 2016-01-01 until 2017-01-01." in html
+    assert "2016-02-16" in html  # the documented VoIP ban
+    assert "voip only" in html
+    assert "ANRT" in html  # the law the regulator cited
+    assert "Morocco is a state party to the ICCPR" in html
+    assert "voipwatch cases list" not in html  # no command names in a brief
+    # A brief on later years does not show the 2016 case.
+    code, output = _report(
+        "--country", "MA", "--since", "2020-01-01", "--db", str(db), "--out", str(out)
+    )
+    assert code == 0, output
+    assert "2016-02-16" not in out.read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -38,6 +39,22 @@ def report(
             show_default=False,
         ),
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="First day the brief covers (YYYY-MM-DD).", show_default=False
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until", help="Day after the last it covers (YYYY-MM-DD).", show_default=False
+        ),
+    ] = None,
+    apps: Annotated[
+        str | None,
+        typer.Option("--apps", help="Only these apps, e.g. whatsapp,signal.", show_default=False),
+    ] = None,
     db: DbOpt = None,
 ) -> None:
     """Write the advocacy brief on a country: what is blocked, how, since when and where,
@@ -47,7 +64,7 @@ def report(
     from voipwatch.commands.outfile import check_target, is_stdout, write_target
     from voipwatch.console import err
     from voipwatch.errors import UsageError
-    from voipwatch.report.brief import build_brief
+    from voipwatch.report.brief import build_brief, make_scope
     from voipwatch.report.document import FORMATS, render_html, render_pdf
     from voipwatch.store import open_store
 
@@ -60,8 +77,13 @@ def report(
             check_target(out_file)
         if bundle is not None:
             check_target(bundle, "--bundle")
+        scope = make_scope(
+            _day("--since", since),
+            _day("--until", until),
+            [a.strip().lower() for a in apps.split(",") if a.strip()] if apps else None,
+        )
         with open_store(db, read_only=True) as store:
-            brief = build_brief(store, country)
+            brief = build_brief(store, country, scope=scope)
             html = render_html(brief).encode()
             archive = ident = None
             if bundle is not None:
@@ -84,3 +106,14 @@ def report(
     )
     if bundle is not None:
         err.print(f"evidence bundle {ident} written to {bundle}", markup=False)
+
+
+def _day(flag: str, text: str | None) -> date | None:
+    from voipwatch.errors import UsageError
+
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{flag}: {text!r} is not a day (YYYY-MM-DD)") from None

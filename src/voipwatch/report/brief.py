@@ -14,7 +14,7 @@ text, and a store of synthetic data says so on every page.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -41,6 +41,64 @@ OONI_MEASUREMENT_URL = MEASUREMENT_URL
 CURRENT_DAYS = 7
 
 
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a brief covers: a period ``[since, until)`` and some apps (all by default)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    apps: tuple[str, ...] = ()
+
+    def covers(self, start: datetime | date | str, end: datetime | date | str | None) -> bool:
+        """Whether something from ``start`` to ``end`` (None: still going) overlaps."""
+        first = _as_time(start)
+        last = _as_time(end) if end is not None else None
+        if self.until is not None and first >= self.until:
+            return False
+        return self.since is None or last is None or last >= self.since
+
+    def has(self, services: list[str] | str) -> bool:
+        """Whether one of ``services`` is in scope (an empty list: every app is)."""
+        wanted = [services] if isinstance(services, str) else services
+        return not self.apps or not wanted or any(s in self.apps for s in wanted)
+
+    @property
+    def words(self) -> str:
+        """The period in words, for titles and gaps ("" when it is everything held)."""
+        since = f"from {self.since:%Y-%m-%d}" if self.since else ""
+        until = f"until {self.until:%Y-%m-%d}" if self.until else ""
+        return " ".join(x for x in (since, until) if x)
+
+
+def _as_time(t: datetime | date | str) -> datetime:
+    if isinstance(t, str):  # a case's day, as its dict spells it
+        t = datetime.fromisoformat(t)
+    if isinstance(t, datetime):
+        return t if t.tzinfo else t.replace(tzinfo=UTC)
+    return datetime(t.year, t.month, t.day, tzinfo=UTC)
+
+
+def make_scope(
+    since: date | None = None, until: date | None = None, apps: list[str] | None = None
+) -> Scope:
+    """A checked :class:`Scope`: the period in order, the apps known to the catalogue."""
+    from voipwatch.catalog import load as load_catalog
+
+    if since is not None and until is not None and since >= until:
+        raise UsageError(f"the period starts on {since} but ends on {until}: nothing is between")
+    known = load_catalog().services
+    unknown = [a for a in apps or [] if a not in known]
+    if unknown:
+        raise UsageError(
+            f"unknown app(s): {', '.join(unknown)}; known apps: {', '.join(sorted(known))}"
+        )
+    return Scope(
+        since=_as_time(since) if since else None,
+        until=_as_time(until) if until else None,
+        apps=tuple(apps or ()),
+    )
+
+
 @dataclass(slots=True)
 class Brief:
     cc: str
@@ -58,6 +116,8 @@ class Brief:
     changes: list[dict[str, Any]] = field(default_factory=list)
     more_cases: int = 0
     services: list[dict[str, Any]] = field(default_factory=list)
+    #: What the brief covers (a period, some apps); everything held by default.
+    scope: Scope = field(default_factory=Scope)
     #: The state of each app now: the rows of ``/api/v1/current`` for the country.
     current: list[dict[str, Any]] = field(default_factory=list)
 
@@ -280,8 +340,12 @@ def _sources(brief: Brief) -> list[dict[str, str]]:
     return list(seen.values())
 
 
-def build_brief(store: Store, cc: str, *, now: datetime | None = None) -> Brief:
-    """Everything the brief on country ``cc`` says, from the store and the context data."""
+def build_brief(
+    store: Store, cc: str, *, now: datetime | None = None, scope: Scope | None = None
+) -> Brief:
+    """Everything the brief on country ``cc`` says, from the store and the context data,
+    within ``scope`` (a period and some apps; everything held by default)."""
+    scope = scope or Scope()
     cc = cc.strip().upper()
     if len(cc) != 2 or not cc.isalpha():
         raise UsageError(f"--country: {cc!r} is not a two-letter country code")
@@ -294,13 +358,20 @@ def build_brief(store: Store, cc: str, *, now: datetime | None = None) -> Brief:
         country=country_name(cc),
         generated=now,
         synthetic=synthetic,
-        coverage=gather.coverage(con, cc),
+        coverage=gather.coverage(con, cc, since=scope.since, until=scope.until),
         gaps=gaps,
+        scope=scope,
     )
     if brief.coverage.measurements == 0:
-        gaps.append(f"The store holds no judged measurements from {cc}.")
+        when = f" {scope.words}" if scope.words else ""
+        gaps.append(f"The store holds no judged measurements from {cc}{when}.")
     names, roles = _service_names()
-    events = _events(store, cc)
+    # A possible shutdown (service "*") cuts every app: it stays in a brief on some.
+    events = [
+        e
+        for e in _events(store, cc)
+        if scope.covers(e.start, e.end) and (e.service == "*" or scope.has(e.service))
+    ]
     asns = sorted({f"AS{a}" for e in events for a in e.asns})
     operators = gather.network_names(con, cc, asns)
     rows = [
@@ -324,7 +395,16 @@ def build_brief(store: Store, cc: str, *, now: datetime | None = None) -> Brief:
             f"No blocking event was detected in {cc} in the measurements held; this brief "
             "reports none."
         )
-    cases = _cases(store, cc)
+    # A case whose end nobody recorded is known only at its onset; one documented as
+    # ongoing runs on.
+    cases = [
+        c
+        for c in _cases(store, cc)
+        if scope.covers(
+            c["start"], c.get("end") or (None if c.get("end_status") == "ongoing" else c["start"])
+        )
+        and scope.has(list(c.get("apps") or []))
+    ]
     if not cases:
         gaps.append(f"No documented case of {cc} is in the store.")
     # Cases matched to this country's events first, then the most recent.
@@ -336,9 +416,21 @@ def build_brief(store: Store, cc: str, *, now: datetime | None = None) -> Brief:
     brief.context = _context(cc, gaps)
     costs = [e["cost"] for e in brief.events if e.get("cost")]
     brief.total_cost = _total(costs)
-    now_rows = current_blocks(con.cursor(), days=CURRENT_DAYS, probe_cc=(cc,))["rows"]
-    brief.current = [{**r, "name": names.get(r["service"], r["service"])} for r in now_rows]
-    measured = gather.measured_services(con, cc)
+    # "Now" is the store's last week: a brief on an earlier period has none.
+    if scope.until is None:
+        now_rows = current_blocks(con.cursor(), days=CURRENT_DAYS, probe_cc=(cc,))["rows"]
+        brief.current = [
+            {**r, "name": names.get(r["service"], r["service"])}
+            for r in now_rows
+            if scope.has(r["service"])
+        ]
+    measured = {
+        s: counts
+        for s, counts in gather.measured_services(
+            con, cc, since=scope.since, until=scope.until
+        ).items()
+        if scope.has(s)
+    }
     brief.services = [
         {
             "service": s,
@@ -380,7 +472,11 @@ def draw_charts(brief: Brief, con: Any) -> dict[str, str]:
     ranked = ranked[: MAX_APP_CHARTS if with_events else 2]
     for s in ranked:
         since = (brief.coverage.last or brief.generated) - timedelta(days=TIMELINE_DAYS)
-        rows = gather.role_timeline(con, brief.cc, services=[s["service"]], since=since)
+        if brief.scope.since is not None:
+            since = max(since, brief.scope.since)
+        rows = gather.role_timeline(
+            con, brief.cc, services=[s["service"]], since=since, until=brief.scope.until
+        )
         if rows:
             out[f"timeline:{s['service']}"] = to_svg(
                 charts.timeline(

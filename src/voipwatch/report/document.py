@@ -122,6 +122,8 @@ def _context(b: Brief) -> dict[str, Any]:
     title = f"Calls and messaging apps blocked in {b.country}"
     if not b.events:
         title = f"Blocking of calls and messaging apps in {b.country}"
+    if b.scope.words:
+        title += f", {b.scope.words}"
     return {
         "b": b,
         "title": title,

@@ -41,29 +41,52 @@ def synthetic_note(con: duckdb.DuckDBPyConnection) -> str | None:
     return str(row[0]) if row else None
 
 
-def coverage(con: duckdb.DuckDBPyConnection, cc: str) -> Coverage:
+def period(
+    since: datetime | None, until: datetime | None, column: str = "measurement_start_time"
+) -> tuple[str, list[Any]]:
+    """A SQL condition (`` AND …``) keeping ``column`` in ``[since, until)``, and its
+    parameters; empty when neither is given."""
+    sql, params = "", []
+    if since is not None:
+        sql += f" AND {column} >= ?"
+        params.append(since.replace(tzinfo=None))
+    if until is not None:
+        sql += f" AND {column} < ?"
+        params.append(until.replace(tzinfo=None))
+    return sql, params
+
+
+def coverage(
+    con: duckdb.DuckDBPyConnection,
+    cc: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Coverage:
     judged = ", ".join(f"'{s}'" for s in MEASUREMENT_STATUSES)
+    when, at = period(since, until)
     row = con.execute(
         f"""
         SELECT count(*), min(measurement_start_time), max(measurement_start_time)
-        FROM measurements WHERE probe_cc = ? AND status IN ({judged})
+        FROM measurements WHERE probe_cc = ? AND status IN ({judged}) {when}
         """,
-        [cc],
+        [cc, *at],
     ).fetchone()
     nets = con.execute(
         f"""
         SELECT probe_asn, count(*) AS n FROM measurements
-        WHERE probe_cc = ? AND status IN ({judged})
+        WHERE probe_cc = ? AND status IN ({judged}) {when}
         GROUP BY probe_asn ORDER BY n DESC, probe_asn
         """,
-        [cc],
+        [cc, *at],
     ).fetchall()
     tests = con.execute(
         f"""
         SELECT test_name, count(*) FROM measurements
-        WHERE probe_cc = ? AND status IN ({judged}) GROUP BY test_name ORDER BY test_name
+        WHERE probe_cc = ? AND status IN ({judged}) {when}
+        GROUP BY test_name ORDER BY test_name
         """,
-        [cc],
+        [cc, *at],
     ).fetchall()
     n, first, last = row if row else (0, None, None)
     return Coverage(
@@ -81,6 +104,7 @@ def role_timeline(
     *,
     services: list[str] | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Daily role-verdict counts per service, role and plane (with ``confirmed_count``).
 
@@ -94,9 +118,9 @@ def role_timeline(
     if services:
         where = f"AND v.service IN ({', '.join('?' for _ in services)})"
         params.extend(services)
-    if since is not None:
-        where += " AND m.measurement_start_time >= ?"
-        params.append(since.replace(tzinfo=None))
+    when, at = period(since, until, "m.measurement_start_time")
+    where += when
+    params.extend(at)
     judged = ", ".join(f"'{s}'" for s in MEASUREMENT_STATUSES)
     roles = ", ".join(f"'{s}'" for s in ROLE_STATUSES)
     rows = con.execute(
@@ -123,14 +147,22 @@ def role_timeline(
     return out
 
 
-def measured_services(con: duckdb.DuckDBPyConnection, cc: str) -> dict[str, dict[str, int]]:
-    """Per service: role verdicts by status, over everything held for the country."""
+def measured_services(
+    con: duckdb.DuckDBPyConnection,
+    cc: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, dict[str, int]]:
+    """Per service: role verdicts by status, over what is held for the country (in the
+    period, when one is given)."""
+    when, at = period(since, until, "m.measurement_start_time")
     rows = con.execute(
-        """
+        f"""
         SELECT v.service, v.status, count(*) FROM verdicts v JOIN measurements m ON m.key = v.key
-        WHERE m.probe_cc = ? GROUP BY ALL ORDER BY 1, 2
+        WHERE m.probe_cc = ? {when} GROUP BY ALL ORDER BY 1, 2
         """,
-        [cc],
+        [cc, *at],
     ).fetchall()
     out: dict[str, dict[str, int]] = {}
     for service, status, n in rows:
