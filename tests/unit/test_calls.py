@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from voipwatch.verdicts import judge_bytes
 
 H, APP = "198.18.2.90", "198.18.18.9"
@@ -191,6 +193,24 @@ def _outside(answers: bool | None) -> dict[str, Any]:
         return {"x_control": None, "x_control_failure": "generic_timeout_error"}
     result = {"success": answers, "failure": None if answers else "generic_timeout_error"}
     return {"x_control": {"stun": {f"{APP}:3478": result}}}
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        {"x_control": {"stun": "garbage"}},
+        {"x_control": {"stun": {f"{APP}:3478": "yes"}}},
+        {"x_control": {"stun": {f"{APP}:3478": {"success": "maybe"}}}},
+        {"x_control": ["not", "an", "object"]},
+        {"x_control": None, "x_control_failure": 5},
+    ],
+)
+def test_a_garbled_outside_view_confirms_nothing(garbage: dict[str, Any]) -> None:
+    """A helper answering garbage is no control: the relay is not confirmed blocked."""
+    raw = measurement("signal", {"x_exchanges": turn(app=False), **garbage})
+    status, _, confirmed = role(raw, "signal/turn")
+    assert confirmed is False
+    assert status in ("blocked", "anomaly", "failure", "down", "unknown")
 
 
 def test_relay_address_blocked_when_the_helper_answers_on_the_same_port() -> None:

@@ -621,6 +621,81 @@ def test_x_control_failure_when_the_helper_is_away() -> None:
     assert m["test_keys"]["x_targets"][0]["failure"] == "dns_nxdomain_error"
 
 
+class _GarbageHelper:
+    """A "control helper" on loopback that answers every request with the same bytes."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.sock = socket.socket()
+        self.sock.bind((loopback_ip(), 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.answer = answer
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{loopback_ip()}:{self.sock.getsockname()[1]}/"
+
+    def _serve(self) -> None:
+        for _ in range(200):  # bounded: one probe run asks a few times
+            if self.stop.is_set():
+                return
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(1)
+                with contextlib.suppress(OSError):
+                    conn.recv(65536)
+                    conn.sendall(self.answer)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+def _http(body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _http(b"not json"),
+        _http(b"[]"),
+        _http(b'{"tcp_connect": 5, "tls": "x", "dns": [], "stun": {"a": 1}}'),
+        b"\x00\xff\x16\x03 not http at all\r\n\r\n",
+    ],
+    ids=["not-json", "not-an-object", "wrong-types", "not-http"],
+)
+def test_a_helper_answering_garbage_is_a_named_failure_never_a_traceback(answer: bytes) -> None:
+    srv = DnsServer(loopback_ip(), {}, 0)
+    garbage = _GarbageHelper(answer)
+    try:
+        cfg = ProbeConfig(
+            resolvers=Resolvers(system=False, udp=[srv.address], doh=[], dot=[]),
+            timeouts=Timeouts(dns=0.5, connect=0.5, tls=0.5, http=0.5, run=5),
+            helper=HelperConfig(url=garbage.url),
+            retries=0,
+        )
+        (m,) = run(cfg, ["zoom"])
+    finally:
+        garbage.close()
+        srv.close()
+    tk = m["test_keys"]
+    if tk["x_control"] is None:
+        assert isinstance(tk["x_control_failure"], str)
+        assert tk["x_control_failure"]
+    # Whatever the helper said, the measurement is judged, and nothing is confirmed by it.
+    judged = judge_bytes(json.dumps(m).encode())
+    assert judged.verdict is not None
+    assert not any(s.confirmed for s in judged.verdict.services)
+
+
 # -- the time bounds ----------------------------------------------------------------------
 
 
