@@ -10,11 +10,14 @@ is unreliable.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voipwatch.probe import tcp
 from voipwatch.probe.errors import failure_of
 from voipwatch.probe.throughput import open_tcp
+
+if TYPE_CHECKING:
+    from voipwatch.probe.steps import Ctx
 
 #: tcpmux: assigned, served by nothing on the public internet.
 CANARY_PORT = 1
@@ -29,3 +32,14 @@ async def accepts_anything(ip: str, timeout: float, *, source: str = "") -> dict
         return {"address": address, "connected": False, "failure": failure_of(exc)}
     await tcp.close(writer)
     return {"address": address, "connected": True, "failure": None}
+
+
+async def accepts_anything_at(ctx: Ctx, host: str) -> dict[str, Any] | None:
+    """:func:`accepts_anything` at the first address ``host`` resolves to (IPv4 first),
+    within the run's connect timeout; None when it resolves to nothing."""
+    res = await ctx.resolve(host)
+    if not res.addrs:
+        return None
+    config = ctx.env.config
+    ip = (res.ipv4 or res.addrs)[0]
+    return await accepts_anything(ip, config.timeouts.connect, source=config.source_address)

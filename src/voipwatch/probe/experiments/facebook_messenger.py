@@ -77,11 +77,7 @@ class FacebookMessenger(Experiment):
                 await ctx.tls_probe(res.ipv4[0], 443, host)
 
         async def accept_all(host: str) -> None:
-            res = await ctx.resolve(host)
-            if res.addrs:
-                ip = (res.ipv4 or res.addrs)[0]
-                t, src = self.config.timeouts.connect, self.config.source_address
-                self.accept_all = await canary.accepts_anything(ip, t, source=src)
+            self.accept_all = await canary.accepts_anything_at(ctx, host)
 
         async with asyncio.TaskGroup() as tg:
             for host, key, dns_only in self.endpoints:
