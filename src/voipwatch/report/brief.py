@@ -315,8 +315,9 @@ def _sources(brief: Brief) -> list[dict[str, str]]:
     for e in brief.events:
         cost = e.get("cost") or {}
         for inp in (cost.get("inputs") or {}).values():
-            # Inputs computed from others name their formula, not a source: skip them.
-            if inp.get("url") or inp.get("year"):
+            # Numbered sources are documents: an input computed from others names its
+            # formula and an assumption its reasoning, beside the input, not here.
+            if inp.get("url") and not inp.get("assumption") and not inp.get("derived"):
                 add(str(inp.get("source", "")), str(inp.get("url", "")))
         for comp in cost.get("comparisons") or []:
             add(f"{comp['publisher']}: {comp['title']}", comp.get("url", ""), "third-party")
