@@ -17,6 +17,7 @@ from typing import Any
 
 from voipwatch.cases.kinds import Reading, read_case
 from voipwatch.cases.model import Case
+from voipwatch.cost.model import union
 from voipwatch.errors import VoipwatchError
 from voipwatch.events.model import Event
 
@@ -110,22 +111,6 @@ def case_cost(case: Case) -> dict[str, object]:
         **kind,
     )
     return total
-
-
-def union(costs: list[float], bound: float) -> float:
-    """The cost of several apps blocked at once: the union of their shares of ``bound``.
-
-    Each app's share of the full-shutdown figure is the part of the country it cuts
-    off; the people who use several of the apps lose them together, so the shares
-    combine as 1 − Π(1 − share), which stays below a full shutdown for any apps that are
-    not each a full shutdown themselves.
-    """
-    if bound <= 0:
-        return 0.0
-    kept = 1.0
-    for c in costs:
-        kept *= 1.0 - min(1.0, c / bound)
-    return bound * (1.0 - kept)
 
 
 _NOT_PRICED: dict[str, Callable[[Reading], str]] = {

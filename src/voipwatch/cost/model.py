@@ -112,6 +112,22 @@ class ThirdParty(msgspec.Struct, frozen=True):
     users_affected: float | None
 
 
+def union(costs: list[float], bound: float) -> float:
+    """Several apps blocked at once: the union of their shares of ``bound`` (a full
+    shutdown of the same area and time).
+
+    Each app's share is the part of the country it cuts off; people who use several of
+    the apps lose them together, so the shares combine as 1 − Π(1 − share), which stays
+    below a full shutdown unless one of the apps is a full shutdown itself.
+    """
+    if bound <= 0:
+        return 0.0
+    kept = 1.0
+    for c in costs:
+        kept *= 1.0 - min(1.0, c / bound)
+    return bound * (1.0 - kept)
+
+
 #: A range wider than this (high / low) says why in the estimate's flags.
 WIDE = 10.0
 
