@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from voipwatch.cost import evidence_end
 from voipwatch.errors import UsageError, VoipwatchError
 from voipwatch.events.current import current_blocks
 from voipwatch.events.model import ARTEFACTS, Event, is_artefact
@@ -232,6 +233,8 @@ def _event_row(
     row["since"] = _day(e.start)
     row["onset"] = onset(e.start_earliest, e.start_latest)
     row["until"] = _day(e.end) if e.end else "ongoing"
+    # Where an ongoing event's evidence ends: the day its cost is priced "so far" to.
+    row["evidence_end"] = evidence_end(e).isoformat()
     row["cost"] = cost
     samples = gather.evidence_samples(
         store.con,
