@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from voipwatch.cases.costing import case_cost
-from voipwatch.cases.kinds import read_case
+from voipwatch.cases.kinds import read_case, regional
 from voipwatch.cases.model import Case
 from voipwatch.cases.registry import import_cases, list_cases
 from voipwatch.store import open_store
@@ -122,7 +122,7 @@ def test_no_sales_ban_is_an_outage_and_only_a_nationwide_shutdown_is_priced_as_o
         if cost.get("app") == "internet":
             priced_as_shutdown += 1
             assert c.kind == "full_shutdown", c.title
-            assert not c.region, c.title
+            assert not regional(c), c.title
             assert readings[c.case_id].pricing == "shutdown"
         else:
             # Apps, platforms and calls are always less than the Internet as a whole.

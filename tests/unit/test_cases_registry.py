@@ -389,3 +389,19 @@ def test_several_apps_are_the_union_of_their_shares_not_a_shutdown() -> None:
     refused = case_cost(regional)
     assert refused["available"] is False
     assert "Manipur, not in the whole country" in str(refused["reason"])
+    # Two sources that both say "the whole country", joined by the merge, are not a region.
+    (merged,) = merge(
+        [
+            rec(
+                "stop",
+                "6",
+                "SD",
+                "2023-04-26",
+                [],
+                kind="full_shutdown",
+                end="2023-04-27",
+                region="Nationwide, National",
+            )
+        ]
+    )
+    assert case_cost(merged)["case_kind"] == "shutdown"

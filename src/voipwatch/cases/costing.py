@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from voipwatch.cases.kinds import Reading, read_case
+from voipwatch.cases.kinds import Reading, read_case, regional
 from voipwatch.cases.model import Case
 from voipwatch.cost.model import union
 from voipwatch.errors import VoipwatchError
@@ -66,7 +66,7 @@ def case_cost(case: Case) -> dict[str, object]:
     hours, flags = case_hours(case)
     if hours is None:
         return {"available": False, "reason": flags[0]}
-    if case.region:
+    if regional(case):
         flags.append(f"regional block ({case.region}) priced for the whole country")
     if case.kind == "throttling":
         flags.append("slowed, not cut: priced as a block of those apps, an upper bound")

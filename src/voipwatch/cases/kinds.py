@@ -19,7 +19,7 @@ import msgspec
 
 from voipwatch.cases.model import Case
 
-__all__ = ["PRICED", "PRICED_OTHERS", "Pricing", "Reading", "read_case"]
+__all__ = ["PRICED", "PRICED_OTHERS", "Pricing", "Reading", "read_case", "regional"]
 
 #: ``one_app``, ``several_apps``: named messaging or calling apps (and platforms);
 #: ``platform``: social platforms only (Facebook, X, ...); ``calls``: the calls of the
@@ -62,6 +62,27 @@ _CALLS: Final = re.compile(
 )
 
 
+#: Words a source puts in its area column for the whole country. A merged case joins its
+#: records' areas ("Nationwide, National"), so each part is read.
+_NATIONAL: Final = frozenset(
+    {
+        "nationwide",
+        "nation wide",
+        "national",
+        "countrywide",
+        "countrywide shutdown",
+        "entire country",
+        "whole country",
+    }
+)
+
+
+def regional(case: Case) -> bool:
+    """Whether the case names a region smaller than its country."""
+    parts = [p.strip().lower() for p in re.split(r"[,;]", case.region)]
+    return any(p and p not in _NATIONAL for p in parts)
+
+
 class Reading(msgspec.Struct, frozen=True, kw_only=True):
     """How a case is priced: its reading, the model apps to price, and why, in words."""
 
@@ -91,7 +112,7 @@ def read_case(case: Case) -> Reading:
             "outage: the Internet kept working",
         )
     if case.kind == "full_shutdown":
-        if case.region:
+        if regional(case):
             return Reading(
                 pricing="regional_shutdown",
                 why=f"the network was cut in {case.region}, not in the whole country",
