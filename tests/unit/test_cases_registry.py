@@ -352,3 +352,56 @@ def test_platform_only_block_is_priced_as_the_platform() -> None:
         assert cost["app"] == "x"
         assert cost["central"] < cost["upper_bound_full_shutdown"] / 2  # type: ignore[operator]
         assert any("snapchat" in f for f in cost["flags"])  # type: ignore[attr-defined]
+
+
+def test_several_apps_are_the_union_of_their_shares_not_a_shutdown() -> None:
+    from voipwatch.cases.costing import case_cost
+    from voipwatch.cost.model import union
+
+    assert union([50.0, 50.0], 100.0) == 75.0
+    assert union([100.0, 30.0], 100.0) == 100.0
+    assert union([], 100.0) == 0.0
+    (two,) = merge(
+        [rec("stop", "2", "BR", "2023-04-26", ["telegram", "whatsapp"], end="2023-04-28")]
+    )
+    cost = case_cost(two)
+    per = [float(e["central"]) for e in cost["per_app"]]  # type: ignore[attr-defined]
+    assert max(per) < cost["central"] < sum(per)  # type: ignore[operator]
+    assert cost["case_kind"] == "several_apps"
+    (shutdown,) = merge(
+        [rec("stop", "4", "IN", "2023-04-26", [], kind="full_shutdown", end="2023-04-27")]
+    )
+    assert case_cost(shutdown)["case_kind"] == "shutdown"
+    (regional,) = merge(
+        [
+            rec(
+                "stop",
+                "5",
+                "IN",
+                "2023-04-26",
+                [],
+                kind="full_shutdown",
+                end="2023-04-27",
+                region="Manipur",
+            )
+        ]
+    )
+    refused = case_cost(regional)
+    assert refused["available"] is False
+    assert "Manipur, not in the whole country" in str(refused["reason"])
+    # Two sources that both say "the whole country", joined by the merge, are not a region.
+    (merged,) = merge(
+        [
+            rec(
+                "stop",
+                "6",
+                "SD",
+                "2023-04-26",
+                [],
+                kind="full_shutdown",
+                end="2023-04-27",
+                region="Nationwide, National",
+            )
+        ]
+    )
+    assert case_cost(merged)["case_kind"] == "shutdown"

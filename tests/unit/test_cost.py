@@ -44,8 +44,10 @@ def test_every_input_names_its_source_and_figures_their_year() -> None:
     for name, i in e.inputs.items():
         assert i.source, name
     for name, i in e.inputs.items():
-        assert i.year, name
-    assert e.inputs["tier"].year == load_params().assumed
+        # A figure says its year; an assumption or a computed input has none to say.
+        assert bool(i.year) != (i.assumption or i.derived), name
+    assert e.inputs["tier"].assumption
+    assert e.inputs["tier"].year is None
     d = e.to_dict()
     assert {"low", "central", "high", "currency", "formula", "inputs"} <= d.keys()
     # 2024 GDP is not in the table: the latest year is used and said so
@@ -178,3 +180,37 @@ def test_social_platforms_are_priced_and_flagged_as_an_extrapolation() -> None:
     assert any("social platform" in f for f in e.flags)
     assert e.comparisons[0].cost_usd == 1_620_000_000
     assert e.low <= e.central <= e.high
+
+
+@pytest.mark.parametrize(
+    ("cc", "app", "networks"),
+    [("MA", "viber", None), ("BR", "voip", None), ("IR", "signal", [44244]), ("IN", "x", None)],
+)
+def test_every_assumption_gives_its_reasoning_and_no_year(
+    cc: str, app: str, networks: list[int] | None
+) -> None:
+    e = estimate(cc, app, date(2022, 3, 1), 30, networks=networks, today=TODAY)
+    assumed = {n: i for n, i in e.inputs.items() if i.assumption}
+    assert "tier" in assumed
+    for name, i in assumed.items():
+        assert i.year is None, name
+        assert i.source.startswith("voipwatch assumption"), name
+        assert len(i.note) > 60, name  # its reasoning, in words
+    for name, i in e.inputs.items():
+        if not i.assumption and not i.derived:
+            assert i.url or name == "share_affected", name
+
+
+def test_a_range_wider_than_ten_times_says_why() -> None:
+    """Viber in Morocco has no survey: reach is assumed 1–15 %, and k spans a tier."""
+    e = estimate("MA", "viber", date(2020, 1, 1), 24, today=TODAY)
+    assert e.high / e.low > 10
+    (why,) = [f for f in e.flags if f.startswith("the range spans")]
+    assert f"{e.high / e.low:.0f}x" in why
+    assert "reach 0.01–0.15 (assumed" in why
+    # A surveyed app in a surveyed country has a narrower range and no such flag.
+    narrow = estimate("BR", "whatsapp", date(2020, 1, 1), 24, today=TODAY)
+    assert narrow.high / narrow.low < 10
+    assert not [f for f in narrow.flags if f.startswith("the range spans")]
+    for params_band in (load_params().default_reach, load_params().calls_only):
+        assert params_band.reasoning

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
+from voipwatch.cost import estimate
 from voipwatch.report import brief, document
+from voipwatch.report.gather import Coverage
 
 
 def test_role_ids_are_full_names_even_when_doubled() -> None:
@@ -32,3 +36,29 @@ def test_numbers_read_as_words_in_tables() -> None:
     assert document._num(1266) == "1,266"
     assert document._num(0.008808) == "0.008808"
     assert document._num("high") == "high"
+
+
+def test_numbered_sources_are_documents_not_formulas_or_assumptions() -> None:
+    """An estimate on networks without market shares: its assumed share, its computed
+    weight and duration are beside the estimate, never among the numbered sources."""
+    est = estimate(
+        "IR", "signal", date(2024, 3, 1), 240, networks=[44244], today=date(2024, 4, 1)
+    ).to_dict()
+    b = brief.Brief(
+        cc="IR",
+        country="Iran",
+        generated=datetime(2024, 4, 1, tzinfo=UTC),
+        synthetic=None,
+        coverage=Coverage(measurements=0, networks=[], first=None, last=None, tests={}),
+        events=[{"cost": est}],
+    )
+    titles = [s["title"] for s in brief._sources(b)]
+    assert any(t.startswith("World Bank") for t in titles)
+    assert any(t.startswith("Deloitte") for t in titles)
+    assert any(t.startswith("Darrell M. West") for t in titles)
+    for t in titles:
+        assert not t.startswith("voipwatch assumption"), t
+        assert t not in ("k x reach", "the block's duration (hours / 24)"), t
+    share = est["inputs"]["share_affected"]  # type: ignore[index]
+    assert share["assumption"] is True
+    assert "year" not in share

@@ -5,31 +5,30 @@ refresh``) independently of the cases, and a stored figure would go stale silent
 A case is priced from its documented days: the end minus the onset (at least a day);
 while it is in force, "so far": up to the day the sources documenting it were read
 (``as_of``), never to the clock; a case whose end nobody recorded has no duration and
-so no cost. A case of several apps is the sum of its apps' estimates, capped at
-the full-shutdown figure.
+so no cost. A case is priced as what it says was blocked (:mod:`voipwatch.cases.kinds`);
+several apps as the union of their shares, never as a shutdown.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from voipwatch.cases.kinds import Reading, read_case, regional
 from voipwatch.cases.model import Case
+from voipwatch.cost.model import union
 from voipwatch.errors import VoipwatchError
 from voipwatch.events.model import Event
 
-#: A figure's keys summed over the apps of a case.
+#: A figure's keys combined over the apps of a case.
 SUMMED = ("low", "central", "high")
 
-#: Services outside the catalogue that the cost model has a weight for, by the name
-#: the importers give them (``cases/data/names.toml``), mapped to the model's name.
-PRICED_OTHERS = {
-    "facebook": "facebook",
-    "twitter": "x",
-    "instagram": "instagram",
-    "youtube": "youtube",
-    "tiktok": "tiktok",
-}
+UNION_FORMULA = (
+    "several apps blocked at once: the union of the apps' shares of the full-shutdown "
+    "figure, full shutdown x (1 - product of (1 - each app's estimate / full shutdown)), so "
+    "people who use several of the apps are counted once; each app's estimate is below"
+)
 
 
 def case_hours(case: Case) -> tuple[float | None, list[str]]:
@@ -54,45 +53,34 @@ def case_hours(case: Case) -> tuple[float | None, list[str]]:
 def case_cost(case: Case) -> dict[str, object]:
     """The cost of a case as a dict (``voipwatch.cost`` estimate form), or why there is none.
 
-    Without a figure the dict has ``available: false`` and a ``reason``.
+    Priced as what the case says was blocked (:func:`voipwatch.cases.kinds.read_case`):
+    the whole Internet only for a nationwide shutdown, a ban on selling or licensing a
+    platform never. Without a figure the dict has ``available: false`` and a
+    ``reason``; with one, ``case_kind`` and ``case_kind_reason`` say how it was read.
     """
     from voipwatch.cost import estimate
 
-    if case.kind == "platform_ban":
-        return {
-            "available": False,
-            "reason": "a ban of one access platform (its sale, import, licence or use), "
-            "not an outage: the Internet kept working, and voipwatch prices outages only",
-        }
+    reading = read_case(case)
+    if not reading.priced:
+        return {"available": False, "reason": _NOT_PRICED[reading.pricing](reading)}
     hours, flags = case_hours(case)
     if hours is None:
         return {"available": False, "reason": flags[0]}
-    if case.region:
+    if regional(case):
         flags.append(f"regional block ({case.region}) priced for the whole country")
-    others = [o for o in case.other_services if o in PRICED_OTHERS]
-    if case.kind == "full_shutdown":
-        apps = ["internet"]
-    elif case.apps or others:
-        # A block of Facebook or X alone is priced as that platform, not as the
-        # whole Internet; services the model has no weight for are flagged.
-        apps = [*case.apps, *others]
-        unpriced = [o for o in case.other_services if o not in PRICED_OTHERS]
-        if unpriced:
-            flags.append(f"not priced (no weight in the model): {', '.join(unpriced)}")
-    elif case.kind in ("voip_only", "throttling"):
-        # priced as every app's calls (VoIP ban) or the Internet as a whole (throttling)
-        apps = ["internet"]
-    else:
-        return {"available": False, "reason": "the sources name no app to price"}
+    if case.kind == "throttling":
+        flags.append("slowed, not cut: priced as a block of those apps, an upper bound")
+    if reading.unpriced:
+        flags.append(f"not priced (no weight in the model): {', '.join(reading.unpriced)}")
     estimates: list[dict[str, Any]] = []
-    for app in apps:
+    for app in reading.apps:
         try:
             est = estimate(
                 case.country,
-                PRICED_OTHERS.get(app, app),
+                app,
                 case.start,
                 hours,
-                calls_only=case.kind == "voip_only",
+                calls_only=reading.calls_only,
                 # The last day priced: nothing here reads the clock.
                 today=case.start + timedelta(hours=hours),
             )
@@ -100,26 +88,40 @@ def case_cost(case: Case) -> dict[str, object]:
             flags.append(f"{app} not priced: {exc}")
             continue
         estimates.append(est.to_dict())
+    kind = {"case_kind": reading.pricing, "case_kind_reason": reading.why}
     if not estimates:
         return {"available": False, "reason": "; ".join(f for f in flags if "not priced" in f)}
     if len(estimates) == 1:
         one = dict(estimates[0])
         one["flags"] = [*list(one.get("flags") or []), *flags]
         one["available"] = True
+        one.update(kind)
         return one
-    cap = max(float(e["upper_bound_full_shutdown"]) for e in estimates)
-    total: dict[str, object] = {k: min(cap, sum(float(e[k]) for e in estimates)) for k in SUMMED}
+    bound = max(float(e["upper_bound_full_shutdown"]) for e in estimates)
+    total: dict[str, object] = {k: union([float(e[k]) for e in estimates], bound) for k in SUMMED}
     total.update(
         available=True,
         country=case.country,
         currency=estimates[0]["currency"],
         hours=hours,
-        upper_bound_full_shutdown=cap,
-        formula="sum of the per-app estimates below, capped at the full-shutdown figure",
+        upper_bound_full_shutdown=bound,
+        formula=UNION_FORMULA,
         flags=flags,
         per_app=estimates,
+        **kind,
     )
     return total
+
+
+_NOT_PRICED: dict[str, Callable[[Reading], str]] = {
+    "sales_ban": lambda r: f"{r.why}, and voipwatch prices outages only",
+    "regional_shutdown": lambda r: (
+        f"{r.why}: the region's share of the economy is not in the model, and pricing the "
+        "whole country would overstate it"
+    ),
+    "slowdown": lambda r: f"{r.why}: the model has no loss rate for a slowed network",
+    "unnamed": lambda r: "the sources name no app to price",
+}
 
 
 def event_cost(event: Event) -> dict[str, object]:

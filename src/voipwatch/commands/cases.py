@@ -11,6 +11,7 @@ import typer
 
 from voipwatch.commands.options import DbOpt, JsonOpt, counts_table, encoder, store_failures
 from voipwatch.console import Problems, err, problem, show_line, write_line
+from voipwatch.report.charts.base import money
 
 if TYPE_CHECKING:
     from voipwatch.cases.model import Case
@@ -271,10 +272,12 @@ def show(
     cost = d.get("cost") or {}
     if cost.get("available"):
         p(
-            f"  cost: {cost['low']:,.0f} / {cost['central']:,.0f} / {cost['high']:,.0f} "
-            f"{cost['currency']} (low / central / high); full-shutdown upper bound "
-            f"{cost['upper_bound_full_shutdown']:,.0f}"
+            f"  cost: {money(cost['low'], '')} / {money(cost['central'], '')} / "
+            f"{money(cost['high'], '')} {cost['currency']} (low / central / high); "
+            f"full-shutdown upper bound {money(cost['upper_bound_full_shutdown'], '')}"
         )
+        if cost.get("case_kind_reason"):
+            p(f"    priced as: {cost['case_kind_reason']}")
         for flag in cost.get("flags") or []:
             p(f"    {flag}")
     else:

@@ -10,6 +10,7 @@ import typer
 
 from voipwatch.commands.options import JsonOpt, encoder, store_failures
 from voipwatch.console import out, problem, write_line
+from voipwatch.report.charts.base import money
 
 
 def parse_networks(networks: str | None, shares: list[str]) -> tuple[list[int], dict[int, float]]:
@@ -52,7 +53,8 @@ def _input_failures() -> Iterator[None]:
 
 
 def _money(x: float) -> str:
-    return f"{x / 1e6:,.2f} M" if x >= 1e6 else f"{x:,.0f}"
+    # Three significant figures: the estimate rests on assumptions, not on accounts.
+    return money(x, "")
 
 
 def register(app: typer.Typer) -> None:
@@ -146,7 +148,8 @@ def show(e: object) -> None:
         if i.low is not None and i.high is not None:
             v = f"{v} (low {i.low:,.3g}, high {i.high:,.3g})"
         year = f" [{i.year}]" if i.year else ""
-        flag = " (assumption)" if i.assumption else ""
+        flag = f" (assumption: {i.note})" if i.assumption and i.note else ""
+        flag = flag or (" (assumption)" if i.assumption else "")
         url = f" <{i.url}>" if i.url else ""
         out.print(f"  {name} = {v}{year}{flag}: {i.source}{url}", markup=False)
     for f in e.flags:

@@ -59,7 +59,10 @@ class Input(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     low: float | None = None
     high: float | None = None
     unit: str = ""
+    #: voipwatch's own assumption: no year, its reasoning in ``note``.
     assumption: bool = False
+    #: Computed from other inputs or from the block itself: no source of its own.
+    derived: bool = False
     note: str = ""
 
 
@@ -107,6 +110,41 @@ class ThirdParty(msgspec.Struct, frozen=True):
     cost_usd: float
     duration_hours: float | None
     users_affected: float | None
+
+
+def union(costs: list[float], bound: float) -> float:
+    """Several apps blocked at once: the union of their shares of ``bound`` (a full
+    shutdown of the same area and time).
+
+    Each app's share is the part of the country it cuts off; people who use several of
+    the apps lose them together, so the shares combine as 1 − Π(1 − share), which stays
+    below a full shutdown unless one of the apps is a full shutdown itself.
+    """
+    if bound <= 0:
+        return 0.0
+    kept = 1.0
+    for c in costs:
+        kept *= 1.0 - min(1.0, c / bound)
+    return bound * (1.0 - kept)
+
+
+#: A range wider than this (high / low) says why in the estimate's flags.
+WIDE = 10.0
+
+
+def wide_range(spread: float, inputs: dict[str, Input]) -> str:
+    """Why an estimate's high is more than :data:`WIDE` times its low: its wide inputs."""
+    wide = [
+        f"{name.replace('_', ' ')} {i.low:.3g}–{i.high:.3g}"
+        + (" (assumed: no survey or study narrows it)" if i.assumption else "")
+        for name, i in inputs.items()
+        if i.low is not None and i.high is not None and i.low > 0 and i.high / i.low >= 2
+    ]
+    return (
+        f"the range spans {spread:.0f}x (high / low) because its inputs do: "
+        + "; ".join(wide)
+        + "; read the central figure as an order of magnitude"
+    )
 
 
 def normalise_app(app: str, params: Params) -> str:
@@ -188,7 +226,13 @@ def network_share(
 ) -> tuple[float, float, float, Input, list[str]]:
     """(low, central, high) share of the country affected, its input and any flags."""
     if not networks:
-        return 1.0, 1.0, 1.0, Input(value=1.0, source="national block: the whole country"), []
+        return (
+            1.0,
+            1.0,
+            1.0,
+            Input(value=1.0, source="national block: the whole country", derived=True),
+            [],
+        )
     shares = shares or {}
     bad = {asn: s for asn, s in shares.items() if not (0.0 <= s <= 1.0) or math.isnan(s)}
     if bad:
@@ -208,7 +252,7 @@ def network_share(
     )
     note = (
         f"{len(unknown)} network(s) without a market share taken as equal parts of a market "
-        f"of {market} operators; low half that, high twice"
+        f"of {market} operators; low half that, high twice: {p.reasoning}"
     )
     missing = ", ".join(f"AS{asn}" for asn in unknown)
     flag = f"share affected is a proxy: no market share supplied for {missing}"
@@ -277,7 +321,8 @@ def compute(
         value=tier,
         source=t.source,
         assumption=True,
-        note=f"high from {t.high_from_pct:g}% Internet users, medium from {t.medium_from_pct:g}%",
+        note=f"high from {t.high_from_pct:g}% Internet users, medium from "
+        f"{t.medium_from_pct:g}%: {t.reasoning}",
     )
     inputs["tier_rate"] = Input(
         value=rate,
@@ -290,7 +335,7 @@ def compute(
     if app_id == "internet":
         w_low = w_central = w_high = 1.0
         inputs["app_weight"] = Input(
-            value=1.0, source="a full Internet shutdown: weight 1 by definition"
+            value=1.0, source="a full Internet shutdown: weight 1 by definition", derived=True
         )
     else:
         k_low, k_central, k_high, k_inputs = anchor_k(table, params)
@@ -303,7 +348,12 @@ def compute(
             d = params.default_reach
             r_low, r_central, r_high = d.low, d.central, d.high
             inputs["reach"] = Input(
-                value=d.central, low=d.low, high=d.high, source=d.source, assumption=True
+                value=d.central,
+                low=d.low,
+                high=d.high,
+                source=d.source,
+                assumption=True,
+                note=d.reasoning,
             )
             flags.append(
                 f"no survey of {params.apps[app_id]}'s reach: a wide assumed range is used"
@@ -329,7 +379,12 @@ def compute(
             c = params.calls_only
             c_low, c_central, c_high = c.low, c.central, c.high
             inputs["calls_share"] = Input(
-                value=c.central, low=c.low, high=c.high, source=c.source, assumption=True
+                value=c.central,
+                low=c.low,
+                high=c.high,
+                source=c.source,
+                assumption=True,
+                note=c.reasoning,
             )
             flags.append("calls only: the share of an app's value carried by calls is assumed")
         w_low = min(1.0, k_low * r_low * c_low)
@@ -340,6 +395,7 @@ def compute(
             low=w_low,
             high=w_high,
             source="k x reach" + (" x calls share" if calls_only else ""),
+            derived=True,
         )
 
     a_low, a_central, a_high, a_input, a_flags = network_share(
@@ -348,7 +404,9 @@ def compute(
     inputs["share_affected"] = a_input
     flags.extend(a_flags)
     days = hours / 24
-    inputs["duration_days"] = Input(value=days, source="the block's duration (hours / 24)")
+    inputs["duration_days"] = Input(
+        value=days, source="the block's duration (hours / 24)", derived=True
+    )
 
     base = gdp.value / 365 * rate * days
     people = None
@@ -376,14 +434,9 @@ def compute(
         for tp in third_party
         if tp.iso2 == country.iso2 and tp.year == year
     ]
-    # Every input says which year it is: figures their own, voipwatch's assumptions the
-    # year they were set, and what describes the block itself the block's year.
-    inputs = {
-        name: i
-        if i.year is not None
-        else msgspec.structs.replace(i, year=params.assumed if i.assumption else year)
-        for name, i in inputs.items()
-    }
+    low, central, high = base * w_low * a_low, base * w_central * a_central, base * w_high * a_high
+    if low > 0 and high / low > WIDE:
+        flags.append(wide_range(high / low, inputs))
     return CostEstimate(
         country=country.iso2,
         country_name=country.name,
@@ -392,9 +445,9 @@ def compute(
         hours=float(hours),
         scope="networks" if networks else "national",
         networks=list(networks or []),
-        low=base * w_low * a_low,
-        central=base * w_central * a_central,
-        high=base * w_high * a_high,
+        low=low,
+        central=central,
+        high=high,
         currency="USD",
         upper_bound_full_shutdown=base * a_high,
         people_affected=people,

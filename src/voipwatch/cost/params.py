@@ -1,4 +1,5 @@
-"""The cost model's parameters (``data/model.toml``), each with its source."""
+"""The cost model's parameters (``data/model.toml``), each with its source, or, for
+voipwatch's own assumptions, its reasoning."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class Deloitte(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class Tiers(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     source: str
+    reasoning: str
     high_from_pct: float
     medium_from_pct: float
 
@@ -48,6 +50,7 @@ class Reach(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class Band(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     source: str
+    reasoning: str
     low: float
     central: float
     high: float
@@ -55,12 +58,12 @@ class Band(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class NetworkProxy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     source: str
+    reasoning: str
     min_operators: int
 
 
 class Params(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     version: str
-    assumed: int
     deloitte: Deloitte
     tiers: Tiers
     anchor: Anchor

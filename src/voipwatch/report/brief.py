@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from voipwatch.cost import evidence_end
 from voipwatch.errors import UsageError, VoipwatchError
 from voipwatch.events.current import current_blocks
 from voipwatch.events.model import ARTEFACTS, Event, is_artefact
@@ -232,6 +233,8 @@ def _event_row(
     row["since"] = _day(e.start)
     row["onset"] = onset(e.start_earliest, e.start_latest)
     row["until"] = _day(e.end) if e.end else "ongoing"
+    # Where an ongoing event's evidence ends: the day its cost is priced "so far" to.
+    row["evidence_end"] = evidence_end(e).isoformat()
     row["cost"] = cost
     samples = gather.evidence_samples(
         store.con,
@@ -315,8 +318,9 @@ def _sources(brief: Brief) -> list[dict[str, str]]:
     for e in brief.events:
         cost = e.get("cost") or {}
         for inp in (cost.get("inputs") or {}).values():
-            # Inputs computed from others name their formula, not a source: skip them.
-            if inp.get("url") or inp.get("year"):
+            # Numbered sources are documents: an input computed from others names its
+            # formula and an assumption its reasoning, beside the input, not here.
+            if inp.get("url") and not inp.get("assumption") and not inp.get("derived"):
                 add(str(inp.get("source", "")), str(inp.get("url", "")))
         for comp in cost.get("comparisons") or []:
             add(f"{comp['publisher']}: {comp['title']}", comp.get("url", ""), "third-party")

@@ -9,6 +9,7 @@ from typing import Any
 from voipwatch.events.current import counts_text
 from voipwatch.report.brief import CURRENT_DAYS, Brief
 from voipwatch.report.charts import money
+from voipwatch.report.timeline import timeline
 
 FORMATS = ("html", "pdf")
 #: How many events show the measurements behind them (the most recent).
@@ -134,6 +135,7 @@ def _context(b: Brief) -> dict[str, Any]:
         "techniques": list(techniques.values()),
         "first_event": b.events[0] if b.events else None,
         "where": "; ".join(where) or "not established",
+        "timeline": timeline(b.events, country=b.country),
         "formula": costed[0]["formula"] if costed else "",
         "inputs": inputs,
         "per_block": per_block,

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from voipwatch.catalog import load as load_catalog
 from voipwatch.events.model import ARTEFACTS
+from voipwatch.report.charts import money
 from voipwatch.untrusted import web_link
 from voipwatch.web.db import Database
 from voipwatch.web.reading import atom_sentence, counts_text, technique_text
@@ -45,6 +46,8 @@ def templates() -> Jinja2Templates:
         _templates.env.globals["artefact_why"] = ARTEFACTS.get
         _templates.env.filters["asn"] = lambda a: a if str(a).startswith("AS") else f"AS{a}"
         _templates.env.filters["web_url"] = web_url
+        # Estimates rest on assumed shares: three significant figures, never to the dollar.
+        _templates.env.filters["money"] = lambda v, currency="": money(float(v), currency)
     return _templates
 
 
