@@ -371,8 +371,8 @@ def dns_outcome(
         elif check_owner and role.owner_asns and asn and asn not in role.owner_asns:
             failure = "dns_inconsistent_answer"
         obs_list.append(
-            Observation("dns", svc, rid, host, not failure, ip, 0, "resolve", failure,
-                        f"AS{asn}" if asn else "")
+            Observation("dns", svc, rid, host, not failure, ip=ip, operation="resolve",
+                        failure=failure, detail=f"AS{asn}" if asn else "")
         )  # fmt: skip
     if matched is not None:
         answer, fp = matched
@@ -407,11 +407,17 @@ def tcp_observations(facts: Facts, ips: list[str], role: Role, host: str) -> lis
     for ip in dict.fromkeys(ips):  # an address may be answered twice (A and ANY)
         for port in ports_of.get(ip, ()):
             for fail in tcp[(ip, port)]:
-                # Positional (layer, service, role, target, ok, ip, port, operation,
-                # failure): a keyword call costs more, and this runs per connect.
                 out.append(
                     Observation(
-                        "tcp", svc, rid, host or ip, fail is None, ip, port, "connect", fail or ""
+                        "tcp",
+                        svc,
+                        rid,
+                        host or ip,
+                        fail is None,
+                        ip=ip,
+                        port=port,
+                        operation="connect",
+                        failure=fail or "",
                     )
                 )
     return out
