@@ -23,6 +23,7 @@ from voipwatch.commands.options import (
     WorkersOpt,
     counts_table,
     encoder,
+    said,
     store_failures,
 )
 from voipwatch.console import Problems, err, out, problem, write_line
@@ -452,7 +453,7 @@ def probe(
                 cfg, helper=msgspec.structs.replace(cfg.helper, residual=True)
             )
     except UsageError as exc:
-        problem(f"voipwatch probe: {exc}")
+        problem(f"voipwatch probe: {said(exc)}")
         raise typer.Exit(2) from None
     if plane != "signalling" and not cfg.helper.address:
         problem(
@@ -487,7 +488,7 @@ def probe(
         check_target(out_file)
         out_file.touch()
     except UsageError as exc:
-        problem(f"voipwatch probe: {exc}")
+        problem(f"voipwatch probe: {said(exc)}")
         raise typer.Exit(2) from None
     except OSError as exc:
         problem(f"voipwatch probe: --out {out_file}: {exc.strerror or exc}")
@@ -633,7 +634,7 @@ def simulate(
         problem("voipwatch simulate: interrupted; the simulated world was torn down")
         raise typer.Exit(130) from None
     except VoipwatchError as exc:
-        problem(f"voipwatch simulate: {exc}")
+        problem(f"voipwatch simulate: {said(exc)}")
         raise typer.Exit(1) from None
     except BrokenPipeError:
         import os

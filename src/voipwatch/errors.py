@@ -2,6 +2,7 @@
 
     VoipwatchError
     ├── UsageError          a command was called wrongly (exit status 2)
+    │   └── InvalidValue    one named field holds a value that cannot be used
     ├── InputError          a file, line or record could not be read (quarantined, counted)
     │   └── NotAMeasurement a JSON value that is not an OONI measurement
     ├── CatalogError        the service catalogue is malformed
@@ -14,6 +15,8 @@ Every message says what was wrong and where: a file, a line, a measurement id.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 
 class VoipwatchError(Exception):
     """Base of every error voipwatch raises on purpose."""
@@ -21,6 +24,29 @@ class VoipwatchError(Exception):
 
 class UsageError(VoipwatchError):
     """A command was called with arguments it cannot work with."""
+
+
+class InvalidValue(UsageError):
+    """``field`` (a domain name: ``country``, ``workers``) holds ``value``, unusable.
+
+    The error carries data, not the words of a face: the CLI names the field by its
+    flag (``--country``), the API by its query parameter (``probe_cc``), through
+    :meth:`worded`. ``reason`` says what is wrong without naming either.
+    """
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+    def worded(self, names: Mapping[str, str], default: Callable[[str], str] = str) -> str:
+        """The message with the field named as ``names`` (else ``default(field)``) says."""
+        name = names.get(self.field)
+        return f"{name if name is not None else default(self.field)}: {self.reason}"
+
+    def __reduce__(self) -> tuple[type[InvalidValue], tuple[str, object, str]]:
+        return (type(self), (self.field, self.value, self.reason))
 
 
 class InputError(VoipwatchError):

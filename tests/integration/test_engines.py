@@ -94,9 +94,9 @@ def test_ingest_cli_runs_on_dask(inputs: list[Path], tmp_path: Path) -> None:
     ("name", "workers", "scheduler", "message"),
     [
         ("spark", None, None, "unknown engine 'spark'"),
-        ("process", None, "tcp://127.0.0.1:8786", "--scheduler needs --engine dask"),
-        ("serial", 2, None, "--engine serial runs one worker"),
-        ("dask", 0, None, "--workers must be at least 1"),
+        ("process", None, "tcp://127.0.0.1:8786", "scheduler: is for the dask engine only"),
+        ("serial", 2, None, "workers: the serial engine runs one worker"),
+        ("dask", 0, None, "workers: must be at least 1"),
     ],
 )
 def test_bad_engine_choices_are_usage_errors(

@@ -274,7 +274,7 @@ def test_download_that_keeps_failing_verification_is_an_error(tmp_path: Path) ->
     ("args", "message"),
     [
         (["--since", "2020-01-09", "--test", "whatsap"], "unknown test name 'whatsap'"),
-        (["--since", "2020-01-12", "--until", "2020-01-09"], "is not after --since"),
+        (["--since", "2020-01-12", "--until", "2020-01-09"], "--until: 2020-01-09 is not after"),
         (["--since", "2020-13-01"], "is not a date"),
         (["--since", "2020-01-09", "--cc", "Italy"], "not a country code"),
     ],

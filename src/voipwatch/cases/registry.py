@@ -29,7 +29,7 @@ from voipwatch.cases.match import Match, match
 from voipwatch.cases.merge import merge
 from voipwatch.cases.model import STATUSES, Annotation, Case, SourceRecord
 from voipwatch.cases.names import app_for, country_code
-from voipwatch.errors import InputError, StoreError, UsageError
+from voipwatch.errors import InputError, InvalidValue, StoreError, UsageError
 from voipwatch.events.model import Event
 from voipwatch.store.db import Store, registered, store_errors
 from voipwatch.untrusted import web_link
@@ -478,14 +478,14 @@ def list_cases(
     if country:
         cc = country_code(country)
         if cc is None:
-            raise UsageError(f"--country: unknown country {country!r}")
+            raise InvalidValue("country", country, f"unknown country {country!r}")
         where.append("country = ?")
         args.append(cc)
     app_id = None
     if app:
         app_id = app_for(app)
         if app_id is None:
-            raise UsageError(f"--app: unknown app {app!r} (not in the service catalogue)")
+            raise InvalidValue("app", app, f"unknown app {app!r} (not in the service catalogue)")
     if not _has_tables(store):
         return []
     if kind:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from voipwatch.commands.options import JsonOpt, encoder
+from voipwatch.commands.options import JsonOpt, encoder, said
 from voipwatch.console import err, out, problem, write_line
 
 
@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
             table = load_table()
             c = table.country(country)
         except UsageError as exc:
-            problem(f"voipwatch data show: {exc}")
+            problem(f"voipwatch data show: {said(exc)}")
             raise typer.Exit(2) from None
         except InputError as exc:
             problem(f"voipwatch data show: {exc}")

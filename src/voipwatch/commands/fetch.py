@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from voipwatch.commands.options import JsonOpt, encoder
+from voipwatch.commands.options import JsonOpt, encoder, said
 from voipwatch.console import err, problem, write_line
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def fetch(
         else:
             _bulk(selection, out, endpoint, bucket, jobs, dry_run, json)
     except UsageError as exc:
-        problem(f"voipwatch fetch: {exc}")
+        problem(f"voipwatch fetch: {said(exc)}")
         raise typer.Exit(2) from None
     except FetchError as exc:
         problem(f"voipwatch fetch: {exc}")

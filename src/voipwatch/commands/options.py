@@ -15,8 +15,25 @@ import msgspec
 import typer
 
 from voipwatch.console import out, problem
+from voipwatch.errors import InvalidValue
 
 encoder = msgspec.json.Encoder()
+
+#: Fields of :class:`~voipwatch.errors.InvalidValue` whose flag is not ``--<field>``
+#: (underscores as dashes).
+FLAGS: dict[str, str] = {}
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def said(exc: Exception) -> str:
+    """An error in the command line's words: a field the domain names is its flag."""
+    if isinstance(exc, InvalidValue):
+        return exc.worded(FLAGS, _flag)
+    return str(exc)
+
 
 PathsArg = Annotated[
     list[Path],
@@ -44,7 +61,7 @@ def store_failures(command: str) -> Iterator[None]:
     try:
         yield
     except UsageError as exc:
-        problem(f"voipwatch {command}: {exc}")
+        problem(f"voipwatch {command}: {said(exc)}")
         raise typer.Exit(2) from None
     except (StoreError, FingerprintTableError) as exc:
         problem(f"voipwatch {command}: {exc}")

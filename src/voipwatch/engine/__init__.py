@@ -12,7 +12,7 @@ and Dask's futures both provide.
 from voipwatch.engine.base import Engine, Pending, default_workers
 from voipwatch.engine.process import ProcessEngine
 from voipwatch.engine.serial import SerialEngine
-from voipwatch.errors import UsageError
+from voipwatch.errors import InvalidValue, UsageError
 
 __all__ = [
     "ENGINES",
@@ -38,12 +38,14 @@ def create_engine(
     if name not in ENGINES:
         raise UsageError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
     if workers is not None and workers < 1:
-        raise UsageError(f"--workers must be at least 1, not {workers}")
+        raise InvalidValue("workers", workers, f"must be at least 1, not {workers}")
     if scheduler is not None and name != "dask":
-        raise UsageError("--scheduler needs --engine dask")
+        raise InvalidValue("scheduler", scheduler, "is for the dask engine only")
     if name == "serial":
         if workers not in (None, 1):
-            raise UsageError(f"--engine serial runs one worker, not {workers}")
+            raise InvalidValue(
+                "workers", workers, f"the serial engine runs one worker, not {workers}"
+            )
         return SerialEngine()
     n = default_workers(items) if workers is None else workers
     if name == "process":

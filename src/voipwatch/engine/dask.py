@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from voipwatch.engine.base import ClosesOnExit, Pending
-from voipwatch.errors import UsageError
+from voipwatch.errors import InvalidValue, UsageError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -46,10 +46,10 @@ class DaskEngine(ClosesOnExit):
         try:
             import distributed
         except ImportError as exc:  # pragma: no cover - a dependency of voipwatch
-            raise UsageError("--engine dask needs the 'distributed' package") from exc
+            raise InvalidValue("engine", "dask", "dask needs the 'distributed' package") from exc
         dist: Any = distributed  # its API is untyped
         if workers is not None and workers < 1:
-            raise UsageError(f"--workers must be at least 1, not {workers}")
+            raise InvalidValue("workers", workers, f"must be at least 1, not {workers}")
         self._cluster: Any = None
         # Dask logs every worker start and stop at INFO; progress is ours to show.
         for name in ("distributed", "distributed.scheduler", "distributed.nanny"):

@@ -20,7 +20,7 @@ from typing import Any, Final
 import httpx
 import orjson
 
-from voipwatch.errors import FetchError, UsageError
+from voipwatch.errors import FetchError, InvalidValue, UsageError
 
 OONI_API: Final = "https://api.ooni.org"
 DEFAULT_LIMIT: Final = 100
@@ -64,7 +64,7 @@ class Api:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not base.startswith(("http://", "https://")):
-            raise UsageError(f"--api-url {base!r} is not an http:// or https:// URL")
+            raise InvalidValue("api_url", base, f"{base!r} is not an http:// or https:// URL")
         self.base = base.rstrip("/")
         self.client = client
         self.interval = interval

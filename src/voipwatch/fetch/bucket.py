@@ -24,7 +24,7 @@ from typing import Final
 
 import httpx
 
-from voipwatch.errors import FetchError
+from voipwatch.errors import FetchError, InvalidValue
 
 #: OONI's public bucket, addressed virtual-host style.
 OONI_ENDPOINT: Final = "https://ooni-data-eu-fra.s3.eu-central-1.amazonaws.com"
@@ -57,7 +57,7 @@ def bucket_url(endpoint: str | None, bucket: str | None) -> str:
             return f"https://{bucket}.s3.amazonaws.com"
         return OONI_ENDPOINT
     if not endpoint.startswith(("http://", "https://")):
-        raise FetchError(f"--endpoint {endpoint!r} is not an http:// or https:// URL")
+        raise InvalidValue("endpoint", endpoint, f"{endpoint!r} is not an http:// or https:// URL")
     return f"{endpoint.rstrip('/')}/{bucket or OONI_BUCKET}"
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Final
 
-from voipwatch.errors import UsageError
+from voipwatch.errors import InvalidValue, UsageError
 
 #: OONI's test names (as in ``test_name``), the messaging ones first.
 TEST_NAMES: Final = (
@@ -86,7 +86,7 @@ def parse_tests(text: str | None) -> tuple[str, ...]:
         if b not in names:
             names.append(b)
     if not names:
-        raise UsageError("--test names no test")
+        raise InvalidValue("test", "", "names no test")
     return tuple(names)
 
 
@@ -117,9 +117,11 @@ def day_range(since: date, until: date | None) -> list[date]:
     """Days from ``since`` up to ``until`` exclusive (default: ``since`` alone)."""
     end = until if until is not None else since + timedelta(days=1)
     if end <= since:
-        raise UsageError(
-            f"--until {end} is not after --since {since}: the range is empty "
-            "(--until is exclusive; swap them, or leave --until out for one day)"
+        raise InvalidValue(
+            "until",
+            end,
+            f"{end} is not after the first day {since}: the range is empty (the last day "
+            "is exclusive; swap them, or leave the last day out for one day)",
         )
     return [since + timedelta(days=i) for i in range((end - since).days)]
 

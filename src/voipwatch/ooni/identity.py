@@ -42,5 +42,5 @@ def synthetic_uid(*, start_time: str, probe_cc: str, test_name: str, key: str) -
     derive the same shape deterministically from the start time and the key, with a
     zero fraction so it can never collide with a real one.
     """
-    digits = "".join(ch for ch in start_time if ch.isdigit())[:14].ljust(14, "0")
+    digits = "".join(filter(str.isdigit, start_time))[:14].ljust(14, "0")
     return f"{digits}.000000_{probe_cc or 'ZZ'}_{test_name.replace('_', '')}_{key[:16]}"

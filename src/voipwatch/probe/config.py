@@ -15,7 +15,7 @@ from typing import Final
 
 import msgspec
 
-from voipwatch.errors import UsageError
+from voipwatch.errors import InvalidValue, UsageError
 
 __all__ = [
     "CONTROL_PORTS",
@@ -190,5 +190,5 @@ def load_config(path: Path | None) -> ProbeConfig:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise UsageError(f"--config {path}: {exc.strerror or exc}") from None
+        raise InvalidValue("config", str(path), f"{path}: {exc.strerror or exc}") from None
     return parse_config(data, source=str(path))

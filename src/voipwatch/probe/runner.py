@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from voipwatch.catalog import Catalog, load
-from voipwatch.errors import UsageError
+from voipwatch.errors import InvalidValue, UsageError
 from voipwatch.probe import control, residual
 from voipwatch.probe.config import ProbeConfig
 from voipwatch.probe.errors import failure_of
@@ -39,7 +39,7 @@ def resolve_apps(apps: list[str] | None, plane: str = "signalling") -> list[str]
     call-plane tests (``CALL_APPS``, FaceTime among them), or both.
     """
     if plane not in PLANES:
-        raise UsageError(f"--plane: {plane!r} is not signalling, media or all")
+        raise InvalidValue("plane", plane, f"{plane!r} is not signalling, media or all")
     known: tuple[str, ...] = {
         "signalling": APPS,
         "media": CALL_APPS,

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from voipwatch.cost import evidence_end
-from voipwatch.errors import UsageError, VoipwatchError
+from voipwatch.errors import InvalidValue, UsageError, VoipwatchError
 from voipwatch.events.current import current_blocks
 from voipwatch.events.model import ARTEFACTS, Event, is_artefact
 from voipwatch.ooni.explorer import MEASUREMENT_URL
@@ -352,7 +352,7 @@ def build_brief(
     scope = scope or Scope()
     cc = cc.strip().upper()
     if len(cc) != 2 or not cc.isalpha():
-        raise UsageError(f"--country: {cc!r} is not a two-letter country code")
+        raise InvalidValue("country", cc, f"{cc!r} is not a two-letter country code")
     now = now or datetime.now(UTC)
     con = store.con
     synthetic = gather.synthetic_note(con)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Final
 
 from voipwatch.engine import Engine, ProcessEngine, create_engine, default_workers
-from voipwatch.errors import InputError, UsageError
+from voipwatch.errors import InputError, InvalidValue
 from voipwatch.ooni.reader import (
     QUARANTINE_EXCERPT,
     QUARANTINE_PER_FILE,
@@ -184,7 +184,7 @@ def ingest(
     """
     started = time.perf_counter()
     if workers is not None and workers < 1:
-        raise UsageError(f"--workers must be at least 1, not {workers}")
+        raise InvalidValue("workers", workers, f"must be at least 1, not {workers}")
     missing = 0
     files: list[Path] = []
     for item in iter_files(Path(os.path.abspath(p.expanduser())) for p in paths):
@@ -198,7 +198,7 @@ def ingest(
     if isinstance(engine, str):
         engine = create_engine(engine, workers=workers, items=len(files), scheduler=scheduler)
     elif scheduler is not None:
-        raise UsageError("--scheduler needs --engine dask")
+        raise InvalidValue("scheduler", scheduler, "is for the dask engine only")
     if engine is None and files:
         n = default_workers(len(files)) if workers is None else min(workers, len(files))
         if n > 1 or (workers or 1) > 1:

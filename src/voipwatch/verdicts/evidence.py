@@ -116,9 +116,15 @@ class Facts:
     # Some operation failed and then succeeded on a retry: the path loses packets, so
     # a timeout alone proves nothing here (loss never resets or forges anything).
     lossy: bool = False
+    # host -> the fingerprints its answers match: rules ask it once per endpoint and role
+    dns_matches: dict[str, list[tuple[str, Fingerprint]]] = field(default_factory=dict)
+    # host -> the addresses first answered for it (``ip_hosts`` the other way round)
+    host_ips: dict[str, list[str]] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def _is_ip(s: str) -> bool:
+    # Cached: asked of the same few host names in every measurement.
     try:
         ipaddress.ip_address(s)
     except ValueError:
@@ -178,7 +184,9 @@ def collect(
             )
             continue
         table = f.dns_control if "control" in tags else f.dns
-        d = table.setdefault(host, DnsFact())
+        d = table.get(host)
+        if d is None:
+            d = table[host] = DnsFact()
         fail = failure_str(q.failure)
         if fail:
             # getaddrinfo-era probes split one lookup into A and AAAA; a failed AAAA
@@ -195,6 +203,8 @@ def collect(
                 d.cnames.append(a.hostname.lower().rstrip("."))
         if d.answers:
             d.failure = None
+    for ip, h in f.ip_hosts.items():
+        f.host_ips.setdefault(h, []).append(ip)
     for c in tk.tcp_connect or ():
         if not c.ip or c.port is None:
             continue
@@ -307,11 +317,16 @@ def fingerprint_outcome(
 def dns_fingerprints(facts: Facts, host: str) -> list[tuple[str, Fingerprint]]:
     """The answers for ``host`` that match a fingerprint (see
     :func:`voipwatch.verdicts.proof.answer_fingerprints`)."""
-    d = facts.dns.get(host)
-    if d is None or facts.fingerprints is None:
-        return []
-    answers = [ip for ip, _ in d.answers] + d.cnames
-    return proof.answer_fingerprints(facts.fingerprints, answers, facts.cc)
+    found = facts.dns_matches.get(host)
+    if found is None:
+        d = facts.dns.get(host)
+        if d is None or facts.fingerprints is None:
+            return []
+        answers = [ip for ip, _ in d.answers] + d.cnames
+        found = facts.dns_matches[host] = proof.answer_fingerprints(
+            facts.fingerprints, answers, facts.cc
+        )
+    return found
 
 
 def http_fingerprint(
@@ -388,15 +403,15 @@ def _incons_detail(o: Observation, role: Role) -> str:
 
 def tcp_observations(facts: Facts, ips: list[str], role: Role, host: str) -> list[Observation]:
     out: list[Observation] = []
+    svc, rid, tcp, ports_of = role.service, role.id, facts.tcp, facts.tcp_ports
     for ip in dict.fromkeys(ips):  # an address may be answered twice (A and ANY)
-        for port in facts.tcp_ports.get(ip, ()):
-            fails = facts.tcp[(ip, port)]
-            for fail in fails:
+        for port in ports_of.get(ip, ()):
+            for fail in tcp[(ip, port)]:
                 out.append(
                     Observation(
                         "tcp",
-                        role.service,
-                        role.id,
+                        svc,
+                        rid,
                         host or ip,
                         fail is None,
                         ip=ip,
@@ -445,15 +460,15 @@ def endpoint_outcome(
         return dns
     ips = [ip for ip, _ in facts.dns[host].answers] if host in facts.dns else []
     if not ips:
-        ips = [ip for ip, h in facts.ip_hosts.items() if h == host] or (
-            [host] if _is_ip(host) else []
-        )
-    obs = obs + tcp_observations(facts, ips, role, host)
-    tcp_fails = [o for o in obs if o.layer == "tcp" and not o.ok]
-    tcp_oks = [o for o in obs if o.layer == "tcp" and o.ok]
-    tls_fails = [f for f in facts.tls_by_name.get(host, ()) if f]
-    tls_oks = [f for f in facts.tls_by_name.get(host, ()) if not f]
-    for fail in facts.tls_by_name.get(host, ()):
+        ips = facts.host_ips.get(host) or ([host] if _is_ip(host) else [])
+    tcp_obs = tcp_observations(facts, ips, role, host)
+    obs = obs + tcp_obs
+    tcp_fails = [o for o in tcp_obs if not o.ok]
+    tcp_oks = [o for o in tcp_obs if o.ok]
+    tls = facts.tls_by_name.get(host, ())
+    tls_fails = [f for f in tls if f]
+    tls_oks = [f for f in tls if not f]
+    for fail in tls:
         obs.append(
             Observation(
                 "tls",

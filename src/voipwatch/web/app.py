@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voipwatch import __version__
-from voipwatch.errors import StoreError, UsageError, VoipwatchError
+from voipwatch.errors import InvalidValue, StoreError, UsageError, VoipwatchError
 from voipwatch.web.assets import vega_bundle
 from voipwatch.web.db import Database
 from voipwatch.web.guard import Guard, allowed_hosts
@@ -103,9 +103,16 @@ def _error(
     return error_page(request, status, message)
 
 
+#: Fields of :class:`~voipwatch.errors.InvalidValue` whose query parameter has another
+#: name (OONI's); any other field is its own parameter's name.
+PARAMS: dict[str, str] = {"country": "probe_cc", "app": "app"}
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UsageError)
     async def usage(request: Request, exc: UsageError) -> Response:
+        if isinstance(exc, InvalidValue):  # named as the API names it, never as a flag
+            return _error(request, 400, exc.worded(PARAMS))
         return _error(request, 400, str(exc))
 
     @app.exception_handler(Unavailable)

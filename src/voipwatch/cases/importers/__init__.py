@@ -19,7 +19,7 @@ from voipwatch.cases.importers.native import read_native
 from voipwatch.cases.importers.ooni import read_ooni
 from voipwatch.cases.importers.stop import read_stop
 from voipwatch.cases.model import SourceRecord
-from voipwatch.errors import InputError, UsageError
+from voipwatch.errors import InputError, InvalidValue
 
 __all__ = ["READERS", "Batch", "detect_format", "read_cases", "read_file"]
 
@@ -76,7 +76,7 @@ def read_cases(
             source=file,
         )
     if fmt not in READERS:
-        raise UsageError(f"--source: {fmt!r} is not one of {', '.join(READERS)}")
+        raise InvalidValue("source", fmt, f"{fmt!r} is not one of {', '.join(READERS)}")
     day = today or datetime.now(UTC).date()
 
     def dated(r: SourceRecord) -> SourceRecord:
