@@ -35,7 +35,7 @@ from voipwatch.locate import (
     write_test_db,
 )
 from voipwatch.locate.records import country_of, network_of
-from voipwatch.probe import ProbeConfig, parse_config
+from voipwatch.probe import parse_config
 
 LOOPBACK_NET = "127.0.0.0/8"
 
@@ -142,6 +142,11 @@ async def _locate_with_helpers(db: Path) -> tuple[Location, Location, Location]:
             locator, stun_address="127.0.0.1", stun_port=stun_port, timeout=2,
             source_address="127.3.4.5",
         )  # fmt: skip
+        # No helper at all: a public STUN server (here the helper's UDP service) tells.
+        by_public = await locate(
+            locator, public_stun=[("127.0.0.9", 9), ("127.0.0.1", stun_port)], timeout=1
+        )
+        assert by_public == by_stun
         # A helper that does not answer: unknown, and said why.
         nobody = await locate(locator, helper_url="http://127.0.0.1:9", timeout=0.5)
     finally:
@@ -156,7 +161,7 @@ def test_locate_asks_the_helper_and_keeps_only_the_location(test_db: Path) -> No
     assert by_http == Location("XL", "AS64500", "Loopback Test Net", "test.mmdb")
     assert by_stun == by_http
     assert not nobody.known
-    assert "did not tell" in nobody.source
+    assert "no test helper or STUN server" in nobody.source
     # A Location has no field that could carry the address.
     assert set(Location.__dataclass_fields__) == {
         "probe_cc",
@@ -167,14 +172,18 @@ def test_locate_asks_the_helper_and_keeps_only_the_location(test_db: Path) -> No
 
 
 def test_stated_values_win_over_the_lookup(test_db: Path) -> None:
-    cfg = ProbeConfig(location_db=[str(test_db)])
+    # No public STUN server either: nothing leaves this machine.
+    cfg = parse_config(
+        f'[probe]\nlocation_db = ["{test_db}"]\n[probe.helper]\nstun_servers = []'.encode()
+    )
     # No helper: nothing to look up with, and the statement is kept.
     located, loc = where(cfg, cc="it", asn="30722", databases=[], env={})
     assert (located.probe_cc, located.probe_asn) == ("IT", "AS30722")
     assert loc.source == "stated"
-    stated = parse_config(b'[probe]\nprobe_cc = "DE"\n')
+    stated = parse_config(b'[probe]\nprobe_cc = "DE"\n[probe.helper]\nstun_servers = []\n')
     located, loc = where(stated, cc=None, asn=None, databases=[], env={})
     assert (located.probe_cc, located.probe_asn) == ("DE", "AS0")
+    assert "no test helper or STUN server" in loc.source
     assert "AS0" in describe(loc)
     assert "not recorded" in describe(loc)
 

@@ -1,11 +1,12 @@
 """Where the probe is: its public address, learnt from the test helper and looked
 up at once, then dropped.
 
-Two ways to ask, in order: the control helper's ``whoami`` (an HTTP POST of
+Three ways to ask, in order: the control helper's ``whoami`` (an HTTP POST of
 ``{"whoami": true}`` answered ``{"client": "<address>"}``, over TCP, which a censor
-that drops STUN lets through), and a STUN binding request to the call-plane
-helper (its XOR-MAPPED-ADDRESS). The address lives in one local variable of
-:func:`locate` and leaves it only as a :class:`Location`, which has no field for it.
+that drops STUN lets through), a STUN binding request to the call-plane helper (its
+XOR-MAPPED-ADDRESS), and, with no helper, a binding to a public STUN server. The
+address lives in one local variable of :func:`locate` and leaves it only as a
+:class:`Location`, which has no field for it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import socket
 import struct
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from voipwatch.locate.databases import Locator
@@ -24,6 +27,8 @@ from voipwatch.probe.errors import ProbeFailure
 
 #: The call-plane helper's STUN port.
 STUN_PORT = 3478
+#: Public STUN servers asked, at most, when the helper does not answer.
+PUBLIC_TRIES = 2
 _ANSWER_LIMIT = 4096
 
 
@@ -57,6 +62,17 @@ async def _by_stun(address: str, port: int, timeout: float, source: str) -> str 
             )
             if answer.reply is not None:
                 return _mapped(answer.reply, tid)
+    return None
+
+
+async def _resolve(host: str, timeout: float) -> str | None:
+    if tcp.is_ip(host):
+        return host
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(OSError, TimeoutError):
+        async with asyncio.timeout(timeout):
+            infos = await loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+            return str(infos[0][4][0])
     return None
 
 
@@ -100,18 +116,26 @@ async def locate(
     stun_port: int = STUN_PORT,
     timeout: float = 5.0,
     source_address: str = "",
+    public_stun: Sequence[tuple[str, int]] = (),
 ) -> Location:
     """This probe's location according to ``locator``; ``source`` says why when unknown.
 
     ``source_address`` is the local address the STUN socket is bound to (the probe's
-    ``source_address``: the address its call-plane tests speak from)."""
-    if not helper_url and not stun_address:
-        return Location(source="no test helper to ask for the public address")
+    ``source_address``: the address its call-plane tests speak from). Without an
+    answer from the test helper, the first ``PUBLIC_TRIES`` of ``public_stun``
+    (``host``, ``port``) are asked for a binding: the public STUN servers the probe
+    tests anyway."""
     address = await _by_whoami(helper_url, timeout) if helper_url else None
     if address is None and stun_address:
         address = await _by_stun(stun_address, stun_port, timeout, source_address)
+    for host, port in public_stun[:PUBLIC_TRIES]:
+        if address is not None:
+            break
+        ip = await _resolve(host, timeout)
+        if ip is not None:
+            address = await _by_stun(ip, port, timeout, source_address)
     if address is None:
-        return Location(source="the test helper did not tell the public address")
+        return Location(source="no test helper or STUN server told the public address")
     found = locator.lookup(address)
     del address
     if not found.known:

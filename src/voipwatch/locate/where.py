@@ -7,10 +7,13 @@ from collections.abc import Mapping
 
 import msgspec
 
+from voipwatch.catalog import load as load_catalog
 from voipwatch.locate.databases import configured_paths, open_locator
 from voipwatch.locate.discover import locate
 from voipwatch.locate.model import UNKNOWN_ASN, UNKNOWN_CC, Location, asn_text, cc_text
 from voipwatch.probe import ProbeConfig
+from voipwatch.probe.experiments.calls import public_stun_servers
+from voipwatch.probe.tcp import is_ip
 
 
 def where(
@@ -39,6 +42,12 @@ def where(
                 stun_address=cfg.helper.address,
                 timeout=cfg.timeouts.connect,
                 source_address=cfg.source_address,
+                public_stun=[
+                    (host, port)
+                    for host, port in public_stun_servers(load_catalog(), cfg)
+                    # Names go to the system resolver: only when the probe may use it.
+                    if cfg.resolvers.system or is_ip(host)
+                ],
             )
         )
     loc = Location(
