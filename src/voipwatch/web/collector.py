@@ -185,7 +185,10 @@ async def submit(request: Request, report_id: str) -> Response:
             return _refuse(400, sub)
         if sub.format != FORMAT:
             return _refuse(400, Refusal(f"format {sub.format!r} is not 'json'", "bad_format"))
-        meta = await run_in_threadpool(c.spool.meta, report_id)
+        try:
+            meta = await run_in_threadpool(c.spool.meta, report_id)
+        except FileNotFoundError:  # closed since it was looked at
+            return _closed(report_id)
         prepared = await run_in_threadpool(prepare, bytes(sub.content), test_name=meta.test_name)
         if isinstance(prepared, Refusal):
             return _refuse(400, prepared)
