@@ -18,7 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from voipwatch.cli import app
 from voipwatch.errors import FetchError, LocationDbError
 from voipwatch.helper import control, echo
 from voipwatch.locate import (
@@ -226,3 +228,25 @@ def test_refresh_replaces_a_database_whole_or_not_at_all(tmp_path: Path, test_db
     assert dest.read_bytes() == before
     assert sorted(p.name for p in dest.parent.iterdir()) == ["location.mmdb"]  # no leftovers
     assert open_locator([dest], bundled=False).lookup("127.0.0.1").probe_cc == "XL"
+
+
+def test_locate_refresh_command(tmp_path: Path, test_db: Path) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "GeoLite2-Test.mmdb").write_bytes(test_db.read_bytes())
+    (served / "junk.mmdb").write_bytes(b"junk")
+    dest = tmp_path / "db.mmdb"
+    with _files(served) as base:
+        ok = CliRunner().invoke(
+            app, ["locate", "refresh", f"{base}/GeoLite2-Test.mmdb", "--out", str(dest)]
+        )
+        bad = CliRunner().invoke(
+            app, ["locate", "refresh", f"{base}/junk.mmdb", "--out", str(dest)]
+        )
+    assert ok.exit_code == 0, ok.output
+    assert dest.read_bytes() == test_db.read_bytes()
+    assert bad.exit_code == 1
+    assert "not a usable location database" in bad.output
+    assert "is unchanged" in bad.output
+    assert "Traceback" not in bad.output
+    assert dest.read_bytes() == test_db.read_bytes()
