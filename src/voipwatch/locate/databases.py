@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Final, Protocol
 
+import geoip2fast
 import maxminddb
 import platformdirs
 from geoip2fast import GeoIP2Fast
@@ -86,7 +87,7 @@ class Bundled:
 @cache
 def _bundled() -> GeoIP2Fast:
     # The country+network-name file; loading takes a fraction of a second, once.
-    data = Path(GeoIP2Fast().get_database_path()).with_name("geoip2fast-asn.dat.gz")
+    data = Path(geoip2fast.__file__).with_name("geoip2fast-asn.dat.gz")
     return GeoIP2Fast(geoip2fast_data_file=str(data), verbose=False)
 
 
