@@ -8,7 +8,9 @@
     ├── CatalogError        the service catalogue is malformed
     ├── FingerprintTableError  the table of censors' fingerprints is damaged
     ├── StoreError          the store cannot be opened or written
-    └── FetchError          a remote source (OONI's bucket or API) could not be read
+    ├── FetchError          a remote source (OONI's bucket or API) could not be read
+    ├── LocationDbError     an IP-to-country/network database cannot be read
+    └── UploadError         a collector refused or could not be reached
 
 Every message says what was wrong and where: a file, a line, a measurement id.
 """
@@ -98,3 +100,34 @@ class StoreError(VoipwatchError):
 
 class FetchError(VoipwatchError):
     """A remote source could not be read: an unreachable endpoint, an HTTP error."""
+
+
+class LocationDbError(VoipwatchError):
+    """An IP-to-country/network database cannot be read (``source``: its path)."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: not a usable location database: {reason}")
+
+    def __reduce__(self) -> tuple[type[LocationDbError], tuple[str, str]]:
+        return (type(self), (self.source, self.reason))
+
+
+class UploadError(VoipwatchError):
+    """A collector refused a measurement (``status`` its HTTP status, ``reason`` its
+    words) or could not be reached (``status`` 0)."""
+
+    def __init__(self, url: str, status: int, reason: str) -> None:
+        self.url = url
+        self.status = status
+        self.reason = reason
+        super().__init__(f"{url}: {reason}" + (f" (HTTP {status})" if status else ""))
+
+    def __reduce__(self) -> tuple[type[UploadError], tuple[str, int, str]]:
+        return (type(self), (self.url, self.status, self.reason))
+
+    @property
+    def retryable(self) -> bool:
+        """Worth trying again later: unreachable, rate-limited or a server error."""
+        return self.status == 0 or self.status == 429 or self.status >= 500

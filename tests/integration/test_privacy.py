@@ -5,12 +5,15 @@ helpers on loopback (``voipwatch helper serve``, also a subprocess), its call-pl
 sockets bound to a client address of their own, so a leak is easy to find. The
 helpers' STUN answers carry that address back to the probe (XOR-MAPPED-ADDRESS) and
 the TLS and SIP servers see it too. Then every file under the run's folders — the
-measurements, the consent file, the store after ``voipwatch ingest`` (with each
-stored raw measurement decompressed), and every line the probe and the helpers
-printed — is searched for the address in every form it could take: dotted, packed,
-XOR-ed with the STUN magic cookie, in hex and in base64. (``probe_ip`` is
+measurements, the consent files, the store after ``voipwatch ingest`` (with each
+stored raw measurement decompressed), the upload queue, the spool and the log of
+the collector (``voipwatch serve --collector-spool``) the probe uploaded to from that
+address, and every line the probe, the helpers and the server printed — is searched
+for the address in every form it could take: dotted, packed, XOR-ed with the STUN
+magic cookie, in hex and in base64. (``probe_ip`` is
 ``127.0.0.1``, the placeholder OONI writes for a scrubbed address, so the client's
-address here is another loopback address.)
+address here is another loopback address.) The probe looked that address up to
+record its country and network: the test location database knows it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import ipaddress
 import json
 import os
 import random
+import socket
 import struct
 import subprocess
 import sys
@@ -32,6 +36,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from test_probe_support import DnsServer
 
+from voipwatch.locate import Mapping, write_test_db
+from voipwatch.store import open_store
 from voipwatch.store.rows import decompress
 
 VOIPWATCH = [sys.executable, "-m", "voipwatch.cli"]
@@ -42,6 +48,8 @@ CLIENT = f"127.{_rng.randint(100, 250)}.{_rng.randint(1, 250)}.{_rng.randint(2, 
 HELPER = f"127.{_rng.randint(1, 99)}.{_rng.randint(1, 250)}.2"
 APP = f"127.{_rng.randint(1, 99)}.{_rng.randint(1, 250)}.3"
 TLS_PORT = 8443
+#: The test location of the client's address: (country, AS number, network name).
+LOCATION = ("XP", 64998, "Privacy Test Net")
 
 
 def needles(ip: str) -> list[bytes]:
@@ -108,7 +116,21 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         {"turn3.voip.signal.org": [APP], "stun.fbsbx.com": [APP], "chat.signal.org": [APP]},
         0,
     )
+    # The probe locates itself in a test database that knows the client's address, and
+    # uploads (from that address) to a collector whose every file is scanned too.
+    location = write_test_db(
+        tmp_path_factory.mktemp("location") / "test.mmdb",
+        [Mapping(f"{CLIENT}/32", *LOCATION)],
+    )
+    (tmp / "data").mkdir()
+    with open_store(tmp / "data" / "collector.duckdb"):
+        pass
     helpers = [helper(HELPER, tmp), helper(APP, tmp, "--sip-port", "0", "--sips-port", "0")]
+    port = free_port()
+    serve = [*VOIPWATCH, "serve", "--db", str(tmp / "data" / "collector.duckdb"),
+             "--port", str(port), "--no-warm", "--collector-spool", str(tmp / "spool")]  # fmt: skip
+    with (tmp / "serve.log").open("wb") as log:
+        helpers.append(subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT, env=env(tmp)))
     try:
         cfg.write_text(
             f"""
@@ -136,9 +158,10 @@ residual_wait = 0.1
 """
         )
         out = tmp / "data" / "measurements.jsonl"
-        out.parent.mkdir(exist_ok=True)  # --out writes into a folder that exists
         args = ["probe", "--plane", "all", "--apps", "signal,messenger", "--yes", "--json",
-                "--config", cfg, "--out", out, "--helper", HELPER, "--residual"]  # fmt: skip
+                "--config", cfg, "--out", out, "--helper", HELPER, "--residual",
+                "--location-db", location, "--upload", f"http://127.0.0.1:{port}",
+                "--queue", tmp / "data" / "queue"]  # fmt: skip
         r = subprocess.run(
             [*VOIPWATCH, *map(str, args)], capture_output=True, env=env(tmp), timeout=300
         )
@@ -160,6 +183,27 @@ residual_wait = 0.1
             h.wait(timeout=30)
         dns.close()
     return tmp
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def test_the_address_was_looked_up_and_the_measurements_uploaded(run_dir: Path) -> None:
+    """The scan is meaningful for location and upload too: the client's address found
+    the test location, and the measurements reached the collector's spool."""
+    lines = (run_dir / "data" / "measurements.jsonl").read_text().splitlines()
+    ms = [json.loads(x) for x in lines]
+    cc, asn, name = LOCATION
+    assert {(m["probe_cc"], m["probe_asn"], m["probe_network_name"]) for m in ms} == {
+        (cc, f"AS{asn}", name)
+    }
+    spooled = [json.loads(p.read_text()) for p in (run_dir / "spool" / "incoming").iterdir()]
+    assert sorted(m["report_id"] for m in spooled) == sorted(m["report_id"] for m in ms)
+    assert list((run_dir / "data" / "queue" / "pending").iterdir()) == []
 
 
 def test_the_client_address_was_really_seen(run_dir: Path) -> None:

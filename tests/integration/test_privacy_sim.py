@@ -5,6 +5,8 @@ namespace (address ``198.18.0.2``): its STUN answers carry that address back
 (XOR-MAPPED-ADDRESS), the TLS, SIP and media servers see it. The measurements, the
 probe's output, the logs of voipwatch's own test helpers in the world and the store
 they are ingested into are searched for it in every form (see ``test_privacy.py``).
+The probe looked that address up in the world's test location database, so every
+measurement carries the world's test country and network: the address was used.
 The simulated internet's third-party servers (nginx, unbound, coturn, kamailio) log
 their clients as real ones do; their logs are not voipwatch's and are left out.
 Needs root; skipped without it, except in CI.
@@ -12,6 +14,7 @@ Needs root; skipped without it, except in CI.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,6 +38,7 @@ pytestmark = pytest.mark.skipif(
 def test_simulated_client_address_is_nowhere(tmp_path: Path) -> None:
     from voipwatch.sim import World, load_scenario
     from voipwatch.sim.plan import CLIENT
+    from voipwatch.sim.scenario import place_of
 
     written: dict[str, bytes] = {}
     with World(load_scenario("baseline"), helper=True) as w:
@@ -50,6 +54,14 @@ def test_simulated_client_address_is_nowhere(tmp_path: Path) -> None:
         measurements = tmp_path / "m.jsonl"
         measurements.write_bytes(written["measurements"])
     assert b"stun_binding" in written["measurements"], "the call plane was measured"
+    # The address was looked up (the world's test location is in every measurement)
+    # and then kept nowhere (below).
+    place = place_of(load_scenario("baseline"))
+    located = {
+        (m["probe_cc"], m["probe_asn"], m["probe_network_name"])
+        for m in map(json.loads, written["measurements"].splitlines())
+    }
+    assert located == {(place.cc, f"AS{place.asn}", place.network_name)}
     db = tmp_path / "s.duckdb"
     ingest = subprocess.run(
         [sys.executable, "-m", "voipwatch.cli", "ingest", "--db", str(db), str(measurements)],

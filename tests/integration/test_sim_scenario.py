@@ -263,9 +263,18 @@ def test_capability_errors_say_what_to_do(monkeypatch: pytest.MonkeyPatch) -> No
 def test_probe_config_is_toml_with_the_contract() -> None:
     from voipwatch.sim.probe_config import render
 
-    cfg = tomllib.loads(render(Path("/tmp/ca.pem"), {"149.154.175.50": "198.18.17.1"}))
+    cfg = tomllib.loads(
+        render(
+            Path("/tmp/ca.pem"),
+            {"149.154.175.50": "198.18.17.1"},
+            location_db=Path("/tmp/location.mmdb"),
+        )
+    )
     p = cfg["probe"]
-    assert (p["probe_cc"], p["probe_asn"], p["retries"]) == ("ZZ", "AS0", 2)
+    # The probe locates itself in the world's test database: nothing stated here.
+    assert "probe_cc" not in p
+    assert "probe_asn" not in p
+    assert (p["location_db"], p["retries"]) == (["/tmp/location.mmdb"], 2)
     assert p["control_sni"] == "control.voipwatch.test"
     assert p["resolvers"]["doh"] == ["https://dns.voipwatch.test/dns-query@198.18.2.53"]
     assert p["resolvers"]["dot"] == ["198.18.2.53#dns.voipwatch.test"]

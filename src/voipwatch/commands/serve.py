@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -48,6 +49,25 @@ WarmOpt = Annotated[
         help="Compute the map's and every country page's charts in the background at start.",
     ),
 ]
+SpoolOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--collector-spool",
+        help="Also be a collector (OONI's POST /report protocol, for voipwatch probe "
+        "--upload): each accepted measurement is written durably to DIR/incoming/ "
+        "before it is acknowledged (off by default).",
+        show_default=False,
+    ),
+]
+RateOpt = Annotated[
+    int,
+    typer.Option(
+        "--collector-rate",
+        min=1,
+        help="Collector requests one address may make per minute (a probe run makes "
+        "about three per measurement).",
+    ),
+]
 DemoOpt = Annotated[
     bool, typer.Option("--demo", help="Show the synthetic-data banner on every page.")
 ]
@@ -64,6 +84,8 @@ def register(app: typer.Typer) -> None:
         allowed_host: AllowedHostOpt = None,
         demo: DemoOpt = False,
         warm: WarmOpt = True,
+        collector_spool: SpoolOpt = None,
+        collector_rate: RateOpt = 600,
     ) -> None:
         """Serve the dashboard and the JSON API (OpenAPI at /openapi.json) over a store.
 
@@ -79,6 +101,8 @@ def register(app: typer.Typer) -> None:
             demo=demo,
             warm=warm,
             allowed=allowed_host or [],
+            collector_spool=collector_spool,
+            collector_rate=collector_rate,
         )
 
 
@@ -92,19 +116,22 @@ def serve_store(
     demo: bool = False,
     warm: bool = True,
     allowed: list[str] | None = None,
+    collector_spool: Path | None = None,
+    collector_rate: int = 600,
 ) -> None:
     """Open the store, print the URL and run the server until interrupted.
 
     With ``warm``, a background thread computes the answers the map and the country
     pages need while the server already answers (see :func:`voipwatch.web.charts.warm`).
     """
-    from pathlib import Path
+    import dataclasses
 
     import uvicorn
 
     from voipwatch.console import err
     from voipwatch.store import default_db_path
     from voipwatch.web.app import create_app
+    from voipwatch.web.collector import COLLECTOR_BUDGET
     from voipwatch.web.guard import allowed_hosts
 
     path = Path(str(db)) if db is not None else default_db_path()
@@ -115,9 +142,15 @@ def serve_store(
             demo=demo,
             cors_origins=cors,
             hosts=allowed_hosts(host, allowed or ()),
+            collector_spool=collector_spool,
+            collector_budget=dataclasses.replace(
+                COLLECTOR_BUDGET, requests_per_minute=collector_rate
+            ),
         )
     shown = f"[{host}]" if ":" in host else host
     mode = "annotations enabled (token set)" if token else "read-only"
+    if collector_spool is not None:
+        mode += f"; collecting uploads into {collector_spool}"
     err.print(f"voipwatch: serving {path} at http://{shown}:{port}/ ({mode}); Ctrl-C stops")
     if warm:
         import threading

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -23,6 +22,7 @@ import msgspec
 
 from voipwatch.cost.derive import FIRST_YEAR, round_value
 from voipwatch.cost.indicators import Overlay, Source, shipped_countries
+from voipwatch.durable import write_durably
 from voipwatch.errors import InputError
 
 DEFAULT_ENDPOINT = "https://api.worldbank.org/v2"
@@ -161,14 +161,4 @@ def refresh(
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` all at once: readers see the old file or the new."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_durably(path, data)

@@ -15,6 +15,9 @@ answered with
      "stun": {"ip:port": {"success": bool, "failure": str | null}},
      "refused": {"ip:port" | "ip:port sni" | "stun ip:port": reason}}  (when any were)
 
+``{"whoami": true}`` alone is answered ``{"client": "<the asking address>"}``: how
+a probe learns its public address to look up its country and network.
+
 ``stun`` is a STUN binding request (a success needs an answer carrying the
 request's transaction id): whether a call-plane server answers from outside, so a
 server that is down is not called blocked.
@@ -56,6 +59,9 @@ from voipwatch.probe import stun, tcp, tls, udp
 from voipwatch.probe.errors import failure_of
 
 MAX_BODY = 64 * 1024
+#: The one request that measures nothing: the answer is the asking address, which the
+#: probe looks up to know its country and network (and then forgets).
+WHOAMI = {"whoami": True}
 MAX_TARGETS = 128
 _HEAD_LIMIT = 16 * 1024
 
@@ -283,6 +289,7 @@ async def _handle(
             limits,
             allowed,
             lambda: sources.take_connection(source, time.monotonic()),
+            source,
         )
     finally:
         sources.end(source)
@@ -295,6 +302,7 @@ async def _answer(
     limits: Limits,
     allowed: tuple[Network, ...],
     take_connection: Callable[[], bool],
+    source: str = "",
 ) -> None:
     try:
         try:
@@ -318,8 +326,12 @@ async def _answer(
             writer.write(_response(400, "Bad Request", {"error": "malformed request"}))
             return
         try:
+            req = json.loads(body or b"null")
+            if req == WHOAMI:
+                writer.write(_response(200, "OK", {"client": source}))
+                return
             answer = await measure(
-                json.loads(body or b"null"),
+                req,
                 ctx=ctx,
                 limits=limits,
                 allowed=allowed,

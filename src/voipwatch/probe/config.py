@@ -141,8 +141,15 @@ class Overlay(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class ProbeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything a probe run needs; every field has a default for real use."""
 
+    #: What to record when the probe cannot locate itself; anything other than
+    #: ``ZZ``/``AS0`` here is taken as the user's statement and not looked up.
     probe_cc: str = "ZZ"
     probe_asn: str = "AS0"
+    probe_network_name: str = ""
+    #: MaxMind-format databases (country, ASN) to locate the probe with; none: the
+    #: ``$VOIPWATCH_LOCATION_DB`` files, those ``voipwatch locate refresh`` keeps, and
+    #: the bundled database.
+    location_db: list[str] = msgspec.field(default_factory=list)
     control_sni: str = "example.org"
     ca_file: str = ""
     #: Local address for the call-plane tests' sockets (multihomed hosts); "" = any.

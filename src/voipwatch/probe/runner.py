@@ -118,6 +118,7 @@ class _Test:
             test_version=self.exp.test_version,
             probe_cc=config.probe_cc,
             probe_asn=config.probe_asn,
+            probe_network_name=config.probe_network_name or None,
             test_start=test_start,
             runtime=self.runtime if self.runtime is not None else rec.now(),
             test_keys=test_keys,

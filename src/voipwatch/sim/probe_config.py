@@ -46,18 +46,19 @@ def render(
     media_keys: bool | None = None,
     residual_wait: float = 0.0,
     sip_servers: Sequence[str] = (),
+    location_db: Path | None = None,
 ) -> str:
     """The TOML; ``media_keys`` forces the call-plane keys on or off (default: when the
-    probe knows them)."""
+    probe knows them). ``location_db`` is the world's test location database: the
+    probe locates itself in it as it would in a real one."""
     lines = [
         "# voipwatch probe configuration for a simulated world (all addresses are simulated).",
         "[probe]",
-        'probe_cc = "ZZ"',
-        'probe_asn = "AS0"',
         f"control_sni = {_s(CONTROL_NAME)}",
         f"ca_file = {_s(str(ca_file))}",
         f"routable = [{_s(str(SIM_NET))}]",
         "retries = 2",
+        *([f"location_db = [{_s(str(location_db))}]"] if location_db else []),
         "",
         "[probe.resolvers]",
         "system = true",

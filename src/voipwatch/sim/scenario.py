@@ -20,6 +20,7 @@ Built-in scenarios ship in ``scenarios/``; any path to such a file works too.
 from __future__ import annotations
 
 import importlib.resources
+import zlib
 from pathlib import Path
 
 import msgspec
@@ -131,6 +132,16 @@ class Expect(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         return self.confirmed is None or confirmed == self.confirmed
 
 
+class Place(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Where a world's client is, as its test location database says: a test
+    country (ISO 3166's user-assigned ``XA``..``XZ``), a private-use AS number and a
+    network name. Unset fields come from the scenario's name (:func:`place_of`)."""
+
+    cc: str = ""
+    asn: int = 0
+    network_name: str = ""
+
+
 class Scenario(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     name: str
     description: str = ""
@@ -140,6 +151,20 @@ class Scenario(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # The probe's residual check (``--residual``): seconds it waits for a block to lift
     # (longer than the scenario's ``residual_seconds``); 0: no check.
     residual_wait: float = 0.0
+    location: Place = Place()
+
+
+def place_of(scenario: Scenario) -> Place:
+    """The world's test location: the scenario's ``[location]``, the rest derived from
+    its name, so that worlds of different scenarios are in different test countries
+    and networks."""
+    h = zlib.crc32(scenario.name.encode())
+    loc = scenario.location
+    return Place(
+        cc=loc.cc or f"X{chr(ord('A') + h % 26)}",
+        asn=loc.asn or 64512 + h % 1000,
+        network_name=loc.network_name or f"voipwatch test network ({scenario.name})",
+    )
 
 
 def builtin_names() -> list[str]:
@@ -152,6 +177,11 @@ def parse(data: bytes, source: str) -> Scenario:
         scenario = msgspec.toml.decode(data, type=Scenario)
     except msgspec.DecodeError as exc:
         raise ScenarioError(f"{source}: {exc}") from None
+    loc = scenario.location
+    if loc.cc and not (len(loc.cc) == 2 and loc.cc.isascii() and loc.cc.isupper()):
+        raise ScenarioError(f"{source}: location.cc {loc.cc!r} is not a two-letter code")
+    if not 0 <= loc.asn < 2**32:
+        raise ScenarioError(f"{source}: location.asn {loc.asn} is not an AS number")
     for i, r in enumerate(scenario.censor, start=1):
         where = f"{source}: censor recipe {i} ({r.kind})"
         if r.kind in PLANNED_KINDS:

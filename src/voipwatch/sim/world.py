@@ -38,6 +38,7 @@ from typing import Any
 
 from voipwatch.catalog import Catalog
 from voipwatch.catalog import load as load_catalog
+from voipwatch.locate import Mapping, write_test_db
 from voipwatch.sim import capabilities, netns, pki, probe_config
 from voipwatch.sim.censor import CLIENT_SIDE_IF, TRANSIT_IF, CensorPlan, compile_scenario
 from voipwatch.sim.dns import forwarding_conf, public_conf
@@ -67,7 +68,7 @@ from voipwatch.sim.plan import (
     AddressPlan,
     build_plan,
 )
-from voipwatch.sim.scenario import Scenario
+from voipwatch.sim.scenario import Scenario, place_of
 from voipwatch.sim.servers import (
     Listen,
     Server,
@@ -138,6 +139,10 @@ class World:
         return self._dir() / "probe.toml"
 
     @property
+    def location_db(self) -> Path:
+        return self._dir() / "location.mmdb"
+
+    @property
     def measurements(self) -> Path:
         return self._dir() / "measurements.jsonl"
 
@@ -196,6 +201,11 @@ class World:
             self._build_network()
             self._start_servers()
             self._apply_rules()
+            place = place_of(self.scenario)
+            write_test_db(
+                self.location_db,
+                [Mapping(f"{CLIENT}/32", place.cc, place.asn, place.network_name)],
+            )
             self.probe_config.write_text(
                 probe_config.render(
                     self.ca_file,
@@ -205,6 +215,7 @@ class World:
                     stun_servers=self.plan.stun_servers(),
                     residual_wait=self.scenario.residual_wait,
                     sip_servers=[SIP] if self.sip_tls else [],
+                    location_db=self.location_db,
                 )
             )
         except BaseException:

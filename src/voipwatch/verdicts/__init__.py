@@ -1,6 +1,6 @@
 """Pure verdict rules: measurement → observations → role verdicts. No I/O here."""
 
-from voipwatch.verdicts.engine import judge, judge_bytes
+from voipwatch.verdicts.engine import is_judged, judge, judge_bytes
 from voipwatch.verdicts.types import (
     RULES_VERSION,
     Evidence,
@@ -17,6 +17,7 @@ __all__ = [
     "Observation",
     "RoleVerdict",
     "Verdict",
+    "is_judged",
     "judge",
     "judge_bytes",
 ]

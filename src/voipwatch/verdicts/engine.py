@@ -51,6 +51,18 @@ def _asn(v: str | int | None) -> str:
     return v if v.upper().startswith("AS") else f"AS{v}"
 
 
+def is_judged(test_name: str) -> bool:
+    """Whether voipwatch has rules for ``test_name`` (OONI's tests it reads, and
+    ``voipwatch_<app>`` for an app of the catalogue)."""
+    if test_name in _rules():
+        return True
+    if test_name.startswith("voipwatch_"):
+        from voipwatch.catalog import load
+
+        return test_name.removeprefix("voipwatch_") in load().services
+    return False
+
+
 def judge_bytes(
     raw: bytes, *, source: str = "", line: int = 0, uid: str | None = None
 ) -> Judgement:

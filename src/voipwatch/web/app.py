@@ -29,10 +29,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voipwatch import __version__
+from voipwatch.collector import Spool
 from voipwatch.errors import InvalidValue, StoreError, UsageError, VoipwatchError
+from voipwatch.helper.targets import Budget, Sources
 from voipwatch.web.assets import vega_bundle
+from voipwatch.web.collector import COLLECTOR_BUDGET, COLLECTOR_CAPS, Collector
+from voipwatch.web.collector import router as collector_router
 from voipwatch.web.db import Database
-from voipwatch.web.guard import Guard, allowed_hosts
+from voipwatch.web.guard import Caps, Guard, allowed_hosts
 from voipwatch.web.responses import FastJSON
 from voipwatch.web.rooms import Unavailable
 
@@ -89,7 +93,7 @@ class SecurityHeaders:
 
 def _is_api(request: Request) -> bool:
     path = request.url.path
-    return path.startswith("/api/") or path == "/openapi.json"
+    return path.startswith(("/api/", "/report/")) or path in ("/openapi.json", "/report")
 
 
 def _error(
@@ -154,6 +158,8 @@ def create_app(
     demo: bool = False,
     cors_origins: list[str] | None = None,
     hosts: frozenset[str] | None = None,
+    collector_spool: Path | None = None,
+    collector_budget: Budget | None = None,
 ) -> FastAPI:
     """The app over the store at ``db``.
 
@@ -161,7 +167,10 @@ def create_app(
     it; without one the app never writes. ``demo`` shows a banner saying the data are
     synthetic on every page. ``cors_origins`` lists the origins allowed to call the
     API from a browser (none by default). ``hosts`` are the names the server answers
-    for (the ``Host`` header); the loopback names by default.
+    for (the ``Host`` header); the loopback names by default. ``collector_spool``
+    turns on the collector (OONI's ``/report`` routes): accepted measurements are
+    written there, never to the store; ``collector_budget`` is each source's budget
+    (:data:`~voipwatch.web.collector.COLLECTOR_BUDGET` by default).
     """
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
     database = Database(db, writable=token is not None)
@@ -205,6 +214,13 @@ def create_app(
     app.include_router(detail_router)
     app.include_router(feeds_router)
     app.include_router(bundles_router)
+    caps: Caps = ()
+    if collector_spool is not None:
+        app.state.collector = Collector(
+            Spool(collector_spool), Sources(collector_budget or COLLECTOR_BUDGET)
+        )
+        app.include_router(collector_router)
+        caps = COLLECTOR_CAPS
     static = files("voipwatch.web") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
@@ -225,5 +241,5 @@ def create_app(
         )
     app.add_middleware(SecurityHeaders)
     # Outermost: nothing else runs for a foreign host or before the body is capped.
-    app.add_middleware(Guard, hosts=hosts or allowed_hosts(), token=token)
+    app.add_middleware(Guard, hosts=hosts or allowed_hosts(), token=token, caps=caps)
     return app

@@ -33,6 +33,10 @@ WRITE_ROUTES: Final = (
 _WILDCARDS: Final = ("", "0.0.0.0", "::")
 
 
+#: Routes whose bodies have their own cap (the collector's): (path pattern, bytes).
+Caps = tuple[tuple[re.Pattern[str], int], ...]
+
+
 class BodyTooLarge(HTTPException):
     """A request body passed its cap while it was being received (no Content-Length).
 
@@ -94,11 +98,19 @@ class Guard:
         hosts: frozenset[str],
         token: str | None,
         max_body: int = MAX_BODY,
+        caps: Caps = (),
     ) -> None:
         self.app = app
         self.hosts = hosts
         self.token = token
         self.max_body = max_body
+        self.caps = caps
+
+    def _cap(self, path: str) -> int:
+        for pattern, cap in self.caps:
+            if pattern.match(path):
+                return cap
+        return self.max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -112,11 +124,12 @@ class Guard:
             await _refuse(send, *refusal)
             return
         # Any method: a GET with a body is odd, but nothing should hold it either.
+        cap = self._cap(scope.get("path", ""))
         length = _header(scope, b"content-length")
-        if length is not None and (not length.strip().isdigit() or int(length) > self.max_body):
-            await _refuse(send, 413, f"request body larger than {self.max_body} bytes")
+        if length is not None and (not length.strip().isdigit() or int(length) > cap):
+            await _refuse(send, 413, f"request body larger than {cap} bytes")
             return
-        await self._capped(scope, receive, send)
+        await self._capped(scope, receive, send, cap)
 
     def _write_refusal(self, scope: Scope) -> tuple[int, str, dict[str, str]] | None:
         path = scope.get("path", "")
@@ -129,7 +142,7 @@ class Guard:
                 return 401, "a valid operator token is required", {"WWW-Authenticate": "Bearer"}
         return None
 
-    async def _capped(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _capped(self, scope: Scope, receive: Receive, send: Send, cap: int) -> None:
         seen = 0
         started = False
 
@@ -138,8 +151,8 @@ class Guard:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body:
-                    raise BodyTooLarge(self.max_body)
+                if seen > cap:
+                    raise BodyTooLarge(cap)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -152,7 +165,7 @@ class Guard:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await _refuse(send, 413, f"request body larger than {self.max_body} bytes")
+                await _refuse(send, 413, f"request body larger than {cap} bytes")
 
 
 async def _refuse(

@@ -1,0 +1,306 @@
+"""``voipwatch probe``: measure this network; and ``voipwatch upload``: send what is queued.
+
+The probe asks for consent before anything touches the network, locates itself
+(country and network, never the address: see :mod:`voipwatch.locate`), measures,
+writes the measurements to a file, and with ``--upload`` queues them and sends the
+queue to a collector (after a second consent, to uploading).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from voipwatch.commands.options import JsonOpt, encoder, said
+from voipwatch.console import err, out, problem, write_line
+
+UploadOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--upload",
+        help="Also send the measurements to this collector (OONI's collector protocol, "
+        "e.g. a voipwatch serve --collector-spool server); they wait in the upload "
+        "queue until it acknowledges them.",
+        show_default=False,
+    ),
+]
+QueueOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--queue",
+        envvar="VOIPWATCH_UPLOAD_QUEUE",
+        help="The upload queue folder (default: upload-queue in the user data directory).",
+        show_default=False,
+    ),
+]
+
+
+def _ask(text: str, question: str, *, yes: bool, upload: bool) -> None:
+    """Consent (``upload``: to uploading), asked once and remembered; exit 2 without."""
+    from voipwatch.probe import consent
+
+    if yes or consent.has_consented(upload=upload):
+        return
+    if not consent.interactive():
+        problem(
+            "voipwatch probe: this needs your consent, and there is no terminal to ask "
+            "on. Run it once interactively, or pass --yes if you accept the risks:\n" + text
+        )
+        raise typer.Exit(2)
+    err.print(text, markup=False)
+    if not typer.confirm(question, default=False, err=True):
+        problem("Nothing was measured." if not upload else "Nothing was measured or sent.")
+        raise typer.Exit(2)
+    consent.remember(upload=upload)
+
+
+def _send(queue_dir: Path | None, collector: str, *, json: bool, source: str = "") -> int:
+    """Deliver the queue to ``collector``; the exit status (0 all sent, 1 some left).
+
+    ``source`` is the local address to connect from (the probe's ``source_address``)."""
+    import time
+
+    import httpx
+
+    from voipwatch.upload import Queue, default_queue, deliver
+
+    queue = Queue(queue_dir or default_queue())
+    transport = httpx.HTTPTransport(local_address=source or None)
+    with httpx.Client(timeout=30.0, transport=transport) as client:
+        outcome = deliver(queue, collector, client, sleep=time.sleep)
+    if json:
+        write_line(
+            encoder.encode(
+                {
+                    "acknowledged": outcome.acknowledged,
+                    "rejected": [str(p) for p in outcome.rejected],
+                    "queued": outcome.queued,
+                    "error": str(outcome.error) if outcome.queued and outcome.error else None,
+                }
+            )
+        )
+    else:
+        err.print(
+            f"Uploaded {len(outcome.acknowledged)} measurement(s) to {collector}.", markup=False
+        )
+    for path in outcome.rejected:
+        problem(f"voipwatch upload: refused by the collector, kept in {path}")
+    if outcome.queued:
+        problem(
+            f"voipwatch upload: {outcome.queued} measurement(s) stay queued in {queue.root} "
+            f"({outcome.error}); run voipwatch upload --to {collector} later"
+        )
+        return 1
+    return 0
+
+
+def probe(
+    apps: Annotated[
+        str | None,
+        typer.Option("--apps", help="Comma list of apps (default: all)."),
+    ] = None,
+    plane: Annotated[str, typer.Option("--plane", help="signalling, media or all.")] = "signalling",
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Where to write the measurements (JSONL; default: a timestamped file "
+            "in the user data directory).",
+            show_default=False,
+        ),
+    ] = None,
+    json: JsonOpt = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask for consent (automation).")
+    ] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Probe configuration (TOML).")
+    ] = None,
+    probe_cc: Annotated[
+        str | None,
+        typer.Option("--cc", "--probe-cc", help="Country code to record instead of looking it up."),
+    ] = None,
+    probe_asn: Annotated[
+        str | None,
+        typer.Option(
+            "--asn", "--probe-asn", help="Network to record instead of looking it up (AS12345)."
+        ),
+    ] = None,
+    location_db: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--location-db",
+            help="A MaxMind-format database (.mmdb: GeoLite2, DB-IP, IPinfo, OONI "
+            "probe-assets) to look up country and AS number in (repeatable; default: "
+            "$VOIPWATCH_LOCATION_DB, then those voipwatch locate refresh keeps, then the "
+            "bundled one, which has no AS numbers).",
+            show_default=False,
+        ),
+    ] = None,
+    helper_host: Annotated[
+        str | None,
+        typer.Option(
+            "--helper",
+            help="The call-plane test helper's address (voipwatch helper serve), "
+            "instead of [probe.helper] address.",
+        ),
+    ] = None,
+    residual: Annotated[
+        bool,
+        typer.Option(
+            "--residual",
+            help="Also check for residual censorship (with --plane media or all; takes "
+            "minutes: it waits for a block to lift, [probe.helper] residual_wait).",
+        ),
+    ] = False,
+    upload: UploadOpt = None,
+    queue_dir: QueueOpt = None,
+) -> None:
+    """Measure whether messaging and calling apps are blocked on this network, and how.
+
+    Apps: whatsapp, telegram, signal, messenger, viber, skype, zoom, imo, line, wechat
+    (signalling); whatsapp, telegram, signal, messenger, skype, zoom, facetime (media:
+    STUN/TURN, UDP ports, SIP, media and throughput A/B against the test helper).
+    Measurements (OONI data format) go to --out, with the country and network the
+    probe found itself in (never its IP address); with --upload they are also sent to
+    a collector. A plain-language summary goes to stdout (with --json: one verdict per
+    measurement).
+    """
+    import os
+    from datetime import UTC, datetime
+
+    import msgspec.structs
+    import platformdirs
+
+    from voipwatch.commands.outfile import check_target
+    from voipwatch.console import progress
+    from voipwatch.errors import LocationDbError, UsageError
+    from voipwatch.locate import describe, where
+    from voipwatch.probe import consent, load_config, resolve_apps
+    from voipwatch.probe import run as run_probe
+    from voipwatch.probe import summary as probe_summary
+    from voipwatch.upload import Queue, default_queue
+    from voipwatch.verdicts import judge_bytes
+
+    try:
+        if plane not in ("signalling", "media", "all"):
+            raise UsageError(f"--plane: {plane!r} is not signalling, media or all")
+        ids = resolve_apps([a for a in apps.split(",") if a.strip()] if apps else None, plane)
+        cfg = load_config(config)
+        if helper_host:
+            try:
+                cfg = msgspec.structs.replace(
+                    cfg, helper=msgspec.structs.replace(cfg.helper, address=helper_host)
+                )
+            except ValueError:
+                raise UsageError(f"--helper: {helper_host!r} is not an IP address") from None
+        if residual:
+            if plane == "signalling":
+                raise UsageError("--residual is a call-plane check: add --plane media or all")
+            cfg = msgspec.structs.replace(
+                cfg, helper=msgspec.structs.replace(cfg.helper, residual=True)
+            )
+        if upload is not None and not upload.startswith(("http://", "https://")):
+            raise UsageError(f"--upload: {upload!r} is not an http:// or https:// URL")
+    except UsageError as exc:
+        problem(f"voipwatch probe: {said(exc)}")
+        raise typer.Exit(2) from None
+    if plane != "signalling" and not cfg.helper.address:
+        problem(
+            "voipwatch probe: no call-plane test helper configured (--helper, or "
+            "[probe.helper] address): "
+            "only the apps' own servers and public STUN servers are tested"
+        )
+
+    _ask(consent.RISKS, "Measure this network now?", yes=yes, upload=False)
+    if upload is not None:
+        _ask(consent.UPLOAD_RISKS, "Upload the measurements?", yes=yes, upload=True)
+
+    try:
+        if out_file is None:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            out_file = Path(platformdirs.user_data_dir("voipwatch")) / "probe" / f"{stamp}.jsonl"
+            # Our own folder: made on first use. A folder the user names must exist.
+            out_file.parent.mkdir(parents=True, exist_ok=True)
+        check_target(out_file)
+        out_file.touch()
+        queue = Queue(queue_dir or default_queue()) if upload is not None else None
+    except UsageError as exc:
+        problem(f"voipwatch probe: {said(exc)}")
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        problem(f"voipwatch probe: --out {out_file}: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+
+    try:
+        cfg, location = where(
+            cfg,
+            cc=probe_cc,
+            asn=probe_asn,
+            databases=[str(p) for p in location_db or []],
+            env=os.environ,
+        )
+    except LocationDbError as exc:
+        problem(f"voipwatch probe: --location-db {exc}")
+        raise typer.Exit(2) from None
+    err.print(describe(location), markup=False)
+
+    with progress() as bar:
+        task = bar.add_task("probe", total=None, detail="")
+
+        def on_progress(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, detail=what)
+
+        measurements = run_probe(cfg, ids, on_progress=on_progress, plane=plane)
+    lines = [encoder.encode(m) for m in measurements]
+    out_file.write_bytes(b"".join(line + b"\n" for line in lines))
+    status = 0
+    if queue is not None and upload is not None:
+        for line in lines:
+            queue.put(line)
+        status = _send(queue.root, upload, json=False, source=cfg.source_address)
+    verdict_list = [
+        judge_bytes(line, source=str(out_file), line=i + 1).verdict for i, line in enumerate(lines)
+    ]
+    if json:
+        for v in verdict_list:
+            write_line(encoder.encode(v))
+    else:
+        for text in probe_summary(verdict_list):
+            out.print(text, markup=False)
+        out.print(f"\nEvidence: {out_file}", markup=False)
+        for v in verdict_list:
+            out.print(f"  {v.test_name}: {v.measurement_uid} ({v.status})", markup=False)
+    if status:
+        raise typer.Exit(status)
+
+
+def upload(
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to", help="The collector's URL (as given to probe --upload).", show_default=False
+        ),
+    ],
+    queue_dir: QueueOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Send the measurements waiting in the upload queue to a collector.
+
+    Each is retried a few times when the collector is down; what still fails stays
+    queued (exit status 1); what the collector refuses moves to the queue's rejected/
+    folder with its reason.
+    """
+    if not to.startswith(("http://", "https://")):
+        problem(f"voipwatch upload: --to: {to!r} is not an http:// or https:// URL")
+        raise typer.Exit(2)
+    status = _send(queue_dir, to, json=json)
+    if status:
+        raise typer.Exit(status)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(probe)
+    app.command()(upload)
