@@ -405,6 +405,15 @@ def probe(
             "minutes: it waits for a block to lift, [probe.helper] residual_wait).",
         ),
     ] = False,
+    via_tool: Annotated[
+        str | None,
+        typer.Option(
+            "--via",
+            help="Also run the same tests through a circumvention tool's local proxy "
+            "port: socks5://HOST:PORT (UDP too, if the tool relays it) or http://HOST:PORT "
+            "(CONNECT, TCP only); name it with #NAME, e.g. socks5://127.0.0.1:9050#tor.",
+        ),
+    ] = None,
 ) -> None:
     """Measure whether messaging and calling apps are blocked on this network, and how.
 
@@ -424,7 +433,10 @@ def probe(
     from voipwatch.probe import consent, load_config, resolve_apps
     from voipwatch.probe import run as run_probe
     from voipwatch.probe import summary as probe_summary
+    from voipwatch.probe.route import BadTool, parse_tool
     from voipwatch.verdicts import judge_bytes
+    from voipwatch.via import judge_via
+    from voipwatch.via import summary as via_summary
 
     try:
         if plane not in ("signalling", "media", "all"):
@@ -445,6 +457,12 @@ def probe(
                 )
             except ValueError:
                 raise UsageError(f"--helper: {helper_host!r} is not an IP address") from None
+        tool = None
+        if via_tool is not None:
+            try:
+                tool = parse_tool(via_tool)
+            except BadTool as exc:
+                raise UsageError(f"--via {exc.value!r}: {exc.reason}") from None
         if residual:
             if plane == "signalling":
                 raise UsageError("--residual is a call-plane check: add --plane media or all")
@@ -499,18 +517,31 @@ def probe(
         def on_progress(done: int, total: int, what: str) -> None:
             bar.update(task, completed=done, total=total, detail=what)
 
-        measurements = run_probe(cfg, ids, on_progress=on_progress, plane=plane)
+        measurements = run_probe(cfg, ids, on_progress=on_progress, plane=plane, tool=tool)
     lines = [encoder.encode(m) for m in measurements]
     out_file.write_bytes(b"".join(line + b"\n" for line in lines))
     verdict_list = [
         judge_bytes(line, source=str(out_file), line=i + 1).verdict for i, line in enumerate(lines)
     ]
+    outcomes = [judge_via(m, v) for m, v in zip(measurements, verdict_list, strict=True)]
     if json:
-        for v in verdict_list:
-            write_line(encoder.encode(v))
+        for v, o in zip(verdict_list, outcomes, strict=True):
+            if tool is None:
+                write_line(encoder.encode(v))
+            else:
+                # The verdict object of the direct path, and beside it the via outcomes.
+                obj = msgspec.to_builtins(v)
+                obj["via"] = msgspec.to_builtins(o)
+                write_line(encoder.encode(obj))
         return
     for line in probe_summary(verdict_list):
         out.print(line, markup=False)
+    if tool is not None:
+        from voipwatch.catalog import load as load_catalog
+
+        out.print("", markup=False)
+        for line in via_summary([x for o in outcomes for x in o], load_catalog()):
+            out.print(line, markup=False)
     out.print(f"\nEvidence: {out_file}", markup=False)
     for v in verdict_list:
         out.print(f"  {v.test_name}: {v.measurement_uid} ({v.status})", markup=False)

@@ -12,7 +12,6 @@ says so instead of measuring silence.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 from dataclasses import dataclass
 from typing import Final, Literal, Protocol
@@ -44,6 +43,9 @@ class Route(Protocol):
     @property
     def via(self) -> ToolSpec | None: ...
 
+    @property
+    def carries_udp(self) -> bool: ...
+
     async def open_tcp(
         self, host: str, port: int, timeout: float, source: str = ""
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
@@ -55,6 +57,7 @@ class Direct:
     """The network as it is: the socket goes straight to the address."""
 
     via: ToolSpec | None = None
+    carries_udp: bool = True
 
     async def open_tcp(
         self, host: str, port: int, timeout: float, source: str = ""
@@ -115,10 +118,17 @@ def parse_tool(value: str) -> ToolSpec:
 
 
 class _Relayed:
-    """A UDP endpoint whose datagrams go through a SOCKS5 UDP relay."""
+    """A UDP endpoint whose datagrams go through a SOCKS5 UDP relay.
 
-    def __init__(self, sock: asyncio.DatagramTransport, host: str, port: int) -> None:
+    Each endpoint has its own association: relays (dante) tie one to the first
+    client port they hear from, so endpoints cannot share one.
+    """
+
+    def __init__(
+        self, sock: asyncio.DatagramTransport, control: asyncio.StreamWriter, host: str, port: int
+    ) -> None:
         self._transport = sock
+        self._control = control
         self._host = host
         self._port = port
 
@@ -127,6 +137,8 @@ class _Relayed:
 
     def close(self) -> None:
         self._transport.close()
+        # The relay lives as long as this connection.
+        self._control.close()
 
 
 class _Unwrap(udp.Proto):
@@ -149,7 +161,11 @@ class ViaRoute:
         self.relay: tuple[str, int] | None = None
         #: Why the tool carries no UDP (None when it does, or before :meth:`start`).
         self.udp_failure: str | None = None
-        self._control: asyncio.StreamWriter | None = None
+
+    @property
+    def carries_udp(self) -> bool:
+        """Whether the tool granted a UDP relay (known once :meth:`start` ran)."""
+        return self.relay is not None
 
     async def _proxy(self, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         t = self.tool
@@ -177,48 +193,49 @@ class ViaRoute:
             raise
         return reader, writer
 
-    async def start(self) -> None:
-        """Ask the tool for a UDP relay (SOCKS5 only); records why not in ``udp_failure``."""
-        if self.tool.scheme != "socks5":
-            self.udp_failure = "http_proxy_carries_tcp_only"
-            return
-        try:
-            reader, writer = await self._proxy(self.timeout)
-        except ProbeFailure as exc:
-            self.udp_failure = exc.failure
-            return
+    async def _associate(self) -> tuple[asyncio.StreamWriter, tuple[str, int]]:
+        """A UDP association: its control connection and the relay's address."""
+        reader, writer = await self._proxy(self.timeout)
         try:
             async with asyncio.timeout(self.timeout):
                 host, port = await socks.socks5_request(
                     reader, writer, socks.ASSOCIATE, "0.0.0.0", 0
                 )
-        except Exception as exc:
+        except BaseException:
             writer.close()
-            self.udp_failure = (
-                exc.failure if isinstance(exc, ProbeFailure) else failure_of(exc) or TIMEOUT
-            )
-            return
+            raise
         if host in ("0.0.0.0", "::"):
             # RFC 1928: an unspecified relay address means the proxy's own.
             peer = writer.get_extra_info("peername")
             host = peer[0] if peer else self.tool.host
-        # The relay lives as long as this connection: it stays open for the run.
-        self._control = writer
-        self.relay = (host, port)
+        return writer, (host, port)
+
+    async def start(self) -> None:
+        """Ask the tool for a UDP relay once (SOCKS5 only): does it carry UDP at all?
+        Records why not in ``udp_failure``."""
+        if self.tool.scheme != "socks5":
+            self.udp_failure = "http_proxy_carries_tcp_only"
+            return
+        try:
+            writer, relay = await self._associate()
+        except Exception as exc:
+            f = exc.failure if isinstance(exc, ProbeFailure) else failure_of(exc)
+            self.udp_failure = f or TIMEOUT
+            return
+        writer.close()
+        self.relay = relay
 
     async def open_udp(self, ip: str, port: int, source: str = "") -> udp.Endpoint:
         if self.relay is None:
             raise ProbeFailure(NOT_CARRIED)
-        loop = asyncio.get_running_loop()
-        rhost, rport = self.relay
-        family = socket.AF_INET6 if ":" in rhost else socket.AF_INET
-        transport, proto = await loop.create_datagram_endpoint(
-            _Unwrap, remote_addr=(rhost, rport), family=family
-        )
-        return _Relayed(transport, ip, port), proto
-
-    def close(self) -> None:
-        if self._control is not None:
-            with contextlib.suppress(OSError, RuntimeError):
-                self._control.close()
-            self._control = None
+        control, (rhost, rport) = await self._associate()
+        try:
+            loop = asyncio.get_running_loop()
+            family = socket.AF_INET6 if ":" in rhost else socket.AF_INET
+            transport, proto = await loop.create_datagram_endpoint(
+                _Unwrap, remote_addr=(rhost, rport), family=family
+            )
+        except BaseException:
+            control.close()
+            raise
+        return _Relayed(transport, control, ip, port), proto

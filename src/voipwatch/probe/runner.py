@@ -196,8 +196,6 @@ async def run_async(
         pass  # every unfinished operation is closed as a timeout below
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
-        if route is not None:
-            route.close()
     out = [t.measurement(config, test_start) for t in tests]
     if route is not None:
         for d, t in zip(out, through, strict=True):

@@ -364,6 +364,10 @@ class CallGeneric(_Call):
         )
 
     async def _media(self, ctx: Ctx, ip: str, port: int, seconds: float, src: str) -> None:
+        if not ctx.env.route.carries_udp:
+            # A tool without a UDP relay sends no stream: there is nothing to compare,
+            # and no A/B is recorded (the role is not carried, not lossless).
+            return
         self.media_ab = await media.ab(ip, port, seconds, src, ctx.env.route)
 
     async def _throughput(self, ctx: Ctx, ip: str, port: int, seconds: float, src: str) -> None:
