@@ -164,7 +164,7 @@ async def run_async(
         vcfg = via.config_for(config)
         # Its own Env: the tool's tests get their own concurrency slots, so the
         # direct run is not slowed by waiting on them.
-        venv = Env.make(vcfg, executor, route)
+        venv = Env.make(vcfg, executor, route, env.streams)
         through = [_Test(e, venv) for e in _experiments(ids, cat, vcfg, plane)]
     total = len(tests) + len(through)
     done = 0

@@ -78,7 +78,7 @@ def decode_address(data: bytes, at: int) -> tuple[str, int, int]:
         host = str(ipaddress.IPv6Address(data[at + 1 : end]))
     elif atyp == _ATYP_NAME and at + 1 < len(data):
         end = at + 2 + data[at + 1]
-        host = data[at + 2 : end].decode("idna", "replace")
+        host = data[at + 2 : end].decode("ascii", "replace")
     else:
         raise ValueError(f"address type {atyp}")
     if end + 2 > len(data):

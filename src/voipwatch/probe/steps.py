@@ -58,9 +58,18 @@ class Env:
     dns_ctx: ssl.SSLContext
     #: How sockets reach the internet: directly, or through a circumvention tool.
     route: Route = DIRECT
+    #: Held by the media and throughput A/B streams; the direct run and the run
+    #: through a tool share it, so neither's loss or rate is the other's traffic.
+    streams: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
-    def make(cls, config: ProbeConfig, executor: Executor | None, route: Route = DIRECT) -> Env:
+    def make(
+        cls,
+        config: ProbeConfig,
+        executor: Executor | None,
+        route: Route = DIRECT,
+        streams: asyncio.Lock | None = None,
+    ) -> Env:
         c = config.concurrency
         return cls(
             config=config,
@@ -70,6 +79,7 @@ class Env:
             noverify_ctx=tls.client_context(verify=False, alpn=["http/1.1"]),
             dns_ctx=tls.client_context(config.ca_file),
             route=route,
+            streams=streams or asyncio.Lock(),
         )
 
 
