@@ -31,7 +31,8 @@ REPETITIONS = 5
 @pytest.mark.parametrize("name", VIA_SCENARIOS)
 def test_via_outcomes_hold_in_every_repetition(name: str) -> None:
     scenario = load(name)
-    assert scenario.tool is not None and scenario.via
+    assert scenario.tool is not None
+    assert scenario.via
     wrong: list[str] = []
     with World(scenario) as world:
         for i in range(REPETITIONS):

@@ -138,7 +138,8 @@ async def _through(url: str) -> dict[str, object]:
 @pytest.mark.parametrize("tool", ["dante"], indirect=True)
 def test_socks5_with_a_udp_relay_carries_both_planes(tool: str) -> None:
     got = asyncio.run(_through(tool))
-    assert got["udp"] is True and got["udp_failure"] is None
+    assert got["udp"] is True
+    assert got["udp_failure"] is None
     assert got["tcp"] == b"echo:hi"
     # What the tool saw of a closed port, in OONI's words.
     assert got["closed"] == "connection_refused"
@@ -206,7 +207,8 @@ def test_bad_tool_addresses_are_usage_errors_carrying_the_value(value: str) -> N
     with pytest.raises(BadTool) as info:
         parse_tool(value)
     assert isinstance(info.value, UsageError)
-    assert info.value.value == value and info.value.reason
+    assert info.value.value == value
+    assert info.value.reason
 
 
 def test_socks_datagrams_round_trip_and_reject_malformed() -> None:
