@@ -21,7 +21,13 @@ from voipwatch.probe import control, residual, via
 from voipwatch.probe.config import ProbeConfig
 from voipwatch.probe.errors import failure_of
 from voipwatch.probe.experiments import ALIASES, APPS, Experiment, make
-from voipwatch.probe.experiments.calls import CALL_APPS, GENERIC, Shared, make_call
+from voipwatch.probe.experiments.calls import (
+    CALL_APPS,
+    GENERIC,
+    CallGeneric,
+    Shared,
+    make_call,
+)
 from voipwatch.probe.measurement import envelope
 from voipwatch.probe.route import ToolSpec, ViaRoute
 from voipwatch.probe.steps import Ctx, Env
@@ -164,7 +170,7 @@ async def run_async(
         vcfg = via.config_for(config)
         # Its own Env: the tool's tests get their own concurrency slots, so the
         # direct run is not slowed by waiting on them.
-        venv = Env.make(vcfg, executor, route, env.streams)
+        venv = Env.make(vcfg, executor, route)
         through = [_Test(e, venv) for e in _experiments(ids, cat, vcfg, plane)]
     total = len(tests) + len(through)
     done = 0
@@ -179,6 +185,8 @@ async def run_async(
 
     async def start_tool(r: ViaRoute, tg: asyncio.TaskGroup) -> None:
         nonlocal tool_check
+        if any(isinstance(t.exp, CallGeneric) for t in tests):
+            await env.quiet.wait()
         # The UDP relay is asked for before the tests that need it start; the
         # direct tests do not wait for it.
         await r.start()

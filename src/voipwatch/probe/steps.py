@@ -58,9 +58,10 @@ class Env:
     dns_ctx: ssl.SSLContext
     #: How sockets reach the internet: directly, or through a circumvention tool.
     route: Route = DIRECT
-    #: Held by the media and throughput A/B streams; the direct run and the run
-    #: through a tool share it, so neither's loss or rate is the other's traffic.
-    streams: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Set when this run's generic call test (the media and throughput A/B streams)
+    #: is over: the run through a tool starts after it, so no loss or rate measured
+    #: directly is the tool's traffic or the machine's work for it.
+    quiet: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def make(
@@ -68,7 +69,6 @@ class Env:
         config: ProbeConfig,
         executor: Executor | None,
         route: Route = DIRECT,
-        streams: asyncio.Lock | None = None,
     ) -> Env:
         c = config.concurrency
         return cls(
@@ -79,7 +79,6 @@ class Env:
             noverify_ctx=tls.client_context(verify=False, alpn=["http/1.1"]),
             dns_ctx=tls.client_context(config.ca_file),
             route=route,
-            streams=streams or asyncio.Lock(),
         )
 
 

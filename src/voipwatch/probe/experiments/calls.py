@@ -247,6 +247,13 @@ class CallGeneric(_Call):
         self.throughput_ab: dict[str, Any] | None = None
 
     async def measure(self, ctx: Ctx) -> None:
+        try:
+            await self._measure(ctx)
+        finally:
+            # A run through a tool waits for this (see ``Env.quiet``).
+            ctx.env.quiet.set()
+
+    async def _measure(self, ctx: Ctx) -> None:
         ex = self._exchanges(ctx)
         h = self.config.helper
         src = self.config.source_address
@@ -299,11 +306,9 @@ class CallGeneric(_Call):
     async def _media_then_throughput(self, ctx: Ctx, ip: str, h: Any, src: str) -> None:
         # One after the other: the RTP streams and the download would share the
         # path to the helper (and the helper's time), and a throttled download is
-        # easily slowed further by any other traffic. For the same reason the run
-        # through a tool waits for the direct run's streams (``Env.streams``).
-        async with ctx.env.streams:
-            await self._media(ctx, ip, h.rtp_port, h.media_seconds, src)
-            await self._throughput(ctx, ip, h.tls_port, h.media_seconds, src)
+        # easily slowed further by any other traffic.
+        await self._media(ctx, ip, h.rtp_port, h.media_seconds, src)
+        await self._throughput(ctx, ip, h.tls_port, h.media_seconds, src)
 
     async def _public(self, ctx: Ctx, ex: Exchanges, host: str, port: int) -> None:
         from voipwatch.probe import tcp
