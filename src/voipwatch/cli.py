@@ -68,6 +68,7 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
     from voipwatch.errors import FingerprintTableError, InputError
     from voipwatch.ooni.reader import Problem, read_paths
     from voipwatch.verdicts import judge
+    from voipwatch.via import judge_via_bytes, verdict_object
 
     read = bad = 0
     shown = Problems()
@@ -102,7 +103,8 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
                     bar.update(task, completed=read, detail=item.source)
                 v = j.verdict
                 if json:
-                    write_line(encoder.encode(v))
+                    # A measurement made through a tool: its via outcomes beside it.
+                    write_line(encoder.encode(verdict_object(v, judge_via_bytes(item.raw, v))))
                 else:
                     roles = ", ".join(
                         f"{s.role} {s.status}"
@@ -435,7 +437,7 @@ def probe(
     from voipwatch.probe import summary as probe_summary
     from voipwatch.probe.route import BadTool, parse_tool
     from voipwatch.verdicts import judge_bytes
-    from voipwatch.via import judge_via
+    from voipwatch.via import judge_via, verdict_object
     from voipwatch.via import summary as via_summary
 
     try:
@@ -526,13 +528,7 @@ def probe(
     outcomes = [judge_via(m, v) for m, v in zip(measurements, verdict_list, strict=True)]
     if json:
         for v, o in zip(verdict_list, outcomes, strict=True):
-            if tool is None:
-                write_line(encoder.encode(v))
-            else:
-                # The verdict object of the direct path, and beside it the via outcomes.
-                obj = msgspec.to_builtins(v)
-                obj["via"] = msgspec.to_builtins(o)
-                write_line(encoder.encode(obj))
+            write_line(encoder.encode(verdict_object(v, o)))
         return
     for line in probe_summary(verdict_list):
         out.print(line, markup=False)

@@ -14,7 +14,9 @@ from typing import Any
 
 import msgspec
 import pytest
+from typer.testing import CliRunner
 
+from voipwatch.cli import app
 from voipwatch.verdicts import judge_bytes
 from voipwatch.via import judge_via, tool_status, via_measurement
 
@@ -155,3 +157,20 @@ def test_a_measurement_without_x_via_has_no_outcomes() -> None:
     m = call_measurement(udp_ok=True)
     assert via_measurement(m) is None
     assert judge_via(m, judge_bytes(msgspec.json.encode(m)).verdict) == []
+
+
+@pytest.mark.shared
+def test_verdicts_command_prints_the_via_outcomes_beside_the_verdict(
+    samples: Any, tmp_path: Path
+) -> None:
+    m = with_via(samples[BLOCKED_UID], samples[OK_UID], WORKS)
+    path = tmp_path / "via.jsonl"
+    path.write_text(json.dumps(m) + "\n" + json.dumps(samples[OK_UID]) + "\n")
+    done = CliRunner().invoke(app, ["verdicts", "--json", str(path)])
+    assert done.exit_code == 0, done.output
+    through, plain = (json.loads(x) for x in done.stdout.splitlines())
+    assert {o["role"]: o["outcome"] for o in through["via"]} == {
+        "telegram/dc": "restored",
+        "telegram/web": "restored",
+    }
+    assert "via" not in plain

@@ -23,7 +23,6 @@ from voipwatch.errors import InputError
 from voipwatch.store.db import Store, registered, store_errors
 from voipwatch.store.ingest import judge_record
 from voipwatch.store.rows import (
-    VIA_KEY,
     Rows,
     decompress,
     insert_observations_sql,
@@ -31,6 +30,7 @@ from voipwatch.store.rows import (
 )
 from voipwatch.store.schema import start_time_sql
 from voipwatch.verdicts.types import RULES_VERSION
+from voipwatch.via import VIA_KEY
 
 BATCH_SIZE: Final = 2000
 

@@ -30,7 +30,7 @@ from voipwatch.store.schema import (
     VIA_COLUMNS,
 )
 from voipwatch.verdicts.types import Judgement
-from voipwatch.via import ViaOutcome, judge_via
+from voipwatch.via import ViaOutcome, judge_via_bytes
 
 #: zstd level 1 keeps about a quarter of an OONI measurement's bytes (level 3: 0.247,
 #: level 1: 0.252 on the IM corpus) for a fifth less time; compression is one of the
@@ -94,9 +94,6 @@ _VIA_TYPES: Final = {
 assert tuple(_MEASUREMENT_TYPES) == MEASUREMENT_COLUMNS
 assert tuple(_VERDICT_TYPES) == VERDICT_COLUMNS
 assert tuple(_VIA_TYPES) == VIA_COLUMNS
-#: Only measurements made with ``probe --via`` hold this key; the bytes are searched
-#: before anything is decoded, so other measurements cost one scan.
-VIA_KEY: Final = b'"x_via"'
 
 #: Extra column of the measurement batch: each measurement's observations as JSON.
 OBSERVATIONS_JSON: Final = "observations_json"
@@ -247,15 +244,8 @@ class Rows:
         """One ``via_outcomes`` row per measurement made through a tool × app role."""
         rows: list[tuple[str, int, ViaOutcome]] = []
         for it in self.items:
-            if VIA_KEY not in it.raw:
-                continue
-            try:
-                m = json.loads(it.raw)
-            except ValueError:
-                continue  # judged already: what the reader repaired has no x_via to trust
-            if isinstance(m, dict):
-                outcomes = judge_via(m, it.judgement.verdict)
-                rows += [(it.judgement.key, i, o) for i, o in enumerate(outcomes)]
+            outcomes = judge_via_bytes(it.raw, it.judgement.verdict)
+            rows += [(it.judgement.key, i, o) for i, o in enumerate(outcomes)]
         enc = _encoder.encode
         cols: dict[str, list[Any]] = {
             "key": [k for k, _, _ in rows],

@@ -20,17 +20,31 @@ role by role. The outcome, checked in this order (the first that holds wins):
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final, Literal
 
 import msgspec
 
 from voipwatch.verdicts import Evidence, RoleVerdict, Verdict, judge_bytes
 
-__all__ = ["Outcome", "ToolStatus", "ViaOutcome", "judge_via", "tool_status", "via_measurement"]
+__all__ = [
+    "VIA_KEY",
+    "Outcome",
+    "ToolStatus",
+    "ViaOutcome",
+    "judge_via",
+    "judge_via_bytes",
+    "tool_status",
+    "verdict_object",
+    "via_measurement",
+]
 
 Outcome = Literal["restored", "still_blocked", "not_carried", "not_blocked"]
 ToolStatus = Literal["ok", "blocked", "failure"]
 
+#: Only measurements made with ``probe --via`` hold this key; raw bytes are searched
+#: for it before anything is decoded, so other measurements cost one scan.
+VIA_KEY: Final = b'"x_via"'
 #: Direct statuses that say nothing about blocking: nothing to compare against.
 _SILENT: Final = ("down", "failure", "unknown")
 _BLOCKED: Final = ("blocked", "partial", "degraded")
@@ -98,6 +112,26 @@ def _outcome(
     if via_status in _BLOCKED:
         return "still_blocked"
     return None
+
+
+def judge_via_bytes(raw: bytes, verdict: Verdict) -> list[ViaOutcome]:
+    """:func:`judge_via` on a raw measurement (the verdict is the one judged from it)."""
+    if VIA_KEY not in raw:
+        return []
+    try:
+        m = json.loads(raw)
+    except ValueError:
+        return []  # what the reader had to repair carries no x_via worth trusting
+    return judge_via(m, verdict) if isinstance(m, dict) else []
+
+
+def verdict_object(verdict: Verdict, outcomes: list[ViaOutcome]) -> Verdict | dict[str, Any]:
+    """The verdict object, with the via outcomes beside it (``via``) when there are any."""
+    if not outcomes:
+        return verdict
+    obj: dict[str, Any] = msgspec.to_builtins(verdict)
+    obj["via"] = msgspec.to_builtins(outcomes)
+    return obj
 
 
 def judge_via(direct: dict[str, Any], verdict: Verdict) -> list[ViaOutcome]:
