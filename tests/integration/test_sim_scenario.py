@@ -409,6 +409,28 @@ def test_simulate_table_marks_expectations_with_alternatives() -> None:
     }
 
 
+def test_simulate_table_marks_via_outcomes() -> None:
+    from voipwatch.sim.runner import _table_rows
+
+    scenario = load_scenario("tool_tcp_only")
+    verdict = {
+        "services": [],
+        "via": [
+            {"role": "whatsapp/relay", "outcome": "not_carried", "tool": "microsocks",
+             "tool_status": "ok"},
+            {"role": "skype/relay", "outcome": "still_blocked", "tool": "microsocks",
+             "tool_status": "ok"},
+            {"role": "sip/signalling", "outcome": "not_blocked", "tool": "microsocks",
+             "tool_status": "ok"},
+        ],
+    }  # fmt: skip
+    marks = {row[1]: (row[2], row[4]) for row in _table_rows(scenario, verdict)}
+    assert marks == {
+        "whatsapp/relay via microsocks (ok)": ("not_carried", "as expected"),
+        "skype/relay via microsocks (ok)": ("still_blocked", "expected not_carried"),
+    }
+
+
 def test_accept_all_and_mtproto_recipes_become_rules(plan: AddressPlan) -> None:
     dc = plan.overlay["149.154.175.50"]
     accept = compile_scenario(load_scenario("tcp_accept_all"), plan)
