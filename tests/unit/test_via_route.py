@@ -19,7 +19,9 @@ from typing import cast
 
 import pytest
 from test_probe_support import loopback_ip
+from typer.testing import CliRunner
 
+from voipwatch.cli import app
 from voipwatch.errors import UsageError
 from voipwatch.probe import socks, udp
 from voipwatch.probe.errors import ProbeFailure
@@ -218,3 +220,12 @@ def test_socks_datagrams_round_trip_and_reject_malformed() -> None:
     fragment = b"\x00\x00\x01" + socks.encode_address("192.0.2.1", 1) + b"x"
     for bad in (b"", b"\x00\x00", fragment, b"\x00\x00\x00\x09", b"\x00\x00\x00\x01\x01"):
         assert socks.unwrap_datagram(bad) is None
+
+
+def test_probe_names_the_flag_for_a_bad_tool_address(tmp_path: Path) -> None:
+    out = tmp_path / "m.jsonl"
+    done = CliRunner().invoke(app, ["probe", "--yes", "--via", "ftp://h:1", "--out", str(out)])
+    assert done.exit_code == 2
+    assert "--via 'ftp://h:1': the scheme must be socks5:// or http://" in done.output
+    assert "Traceback" not in done.output
+    assert not out.exists()  # nothing was measured
