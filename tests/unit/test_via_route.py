@@ -30,6 +30,7 @@ from voipwatch.probe.route import BadTool, ViaRoute, parse_tool
 PORT = 1080
 ECHO_PORT = 7007
 CLOSED_PORT = 7008
+SS_PORT = 8388
 READY_SECONDS = 10.0
 
 
@@ -43,7 +44,12 @@ def _listening(ip: str, port: int) -> bool:
 def tool(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """``kind`` started on a fresh loopback address; yields its ``--via`` address."""
     kind: str = request.param
-    binary = {"dante": "danted", "microsocks": "microsocks", "tinyproxy": "tinyproxy"}[kind]
+    binary = {
+        "dante": "danted",
+        "microsocks": "microsocks",
+        "tinyproxy": "tinyproxy",
+        "shadowsocks": "ss-local",
+    }[kind]
     if shutil.which(binary) is None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{binary} is missing: scripts/install-system-deps installs it")
@@ -51,6 +57,7 @@ def tool(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if kind == "dante" and os.geteuid() != 0:
         pytest.skip("danted switches users: root")
     ip = loopback_ip()
+    before: list[subprocess.Popen[bytes]] = []
     if kind == "dante":
         conf = tmp_path / "danted.conf"
         conf.write_text(
@@ -64,26 +71,35 @@ def tool(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         argv = ["danted", "-f", str(conf), "-N", "1", "-p", str(tmp_path / "pid")]
     elif kind == "microsocks":
         argv = ["microsocks", "-i", ip, "-p", str(PORT)]
-    else:
+    elif kind == "tinyproxy":
         conf = tmp_path / "tinyproxy.conf"
         conf.write_text(f"Port {PORT}\nListen {ip}\nTimeout 10\nMaxClients 8\n")
         argv = ["tinyproxy", "-d", "-c", str(conf)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    else:
+        # The server and, on the same loopback address, its local SOCKS5 client.
+        key = ["-k", "test-only-key", "-m", "chacha20-ietf-poly1305", "-u"]
+        server = ["ss-server", "-s", ip, "-p", str(SS_PORT), *key]
+        before.append(
+            subprocess.Popen(server, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
+        argv = ["ss-local", "-s", ip, "-p", str(SS_PORT), "-b", ip, "-l", str(PORT), *key]
+    procs = [*before, subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
         deadline = time.monotonic() + READY_SECONDS
         while not _listening(ip, PORT):
-            assert proc.poll() is None, f"{binary} exited at start"
+            assert all(p.poll() is None for p in procs), f"{binary} exited at start"
             assert time.monotonic() < deadline, f"{binary} does not listen"
             time.sleep(0.05)
         scheme = "http" if kind == "tinyproxy" else "socks5"
         yield f"{scheme}://{ip}:{PORT}#{kind}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc in procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 class _UdpEcho(asyncio.DatagramProtocol):
@@ -124,9 +140,11 @@ async def _through(url: str) -> dict[str, object]:
         out["tcp"] = await asyncio.wait_for(reader.read(64), 3.0)
         writer.close()
         try:
-            await route.open_tcp(target, CLOSED_PORT, 3.0)
+            _, w = await route.open_tcp(target, CLOSED_PORT, 3.0)
         except ProbeFailure as exc:
             out["closed"] = exc.failure
+        else:
+            w.close()
         ans = await udp.exchange(
             target, ECHO_PORT, b"ping", lambda d: d == b"echo:ping", opener=route.open_udp
         )
@@ -169,6 +187,17 @@ def test_http_connect_carries_tcp_only(tool: str) -> None:
     assert got["tcp"] == b"echo:hi"
     assert str(got["closed"]).startswith("http_proxy_status_5")
     assert got["udp_exchange_failure"] == "udp_not_carried"
+
+
+@pytest.mark.parametrize("tool", ["shadowsocks"], indirect=True)
+def test_shadowsocks_carries_both_planes_but_answers_every_connect(tool: str) -> None:
+    got = asyncio.run(_through(tool))
+    assert got["udp"] is True
+    assert got["tcp"] == b"echo:hi"
+    assert got["udp_reply"] == b"echo:ping"
+    # ss-local says "connected" before its server tries: a connect through it proves
+    # nothing (the probe's accept-everything canary shows it on that path).
+    assert "closed" not in got
 
 
 def test_an_unreachable_tool_is_the_tools_failure_not_the_targets() -> None:
