@@ -16,9 +16,10 @@ import msgspec
 import pytest
 from typer.testing import CliRunner
 
+from voipwatch.catalog import load as load_catalog
 from voipwatch.cli import app
 from voipwatch.verdicts import judge_bytes
-from voipwatch.via import judge_via, tool_status, via_measurement
+from voipwatch.via import judge_via, summary, tool_status, via_measurement
 
 BLOCKED_UID = "20170407013325.000000_DE_telegram_7bdb793bec7bfa13"
 OK_UID = "20200111170433.000000_IT_telegram_13772dcc931ebeec"
@@ -174,3 +175,18 @@ def test_verdicts_command_prints_the_via_outcomes_beside_the_verdict(
         "telegram/web": "restored",
     }
     assert "via" not in plain
+
+
+@pytest.mark.shared
+def test_the_summary_tells_the_tool_and_each_blocked_role_once(samples: Any) -> None:
+    m = with_via(samples[BLOCKED_UID], samples[OK_UID], TOOL_BLOCKED, udp=False)
+    verdict = judge_bytes(msgspec.json.encode(m)).verdict
+    ok = with_via(samples[OK_UID], samples[OK_UID], TOOL_BLOCKED, udp=False)
+    twice = judge_via(m, verdict) + judge_via(ok, judge_bytes(msgspec.json.encode(ok)).verdict)
+    lines = summary(twice, load_catalog())
+    assert lines[0] == "Through tor (socks5; names resolved by the tool):"
+    assert "tor itself is blocked on this network" in lines[1]
+    assert "this tool cannot carry calls" in lines[2]
+    told = [x for x in lines[3:] if "still blocked through tor" in x]
+    assert len(told) == 2  # data centres and web, each once: where it was blocked
+    assert len(lines) == 5

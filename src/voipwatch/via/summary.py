@@ -13,7 +13,6 @@ _WORDS = {
     "restored": "restored through {tool}",
     "still_blocked": "still blocked through {tool}",
     "not_carried": "not carried: {tool} cannot carry calls (no UDP relay)",
-    "not_blocked": "not blocked directly (nothing to restore)",
 }
 
 
@@ -25,7 +24,10 @@ def _label(cat: Catalog, o: ViaOutcome) -> str:
 
 
 def summary(outcomes: Iterable[ViaOutcome], catalog: Catalog) -> list[str]:
-    """One line per role (first occurrence), and a line on the tool itself."""
+    """A line on the tool itself, then one per role the direct path found blocked.
+
+    A role judged by several tests is told once, where its direct path fared worst.
+    """
     rows = list(outcomes)
     if not rows:
         return []
@@ -37,11 +39,26 @@ def summary(outcomes: Iterable[ViaOutcome], catalog: Catalog) -> list[str]:
         lines.append(f"  {tool} could not be checked: the check failed on both paths")
     if not rows[0].udp:
         lines.append(f"  {tool} offers no UDP relay: this tool cannot carry calls")
-    seen: set[str] = set()
+    worst: dict[str, ViaOutcome] = {}
     for o in rows:
-        if o.role in seen:
-            continue
-        seen.add(o.role)
+        prev = worst.get(o.role)
+        if prev is None or _rank(o) < _rank(prev):
+            worst[o.role] = o
+    told = [o for o in worst.values() if o.outcome != "not_blocked"]
+    for o in told:
         words = _WORDS[o.outcome] if o.outcome else "no conclusion (one path tells nothing)"
         lines.append(f"  {_label(catalog, o)}: {words.format(tool=tool)}")
+    if not told:
+        lines.append("  nothing was blocked directly: there was nothing to restore")
+    else:
+        rest = len(worst) - len(told)
+        if rest:
+            lines.append(f"  ({rest} other parts of the apps were not blocked directly)")
     return lines
+
+
+_ORDER = ("blocked", "partial", "degraded", "down", "failure", "unknown", "ok")
+
+
+def _rank(o: ViaOutcome) -> int:
+    return _ORDER.index(o.direct_status) if o.direct_status in _ORDER else len(_ORDER)
