@@ -1,7 +1,8 @@
 """The run through a circumvention tool, beside the direct run, and the ``x_via`` key.
 
-The same tests run twice at once: directly, and through the tool's local proxy
-port (:class:`~voipwatch.probe.route.ViaRoute`). Each direct measurement gains
+The same tests run twice: directly, and beside that run through the tool's local
+proxy port (:class:`~voipwatch.probe.route.ViaRoute`), which starts once the direct
+run's A/B streams are over (``Env.quiet``). Each direct measurement gains
 ``x_via``, which holds the through-the-tool run of the same test in full, so the
 verdict engine judges both paths with the same rules::
 
