@@ -162,8 +162,12 @@ class ExpectVia(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     not list must come out ``not_blocked`` (their direct path works)."""
 
     role: str
-    outcome: str
+    outcome: str | list[str]
     note: str = ""
+
+    @property
+    def outcomes(self) -> list[str]:
+        return [self.outcome] if isinstance(self.outcome, str) else list(self.outcome)
 
 
 class Scenario(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -217,7 +221,7 @@ def parse(data: bytes, source: str) -> Scenario:
     if scenario.tool is not None and scenario.tool.status not in ("ok", "blocked"):
         raise ScenarioError(f"{source}: tool status must be ok or blocked")
     for v in scenario.via:
-        if v.outcome not in OUTCOMES:
+        if not v.outcomes or any(o not in OUTCOMES for o in v.outcomes):
             raise ScenarioError(f"{source}: via outcome must be one of {', '.join(OUTCOMES)}")
     if scenario.via and scenario.tool is None:
         raise ScenarioError(f"{source}: [[via]] expectations need a [tool]")
@@ -256,7 +260,7 @@ def via_mismatches(scenario: Scenario, verdicts: list[dict[str, Any]]) -> list[s
     """
     if scenario.tool is None:
         return []
-    expected = {v.role: v.outcome for v in scenario.via}
+    expected = {v.role: v.outcomes for v in scenario.via}
     wrong: list[str] = []
     worst: dict[str, dict[str, Any]] = {}
     for v in verdicts:
@@ -275,10 +279,10 @@ def via_mismatches(scenario: Scenario, verdicts: list[dict[str, Any]]) -> list[s
             if prev is None or _rank(o) < _rank(prev):
                 worst[role] = o
     for role, o in sorted(worst.items()):
-        want = expected.get(role, "not_blocked")
-        if o.get("outcome") != want:
+        want = expected.get(role, ["not_blocked"])
+        if o.get("outcome") not in want:
             got = f"{o.get('outcome')} (via {o.get('via_status')} {o.get('via_technique')})"
-            wrong.append(f"{role}: through {o.get('tool')}: got {got}, want {want}")
+            wrong.append(f"{role}: through {o.get('tool')}: got {got}, want {' or '.join(want)}")
     wrong += [f"{r}: no via outcome" for r in sorted(set(expected) - set(worst))]
     return wrong
 
