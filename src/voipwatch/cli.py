@@ -69,6 +69,7 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
     from voipwatch.errors import FingerprintTableError, InputError
     from voipwatch.ooni.reader import Problem, read_paths
     from voipwatch.verdicts import judge
+    from voipwatch.via import judge_via_bytes, verdict_object
 
     read = bad = 0
     shown = Problems()
@@ -103,7 +104,8 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
                     bar.update(task, completed=read, detail=item.source)
                 v = j.verdict
                 if json:
-                    write_line(encoder.encode(v))
+                    # A measurement made through a tool: its via outcomes beside it.
+                    write_line(encoder.encode(verdict_object(v, judge_via_bytes(item.raw, v))))
                 else:
                     roles = ", ".join(
                         f"{s.role} {s.status}"

@@ -35,13 +35,16 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_simulated_client_address_is_nowhere(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scenario", ["baseline", "tool_restores"])
+def test_simulated_client_address_is_nowhere(tmp_path: Path, scenario: str) -> None:
+    """Also through a circumvention tool (``tool_restores``: the probe runs with
+    ``--via``), where neither the client's address nor the tool's is written."""
     from voipwatch.sim import World, load_scenario
-    from voipwatch.sim.plan import CLIENT
+    from voipwatch.sim.plan import CLIENT, TOOL
     from voipwatch.sim.scenario import place_of
 
     written: dict[str, bytes] = {}
-    with World(load_scenario("baseline"), helper=True) as w:
+    with World(load_scenario(scenario), helper=True) as w:
         r = w.run_probe(["--plane", "all"], timeout=300)
         assert r.returncode == 0, r.stderr
         written["probe stdout"] = r.stdout.encode()
@@ -56,12 +59,16 @@ def test_simulated_client_address_is_nowhere(tmp_path: Path) -> None:
     assert b"stun_binding" in written["measurements"], "the call plane was measured"
     # The address was looked up (the world's test location is in every measurement)
     # and then kept nowhere (below).
-    place = place_of(load_scenario("baseline"))
+    place = place_of(load_scenario(scenario))
     located = {
         (m["probe_cc"], m["probe_asn"], m["probe_network_name"])
         for m in map(json.loads, written["measurements"].splitlines())
     }
     assert located == {(place.cc, f"AS{place.asn}", place.network_name)}
+    if scenario != "baseline":
+        assert b'"x_via"' in written["measurements"], "the run through the tool was made"
+        for name in ("measurements", "probe stdout"):
+            assert not leaks(written[name], TOOL), f"the tool's address in the {name}"
     db = tmp_path / "s.duckdb"
     ingest = subprocess.run(
         [sys.executable, "-m", "voipwatch.cli", "ingest", "--db", str(db), str(measurements)],

@@ -20,7 +20,7 @@ import pytest
 from voipwatch.catalog import load as load_catalog
 from voipwatch.sim import ScenarioError, SimulationError, builtin_names, load_scenario
 from voipwatch.sim.censor import compile_scenario, sni_pattern
-from voipwatch.sim.plan import SIM_NET, AddressPlan, build_plan
+from voipwatch.sim.plan import SIM_NET, TOOL, AddressPlan, build_plan
 from voipwatch.sim.scenario import KINDS, parse
 
 BUILTIN = [
@@ -30,13 +30,14 @@ BUILTIN = [
     "sip_dpi", "sni_throttle", "residual", "udp_allowlist", "relay_block", "calls_blocked",
     "rtp_dpi", "loss_calls", "helper_port_closed", "calls_port_drop_stun_dpi",
     "server_down_calls", "tcp_accept_all", "mtproto_dpi", "no_path_out", "tls_mitm_apps",
+    "tool_restores", "tool_blocked", "tool_tcp_only",
 ]  # fmt: skip
 # Built-in scenarios of the call plane: the probe measures both planes in them.
 CALL_SCENARIOS = {
     "udp_port_drop", "udp_port_reject", "stun_dpi", "dtls_dpi", "sip_port_drop", "sip_dpi",
     "sni_throttle", "residual", "udp_allowlist", "relay_block", "calls_blocked", "rtp_dpi",
     "loss_calls", "helper_port_closed", "calls_port_drop_stun_dpi", "server_down_calls",
-    "no_path_out",
+    "no_path_out", "tool_restores", "tool_blocked", "tool_tcp_only",
 }  # fmt: skip
 
 
@@ -224,6 +225,14 @@ def test_sni_pattern_is_the_length_prefixed_entry() -> None:
         ('name = "x"\n[[censor]]\nkind = "loss"\napp = "signal"\npercent = 120\n', "percent"),
         ('name = "x"\n[[censor]]\nkind = "ip_drop"\napp = "signal"\ncolour = 1\n', "colour"),
         ("name = ", "x.toml"),
+        ('name = "x"\n[tool]\nkind = "openvpn"\n', "tool kind must be"),
+        ('name = "x"\n[tool]\nkind = "dante"\nstatus = "slow"\n', "tool status must be"),
+        ('name = "x"\n[[via]]\nrole = "signal/chat"\noutcome = "restored"\n', "need a"),
+        (
+            'name = "x"\n[tool]\nkind = "dante"\n[[via]]\nrole = "a/b"\noutcome = "ok"\n',
+            "via outcome must be",
+        ),
+        ('name = "x"\n[[censor]]\nkind = "tool_drop"\n', "needs a \\[tool\\]"),
     ],
 )
 def test_bad_scenarios_are_one_line_errors(text: str, message: str) -> None:
@@ -409,6 +418,28 @@ def test_simulate_table_marks_expectations_with_alternatives() -> None:
     }
 
 
+def test_simulate_table_marks_via_outcomes() -> None:
+    from voipwatch.sim.runner import _table_rows
+
+    scenario = load_scenario("tool_tcp_only")
+    verdict = {
+        "services": [],
+        "via": [
+            {"role": "whatsapp/relay", "outcome": "not_carried", "tool": "microsocks",
+             "tool_status": "ok"},
+            {"role": "skype/relay", "outcome": "still_blocked", "tool": "microsocks",
+             "tool_status": "ok"},
+            {"role": "sip/signalling", "outcome": "not_blocked", "tool": "microsocks",
+             "tool_status": "ok"},
+        ],
+    }  # fmt: skip
+    marks = {row[1]: (row[2], row[4]) for row in _table_rows(scenario, verdict)}
+    assert marks == {
+        "whatsapp/relay via microsocks (ok)": ("not_carried", "as expected"),
+        "skype/relay via microsocks (ok)": ("still_blocked", "expected not_carried"),
+    }
+
+
 def test_accept_all_and_mtproto_recipes_become_rules(plan: AddressPlan) -> None:
     dc = plan.overlay["149.154.175.50"]
     accept = compile_scenario(load_scenario("tcp_accept_all"), plan)
@@ -425,3 +456,11 @@ def test_accept_all_and_mtproto_recipes_become_rules(plan: AddressPlan) -> None:
     closed = compile_scenario(load_scenario("helper_port_closed"), plan)
     assert closed.helper_closed == {3478}
     assert not closed.forward_rules
+
+
+def test_tool_drop_blocks_the_tools_server_only(plan: AddressPlan) -> None:
+    s = parse(b'name = "x"\n[tool]\nkind = "dante"\n[[censor]]\nkind = "tool_drop"\n', "x.toml")
+    cp = compile_scenario(s, plan)
+    assert cp.forward_rules == [f"ip daddr {TOOL} counter drop"]
+    assert "nft" in cp.features
+    assert all(h.address != TOOL for h in plan.hosts)

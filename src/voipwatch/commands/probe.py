@@ -155,6 +155,15 @@ def probe(
             "minutes: it waits for a block to lift, [probe.helper] residual_wait).",
         ),
     ] = False,
+    via_tool: Annotated[
+        str | None,
+        typer.Option(
+            "--via",
+            help="Also run the same tests through a circumvention tool's local proxy "
+            "port: socks5://HOST:PORT (UDP too, if the tool relays it) or http://HOST:PORT "
+            "(CONNECT, TCP only); name it with #NAME, e.g. socks5://127.0.0.1:9050#tor.",
+        ),
+    ] = None,
     upload: UploadOpt = None,
     queue_dir: QueueOpt = None,
 ) -> None:
@@ -174,6 +183,7 @@ def probe(
     import msgspec.structs
     import platformdirs
 
+    from voipwatch.catalog import load as load_catalog
     from voipwatch.commands.outfile import check_target
     from voipwatch.console import progress
     from voipwatch.errors import LocationDbError, UsageError
@@ -181,8 +191,11 @@ def probe(
     from voipwatch.probe import consent, load_config, resolve_apps
     from voipwatch.probe import run as run_probe
     from voipwatch.probe import summary as probe_summary
+    from voipwatch.probe.route import BadTool, parse_tool
     from voipwatch.upload import Queue, default_queue
     from voipwatch.verdicts import judge_bytes
+    from voipwatch.via import judge_via, verdict_object
+    from voipwatch.via import summary as via_summary
 
     try:
         if plane not in ("signalling", "media", "all"):
@@ -196,6 +209,12 @@ def probe(
                 )
             except ValueError:
                 raise UsageError(f"--helper: {helper_host!r} is not an IP address") from None
+        tool = None
+        if via_tool is not None:
+            try:
+                tool = parse_tool(via_tool)
+            except BadTool as exc:
+                raise UsageError(f"--via {exc.value!r}: {exc.reason}") from None
         if residual:
             if plane == "signalling":
                 raise UsageError("--residual is a call-plane check: add --plane media or all")
@@ -253,7 +272,7 @@ def probe(
         def on_progress(done: int, total: int, what: str) -> None:
             bar.update(task, completed=done, total=total, detail=what)
 
-        measurements = run_probe(cfg, ids, on_progress=on_progress, plane=plane)
+        measurements = run_probe(cfg, ids, on_progress=on_progress, plane=plane, tool=tool)
     lines = [encoder.encode(m) for m in measurements]
     out_file.write_bytes(b"".join(line + b"\n" for line in lines))
     status = 0
@@ -264,12 +283,17 @@ def probe(
     verdict_list = [
         judge_bytes(line, source=str(out_file), line=i + 1).verdict for i, line in enumerate(lines)
     ]
+    outcomes = [judge_via(m, v) for m, v in zip(measurements, verdict_list, strict=True)]
     if json:
-        for v in verdict_list:
-            write_line(encoder.encode(v))
+        for v, o in zip(verdict_list, outcomes, strict=True):
+            write_line(encoder.encode(verdict_object(v, o)))
     else:
         for text in probe_summary(verdict_list):
             out.print(text, markup=False)
+        if tool is not None:
+            out.print("", markup=False)
+            for text in via_summary([x for o in outcomes for x in o], load_catalog()):
+                out.print(text, markup=False)
         out.print(f"\nEvidence: {out_file}", markup=False)
         for v in verdict_list:
             out.print(f"  {v.test_name}: {v.measurement_uid} ({v.status})", markup=False)

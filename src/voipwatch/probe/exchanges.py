@@ -32,7 +32,6 @@ from voipwatch.probe import media, sip, stun, tcp, tls, udp
 from voipwatch.probe.errors import TIMEOUT, failure_of
 from voipwatch.probe.measurement import Recorder
 from voipwatch.probe.steps import Env
-from voipwatch.probe.throughput import open_tcp
 
 #: Seconds for a call-plane TCP connect, TLS handshake or SIP answer (STUN's
 #: 0.5 + 1 + 2 s budget, so a blackholed TCP port costs no more than a UDP one).
@@ -148,7 +147,12 @@ class Exchanges:
                                 transport="udp", payload=payload, control=control)  # fmt: skip
             async with self._slot(target, ip):
                 ans = await udp.exchange(
-                    ip, port, req, lambda d: label(d) is not None, source=self.source
+                    ip,
+                    port,
+                    req,
+                    lambda d: label(d) is not None,
+                    source=self.source,
+                    opener=self.env.route.open_udp,
                 )
             reply = label(ans.reply) if ans.reply is not None else None
             failure = ans.failure
@@ -186,7 +190,7 @@ class Exchanges:
         t0 = time.monotonic()
         try:
             async with self._slot(target, ip):
-                _, w = await open_tcp(ip, port, STREAM_TIMEOUT, self.source)
+                _, w = await self.env.route.open_tcp(ip, port, STREAM_TIMEOUT, self.source)
         except Exception as exc:
             self.rec_end(e, failure=failure_of(exc))
             return e
@@ -229,7 +233,9 @@ class Exchanges:
         got = b""
         try:
             async with asyncio.timeout(STREAM_TIMEOUT):
-                reader, writer = await open_tcp(ip, port, STREAM_TIMEOUT, self.source)
+                reader, writer = await self.env.route.open_tcp(
+                    ip, port, STREAM_TIMEOUT, self.source
+                )
                 if use_tls:
                     ctx = tls.client_context(verify=False)
                     await writer.start_tls(ctx, server_hostname=None)

@@ -28,8 +28,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from voipwatch.probe import stun, udp
+from voipwatch.probe import stun
 from voipwatch.probe.errors import failure_of
+from voipwatch.probe.route import DIRECT, Route
 
 PACING = 0.02
 PAYLOAD = 160
@@ -132,13 +133,18 @@ class StreamStats:
 
 
 async def replay(
-    ip: str, port: int, packets: list[bytes], seconds: float, source: str = ""
+    ip: str,
+    port: int,
+    packets: list[bytes],
+    seconds: float,
+    source: str = "",
+    route: Route = DIRECT,
 ) -> StreamStats:
     """Send ``packets`` paced at 20 ms to the reflector; what came back."""
     st = StreamStats()
     index = {p: i for i, p in enumerate(packets)}
     try:
-        transport, proto = await udp.open_endpoint(ip, port, source)
+        transport, proto = await route.open_udp(ip, port, source)
     except Exception as exc:
         st.failure = failure_of(exc)
         return st
@@ -281,13 +287,15 @@ def decide(original: StreamStats, inverted: StreamStats) -> dict[str, Any]:
     return {"area": area, "ks_p": p, "differentiation": verdict}
 
 
-async def ab(ip: str, port: int, seconds: float, source: str = "") -> dict[str, Any]:
+async def ab(
+    ip: str, port: int, seconds: float, source: str = "", route: Route = DIRECT
+) -> dict[str, Any]:
     """The ``x_media_ab`` key: both streams at once, then the decision."""
     count = int(seconds / PACING)
     packets = rtp_stream(count)
     o, i = await asyncio.gather(
-        replay(ip, port, packets, seconds, source),
-        replay(ip, port, [invert(p) for p in packets], seconds, source),
+        replay(ip, port, packets, seconds, source, route),
+        replay(ip, port, [invert(p) for p in packets], seconds, source, route),
     )
     # SciPy takes most of a second to import: not on the event loop, not during the streams.
     await asyncio.to_thread(importlib.import_module, "scipy.stats")

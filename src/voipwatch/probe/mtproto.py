@@ -27,7 +27,7 @@ import struct
 
 from voipwatch.probe import tcp
 from voipwatch.probe.errors import failure_of
-from voipwatch.probe.throughput import open_tcp
+from voipwatch.probe.route import DIRECT, Route
 
 INTERMEDIATE = b"\xee\xee\xee\xee"
 REQ_PQ_MULTI = 0xBE7E8EF1
@@ -124,7 +124,7 @@ def res_pq(request: bytes, server_nonce: bytes, pq: int, fingerprints: list[int]
 
 
 async def exchange(
-    ip: str, port: int, timeout: float, now: float, *, source: str = ""
+    ip: str, port: int, timeout: float, now: float, *, source: str = "", route: Route = DIRECT
 ) -> tuple[bool, str | None, str]:
     """Connect, send ``req_pq_multi``, read the answer: (connected, failure, detail).
 
@@ -134,7 +134,7 @@ async def exchange(
     """
     nonce = os.urandom(16)
     try:
-        reader, writer = await open_tcp(ip, port, timeout, source)
+        reader, writer = await route.open_tcp(ip, port, timeout, source)
     except Exception as exc:
         return False, failure_of(exc), ""
     try:

@@ -17,12 +17,19 @@ from typing import Any
 
 from voipwatch.catalog import Catalog, load
 from voipwatch.errors import InvalidValue, UsageError
-from voipwatch.probe import control, residual
+from voipwatch.probe import control, residual, via
 from voipwatch.probe.config import ProbeConfig
 from voipwatch.probe.errors import failure_of
 from voipwatch.probe.experiments import ALIASES, APPS, Experiment, make
-from voipwatch.probe.experiments.calls import CALL_APPS, GENERIC, Shared, make_call
+from voipwatch.probe.experiments.calls import (
+    CALL_APPS,
+    GENERIC,
+    CallGeneric,
+    Shared,
+    make_call,
+)
 from voipwatch.probe.measurement import envelope
+from voipwatch.probe.route import ToolSpec, ViaRoute
 from voipwatch.probe.steps import Ctx, Env
 
 #: ``on_progress(done, total, what)``: called as each test finishes.
@@ -135,50 +142,85 @@ async def run_async(
     on_progress: Progress | None = None,
     catalog: Catalog | None = None,
     plane: str = "signalling",
+    tool: ToolSpec | None = None,
 ) -> list[dict[str, Any]]:
     """The measurements of one run, one per app, in the order of ``apps``.
 
     ``plane="media"`` makes the call-plane measurements (``voipwatch_call``: one
     per app, then ``generic``); ``"all"`` makes the signalling ones, then those.
+    With ``tool``, the same tests also run through it, at the same time, and each
+    measurement carries that run in ``x_via`` (see :mod:`voipwatch.probe.via`).
     """
     ids = resolve_apps(apps, plane)
     cat = catalog or load()
     # getaddrinfo blocks a thread; its own pool is dropped at the end without
     # waiting, so a hung system resolver cannot hold the run past its bound.
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="voipwatch-getaddrinfo")
-    env = Env.make(config, executor)
     test_start = datetime.now(UTC)
-    exps: list[Experiment] = []
-    if plane in ("signalling", "all"):
-        exps += [make(a, cat, config) for a in ids if a in APPS]
     bound = config.timeouts.run
-    if plane in ("media", "all"):
-        shared = Shared()
-        calls = [a for a in [*ids, GENERIC] if a in (*CALL_APPS, GENERIC)]
-        exps += [make_call(a, cat, config, shared) for a in calls]
-        h = config.helper
-        if h.residual and h.address:
-            # The residual check waits for the block to lift: the run may take that long.
-            bound += h.residual_wait + residual.OVERHEAD
-    tests = [_Test(e, env) for e in exps]
+    h = config.helper
+    if plane in ("media", "all") and h.residual and h.address:
+        # The residual check waits for the block to lift: the run may take that long.
+        bound += h.residual_wait + residual.OVERHEAD
+    env = Env.make(config, executor)
+    tests = [_Test(e, env) for e in _experiments(ids, cat, config, plane)]
+    through: list[_Test] = []
+    route: ViaRoute | None = None
+    if tool is not None:
+        route = ViaRoute(tool, config.timeouts.connect)
+        vcfg = via.config_for(config)
+        # Its own Env: the tool's tests get their own concurrency slots, so the
+        # direct run is not slowed by waiting on them.
+        venv = Env.make(vcfg, executor, route)
+        through = [_Test(e, venv) for e in _experiments(ids, cat, vcfg, plane)]
+    total = len(tests) + len(through)
     done = 0
+    tool_check: dict[str, Any] = {}
 
     async def one(t: _Test) -> None:
         nonlocal done
         await t.run()
         done += 1
         if on_progress is not None:
-            on_progress(done, len(tests), t.exp.test_name)
+            on_progress(done, total, t.exp.test_name)
+
+    async def start_tool(r: ViaRoute, tg: asyncio.TaskGroup) -> None:
+        nonlocal tool_check
+        if any(isinstance(t.exp, CallGeneric) for t in tests):
+            await env.quiet.wait()
+        # The UDP relay is asked for before the tests that need it start; the
+        # direct tests do not wait for it.
+        await r.start()
+        for t in through:
+            tg.create_task(one(t))
+        tool_check = await via.check(r, config)
 
     try:
         async with asyncio.timeout(bound), asyncio.TaskGroup() as tg:
             for t in tests:
                 tg.create_task(one(t))
+            if route is not None:
+                tg.create_task(start_tool(route, tg))
     except TimeoutError:
         pass  # every unfinished operation is closed as a timeout below
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
-    return [t.measurement(config, test_start) for t in tests]
+    out = [t.measurement(config, test_start) for t in tests]
+    if route is not None:
+        for d, t in zip(out, through, strict=True):
+            via.attach(d, t.measurement(t.ctx.env.config, test_start), route, tool_check)
+    return out
+
+
+def _experiments(ids: list[str], cat: Catalog, config: ProbeConfig, plane: str) -> list[Experiment]:
+    exps: list[Experiment] = []
+    if plane in ("signalling", "all"):
+        exps += [make(a, cat, config) for a in ids if a in APPS]
+    if plane in ("media", "all"):
+        shared = Shared()
+        calls = [a for a in [*ids, GENERIC] if a in (*CALL_APPS, GENERIC)]
+        exps += [make_call(a, cat, config, shared) for a in calls]
+    return exps
 
 
 def run(
@@ -188,12 +230,14 @@ def run(
     on_progress: Progress | None = None,
     catalog: Catalog | None = None,
     plane: str = "signalling",
+    tool: ToolSpec | None = None,
 ) -> list[dict[str, Any]]:
     """Measure ``apps`` (default: all) on this network; OONI-format measurements.
 
     ``catalog`` replaces the shipped catalogue (tests, simulations); ``plane`` is
-    ``signalling``, ``media`` or ``all``.
+    ``signalling``, ``media`` or ``all``; ``tool`` also runs them through a
+    circumvention tool (``x_via``).
     """
     return asyncio.run(
-        run_async(config, apps, on_progress=on_progress, catalog=catalog, plane=plane)
+        run_async(config, apps, on_progress=on_progress, catalog=catalog, plane=plane, tool=tool)
     )

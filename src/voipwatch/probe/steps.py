@@ -36,6 +36,7 @@ from voipwatch.probe.errors import (
 )
 from voipwatch.probe.limits import Limiter
 from voipwatch.probe.measurement import Entry, Recorder
+from voipwatch.probe.route import DIRECT, Route
 
 T = TypeVar("T")
 
@@ -55,9 +56,20 @@ class Env:
     verify_ctx: ssl.SSLContext
     noverify_ctx: ssl.SSLContext
     dns_ctx: ssl.SSLContext
+    #: How sockets reach the internet: directly, or through a circumvention tool.
+    route: Route = DIRECT
+    #: Set when this run's generic call test (the media and throughput A/B streams)
+    #: is over: the run through a tool starts after it, so no loss or rate measured
+    #: directly is the tool's traffic or the machine's work for it.
+    quiet: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
-    def make(cls, config: ProbeConfig, executor: Executor | None) -> Env:
+    def make(
+        cls,
+        config: ProbeConfig,
+        executor: Executor | None,
+        route: Route = DIRECT,
+    ) -> Env:
         c = config.concurrency
         return cls(
             config=config,
@@ -66,6 +78,7 @@ class Env:
             verify_ctx=tls.client_context(config.ca_file, alpn=["http/1.1"]),
             noverify_ctx=tls.client_context(verify=False, alpn=["http/1.1"]),
             dns_ctx=tls.client_context(config.ca_file),
+            route=route,
         )
 
 
@@ -137,16 +150,33 @@ class Ctx:
     # -- DNS ------------------------------------------------------------------------
 
     def resolve(self, host: str) -> asyncio.Task[Resolution]:
-        """The app's view of ``host`` (memoised; every resolver is asked once)."""
+        """The app's view of ``host`` (memoised; every resolver is asked once).
+
+        Through a tool, nothing is resolved here: the name itself is the address,
+        handed to the tool, which resolves it beyond the censor's resolvers.
+        """
+        if self.env.route.via is not None:
+            return self._remote(host)
         if host not in self._primary:
             self._start(host)
         return self._primary[host]
 
     def resolve_all(self, host: str) -> asyncio.Task[Resolution]:
         """Like :meth:`resolve`, once the control resolvers have answered too."""
+        if self.env.route.via is not None:
+            return self._remote(host)
         if host not in self._full:
             self._start(host)
         return self._full[host]
+
+    def _remote(self, host: str) -> asyncio.Task[Resolution]:
+        if host not in self._primary:
+
+            async def named() -> Resolution:
+                return Resolution(host, addrs=[host])
+
+            self._primary[host] = self.spawn(named())
+        return self._primary[host]
 
     def _start(self, host: str) -> None:
         cfg = self.env.config
@@ -226,7 +256,7 @@ class Ctx:
         )
         try:
             async with self.env.limiter.slot(ip):
-                conn = await tcp.open_tcp(ip, port, self.env.config.timeouts.connect)
+                conn = await self.env.route.open_tcp(ip, port, self.env.config.timeouts.connect)
         except Exception as exc:
             f = failure_of(exc)
             self.rec.end(e, status={"success": False, "failure": f})

@@ -18,16 +18,9 @@ from typing import Any, Final
 
 from voipwatch.probe import tcp, tls
 from voipwatch.probe.errors import TIMEOUT, ProbeFailure, failure_of
+from voipwatch.probe.route import DIRECT, Route
 
 _READ = 64 * 1024
-
-
-async def open_tcp(
-    ip: str, port: int, timeout: float, source: str = ""
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    local = (source, 0) if source else None
-    async with asyncio.timeout(timeout):
-        return await asyncio.open_connection(ip, port, limit=1 << 16, local_addr=local)
 
 
 #: Reads (TLS records) needed for a steady rate; fewer extend the window once...
@@ -45,6 +38,7 @@ async def download(
     *,
     timeout: float = 3.5,
     source: str = "",
+    route: Route = DIRECT,
 ) -> dict[str, Any]:
     """``{"bytes", "seconds", "rate_kbps", "failure"}`` for one download."""
     ctx = tls.client_context(verify=False, alpn=["http/1.1"])
@@ -57,7 +51,7 @@ async def download(
     try:
         # Connect, handshake and response head share one bound; the body has its own.
         async with asyncio.timeout(timeout):
-            reader, writer = await open_tcp(ip, port, timeout, source)
+            reader, writer = await route.open_tcp(ip, port, timeout, source)
             await tls.handshake(writer, ctx, sni, timeout)
             req = (
                 f"GET /download?bytes={nbytes} HTTP/1.1\r\nHost: {sni}\r\n"
@@ -136,6 +130,7 @@ async def ab(
     seconds: float,
     *,
     source: str = "",
+    route: Route = DIRECT,
 ) -> dict[str, Any]:
     """The ``x_throughput_ab`` key.
 
@@ -143,8 +138,8 @@ async def ab(
     once, the two would share the path's bottleneck and each would measure the
     other as much as the network.
     """
-    c = await download(ip, port, control_sni, nbytes, seconds, source=source)
-    t = await download(ip, port, target_sni, nbytes, seconds, source=source)
+    c = await download(ip, port, control_sni, nbytes, seconds, source=source, route=route)
+    t = await download(ip, port, target_sni, nbytes, seconds, source=source, route=route)
     ratio = round(t["rate_kbps"] / c["rate_kbps"], 4) if c["rate_kbps"] else None
     return {
         "target_sni": target_sni,

@@ -20,8 +20,9 @@ import ipaddress
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from voipwatch.probe.errors import TIMEOUT, failure_of
 
@@ -63,7 +64,15 @@ def offender(ancillary: list[tuple[int, int, bytes]]) -> str | None:
     return None
 
 
-class _Proto(asyncio.DatagramProtocol):
+class Sender(Protocol):
+    """The sending half of an endpoint: a connected socket, or a tool's UDP relay."""
+
+    def sendto(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Proto(asyncio.DatagramProtocol):
     def __init__(self, sock: socket.socket | None = None) -> None:
         self.queue: asyncio.Queue[bytes | Exception] = asyncio.Queue()
         self.sock = sock
@@ -80,9 +89,13 @@ class _Proto(asyncio.DatagramProtocol):
         self.queue.put_nowait(exc)
 
 
-async def open_endpoint(
-    ip: str, port: int, source: str = ""
-) -> tuple[asyncio.DatagramTransport, _Proto]:
+#: What an exchange sends on and reads from.
+Endpoint = tuple[Sender, "Proto"]
+#: Opens an endpoint to (ip, port) from a source address: a route's ``open_udp``.
+Opener = Callable[[str, int, str], Awaitable[Endpoint]]
+
+
+async def open_endpoint(ip: str, port: int, source: str = "") -> Endpoint:
     loop = asyncio.get_running_loop()
     v6 = ":" in ip
     sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
@@ -96,7 +109,7 @@ async def open_endpoint(
         if source:
             sock.bind((source, 0))
         await loop.sock_connect(sock, (ip, port))
-        transport, proto = await loop.create_datagram_endpoint(lambda: _Proto(sock), sock=sock)
+        transport, proto = await loop.create_datagram_endpoint(lambda: Proto(sock), sock=sock)
     except BaseException:
         sock.close()
         raise
@@ -112,11 +125,16 @@ async def exchange(
     rto: float = RTO,
     retries: int = RETRIES,
     source: str = "",
+    opener: Opener | None = None,
 ) -> Answer:
-    """Send ``payload`` to ``ip:port`` until a datagram ``match`` accepts comes back."""
+    """Send ``payload`` to ``ip:port`` until a datagram ``match`` accepts comes back.
+
+    ``opener`` opens the endpoint (a route through a tool); by default a socket
+    connected straight to ``ip:port``.
+    """
     sent = received = 0
     try:
-        transport, proto = await open_endpoint(ip, port, source)
+        transport, proto = await (opener or open_endpoint)(ip, port, source)
     except Exception as exc:
         return Answer(None, failure_of(exc), None, 0, 0, 0)
     t_first = time.monotonic()

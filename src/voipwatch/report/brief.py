@@ -13,6 +13,7 @@ text, and a store of synthetic data says so on every page.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -25,7 +26,7 @@ from voipwatch.events.current import current_blocks
 from voipwatch.events.model import ARTEFACTS, Event, is_artefact
 from voipwatch.ooni.explorer import MEASUREMENT_URL
 from voipwatch.report import charts, gather
-from voipwatch.store import Store
+from voipwatch.store import Store, what_still_works
 from voipwatch.untrusted import web_link
 
 #: How many apps get their own timeline chart (the most affected first): a brief is
@@ -121,6 +122,9 @@ class Brief:
     scope: Scope = field(default_factory=Scope)
     #: The state of each app now: the rows of ``/api/v1/current`` for the country.
     current: list[dict[str, Any]] = field(default_factory=list)
+    #: What still works: per app and plane, the tools measured to restore it (or not),
+    #: when and on which networks (``voipwatch probe --via`` results).
+    tools: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def source_line(self) -> str:
@@ -444,6 +448,11 @@ def build_brief(
             "events": sum(1 for e in events if e.service == s and e.kind == "block"),
         }
         for s, counts in measured.items()
+    ]
+    brief.tools = [
+        {**dataclasses.asdict(t), "name": names.get(t.service, t.service)}
+        for t in what_still_works(con, cc, since=scope.since, until=scope.until)
+        if scope.has(t.service)
     ]
     brief.charts = draw_charts(brief, con)
     brief.sources = _sources(brief)

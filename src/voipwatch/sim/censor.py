@@ -26,6 +26,8 @@ mtproto_dpi        iptables ``-m string --hex-string |f1 8e 7e be|`` (MTProto's
                    ``req_pq_multi``) ``-j DROP`` to the hosts: TCP and TLS pass, MTProto dies
 no_path_out        nft ``iifname r0 counter drop``: nothing the client sends is forwarded (the
                    uplink is down); only the ISP's resolver, on the router, still answers
+tool_drop          nft ``ip daddr TOOL counter drop``: the scenario's circumvention tool's
+                   server is blocked (TCP and UDP)
 helper_port_closed not a censor: the call-plane test helper does not listen on the UDP
                    ``ports`` (a broken control; its host answers port-unreachable)
 loss               nft ``ip daddr {...} numgen random mod 100 < P drop`` and the same for
@@ -78,6 +80,7 @@ from voipwatch.sim.plan import (
     RESOLVER,
     SIM_NET,
     SINKHOLE,
+    TOOL,
     AddressPlan,
     SimHost,
 )
@@ -97,6 +100,7 @@ FEATURES = {
     "tcp_accept_all": ("nft", "nat"),
     "mtproto_dpi": ("string",),
     "no_path_out": ("nft",),
+    "tool_drop": ("nft",),
     "loss": ("nft", "numgen"),
     "udp_port_drop": ("nft",),
     "udp_port_reject": ("nft", "icmp_reject"),
@@ -300,6 +304,9 @@ def compile_scenario(scenario: Scenario, plan: AddressPlan) -> CensorPlan:
                     out.nat_rules.append(rule)
             case "ip_drop":
                 out.forward_rules.append(f"ip daddr {addrs} {_ports(r)}counter drop")
+            case "tool_drop":
+                # The circumvention tool's server: everything to it, TCP and UDP.
+                out.forward_rules.append(f"ip daddr {TOOL} counter drop")
             case "ip_reject":
                 ports = _ports(r)
                 out.forward_rules += [

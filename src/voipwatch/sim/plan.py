@@ -9,7 +9,8 @@
                                      .60 sip.voipwatch.test (kamailio: SIP UDP/TCP 5060),
                                      .80 control helper (HTTP 8080),
                                      .90 call-plane test helper (STUN, UDP echo, TLS, SIP),
-                                     .91 the simulator's UDP echo (checks of the world)
+                                     .91 the simulator's UDP echo (checks of the world),
+                                     .70 a circumvention tool's server (dante, ...)
     198.18.3.0/24    censor's own    .53 lying resolver (dns_hijack_udp), .43 MITM nginx
     198.18.16+i.j    app hosts       service i of the catalogue, host j (one address each)
     198.18.250.0/24  sinkhole        forged DNS answers point here; the censor blackholes it
@@ -42,6 +43,9 @@ HELPER_PORT = 8080
 SIP = "198.18.2.60"
 MEDIA_HELPER = "198.18.2.90"
 ECHO = "198.18.2.91"
+#: A scenario's circumvention tool (SOCKS5 or HTTP CONNECT, or shadowsocks' server).
+TOOL = "198.18.2.70"
+TOOL_PORT = 1080
 HIJACK_RESOLVER = "198.18.3.53"
 MITM = "198.18.3.43"
 #: tcp_accept_all: the censor's accept-and-drop server (every matched connection lands here).

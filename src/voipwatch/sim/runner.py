@@ -118,6 +118,17 @@ def _table_rows(scenario: Scenario, verdict: dict[str, Any]) -> list[tuple[str, 
                 f" ({e.technique})" if e.technique else ""
             )
         rows.append((scenario.name, role, status, technique, mark))
+    via_expected = {v.role: v.outcomes for v in scenario.via}
+    outcomes = verdict.get("via")
+    for o in outcomes if isinstance(outcomes, list) else []:
+        if not isinstance(o, dict) or o.get("outcome") == "not_blocked":
+            continue
+        role = str(o.get("role", ""))
+        got = str(o.get("outcome"))
+        want = via_expected.get(role, ["not_blocked"])
+        mark = "as expected" if got in want else f"expected {' or '.join(want)}"
+        tool = f"{o.get('tool')} ({o.get('tool_status')})"
+        rows.append((scenario.name, f"{role} via {tool}", got, "", mark))
     return rows
 
 

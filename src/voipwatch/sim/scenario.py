@@ -14,6 +14,18 @@
     status = "blocked"
     technique = "tls.reset"
 
+A scenario may put a circumvention tool in the world (``[tool]``: a real server from
+Debian packages, see :mod:`voipwatch.sim.tools`); the probe then also runs through
+it (``--via``), and ``[[via]]`` says the outcome expected per role::
+
+    [tool]
+    kind = "dante"            # dante | shadowsocks | microsocks | tinyproxy
+    status = "ok"             # what the probe must find of the tool: ok | blocked
+
+    [[via]]
+    role = "whatsapp/endpoints"
+    outcome = "restored"      # restored | still_blocked | not_carried
+
 Built-in scenarios ship in ``scenarios/``; any path to such a file works too.
 """
 
@@ -22,6 +34,7 @@ from __future__ import annotations
 import importlib.resources
 import zlib
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -57,6 +70,7 @@ KINDS = (
     "tcp_accept_all",
     "mtproto_dpi",
     "no_path_out",
+    "tool_drop",
     *CALL_KINDS,
 )
 PLANNED_KINDS: tuple[str, ...] = ()
@@ -74,6 +88,7 @@ ANYWHERE_KINDS = (
     "udp_allowlist",
     "helper_port_closed",
     "no_path_out",
+    "tool_drop",
 )
 TRIGGERS = ("stun", "sni")
 PLANES = ("signalling", "media", "all")
@@ -142,11 +157,37 @@ class Place(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     network_name: str = ""
 
 
+TOOL_KINDS = ("dante", "shadowsocks", "microsocks", "tinyproxy")
+OUTCOMES = ("restored", "still_blocked", "not_carried", "not_blocked")
+
+
+class Tool(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The circumvention tool of a scenario, and what the probe must find of it."""
+
+    kind: str
+    status: str = "ok"
+
+
+class ExpectVia(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The outcome expected for one role through the tool. Roles a scenario does
+    not list must come out ``not_blocked`` (their direct path works)."""
+
+    role: str
+    outcome: str | list[str]
+    note: str = ""
+
+    @property
+    def outcomes(self) -> list[str]:
+        return [self.outcome] if isinstance(self.outcome, str) else list(self.outcome)
+
+
 class Scenario(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     name: str
     description: str = ""
     censor: list[Recipe] = []
     expect: list[Expect] = []
+    tool: Tool | None = None
+    via: list[ExpectVia] = []
     plane: str = "signalling"  # what the probe measures: signalling, media or all
     # The probe's residual check (``--residual``): seconds it waits for a block to lift
     # (longer than the scenario's ``residual_seconds``); 0: no check.
@@ -205,6 +246,17 @@ def parse(data: bytes, source: str) -> Scenario:
             raise ScenarioError(f"{where}: give ports, or an app or role whose ports to block")
         if r.kind == "helper_port_closed" and not r.all_ports:
             raise ScenarioError(f"{where}: give the UDP ports the test helper leaves closed")
+    if scenario.tool is not None and scenario.tool.kind not in TOOL_KINDS:
+        raise ScenarioError(f"{source}: tool kind must be one of {', '.join(TOOL_KINDS)}")
+    if scenario.tool is not None and scenario.tool.status not in ("ok", "blocked"):
+        raise ScenarioError(f"{source}: tool status must be ok or blocked")
+    for v in scenario.via:
+        if not v.outcomes or any(o not in OUTCOMES for o in v.outcomes):
+            raise ScenarioError(f"{source}: via outcome must be one of {', '.join(OUTCOMES)}")
+    if scenario.via and scenario.tool is None:
+        raise ScenarioError(f"{source}: [[via]] expectations need a [tool]")
+    if any(r.kind == "tool_drop" for r in scenario.censor) and scenario.tool is None:
+        raise ScenarioError(f"{source}: tool_drop blocks the tool: the scenario needs a [tool]")
     if scenario.plane not in PLANES:
         raise ScenarioError(f"{source}: plane must be one of {', '.join(PLANES)}")
     if not 0 <= scenario.residual_wait <= 600:
@@ -226,3 +278,48 @@ def load(spec: str) -> Scenario:
     except OSError as exc:
         raise ScenarioError(f"{spec}: {exc.strerror}") from None
     return parse(data, spec)
+
+
+def via_mismatches(scenario: Scenario, verdicts: list[dict[str, Any]]) -> list[str]:
+    """Every way the via outcomes of ``verdicts`` (the probe's ``--json`` lines) differ
+    from the scenario's ``[tool]`` and ``[[via]]`` (none: all met).
+
+    A role judged by several tests (Messenger's STUN host by the signalling test and
+    the call test) is judged where its direct path fared worst, as for the direct
+    verdicts; roles not listed must be ``not_blocked``.
+    """
+    if scenario.tool is None:
+        return []
+    expected = {v.role: v.outcomes for v in scenario.via}
+    wrong: list[str] = []
+    worst: dict[str, dict[str, Any]] = {}
+    for v in verdicts:
+        outcomes = v.get("via")
+        if not isinstance(outcomes, list):
+            wrong.append(f"{v.get('test_name')} {v.get('input')}: no via outcomes")
+            continue
+        for o in outcomes:
+            if o.get("tool_status") != scenario.tool.status:
+                wrong.append(
+                    f"{o.get('role')}: tool {o.get('tool')} found {o.get('tool_status')}, "
+                    f"want {scenario.tool.status}"
+                )
+            role = str(o.get("role"))
+            prev = worst.get(role)
+            if prev is None or _rank(o) < _rank(prev):
+                worst[role] = o
+    for role, o in sorted(worst.items()):
+        want = expected.get(role, ["not_blocked"])
+        if o.get("outcome") not in want:
+            got = f"{o.get('outcome')} (via {o.get('via_status')} {o.get('via_technique')})"
+            wrong.append(f"{role}: through {o.get('tool')}: got {got}, want {' or '.join(want)}")
+    wrong += [f"{r}: no via outcome" for r in sorted(set(expected) - set(worst))]
+    return wrong
+
+
+_WORST = ("blocked", "partial", "degraded", "down", "failure", "unknown", "ok")
+
+
+def _rank(o: dict[str, Any]) -> int:
+    s = o.get("direct_status")
+    return _WORST.index(s) if s in _WORST else len(_WORST)

@@ -39,7 +39,7 @@ from typing import Any
 from voipwatch.catalog import Catalog
 from voipwatch.catalog import load as load_catalog
 from voipwatch.locate import Mapping, write_test_db
-from voipwatch.sim import capabilities, netns, pki, probe_config
+from voipwatch.sim import capabilities, netns, pki, probe_config, tools
 from voipwatch.sim.censor import CLIENT_SIDE_IF, TRANSIT_IF, CensorPlan, compile_scenario
 from voipwatch.sim.dns import forwarding_conf, public_conf
 from voipwatch.sim.errors import SimulationError
@@ -65,6 +65,7 @@ from voipwatch.sim.plan import (
     SINKHOLE_NET,
     SIP,
     SIP_NAME,
+    TOOL,
     AddressPlan,
     build_plan,
 )
@@ -297,6 +298,7 @@ class World:
                         SIP,
                         MEDIA_HELPER,
                         ECHO,
+                        TOOL,
                         *(h.address for h in self.plan.hosts),
                     ]
                 ),
@@ -401,6 +403,8 @@ class World:
             )
             injector.ready_text = "injector ready"
             servers.append(injector)
+        if self.scenario.tool is not None:
+            servers += tools.tool_servers(self.scenario.tool.kind, self.inet, self.client, d)
         for s in servers:
             self.servers.append(s)
             s.start()
@@ -534,6 +538,8 @@ class World:
         plane = [] if "--plane" in extra_args else ["--plane", self.scenario.plane]
         if self.scenario.residual_wait and self.scenario.plane != "signalling":
             plane.append("--residual")
+        if self.scenario.tool is not None and "--via" not in extra_args:
+            plane += ["--via", tools.via_url(self.scenario.tool.kind)]
         return [
             sys.executable, "-m", "voipwatch.cli", "probe", "--yes", "--json",
             "--config", str(self.probe_config), "--out", str(self.measurements),

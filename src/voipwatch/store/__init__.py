@@ -16,6 +16,7 @@ from voipwatch.store.export import export_tier
 from voipwatch.store.ingest import IngestProgress, IngestStats, ingest
 from voipwatch.store.rejudge import RejudgeStats, rejudge
 from voipwatch.store.schema import SCHEMA_VERSION, TIERS
+from voipwatch.store.via import ToolResult, what_still_works
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -25,6 +26,7 @@ __all__ = [
     "IngestStats",
     "RejudgeStats",
     "Store",
+    "ToolResult",
     "aggregate",
     "default_db_path",
     "export_tier",
@@ -33,4 +35,5 @@ __all__ = [
     "parse_query",
     "rejudge",
     "to_csv",
+    "what_still_works",
 ]

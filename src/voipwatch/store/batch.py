@@ -114,6 +114,7 @@ def insert_rows(con: duckdb.DuckDBPyConnection, rows: Rows, *, all_new: bool = F
                 where = "WHERE key IN (SELECT key FROM _new)"
                 con.execute(insert_observations_sql("_batch_m", where=where))
     _insert(con, "verdicts", fresh.verdicts())
+    _insert(con, "via_outcomes", fresh.via())
     return new
 
 
@@ -138,7 +139,7 @@ def insert_parts(
     if all_new:
         with registered(con, "_batch_m", _relation(con, [p.files["measurements"] for p in full])):
             con.execute(_INSERT_ALL)
-        for table in ("observations", "verdicts"):
+        for table in ("observations", "verdicts", "via_outcomes"):
             with registered(con, "_batch_rows", _relation(con, [p.files[table] for p in full])):
                 con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch_rows")
         return [p.measurements for p in parts]
@@ -157,7 +158,7 @@ def insert_parts(
         with registered(con, "_new", keys):
             if len(new) < p.measurements:
                 where = "WHERE key IN (SELECT key FROM _new)"
-            for table in ("observations", "verdicts"):
+            for table in ("observations", "verdicts", "via_outcomes"):
                 with registered(con, "_batch_rows", _relation(con, [p.files[table]])):
                     con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch_rows {where}")
     return counts

@@ -79,7 +79,7 @@ CHUNK_BYTES: Final = 2 * 1024 * 1024
 #: How often a worker waiting for room, or a committer waiting for a part, looks again.
 POLL_SECONDS: Final = 0.005
 #: The tables of a part, in the order they are written.
-KINDS: Final = ("measurements", "verdicts", "observations", "quarantine")
+KINDS: Final = ("measurements", "verdicts", "observations", "via_outcomes", "quarantine")
 #: Raw measurements are zstd-compressed already; the other columns are short,
 #: repetitive strings that Parquet's dictionary encoding shrinks on its own, and
 #: snappy is the cheapest codec that still halves what crosses a shared filesystem.
@@ -228,6 +228,8 @@ def _empty(kind: str) -> pa.Table:
         return observations_table(m)
     if kind == "verdicts":
         return Rows().verdicts()
+    if kind == "via_outcomes":
+        return Rows().via()
     return m.drop_columns([OBSERVATIONS_JSON])
 
 
@@ -331,6 +333,7 @@ class _Spill:
             self.part = _PartWriter(self.dir, part_name(self.prefix, n))
         if len(self.rows):
             self.part.write("verdicts", self.rows.verdicts())
+            self.part.write("via_outcomes", self.rows.via())
             m = self.rows.measurements()
             self.rows = Rows()
             self.measurements += m.num_rows

@@ -22,9 +22,15 @@ import pyarrow as pa
 from voipwatch.errors import InputError
 from voipwatch.store.db import Store, registered, store_errors
 from voipwatch.store.ingest import judge_record
-from voipwatch.store.rows import Rows, decompress, insert_observations_sql, judgement_digest
+from voipwatch.store.rows import (
+    Rows,
+    decompress,
+    insert_observations_sql,
+    judgement_digest,
+)
 from voipwatch.store.schema import start_time_sql
 from voipwatch.verdicts.types import RULES_VERSION
+from voipwatch.via import VIA_KEY
 
 BATCH_SIZE: Final = 2000
 
@@ -71,9 +77,17 @@ class RejudgeStats:
         }
 
 
-def _write(store: Store, rows: Rows, restamp: list[str]) -> None:
+def _write(store: Store, rows: Rows, restamp: list[str], via: Rows) -> None:
     con = store.con
     with store.transaction():
+        if len(via):
+            # Judged again every time: the outcomes compare two paths, and the
+            # direct path's digest does not cover the other one.
+            with registered(con, "_via", via.via()):
+                keys = pa.table({"key": pa.array(via.keys, type=pa.string())})
+                with registered(con, "_via_keys", keys):
+                    con.execute("DELETE FROM via_outcomes WHERE key IN (SELECT key FROM _via_keys)")
+                con.execute("INSERT INTO via_outcomes BY NAME SELECT * FROM _via")
         if len(rows):
             with (
                 registered(con, "_chg", rows.measurements(with_raw=False)),
@@ -121,6 +135,7 @@ def rejudge(
             ).to_arrow_reader(batch_size)
             for batch in reader:
                 rows = Rows()
+                via = Rows()
                 restamp: list[str] = []
                 for key, uid, source, line, version, digest, blob in zip(
                     *(batch.column(i).to_pylist() for i in range(batch.num_columns)),
@@ -136,13 +151,15 @@ def rejudge(
                             on_problem(f"{key}: no longer judged: {exc}")
                         continue
                     j.key = key
+                    if VIA_KEY in raw:
+                        via.add(j, source=source, line=line, raw=raw)
                     fresh = judgement_digest(j)
                     if fresh != digest:
                         rows.add(j, source=source, line=line, raw=b"", digest=fresh)
                     elif version != RULES_VERSION:
                         restamp.append(key)
-                if len(rows) or restamp:
-                    _write(store, rows, restamp)
+                if len(rows) or restamp or len(via):
+                    _write(store, rows, restamp, via)
                 stats.changed += len(rows)
                 stats.restamped += len(restamp)
                 if on_progress is not None:

@@ -23,8 +23,14 @@ import msgspec
 import pyarrow as pa
 import zstandard
 
-from voipwatch.store.schema import MEASUREMENT_COLUMNS, OBSERVATION_FIELDS, VERDICT_COLUMNS
+from voipwatch.store.schema import (
+    MEASUREMENT_COLUMNS,
+    OBSERVATION_FIELDS,
+    VERDICT_COLUMNS,
+    VIA_COLUMNS,
+)
 from voipwatch.verdicts.types import Judgement
+from voipwatch.via import ViaOutcome, judge_via_bytes
 
 #: zstd level 1 keeps about a quarter of an OONI measurement's bytes (level 3: 0.247,
 #: level 1: 0.252 on the IM corpus) for a fifth less time; compression is one of the
@@ -68,8 +74,26 @@ _VERDICT_TYPES: Final = {
     "evidence": pa.string(),
     "confirmed": pa.bool_(),
 }
+_VIA_TYPES: Final = {
+    "key": pa.string(),
+    "idx": pa.int32(),
+    "service": pa.string(),
+    "role": pa.string(),
+    "plane": pa.string(),
+    "tool": pa.string(),
+    "scheme": pa.string(),
+    "outcome": pa.string(),
+    "tool_status": pa.string(),
+    "udp": pa.bool_(),
+    "direct_status": pa.string(),
+    "direct_technique": pa.string(),
+    "via_status": pa.string(),
+    "via_technique": pa.string(),
+    "via_evidence": pa.string(),
+}
 assert tuple(_MEASUREMENT_TYPES) == MEASUREMENT_COLUMNS
 assert tuple(_VERDICT_TYPES) == VERDICT_COLUMNS
+assert tuple(_VIA_TYPES) == VIA_COLUMNS
 
 #: Extra column of the measurement batch: each measurement's observations as JSON.
 OBSERVATIONS_JSON: Final = "observations_json"
@@ -215,6 +239,22 @@ class Rows:
         table = pa.table({n: arrays[n] for n in names})
         # Arrow takes the JSON as UTF-8 without a copy through Python str.
         return table.append_column(OBSERVATIONS_JSON, _binary_column(obs).cast(pa.string()))
+
+    def via(self) -> pa.Table:
+        """One ``via_outcomes`` row per measurement made through a tool × app role."""
+        rows: list[tuple[str, int, ViaOutcome]] = []
+        for it in self.items:
+            outcomes = judge_via_bytes(it.raw, it.judgement.verdict)
+            rows += [(it.judgement.key, i, o) for i, o in enumerate(outcomes)]
+        enc = _encoder.encode
+        cols: dict[str, list[Any]] = {
+            "key": [k for k, _, _ in rows],
+            "idx": [i for _, i, _ in rows],
+        }
+        for name in VIA_COLUMNS[2:]:
+            values = [getattr(o, name) for _, _, o in rows]
+            cols[name] = [enc(v).decode() for v in values] if name == "via_evidence" else values
+        return pa.table({n: pa.array(cols[n], type=t) for n, t in _VIA_TYPES.items()})
 
     def verdicts(self) -> pa.Table:
         """One row per measurement × service role."""

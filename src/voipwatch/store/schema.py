@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 #: Accepted spellings of OONI's ``measurement_start_time``. The spec says
 #: ``YYYY-MM-DD hh:mm:ss`` (UTC); the ISO forms appear in hand-made and API data.
@@ -84,6 +84,33 @@ OBSERVATION_FIELDS: Final = (
 OBSERVATION_COLUMNS: Final = ("key", "idx", *(name for name, _, _ in OBSERVATION_FIELDS))
 
 QUARANTINE_COLUMNS: Final = ("file", "line", "reason", "excerpt", "first_seen")
+
+#: ``via_outcomes``: per measurement made with ``probe --via`` × app role, what the
+#: tool did (:class:`voipwatch.via.ViaOutcome`); ``outcome`` is NULL where a path
+#: tells nothing.
+_VIA_DDL: Final = """
+    CREATE TABLE IF NOT EXISTS via_outcomes (
+        key              VARCHAR NOT NULL,
+        idx              INTEGER NOT NULL,
+        service          VARCHAR NOT NULL,
+        role             VARCHAR NOT NULL,
+        plane            VARCHAR NOT NULL,
+        tool             VARCHAR NOT NULL,
+        scheme           VARCHAR NOT NULL,
+        outcome          VARCHAR,
+        tool_status      VARCHAR NOT NULL,
+        udp              BOOLEAN NOT NULL,
+        direct_status    VARCHAR NOT NULL,
+        direct_technique VARCHAR,
+        via_status       VARCHAR NOT NULL,
+        via_technique    VARCHAR,
+        via_evidence     VARCHAR NOT NULL
+    )
+    """
+VIA_COLUMNS: Final = (
+    "key", "idx", "service", "role", "plane", "tool", "scheme", "outcome", "tool_status",
+    "udp", "direct_status", "direct_technique", "via_status", "via_technique", "via_evidence",
+)  # fmt: skip
 
 DDL: Final = (
     """
@@ -170,6 +197,7 @@ DDL: Final = (
         ingested_at TIMESTAMP NOT NULL
     )
     """,
+    _VIA_DDL,
 )
 
 #: Statements that take a store from version N (the key) to N + 1. Added columns come
@@ -178,6 +206,9 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     # RoleVerdict.confirmed: a control isolated the technique. Old rows say false
     # until ``voipwatch rejudge`` recomputes them.
     1: ("ALTER TABLE verdicts ADD COLUMN confirmed BOOLEAN DEFAULT false",),
+    # via_outcomes: new; stores of version 2 hold no --via measurement yet (it is
+    # filled as they are ingested, or by ``voipwatch rejudge``).
+    2: (_VIA_DDL,),
 }
 
 #: Exportable tiers and the order that makes their dumps deterministic.

@@ -9,7 +9,7 @@ parameters, validated like the API's; a bad one gives a 400 page that says which
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -20,6 +20,7 @@ from voipwatch.catalog import load as load_catalog
 from voipwatch.errors import UsageError
 from voipwatch.events.model import is_artefact
 from voipwatch.ooni.explorer import MEASUREMENT_URL as OONI_MEASUREMENT_URL
+from voipwatch.store import what_still_works
 from voipwatch.web import charts as C
 from voipwatch.web import params as P
 from voipwatch.web import queries as Q
@@ -126,6 +127,10 @@ def country(
         costs = [(e, rooms.try_(rooms.cost_for_event, e)) for e in blocks[:20]]
         events_chart = C.events_chart(db, probe_cc=cc, service=None, note=note) if blocks else None
         current = C.current_rows(db, days=7, service=None, plane=None)
+        tools = db.cached(
+            ("via", cc, start, end),
+            lambda cur: what_still_works(cur, cc, since=_day(start), until=_day(end)),
+        )
         return render(
             request,
             "country.html",
@@ -145,12 +150,17 @@ def country(
             context_note=context_note,
             costs=costs,
             current=[r for r in current["rows"] if r["probe_cc"] == cc],
+            tools=[t for t in tools if not service or t.service in service.split(",")],
             since=start,
             until=end,
             service=service or "",
         )
 
     return cached_page(request, draw)
+
+
+def _day(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def _shown_cases(cases: list[Any], latest: int = 15) -> list[Any]:

@@ -247,6 +247,13 @@ class CallGeneric(_Call):
         self.throughput_ab: dict[str, Any] | None = None
 
     async def measure(self, ctx: Ctx) -> None:
+        try:
+            await self._measure(ctx)
+        finally:
+            # A run through a tool waits for this (see ``Env.quiet``).
+            ctx.env.quiet.set()
+
+    async def _measure(self, ctx: Ctx) -> None:
         ex = self._exchanges(ctx)
         h = self.config.helper
         src = self.config.source_address
@@ -294,14 +301,14 @@ class CallGeneric(_Call):
                         control="same_port_other_payload",
                     )
                 )
-            tg.create_task(self._media_then_throughput(ip, h, src))
+            tg.create_task(self._media_then_throughput(ctx, ip, h, src))
 
-    async def _media_then_throughput(self, ip: str, h: Any, src: str) -> None:
+    async def _media_then_throughput(self, ctx: Ctx, ip: str, h: Any, src: str) -> None:
         # One after the other: the RTP streams and the download would share the
         # path to the helper (and the helper's time), and a throttled download is
         # easily slowed further by any other traffic.
-        await self._media(ip, h.rtp_port, h.media_seconds, src)
-        await self._throughput(ip, h.tls_port, h.media_seconds, src)
+        await self._media(ctx, ip, h.rtp_port, h.media_seconds, src)
+        await self._throughput(ctx, ip, h.tls_port, h.media_seconds, src)
 
     async def _public(self, ctx: Ctx, ex: Exchanges, host: str, port: int) -> None:
         from voipwatch.probe import tcp
@@ -363,10 +370,14 @@ class CallGeneric(_Call):
             ctx.rec, ip, port, other, h.residual_wait, source=self.config.source_address
         )
 
-    async def _media(self, ip: str, port: int, seconds: float, src: str) -> None:
-        self.media_ab = await media.ab(ip, port, seconds, src)
+    async def _media(self, ctx: Ctx, ip: str, port: int, seconds: float, src: str) -> None:
+        if not ctx.env.route.carries_udp:
+            # A tool without a UDP relay sends no stream: there is nothing to compare,
+            # and no A/B is recorded (the role is not carried, not lossless).
+            return
+        self.media_ab = await media.ab(ip, port, seconds, src, ctx.env.route)
 
-    async def _throughput(self, ip: str, port: int, seconds: float, src: str) -> None:
+    async def _throughput(self, ctx: Ctx, ip: str, port: int, seconds: float, src: str) -> None:
         h = self.config.helper
         self.throughput_ab = await throughput.ab(
             ip,
@@ -376,6 +387,7 @@ class CallGeneric(_Call):
             h.throughput_bytes,
             seconds,
             source=src,
+            route=ctx.env.route,
         )
 
     def keys(self) -> dict[str, Any]:

@@ -75,7 +75,7 @@ class Telegram(Experiment):
 
         async def answer(ip: str) -> None:
             connected, failure, detail = await mtproto.exchange(
-                ip, MTPROTO_PORT, bound, time.time(), source=source
+                ip, MTPROTO_PORT, bound, time.time(), source=source, route=ctx.env.route
             )
             self.mtproto.append({
                 "address": join_hostport(ip, MTPROTO_PORT), "connected": connected,
@@ -83,7 +83,9 @@ class Telegram(Experiment):
             })  # fmt: skip
 
         async def accept_all(ip: str) -> None:
-            self.accept_all = await canary.accepts_anything(ip, bound, source=source)
+            self.accept_all = await canary.accepts_anything(
+                ip, bound, source=source, route=ctx.env.route
+            )
 
         async with asyncio.TaskGroup() as tg:
             for ip in self.dcs:
