@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from voipwatch.errors import UsageError, VoipwatchError
+from voipwatch.events.corroborate import corroboration
 from voipwatch.events.current import current_blocks
 from voipwatch.events.model import ARTEFACTS, Event, is_artefact
 from voipwatch.ooni.explorer import MEASUREMENT_URL
@@ -233,6 +234,7 @@ def _event_row(
     row["onset"] = onset(e.start_earliest, e.start_latest)
     row["until"] = _day(e.end) if e.end else "ongoing"
     row["cost"] = cost
+    row["corroboration"] = corroboration(e, country_name(e.probe_cc)) if e.surges else []
     samples = gather.evidence_samples(
         store.con,
         e.probe_cc,
