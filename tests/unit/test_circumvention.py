@@ -81,6 +81,18 @@ def test_tor_bridges_dropped_while_the_directory_answers() -> None:
     (obfs4,) = [s for s in v.services if s.role == "tor/obfs4"]
     # The target that did not run is neither a success nor a failure.
     assert sorted(e.target for e in obfs4.evidence) == [f"2.0.0.{i}:443" for i in range(4)]
+    # One observation per target that ran, with its role and layer.
+    j = judge_bytes(
+        json.dumps(
+            {"test_name": "tor", "report_id": "r", "test_keys": {"targets": targets}}
+        ).encode()
+    )
+    assert len(j.observations) == 7
+    assert {(o.role, o.layer, o.ok) for o in j.observations} == {
+        ("tor/directory", "http", True),
+        ("tor/relays", "tcp", True),
+        ("tor/obfs4", "tcp", False),
+    }
 
 
 def test_tor_relays_reset_on_tls_for_most_targets_is_partial() -> None:

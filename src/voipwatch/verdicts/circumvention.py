@@ -47,7 +47,7 @@ TOR_PARTIAL_SHARE: Final = 0.5
 #: has no control, and a tool's own servers fail too.
 NO_TECHNIQUE_CONFIDENCE: Final = 0.5
 OK_CONFIDENCE: Final = 0.9
-#: Techniques a Tor target's failure may name, by the layer that failed.
+#: The layer of a Tor target's failed operation; another operation names no technique.
 _TARGET_LAYER: Final[dict[str, Layer]] = {
     "connect": "tcp",
     "tls_handshake": "tls",
@@ -58,23 +58,25 @@ _TARGET_LAYER: Final[dict[str, Layer]] = {
 def _verdict(role: Role, ok: bool, evidence: list[Evidence], technique: str | None) -> RoleVerdict:
     if ok:
         return RoleVerdict(role.service, role.id, role.plane, "ok", None, OK_CONFIDENCE, evidence)
-    conf = technique_confidence(technique)
+    conf = _confidence(technique)
     return RoleVerdict(role.service, role.id, role.plane, "blocked", technique, conf, evidence)
 
 
-def technique_confidence(technique: str | None) -> float:
+def _confidence(technique: str | None) -> float:
     t = TECHNIQUES.get(technique or "")
     return t.confidence if t is not None else NO_TECHNIQUE_CONFIDENCE
 
 
-def _target_outcome(t: TorTarget) -> Outcome | None:
+def _target_outcome(t: TorTarget, rid: str) -> Outcome | None:
     """One Tor target: None when it did not run (OONI writes ``false``)."""
     if t.failure is False:
         return None
     address = t.target_address or ""
     fail = failure_str(t.failure)
     if fail is None:
-        return Outcome(True)
+        op = "http_request" if t.target_protocol == "dir_port" else "connect"
+        ok = Observation(_TARGET_LAYER[op], "tor", rid, address, True, operation=op)
+        return Outcome(True, observations=[ok])
     # The layer that failed: the target's own records first, the protocol's request last.
     op = ""
     if any(failure_str(c.status.failure if c.status else None) for c in t.tcp_connect or ()):
@@ -89,7 +91,7 @@ def _target_outcome(t: TorTarget) -> Outcome | None:
     name = f" ({t.target_name})" if t.target_name else ""
     ev, tech = atom(op, f, address, f"{t.target_protocol or '?'}{name}", rule=rules.TOR_TARGETS)
     obs = Observation(
-        _TARGET_LAYER.get(op, "tcp"), "tor", "", address, False, operation=op, failure=f
+        _TARGET_LAYER.get(op, "tcp"), "tor", rid, address, False, operation=op, failure=f
     )
     return Outcome(False, ev, tech if op in _TARGET_LAYER else None, [obs])
 
@@ -127,15 +129,11 @@ def judge_tor(m: Any) -> Result:
     observations: list[Observation] = []
     for _, target in sorted(tk.targets.items()):
         rid = TOR_ROLES.get(target.target_protocol or "")
-        outcome = _target_outcome(target)
+        outcome = None if rid is None else _target_outcome(target, rid)
         if rid is None or outcome is None:
             continue
         by_role.setdefault(rid, []).append(outcome)
-        observations.extend(
-            Observation(o.layer, o.service, rid, o.target, o.ok, operation=o.operation,
-                        failure=o.failure)
-            for o in outcome.observations
-        )  # fmt: skip
+        observations.extend(outcome.observations)
     verdicts = [_pool(cat.roles[rid], outs) for rid, outs in sorted(by_role.items())]
     if not verdicts:
         return "failure", [], observations, ["no Tor target ran"]
