@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from events_world import Block, Network, World, insert
+from fastapi.testclient import TestClient
 
 from voipwatch.events.cells import build_cells
 from voipwatch.events.detect import detect_events
+from voipwatch.events.store import save_events
 from voipwatch.store import open_store
 from voipwatch.verdicts import Verdict, judge_bytes
 from voipwatch.verdicts.rules import RULES
+from voipwatch.web.app import create_app
 
 
 def _judge(test_name: str, test_keys: dict[str, Any], **base: Any) -> Verdict:
@@ -196,10 +199,12 @@ def test_a_tool_blocked_in_a_country_is_an_event(tmp_path: Path) -> None:
         ],
         services=tools,
     )  # fmt: skip
-    with open_store(tmp_path / "tools.duckdb") as store:
+    db = tmp_path / "tools.duckdb"
+    with open_store(db) as store:
         insert(store, world.rows())
         build_cells(store)
         events = detect_events(store)
+        save_events(store, events)
     blocks = [e for e in events if e.kind == "block"]
     assert [(e.probe_cc, e.service, e.plane, e.roles) for e in blocks] == [
         ("IR", "tor", "circumvention", ["tor/obfs4"])
@@ -208,3 +213,12 @@ def test_a_tool_blocked_in_a_country_is_an_event(tmp_path: Path) -> None:
     assert e.techniques == ["tcp.timeout"]
     assert e.asns == [100, 101]
     assert abs((e.start - datetime(2026, 1, 12, 6, tzinfo=UTC)).total_seconds()) < 6 * 3600
+    # The faces take the plane: a filter of the API, a tool named alone on its page.
+    client = TestClient(create_app(db), base_url="http://127.0.0.1")
+    agg = client.get("/api/v1/aggregation?axis_x=service&plane=circumvention")
+    assert agg.status_code == 200, agg.text
+    assert [r["service"] for r in agg.json()["result"]] == ["tor"]
+    page = client.get(f"/event/{e.event_id}")
+    assert page.status_code == 200
+    assert "Tor messaging" not in page.text
+    assert "tor/obfs4" in page.text
