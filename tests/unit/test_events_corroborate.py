@@ -115,12 +115,14 @@ def test_tor_metrics_shape_is_read(tmp_path: Path) -> None:
         "2026-01-01,a1,12,,,90\n"
         "2026-01-02,de,NA,,,90\n"
         "2026-01-02,DE,250000.5,,,90\n"
+        "2026-01-02,xk,800,,,90\n"
     )
     got = read_usage_csv(path)
     assert (got.source, got.tool, got.shape) == ("userstats.csv", "Tor", "tor-metrics")
     assert got.rows == [
         UsageRow(date(2026, 1, 1), "IR", 30000.0),
         UsageRow(date(2026, 1, 2), "DE", 250000.5),
+        UsageRow(date(2026, 1, 2), "XK", 800.0),
     ]
     # The world total, Tor's pseudo-countries and a missing figure are not errors.
     assert (got.bad, got.skipped) == ([], 4)

@@ -72,9 +72,17 @@ class UsageFile:
     skipped: int = 0
 
 
+#: Codes in use for a country that ISO 3166 has not assigned: Kosovo (as MaxMind's
+#: databases, and so Tor Metrics and OONI, write it).
+USER_ASSIGNED: Final = frozenset({"XK"})
+
+
 def is_country(cc: str) -> bool:
-    """Whether ``cc`` is an ISO 3166-1 alpha-2 code (any case)."""
-    return len(cc) == 2 and pycountry.countries.get(alpha_2=cc.upper()) is not None
+    """Whether ``cc`` is an ISO 3166-1 alpha-2 code (any case), or Kosovo's ``XK``."""
+    code = cc.upper()
+    return len(code) == 2 and (
+        code in USER_ASSIGNED or pycountry.countries.get(alpha_2=code) is not None
+    )
 
 
 def read_usage_csv(path: Path) -> UsageFile:
