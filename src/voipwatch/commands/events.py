@@ -108,7 +108,8 @@ def register(app: typer.Typer) -> None:
         With --json, one object per event: event_id, kind, probe_cc, asns, national,
         service, roles, plane, techniques, start, start_earliest, start_latest, end
         (null while ongoing), end_earliest, end_latest (ISO 8601 UTC), confidence
-        (0-1), measurements, blocked_share, surges and evidence.
+        (0-1), measurements, blocked_share, surges (each: source, tool, date, value,
+        before, ratio, expected_high) and evidence.
         """
         from voipwatch.errors import InputError, StoreError
         from voipwatch.events import known
