@@ -133,6 +133,13 @@ def test_vanilla_tor_stuck_connecting_names_no_technique() -> None:
     assert "10%" in s.evidence[0].detail
 
 
+def test_vanilla_tor_of_old_probes_is_read_from_its_log() -> None:
+    done = {"tor_logs": ["Bootstrapped 50%: Loading", "Bootstrapped 100%: Done"]}
+    assert _judge("vanilla_tor", done).status == "ok"
+    # Without a log, a progress or a success key, OONI does not score it either.
+    assert _judge("vanilla_tor", {"failure": None}).status == "failure"
+
+
 def test_psiphon_started_but_could_not_carry_a_request() -> None:
     v = _judge("psiphon", {"failure": "connection_reset", "bootstrap_time": 4.2})
     (s,) = v.services
@@ -178,6 +185,20 @@ def test_riseupvpn_transport_blocked_only_when_no_gateway_offers_it() -> None:
     tk["transport_status"] = {"openvpn": "ok", "obfs4": "ok"}
     v = _judge("riseupvpn", tk)
     assert v.status == "ok"
+    # The CA certificate could not be fetched: a certificate error is a failed
+    # handshake, not proof of interception (no fingerprint, no control).
+    api_down = {
+        "api_status": "blocked",
+        "ca_cert_status": False,
+        "requests": [
+            {"failure": "ssl_invalid_certificate", "request": {"url": "https://x.example/ca.crt"}}
+        ],
+    }
+    v = _judge("riseupvpn", api_down)
+    assert [(s.role, s.status, s.technique) for s in v.services] == [
+        ("riseupvpn/api", "blocked", "tls.failure")
+    ]
+    assert v.services[0].evidence[0].target == "https://x.example/ca.crt"
 
 
 def test_torsf_failure_and_the_release_oonis_fastpath_discards() -> None:
