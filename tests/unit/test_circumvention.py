@@ -151,19 +151,31 @@ def test_psiphon_started_but_could_not_carry_a_request() -> None:
 
 
 def test_openvpn_handshake_cut_after_the_connection_opened() -> None:
-    v = _judge(
-        "openvpn",
-        {
-            "success": False,
-            "success_handshake": False,
-            "failure": "generic_timeout_error",
-            "remote": "5.0.0.1:1194",
-            "provider": "riseup",
-        },
-    )
-    (s,) = v.services
+    tk: dict[str, Any] = {
+        "success": False,
+        "success_handshake": False,
+        "failure": "generic_timeout_error",
+        "remote": "5.0.0.1:1194",
+        "provider": "riseup",
+        "tcp_connect": [{"ip": "5.0.0.1", "port": 1194, "status": {"success": True}}],
+    }
+    (s,) = _judge("openvpn", tk).services
     assert (s.role, s.status, s.technique) == ("openvpn/tunnel", "blocked", "vpn.handshake")
     assert s.evidence[0].target == "5.0.0.1:1194"
+    # Without the connect's record the handshake's failure names no technique ...
+    del tk["tcp_connect"]
+    (s,) = _judge("openvpn", tk).services
+    assert (s.status, s.technique) == ("blocked", None)
+    assert "not recorded" in s.evidence[0].detail
+    # ... and a connect that failed names the connect's.
+    tk["tcp_connect"] = [
+        {
+            "ip": "5.0.0.1",
+            "port": 1194,
+            "status": {"success": False, "failure": "generic_timeout_error"},
+        }
+    ]
+    assert _judge("openvpn", tk).services[0].technique == "tcp.timeout"
     refused = _judge("openvpn", {"success": False, "failure": "connection_refused"})
     assert refused.services[0].technique == "tcp.refused"
     assert _judge("openvpn", {"failure": None}).status == "failure"

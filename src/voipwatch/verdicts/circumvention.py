@@ -242,17 +242,25 @@ def judge_openvpn(m: Any) -> Result:
     if tk.success:
         return "ok", [_verdict(role, True, [], None)], [], []
     f = normalise(failure_str(tk.failure) or "unknown_failure")
-    # A connection that opened and a handshake that did not: the VPN protocol itself
-    # is filtered. An error of the connect names the connect's technique.
-    op = operation_of(f)
+    # The connect's own record when there is one (a list since the 2024 spec; the
+    # single object of early versions is not read).
+    connects = [c.status for c in tk.tcp_connect or () if c.status is not None]
+    connect_failure = next((failure_str(c.failure) for c in connects if c.failure), None)
+    opened = any(c.success or (c.success is None and not c.failure) for c in connects)
     technique: str | None
-    if op == "connect" and tk.success_handshake is not True:
+    notes = [tk.provider or "", tk.obfuscation or ""]
+    if connect_failure or (operation_of(f) == "connect" and not opened):
+        f = normalise(connect_failure or f)
         technique, operation = technique_for("connect", f), "connect"
-    elif tk.success_handshake is False:
+    elif tk.success_handshake is False and opened:
+        # The connection opened and the handshake did not: the VPN protocol is filtered.
         technique, operation = "vpn.handshake", "openvpn_handshake"
+    elif tk.success_handshake is False:
+        technique, operation = None, "openvpn_handshake"
+        notes.append("whether its connection opened is not recorded")
     else:
         technique, operation = None, "openvpn"
-    detail = ", ".join(x for x in (tk.provider or "", tk.obfuscation or "") if x)
+    detail = ", ".join(x for x in notes if x)
     ev = Evidence(operation, f, target, detail, rule=rules.TOOL_BOOTSTRAP)
     v = _verdict(role, False, [ev], technique)
     return measurement_status([v]), [v], [], []
