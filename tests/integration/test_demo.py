@@ -9,18 +9,22 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from test_report import pdf_pages
 from typer.testing import CliRunner
 
 from voipwatch import demo as demo_mod
 from voipwatch.cli import app
+from voipwatch.events.store import load_events
 from voipwatch.report import gather
 from voipwatch.report.charts.base import money
 from voipwatch.report.gather import SYNTHETIC_KEY
 from voipwatch.store import ingest, open_store
+from voipwatch.web.app import create_app
 
 
 def _demo(*args: str) -> dict[str, object]:
@@ -378,3 +382,74 @@ def test_the_country_page_offers_the_evidence_bundle_and_it_verifies(
         assert result.ok, result.problems
         assert result.bundle_id in answer.headers["content-disposition"]
         assert client.get("/bundle/IRN.zip").status_code in (400, 404, 422)
+
+
+#: Countries of the usage file: enough for the detector's daily ratio test.
+USAGE_COUNTRIES = ("ir", "ru", "br", "pk", "de", "fr", "it", "jp", "mx", "ng", "us", "in")
+
+
+def _tor_metrics_csv(path: Path, cc: str, onset: date, *, factor: float) -> Path:
+    """Tor Metrics' per-country shape, eight steady weeks around ``onset``; ``cc``'s
+    users multiplied by ``factor`` from that day on."""
+    lines = [
+        "# Tor Metrics: estimated number of directly connecting clients",
+        "# https://metrics.torproject.org/userstats-relay-country.csv",
+        "date,country,users,lower,upper,frac",
+    ]
+    for d in range(-35, 21):
+        day = onset + timedelta(days=d)
+        lines.append(f"{day},,2000000,,,92")
+        for i, c in enumerate(USAGE_COUNTRIES):
+            users = (3000 + 700 * i) * (0.92 if day.weekday() >= 5 else 1.0) + (d % 5) * 11
+            if c == cc.lower() and day >= onset:
+                users *= factor
+            lines.append(f"{day},{c},{users:.0f},,,92")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_usage_surge_at_a_demo_events_onset_raises_it_and_is_shown_everywhere(
+    demo_db: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    src, _ = demo_db
+    db = tmp_path / "demo-usage.duckdb"
+    shutil.copyfile(src, db)
+    with open_store(db, read_only=True) as store:
+        before = {e.event_id: e for e in load_events(store)}
+    # Iran's one closed app block of the demo world (Messenger, late September).
+    (target,) = [e for e in before.values() if e.kind == "block" and e.probe_cc == "IR" and e.end]
+    assert not target.surges
+    usage = _tor_metrics_csv(tmp_path / "userstats.csv", "IR", target.start.date(), factor=3.1)
+    result = CliRunner().invoke(app, ["events", "--db", str(db), "--json", "--usage", str(usage)])
+    assert result.exit_code == 0, result.output
+    assert "userstats.csv: " in result.stderr
+    assert "Tor Metrics' per-country" in result.stderr
+    after = {o["event_id"]: o for o in map(json.loads, result.stdout.splitlines())}
+    raised = after[target.event_id]
+    assert raised["confidence"] == round(1 - (1 - target.confidence) * 0.8, 3)
+    assert raised["confidence"] > target.confidence
+    assert {s["tool"] for s in raised["surges"]} == {"Tor"}
+    assert min(s["date"] for s in raised["surges"]) == target.start.date().isoformat()
+    # No other event moved: the surge is Iran's, and only this block coincides with it.
+    moved = {i for i, o in after.items() if o["confidence"] != before[i].confidence}
+    assert moved == {target.event_id}
+
+    words = "Tor users in Iran rose 3.1× in the week the block began"
+    client = TestClient(create_app(db), base_url="http://127.0.0.1")
+    page = client.get(f"/event/{target.event_id}")
+    assert page.status_code == 200
+    assert 'data-testid="corroboration"' in page.text
+    assert words in page.text
+    country = client.get("/country/IR")
+    assert words in country.text
+    api = client.get(f"/api/v1/events/{target.event_id}").json()
+    assert api["confidence"] == raised["confidence"]
+    assert any(words in c for c in api["corroboration"])
+    assert api["surges"][0]["ratio"] >= 3.0
+
+    brief = tmp_path / "iran.html"
+    result = CliRunner().invoke(
+        app, ["report", "--country", "IR", "--format", "html", "--db", str(db), "--out", str(brief)]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"Corroborated:</strong> {words}" in brief.read_text()

@@ -59,13 +59,14 @@ class World:
     noise: float = 0.02  # random blocked verdicts (flaky networks)
     failures: float = 0.03
     seed: int = 1
+    services: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: dict(SERVICES))
 
     def rows(self) -> list[Row]:
         """(key, cc, asn, time, [(service, role, plane, status, technique)]) in time order."""
         rng = random.Random(self.seed)
         out = []
         for net in self.networks:
-            for service, roles in SERVICES.items():
+            for service, roles in self.services.items():
                 for day in range(self.days):
                     base = self.start + timedelta(days=day)
                     count = int(net.per_day) + (rng.random() < net.per_day % 1)

@@ -153,6 +153,9 @@ def test_cost_for_event_national_networks_calls_and_ongoing() -> None:
     for kind in ("target_change", "outage", "possible_shutdown"):
         with pytest.raises(UsageError, match=f"{kind.replace('_', ' ')}, not a block"):
             cost_for_event(_event(kind=kind))
+    tool = _event(service="tor", roles=["tor/obfs4"], plane="circumvention")
+    with pytest.raises(UsageError, match=r"circumvention tool \(tor\), not an app"):
+        cost_for_event(tool)
 
 
 @pytest.mark.shared

@@ -98,10 +98,45 @@ def test_missing_store_is_a_clear_message(tmp_path: Path) -> None:
     assert not (tmp_path / "none.duckdb").exists()
 
 
-def test_malformed_usage_csv_names_file_and_line(db: Path, tmp_path: Path) -> None:
+def test_malformed_usage_rows_are_named_quarantined_and_the_good_rows_kept(
+    db: Path, tmp_path: Path
+) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_text("date,country,value\n2026-01-01,IR,12\n2026-01-02,IR,twelve\n")
+    bad.write_text(
+        "date,country,users\n"
+        "2026-01-01,IR,12\n"
+        "2026-01-02,IR,twelve\n"
+        "2026-01-03,QQ,5\n"
+        "2026-01-04,IR,-3\n"
+        "2026-01-05,IR\n"
+        "2026-01-06,DE,40\n"
+    )
+    result = CliRunner().invoke(app, ["events", "--db", str(db), "--usage", str(bad)])
+    assert result.exit_code == 0, result.output
+    assert f"{bad}:3: not a number: 'twelve'" in result.stderr
+    assert f"{bad}:4: not a country code (ISO 3166 two letters): 'QQ'" in result.stderr
+    assert f"{bad}:5: not a count of users (negative or infinite): '-3'" in result.stderr
+    assert f"{bad}:6: 2 fields, the header has 3" in result.stderr
+    assert "bad.csv: 2 rows of usage imported, 4 malformed left out (quarantined)" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.output
+    with open_store(db, read_only=True) as store:
+        kept = store.con.execute(
+            "SELECT country, value FROM usage_series WHERE source = 'bad.csv' ORDER BY date"
+        ).fetchall()
+        quarantined = store.con.execute(
+            "SELECT line, reason FROM quarantine WHERE file = ? ORDER BY line", [str(bad)]
+        ).fetchall()
+    assert kept == [("IR", 12.0), ("DE", 40.0)]
+    assert [q[0] for q in quarantined] == [3, 4, 5, 6]
+    assert quarantined[0][1] == "not a number: 'twelve'"
+
+
+def test_a_usage_file_without_its_columns_is_refused(db: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "nohead.csv"
+    bad.write_text("day,cc,users\n2026-01-01,IR,12\n")
     result = CliRunner().invoke(app, ["events", "--db", str(db), "--usage", str(bad)])
     assert result.exit_code == 2
-    assert f"{bad}:3: not a number" in result.stderr
+    assert f"{bad}:1: header lacks date, country" in result.stderr
     assert "Traceback" not in result.output

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from voipwatch.errors import InputError
-from voipwatch.events.corroborate import attach_surges, detect_surges
+from voipwatch.events.corroborate import attach_surges, corroboration, detect_surges
 from voipwatch.events.model import Event
 from voipwatch.events.usage import UsageRow, read_usage_csv
 
@@ -86,29 +86,59 @@ def test_a_coinciding_surge_is_attached_and_raises_confidence() -> None:
         _event("IR", start - timedelta(days=20), start - timedelta(days=18)),
         _event("IR", start, None, kind="target_change"),
     ]
-    out = attach_surges(events, surges, source="tor.csv")
+    out = attach_surges(events, surges, source="tor.csv", tool="Tor")
     assert [len(e.surges) for e in out] == [3, 0, 0, 0]  # 31 Jan to 2 Feb
     assert out[0].surges[0].source == "tor.csv"
     assert out[0].surges[0].date == "2026-01-31"
-    assert out[0].confidence > events[0].confidence
+    # The stated rule: a fifth of the remaining doubt, per corroborating series.
+    assert out[0].confidence == round(1 - (1 - events[0].confidence) * 0.8, 3) == 0.6
     assert out[1:] == events[1:]
+    (sentence,) = corroboration(out[0], "Iran")
+    assert sentence.startswith("Tor users in Iran rose 3.")
+    assert "× in the week the block began" in sentence
+    assert "3 days of surge; tor.csv" in sentence
+    # A second series corroborates too, and says so in its own sentence.
+    twice = attach_surges(out, surges, source="psiphon.csv", tool="Psiphon")
+    assert twice[0].confidence == 0.68
+    assert [s.split(" users")[0] for s in corroboration(twice[0], "Iran")] == ["Psiphon", "Tor"]
 
 
 def test_tor_metrics_shape_is_read(tmp_path: Path) -> None:
     path = tmp_path / "userstats.csv"
     path.write_text(
         "# Tor Metrics userstats-relay-country\n"
+        "# https://metrics.torproject.org/userstats-relay-country.csv\n"
         "date,country,users,lower,upper,frac\n"
         "2026-01-01,,2000000,,,90\n"
-        "2026-01-01,ir,30000,,,90\n"
+        "2026-01-01,ir,30000,24000,36000,90\n"
+        "2026-01-01,??,5000,,,90\n"
+        "2026-01-01,a1,12,,,90\n"
         "2026-01-02,de,NA,,,90\n"
         "2026-01-02,DE,250000.5,,,90\n"
+        "2026-01-02,xk,800,,,90\n"
     )
-    rows = read_usage_csv(path)
-    assert rows == [
+    got = read_usage_csv(path)
+    assert (got.source, got.tool, got.shape) == ("userstats.csv", "Tor", "tor-metrics")
+    assert got.rows == [
         UsageRow(date(2026, 1, 1), "IR", 30000.0),
         UsageRow(date(2026, 1, 2), "DE", 250000.5),
+        UsageRow(date(2026, 1, 2), "XK", 800.0),
     ]
+    # The world total, Tor's pseudo-countries and a missing figure are not errors.
+    assert (got.bad, got.skipped) == ([], 4)
+
+
+def test_generic_shape_names_its_tool_in_a_comment(tmp_path: Path) -> None:
+    path = tmp_path / "psiphon.csv"
+    path.write_text("# tool: Psiphon\ndate,country,users\n2026-01-01,IR,1200\n")
+    got = read_usage_csv(path)
+    assert (got.tool, got.shape, got.rows) == (
+        "Psiphon",
+        "generic",
+        [UsageRow(date(2026, 1, 1), "IR", 1200.0)],
+    )
+    path.write_text("date,country,users\n2026-01-01,IR,1200\n")
+    assert read_usage_csv(path).tool == ""
 
 
 @pytest.mark.parametrize(
@@ -117,14 +147,33 @@ def test_tor_metrics_shape_is_read(tmp_path: Path) -> None:
         ("date,country,value\n2026-01-01,IR,12\n2026-13-01,IR,3\n", 3, "not a date"),
         ("date,country,value\n2026-01-01,IR,lots\n", 2, "not a number"),
         ("date,country,value\n2026-01-01,IR\n", 2, "2 fields"),
-        ("date,country,value\n2026-01-01,Iran,4\n", 2, "two-letter"),
-        ("date,country,value\n2026-01-01,IR,-4\n", 2, "not a usage figure"),
+        ("date,country,value\n2026-01-01,Iran,4\n", 2, "not a country code"),
+        ("date,country,users\n2026-01-01,XZ,4\n", 2, "not a country code (ISO 3166"),
+        ("date,country,value\n2026-01-01,IR,-4\n", 2, "not a count of users (negative"),
+    ],
+)
+def test_a_malformed_row_is_named_and_the_good_rows_kept(
+    tmp_path: Path, text: str, line: int, reason: str
+) -> None:
+    path = tmp_path / "usage.csv"
+    path.write_text(text + "2026-01-09,DE,77\n")
+    got = read_usage_csv(path)
+    assert UsageRow(date(2026, 1, 9), "DE", 77.0) in got.rows
+    (bad,) = got.bad
+    assert str(bad.error).startswith(f"{path}:{line}: ")
+    assert reason in str(bad.error)
+    assert bad.text == text.splitlines()[line - 1]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "reason"),
+    [
         ("day,cc,value\n2026-01-01,IR,4\n", 1, "header lacks date, country"),
         ("date,country,score\n", 1, "header lacks value"),
         ("# only a comment\n", 0, "empty"),
     ],
 )
-def test_malformed_csv_says_file_and_line(
+def test_a_file_without_the_columns_stops_with_file_and_line(
     tmp_path: Path, text: str, line: int, reason: str
 ) -> None:
     path = tmp_path / "usage.csv"

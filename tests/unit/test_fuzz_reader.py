@@ -38,7 +38,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MEASUREMENTS = sorted((FIXTURES / "measurements").glob("*.json"))
 STATUSES = {"ok", "anomaly", "confirmed", "failure", "unsupported"}
 ROLE_STATUSES = {"ok", "blocked", "partial", "degraded", "down", "failure", "unknown"}
-PLANES = {"signalling", "media", "web"}
+PLANES = {"signalling", "media", "web", "circumvention"}
 #: Every test name with rules of its own, and a generic one of the catalogue.
 TEST_NAMES = sorted({*_rules(), "voipwatch_whatsapp", "voipwatch_nosuchapp", "dash"})
 FUZZ = settings(

@@ -106,9 +106,16 @@ def test_verdict_object_has_the_design_fields() -> None:
 
 
 def test_non_im_test_is_unsupported() -> None:
-    raw = b'{"test_name": "tor", "report_id": "r", "test_keys": {}}'
+    raw = b'{"test_name": "dash", "report_id": "r", "test_keys": {}}'
     v = judge_bytes(raw).verdict
     assert v.status == "unsupported"
+    assert v.services == []
+
+
+def test_circumvention_test_without_its_keys_is_a_failure_not_unsupported() -> None:
+    raw = b'{"test_name": "tor", "report_id": "r", "test_keys": {}}'
+    v = judge_bytes(raw).verdict
+    assert v.status == "failure"
     assert v.services == []
 
 
@@ -135,7 +142,7 @@ def test_catalogue_roles_are_consistent() -> None:
     assert cat.role_for_host("www.viber.com").id == "viber/site"
     assert cat.role_for_ip("149.154.167.91").id == "telegram/dc"
     for role in cat.roles.values():
-        assert role.plane in ("signalling", "media", "web")
+        assert role.plane in ("signalling", "media", "web", "circumvention")
 
 
 def test_off_network_answer_on_tcp_only_role_is_evidence_even_if_connect_works() -> None:

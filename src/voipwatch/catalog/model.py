@@ -25,7 +25,7 @@ class Role(msgspec.Struct, frozen=True, forbid_unknown_fields=True, dict=True):
 
     id: str
     label: str
-    plane: Literal["signalling", "media", "web"]
+    plane: Literal["signalling", "media", "web", "circumvention"]
     combine: Literal["any_of", "all_of"]
     owner_asns: list[int] = []
     hosts: list[str] = []

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from voipwatch.commands.options import DbOpt, JsonOpt, encoder, store_failures
-from voipwatch.console import out, problem, write_line
+from voipwatch.console import PROBLEMS_PER_FILE, Problems, out, problem, write_line
 
 if TYPE_CHECKING:
     from voipwatch.events.model import Event
+    from voipwatch.events.usage import UsageFile
 
 UsageOpt = Annotated[
     list[Path] | None,
     typer.Option(
         "--usage",
-        help="Circumvention-usage CSV (date, country, value) to corroborate events with; "
-        "imported into the store (replacing an earlier import of the same file name).",
+        help="Circumvention-usage CSV to corroborate events with: Tor Metrics' per-country "
+        "estimates (date,country,users,lower,upper,frac) or date,country,users; imported "
+        "into the store (replacing an earlier import of the same file name); malformed "
+        "rows are named with their line, quarantined and left out.",
         show_default=False,
     ),
 ]
@@ -70,6 +74,17 @@ def _table(events: list[Event], db: Path) -> None:
     out.print(table)
 
 
+def _import_line(f: UsageFile) -> str:
+    shape = "Tor Metrics' per-country estimates" if f.shape == "tor-metrics" else "usage"
+    tool = f" of {f.tool}" if f.tool else ""
+    line = f"voipwatch events: {f.source}: {len(f.rows):,} rows of {shape}{tool} imported"
+    if f.bad:
+        line += f", {len(f.bad):,} malformed left out (quarantined)"
+    if f.skipped:
+        line += f", {f.skipped:,} about no one country or with no figure skipped"
+    return line
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def events(
@@ -93,13 +108,14 @@ def register(app: typer.Typer) -> None:
         With --json, one object per event: event_id, kind, probe_cc, asns, national,
         service, roles, plane, techniques, start, start_earliest, start_latest, end
         (null while ongoing), end_earliest, end_latest (ISO 8601 UTC), confidence
-        (0-1), measurements, blocked_share, surges and evidence.
+        (0-1), measurements, blocked_share, surges (each: source, tool, date, value,
+        before, ratio, expected_high) and evidence.
         """
         from voipwatch.errors import InputError, StoreError
         from voipwatch.events import known
         from voipwatch.events.cells import build_cells
         from voipwatch.events.detect import detect_events
-        from voipwatch.events.store import save_events, save_usage
+        from voipwatch.events.store import quarantine_usage, save_events, save_usage
         from voipwatch.events.usage import read_usage_csv
         from voipwatch.store import default_db_path, open_store
 
@@ -108,11 +124,16 @@ def register(app: typer.Typer) -> None:
             if not path.exists():
                 raise StoreError(f"{path}: no store here (create one with `voipwatch ingest`)")
             try:
-                imports = [(p.name, read_usage_csv(p)) for p in usage or []]
+                imports = [read_usage_csv(p) for p in usage or []]
                 changes = known.load(known_changes)
             except InputError as exc:
                 problem(f"voipwatch events: {exc}")
                 raise typer.Exit(2) from None
+            shown = Problems()
+            for f in imports:
+                for bad in f.bad:
+                    shown(str(bad.error))
+            shown.summarise()
             with open_store(path) as store:
                 row = store.con.execute("SELECT count(*) FROM measurements").fetchone()
                 if not row or not row[0]:
@@ -121,8 +142,11 @@ def register(app: typer.Typer) -> None:
                         "load some with `voipwatch ingest PATH...`"
                     )
                     raise typer.Exit(1)
-                for name, rows in imports:
-                    save_usage(store, name, rows)
+                for f in imports:
+                    save_usage(store, f)
+                    # As for measurements: the first problems of a file are kept, the rest counted.
+                    quarantine_usage(store, f.bad[:PROBLEMS_PER_FILE], datetime.now(UTC))
+                    problem(_import_line(f))
                 build_cells(store, rebuild=rebuild)
                 found = detect_events(store, known_changes=changes)
                 save_events(store, found)

@@ -113,7 +113,8 @@ def cost_for_event(
 
     An event on the media plane only (calls blocked, messages not) is priced as a
     calls-only block. Artefacts (a ``target_change``, an ``outage``, a
-    ``possible_shutdown``) are not blocks and are refused with the reason. An ongoing
+    ``possible_shutdown``) are not blocks and are refused with the reason, and so is a
+    circumvention tool's block (no model prices it). An ongoing
     event is priced "so far": to the last hour that showed it (:func:`evidence_end`),
     and says so in its flags. Nothing here reads the clock: the same event has the
     same price everywhere.
@@ -122,6 +123,12 @@ def cost_for_event(
         raise UsageError(
             f"event {event.event_id} is a {event.kind.replace('_', ' ')}, not a block: "
             f"{ARTEFACTS[event.kind]}; it is not priced"
+        )
+    if event.plane == "circumvention":
+        # The cost models price lost use of an app; a tool's block has no such figure.
+        raise UsageError(
+            f"event {event.event_id} blocks a circumvention tool ({event.service}), not an "
+            "app: the cost models price lost use of apps, so it is not priced"
         )
     start = _aware(event.start)
     end = evidence_end(event)

@@ -383,10 +383,12 @@ def detect_events(
             _documented(e, documented, segs)
             for e in _events(store, [*drafts, *outages], data_end) + collapses
         ]
-        usage = load_usage(store)
-        for source, rows in sorted(usage.items()):
+        for series in load_usage(store):
             events = corroborate.attach_surges(
-                events, corroborate.detect_surges(rows), source=source
+                events,
+                corroborate.detect_surges(series.rows),
+                source=series.source,
+                tool=series.tool,
             )
         store.con.execute("DROP TABLE IF EXISTS _ev_c")
     events.sort(key=lambda e: (e.start, e.probe_cc, e.service, e.kind, e.event_id))

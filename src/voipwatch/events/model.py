@@ -40,6 +40,11 @@ class Surge(msgspec.Struct, frozen=True, kw_only=True):
     date: str  # ISO date of the surge
     value: float  # the observed usage
     expected_high: float  # the top of the range the cross-country model expected
+    #: The tool whose users these are ("Tor"), when the series says.
+    tool: str = ""
+    #: The usage a week before, and ``value`` over it (the ratio the detector tests).
+    before: float = 0.0
+    ratio: float = 0.0
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):

@@ -28,10 +28,10 @@ import pyarrow as pa
 
 from voipwatch.errors import StoreError
 from voipwatch.events.model import Event, Surge
-from voipwatch.events.usage import UsageRow
+from voipwatch.events.usage import BadRow, UsageFile, UsageRow
 from voipwatch.store.db import Store, registered, store_errors
 
-EVENTS_SCHEMA: Final = 1
+EVENTS_SCHEMA: Final = 2
 META_KEY: Final = "events_schema"
 
 _SERIES: Final = (
@@ -93,9 +93,11 @@ DDL: Final = (
     """
     CREATE TABLE IF NOT EXISTS usage_series (
         source VARCHAR NOT NULL, date DATE NOT NULL, country VARCHAR NOT NULL,
-        value DOUBLE NOT NULL
+        value DOUBLE NOT NULL, tool VARCHAR NOT NULL DEFAULT ''
     )
     """,
+    # Stores of schema 1 kept usage figures without the tool they count.
+    "ALTER TABLE usage_series ADD COLUMN IF NOT EXISTS tool VARCHAR DEFAULT ''",
     """
     CREATE TABLE IF NOT EXISTS events (
         event_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, probe_cc VARCHAR NOT NULL,
@@ -271,32 +273,53 @@ def _event(r: dict[str, Any]) -> Event:
     )
 
 
-def save_usage(store: Store, source: str, rows: list[UsageRow]) -> None:
-    """Replace the usage series named ``source`` with ``rows``, atomically."""
+def save_usage(store: Store, usage: UsageFile) -> None:
+    """Replace the usage series named ``usage.source`` with its rows, atomically."""
     ensure_schema(store)
+    rows = usage.rows
     table = pa.table(
         {
-            "source": pa.array([source] * len(rows), type=pa.string()),
+            "source": pa.array([usage.source] * len(rows), type=pa.string()),
             "date": pa.array([r.date for r in rows], type=pa.date32()),
             "country": pa.array([r.country for r in rows], type=pa.string()),
             "value": pa.array([r.value for r in rows], type=pa.float64()),
+            "tool": pa.array([usage.tool] * len(rows), type=pa.string()),
         }
     )
     with store.transaction():
-        store.con.execute("DELETE FROM usage_series WHERE source = ?", [source])
+        store.con.execute("DELETE FROM usage_series WHERE source = ?", [usage.source])
         with registered(store.con, "_ev_usage", table):
-            store.con.execute("INSERT INTO usage_series SELECT * FROM _ev_usage")
+            store.con.execute(
+                "INSERT INTO usage_series (source, date, country, value, tool) "
+                "SELECT source, date, country, value, tool FROM _ev_usage"
+            )
 
 
-def load_usage(store: Store) -> dict[str, list[UsageRow]]:
-    """Every stored usage series by source."""
+def quarantine_usage(store: Store, bad: list[BadRow], now: datetime) -> None:
+    """Keep the rows a usage import left out in the store's quarantine, with the reason."""
+    if not bad:
+        return
+    first_seen = _naive(now)
+    with store.transaction():
+        store.con.executemany(
+            "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [
+                [b.error.source, b.error.line, b.error.reason, b.text.encode(), first_seen]
+                for b in bad
+            ],
+        )
+
+
+def load_usage(store: Store) -> list[UsageFile]:
+    """Every stored usage series, by source name."""
     with store_errors(store.path, "reading usage series"):
         if "usage_series" not in _tables(store.con):
-            return {}
+            return []
         rows = store.con.execute(
-            "SELECT source, date, country, value FROM usage_series ORDER BY ALL"
+            "SELECT source, tool, date, country, value FROM usage_series ORDER BY ALL"
         ).fetchall()
-    out: dict[str, list[UsageRow]] = {}
-    for source, day, cc, value in rows:
-        out.setdefault(source, []).append(UsageRow(day, cc, float(value)))
-    return out
+    out: dict[str, UsageFile] = {}
+    for source, tool, day, cc, value in rows:
+        series = out.setdefault(source, UsageFile(source=source, tool=tool or "", shape="stored"))
+        series.rows.append(UsageRow(day, cc, float(value)))
+    return list(out.values())

@@ -214,6 +214,21 @@ class Control(msgspec.Struct):
     stun: dict[str, ControlResult] | None = None
 
 
+class TorTarget(msgspec.Struct):
+    """One target of OONI's ``tor`` test (ts-023): a relay, authority or bridge.
+
+    ``failure`` keeps OONI's three meanings: ``None`` worked, ``False`` did not run,
+    a string failed (dir_port failures read ``"Get http://…: eof_error"``).
+    """
+
+    failure: Failure = None
+    target_protocol: str | None = None
+    target_address: str | None = None
+    target_name: str | None = None
+    tcp_connect: list[TCPConnect] | None = None
+    tls_handshakes: list[TLSHandshake] | None = None
+
+
 # Facebook Messenger keys, in both spellings (``facebook-…`` up to test_version 0.3.0).
 FB_ENDPOINTS = ("b_api", "b_graph", "edge", "external_cdn", "scontent_cdn", "star", "stun")
 
@@ -265,6 +280,26 @@ class TestKeys(msgspec.Struct):
     x_media_ab: MediaAB | None = None
     x_throughput_ab: ThroughputAB | None = None
     x_residual: Residual | None = None
+    # circumvention tools: psiphon (ts-015), vanilla_tor (ts-016), tor (ts-023),
+    # riseupvpn (ts-026), torsf (ts-030), openvpn (ts-040)
+    bootstrap_time: float | None = None
+    success: bool | None = None
+    tor_progress: float | None = None
+    tor_progress_tag: str | None = None
+    tor_progress_summary: str | None = None
+    tor_logs: list[str] | None = None
+    transport_name: str | None = None
+    #: A map of target id → target since test_version 0.1.0; a list before (unscored).
+    targets: dict[str, TorTarget] | list[Any] | None = None
+    api_status: str | None = None
+    api_failure: Failure = None
+    ca_cert_status: bool | None = None
+    failing_gateways: list[Any] | None = None
+    transport_status: dict[str, str] | None = None
+    provider: str | None = None
+    remote: str | None = None
+    obfuscation: str | None = None
+    success_handshake: bool | None = None
     # whatsapp (ts-018)
     whatsapp_endpoints_status: str | None = None
     whatsapp_web_status: str | None = None

@@ -22,6 +22,7 @@ import msgspec
 
 from voipwatch.cost import evidence_end
 from voipwatch.errors import InvalidValue, UsageError, VoipwatchError
+from voipwatch.events.corroborate import corroboration
 from voipwatch.events.current import current_blocks
 from voipwatch.events.model import ARTEFACTS, Event, is_artefact
 from voipwatch.ooni.explorer import MEASUREMENT_URL
@@ -240,6 +241,7 @@ def _event_row(
     # Where an ongoing event's evidence ends: the day its cost is priced "so far" to.
     row["evidence_end"] = evidence_end(e).isoformat()
     row["cost"] = cost
+    row["corroboration"] = corroboration(e, country_name(e.probe_cc)) if e.surges else []
     samples = gather.evidence_samples(
         store.con,
         e.probe_cc,

@@ -19,6 +19,7 @@ Rule = Callable[[Any], tuple[MeasurementStatus, list[RoleVerdict], list[Observat
 def _rules() -> dict[str, Rule]:
     from voipwatch.verdicts import (
         calls,
+        circumvention,
         facebook_messenger,
         signal,
         stun,
@@ -37,6 +38,12 @@ def _rules() -> dict[str, Rule]:
         "stun_reachability": stun.judge,
         "web_connectivity": web_connectivity.judge,
         "voipwatch_call": calls.judge,
+        "tor": circumvention.judge_tor,
+        "vanilla_tor": circumvention.judge_vanilla_tor,
+        "torsf": circumvention.judge_torsf,
+        "psiphon": circumvention.judge_psiphon,
+        "openvpn": circumvention.judge_openvpn,
+        "riseupvpn": circumvention.judge_riseupvpn,
     }
 
 

@@ -20,6 +20,10 @@ EVERY_PORT = "ip.every_port"
 PROBE_KEY = "probe.status_key"
 WEB_CONNECTIVITY = "web_connectivity.blocking"
 STUN_BINDING = "stun.binding"
+TOR_TARGETS = "tor.targets"
+TOOL_BOOTSTRAP = "tool.bootstrap"
+RISEUP_API = "riseupvpn.api"
+RISEUP_TRANSPORT = "riseupvpn.transport"
 
 #: id -> what the rule concludes, in plain words (shown beside the evidence).
 RULES: dict[str, str] = {
@@ -61,4 +65,21 @@ RULES: dict[str, str] = {
         "web_connectivity's comparison with OONI's control names the layer: suspected"
     ),
     STUN_BINDING: "the STUN binding request got no valid answer: suspected",
+    TOR_TARGETS: (
+        "the Tor relays, authorities or bridges the probe contacted: every one failing "
+        "is blocked, more than half partial; fewer is routine (one out of service) and "
+        "leaves the pool working. Suspected, as the test has no control"
+    ),
+    TOOL_BOOTSTRAP: (
+        "the tool (Tor, Snowflake, Psiphon, OpenVPN) did not finish starting or could "
+        "not carry a request: suspected, as the test has no control and the tool's own "
+        "servers fail too"
+    ),
+    RISEUP_API: (
+        "RiseupVPN's API (its CA certificate, the gateway list) could not be fetched: suspected"
+    ),
+    RISEUP_TRANSPORT: (
+        "a RiseupVPN transport (OpenVPN, obfs4) counts as blocked only when no gateway "
+        "offering it could be reached, as the spec advises; one failing gateway is routine"
+    ),
 }

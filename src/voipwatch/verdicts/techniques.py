@@ -59,6 +59,9 @@ TECHNIQUES: dict[str, Technique] = {
     "throttle.shaped": Technique("traffic to the app is slowed (shaping)", 0.7),
     "residual": Technique("after a blocked attempt, the path stays blocked for a while", 0.7),
     "degraded.loss": Technique("traffic to the app is lossy", 0.5),
+    "vpn.handshake": Technique(
+        "the VPN's connection opens but its handshake fails (VPN protocol filtering)", 0.6
+    ),
     "tcp.accept_then_drop": Technique(
         "connections are accepted, then the app's own traffic is dropped "
         "(a middlebox answers in the server's place)",

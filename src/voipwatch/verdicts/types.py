@@ -12,12 +12,12 @@ import msgspec
 
 MeasurementStatus = Literal["ok", "anomaly", "confirmed", "failure", "unsupported"]
 RoleStatus = Literal["ok", "blocked", "partial", "degraded", "down", "failure", "unknown"]
-Plane = Literal["signalling", "media", "web"]
+Plane = Literal["signalling", "media", "web", "circumvention"]
 Layer = Literal["dns", "tcp", "tls", "http", "udp", "stun", "sip", "rtp"]
 
 #: Bumped whenever a rule changes what a verdict says; stored beside every verdict
 #: so ``voipwatch rejudge`` can tell stale rows.
-RULES_VERSION = 2
+RULES_VERSION = 3
 
 
 class Evidence(msgspec.Struct, frozen=True, omit_defaults=True):

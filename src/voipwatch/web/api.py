@@ -30,6 +30,7 @@ from voipwatch.web.queries import (
     parse_filter,
 )
 from voipwatch.web.reading import reading
+from voipwatch.web.render import event_corroboration
 from voipwatch.web.responses import (
     FastJSON,
     cached_response,
@@ -286,6 +287,9 @@ def event(db: Db, event_id: Ident, format: P.OutFormat = "JSON") -> Response:
     if found is None:
         raise HTTPException(404, f"no event {event_id!r} in this store")
     item = rooms.jsonable(found)
+    if isinstance(item, dict):
+        # The surges in words, as the event's page and the brief say them.
+        item["corroboration"] = event_corroboration(found)
     volume = item.get("evidence", {}).get("volume") if isinstance(item, dict) else None
     if _csv(format) and isinstance(volume, list):
         # A possible shutdown's data is its volume series: that is what its chart draws.

@@ -109,7 +109,10 @@ def event_page(request: Request, event_id: Ident) -> Response:
 def _app_words(service: str, plane: str) -> str:
     found = load_catalog().services.get(service)
     name = found.name if found is not None else "every app" if service == "*" else service
-    return f"{name} {'calls' if plane == 'media' else 'messaging'}" if service != "*" else name
+    if service == "*" or plane == "circumvention":
+        # A tool is named alone: "Tor blocked", not "Tor messaging blocked".
+        return name
+    return f"{name} {'calls' if plane == 'media' else 'messaging'}"
 
 
 def _names(cur: Any, cc: str, asns: list[str]) -> dict[str, str]:

@@ -86,7 +86,11 @@ Role = Annotated[
 ]
 Plane = Annotated[
     str | None,
-    Query(max_length=40, pattern=_list("(?:signalling|media|web)"), description="Planes."),
+    Query(
+        max_length=40,
+        pattern=_list("(?:signalling|media|web|circumvention)"),
+        description="Planes.",
+    ),
 ]
 Technique = Annotated[
     str | None,

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
 from voipwatch.catalog import load as load_catalog
+from voipwatch.events.corroborate import corroboration
 from voipwatch.events.model import ARTEFACTS
 from voipwatch.report.charts import money
 from voipwatch.untrusted import web_link
@@ -44,6 +45,7 @@ def templates() -> Jinja2Templates:
         _templates.env.globals["counts_text"] = counts_text
         _templates.env.globals["event_title"] = event_title
         _templates.env.globals["artefact_why"] = ARTEFACTS.get
+        _templates.env.globals["corroboration"] = event_corroboration
         _templates.env.filters["asn"] = lambda a: a if str(a).startswith("AS") else f"AS{a}"
         _templates.env.filters["web_url"] = web_url
         # Estimates rest on assumed shares: three significant figures, never to the dollar.
@@ -102,6 +104,11 @@ def country_name(cc: str) -> str:
     except (ImportError, KeyError, LookupError):
         found = None
     return str(getattr(found, "common_name", None) or getattr(found, "name", cc)) if found else cc
+
+
+def event_corroboration(e: Any) -> list[str]:
+    """The sentences of the usage surges that corroborate an event (none: empty)."""
+    return corroboration(e, country_name(e.probe_cc)) if getattr(e, "surges", None) else []
 
 
 def event_title(e: Any, names: dict[str, str] | None = None) -> str:

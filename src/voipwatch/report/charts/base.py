@@ -37,7 +37,12 @@ STATE_COLOURS: Final = {
     "no data": "#e9ecef",
 }
 #: How a plane reads for people: signalling carries messages, media carries calls.
-PLANE_WORDS: Final = {"signalling": "messages", "media": "calls", "web": "web"}
+PLANE_WORDS: Final = {
+    "signalling": "messages",
+    "media": "calls",
+    "web": "web",
+    "circumvention": "(circumvention tool)",
+}
 EVENT_KINDS: Final = ("block", "possible_shutdown", "target_change")
 EVENT_COLOURS: Final = {
     "block": COLOURS["confirmed"],
