@@ -27,6 +27,10 @@ ARTEFACTS: Final = {
     "volume says nothing about any one app",
 }
 
+#: The plane of the throughput A/B's series and of its ``throttling`` events: the rate
+#: of the app's traffic, apart from whether its parts answer at all.
+THROUGHPUT: Final = "throughput"
+
 
 def is_artefact(kind: str) -> bool:
     """Whether an event of ``kind`` is an artefact, never counted as blocking."""

@@ -31,7 +31,7 @@ from voipwatch.events.model import Event, Surge
 from voipwatch.events.usage import UsageRow
 from voipwatch.store.db import Store, registered, store_errors
 
-EVENTS_SCHEMA: Final = 1
+EVENTS_SCHEMA: Final = 2
 META_KEY: Final = "events_schema"
 
 _SERIES: Final = (
