@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
 from voipwatch.catalog import load as load_catalog
-from voipwatch.events.model import ARTEFACTS
+from voipwatch.events.model import ARTEFACTS, THROTTLED
 from voipwatch.untrusted import web_link
 from voipwatch.web.db import Database
 from voipwatch.web.reading import atom_sentence, counts_text, technique_text
@@ -43,6 +43,7 @@ def templates() -> Jinja2Templates:
         _templates.env.globals["counts_text"] = counts_text
         _templates.env.globals["event_title"] = event_title
         _templates.env.globals["artefact_why"] = ARTEFACTS.get
+        _templates.env.globals["throttled_why"] = THROTTLED
         _templates.env.filters["asn"] = lambda a: a if str(a).startswith("AS") else f"AS{a}"
         _templates.env.filters["web_url"] = web_url
     return _templates

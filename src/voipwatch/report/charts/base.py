@@ -37,10 +37,16 @@ STATE_COLOURS: Final = {
     "no data": "#e9ecef",
 }
 #: How a plane reads for people: signalling carries messages, media carries calls.
-PLANE_WORDS: Final = {"signalling": "messages", "media": "calls", "web": "web"}
-EVENT_KINDS: Final = ("block", "possible_shutdown", "target_change")
+PLANE_WORDS: Final = {
+    "signalling": "messages",
+    "media": "calls",
+    "web": "web",
+    "throughput": "speed",
+}
+EVENT_KINDS: Final = ("block", "throttling", "possible_shutdown", "target_change")
 EVENT_COLOURS: Final = {
     "block": COLOURS["confirmed"],
+    "throttling": "#e8590c",
     "possible_shutdown": "#6741d9",
     "target_change": "#868e96",
 }
