@@ -391,7 +391,7 @@ def plan_world(
             s = start + timedelta(hours=rng.randrange(0, days * 24 - 24))
             flaky.append((n.asn, s, s + timedelta(hours=rng.randrange(6, 25))))
     # Drawn last, so the rest of a seed's world is what it was before throttles existed.
-    injected += _throttles(rng, by_cc, start, days, free, take)
+    injected += _throttles(rng, by_cc, start, days, free)
     injected.sort(key=lambda x: (x.onset, x.cc, x.kind, x.service, x.asns))
     for k, x in enumerate(injected, 1):
         x.label_id = f"synth-{k:03d}"
@@ -404,7 +404,6 @@ def _throttles(
     start: datetime,
     days: int,
     free: Callable[[list[int], str, datetime, datetime], bool],
-    take: Callable[[list[int], str, datetime, datetime], None],
 ) -> list[Injected]:
     """SNI throttling of WhatsApp's web host (Russia/Twitter 2021 style), seen by the
     throughput A/B of the call test: one on a busy network, one nationwide, days long.
@@ -412,6 +411,7 @@ def _throttles(
     gives about a dozen a day, enough to see a throttle within a day."""
     out: list[Injected] = []
     fault = {"whatsapp/web": Fault(THROTTLE)}
+    lead = timedelta(days=14)
     for band in THROTTLE_BANDS:
         for _ in range(200):
             cc = rng.choice(sorted(by_cc))
@@ -421,9 +421,14 @@ def _throttles(
             e = s + timedelta(days=rng.randrange(3, 11), hours=rng.randrange(0, 24))
             end = None if e >= start + timedelta(days=days) else e
             asns = [n.asn for n in scope]
-            if not free(asns, "whatsapp:throughput", s, e):
+            # The throughput series is its own: only a shutdown of the network (its
+            # series "*") or another throttle there is in the way. An app's target
+            # change shows on other series, so it may overlap.
+            if not free(asns, "*", s, e) or any(
+                set(asns) & set(x.asns) and s < (x.end or e) + lead and x.onset < e + lead
+                for x in out
+            ):
                 continue
-            take(asns, "whatsapp:throughput", s, e)
             out.append(
                 Injected(
                     label_id="",
