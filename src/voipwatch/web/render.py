@@ -115,4 +115,6 @@ def event_title(e: Any, names: dict[str, str] | None = None) -> str:
         return f"Possible shutdown of {nets} in {where}"
     catalog = load_catalog()
     name = catalog.services[e.service].name if e.service in catalog.services else e.service
+    if e.kind == "throttling":
+        return f"{name} throttled in {where}"
     return f"{name} ({e.plane}) in {where}"
