@@ -211,6 +211,9 @@ def test_throttling_is_listed_and_priced_apart_from_the_blocks(
         assert e["event_id"] in apart.split("</table>", 1)[0]
         priced = page.split('data-testid="throttling-costs"', 1)[1].split("</table>", 1)[0]
         assert e["event_id"] in priced
+        cost = client.get("/api/v1/cost", params={"event_id": e["event_id"]}).json()
+        assert cost["inputs"]["throttled_share"]["assumption"]
+        assert any(f.startswith("throttled, not blocked") for f in cost["flags"])
         event_page = client.get(f"/event/{e['event_id']}").text
         assert 'data-testid="throttled"' in event_page
         with open_store(demo_db, read_only=True) as store:
