@@ -4,10 +4,12 @@
 on those worlds may have learned that model instead of censorship, so this module
 writes worlds the other way round and shares none of that code: it first draws the
 ground truth — blocks of every size, length and technique, global target changes and
-outages of an app, single-network outages, flaky networks, shutdowns — as labels in
-OONI's shape, then renders each measurement by copying a real OONI measurement that
-shows the state the labels call for (an ``ok`` run, or one showing the technique) and
-giving it the time, country and network it stands for. The templates are passed in
+outages of an app, single-network outages, flaky networks, shutdowns, throttles — as
+labels in OONI's shape, then renders each measurement by copying a recorded
+measurement that shows the state the labels call for (an ``ok`` run, or one showing
+the technique) and giving it the time, country and network it stands for: real OONI
+measurements for the IM tests, and for the call test's throughput A/B our own probe's,
+recorded in the simulator through a real kernel shaper. The templates are passed in
 (the project's committed fixtures, each with the verdict its MANIFEST states), so
 what a measurement says is what a real probe once said.
 
