@@ -341,8 +341,10 @@ def test_atom_feeds_announce_the_demo_blocks_and_the_pages_advertise_them(
     db, _ = demo_db
     with open_store(db, read_only=True) as store:
         events = load_events(store)
-    blocks = [e for e in events if e.kind == "block"]
+    # Blocks and throttling are announced; artefacts are not.
+    blocks = [e for e in events if e.kind in ("block", "throttling")]
     assert blocks
+    assert any(e.kind == "throttling" for e in blocks)
     with TestClient(create_app(db), base_url="http://127.0.0.1") as client:
         answer = client.get("/feed.atom")
         assert answer.status_code == 200
@@ -352,6 +354,10 @@ def test_atom_feeds_announce_the_demo_blocks_and_the_pages_advertise_them(
         announced = {e.id.split(":")[3] for e in feed.entries}
         assert announced <= {e.event_id for e in blocks}
         assert len(feed.entries) == min(100, len(blocks) + sum(1 for e in blocks if e.end))
+        throttled = {e.event_id for e in blocks if e.kind == "throttling"}
+        titles = [x.title for x in feed.entries if x.id.split(":")[3] in throttled]
+        assert titles
+        assert all("throttled" in t and "blocked" not in t for t in titles), titles
         cc = blocks[0].probe_cc
         mine = feedparser.parse(client.get("/feed.atom", params={"cc": cc}).content)
         assert mine.entries

@@ -191,3 +191,38 @@ def test_the_brief_draws_a_shutdown_s_volume(demo_db: Path) -> None:
         assert "*" not in e["what"]
         assert f"volume:{e['event_id']}" in brief.charts
         assert "against the usual" in brief.charts[f"volume:{e['event_id']}"]
+
+
+def test_throttling_is_listed_and_priced_apart_from_the_blocks(
+    client: TestClient, demo_db: Path
+) -> None:
+    from voipwatch.report.document import render_html
+
+    events = client.get("/api/v1/events", params={"limit": 1000}).json()["results"]
+    throttles = [e for e in events if e["kind"] == "throttling"]
+    assert throttles, "the demo world has throttles"
+    for e in throttles:
+        assert e["plane"] == "throughput"
+        assert e["techniques"] == ["throttle.policed"]
+        page = client.get(f"/country/{e['probe_cc']}").text
+        section = page.split("<h2>Events</h2>", 1)[1]
+        blocks, apart = section.split('data-testid="throttling"', 1)
+        assert e["event_id"] not in _visible(blocks)
+        assert e["event_id"] in apart.split("</table>", 1)[0]
+        priced = page.split('data-testid="throttling-costs"', 1)[1].split("</table>", 1)[0]
+        assert e["event_id"] in priced
+        cost = client.get("/api/v1/cost", params={"event_id": e["event_id"]}).json()
+        assert cost["inputs"]["throttled_share"]["assumption"]
+        assert any(f.startswith("throttled, not blocked") for f in cost["flags"])
+        event_page = client.get(f"/event/{e['event_id']}").text
+        assert 'data-testid="throttled"' in event_page
+        with open_store(demo_db, read_only=True) as store:
+            brief = build_brief(store, e["probe_cc"])
+        assert all(b["kind"] == "block" for b in brief.events)
+        (row,) = [t for t in brief.throttling if t["event_id"] == e["event_id"]]
+        assert row["cost"]["inputs"]["throttled_share"]["assumption"]
+        costed = sum(1 for b in brief.events if b.get("cost"))
+        assert (brief.total_cost or {}).get("count", 0) == costed
+        text = render_html(brief)
+        assert "Throttling: slowed, not blocked" in text
+        assert row["app"] in text.split('data-testid="brief-throttling"', 1)[1]

@@ -46,3 +46,8 @@ def test_detector_meets_the_acceptance_bar(tmp_path: Path, seed: int) -> None:
     assert report["median_latency_hours"] <= 12, summary
     assert report["target_changes"] > 0, summary
     assert report["target_changes_reported_as_block"] == 0, summary
+    # Throttles of WhatsApp's web host, seen by the call test's throughput A/B: found
+    # as throttling, never called blocks.
+    assert report["labelled_by_kind"]["throttling"] >= 2, summary
+    assert report["recall_by_kind"]["throttling"] == 1.0, summary
+    assert report["throttles_reported_as_block"] == 0, summary

@@ -3,7 +3,7 @@
 These worlds come from :mod:`voipwatch.events.labelworld`, which shares no code with
 ``voipwatch generate``: it draws the ground truth first (blocks of IP, SNI and DNS
 kinds on one network, several or all; an app's change and an app's outage in every
-country; a network's bad hours; flaky networks; a shutdown) and renders each
+country; a network's bad hours; flaky networks; a shutdown; two throttles) and renders each
 measurement from a real OONI measurement showing that state. The pipeline then runs
 as a user runs it: ``voipwatch ingest`` (the verdict rules on the raw files) and
 ``voipwatch evaluate``. Seeds and sizes are fresh: nothing was tuned on them.
@@ -56,3 +56,9 @@ def test_detector_meets_the_bar_on_a_world_it_never_saw(
     # Every country's row of the app's change and of its outage, none reported as a block.
     assert report["target_changes"] >= 2 * countries, summary
     assert report["target_changes_reported_as_block"] == 0, summary
+    # Throttles of WhatsApp's web host, recorded by our probe through a real shaper:
+    # found as throttling, never called blocks.
+    assert report["labelled_by_kind"]["throttling"] == 2, summary
+    assert report["recall_by_kind"]["throttling"] == 1.0, summary
+    assert report["throttles_reported_as_block"] == 0, summary
+    assert report["false_alarms_by_kind"]["throttling"] <= 0.05, summary

@@ -158,6 +158,23 @@ def test_cost_for_event_national_networks_calls_and_ongoing() -> None:
         cost_for_event(tool)
 
 
+def test_a_throttle_is_priced_as_a_flagged_share_of_the_block_never_as_one() -> None:
+    block = cost_for_event(_event())
+    throttled = cost_for_event(
+        _event(kind="throttling", plane="throughput", techniques=["throttle.policed"])
+    )
+    share = throttled.inputs["throttled_share"]
+    assert share.assumption
+    assert "no published share" in share.source
+    assert (share.low, share.value, share.high) == (0.1, 0.25, 0.6)
+    assert throttled.central == pytest.approx(block.central * 0.25)
+    assert throttled.low == pytest.approx(block.low * 0.1)
+    assert throttled.high == pytest.approx(min(block.high * 0.6, block.upper_bound_full_shutdown))
+    assert throttled.upper_bound_full_shutdown == pytest.approx(block.upper_bound_full_shutdown)
+    assert any(f.startswith("throttled, not blocked") for f in throttled.flags)
+    assert "throttled_share" not in block.inputs
+
+
 @pytest.mark.shared
 def test_shipped_tables_are_exactly_derived_from_the_shared_data(
     shared_dir: Path, tmp_path: Path

@@ -16,7 +16,12 @@ from voipwatch.events.labels import Label, LabelSet, load_labels, parse_time
 from voipwatch.events.model import Event
 
 START = datetime(2026, 9, 7, tzinfo=UTC)
-KIND = {"block": "block", "shutdown": "possible_shutdown", "target_change": "target_change"}
+KIND = {
+    "block": "block",
+    "shutdown": "possible_shutdown",
+    "target_change": "target_change",
+    "throttling": "throttling",
+}
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +81,23 @@ def test_a_perfect_detector_scores_perfectly(world: Path) -> None:
     assert r["target_changes_reported_as_block"] == 0
     assert r["unexplained_block_events"] == 0
     assert set(r["recall_by_band"]) == {"national", "multi_network", "single_network"}
+    assert r["recall_by_kind"]["throttling"] == 1.0
+    assert r["throttles_reported_as_block"] == 0
+
+
+def test_a_throttle_is_found_only_as_throttling_and_a_block_there_counts_against(
+    world: Path,
+) -> None:
+    ls = _labels(world)
+    throttles = [x for x in ls.labels if x.kind == "throttling" and x.scoreable == "yes"]
+    assert throttles
+    others = [_event(x) for x in ls.labels if x.scoreable == "yes" and x.kind != "throttling"]
+    called_blocks = [_event(x, kind="block") for x in throttles]
+    r = score(ls.labels, others + called_blocks, networks=_networks(ls)).to_dict()
+    assert r["recall_by_kind"]["throttling"] == 0.0
+    assert r["labelled_by_kind"]["throttling"] == len(throttles)
+    assert r["throttles_reported_as_block"] == len(throttles)
+    assert r["recall_by_kind"]["block"] == 1.0
 
 
 def test_misses_late_onsets_and_early_ones(world: Path) -> None:

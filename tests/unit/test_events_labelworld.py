@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from voipwatch.events import labelworld
-from voipwatch.events.labelworld import FAULTS, VARIANTS, plan_world
+from voipwatch.events.labelworld import CALL, FAULTS, VARIANTS, plan_world
 from voipwatch.verdicts import judge_bytes
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "measurements"
@@ -50,6 +50,9 @@ def test_a_world_holds_what_the_acceptance_asks(seed: int) -> None:
         assert kinds["net_outage"] >= 2
         assert kinds["flaky"] == 2
         assert kinds["shutdown"] == 1
+        throttles = [s for s in world.spells if s.kind == "throttling"]
+        assert sorted(s.national for s in throttles) == [False, True]
+        assert all(n.volume != "sparse" for s in throttles if not s.national for n in s.nets)
         assert len({n.cc for n in world.nets}) == countries
         blocks = [s for s in world.spells if s.kind == "block"]
         assert sum(len(s.nets) == 1 and not s.national for s in blocks) >= 6
@@ -80,6 +83,12 @@ def test_rendered_measurements_are_judged_as_their_labels_say(tmp_path: Path) ->
             v = judge_bytes(line).verdict
             assert v.probe_cc == msmt["probe_cc"]
             bad = {s.role for s in v.services if s.status in ("blocked", "partial")}
+            if msmt["test_name"] == "voipwatch_call":
+                slow = {s.role for s in v.services if s.status == "degraded"}
+                assert not bad, (path.name, bad)
+                assert slow in (set(), {"whatsapp/web"}), (path.name, slow)
+                seen[CALL[1] if slow else CALL[0]] += 1
+                continue
             state = next(
                 (k for k in FAULTS[_service(msmt["test_name"])] if set(VARIANTS[k].roles) == bad),
                 None,
@@ -88,7 +97,8 @@ def test_rendered_measurements_are_judged_as_their_labels_say(tmp_path: Path) ->
             seen[state or "ok"] += 1
     # Mostly ok, and every technique somewhere.
     assert seen["ok"] > max(n for k, n in seen.items() if k != "ok")
-    assert set(seen) == {"ok", *(k for faults in FAULTS.values() for k in faults)}, seen
+    assert set(seen) == {"ok", *CALL, *(k for faults in FAULTS.values() for k in faults)}, seen
+    assert seen[CALL[0]] > seen[CALL[1]]
     doc = json.loads((tmp_path / "labels.json").read_text())
     assert doc["events"]
     uids = {e["event_id"] for e in doc["events"]}

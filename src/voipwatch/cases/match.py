@@ -50,6 +50,9 @@ def match_reason(case: Case, event: Event, *, today: date) -> str | None:
     # The app changed or its servers were down: that documents no block.
     if event.kind in ("target_change", "outage"):
         return None
+    # A slowed app documents a throttling case, never a block.
+    if event.kind == "throttling" and case.kind != "throttling":
+        return None
     if event.kind == "possible_shutdown":
         if case.apps or case.kind not in ("full_shutdown", "throttling"):
             return None

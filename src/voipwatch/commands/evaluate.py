@@ -78,6 +78,8 @@ def _table(report: dict[str, Any]) -> None:
         else f"{fa:.3f} ({report['lead_in_alarms']} in {report['lead_in_series_weeks']:,} "
         "series-weeks)",
     )
+    for kind, rate in report["false_alarms_by_kind"].items():
+        t.add_row(f"  {kind}", f"{rate:.3f}")
     for key, name in (
         ("median_latency_hours", "median latency (h)"),
         ("p90_latency_hours", "90th percentile latency (h)"),
@@ -89,6 +91,12 @@ def _table(report: dict[str, Any]) -> None:
         "target changes reported as blocks",
         f"{report['target_changes_reported_as_block']} of {report['target_changes']}",
     )
+    throttles = report["labelled_by_kind"].get("throttling", 0)
+    if throttles:
+        t.add_row(
+            "throttles reported as blocks",
+            f"{report['throttles_reported_as_block']} of {throttles}",
+        )
     per = report["unexplained_per_series_week"]
     t.add_row(
         "events no label explains",
@@ -130,7 +138,8 @@ def register(app: typer.Typer) -> None:
         A label is found when an event's onset lies within its onset bracket +/- 24 h;
         latency runs from the earliest onset; false alarms are counted per quiet
         series-week in the 14 days before each label; recall is given per size band;
-        target changes must not be reported as blocks. Labels without coverage or not
+        target changes must not be reported as blocks, nor throttles (scored as
+        throttling events) as blocks. Labels without coverage or not
         scoreable are excluded and counted, not scored as misses.
         """
         from voipwatch.errors import InputError

@@ -102,8 +102,10 @@ def register(app: typer.Typer) -> None:
         together up into national events, labels artefacts, never counted as blocking
         (target_change: the same role failing in most countries measured at once, or a
         known change of the app; outage: the same, over within two days;
-        possible_shutdown: a network's measurement volume collapsing) and stores the
-        events for the API.
+        possible_shutdown: a network's measurement volume collapsing), reports
+        throttling (the call test's downloads naming an app running far slower than
+        the same downloads naming a harmless site: interference, not a block) and
+        stores the events for the API.
 
         With --json, one object per event: event_id, kind, probe_cc, asns, national,
         service, roles, plane, techniques, start, start_earliest, start_latest, end

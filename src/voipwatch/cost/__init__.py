@@ -52,6 +52,7 @@ def estimate(
     network_shares: dict[int, float] | None = None,
     measured_networks: int | None = None,
     calls_only: bool = False,
+    throttled: bool = False,
     today: date | None = None,
 ) -> CostEstimate:
     """The cost of blocking ``app`` in ``probe_cc`` from ``start`` for ``hours``.
@@ -80,6 +81,7 @@ def estimate(
         network_shares=network_shares,
         measured_networks=measured_networks,
         calls_only=calls_only,
+        throttled=throttled,
     )
 
 
@@ -112,12 +114,13 @@ def cost_for_event(
     """The cost of a detected event: national or its networks, to the end of its evidence.
 
     An event on the media plane only (calls blocked, messages not) is priced as a
-    calls-only block. Artefacts (a ``target_change``, an ``outage``, a
-    ``possible_shutdown``) are not blocks and are refused with the reason, and so is a
-    circumvention tool's block (no model prices it). An ongoing
-    event is priced "so far": to the last hour that showed it (:func:`evidence_end`),
-    and says so in its flags. Nothing here reads the clock: the same event has the
-    same price everywhere.
+    calls-only block; a ``throttling`` event as a degradation (the app slowed, not
+    cut: a flagged, assumed share of a block's price). Artefacts (a
+    ``target_change``, an ``outage``, a ``possible_shutdown``) are not blocks and are
+    refused with the reason, and so is a circumvention tool's block (no model prices
+    it). An ongoing event is priced "so far": to the last hour that showed it
+    (:func:`evidence_end`), and says so in its flags. Nothing here reads the clock: the
+    same event has the same price everywhere.
     """
     if is_artefact(event.kind):
         raise UsageError(
@@ -144,6 +147,7 @@ def cost_for_event(
         network_shares=network_shares,
         measured_networks=measured if isinstance(measured, int) else None,
         calls_only=event.plane == "media",
+        throttled=event.kind == "throttling",
         today=end.date(),
     )
     import msgspec.structs

@@ -279,8 +279,13 @@ def compute(
     network_shares: dict[int, float] | None = None,
     measured_networks: int | None = None,
     calls_only: bool = False,
+    throttled: bool = False,
 ) -> CostEstimate:
-    """The estimate for one block (pure: everything it reads is passed in)."""
+    """The estimate for one block (pure: everything it reads is passed in).
+
+    ``throttled``: the app was slowed, not cut; its weight is multiplied by the
+    assumed share of its value that needs bandwidth.
+    """
     if not isinstance(hours, int | float) or math.isnan(hours) or math.isinf(hours):
         raise UsageError(f"hours must be a number, not {hours!r}")
     if hours < 0:
@@ -387,6 +392,24 @@ def compute(
                 note=c.reasoning,
             )
             flags.append("calls only: the share of an app's value carried by calls is assumed")
+        if throttled:
+            t_band = params.throttled
+            c_low, c_central, c_high = (
+                c_low * t_band.low,
+                c_central * t_band.central,
+                c_high * t_band.high,
+            )
+            inputs["throttled_share"] = Input(
+                value=t_band.central,
+                low=t_band.low,
+                high=t_band.high,
+                source=t_band.source,
+                assumption=True,
+            )
+            flags.append(
+                "throttled, not blocked: priced as the share of the app's value that needs "
+                "bandwidth, an assumption"
+            )
         w_low = min(1.0, k_low * r_low * c_low)
         w_central = min(1.0, k_central * r_central * c_central)
         w_high = min(1.0, k_high * r_high * c_high)
@@ -394,7 +417,9 @@ def compute(
             value=w_central,
             low=w_low,
             high=w_high,
-            source="k x reach" + (" x calls share" if calls_only else ""),
+            source="k x reach"
+            + (" x calls share" if calls_only else "")
+            + (" x throttled share" if throttled else ""),
             derived=True,
         )
 

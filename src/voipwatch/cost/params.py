@@ -70,6 +70,7 @@ class Params(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reach: list[Reach]
     default_reach: Band
     calls_only: Band
+    throttled: Band
     network_proxy: NetworkProxy
     apps: dict[str, str]
 

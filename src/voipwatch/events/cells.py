@@ -1,5 +1,11 @@
 """Cells: verdict counts per (country, network, service, role, plane, hour).
 
+The throughput A/B of ``voipwatch_call`` (the app's server name against a harmless
+one, from the same server) has cells of its own, on the plane :data:`THROUGHPUT`:
+it measures the app's *rate*, where every other verdict of the role measures whether
+it answers at all, and sharing their series would drown a throttle (``degraded``,
+never blocked) in WhatsApp Web's own test.
+
 DuckDB does all the counting. A run first hashes every hour of measurements (count
 and XOR of key + judgement digest, one scan of the ``measurements`` table), compares
 those digests with the ones stored when the cells were last counted, and recounts only
@@ -21,6 +27,7 @@ from typing import Final
 
 import duckdb
 
+from voipwatch.events.model import THROUGHPUT
 from voipwatch.events.store import DERIVED, ensure_schema
 from voipwatch.store.db import Store, store_errors
 
@@ -38,6 +45,18 @@ BLOCKING: Final = ("blocked", "partial")
 #: disk and counts eight times slower. Peak memory stays bounded by this figure,
 #: whatever the store's size.
 MEMORY_LIMIT: Final = "1GB"
+
+#: Techniques of a throttle: what a throughput series counts as affected.
+THROTTLE_PREFIX: Final = "throttle."
+#: The test that runs the throughput A/B; its only verdicts on a web-plane role are
+#: the A/B's (its other roles are the call plane's, media and signalling).
+_AB_TEST: Final = "voipwatch_call"
+#: The plane a verdict is counted on: the A/B's verdicts, and every throttle wherever
+#: it was judged, go to the throughput series.
+_PLANE: Final = (
+    f"CASE WHEN (m.ab AND v.plane = 'web') OR starts_with(v.technique, '{THROTTLE_PREFIX}') "
+    f"THEN '{THROUGHPUT}' ELSE v.plane END"
+)
 
 _ASN: Final = "TRY_CAST(substr(probe_asn, 3) AS BIGINT)"
 _HOUR: Final = "date_trunc('hour', measurement_start_time)"
@@ -58,7 +77,10 @@ def _measurements(only_changed: bool) -> str:
     where = "measurement_start_time IS NOT NULL"
     if only_changed:
         where += f" AND {_HOUR} IN (SELECT hour FROM _ev_changed)"
-    return f"SELECT key, probe_cc, {_ASN} AS asn, {_HOUR} AS hour FROM measurements WHERE {where}"
+    return (
+        f"SELECT key, probe_cc, {_ASN} AS asn, {_HOUR} AS hour, test_name = '{_AB_TEST}' AS ab "
+        f"FROM measurements WHERE {where}"
+    )
 
 
 def _insert_cells(only_changed: bool) -> str:
@@ -75,25 +97,27 @@ def _insert_cells(only_changed: bool) -> str:
         SELECT *, CASE WHEN ({total(JUDGED)}) > 0
                        THEN ({total(BLOCKING)}) / ({total(JUDGED)}) END
         FROM (
-            SELECT m.probe_cc, m.asn, v.service, v.role, v.plane, m.hour,
+            SELECT m.probe_cc, m.asn, v.service, v.role, {_PLANE} AS plane, m.hour,
                    {counts}, count(*) AS verdicts
             FROM verdicts AS v JOIN ({_measurements(only_changed)}) AS m ON v.key = m.key
             WHERE m.asn IS NOT NULL
-            GROUP BY m.probe_cc, m.asn, v.service, v.role, v.plane, m.hour
+            GROUP BY ALL
         ) AS c({", ".join(("probe_cc", "asn", "service", "role", "plane", "hour", *STATUSES))},
                verdicts)
     """
 
 
 def _insert_techniques(only_changed: bool) -> str:
-    """Techniques come only from blocking verdicts with one named (a few in a hundred),
-    so their own join, filtered before it, costs little beside the cells'."""
+    """Techniques come only from blocking verdicts and throttles with one named (a few
+    in a hundred), so their own join, filtered before it, costs little beside the
+    cells'."""
     statuses = ", ".join(f"'{s}'" for s in BLOCKING)
     return f"""
         INSERT INTO event_cell_techniques
-        SELECT m.probe_cc, m.asn, v.service, v.role, v.plane, m.hour, v.technique, count(*)
+        SELECT m.probe_cc, m.asn, v.service, v.role, {_PLANE}, m.hour, v.technique, count(*)
         FROM verdicts AS v JOIN ({_measurements(only_changed)}) AS m ON v.key = m.key
-        WHERE m.asn IS NOT NULL AND v.status IN ({statuses}) AND v.technique IS NOT NULL
+        WHERE m.asn IS NOT NULL AND v.technique IS NOT NULL
+          AND (v.status IN ({statuses}) OR starts_with(v.technique, '{THROTTLE_PREFIX}'))
         GROUP BY ALL
     """
 

@@ -34,7 +34,7 @@ from voipwatch.events import corroborate, known, rollup, volume
 from voipwatch.events.cells import memory_limit
 from voipwatch.events.cusum import Bins, Change, CusumParams, State, decode_state, encode_state, run
 from voipwatch.events.known import KnownChange
-from voipwatch.events.model import Event, event_id
+from voipwatch.events.model import THROUGHPUT, Event, event_id
 from voipwatch.events.rollup import Draft, Segment, SeriesKey
 from voipwatch.events.store import ensure_schema, load_usage
 from voipwatch.store.db import Store, registered, store_errors
@@ -56,11 +56,15 @@ EPOCH: Final = datetime(1970, 1, 1)
 #: ``store_meta`` key of the settings the stored detector states were computed with.
 DETECTOR_KEY: Final = "events_detector"
 
+# On the throughput series the affected verdicts are the throttled ones (``degraded``:
+# the app's name ran slow, a harmless one did not); a reset there is a block, which
+# the role's own series shows.
 _CELLS: Final = f"""
     CREATE OR REPLACE TEMP TABLE _ev_c AS
     SELECT {_S}, hash({_S}) AS sk, hour, date_trunc('day', hour) AS day,
            datediff('hour', TIMESTAMP '1970-01-01', hour) AS h,
-           ok + blocked + partial + degraded AS n, blocked + partial AS b
+           ok + blocked + partial + degraded AS n,
+           CASE WHEN plane = '{THROUGHPUT}' THEN degraded ELSE blocked + partial END AS b
     FROM event_cells
     WHERE asn > 0 AND probe_cc <> 'ZZ' AND ok + blocked + partial + degraded > 0
 """
@@ -347,8 +351,15 @@ def detect_events(
         changes, data_end = change_points(store, params)
         if data_end is None:
             return []
-        segs = [s for key, cs in sorted(changes.items()) for s in rollup.segments(key, cs)]
-        artefact = rollup.global_artefacts(segs, _measured(changes))
+        every = [s for key, cs in sorted(changes.items()) for s in rollup.segments(key, cs)]
+        # A throttle is isolated by its own control (a harmless name, same server, same
+        # moment): an app's change or a network down shows as a failed control there,
+        # never as a throttle, so throttles skip the artefact rules.
+        throttles = [s for s in every if s.series[4] == THROUGHPUT]
+        segs = [s for s in every if s.series[4] != THROUGHPUT]
+        artefact = rollup.global_artefacts(
+            segs, _measured(k for k in changes if k[4] != THROUGHPUT)
+        )
         documented: dict[int, KnownChange] = {}
         for i, seg in enumerate(segs):
             role = rollup.role_name(seg.series[2], seg.series[3])
@@ -370,6 +381,7 @@ def detect_events(
             *rollup.roll_up(
                 [s for i, s in enumerate(segs) if i not in artefact and i not in down], "block"
             ),
+            *rollup.roll_up(throttles, "throttling"),
         ]
         collapses = _shutdowns(store)
         outages = rollup.by_network(
@@ -402,7 +414,7 @@ _ECHOES: Final = f"""
            coalesce(sum(c.n) FILTER (WHERE c.h < s.t0), 0),
            coalesce(sum(c.b) FILTER (WHERE c.h < s.t0), 0)
     FROM _ev_seg AS s JOIN _ev_c AS c
-      ON c.service = s.service AND c.role = s.role
+      ON c.service = s.service AND c.role = s.role AND c.plane <> '{THROUGHPUT}'
      AND c.h >= s.t0 - {rollup.ECHO_BEFORE_HOURS} AND c.h < s.t1
      AND (c.h >= s.t0 OR c.h < s.t0 - 2)
     GROUP BY ALL ORDER BY ALL
@@ -606,6 +618,11 @@ def _event(
         evidence["reason"] = (
             "the same role failed in many countries at once and came back: the service's "
             "servers were down, not blocked"
+        )
+    elif d.kind == "throttling":
+        evidence["reason"] = (
+            "downloads naming the app ran far slower than the same downloads naming a "
+            "harmless site, from the same server: the app's traffic was slowed, not cut"
         )
     elif d.kind == "possible_shutdown":
         evidence["reason"] = (

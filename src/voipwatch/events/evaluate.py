@@ -15,6 +15,9 @@ adjudicated event labels; voipwatch follows it so the figures compare:
 * **recall** is stratified by size band (national, multi-network, single-network),
   because labelled sets skew to large, famous events;
 * **alerts per event** counts the onsets a detected label drew (an alert flood);
+* ``throttling`` labels are detected by ``throttling`` events only (their recall is
+  ``recall_by_kind``); a block reported on one is counted
+  (``throttles_reported_as_block``): a slowed app is not a blocked one;
 * ``false_positive_event`` rows (voipwatch's target changes: the app changed, not
   the network) invert the test: a block reported there is counted against the
   detector;
@@ -28,7 +31,7 @@ Pure: labels and events in, a :class:`Report` out.
 from __future__ import annotations
 
 import statistics
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +42,9 @@ from voipwatch.events.labels import Label, label_service, parse_time, size_band
 from voipwatch.events.model import Event
 
 TOLERANCE = timedelta(hours=24)
+#: The event kind that detects a label of each kind (a block, and an artefact reported
+#: as one, otherwise).
+OFFENDING = {"shutdown": "possible_shutdown", "throttling": "throttling"}
 LEAD_IN = timedelta(days=14)
 WEEK = timedelta(days=7)
 
@@ -74,6 +80,10 @@ class Report:
     #: every (network, service) series over the whole period, for the world-wide rate
     series_weeks: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: throttling labels a block was reported on (a slowed app is not a blocked one)
+    throttles_as_blocks: list[str] = field(default_factory=list)
+    #: lead-in false alarms per quiet series-week, by the kind of event that raised them
+    false_alarms_by_kind: dict[str, float] = field(default_factory=dict)
 
     @property
     def detected(self) -> int:
@@ -103,7 +113,9 @@ class Report:
             "recall_by_band": {b: recall(rows) for b, rows in by_band.items()},
             "labelled_by_band": {b: len(rows) for b, rows in by_band.items()},
             "recall_by_kind": {k: recall([s for s in self.scored if s.kind == k]) for k in kinds},
+            "labelled_by_kind": {k: sum(s.kind == k for s in self.scored) for k in kinds},
             "false_alarms_per_series_week": rate,
+            "false_alarms_by_kind": self.false_alarms_by_kind,
             "lead_in_alarms": self.lead_in_alarms,
             "lead_in_series_weeks": round(self.lead_in_series_weeks, 2),
             "median_latency_hours": round(statistics.median(lat), 2) if lat else None,
@@ -112,6 +124,7 @@ class Report:
             "alerts_per_event": round(sum(s.alerts for s in hits) / len(hits), 3) if hits else None,
             "target_changes": len(self.target_changes),
             "target_changes_reported_as_block": sum(t.hit for t in self.target_changes),
+            "throttles_reported_as_block": len(self.throttles_as_blocks),
             "excluded": sum(self.excluded.values()),
             "excluded_by_reason": dict(sorted(self.excluded.items())),
             "events": self.events,
@@ -314,7 +327,7 @@ def score(
         prepared.append(span)
 
     def offending(label: Label) -> str:
-        return "possible_shutdown" if label.kind == "shutdown" else "block"
+        return OFFENDING.get(label.kind, "block")
 
     def explained(e: Event) -> bool:
         """An onset some label accounts for (its hit window, or its whole span)."""
@@ -328,12 +341,22 @@ def score(
 
     scored: list[Scored] = []
     changes: list[Scored] = []
+    throttles_as_blocks: list[str] = []
+    weeks_by_kind: defaultdict[str, float] = defaultdict(float)
+    alarms_by_kind: defaultdict[str, set[tuple[str, str, int, str | None]]] = defaultdict(set)
     alarms: set[tuple[str, str, int, str | None]] = set()
     series_weeks = 0.0
     for label, scope, o0, o1, end in prepared:
         kind = offending(label)
         lo, hi = o0 - tolerance, o1 + tolerance
         candidates = [e for e in events if e.kind == kind and scope.matches(e)]
+        if label.kind == "throttling":
+            # A slowed app called blocked overstates the evidence: counted against it.
+            as_block = [
+                e for e in events if e.kind == "block" and scope.matches(e) and lo <= e.start <= hi
+            ]
+            if as_block:
+                throttles_as_blocks.append(label.event_id)
         hits = sorted((e for e in candidates if lo <= e.start <= hi), key=lambda e: e.start)
         s = Scored(
             event_id=label.event_id,
@@ -365,17 +388,21 @@ def score(
         if lead_hi <= lead_lo:
             continue
         series_weeks += n_series * ((lead_hi - lead_lo) / WEEK)
+        weeks_by_kind[kind] += n_series * ((lead_hi - lead_lo) / WEEK)
         for e in candidates:
             if lead_lo <= e.start < lead_hi and not explained(e):
                 for asn in scope.series_of(e, nets) or {0}:
                     alarms.add((e.event_id, e.probe_cc, asn, scope.service))
+                    alarms_by_kind[kind].add((e.event_id, e.probe_cc, asn, scope.service))
     # Events no label explains, in the countries the scored labels cover (elsewhere the
     # labels say nothing), per series-week of the whole period.
     countries = {sc.cc for _, sc, *_ in prepared}
     unexplained = [
         e.event_id
         for e in events
-        if e.kind in ("block", "possible_shutdown") and e.probe_cc in countries and not explained(e)
+        if e.kind in ("block", "throttling", "possible_shutdown")
+        and e.probe_cc in countries
+        and not explained(e)
     ]
     services = {sc.service for _, sc, *_ in spans if sc.service and sc.cc in countries}
     series_all = 0.0
@@ -393,4 +420,8 @@ def score(
         unexplained_blocks=unexplained,
         series_weeks=series_all,
         notes=notes,
+        throttles_as_blocks=throttles_as_blocks,
+        false_alarms_by_kind={
+            k: round(len(alarms_by_kind[k]) / w, 4) for k, w in sorted(weeks_by_kind.items()) if w
+        },
     )

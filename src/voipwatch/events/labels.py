@@ -7,7 +7,8 @@ OONI's label corpus (ooni/data, branch ``event-validation``,
 ``resolution_earliest``/``_latest``, null = ongoing), ``event_class``
 (true_event | false_positive_event | disputed) and ``scoreable``
 (yes | no_coverage | unknown). voipwatch's labels keep every one of those fields and
-add what a messaging-app event needs: ``kind`` (block | target_change | shutdown),
+add what a messaging-app event needs: ``kind`` (block | throttling | target_change |
+shutdown, and a label-side world's outage),
 ``service``, ``roles``, ``plane``, ``size_band``.
 
 A *target change* (the app changed, not the network) is a
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from voipwatch.errors import InputError
+from voipwatch.events.model import THROUGHPUT
 
 if TYPE_CHECKING:
     from voipwatch.events.world import Plan
@@ -65,7 +67,7 @@ class Label(msgspec.Struct, kw_only=True, omit_defaults=False):
     rationale: str = ""
     superseded_by: str | None = None
     # voipwatch
-    kind: str = "block"  # block | target_change | shutdown
+    kind: str = "block"  # block | throttling | target_change | outage | shutdown
     service: str | None = None
     roles: list[str] = msgspec.field(default_factory=list)
     plane: str | None = None
@@ -200,7 +202,7 @@ def world_labels(plan: Plan, seed: int, hits: dict[str, int]) -> dict[str, Any]:
             role = cat.roles.get(r)
             targets += (role.hosts or role.ips or [r]) if role is not None else [r]
         national = x.national
-        if x.kind == "block":
+        if x.kind in ("block", "throttling"):
             scoreable = "yes" if hits.get(x.label_id, 0) >= 3 else "no_coverage"
             band = x.band
         else:
@@ -209,6 +211,7 @@ def world_labels(plan: Plan, seed: int, hits: dict[str, int]) -> dict[str, Any]:
         band_name = {"national": "national", "multi": "multi_network"}.get(band, "single_network")
         what = {
             "block": f"{x.service} blocked ({', '.join(x.mechanisms)})",
+            "throttling": f"{x.service} throttled ({', '.join(x.mechanisms)})",
             "target_change": f"{x.service} changed its servers ({', '.join(x.mechanisms)}): "
             "not censorship",
             "shutdown": "network shutdown (measurement volume collapses)",
@@ -240,7 +243,9 @@ def world_labels(plan: Plan, seed: int, hits: dict[str, int]) -> dict[str, Any]:
             kind=x.kind,
             service=x.service or None,
             roles=roles,
-            plane=planes[0] if len(planes) == 1 else ("+".join(planes) or None),
+            plane=THROUGHPUT
+            if x.kind == "throttling"
+            else (planes[0] if len(planes) == 1 else ("+".join(planes) or None)),
             size_band=band_name,
             duration_class=x.duration,
         )
@@ -251,7 +256,7 @@ def world_labels(plan: Plan, seed: int, hits: dict[str, int]) -> dict[str, Any]:
         "exported_at": iso(plan.start + timedelta(days=plan.days)),
         "adjudicator": "voipwatch generate",
         "note": "Ground truth of a synthetic world written by `voipwatch generate`. "
-        "Blocks are true_event rows; target changes (an app changing its servers in "
+        "Blocks and throttles are true_event rows; target changes (an app changing its servers in "
         "every country at once) are false_positive_event rows that must not be reported "
         "as blocks; shutdowns are collapses of a network's measurement volume. Short "
         "upstream outages and networks' bad days (many random failures) are noise, listed "

@@ -4,10 +4,12 @@
 on those worlds may have learned that model instead of censorship, so this module
 writes worlds the other way round and shares none of that code: it first draws the
 ground truth — blocks of every size, length and technique, global target changes and
-outages of an app, single-network outages, flaky networks, shutdowns — as labels in
-OONI's shape, then renders each measurement by copying a real OONI measurement that
-shows the state the labels call for (an ``ok`` run, or one showing the technique) and
-giving it the time, country and network it stands for. The templates are passed in
+outages of an app, single-network outages, flaky networks, shutdowns, throttles — as
+labels in OONI's shape, then renders each measurement by copying a recorded
+measurement that shows the state the labels call for (an ``ok`` run, or one showing
+the technique) and giving it the time, country and network it stands for: real OONI
+measurements for the IM tests, and for the call test's throughput A/B our own probe's,
+recorded in the simulator through a real kernel shaper. The templates are passed in
 (the project's committed fixtures, each with the verdict its MANIFEST states), so
 what a measurement says is what a real probe once said.
 
@@ -34,7 +36,7 @@ import msgspec
 
 from voipwatch.events.labels import Label, iso
 
-__all__ = ["FAULTS", "VARIANTS", "LabelWorld", "Variant", "plan_world", "write_world"]
+__all__ = ["CALL", "FAULTS", "VARIANTS", "LabelWorld", "Variant", "plan_world", "write_world"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,17 @@ VARIANTS: Final = {
         ("dns.inconsistent",),
         "signalling",
     ),
+    # Our own call test's throughput A/B, recorded through a real shaper: the same
+    # download naming WhatsApp's web host and a harmless name.
+    "call/ok": Variant("voipwatch_call", "voipwatch-call-throughput-ok.json", "whatsapp"),
+    "call/throttled": Variant(
+        "voipwatch_call",
+        "voipwatch-call-throughput-throttled.json",
+        "whatsapp",
+        ("whatsapp/web",),
+        ("throttle.policed",),
+        "throughput",
+    ),
 }
 #: The states that are blocking, by service: what a block (or noise) may show.
 FAULTS: Final = {
@@ -104,6 +117,12 @@ FAULTS: Final = {
     "signal": ("signal/sni", "signal/dns"),
     "messenger": ("messenger/dns",),
 }
+#: The call test's states: it runs on fewer phones (:data:`CALL_SHARE` of a test's
+#: volume) and shows a throttle, or noise, as a slow download.
+CALL: Final = ("call/ok", "call/throttled")
+CALL_SHARE: Final = 0.25
+#: Throttles a world holds: one on a network, one nationwide.
+THROTTLES: Final = ("single", "national")
 _COUNTRIES: Final = ("BR", "IN", "IR", "KZ", "NG", "PK", "RU", "TR", "VN", "EG")
 #: Measurements per test per day a network's volunteers send, by volume class.
 _RATES: Final = {"busy": 96.0, "medium": 30.0, "sparse": 8.0}
@@ -131,7 +150,8 @@ class Net:
 class Spell:
     """Something the world holds from ``start`` to ``end`` (None: to the world's end).
 
-    ``kind``: ``block``, ``target_change`` and ``outage`` (an app's, everywhere: the
+    ``kind``: ``block``, ``throttling`` (the call test's downloads naming the app run
+    slow), ``target_change`` and ``outage`` (an app's, everywhere: the
     labels' false_positive_event rows), ``shutdown`` (a network stops measuring),
     ``net_outage`` (a network fails every test for hours) or ``flaky`` (a network fails
     at random for days); the last two are noise, listed but not labelled.
@@ -287,7 +307,49 @@ def plan_world(
                 band == "national",
             )
         )
+    _add_throttles(world, by_cc, rng)
     return world
+
+
+def _add_throttles(world: LabelWorld, by_cc: dict[str, list[Net]], rng: random.Random) -> None:
+    """Throttles of WhatsApp's web host, days long, on networks measured enough by the
+    call test to see them; drawn after everything else, so the rest of a seed's world
+    is what it was before throttles existed."""
+    for k, band in enumerate(THROTTLES):
+        for _ in range(500):
+            cc = rng.choice(sorted(by_cc))
+            measured = [n for n in by_cc[cc] if n.volume != "sparse"]
+            nets = list(by_cc[cc]) if band == "national" else [rng.choice(measured)]
+            onset = world.start + timedelta(
+                hours=rng.randrange(_LEAD_DAYS * 24, (world.days - 5) * 24)
+            )
+            end: datetime | None = onset + timedelta(days=rng.uniform(2, 10))
+            if end is not None and end >= world.end:
+                end = None
+            mine = {n.asn for n in nets}
+            stop = end or world.end
+            margin = timedelta(days=3)
+            if any(
+                s.kind in ("throttling", "shutdown")
+                and mine & {n.asn for n in s.nets}
+                and onset < (s.end or world.end) + margin
+                and s.start - margin < stop
+                for s in world.spells
+            ):
+                continue
+            world.spells.append(
+                Spell(
+                    f"throttle-{k}",
+                    "throttling",
+                    tuple(nets),
+                    onset,
+                    end,
+                    "call/throttled",
+                    rng.uniform(0.85, 1.0),
+                    band == "national",
+                )
+            )
+            break
 
 
 def _clashes(
@@ -315,7 +377,7 @@ def _clashes(
             continue
         if s.kind == "block" and VARIANTS[s.variant].service != service:
             continue
-        if s.kind in ("flaky", "target_change", "outage"):
+        if s.kind in ("flaky", "target_change", "outage", "throttling"):
             continue
         s_end = s.end or world.end
         if onset < s_end + margin and s.start - margin < stop:
@@ -329,9 +391,15 @@ def _diurnal(h: int) -> float:
 
 
 def _measurements(
-    world: LabelWorld, templates: Mapping[str, bytes], rng: random.Random
+    world: LabelWorld,
+    templates: Mapping[str, bytes],
+    rng: random.Random,
+    call_rng: random.Random,
 ) -> Iterator[tuple[str, str, bytes]]:
-    """(test, country, JSON line) of every measurement, in time order per network."""
+    """(test, country, JSON line) of every measurement, in time order per network.
+
+    The call test draws from ``call_rng``: the IM tests' measurements stay the same
+    whether or not a world holds it."""
     bodies = _bodies(templates)
     spells_of: dict[int, list[Spell]] = defaultdict(list)
     for s in world.spells:
@@ -354,6 +422,34 @@ def _measurements(
                         if s.variant == state and at < s.start + timedelta(hours=48):
                             s.hits += 1
                     yield _render(VARIANTS[state], bodies, net, at, rng)
+            for _ in range(_poisson(call_rng, lam * CALL_SHARE)):
+                at = t + timedelta(seconds=call_rng.randrange(3600))
+                call = _call_state(active, call_rng)
+                if call is None:
+                    continue
+                for s in active:
+                    if s.variant == call and at < s.start + timedelta(hours=48):
+                        s.hits += 1
+                yield _render(VARIANTS[call], bodies, net, at, call_rng)
+
+
+def _stream(variant: str) -> str:
+    """The measurements a state belongs to: ``signal/dns`` to Signal's test, ``call/…``
+    to the call test."""
+    return variant.split("/", 1)[0]
+
+
+def _call_state(active: list[Spell], rng: random.Random) -> str | None:
+    """What the call test's A/B shows: a throttle's slow download, noise, ok, or
+    nothing when the network is down (the probe reaches no helper to upload to)."""
+    if any(s.kind == "net_outage" for s in active):
+        return None
+    for s in active:
+        if s.kind == "throttling" and rng.random() < s.share:
+            return s.variant
+    # A congested link slows a download too: the same noise as the other tests.
+    noise = _NOISE + sum(s.share for s in active if s.kind == "flaky")
+    return CALL[1] if rng.random() < noise else CALL[0]
 
 
 def _state(service: str, active: list[Spell], rng: random.Random) -> str:
@@ -362,7 +458,7 @@ def _state(service: str, active: list[Spell], rng: random.Random) -> str:
         if s.kind == "net_outage":
             return rng.choice(FAULTS[service])
     for s in active:
-        if s.variant and VARIANTS[s.variant].service == service and rng.random() < s.share:
+        if s.variant and _stream(s.variant) == service and rng.random() < s.share:
             return s.variant
     noise = _NOISE + sum(s.share for s in active if s.kind == "flaky")
     if rng.random() < noise:
@@ -419,12 +515,13 @@ def _render(
 def write_world(world: LabelWorld, templates: Mapping[str, bytes], out: Path) -> dict[str, Any]:
     """Write ``out/raw/<test>_<cc>.jsonl.gz`` and ``out/labels.json``; returns counts."""
     rng = random.Random(world.seed * 7919 + 1)
+    call_rng = random.Random(world.seed * 7919 + 2)
     raw = out / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     count = 0
     with contextlib.ExitStack() as stack:
         files: dict[tuple[str, str], Any] = {}
-        for test, cc, line in _measurements(world, templates, rng):
+        for test, cc, line in _measurements(world, templates, rng, call_rng):
             f = files.get((test, cc))
             if f is None:
                 path = raw / f"{test}_{cc}.jsonl.gz"
@@ -471,7 +568,7 @@ def labels(world: LabelWorld) -> dict[str, Any]:
                 if scope == "all"
                 else ("multi_network" if len(asns) > 1 else "single_network")
             )
-            true = kind in ("block", "shutdown")
+            true = kind in ("block", "throttling", "shutdown")
             label = Label(
                 event_id=f"{s.ident}-{cc}",
                 title=f"{cc}: {kind} of {service or 'the network'} ({', '.join(mechanisms)})",
@@ -485,7 +582,9 @@ def labels(world: LabelWorld) -> dict[str, Any]:
                 resolution_earliest=iso(s.end),
                 resolution_latest=iso(s.end),
                 event_class="true_event" if true else "false_positive_event",
-                scoreable="yes" if kind != "block" or s.hits >= MIN_SEEN else "no_coverage",
+                scoreable="yes"
+                if kind not in ("block", "throttling") or s.hits >= MIN_SEEN
+                else "no_coverage",
                 test_names=[VARIANTS[s.variant].test] if s.variant else [],
                 adjudicator="voipwatch labelworld",
                 rationale=f"written from the label side (seed {world.seed}); share {s.share:.2f}",

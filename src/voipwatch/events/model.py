@@ -27,6 +27,16 @@ ARTEFACTS: Final = {
     "volume says nothing about any one app",
 }
 
+#: The plane of the throughput A/B's series and of its ``throttling`` events: the rate
+#: of the app's traffic, apart from whether its parts answer at all.
+THROUGHPUT: Final = "throughput"
+#: Why a throttling event is listed apart from blocks, on every face: interference,
+#: but the app still works.
+THROTTLED: Final = (
+    "the app was slowed, not cut: downloads naming it ran far slower than the same "
+    "downloads naming a harmless site, from the same server"
+)
+
 
 def is_artefact(kind: str) -> bool:
     """Whether an event of ``kind`` is an artefact, never counted as blocking."""

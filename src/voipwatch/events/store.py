@@ -31,7 +31,7 @@ from voipwatch.events.model import Event, Surge
 from voipwatch.events.usage import BadRow, UsageFile, UsageRow
 from voipwatch.store.db import Store, registered, store_errors
 
-EVENTS_SCHEMA: Final = 2
+EVENTS_SCHEMA: Final = 3
 META_KEY: Final = "events_schema"
 
 _SERIES: Final = (
@@ -96,7 +96,7 @@ DDL: Final = (
         value DOUBLE NOT NULL, tool VARCHAR NOT NULL DEFAULT ''
     )
     """,
-    # Stores of schema 1 kept usage figures without the tool they count.
+    # Stores of schemas 1 and 2 may keep usage figures without the tool they count.
     "ALTER TABLE usage_series ADD COLUMN IF NOT EXISTS tool VARCHAR DEFAULT ''",
     """
     CREATE TABLE IF NOT EXISTS events (

@@ -8,6 +8,7 @@ measurements themselves are written by :mod:`voipwatch.events.generate`.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -59,6 +60,9 @@ COUNTRIES: dict[str, tuple[float, list[tuple[int, str]]]] = {
 VOLUME = {"busy": 40.0, "medium": 12.0, "sparse": 3.0}
 #: Our own call-plane test runs on fewer phones: this share of the IM volume, per input.
 CALL_SHARE = 0.3
+#: The throttle the throughput A/B sees, and the bands of the throttles a world holds.
+THROTTLE = "throttle.policed"
+THROTTLE_BANDS = ("single", "national")
 IM_TESTS = ("whatsapp", "telegram", "signal", "facebook_messenger")
 
 
@@ -78,7 +82,7 @@ class Injected:
     """One thing that happens in the world, and its ground-truth label."""
 
     label_id: str
-    kind: str  # block | target_change | shutdown
+    kind: str  # block | throttling | target_change | shutdown
     cc: str
     asns: list[int]
     national: bool
@@ -379,9 +383,6 @@ def plan_world(
         for _ in range(rng.randrange(0, 3)):
             s = start + timedelta(hours=rng.randrange(0, days * 24 - 3))
             outages.append((n.asn, s, s + timedelta(hours=rng.randrange(1, 3))))
-    injected.sort(key=lambda x: (x.onset, x.cc, x.kind, x.service, x.asns))
-    for k, x in enumerate(injected, 1):
-        x.label_id = f"synth-{k:03d}"
     flaky: list[tuple[int, datetime, datetime]] = []
     for n in networks:
         if n.volume == "sparse":
@@ -389,4 +390,62 @@ def plan_world(
         for _ in range(rng.randrange(0, 3)):
             s = start + timedelta(hours=rng.randrange(0, days * 24 - 24))
             flaky.append((n.asn, s, s + timedelta(hours=rng.randrange(6, 25))))
+    # Drawn last, so the rest of a seed's world is what it was before throttles existed.
+    injected += _throttles(rng, by_cc, start, days, free)
+    injected.sort(key=lambda x: (x.onset, x.cc, x.kind, x.service, x.asns))
+    for k, x in enumerate(injected, 1):
+        x.label_id = f"synth-{k:03d}"
     return Plan(start, days, networks, injected, sorted(outages), sorted(flaky))
+
+
+def _throttles(
+    rng: random.Random,
+    by_cc: dict[str, list[Network]],
+    start: datetime,
+    days: int,
+    free: Callable[[list[int], str, datetime, datetime], bool],
+) -> list[Injected]:
+    """SNI throttling of WhatsApp's web host (Russia/Twitter 2021 style), seen by the
+    throughput A/B of the call test: one on a busy network, one nationwide, days long.
+    The A/B runs on a fraction of the phones (:data:`CALL_SHARE`): a busy network
+    gives about a dozen a day, enough to see a throttle within a day."""
+    out: list[Injected] = []
+    fault = {"whatsapp/web": Fault(THROTTLE)}
+    lead = timedelta(days=14)
+    for band in THROTTLE_BANDS:
+        for _ in range(200):
+            cc = rng.choice(sorted(by_cc))
+            busy = [n for n in by_cc[cc] if n.volume == "busy"]
+            scope = by_cc[cc] if band == "national" else [rng.choice(busy)]
+            s = start + timedelta(days=15, hours=rng.randrange(0, max(24, (days - 26) * 24)))
+            e = s + timedelta(days=rng.randrange(3, 11), hours=rng.randrange(0, 24))
+            end = None if e >= start + timedelta(days=days) else e
+            asns = [n.asn for n in scope]
+            # The throughput series is its own: only a shutdown of the network (its
+            # series "*") or another throttle there is in the way. An app's target
+            # change shows on other series, so it may overlap.
+            if not free(asns, "*", s, e) or any(
+                set(asns) & set(x.asns) and s < (x.end or e) + lead and x.onset < e + lead
+                for x in out
+            ):
+                continue
+            out.append(
+                Injected(
+                    label_id="",
+                    kind="throttling",
+                    cc=cc,
+                    asns=asns,
+                    national=band == "national",
+                    test="voipwatch_call",
+                    call_input="generic",
+                    service="whatsapp",
+                    faults=fault,
+                    onset=s,
+                    end=end,
+                    share=round(rng.uniform(0.85, 1.0), 2),
+                    band=band,
+                    mechanisms=[THROTTLE],
+                )
+            )
+            break
+    return out

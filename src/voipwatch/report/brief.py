@@ -24,7 +24,7 @@ from voipwatch.cost import evidence_end
 from voipwatch.errors import InvalidValue, UsageError, VoipwatchError
 from voipwatch.events.corroborate import corroboration
 from voipwatch.events.current import current_blocks
-from voipwatch.events.model import ARTEFACTS, Event, is_artefact
+from voipwatch.events.model import ARTEFACTS, THROTTLED, Event, is_artefact
 from voipwatch.ooni.explorer import MEASUREMENT_URL
 from voipwatch.report import charts, gather
 from voipwatch.store import Store, what_still_works
@@ -117,6 +117,9 @@ class Brief:
     sources: list[dict[str, str]] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
+    #: Throttling: interference, but the app still works; listed and priced apart
+    #: from the blocks, never counted among them.
+    throttling: list[dict[str, Any]] = field(default_factory=list)
     more_cases: int = 0
     services: list[dict[str, Any]] = field(default_factory=list)
     #: What the brief covers (a period, some apps); everything held by default.
@@ -398,7 +401,8 @@ def build_brief(
         )
         for e in events
     ]
-    brief.events = [r for r in rows if not is_artefact(r["kind"])]
+    brief.events = [r for r in rows if r["kind"] == "block"]
+    brief.throttling = [{**r, "why": THROTTLED} for r in rows if r["kind"] == "throttling"]
     brief.changes = [{**r, "why": ARTEFACTS[r["kind"]]} for r in rows if is_artefact(r["kind"])]
     if not brief.events:
         gaps.append(

@@ -341,9 +341,15 @@ def events_chart(
     if not events:
         return None
     where = " in " + probe_cc if probe_cc else ""
+    # Throttling is drawn in its own colour beside the blocks: interference, not a block.
+    what = (
+        "Blocking and throttling events"
+        if any(e.kind == "throttling" for e in events)
+        else "Blocking events"
+    )
     spec = _charts().events_timeline(
         [rooms.jsonable(e) for e in events],
-        title=f"Blocking events{where}" + (f" of {service}" if service else ""),
+        title=f"{what}{where}" + (f" of {service}" if service else ""),
         source=source_line(db, "/api/v1/events?" + urlencode(params)),
         note=note,
         href="/event/{event_id}",

@@ -67,7 +67,8 @@ def home(
         anomalies = [r for r in current["rows"] if r["status"] == "ok" and r["blocked_count"]]
         with db.store() as store:
             events, events_note = rooms.try_(rooms.load_events, store)
-        ongoing = [e for e in (events or []) if e.end is None and not is_artefact(e.kind)]
+        ongoing = [e for e in (events or []) if e.end is None and e.kind == "block"]
+        throttled = [e for e in (events or []) if e.end is None and e.kind == "throttling"]
         artefacts = [e for e in (events or []) if e.end is None and is_artefact(e.kind)]
         services = db.cached(("services",), Q.services)
         return render(
@@ -79,6 +80,7 @@ def home(
             blocked=blocked,
             anomalies=anomalies,
             ongoing=ongoing,
+            throttled=throttled,
             artefacts=artefacts,
             events_note=events_note,
             services=services,
@@ -122,10 +124,16 @@ def country(
             events, events_note = rooms.try_(rooms.load_events, store, cc=cc)
             cases, cases_note = rooms.try_(rooms.list_cases, store, cc=cc)
         context, context_note = rooms.try_(rooms.load_context, cc)
-        blocks = [e for e in events or [] if not is_artefact(e.kind)]
+        blocks = [e for e in events or [] if e.kind == "block"]
+        throttled = [e for e in events or [] if e.kind == "throttling"]
         artefacts = [e for e in events or [] if is_artefact(e.kind)]
         costs = [(e, rooms.try_(rooms.cost_for_event, e)) for e in blocks[:20]]
-        events_chart = C.events_chart(db, probe_cc=cc, service=None, note=note) if blocks else None
+        throttle_costs = [(e, rooms.try_(rooms.cost_for_event, e)) for e in throttled[:20]]
+        events_chart = (
+            C.events_chart(db, probe_cc=cc, service=None, note=note)
+            if blocks or throttled
+            else None
+        )
         current = C.current_rows(db, days=7, service=None, plane=None)
         tools = db.cached(
             ("via", cc, start, end),
@@ -140,6 +148,7 @@ def country(
             networks=nets,
             names=names,
             events=blocks,
+            throttled=throttled,
             artefacts=artefacts,
             events_note=events_note,
             events_chart=events_chart,
@@ -149,6 +158,7 @@ def country(
             context=rooms.jsonable(context) if context is not None else None,
             context_note=context_note,
             costs=costs,
+            throttle_costs=throttle_costs,
             current=[r for r in current["rows"] if r["probe_cc"] == cc],
             tools=[t for t in tools if not service or t.service in service.split(",")],
             since=start,
@@ -213,7 +223,8 @@ def app_page(
             world=world,
             past=past,
             current=current,
-            events=[e for e in events or [] if not is_artefact(e.kind)],
+            events=[e for e in events or [] if e.kind == "block"],
+            throttled=[e for e in events or [] if e.kind == "throttling"],
             artefacts=[e for e in events or [] if is_artefact(e.kind)],
             events_note=events_note,
             days=days,

@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from voipwatch.catalog import load as load_catalog
 from voipwatch.events.corroborate import corroboration
-from voipwatch.events.model import ARTEFACTS
+from voipwatch.events.model import ARTEFACTS, THROTTLED
 from voipwatch.report.charts import money
 from voipwatch.untrusted import web_link
 from voipwatch.web.db import Database
@@ -46,6 +46,7 @@ def templates() -> Jinja2Templates:
         _templates.env.globals["event_title"] = event_title
         _templates.env.globals["artefact_why"] = ARTEFACTS.get
         _templates.env.globals["corroboration"] = event_corroboration
+        _templates.env.globals["throttled_why"] = THROTTLED
         _templates.env.filters["asn"] = lambda a: a if str(a).startswith("AS") else f"AS{a}"
         _templates.env.filters["web_url"] = web_url
         # Estimates rest on assumed shares: three significant figures, never to the dollar.
@@ -124,4 +125,6 @@ def event_title(e: Any, names: dict[str, str] | None = None) -> str:
         return f"Possible shutdown of {nets} in {where}"
     catalog = load_catalog()
     name = catalog.services[e.service].name if e.service in catalog.services else e.service
+    if e.kind == "throttling":
+        return f"{name} throttled in {where}"
     return f"{name} ({e.plane}) in {where}"

@@ -42,10 +42,12 @@ PLANE_WORDS: Final = {
     "media": "calls",
     "web": "web",
     "circumvention": "(circumvention tool)",
+    "throughput": "speed",
 }
-EVENT_KINDS: Final = ("block", "possible_shutdown", "target_change")
+EVENT_KINDS: Final = ("block", "throttling", "possible_shutdown", "target_change")
 EVENT_COLOURS: Final = {
     "block": COLOURS["confirmed"],
+    "throttling": "#e8590c",
     "possible_shutdown": "#6741d9",
     "target_change": "#868e96",
 }
