@@ -94,14 +94,18 @@ def register(app: typer.Typer) -> None:
         service, roles, plane, techniques, start, start_earliest, start_latest, end
         (null while ongoing), end_earliest, end_latest (ISO 8601 UTC), confidence
         (0-1), measurements, blocked_share, surges and evidence.
+
+        While `voipwatch serve --watch` holds the store, it detects the events after
+        each batch itself; this command then lists them as of its last batch.
         """
         from voipwatch.errors import InputError, StoreError
         from voipwatch.events import known
         from voipwatch.events.cells import build_cells
         from voipwatch.events.detect import detect_events
-        from voipwatch.events.store import save_events, save_usage
+        from voipwatch.events.store import load_events, save_events, save_usage
         from voipwatch.events.usage import read_usage_csv
         from voipwatch.store import default_db_path, open_store
+        from voipwatch.store.snapshot import current_snapshot
 
         with store_failures("events"):
             path = (db or default_db_path()).expanduser()
@@ -113,19 +117,34 @@ def register(app: typer.Typer) -> None:
             except InputError as exc:
                 problem(f"voipwatch events: {exc}")
                 raise typer.Exit(2) from None
-            with open_store(path) as store:
-                row = store.con.execute("SELECT count(*) FROM measurements").fetchone()
-                if not row or not row[0]:
+            if current_snapshot(path) is not None:
+                if imports or rebuild or known_changes is not None:
                     problem(
-                        f"voipwatch events: {store.path}: the store holds no measurements; "
-                        "load some with `voipwatch ingest PATH...`"
+                        f"voipwatch events: {path} is held by a running `voipwatch serve`, "
+                        "which detects the events itself; --usage, --rebuild and "
+                        "--known-changes need the store to themselves"
                     )
                     raise typer.Exit(1)
-                for name, rows in imports:
-                    save_usage(store, name, rows)
-                build_cells(store, rebuild=rebuild)
-                found = detect_events(store, known_changes=changes)
-                save_events(store, found)
+                problem(
+                    f"voipwatch events: {path} is held by a running server; listing the "
+                    "events it detected after its last batch"
+                )
+                with open_store(path, read_only=True) as store:
+                    found = load_events(store)
+            else:
+                with open_store(path) as store:
+                    row = store.con.execute("SELECT count(*) FROM measurements").fetchone()
+                    if not row or not row[0]:
+                        problem(
+                            f"voipwatch events: {store.path}: the store holds no "
+                            "measurements; load some with `voipwatch ingest PATH...`"
+                        )
+                        raise typer.Exit(1)
+                    for name, rows in imports:
+                        save_usage(store, name, rows)
+                    build_cells(store, rebuild=rebuild)
+                    found = detect_events(store, known_changes=changes)
+                    save_events(store, found)
         if json:
             for e in found:
                 write_line(encoder.encode(e))

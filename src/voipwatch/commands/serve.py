@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from voipwatch.commands.options import DbOpt, store_failures
+from voipwatch.console import problem
+
+if TYPE_CHECKING:
+    from voipwatch.alerts.webhook import WebhookSender
+    from voipwatch.observatory import BatchOutcome, Worker
 
 HostOpt = Annotated[
     str, typer.Option("--host", help="Address to listen on (loopback unless you mean to share).")
@@ -48,6 +54,41 @@ WarmOpt = Annotated[
         help="Compute the map's and every country page's charts in the background at start.",
     ),
 ]
+WatchOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--watch",
+        help="Keep ingesting: files put into DIR/incoming/ (by an atomic rename) are "
+        "ingested in batches while the server serves, then moved to DIR/done/ (or "
+        "DIR/quarantine/ when nothing in them could be read). The server becomes the "
+        "store's one writer; reading commands elsewhere read its last published batch.",
+        file_okay=False,
+        show_default=False,
+    ),
+]
+PollOpt = Annotated[
+    float,
+    typer.Option("--poll", min=0.05, max=3600, help="Seconds between looks at --watch DIR."),
+]
+WebhookOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--webhook",
+        help="An address (http or https) to POST new and ended blocking events to, as "
+        "signed JSON, after each batch (repeatable; needs --watch and --webhook-secret-file).",
+        show_default=False,
+    ),
+]
+SecretOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--webhook-secret-file",
+        help="File holding the secret that signs webhook bodies (HMAC-SHA256, header "
+        "X-Voipwatch-Signature: sha256=HEX).",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
 DemoOpt = Annotated[
     bool, typer.Option("--demo", help="Show the synthetic-data banner on every page.")
 ]
@@ -64,12 +105,30 @@ def register(app: typer.Typer) -> None:
         allowed_host: AllowedHostOpt = None,
         demo: DemoOpt = False,
         warm: WarmOpt = True,
+        watch: WatchOpt = None,
+        poll: PollOpt = 5.0,
+        webhook: WebhookOpt = None,
+        webhook_secret_file: SecretOpt = None,
     ) -> None:
         """Serve the dashboard and the JSON API (OpenAPI at /openapi.json) over a store.
 
         Read-only unless --token (or VOIPWATCH_TOKEN) is given; the token is never
-        logged. Stop with Ctrl-C.
+        logged. With --watch, the server also ingests what arrives in a folder and
+        recomputes the events after each batch. Stop with Ctrl-C.
         """
+        if webhook and watch is None:
+            problem("voipwatch serve: --webhook announces what --watch ingests; give --watch DIR")
+            raise typer.Exit(2)
+        if webhook and webhook_secret_file is None:
+            problem("voipwatch serve: --webhook needs --webhook-secret-file to sign with")
+            raise typer.Exit(2)
+        secret = b""
+        if webhook_secret_file is not None:
+            try:
+                secret = webhook_secret_file.read_bytes().strip()
+            except OSError as exc:
+                problem(f"voipwatch serve: {webhook_secret_file}: {exc.strerror or exc}")
+                raise typer.Exit(2) from None
         serve_store(
             db,
             host=host,
@@ -79,6 +138,10 @@ def register(app: typer.Typer) -> None:
             demo=demo,
             warm=warm,
             allowed=allowed_host or [],
+            watch=watch,
+            poll=poll,
+            webhooks=webhook or [],
+            secret=secret,
         )
 
 
@@ -92,14 +155,18 @@ def serve_store(
     demo: bool = False,
     warm: bool = True,
     allowed: list[str] | None = None,
+    watch: Path | None = None,
+    poll: float = 5.0,
+    webhooks: list[str] | None = None,
+    secret: bytes = b"",
 ) -> None:
     """Open the store, print the URL and run the server until interrupted.
 
     With ``warm``, a background thread computes the answers the map and the country
     pages need while the server already answers (see :func:`voipwatch.web.charts.warm`).
+    With ``watch``, a :class:`~voipwatch.observatory.Worker` owns the store and
+    ingests that folder while the server serves; ``webhooks`` are told what it found.
     """
-    from pathlib import Path
-
     import uvicorn
 
     from voipwatch.console import err
@@ -108,14 +175,33 @@ def serve_store(
     from voipwatch.web.guard import allowed_hosts
 
     path = Path(str(db)) if db is not None else default_db_path()
+    worker: Worker | None = None
+    sender: WebhookSender | None = None
     with store_failures("serve"):
-        application = create_app(
-            path,
-            token=token or None,
-            demo=demo,
-            cors_origins=cors,
-            hosts=allowed_hosts(host, allowed or ()),
-        )
+        if watch is not None:
+            worker, sender = _start_worker(path, watch, poll, webhooks or [], secret)
+        try:
+            application = create_app(
+                path,
+                token=token or None,
+                demo=demo,
+                cors_origins=cors,
+                hosts=allowed_hosts(host, allowed or ()),
+                live=worker,
+            )
+        except BaseException:
+            _stop_worker(worker, sender)
+            raise
+    if worker is not None:
+        database = application.state.db
+
+        def follow(outcome: BatchOutcome, before: object, after: object) -> None:
+            if outcome.snapshot is not None:
+                database.follow(outcome.snapshot)
+
+        # First in line: pages show a batch before anyone is told of it.
+        worker.listeners.insert(0, follow)
+        worker.start()
     shown = f"[{host}]" if ":" in host else host
     mode = "annotations enabled (token set)" if token else "read-only"
     err.print(f"voipwatch: serving {path} at http://{shown}:{port}/ ({mode}); Ctrl-C stops")
@@ -127,4 +213,45 @@ def serve_store(
         threading.Thread(
             target=warm_cache, args=(application.state.db,), name="warm", daemon=True
         ).start()
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    try:
+        uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        _stop_worker(worker, sender)
+
+
+def _start_worker(
+    path: Path, watch: Path, poll: float, webhooks: list[str], secret: bytes
+) -> tuple[Worker, WebhookSender | None]:
+    """Open the store for writing and set up the worker (not started yet)."""
+    from datetime import UTC, datetime
+
+    from voipwatch.alerts.webhook import WebhookSender
+    from voipwatch.events import known
+    from voipwatch.observatory import Spool, Worker, webhook_listener
+    from voipwatch.store import open_store
+
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    spool = Spool(watch.expanduser().resolve())
+    spool.prepare()
+    sender = WebhookSender(webhooks, secret) if webhooks else None
+    store = open_store(path)
+    try:
+        worker = Worker(store, spool, clock=now, known_changes=known.load(None), poll_seconds=poll)
+    except BaseException:
+        store.close()
+        if sender is not None:
+            sender.close()
+        raise
+    if sender is not None:
+        worker.listeners.append(webhook_listener(sender, now))
+    return worker, sender
+
+
+def _stop_worker(worker: Worker | None, sender: WebhookSender | None) -> None:
+    if worker is not None:
+        worker.stop()
+        worker.store.close()
+    if sender is not None:
+        sender.close()

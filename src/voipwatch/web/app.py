@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from voipwatch import __version__
 from voipwatch.errors import StoreError, UsageError, VoipwatchError
 from voipwatch.web.assets import vega_bundle
-from voipwatch.web.db import Database
+from voipwatch.web.db import Database, Live
 from voipwatch.web.guard import Guard, allowed_hosts
 from voipwatch.web.responses import FastJSON
 from voipwatch.web.rooms import Unavailable
@@ -147,6 +147,7 @@ def create_app(
     demo: bool = False,
     cors_origins: list[str] | None = None,
     hosts: frozenset[str] | None = None,
+    live: Live | None = None,
 ) -> FastAPI:
     """The app over the store at ``db``.
 
@@ -154,10 +155,12 @@ def create_app(
     it; without one the app never writes. ``demo`` shows a banner saying the data are
     synthetic on every page. ``cors_origins`` lists the origins allowed to call the
     API from a browser (none by default). ``hosts`` are the names the server answers
-    for (the ``Host`` header); the loopback names by default.
+    for (the ``Host`` header); the loopback names by default. ``live`` is the writer
+    of the store in this process, when the server ingests while it serves: the app
+    then reads the snapshots it publishes (see :class:`~voipwatch.web.db.Live`).
     """
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
-    database = Database(db, writable=token is not None)
+    database = Database(db, writable=token is not None, live=live)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

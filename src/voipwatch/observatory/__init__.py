@@ -1,0 +1,13 @@
+"""The running observatory: the server as the one writer of its store.
+
+:class:`~voipwatch.observatory.worker.Worker` ingests the watched folder
+(:class:`~voipwatch.observatory.spool.Spool`) in batches on a background thread,
+recomputes the events after each, publishes a read-only snapshot for the pages and
+for reading commands in other processes, and tells its listeners — the web app,
+the webhooks (:func:`webhook_listener`) — what changed.
+"""
+
+from voipwatch.observatory.spool import Spool
+from voipwatch.observatory.worker import BatchOutcome, Listener, Worker, webhook_listener
+
+__all__ = ["BatchOutcome", "Listener", "Spool", "Worker", "webhook_listener"]

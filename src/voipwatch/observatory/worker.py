@@ -1,0 +1,191 @@
+"""The server's writer: a background worker that ingests in batches while pages are served.
+
+The serving process is the one writer of its store. Each cycle the worker takes the
+next batch of files from the watched folder, ingests it in one transaction, counts
+the changed hours into cells and runs the detector (which resumes from its saved
+state: only hours whose measurements changed are recounted), stores the events,
+and then publishes a snapshot of the store (:mod:`voipwatch.store.snapshot`). The
+pages and every reading command read that snapshot, so what they show moves from
+one whole batch to the next, measurements and events together.
+
+Only after the snapshot is published do the batch's files leave ``incoming/``; a
+worker killed at any point leaves them there, and the next start ingests them again
+without storing any measurement twice (ingest skips stored measurement ids).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+
+from voipwatch.alerts.webhook import WebhookSender, changes, payload
+from voipwatch.events.cells import build_cells
+from voipwatch.events.detect import detect_events
+from voipwatch.events.known import KnownChange
+from voipwatch.events.model import Event
+from voipwatch.events.store import load_events, save_events
+from voipwatch.observatory.spool import Spool
+from voipwatch.store import Store, ingest
+from voipwatch.store.ingest import ingested_files
+from voipwatch.store.snapshot import Publisher
+
+__all__ = ["BatchOutcome", "Listener", "Worker", "webhook_listener"]
+
+log = logging.getLogger(__name__)
+
+#: A batch's limits: enough files that the cost of a snapshot is shared, few enough
+#: that a batch fits in memory as one transaction.
+BATCH_FILES: Final = 500
+BATCH_BYTES: Final = 64 * 1024 * 1024
+#: Measurements and raw bytes large enough that ingest writes a batch in one commit.
+_ONE_COMMIT: Final = 1 << 40
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """What one cycle did."""
+
+    files: int = 0
+    read: int = 0
+    new: int = 0
+    duplicate: int = 0
+    quarantined: int = 0
+    files_quarantined: int = 0
+    new_events: list[Event] = field(default_factory=list)
+    ended_events: list[Event] = field(default_factory=list)
+    snapshot: Path | None = None
+
+
+#: Told after each published snapshot: the batch, the events before it and after it.
+Listener = Callable[[BatchOutcome, list[Event], list[Event]], None]
+
+
+def webhook_listener(sender: WebhookSender, clock: Callable[[], datetime]) -> Listener:
+    """A listener that queues a notice of the events a batch found or ended, if any."""
+
+    def notify(outcome: BatchOutcome, before: list[Event], after: list[Event]) -> None:
+        new, ended = changes(before, after)
+        outcome.new_events, outcome.ended_events = new, ended
+        if new or ended:
+            sender.send(payload(new, ended, now=clock()))
+
+    return notify
+
+
+class Worker:
+    """Owns the open store: ingests the spool's batches and publishes what it commits."""
+
+    def __init__(
+        self,
+        store: Store,
+        spool: Spool,
+        *,
+        clock: Callable[[], datetime],
+        known_changes: list[KnownChange],
+        poll_seconds: float = 5.0,
+        batch_files: int = BATCH_FILES,
+        batch_bytes: int = BATCH_BYTES,
+    ) -> None:
+        self.store = store
+        self.spool = spool
+        self.clock = clock
+        self.known_changes = known_changes
+        self.poll_seconds = poll_seconds
+        self.batch_files = batch_files
+        self.batch_bytes = batch_bytes
+        self.publisher = Publisher(store.path)
+        self.listeners: list[Listener] = []
+        self.batches = 0
+        self.last_error: str | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._snapshot = self.publisher.publish(store.con)
+
+    @property
+    def snapshot(self) -> Path:
+        """The last published snapshot of the store."""
+        return self._snapshot
+
+    @contextmanager
+    def writing(self) -> Iterator[Store]:
+        """The store for another writer in this process (annotations); published after."""
+        with self._lock:
+            yield self.store
+            self._snapshot = self.publisher.publish(self.store.con)
+        self._tell(BatchOutcome(snapshot=self._snapshot), [], [])
+
+    def run_once(self) -> BatchOutcome | None:
+        """Ingest the next batch, if any file waits; ``None`` when none did."""
+        files = self.spool.pending(max_files=self.batch_files, max_bytes=self.batch_bytes)
+        if not files:
+            return None
+        with self._lock:
+            outcome = self._ingest(files)
+            before = load_events(self.store)
+            build_cells(self.store)
+            after = detect_events(self.store, known_changes=self.known_changes)
+            save_events(self.store, after)
+            self._snapshot = outcome.snapshot = self.publisher.publish(self.store.con)
+        self._settle(files, outcome)
+        self.batches += 1
+        self._tell(outcome, before, after)
+        return outcome
+
+    def _tell(self, outcome: BatchOutcome, before: list[Event], after: list[Event]) -> None:
+        for listener in self.listeners:
+            try:
+                listener(outcome, before, after)
+            except Exception as exc:  # one listener's failure must not silence the others
+                log.error("voipwatch worker: a listener failed: %s", exc)
+
+    def _ingest(self, files: list[Path]) -> BatchOutcome:
+        readable = [f for f in files if self.spool.is_readable_kind(f)]
+        stats = ingest(
+            self.store, readable, workers=1, batch_size=_ONE_COMMIT, batch_bytes=_ONE_COMMIT
+        )
+        return BatchOutcome(
+            files=len(files),
+            read=stats.read,
+            new=stats.new,
+            duplicate=stats.duplicate,
+            quarantined=stats.quarantined,
+        )
+
+    def _settle(self, files: list[Path], outcome: BatchOutcome) -> None:
+        seen = ingested_files(self.store, files)
+        for f in files:
+            records, quarantined = seen.get(f, (0, 0))
+            good = records > quarantined
+            if not good:
+                outcome.files_quarantined += 1
+            self.spool.settle(f, good=good)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                outcome = self.run_once()
+                self.last_error = None
+            except Exception as exc:  # logged and retried: the server keeps serving
+                self.last_error = str(exc)
+                log.error("voipwatch worker: batch failed, will retry: %s", exc)
+                outcome = None
+            if outcome is None:
+                self._stop.wait(self.poll_seconds)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="voipwatch-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish the batch under way, then stop; the snapshots are withdrawn."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.publisher.retire()

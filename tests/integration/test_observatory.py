@@ -1,0 +1,377 @@
+"""The running observatory: a server that ingests a watched folder while it serves.
+
+Data: a world written by ``voipwatch generate`` (two countries with injected
+blocks), dropped into the watched folder in parts. Everything runs on loopback:
+the app in process (Starlette's client) or as a real ``voipwatch serve`` process,
+webhook receivers as threads of this test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from voipwatch.alerts.webhook import SIGNATURE_HEADER, WebhookSender
+from voipwatch.events import known
+from voipwatch.observatory import Spool, Worker, webhook_listener
+from voipwatch.store import ingest, open_store
+from voipwatch.store.snapshot import current_snapshot
+from voipwatch.web.app import create_app
+
+RUN = "import sys; from voipwatch.cli import main; sys.exit(main())"
+SECRET = b"a shared secret for the webhook test"
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def _now() -> datetime:
+    return NOW
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", RUN, *args], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], int]:
+    """The world's measurement files (flattened names) and how many measurements they hold."""
+    out = tmp_path_factory.mktemp("world")
+    r = _cli(
+        "generate", "--seed", "3", "--out", str(out), "--weeks", "4",
+        "--countries", "2", "--networks", "2", "--events", "2",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    flat = out / "flat"
+    flat.mkdir()
+    files = []
+    for f in sorted((out / "raw").rglob("*.jsonl*")):
+        target = flat / "-".join(f.relative_to(out / "raw").parts)
+        shutil.copyfile(f, target)
+        files.append(target)
+    with open_store(out / "reference.duckdb") as ref:
+        stats = ingest(ref, files, workers=1)
+    assert stats.quarantined == 0
+    assert stats.new > 1000
+    return files, stats.new
+
+
+def _drop(files: list[Path], spool: Spool) -> None:
+    """Put files into incoming/ the way a collector does: write aside, then rename."""
+    for f in files:
+        tmp = spool.incoming / f".{f.name}.part"
+        shutil.copyfile(f, tmp)
+        os.replace(tmp, spool.incoming / f.name)
+
+
+def _count(db: Path) -> int:
+    with open_store(db, read_only=True) as store:
+        row = store.con.execute("SELECT count(*) FROM measurements").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _client_counts(client: TestClient) -> tuple[int, int]:
+    """Measurements and events the API shows; the events asked for first."""
+    events = client.get("/api/v1/events")
+    assert events.status_code == 200, events.text
+    agg = client.get("/api/v1/aggregation")
+    assert agg.status_code == 200, agg.text
+    return int(agg.json()["result"]["measurement_count"]), len(events.json()["results"])
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    bodies: list[tuple[bytes, str]]
+
+    def do_POST(self) -> None:
+        n = int(self.headers.get("Content-Length", "0"))
+        self.bodies.append((self.rfile.read(n), self.headers.get(SIGNATURE_HEADER, "")))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[tuple[bytes, str]]]]:
+    bodies: list[tuple[bytes, str]] = []
+    handler = type("Handler", (_Receiver,), {"bodies": bodies})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", bodies
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def hanging() -> Iterator[tuple[str, list[socket.socket]]]:
+    """A receiver that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook", held
+    finally:
+        stop.set()
+        thread.join(5)
+        for c in held:
+            c.close()
+        listener.close()
+
+
+def _verified(bodies: list[tuple[bytes, str]]) -> list[dict[str, object]]:
+    out = []
+    for body, signature in bodies:
+        expected = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(signature, expected), "bad signature"
+        out.append(json.loads(body))
+    return out
+
+
+def _wait(cond: object, what: str, seconds: float = 240) -> None:
+    deadline = time.monotonic() + seconds
+    while not cond():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_pages_move_from_one_whole_batch_to_the_next(
+    world: tuple[list[Path], int], tmp_path: Path, receiver: tuple[str, list[tuple[bytes, str]]]
+) -> None:
+    files, total = world
+    spool = Spool(tmp_path / "watch")
+    spool.root.mkdir()
+    spool.prepare()
+    db = tmp_path / "live.duckdb"
+    store = open_store(db)
+    worker = Worker(store, spool, clock=_now, known_changes=known.load(None))
+    url, bodies = receiver
+    sender = WebhookSender([url], SECRET, backoff=0.1)
+    worker.listeners.append(webhook_listener(sender, _now))
+    app = create_app(db, live=worker)
+    worker.listeners.insert(0, lambda o, b, a: app.state.db.follow(o.snapshot))
+    half = len(files) // 2
+    try:
+        with TestClient(app, base_url="http://127.0.0.1") as client:
+            assert _client_counts(client) == (0, 0)
+            assert worker.run_once() is None  # nothing waiting
+            _drop(files[:half], spool)
+            first = worker.run_once()
+            assert first is not None
+            assert first.files == half
+            assert first.new > 0
+            after_first = _client_counts(client)
+            assert after_first[0] == first.new
+            # The second batch runs while the pages are read: every answer is the
+            # first batch's or the second's, measurements and events together.
+            _drop(files[half:], spool)
+            seen: set[tuple[int, int]] = set()
+            batch = threading.Thread(target=worker.run_once)
+            batch.start()
+            while batch.is_alive():
+                seen.add(_client_counts(client))
+            batch.join()
+            final = _client_counts(client)
+            assert final[0] == total
+            # Asked first, the events may be the first batch's and the measurements the
+            # second's; the other way round would be half a batch.
+            assert seen <= {after_first, final, (final[0], after_first[1])}
+            assert final[1] != after_first[1]  # the second batch did change the events
+            # Exactly once: the same files again store nothing new.
+            _drop(files[:3], spool)
+            again = worker.run_once()
+            assert again is not None
+            assert again.new == 0
+            assert again.duplicate > 0
+            assert _client_counts(client) == final
+            # An unreadable file is quarantined, and the good data stays.
+            (spool.incoming / "junk.jsonl").write_bytes(b"not json\n")
+            (spool.incoming / "notes.txt").write_bytes(b"hello\n")
+            bad = worker.run_once()
+            assert bad is not None
+            assert bad.files_quarantined == 2
+            assert sorted(p.name for p in spool.quarantine.iterdir()) == ["junk.jsonl", "notes.txt"]
+            assert _client_counts(client) == final
+        assert not any(spool.incoming.iterdir())
+        assert len(list(spool.done.iterdir())) == len(files) + 3
+        assert sender.join(60)
+    finally:
+        sender.close()
+        worker.stop()
+        store.close()
+    notices = _verified(bodies)
+    assert notices, "no webhook was sent although blocks were found"
+    announced = {e["event_id"] for n in notices for e in n["new"]}  # type: ignore[attr-defined]
+    with open_store(db, read_only=True) as s:
+        stored = s.con.execute("SELECT event_id, kind FROM events").fetchall()
+    blocks = {i for i, kind in stored if kind in ("block", "throttling")}
+    assert blocks
+    assert blocks <= announced
+    assert current_snapshot(db) is None  # withdrawn when the worker stopped
+
+
+def test_a_hanging_receiver_times_out_and_blocks_nothing(
+    world: tuple[list[Path], int],
+    tmp_path: Path,
+    hanging: tuple[str, list[socket.socket]],
+    receiver: tuple[str, list[tuple[bytes, str]]],
+) -> None:
+    files, total = world
+    spool = Spool(tmp_path / "watch")
+    spool.root.mkdir()
+    spool.prepare()
+    store = open_store(tmp_path / "live.duckdb")
+    worker = Worker(store, spool, clock=_now, known_changes=known.load(None))
+    hang_url, held = hanging
+    good_url, bodies = receiver
+    sender = WebhookSender([hang_url, good_url], SECRET, attempts=2, backoff=0.1, timeout=1.0)
+    worker.listeners.append(webhook_listener(sender, _now))
+    try:
+        _drop(files, spool)
+        done = threading.Thread(target=worker.run_once)
+        done.start()
+        done.join(240)
+        assert not done.is_alive(), "ingest waited for a webhook receiver"
+        assert sender.join(60)
+    finally:
+        sender.close()
+        worker.stop()
+        store.close()
+    assert held, "the hanging receiver was never called"
+    assert sender.failed == 1
+    assert sender.delivered == 1
+    assert _verified(bodies)
+    assert _count(tmp_path / "live.duckdb") == total
+
+
+def _serve(db: Path, watch: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    args = ["serve", "--db", str(db), "--port", str(port), "--no-warm"]
+    args += ["--watch", str(watch), "--poll", "0.2", *extra]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        try:
+            return httpx.get(base + "/api/v1/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    _wait(up, "the server to start", 60)
+    return proc, base
+
+
+def test_reading_commands_work_while_serve_holds_the_store(
+    world: tuple[list[Path], int], tmp_path: Path, receiver: tuple[str, list[tuple[bytes, str]]]
+) -> None:
+    files, total = world
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    db = tmp_path / "served.duckdb"
+    secret = tmp_path / "secret"
+    secret.write_bytes(SECRET + b"\n")
+    url, bodies = receiver
+    proc, base = _serve(db, watch, "--webhook", url, "--webhook-secret-file", str(secret))
+    try:
+        spool = Spool(watch)
+        _drop(files, spool)
+        _wait(lambda: not any(spool.incoming.iterdir()), "the folder to be ingested")
+
+        def stored() -> bool:
+            r = httpx.get(base + "/api/v1/aggregation", timeout=30).json()
+            return bool(r["result"]["measurement_count"] == total)
+
+        _wait(stored, "the batch to show")
+        api_events = httpx.get(base + "/api/v1/events", timeout=30).json()["results"]
+        assert api_events
+        # Another shell, while the server holds the store.
+        ingest_again = _cli("ingest", str(files[0]), "--db", str(db))
+        assert ingest_again.returncode == 1
+        assert "in use" in ingest_again.stderr
+        events = _cli("events", "--json", "--db", str(db))
+        assert events.returncode == 0, events.stderr
+        listed = [json.loads(line) for line in events.stdout.splitlines()]
+        assert sorted(e["event_id"] for e in listed) == sorted(e["event_id"] for e in api_events)
+        agg = _cli("aggregate", "--db", str(db), "--format", "json")
+        assert agg.returncode == 0, agg.stderr
+        assert json.loads(agg.stdout)["result"]["measurement_count"] == total
+        cases = _cli("cases", "list", "--db", str(db), "--json")
+        assert cases.returncode == 0, cases.stderr
+        cc = listed[0]["probe_cc"]
+        report = _cli("report", "--db", str(db), "--country", cc, "--out", str(tmp_path / "b.html"))
+        assert report.returncode == 0, report.stderr
+        assert (tmp_path / "b.html").stat().st_size > 0
+        _wait(lambda: bool(bodies), "the webhook")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert any(n["new"] for n in _verified(bodies))
+    assert _count(db) == total  # the store itself, once the server let go
+
+
+def test_kill_9_in_the_middle_of_a_batch_loses_no_file(
+    world: tuple[list[Path], int], tmp_path: Path
+) -> None:
+    files, total = world
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    db = tmp_path / "served.duckdb"
+    spool = Spool(watch)
+    proc, _ = _serve(db, watch)
+    _drop(files, spool)
+    # Files arrive while the worker polls, so it is taking batches now: kill it.
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    left = {p.name for p in spool.incoming.iterdir()}
+    moved = {p.name for p in spool.done.iterdir()}
+    assert left | moved == {f.name for f in files}
+    assert left, "the kill came after the last batch"
+    proc, _ = _serve(db, watch)
+    try:
+        _wait(lambda: not any(spool.incoming.iterdir()), "the rest to be ingested")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert sorted(p.name for p in spool.done.iterdir()) == sorted(f.name for f in files)
+    assert not any(spool.quarantine.iterdir())
+    assert _count(db) == total
