@@ -276,6 +276,15 @@ def test_a_hanging_receiver_times_out_and_blocks_nothing(
     assert sender.delivered == 1
     assert _verified(bodies)
     assert _count(tmp_path / "live.duckdb") == total
+    # Notices for a receiver that never answers pile up only to the queue's bound.
+    bounded = WebhookSender([hang_url], SECRET, attempts=1, timeout=5.0, queue_size=2)
+    try:
+        for _ in range(5):
+            bounded.send(b"{}")
+        assert bounded.dropped >= 2
+        assert bounded.delivered == 0
+    finally:
+        bounded.close()
 
 
 def _serve(db: Path, watch: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:

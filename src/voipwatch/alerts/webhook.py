@@ -197,7 +197,12 @@ class WebhookSender:
         return done.wait(timeout)
 
     def close(self) -> None:
-        """Stop delivering (notices still queued are dropped) and close the client."""
+        """Stop delivering (notices still queued are dropped) and close the client.
+
+        A delivery under way is not waited for to its end: the thread is a daemon, and
+        a hanging receiver must not hold up the server's shutdown either.
+        """
         self._stop.set()
-        self._thread.join(timeout=TIMEOUT_SECONDS * 3)
-        self._client.close()
+        self._thread.join(timeout=2.0)
+        if not self._thread.is_alive():
+            self._client.close()
