@@ -21,16 +21,19 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from test_fetch import BUCKET, s3  # noqa: F401  (the loopback S3 server fixture)
 
 from voipwatch.alerts.webhook import SIGNATURE_HEADER, WebhookSender
 from voipwatch.events import known
-from voipwatch.observatory import Spool, Worker, webhook_listener
+from voipwatch.fetch.bucket import Bucket, bucket_url
+from voipwatch.fetch.layout import Selection, parse_tests
+from voipwatch.observatory import Fetcher, FetchSchedule, Spool, Worker, webhook_listener
 from voipwatch.store import ingest, open_store
 from voipwatch.store.snapshot import current_snapshot
 from voipwatch.web.app import create_app
@@ -384,3 +387,76 @@ def test_kill_9_in_the_middle_of_a_batch_loses_no_file(
     assert sorted(p.name for p in spool.done.iterdir()) == sorted(f.name for f in files)
     assert not any(spool.quarantine.iterdir())
     assert _count(db) == total
+
+
+def test_scheduled_fetch_hands_each_new_file_over_once(
+    s3: tuple[str, dict[str, bytes]],  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    endpoint, objects = s3
+    spool = Spool(tmp_path / "watch")
+    spool.root.mkdir()
+    spool.prepare()
+    mirror = tmp_path / "mirror"
+    tests = parse_tests("telegram")
+    schedule = FetchSchedule(timedelta(hours=1), ("IT",), tests, mirror)
+    # Noon on 11 January 2020: the run fetches the 10th and the 11th.
+    wanted = Selection((date(2020, 1, 10), date(2020, 1, 11)), ("IT",), tests)
+    expected = {k.replace("/", "_") for k in objects if wanted.wants(k)}
+    assert expected
+    store = open_store(tmp_path / "live.duckdb")
+    worker = Worker(store, spool, clock=_now, known_changes=known.load(None))
+    try:
+        with httpx.Client(timeout=30, trust_env=False) as client:
+            bucket = Bucket(bucket_url(endpoint, BUCKET), client)
+            noon = datetime(2020, 1, 11, 12, tzinfo=UTC)
+            fetcher = Fetcher(schedule, bucket, spool, clock=lambda: noon)
+            first = fetcher.run_once()
+            assert first.fetched == len(expected)
+            assert {p.name for p in spool.incoming.iterdir()} == expected
+            stored = worker.run_once()
+            assert stored is not None
+            assert stored.new > 0
+            # The next run fetches nothing and hands nothing over again.
+            assert fetcher.run_once().fetched == 0
+            assert not any(spool.incoming.iterdir())
+            # Killed between a download and its handover: handed over again, stored once.
+            next(mirror.rglob("*.handed")).unlink()
+            fetcher.run_once()
+            assert len(list(spool.incoming.iterdir())) == 1
+            again = worker.run_once()
+            assert again is not None
+            assert again.new == 0
+            assert again.duplicate > 0
+    finally:
+        worker.stop()
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--webhook", "http://127.0.0.1:9/h"], "--watch"),
+        (["--watch", "WATCH", "--webhook", "http://127.0.0.1:9/h"], "--webhook-secret-file"),
+        (["--watch", "WATCH", "--webhook", "file:///etc/passwd", "--webhook-secret-file",
+          "SECRET"], "only http:// and https://"),
+        (["--watch", "WATCH", "--fetch-every", "1x"], "not a period"),
+        (["--watch", "WATCH", "--fetch-every", "10s"], "too short"),
+        (["--fetch-every", "1h"], "--watch"),
+        (["--watch", "WATCH", "--fetch-every", "1h", "--cc", "Iran"], "not a country code"),
+    ],
+)  # fmt: skip
+def test_bad_serve_options_get_one_clear_line(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    (tmp_path / "watch").mkdir()
+    (tmp_path / "secret").write_text("s3cret")
+    given = [
+        a.replace("WATCH", str(tmp_path / "watch")).replace("SECRET", str(tmp_path / "secret"))
+        for a in args
+    ]
+    r = _cli("serve", "--db", str(tmp_path / "s.duckdb"), "--port", "1", *given)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "s.duckdb").exists()  # refused before anything was written

@@ -12,7 +12,7 @@ from voipwatch.console import problem
 
 if TYPE_CHECKING:
     from voipwatch.alerts.webhook import WebhookSender
-    from voipwatch.observatory import BatchOutcome, Worker
+    from voipwatch.observatory import BatchOutcome, Fetcher, FetchSchedule, Worker
 
 HostOpt = Annotated[
     str, typer.Option("--host", help="Address to listen on (loopback unless you mean to share).")
@@ -89,6 +89,58 @@ SecretOpt = Annotated[
         show_default=False,
     ),
 ]
+EveryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--fetch-every",
+        help="Also mirror OONI's latest measurements this often (e.g. 1h, 30m; at least "
+        "5m) — today's and yesterday's files of --cc and --test — and ingest them "
+        "(needs --watch: they go through its folder).",
+        show_default=False,
+    ),
+]
+CcOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cc", help="Countries to fetch, e.g. IR,RU (default: every country).", show_default=False
+    ),
+]
+TestOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--test", help="OONI tests to fetch (default: the messaging tests).", show_default=False
+    ),
+]
+MirrorOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--mirror",
+        help="Where fetched files are kept (default: WATCH/mirror).",
+        file_okay=False,
+        show_default=False,
+    ),
+]
+EndpointOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint",
+        help="S3-compatible endpoint to fetch from (default: OONI's bucket on AWS).",
+        show_default=False,
+    ),
+]
+BucketOpt = Annotated[
+    str | None,
+    typer.Option("--bucket", help="Bucket name (default: ooni-data-eu-fra).", show_default=False),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="A running Dask cluster (tcp://HOST:PORT) that reads and judges each batch; "
+        "its workers must see the watched folder and the store's folder under the same paths.",
+        show_default=False,
+    ),
+]
 DemoOpt = Annotated[
     bool, typer.Option("--demo", help="Show the synthetic-data banner on every page.")
 ]
@@ -109,6 +161,13 @@ def register(app: typer.Typer) -> None:
         poll: PollOpt = 5.0,
         webhook: WebhookOpt = None,
         webhook_secret_file: SecretOpt = None,
+        fetch_every: EveryOpt = None,
+        cc: CcOpt = None,
+        test: TestOpt = None,
+        mirror: MirrorOpt = None,
+        endpoint: EndpointOpt = None,
+        bucket: BucketOpt = None,
+        scheduler: SchedulerOpt = None,
     ) -> None:
         """Serve the dashboard and the JSON API (OpenAPI at /openapi.json) over a store.
 
@@ -119,6 +178,13 @@ def register(app: typer.Typer) -> None:
         if webhook and watch is None:
             problem("voipwatch serve: --webhook announces what --watch ingests; give --watch DIR")
             raise typer.Exit(2)
+        if (fetch_every or scheduler) and watch is None:
+            problem("voipwatch serve: --fetch-every and --scheduler work through --watch DIR")
+            raise typer.Exit(2)
+        fetching = None
+        if fetch_every is not None:
+            with store_failures("serve"):
+                fetching = _fetch_plan(fetch_every, cc, test, mirror, watch, endpoint, bucket)
         if webhook and webhook_secret_file is None:
             problem("voipwatch serve: --webhook needs --webhook-secret-file to sign with")
             raise typer.Exit(2)
@@ -142,7 +208,33 @@ def register(app: typer.Typer) -> None:
             poll=poll,
             webhooks=webhook or [],
             secret=secret,
+            fetching=fetching,
+            scheduler=scheduler,
         )
+
+
+def _fetch_plan(
+    every: str,
+    cc: str | None,
+    test: str | None,
+    mirror: Path | None,
+    watch: Path | None,
+    endpoint: str | None,
+    bucket: str | None,
+) -> tuple[FetchSchedule, str]:
+    """The schedule and the bucket's URL, from the options (usage errors raised here)."""
+    from voipwatch.errors import FetchError, UsageError
+    from voipwatch.fetch.bucket import bucket_url
+    from voipwatch.fetch.layout import parse_countries, parse_tests
+    from voipwatch.observatory import FetchSchedule, parse_every
+
+    assert watch is not None
+    try:
+        url = bucket_url(endpoint, bucket)
+    except FetchError as exc:
+        raise UsageError(str(exc)) from exc
+    folder = (mirror or watch / "mirror").expanduser()
+    return FetchSchedule(parse_every(every), parse_countries(cc), parse_tests(test), folder), url
 
 
 def serve_store(
@@ -159,13 +251,16 @@ def serve_store(
     poll: float = 5.0,
     webhooks: list[str] | None = None,
     secret: bytes = b"",
+    fetching: tuple[FetchSchedule, str] | None = None,
+    scheduler: str | None = None,
 ) -> None:
     """Open the store, print the URL and run the server until interrupted.
 
     With ``warm``, a background thread computes the answers the map and the country
     pages need while the server already answers (see :func:`voipwatch.web.charts.warm`).
     With ``watch``, a :class:`~voipwatch.observatory.Worker` owns the store and
-    ingests that folder while the server serves; ``webhooks`` are told what it found.
+    ingests that folder while the server serves; ``webhooks`` are told what it found;
+    ``fetching`` (a schedule and a bucket URL) mirrors OONI's latest files into it.
     """
     import uvicorn
 
@@ -177,9 +272,10 @@ def serve_store(
     path = Path(str(db)) if db is not None else default_db_path()
     worker: Worker | None = None
     sender: WebhookSender | None = None
+    fetcher: Fetcher | None = None
     with store_failures("serve"):
         if watch is not None:
-            worker, sender = _start_worker(path, watch, poll, webhooks or [], secret)
+            worker, sender = _start_worker(path, watch, poll, webhooks or [], secret, scheduler)
         try:
             application = create_app(
                 path,
@@ -189,8 +285,10 @@ def serve_store(
                 hosts=allowed_hosts(host, allowed or ()),
                 live=worker,
             )
+            if worker is not None and fetching is not None:
+                fetcher = _fetcher(worker, *fetching)
         except BaseException:
-            _stop_worker(worker, sender)
+            _stop_worker(worker, sender, fetcher)
             raise
     if worker is not None:
         database = application.state.db
@@ -202,6 +300,8 @@ def serve_store(
         # First in line: pages show a batch before anyone is told of it.
         worker.listeners.insert(0, follow)
         worker.start()
+    if fetcher is not None:
+        fetcher.start()
     shown = f"[{host}]" if ":" in host else host
     mode = "annotations enabled (token set)" if token else "read-only"
     err.print(f"voipwatch: serving {path} at http://{shown}:{port}/ ({mode}); Ctrl-C stops")
@@ -216,11 +316,11 @@ def serve_store(
     try:
         uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
     finally:
-        _stop_worker(worker, sender)
+        _stop_worker(worker, sender, fetcher)
 
 
 def _start_worker(
-    path: Path, watch: Path, poll: float, webhooks: list[str], secret: bytes
+    path: Path, watch: Path, poll: float, webhooks: list[str], secret: bytes, scheduler: str | None
 ) -> tuple[Worker, WebhookSender | None]:
     """Open the store for writing and set up the worker (not started yet)."""
     from datetime import UTC, datetime
@@ -238,7 +338,15 @@ def _start_worker(
     sender = WebhookSender(webhooks, secret) if webhooks else None
     store = open_store(path)
     try:
-        worker = Worker(store, spool, clock=now, known_changes=known.load(None), poll_seconds=poll)
+        worker = Worker(
+            store,
+            spool,
+            clock=now,
+            known_changes=known.load(None),
+            poll_seconds=poll,
+            engine="dask" if scheduler else None,
+            scheduler=scheduler,
+        )
     except BaseException:
         store.close()
         if sender is not None:
@@ -249,7 +357,30 @@ def _start_worker(
     return worker, sender
 
 
-def _stop_worker(worker: Worker | None, sender: WebhookSender | None) -> None:
+def _fetcher(worker: Worker, schedule: FetchSchedule, url: str) -> Fetcher:
+    import httpx
+
+    from voipwatch.errors import StoreError
+    from voipwatch.fetch.bucket import Bucket
+    from voipwatch.observatory import Fetcher
+
+    try:
+        schedule.mirror.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{schedule.mirror}: cannot create: {exc.strerror or exc}") from exc
+    client = httpx.Client(
+        timeout=httpx.Timeout(60.0, connect=10.0),
+        follow_redirects=True,
+        headers={"User-Agent": "voipwatch-fetch"},
+    )
+    return Fetcher(schedule, Bucket(url, client), worker.spool, clock=worker.clock)
+
+
+def _stop_worker(
+    worker: Worker | None, sender: WebhookSender | None, fetcher: Fetcher | None = None
+) -> None:
+    if fetcher is not None:
+        fetcher.stop()
     if worker is not None:
         worker.stop()
         worker.store.close()

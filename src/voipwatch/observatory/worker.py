@@ -91,6 +91,8 @@ class Worker:
         poll_seconds: float = 5.0,
         batch_files: int = BATCH_FILES,
         batch_bytes: int = BATCH_BYTES,
+        engine: str | None = None,
+        scheduler: str | None = None,
     ) -> None:
         self.store = store
         self.spool = spool
@@ -99,6 +101,9 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.batch_files = batch_files
         self.batch_bytes = batch_bytes
+        # With a Dask scheduler the batch's files are read and judged on its workers.
+        self.engine = engine
+        self.scheduler = scheduler
         self.publisher = Publisher(store.path)
         self.listeners: list[Listener] = []
         self.batches = 0
@@ -148,7 +153,13 @@ class Worker:
     def _ingest(self, files: list[Path]) -> BatchOutcome:
         readable = [f for f in files if self.spool.is_readable_kind(f)]
         stats = ingest(
-            self.store, readable, workers=1, batch_size=_ONE_COMMIT, batch_bytes=_ONE_COMMIT
+            self.store,
+            readable,
+            workers=None if self.engine else 1,
+            engine=self.engine,
+            scheduler=self.scheduler,
+            batch_size=_ONE_COMMIT,
+            batch_bytes=_ONE_COMMIT,
         )
         return BatchOutcome(
             files=len(files),
