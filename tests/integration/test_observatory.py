@@ -172,16 +172,21 @@ def _wait(cond: object, what: str, seconds: float = 240) -> None:
         time.sleep(0.2)
 
 
+def _worker(tmp_path: Path, db: Path) -> Worker:
+    """A worker over a new store and a new watched folder (not started: tests drive it)."""
+    spool = Spool(tmp_path / "watch")
+    spool.root.mkdir()
+    spool.prepare()
+    return Worker(open_store(db), spool, clock=_now, known_changes=known.load(None))
+
+
 def test_pages_move_from_one_whole_batch_to_the_next(
     world: tuple[list[Path], int], tmp_path: Path, receiver: tuple[str, list[tuple[bytes, str]]]
 ) -> None:
     files, total = world
-    spool = Spool(tmp_path / "watch")
-    spool.root.mkdir()
-    spool.prepare()
     db = tmp_path / "live.duckdb"
-    store = open_store(db)
-    worker = Worker(store, spool, clock=_now, known_changes=known.load(None))
+    worker = _worker(tmp_path, db)
+    spool, store = worker.spool, worker.store
     url, bodies = receiver
     sender = WebhookSender([url], SECRET, backoff=0.1)
     worker.listeners.append(webhook_listener(sender, _now))
@@ -254,11 +259,8 @@ def test_a_hanging_receiver_times_out_and_blocks_nothing(
     receiver: tuple[str, list[tuple[bytes, str]]],
 ) -> None:
     files, total = world
-    spool = Spool(tmp_path / "watch")
-    spool.root.mkdir()
-    spool.prepare()
-    store = open_store(tmp_path / "live.duckdb")
-    worker = Worker(store, spool, clock=_now, known_changes=known.load(None))
+    worker = _worker(tmp_path, tmp_path / "live.duckdb")
+    spool, store = worker.spool, worker.store
     hang_url, held = hanging
     good_url, bodies = receiver
     sender = WebhookSender([hang_url, good_url], SECRET, attempts=2, backoff=0.1, timeout=1.0)
@@ -338,7 +340,7 @@ def test_reading_commands_work_while_serve_holds_the_store(
         # Another shell, while the server holds the store.
         ingest_again = _cli("ingest", str(files[0]), "--db", str(db))
         assert ingest_again.returncode == 1
-        assert "in use" in ingest_again.stderr
+        assert "held by a running voipwatch server" in ingest_again.stderr
         events = _cli("events", "--json", "--db", str(db))
         assert events.returncode == 0, events.stderr
         listed = [json.loads(line) for line in events.stdout.splitlines()]
@@ -394,9 +396,8 @@ def test_scheduled_fetch_hands_each_new_file_over_once(
     tmp_path: Path,
 ) -> None:
     endpoint, objects = s3
-    spool = Spool(tmp_path / "watch")
-    spool.root.mkdir()
-    spool.prepare()
+    worker = _worker(tmp_path, tmp_path / "live.duckdb")
+    spool, store = worker.spool, worker.store
     mirror = tmp_path / "mirror"
     tests = parse_tests("telegram")
     schedule = FetchSchedule(timedelta(hours=1), ("IT",), tests, mirror)
@@ -404,8 +405,6 @@ def test_scheduled_fetch_hands_each_new_file_over_once(
     wanted = Selection((date(2020, 1, 10), date(2020, 1, 11)), ("IT",), tests)
     expected = {k.replace("/", "_") for k in objects if wanted.wants(k)}
     assert expected
-    store = open_store(tmp_path / "live.duckdb")
-    worker = Worker(store, spool, clock=_now, known_changes=known.load(None))
     try:
         with httpx.Client(timeout=30, trust_env=False) as client:
             bucket = Bucket(bucket_url(endpoint, BUCKET), client)

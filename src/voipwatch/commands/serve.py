@@ -291,11 +291,16 @@ def serve_store(
             _stop_worker(worker, sender, fetcher)
             raise
     if worker is not None:
+        from voipwatch.web.charts import Rewarmer
+
         database = application.state.db
+        rewarm = Rewarmer(database)
 
         def follow(outcome: BatchOutcome, before: object, after: object) -> None:
             if outcome.snapshot is not None:
                 database.follow(outcome.snapshot)
+                if warm:
+                    rewarm()
 
         # First in line: pages show a batch before anyone is told of it.
         worker.listeners.insert(0, follow)

@@ -18,6 +18,7 @@ from typing import Final
 
 from voipwatch.errors import StoreError
 from voipwatch.ooni.reader import is_measurement_file
+from voipwatch.store.snapshot import fsync_dir
 
 __all__ = ["Spool"]
 
@@ -101,9 +102,5 @@ class Spool:
         except OSError as exc:
             raise StoreError(f"{path}: cannot move it to {folder}: {exc.strerror}") from exc
         with contextlib.suppress(OSError):
-            fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_dir(folder)
         return target

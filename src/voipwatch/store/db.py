@@ -216,7 +216,13 @@ def open_store(
             if snapshot is not None:
                 # A running server holds the store: read what it last published.
                 return open_store(snapshot, read_only=True, memory_limit=memory_limit)
-            reason = f"the store is in use by another voipwatch process ({reason})"
+            if current_snapshot(path) is not None:
+                reason = (
+                    "the store is held by a running voipwatch server, which ingests the "
+                    "files put into its watched folder"
+                )
+            else:
+                reason = f"the store is in use by another voipwatch process ({reason})"
         raise StoreError(f"{path}: cannot open the store: {reason}") from exc
     store = Store(path, con, read_only=read_only)
     try:

@@ -28,7 +28,7 @@ import duckdb
 
 from voipwatch.errors import StoreError
 
-__all__ = ["Publisher", "current_snapshot", "published_dir"]
+__all__ = ["Publisher", "current_snapshot", "fsync_dir", "published_dir"]
 
 POINTER: Final = "current.json"
 _PREFIX: Final = "gen-"
@@ -72,7 +72,8 @@ def current_snapshot(store_path: Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make the entries of a directory (a rename into it) durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -136,7 +137,7 @@ class Publisher:
             os.replace(tmp, target)
             pointer = {"pid": self.pid, "file": target.name, "generation": self.generation}
             _write_synced(self.dir / POINTER, json.dumps(pointer).encode())
-            _fsync_dir(self.dir)
+            fsync_dir(self.dir)
         except (OSError, subprocess.SubprocessError, duckdb.Error) as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
