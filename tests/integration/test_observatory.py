@@ -459,3 +459,41 @@ def test_bad_serve_options_get_one_clear_line(
     assert message in r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "s.duckdb").exists()  # refused before anything was written
+
+
+@pytest.mark.timeout(300)
+def test_batches_are_judged_on_a_dask_cluster_when_one_is_given(
+    world: tuple[list[Path], int], tmp_path: Path
+) -> None:
+    from distributed import LocalCluster
+
+    files = world[0][:20]
+    with open_store(tmp_path / "reference.duckdb") as ref:
+        expected = ingest(ref, files, workers=1)
+    spool = Spool(tmp_path / "watch")
+    spool.root.mkdir()
+    spool.prepare()
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster,
+        open_store(tmp_path / "live.duckdb") as store,
+    ):
+        worker = Worker(
+            store,
+            spool,
+            clock=_now,
+            known_changes=known.load(None),
+            engine="dask",
+            scheduler=cluster.scheduler_address,
+        )
+        try:
+            _drop(files, spool)
+            outcome = worker.run_once()
+        finally:
+            worker.stop()
+    assert outcome is not None
+    assert (outcome.read, outcome.new, outcome.quarantined) == (
+        expected.read,
+        expected.new,
+        expected.quarantined,
+    )
+    assert len(list(spool.done.iterdir())) == len(files)
