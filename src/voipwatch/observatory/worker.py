@@ -1,12 +1,15 @@
 """The server's writer: a background worker that ingests in batches while pages are served.
 
 The serving process is the one writer of its store. Each cycle the worker takes the
-next batch of files from the watched folder, ingests it in one transaction, counts
-the changed hours into cells and runs the detector (which resumes from its saved
-state: only hours whose measurements changed are recounted), stores the events,
-and then publishes a snapshot of the store (:mod:`voipwatch.store.snapshot`). The
-pages and every reading command read that snapshot, so what they show moves from
-one whole batch to the next, measurements and events together.
+next batch of files from the watched folder, ingests it — in one transaction, unless
+its measurements pass ingest's own bound on the bytes held in memory, which then cuts
+it into several — counts the changed hours into cells and runs the detector (which
+resumes from its saved state: only hours whose measurements changed are recounted),
+stores the events, and then publishes a snapshot of the store
+(:mod:`voipwatch.store.snapshot`). The pages and every reading command read only
+that snapshot, never the store being written, so what they show moves from one whole
+batch to the next, measurements and events together, however many commits a batch
+took.
 
 Only after the snapshot is published do the batch's files leave ``incoming/``; a
 worker killed at any point leaves them there, and the next start ingests them again
@@ -39,12 +42,13 @@ __all__ = ["BatchOutcome", "Listener", "Worker", "webhook_listener"]
 
 log = logging.getLogger(__name__)
 
-#: A batch's limits: enough files that the cost of a snapshot is shared, few enough
-#: that a batch fits in memory as one transaction.
+#: A batch's limits (files, and their bytes on disk): enough files that the cost of
+#: a snapshot is shared, few enough that the pages are not long behind.
 BATCH_FILES: Final = 500
-BATCH_BYTES: Final = 64 * 1024 * 1024
-#: Measurements and raw bytes large enough that ingest writes a batch in one commit.
-_ONE_COMMIT: Final = 1 << 40
+BATCH_BYTES: Final = 32 * 1024 * 1024
+#: No bound on the measurements of one commit: only ingest's bound on raw bytes
+#: (``voipwatch.store.ingest.BATCH_BYTES``) cuts a batch, to keep memory bounded.
+_ANY_COUNT: Final = 1 << 40
 
 
 @dataclass(slots=True)
@@ -158,8 +162,7 @@ class Worker:
             workers=None if self.engine else 1,
             engine=self.engine,
             scheduler=self.scheduler,
-            batch_size=_ONE_COMMIT,
-            batch_bytes=_ONE_COMMIT,
+            batch_size=_ANY_COUNT,
         )
         return BatchOutcome(
             files=len(files),
