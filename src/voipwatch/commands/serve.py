@@ -309,6 +309,10 @@ def serve_store(
         fetcher.start()
     shown = f"[{host}]" if ":" in host else host
     mode = "annotations enabled (token set)" if token else "read-only"
+    if worker is not None:
+        mode = f"ingesting {worker.spool.incoming}; " + (
+            "annotations enabled (token set)" if token else "no annotations"
+        )
     err.print(f"voipwatch: serving {path} at http://{shown}:{port}/ ({mode}); Ctrl-C stops")
     if warm:
         import threading
