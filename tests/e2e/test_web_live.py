@@ -37,7 +37,7 @@ def test_an_annotation_goes_through_the_live_writer_and_shows_everywhere(
         store, spool, clock=lambda: datetime(2026, 12, 1, tzinfo=UTC), known_changes=known.load()
     )
     app = create_app(db, token=TOKEN, live=worker)
-    worker.listeners.append(lambda o, b, a: app.state.db.follow(o.snapshot))
+    worker.listeners.append(lambda o: app.state.db.follow(o.snapshot))
     first = worker.snapshot
     try:
         with TestClient(app, base_url=LOOPBACK_URL) as c:

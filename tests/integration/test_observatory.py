@@ -191,7 +191,7 @@ def test_pages_move_from_one_whole_batch_to_the_next(
     sender = WebhookSender([url], SECRET, backoff=0.1)
     worker.listeners.append(webhook_listener(sender, _now))
     app = create_app(db, live=worker)
-    worker.listeners.insert(0, lambda o, b, a: app.state.db.follow(o.snapshot))
+    worker.listeners.insert(0, lambda o: app.state.db.follow(o.snapshot))
     half = len(files) // 2
     try:
         with TestClient(app, base_url="http://127.0.0.1") as client:
@@ -357,8 +357,12 @@ def test_reading_commands_work_while_serve_holds_the_store(
         _wait(lambda: bool(bodies), "the webhook")
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     assert any(n["new"] for n in _verified(bodies))
+    # One line per batch; the batches' new measurements add up to the world.
+    lines = [ln for ln in err.decode().splitlines() if " file(s): " in ln]
+    assert sum(int(ln.split(" file(s): ")[1].split(" new")[0]) for ln in lines) == total
+    assert "Traceback" not in err.decode()
     assert _count(db) == total  # the store itself, once the server let go
 
 

@@ -296,11 +296,20 @@ def serve_store(
         database = application.state.db
         rewarm = Rewarmer(database)
 
-        def follow(outcome: BatchOutcome, before: object, after: object) -> None:
+        def follow(outcome: BatchOutcome) -> None:
             if outcome.snapshot is not None:
                 database.follow(outcome.snapshot)
                 if warm:
                     rewarm()
+            if outcome.files:
+                err.print(
+                    f"voipwatch serve: {outcome.files} file(s): {outcome.new} new, "
+                    f"{outcome.duplicate} duplicate, {outcome.quarantined} quarantined "
+                    f"measurement(s); {outcome.files_quarantined} file(s) to quarantine; "
+                    f"{len(outcome.new_events)} block(s) found, "
+                    f"{len(outcome.ended_events)} ended",
+                    markup=False,
+                )
 
         # First in line: pages show a batch before anyone is told of it.
         worker.listeners.insert(0, follow)

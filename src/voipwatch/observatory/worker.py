@@ -53,7 +53,7 @@ _ANY_COUNT: Final = 1 << 40
 
 @dataclass(slots=True)
 class BatchOutcome:
-    """What one cycle did."""
+    """What one cycle did; ``new_events`` and ``ended_events`` are blocks (as announced)."""
 
     files: int = 0
     read: int = 0
@@ -66,18 +66,16 @@ class BatchOutcome:
     snapshot: Path | None = None
 
 
-#: Told after each published snapshot: the batch, the events before it and after it.
-Listener = Callable[[BatchOutcome, list[Event], list[Event]], None]
+#: Told after each published snapshot (a batch's, or another write's, with no files).
+Listener = Callable[[BatchOutcome], None]
 
 
 def webhook_listener(sender: WebhookSender, clock: Callable[[], datetime]) -> Listener:
-    """A listener that queues a notice of the events a batch found or ended, if any."""
+    """A listener that queues a notice of the blocks a batch found or ended, if any."""
 
-    def notify(outcome: BatchOutcome, before: list[Event], after: list[Event]) -> None:
-        new, ended = changes(before, after)
-        outcome.new_events, outcome.ended_events = new, ended
-        if new or ended:
-            sender.send(payload(new, ended, now=clock()))
+    def notify(outcome: BatchOutcome) -> None:
+        if outcome.new_events or outcome.ended_events:
+            sender.send(payload(outcome.new_events, outcome.ended_events, now=clock()))
 
     return notify
 
@@ -128,7 +126,7 @@ class Worker:
         with self._lock:
             yield self.store
             self._snapshot = self.publisher.publish(self.store.con)
-        self._tell(BatchOutcome(snapshot=self._snapshot), [], [])
+        self._tell(BatchOutcome(snapshot=self._snapshot))
 
     def run_once(self) -> BatchOutcome | None:
         """Ingest the next batch, if any file waits; ``None`` when none did."""
@@ -142,15 +140,16 @@ class Worker:
             after = detect_events(self.store, known_changes=self.known_changes)
             save_events(self.store, after)
             self._snapshot = outcome.snapshot = self.publisher.publish(self.store.con)
+        outcome.new_events, outcome.ended_events = changes(before, after)
         self._settle(files, outcome)
         self.batches += 1
-        self._tell(outcome, before, after)
+        self._tell(outcome)
         return outcome
 
-    def _tell(self, outcome: BatchOutcome, before: list[Event], after: list[Event]) -> None:
+    def _tell(self, outcome: BatchOutcome) -> None:
         for listener in self.listeners:
             try:
-                listener(outcome, before, after)
+                listener(outcome)
             except Exception as exc:  # one listener's failure must not silence the others
                 log.error("voipwatch worker: a listener failed: %s", exc)
 
