@@ -7,6 +7,7 @@
     ├── CatalogError        the service catalogue is malformed
     ├── FingerprintTableError  the table of censors' fingerprints is damaged
     ├── StoreError          the store cannot be opened or written
+    │   └── StoreBusy       another process (a server, an ingest) holds it
     └── FetchError          a remote source (OONI's bucket or API) could not be read
 
 Every message says what was wrong and where: a file, a line, a measurement id.
@@ -68,6 +69,10 @@ class FingerprintTableError(VoipwatchError):
 
 class StoreError(VoipwatchError):
     """The store cannot be opened or written."""
+
+
+class StoreBusy(StoreError):
+    """Another process holds the store (DuckDB allows one writing process)."""
 
 
 class FetchError(VoipwatchError):

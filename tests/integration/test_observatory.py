@@ -501,3 +501,29 @@ def test_batches_are_judged_on_a_dask_cluster_when_one_is_given(
         expected.quarantined,
     )
     assert len(list(spool.done.iterdir())) == len(files)
+
+
+def test_events_lists_the_stored_events_beside_a_reading_server(
+    world: tuple[list[Path], int], tmp_path: Path
+) -> None:
+    db = tmp_path / "s.duckdb"
+    with open_store(db) as store:
+        ingest(store, world[0], workers=1)
+    detected = _cli("events", "--json", "--db", str(db))
+    assert detected.returncode == 0, detected.stderr
+    assert detected.stdout
+    # A plain `voipwatch serve` holds the store read-only: events lists, it cannot detect.
+    with open_store(db, read_only=True):
+        listed = _cli("events", "--json", "--db", str(db))
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout == detected.stdout
+        assert "held by a running server" in listed.stderr
+        rebuild = _cli("events", "--rebuild", "--db", str(db))
+        assert rebuild.returncode == 1
+        assert "in use by another voipwatch process" in rebuild.stderr
+    # A writer holds it: nobody can read it, one clear line.
+    with open_store(db):
+        busy = _cli("events", "--json", "--db", str(db))
+    assert busy.returncode == 1
+    assert "in use by another voipwatch process" in busy.stderr
+    assert "Traceback" not in busy.stderr + rebuild.stderr

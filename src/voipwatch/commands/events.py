@@ -95,16 +95,16 @@ def register(app: typer.Typer) -> None:
         (null while ongoing), end_earliest, end_latest (ISO 8601 UTC), confidence
         (0-1), measurements, blocked_share, surges and evidence.
 
-        While `voipwatch serve --watch` holds the store, it detects the events after
-        each batch itself; this command then lists them as of its last batch.
+        While a server holds the store, this lists the events stored by the last
+        detection (`voipwatch serve --watch` runs one after each batch) instead.
         """
-        from voipwatch.errors import InputError, StoreError
+        from voipwatch.errors import InputError, StoreBusy, StoreError
         from voipwatch.events import known
         from voipwatch.events.cells import build_cells
         from voipwatch.events.detect import detect_events
         from voipwatch.events.store import load_events, save_events, save_usage
         from voipwatch.events.usage import read_usage_csv
-        from voipwatch.store import default_db_path, open_store
+        from voipwatch.store import Store, default_db_path, open_store
         from voipwatch.store.snapshot import current_snapshot
 
         with store_failures("events"):
@@ -117,22 +117,38 @@ def register(app: typer.Typer) -> None:
             except InputError as exc:
                 problem(f"voipwatch events: {exc}")
                 raise typer.Exit(2) from None
-            if current_snapshot(path) is not None:
-                if imports or rebuild or known_changes is not None:
+            needs_writer = bool(imports) or rebuild or known_changes is not None
+            writer: Store | None = None
+            busy: StoreBusy | None = None
+            if current_snapshot(path) is None:
+                try:
+                    writer = open_store(path)
+                except StoreBusy as exc:
+                    busy = exc
+            if writer is None:
+                if busy is not None and needs_writer:
+                    raise busy
+                if needs_writer:
                     problem(
                         f"voipwatch events: {path} is held by a running `voipwatch serve`, "
                         "which detects the events itself; --usage, --rebuild and "
                         "--known-changes need the store to themselves"
                     )
                     raise typer.Exit(1)
+                try:
+                    reader = open_store(path, read_only=True)
+                except StoreBusy as exc:
+                    # A writer (an ingest) holds it: nobody can read it now.
+                    raise (busy or exc) from None
                 problem(
                     f"voipwatch events: {path} is held by a running server; listing the "
-                    "events it detected after its last batch"
+                    "events of the last detection stored (`voipwatch serve --watch` detects "
+                    "them after each batch)"
                 )
-                with open_store(path, read_only=True) as store:
-                    found = load_events(store)
+                with reader:
+                    found = load_events(reader)
             else:
-                with open_store(path) as store:
+                with writer as store:
                     row = store.con.execute("SELECT count(*) FROM measurements").fetchone()
                     if not row or not row[0]:
                         problem(

@@ -17,7 +17,7 @@ from types import TracebackType
 import duckdb
 import platformdirs
 
-from voipwatch.errors import StoreError
+from voipwatch.errors import StoreBusy, StoreError
 from voipwatch.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
 from voipwatch.store.snapshot import current_snapshot
 
@@ -223,6 +223,7 @@ def open_store(
                 )
             else:
                 reason = f"the store is in use by another voipwatch process ({reason})"
+            raise StoreBusy(f"{path}: cannot open the store: {reason}") from exc
         raise StoreError(f"{path}: cannot open the store: {reason}") from exc
     store = Store(path, con, read_only=read_only)
     try:
