@@ -8,6 +8,7 @@
     ├── CatalogError        the service catalogue is malformed
     ├── FingerprintTableError  the table of censors' fingerprints is damaged
     ├── StoreError          the store cannot be opened or written
+    │   └── StoreBusy       another process (a server, an ingest) holds it
     ├── FetchError          a remote source (OONI's bucket or API) could not be read
     ├── LocationDbError     an IP-to-country/network database cannot be read
     └── UploadError         a collector refused or could not be reached
@@ -96,6 +97,10 @@ class FingerprintTableError(VoipwatchError):
 
 class StoreError(VoipwatchError):
     """The store cannot be opened or written."""
+
+
+class StoreBusy(StoreError):
+    """Another process holds the store (DuckDB allows one writing process)."""
 
 
 class FetchError(VoipwatchError):

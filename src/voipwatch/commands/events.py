@@ -112,14 +112,23 @@ def register(app: typer.Typer) -> None:
         (null while ongoing), end_earliest, end_latest (ISO 8601 UTC), confidence
         (0-1), measurements, blocked_share, surges (each: source, tool, date, value,
         before, ratio, expected_high) and evidence.
+
+        While a server holds the store, this lists the events stored by the last
+        detection (`voipwatch serve --watch` runs one after each batch) instead.
         """
-        from voipwatch.errors import InputError, StoreError
+        from voipwatch.errors import InputError, StoreBusy, StoreError
         from voipwatch.events import known
         from voipwatch.events.cells import build_cells
         from voipwatch.events.detect import detect_events
-        from voipwatch.events.store import quarantine_usage, save_events, save_usage
+        from voipwatch.events.store import (
+            load_events,
+            quarantine_usage,
+            save_events,
+            save_usage,
+        )
         from voipwatch.events.usage import read_usage_csv
-        from voipwatch.store import default_db_path, open_store
+        from voipwatch.store import Store, default_db_path, open_store
+        from voipwatch.store.snapshot import current_snapshot
 
         with store_failures("events"):
             path = (db or default_db_path()).expanduser()
@@ -136,22 +145,54 @@ def register(app: typer.Typer) -> None:
                 for bad in f.bad:
                     shown(str(bad.error))
             shown.summarise()
-            with open_store(path) as store:
-                row = store.con.execute("SELECT count(*) FROM measurements").fetchone()
-                if not row or not row[0]:
+            needs_writer = bool(imports) or rebuild or known_changes is not None
+            writer: Store | None = None
+            busy: StoreBusy | None = None
+            if current_snapshot(path) is None:
+                try:
+                    writer = open_store(path)
+                except StoreBusy as exc:
+                    busy = exc
+            if writer is None:
+                if busy is not None and needs_writer:
+                    raise busy
+                if needs_writer:
                     problem(
-                        f"voipwatch events: {store.path}: the store holds no measurements; "
-                        "load some with `voipwatch ingest PATH...`"
+                        f"voipwatch events: {path} is held by a running `voipwatch serve`, "
+                        "which detects the events itself; --usage, --rebuild and "
+                        "--known-changes need the store to themselves"
                     )
                     raise typer.Exit(1)
-                for f in imports:
-                    save_usage(store, f)
-                    # As for measurements: the first problems of a file are kept, the rest counted.
-                    quarantine_usage(store, f.bad[:PROBLEMS_PER_FILE], datetime.now(UTC))
-                    problem(_import_line(f))
-                build_cells(store, rebuild=rebuild)
-                found = detect_events(store, known_changes=changes)
-                save_events(store, found)
+                try:
+                    reader = open_store(path, read_only=True)
+                except StoreBusy as exc:
+                    # A writer (an ingest) holds it: nobody can read it now.
+                    raise (busy or exc) from None
+                problem(
+                    f"voipwatch events: {path} is held by a running server; listing the "
+                    "events of the last detection stored (`voipwatch serve --watch` detects "
+                    "them after each batch)"
+                )
+                with reader:
+                    found = load_events(reader)
+            else:
+                with writer as store:
+                    row = store.con.execute("SELECT count(*) FROM measurements").fetchone()
+                    if not row or not row[0]:
+                        problem(
+                            f"voipwatch events: {store.path}: the store holds no "
+                            "measurements; load some with `voipwatch ingest PATH...`"
+                        )
+                        raise typer.Exit(1)
+                    for f in imports:
+                        save_usage(store, f)
+                        # As for measurements: the first problems of a file are kept, the
+                        # rest counted.
+                        quarantine_usage(store, f.bad[:PROBLEMS_PER_FILE], datetime.now(UTC))
+                        problem(_import_line(f))
+                    build_cells(store, rebuild=rebuild)
+                    found = detect_events(store, known_changes=changes)
+                    save_events(store, found)
         if json:
             for e in found:
                 write_line(encoder.encode(e))

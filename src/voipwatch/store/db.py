@@ -17,8 +17,9 @@ from types import TracebackType
 import duckdb
 import platformdirs
 
-from voipwatch.errors import StoreError
+from voipwatch.errors import StoreBusy, StoreError
 from voipwatch.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
+from voipwatch.store.snapshot import current_snapshot
 
 DB_FILENAME = "voipwatch.duckdb"
 #: DuckDB's buffer limit for writers. Ingest and rejudge hold at most two batches in
@@ -211,7 +212,18 @@ def open_store(
     except duckdb.Error as exc:
         reason = _reason(exc)
         if "lock" in reason.lower():
-            reason = f"the store is in use by another voipwatch process ({reason})"
+            snapshot = current_snapshot(path) if read_only else None
+            if snapshot is not None:
+                # A running server holds the store: read what it last published.
+                return open_store(snapshot, read_only=True, memory_limit=memory_limit)
+            if current_snapshot(path) is not None:
+                reason = (
+                    "the store is held by a running voipwatch server, which ingests the "
+                    "files put into its watched folder"
+                )
+            else:
+                reason = f"the store is in use by another voipwatch process ({reason})"
+            raise StoreBusy(f"{path}: cannot open the store: {reason}") from exc
         raise StoreError(f"{path}: cannot open the store: {reason}") from exc
     store = Store(path, con, read_only=read_only)
     try:

@@ -39,7 +39,7 @@ from voipwatch.store.pipeline import ingest_files
 from voipwatch.store.prepare import judge_record
 from voipwatch.store.writer import BatchWriter
 
-__all__ = ["IngestProgress", "IngestStats", "ingest", "judge_record"]
+__all__ = ["IngestProgress", "IngestStats", "ingest", "ingested_files", "judge_record"]
 
 #: Measurements per transaction: large enough that per-commit costs vanish.
 BATCH_SIZE: Final = 5000
@@ -323,3 +323,17 @@ def _serial(
     run.stats.duplicate -= writer.new
     report(len(files), "")
     return run.stats
+
+
+def ingested_files(store: Store, paths: Iterable[Path]) -> dict[Path, tuple[int, int]]:
+    """What ingest recorded of each file: ``(records, quarantined)``; absent if never read."""
+    # Ingest records files by their absolute path.
+    wanted = {os.path.abspath(p): p for p in paths}
+    if not wanted:
+        return {}
+    with store_errors(store.path, "reading the ingested files"):
+        rows = store.con.execute(
+            "SELECT file, records, quarantined FROM ingest_files WHERE file IN (SELECT unnest(?))",
+            [list(wanted)],
+        ).fetchall()
+    return {wanted[f]: (int(r), int(q)) for f, r, q in rows}

@@ -35,7 +35,7 @@ from voipwatch.helper.targets import Budget, Sources
 from voipwatch.web.assets import vega_bundle
 from voipwatch.web.collector import COLLECTOR_BUDGET, COLLECTOR_CAPS, Collector
 from voipwatch.web.collector import router as collector_router
-from voipwatch.web.db import Database
+from voipwatch.web.db import Database, Live
 from voipwatch.web.guard import Caps, Guard, allowed_hosts
 from voipwatch.web.responses import FastJSON
 from voipwatch.web.rooms import Unavailable
@@ -158,6 +158,7 @@ def create_app(
     demo: bool = False,
     cors_origins: list[str] | None = None,
     hosts: frozenset[str] | None = None,
+    live: Live | None = None,
     collector_spool: Path | None = None,
     collector_budget: Budget | None = None,
 ) -> FastAPI:
@@ -170,10 +171,12 @@ def create_app(
     for (the ``Host`` header); the loopback names by default. ``collector_spool``
     turns on the collector (OONI's ``/report`` routes): accepted measurements are
     written there, never to the store; ``collector_budget`` is each source's budget
-    (:data:`~voipwatch.web.collector.COLLECTOR_BUDGET` by default).
+    (:data:`~voipwatch.web.collector.COLLECTOR_BUDGET` by default). ``live`` is the writer
+    of the store in this process, when the server ingests while it serves: the app
+    then reads the snapshots it publishes (see :class:`~voipwatch.web.db.Live`).
     """
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
-    database = Database(db, writable=token is not None)
+    database = Database(db, writable=token is not None, live=live)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

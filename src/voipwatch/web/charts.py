@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -145,6 +146,40 @@ def warm(db: Database) -> int:
     except VoipwatchError:
         pass
     return done
+
+
+class Rewarmer:
+    """Runs :func:`warm` again after each change of the store, one run at a time.
+
+    A server that ingests while it serves empties its cache after every batch; this
+    fills it again in the background. A change during a run asks for one more run.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._lock = threading.Lock()
+        self._running = False
+        self._again = False
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._running:
+                self._again = True
+                return
+            self._running = True
+        threading.Thread(target=self._run, name="warm", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                warm(self.db)
+                with self._lock:
+                    if not self._again:
+                        return
+                    self._again = False
+        finally:
+            with self._lock:
+                self._running = False
 
 
 def _services_of(cc: str, cur: Any) -> list[str]:

@@ -9,6 +9,12 @@ Answers that cost a scan of the store (aggregations, the map, country summaries)
 are cached by their validated query. The cache is emptied whenever the server
 writes, and it is the reason the API stays fast under many clients: the store
 behind a read-only server cannot change while the server holds it.
+
+A server that ingests while it serves (:mod:`voipwatch.observatory`) hands the
+database a :class:`Live` writer instead: requests then read the snapshot it last
+published, and :meth:`Database.follow` moves them to the next one after each batch
+(requests already running finish on the snapshot they started on), emptying the
+cache.
 """
 
 from __future__ import annotations
@@ -16,9 +22,9 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import duckdb
 
@@ -49,6 +55,7 @@ class AnswerCache:
         self._items: OrderedDict[Any, Any] = OrderedDict()
         self._running: dict[Any, threading.Event] = {}
         self._lock = threading.Lock()
+        self._generation = 0
         self.hits = 0
         self.misses = 0
 
@@ -62,6 +69,7 @@ class AnswerCache:
         """
         while True:
             with self._lock:
+                generation = self._generation
                 if key in self._items:
                     self._items.move_to_end(key)
                     self.hits += 1
@@ -81,6 +89,9 @@ class AnswerCache:
         try:
             value = compute()
             with self._lock:
+                if generation != self._generation:
+                    # Computed from data the cache was emptied of while it ran.
+                    return value
                 if key in self._items:
                     self._bytes -= _weight(self._items[key])
                 self._items[key] = value
@@ -100,6 +111,7 @@ class AnswerCache:
 
     def clear(self) -> None:
         with self._lock:
+            self._generation += 1
             self._items.clear()
             self._bytes = 0
 
@@ -110,49 +122,105 @@ def _weight(value: Any) -> int:
     return int(weight) if isinstance(weight, int) else 0
 
 
+class Live(Protocol):
+    """A writer of the store in this process that publishes read-only snapshots."""
+
+    @property
+    def snapshot(self) -> Path: ...
+
+    def writing(self) -> AbstractContextManager[Store]: ...
+
+
+class _Held:
+    """An open store and the requests reading it; closed when retired and unused."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.users = 0
+        self.retired = False
+
+
 class Database:
     """The store as the web app sees it: cursors, table presence, the answer cache."""
 
-    def __init__(self, path: Path, *, writable: bool = False) -> None:
+    def __init__(self, path: Path, *, writable: bool = False, live: Live | None = None) -> None:
         self.path = path
         self.writable = writable
+        self.live = live
         if not path.exists():
             # Even a writing server serves a store; it never creates an empty one.
             raise StoreError(f"{path}: no store here (create one with `voipwatch ingest`)")
-        self._store: Store | None = open_store(path, read_only=not writable)
         self._write_lock = threading.Lock()
         self._users = 0
         self._users_lock = threading.Lock()
+        self._held: _Held | None = _Held(self._open())
         self.cache = AnswerCache()
         self._tables: frozenset[str] | None = None
+
+    def _open(self) -> Store:
+        if self.live is not None:
+            return open_store(self.live.snapshot, read_only=True)
+        return open_store(self.path, read_only=not self.writable)
 
     def acquire(self) -> None:
         """A server starts using the store (reopened if a previous one closed it)."""
         with self._users_lock:
             self._users += 1
-            if self._store is None:
-                self._store = open_store(self.path, read_only=not self.writable)
+            if self._held is None:
+                self._held = _Held(self._open())
 
     def release(self) -> None:
         """A server stops; the last one closes the store (checkpointing a writer's log)."""
         with self._users_lock:
             self._users = max(0, self._users - 1)
             if self._users == 0:
-                self.close()
+                self._retire()
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-            self.cache.clear()
+        with self._users_lock:
+            self._retire()
+
+    def _retire(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.retired = True
+            if held.users == 0:
+                held.store.close()
+        self._tables = None
+        self.cache.clear()
+
+    def follow(self, snapshot: Path) -> None:
+        """Read ``snapshot`` from now on (a live writer published it)."""
+        store = open_store(snapshot, read_only=True)
+        with self._users_lock:
+            if self._held is None:
+                # Stopping: nobody will read it.
+                store.close()
+                return
+            self._retire()
+            self._held = _Held(store)
 
     @contextmanager
     def cursor(self, *, timeout: float = QUERY_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor for one request; queries still running after ``timeout`` are stopped."""
-        if self._store is None:
-            raise StoreError(f"{self.path}: the store is closed (the server is stopping)")
+        with self._users_lock:
+            held = self._held
+            if held is None:
+                raise StoreError(f"{self.path}: the store is closed (the server is stopping)")
+            held.users += 1
         try:
-            cur = self._store.con.cursor()
+            with self._cursor(held, timeout) as cur:
+                yield cur
+        finally:
+            with self._users_lock:
+                held.users -= 1
+                if held.retired and held.users == 0:
+                    held.store.close()
+
+    @contextmanager
+    def _cursor(self, held: _Held, timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
+        try:
+            cur = held.store.con.cursor()
         except duckdb.Error as exc:
             raise StoreError(f"{self.path}: cannot read the store: {exc}") from exc
         timer = threading.Timer(timeout, cur.interrupt)
@@ -175,13 +243,18 @@ class Database:
     def store(self) -> Iterator[Store]:
         """A :class:`Store` over a fresh cursor, for the rooms whose functions take one."""
         with self.cursor() as cur:
-            yield Store(self.path, cur, read_only=not self.writable)
+            yield Store(self.path, cur, read_only=not self.writable or self.live is not None)
 
     @contextmanager
     def writing(self) -> Iterator[Store]:
         """A :class:`Store` to write through; one writer at a time, and the cache emptied."""
         if not self.writable:
             raise StoreError(f"{self.path}: the server holds the store read-only")
+        if self.live is not None:
+            # The live writer publishes a snapshot after the write, which this follows.
+            with self._write_lock, self.live.writing() as store:
+                yield store
+            return
         with self._write_lock, self.store() as store:
             try:
                 yield store
