@@ -17,8 +17,10 @@ helper limits requests per address), round-robin, for ``--seconds``.
 Meanwhile ``wrk`` drives the dashboard (``--path``, ``/`` by default) with
 ``--clients`` connections in windows of ``--window`` seconds, each window's latency
 distribution read by a Lua ``done`` hook (wrk's own ``--latency`` prints no p95).
-Half-way, between two windows, the server is killed with SIGKILL in the middle of
-uploads and started again over the same store and folder.
+Before the probes start, two 10 s windows on the idle server (``/api/v1/health``
+and the page) are the run's baseline. Half-way, between two windows and once a
+delivery is under way, the server is killed with SIGKILL and started again over the
+same store and folder.
 
 **How the uploads reach the server.** A world's namespaces have no link to the
 host, by design: nothing a simulated probe sends can leave them, and the benchmark
@@ -41,13 +43,16 @@ address of their own.
 - acknowledged vs stored: every uid the collector acknowledged, against the
   measurements the server's API lists when all is done (``/api/v1/measurements``,
   paged), each uid exactly once;
-- per world: its test country, the batches and seconds from its first stored
-  measurement to its block's event, the event in ``/api/v1/events``, in its
-  country's ``/feed.atom`` and in a signed webhook notice;
+- per world: its test country and censored app; its measurements stored under that
+  country; its stored measurements in the last snapshot without its block's event
+  and in the first with it (the detector runs in every batch, so the event comes
+  with the batch that completes its evidence), and the seconds from its first
+  stored measurement; the apps of its ``block`` events (exactly the censored one),
+  the event in its country's ``/feed.atom`` and in a signed webhook notice;
 - dashboard latency: p50 / p95 / p99 of every wrk window, and the worst window's
   p95; wrk's non-2xx/3xx answers and socket errors;
-- the server's RSS (``/proc/PID/status``, sampled each second): at start, peak, at
-  the end;
+- the server's RSS (``/proc/PID/status``, sampled each second): once it answers,
+  once it answers again after the kill, peak, at the end;
 - the kill: measurements acknowledged and still queued at that moment, uploads that
   failed while the server was down (expected, retried later) and any outside it.
 
