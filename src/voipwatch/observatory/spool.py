@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from voipwatch.durable import fsync_dir
 from voipwatch.errors import StoreError
 from voipwatch.ooni.reader import is_measurement_file
-from voipwatch.store.snapshot import fsync_dir
 
 __all__ = ["Spool"]
 

@@ -100,13 +100,3 @@ def write_resolv_conf(name: str, nameserver: str) -> None:
     etc = NETNS_ETC / name
     etc.mkdir(parents=True, exist_ok=True)
     (etc / "resolv.conf").write_text(f"nameserver {nameserver}\noptions timeout:2 attempts:1\n")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

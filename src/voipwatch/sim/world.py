@@ -39,6 +39,7 @@ from typing import Any
 from voipwatch.catalog import Catalog
 from voipwatch.catalog import load as load_catalog
 from voipwatch.locate import Mapping, write_test_db
+from voipwatch.process import pid_alive
 from voipwatch.sim import capabilities, netns, pki, probe_config, tools
 from voipwatch.sim.censor import CLIENT_SIDE_IF, TRANSIT_IF, CensorPlan, compile_scenario
 from voipwatch.sim.dns import forwarding_conf, public_conf
@@ -585,7 +586,7 @@ def cleanup_stale() -> list[str]:
     removed: list[str] = []
 
     def dead(pid: str) -> bool:
-        return int(pid) != os.getpid() and not netns.pid_alive(int(pid))
+        return int(pid) != os.getpid() and not pid_alive(int(pid))
 
     for ns in netns.list_namespaces():
         m = netns.NAME_RE.match(ns)

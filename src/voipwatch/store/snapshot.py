@@ -26,9 +26,11 @@ from typing import Final
 
 import duckdb
 
+from voipwatch.durable import write_durably
 from voipwatch.errors import StoreError
+from voipwatch.process import pid_alive
 
-__all__ = ["Publisher", "current_snapshot", "fsync_dir", "published_dir"]
+__all__ = ["Publisher", "current_snapshot", "published_dir"]
 
 POINTER: Final = "current.json"
 _PREFIX: Final = "gen-"
@@ -38,16 +40,6 @@ _SUFFIX: Final = ".duckdb"
 def published_dir(store_path: Path) -> Path:
     """Where the snapshots of the store at ``store_path`` live (beside it)."""
     return store_path.with_name(store_path.name + ".published")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def current_snapshot(store_path: Path) -> Path | None:
@@ -64,30 +56,12 @@ def current_snapshot(store_path: Path) -> Path | None:
     if not isinstance(data, dict):
         return None
     pid, name = data.get("pid"), data.get("file")
-    if not isinstance(pid, int) or not isinstance(name, str) or not _alive(pid):
+    if not isinstance(pid, int) or not isinstance(name, str) or not pid_alive(pid):
         return None
     if not (name.startswith(_PREFIX) and name.endswith(_SUFFIX)) or "/" in name:
         return None
     path = pointer.parent / name
     return path if path.is_file() else None
-
-
-def fsync_dir(path: Path) -> None:
-    """Make the entries of a directory (a rename into it) durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -136,8 +110,7 @@ class Publisher:
                 os.fsync(f.fileno())
             os.replace(tmp, target)
             pointer = {"pid": self.pid, "file": target.name, "generation": self.generation}
-            _write_synced(self.dir / POINTER, json.dumps(pointer).encode())
-            fsync_dir(self.dir)
+            write_durably(self.dir / POINTER, json.dumps(pointer).encode())
         except (OSError, subprocess.SubprocessError, duckdb.Error) as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
