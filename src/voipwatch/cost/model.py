@@ -28,7 +28,7 @@ import msgspec
 import msgspec.structs
 
 from voipwatch.cost.indicators import Figure, Table
-from voipwatch.cost.params import APP_ALIASES, SOCIAL, TIER_ORDER, Params
+from voipwatch.cost.params import APP_ALIASES, SOCIAL, TIER_ORDER, Band, Params
 from voipwatch.errors import UsageError
 
 FORMULA = (
@@ -164,6 +164,19 @@ def _input(fig: Figure, unit: str, note: str = "") -> Input:
         year=fig.year,
         unit=unit,
         note=note,
+    )
+
+
+def _assumed(band: Band) -> Input:
+    """One of voipwatch's own assumptions, as the estimate shows it: its range, no
+    year, and its reasoning where a figure would give its source's year."""
+    return Input(
+        value=band.central,
+        low=band.low,
+        high=band.high,
+        source=band.source,
+        assumption=True,
+        note=band.reasoning,
     )
 
 
@@ -352,14 +365,7 @@ def compute(
         if reach is None:
             d = params.default_reach
             r_low, r_central, r_high = d.low, d.central, d.high
-            inputs["reach"] = Input(
-                value=d.central,
-                low=d.low,
-                high=d.high,
-                source=d.source,
-                assumption=True,
-                note=d.reasoning,
-            )
+            inputs["reach"] = _assumed(d)
             flags.append(
                 f"no survey of {params.apps[app_id]}'s reach: a wide assumed range is used"
             )
@@ -383,14 +389,7 @@ def compute(
         if calls_only:
             c = params.calls_only
             c_low, c_central, c_high = c.low, c.central, c.high
-            inputs["calls_share"] = Input(
-                value=c.central,
-                low=c.low,
-                high=c.high,
-                source=c.source,
-                assumption=True,
-                note=c.reasoning,
-            )
+            inputs["calls_share"] = _assumed(c)
             flags.append("calls only: the share of an app's value carried by calls is assumed")
         if throttled:
             t_band = params.throttled
@@ -399,13 +398,7 @@ def compute(
                 c_central * t_band.central,
                 c_high * t_band.high,
             )
-            inputs["throttled_share"] = Input(
-                value=t_band.central,
-                low=t_band.low,
-                high=t_band.high,
-                source=t_band.source,
-                assumption=True,
-            )
+            inputs["throttled_share"] = _assumed(t_band)
             flags.append(
                 "throttled, not blocked: priced as the share of the app's value that needs "
                 "bandwidth, an assumption"
