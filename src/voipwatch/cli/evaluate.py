@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from voipwatch.commands.options import DbOpt, JsonOpt, encoder, store_failures
+from voipwatch.cli.options import DbOpt, JsonOpt, encoder, store_failures
 from voipwatch.console import out, problem, write_line
 
 if TYPE_CHECKING:

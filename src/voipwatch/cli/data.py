@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from voipwatch.commands.options import JsonOpt, encoder, said
+from voipwatch.cli.options import JsonOpt, encoder, said
 from voipwatch.console import err, out, problem, write_line
 
 

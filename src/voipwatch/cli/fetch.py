@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from voipwatch.commands.options import JsonOpt, encoder, said
+from voipwatch.cli.options import JsonOpt, encoder, said
 from voipwatch.console import err, problem, write_line
 
 if TYPE_CHECKING:

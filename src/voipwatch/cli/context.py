@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from voipwatch.commands.options import JsonOpt, encoder
+from voipwatch.cli.options import JsonOpt, encoder
 from voipwatch.console import out, problem, write_line
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from voipwatch.commands.options import DbOpt, JsonOpt, counts_table, encoder, store_failures
+from voipwatch.cli.options import DbOpt, JsonOpt, counts_table, encoder, store_failures
 from voipwatch.console import Problems, err, problem, show_line, write_line
 from voipwatch.report.charts.base import money
 
@@ -347,7 +347,7 @@ def export(
     """
     from voipwatch.cases import export as ex
     from voipwatch.cases.registry import list_cases
-    from voipwatch.commands.outfile import check_target, is_stdout, write_target
+    from voipwatch.cli.outfile import check_target, is_stdout, write_target
     from voipwatch.errors import UsageError
     from voipwatch.store import open_store
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from voipwatch.commands.options import JsonOpt, encoder, said
+from voipwatch.cli.options import JsonOpt, encoder, said
 from voipwatch.console import err, out, problem, write_line
 
 UploadOpt = Annotated[
@@ -184,7 +184,7 @@ def probe(
     import platformdirs
 
     from voipwatch.catalog import load as load_catalog
-    from voipwatch.commands.outfile import check_target
+    from voipwatch.cli.outfile import check_target
     from voipwatch.console import progress
     from voipwatch.errors import LocationDbError, UsageError
     from voipwatch.locate import describe, where

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from voipwatch.commands.options import JsonOpt, encoder, store_failures
+from voipwatch.cli.options import JsonOpt, encoder, store_failures
 from voipwatch.console import out, problem, write_line
 from voipwatch.report.charts.base import money
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from voipwatch.commands.options import JsonOpt, encoder
+from voipwatch.cli.options import JsonOpt, encoder
 from voipwatch.console import out, problem, write_line
 
 

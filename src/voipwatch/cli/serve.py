@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from voipwatch.commands.options import DbOpt, store_failures
+from voipwatch.cli.options import DbOpt, store_failures
 from voipwatch.console import problem
 
 if TYPE_CHECKING:

@@ -15,8 +15,23 @@ from typing import Annotated
 import typer
 
 from voipwatch import __version__
-from voipwatch.commands import register_all
-from voipwatch.commands.options import (
+from voipwatch.cli import (
+    cases,
+    context,
+    cost,
+    data,
+    demo,
+    evaluate,
+    events,
+    fetch,
+    generate,
+    locate,
+    probe,
+    report,
+    serve,
+    verify_bundle,
+)
+from voipwatch.cli.options import (
     DbOpt,
     JsonOpt,
     PathsArg,
@@ -359,7 +374,7 @@ def export(
 
 
 # ---------------------------------------------------------------------------------------
-# Probe commands (helper; probe and upload are in commands/probe.py) live below this line.
+# Probe commands (helper; probe and upload are in cli/probe.py) live below this line.
 # ---------------------------------------------------------------------------------------
 
 
@@ -491,8 +506,21 @@ def simulate(
     raise typer.Exit(status)
 
 
-# Verbs that live in their own module under voipwatch/commands/ join the app here.
-register_all(app)
+# Verbs that live in their own module under voipwatch/cli/ join the app here.
+cases.register(app)
+context.register(app)
+cost.register(app)
+data.register(app)
+demo.register(app)
+evaluate.register(app)
+events.register(app)
+fetch.register(app)
+generate.register(app)
+locate.register(app)
+probe.register(app)
+report.register(app)
+serve.register(app)
+verify_bundle.register(app)
 
 
 def main() -> None:
