@@ -24,10 +24,6 @@ cases_app = typer.Typer(
 )
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(cases_app, name="cases")
-
-
 def _day(value: str | None, option: str) -> date | None:
     from voipwatch.errors import UsageError
 

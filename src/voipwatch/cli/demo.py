@@ -10,10 +10,6 @@ import typer
 from voipwatch.cli.options import JsonOpt
 
 
-def register(app: typer.Typer) -> None:
-    app.command()(demo)
-
-
 def _free_port(host: str, wanted: int) -> int:
     """``wanted`` when it is free on ``host``, else one the system picks."""
     import socket

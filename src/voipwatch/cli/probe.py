@@ -1,4 +1,4 @@
-"""``voipwatch probe``: measure this network; and ``voipwatch upload``: send what is queued.
+"""``voipwatch probe``: measure this network.
 
 The probe asks for consent before anything touches the network, locates itself
 (country and network, never the address: see :mod:`voipwatch.locate`), measures,
@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from voipwatch.cli.options import JsonOpt, encoder, said
+from voipwatch.cli.upload import QueueOpt, send_queue
 from voipwatch.console import err, out, problem, write_line
 
 UploadOpt = Annotated[
@@ -23,15 +24,6 @@ UploadOpt = Annotated[
         help="Also send the measurements to this collector (OONI's collector protocol, "
         "e.g. a voipwatch serve --collector-spool server); they wait in the upload "
         "queue until it acknowledges them.",
-        show_default=False,
-    ),
-]
-QueueOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--queue",
-        envvar="VOIPWATCH_UPLOAD_QUEUE",
-        help="The upload queue folder (default: upload-queue in the user data directory).",
         show_default=False,
     ),
 ]
@@ -54,46 +46,6 @@ def _ask(text: str, question: str, *, yes: bool, upload: bool) -> None:
         problem("Nothing was measured." if not upload else "Nothing was measured or sent.")
         raise typer.Exit(2)
     consent.remember(upload=upload)
-
-
-def _send(queue_dir: Path | None, collector: str, *, json: bool, source: str = "") -> int:
-    """Deliver the queue to ``collector``; the exit status (0 all sent, 1 some left).
-
-    ``source`` is the local address to connect from (the probe's ``source_address``)."""
-    import time
-
-    import httpx
-
-    from voipwatch.upload import Queue, default_queue, deliver
-
-    queue = Queue(queue_dir or default_queue())
-    transport = httpx.HTTPTransport(local_address=source or None)
-    with httpx.Client(timeout=30.0, transport=transport) as client:
-        outcome = deliver(queue, collector, client, sleep=time.sleep)
-    if json:
-        write_line(
-            encoder.encode(
-                {
-                    "acknowledged": outcome.acknowledged,
-                    "rejected": [str(p) for p in outcome.rejected],
-                    "queued": outcome.queued,
-                    "error": str(outcome.error) if outcome.queued and outcome.error else None,
-                }
-            )
-        )
-    else:
-        err.print(
-            f"Uploaded {len(outcome.acknowledged)} measurement(s) to {collector}.", markup=False
-        )
-    for path in outcome.rejected:
-        problem(f"voipwatch upload: refused by the collector, kept in {path}")
-    if outcome.queued:
-        problem(
-            f"voipwatch upload: {outcome.queued} measurement(s) stay queued in {queue.root} "
-            f"({outcome.error}); run voipwatch upload --to {collector} later"
-        )
-        return 1
-    return 0
 
 
 def probe(
@@ -279,7 +231,7 @@ def probe(
     if queue is not None and upload is not None:
         for line in lines:
             queue.put(line)
-        status = _send(queue.root, upload, json=False, source=cfg.source_address)
+        status = send_queue(queue.root, upload, json=False, source=cfg.source_address)
     verdict_list = [
         judge_bytes(line, source=str(out_file), line=i + 1).verdict for i, line in enumerate(lines)
     ]
@@ -299,32 +251,3 @@ def probe(
             out.print(f"  {v.test_name}: {v.measurement_uid} ({v.status})", markup=False)
     if status:
         raise typer.Exit(status)
-
-
-def upload(
-    to: Annotated[
-        str,
-        typer.Option(
-            "--to", help="The collector's URL (as given to probe --upload).", show_default=False
-        ),
-    ],
-    queue_dir: QueueOpt = None,
-    json: JsonOpt = False,
-) -> None:
-    """Send the measurements waiting in the upload queue to a collector.
-
-    Each is retried a few times when the collector is down; what still fails stays
-    queued (exit status 1); what the collector refuses moves to the queue's rejected/
-    folder with its reason.
-    """
-    if not to.startswith(("http://", "https://")):
-        problem(f"voipwatch upload: --to: {to!r} is not an http:// or https:// URL")
-        raise typer.Exit(2)
-    status = _send(queue_dir, to, json=json)
-    if status:
-        raise typer.Exit(status)
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(probe)
-    app.command()(upload)

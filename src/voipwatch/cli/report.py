@@ -11,10 +11,6 @@ import typer
 from voipwatch.cli.options import DbOpt
 
 
-def register(app: typer.Typer) -> None:
-    app.command()(report)
-
-
 def report(
     country: Annotated[
         str, typer.Option("--country", help="Two-letter country code, e.g. IR.", show_default=False)
