@@ -9,6 +9,7 @@ import typer
 
 from voipwatch.cli.options import DbOpt, encoder, store_failures
 from voipwatch.console import write_line
+from voipwatch.errors import UsageError
 
 _AXES_HELP = (
     "measurement_start_day, probe_cc, probe_asn, test_name, input, domain; "
@@ -68,7 +69,6 @@ def aggregate(
     limits: hour only for ranges up to 7 days, year only beyond 365 days; without
     --since/--until the range is that of the matching measurements in the store.
     """
-    from voipwatch.errors import UsageError
     from voipwatch.store import aggregate as run_aggregate
     from voipwatch.store import open_store, parse_query, to_csv
 

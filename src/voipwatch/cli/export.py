@@ -9,6 +9,7 @@ import typer
 
 from voipwatch.cli.options import DbOpt, JsonOpt, encoder, store_failures
 from voipwatch.console import err, write_line
+from voipwatch.errors import UsageError
 
 
 def export(
@@ -24,7 +25,6 @@ def export(
 
     Measurements keep their raw bytes zstd-compressed in the raw_zstd column.
     """
-    from voipwatch.errors import UsageError
     from voipwatch.store import TIERS, export_tier, open_store
 
     with store_failures("export"):

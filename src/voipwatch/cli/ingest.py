@@ -17,7 +17,7 @@ from voipwatch.cli.options import (
     store_failures,
 )
 from voipwatch.cli.output import FAILED
-from voipwatch.console import Problems, err, write_line
+from voipwatch.console import Problems, err, progress, write_line
 
 
 def ingest(
@@ -54,7 +54,6 @@ def ingest(
     was killed can simply be run again. Records that cannot be read are reported on
     stderr and kept in the store's quarantine with the reason.
     """
-    from voipwatch.console import progress
     from voipwatch.store import IngestProgress, open_store
     from voipwatch.store import ingest as run_ingest
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from voipwatch.cli.options import DbOpt, JsonOpt, counts_table, encoder, store_failures
-from voipwatch.console import Problems, write_line
+from voipwatch.console import Problems, progress, write_line
 
 
 def rejudge(db: DbOpt = None, json: JsonOpt = False) -> None:
@@ -13,7 +13,6 @@ def rejudge(db: DbOpt = None, json: JsonOpt = False) -> None:
     replaced where they changed. Safe to interrupt and re-run; a second run changes
     nothing.
     """
-    from voipwatch.console import progress
     from voipwatch.store import open_store
     from voipwatch.store import rejudge as run_rejudge
 

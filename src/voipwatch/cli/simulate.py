@@ -9,6 +9,7 @@ import typer
 from voipwatch.cli.options import JsonOpt, said
 from voipwatch.cli.output import FAILED, INTERRUPTED, stdout_may_close
 from voipwatch.console import problem
+from voipwatch.errors import VoipwatchError
 
 
 def simulate(
@@ -22,7 +23,6 @@ def simulate(
     ] = False,
 ) -> None:
     """Run the probe inside a simulated censored network, one world per scenario (root)."""
-    from voipwatch.errors import VoipwatchError
     from voipwatch.sim.runner import simulate as run
 
     try:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -52,8 +53,6 @@ def send_queue(queue_dir: Path | None, collector: str, *, json: bool, source: st
     """Deliver the queue to ``collector``; the exit status (0 all sent, 1 some left).
 
     ``source`` is the local address to connect from (the probe's ``source_address``)."""
-    import time
-
     import httpx
 
     from voipwatch.upload import Queue, default_queue, deliver

@@ -8,7 +8,8 @@ import typer
 
 from voipwatch.cli.options import JsonOpt, PathsArg, encoder
 from voipwatch.cli.output import FAILED, bug, stdout_may_close
-from voipwatch.console import Problems, err, problem, write_line
+from voipwatch.console import Problems, err, problem, progress, write_line
+from voipwatch.errors import FingerprintTableError, InputError
 from voipwatch.untrusted import terminal_text
 
 if TYPE_CHECKING:
@@ -23,8 +24,6 @@ def verdicts(paths: PathsArg, json: JsonOpt = False) -> None:
     censor's fingerprint confirmed it. Output is streamed, so any input size runs in
     constant memory.
     """
-    from voipwatch.console import progress
-    from voipwatch.errors import FingerprintTableError, InputError
     from voipwatch.ooni.reader import Problem, read_paths
     from voipwatch.verdicts import judge
     from voipwatch.via import judge_via_bytes, verdict_object
