@@ -12,12 +12,11 @@ from voipwatch.cli.options import (
     JsonOpt,
     PathsArg,
     WorkersOpt,
-    counts_table,
-    encoder,
+    store_counts,
     store_failures,
 )
 from voipwatch.cli.output import FAILED
-from voipwatch.console import Problems, err, progress, write_line
+from voipwatch.console import Problems, err, progress
 
 
 def ingest(
@@ -80,13 +79,9 @@ def ingest(
             parts_dir=parts,
         )
     shown.summarise()
-    counts = stats.as_dict()
-    if json:
-        write_line(encoder.encode({"db": str(store.path), **counts}))
-    else:
-        keys = ["files", "read", "new", "duplicate", "quarantined"]
-        counts_table(f"ingested into {store.path}", counts, keys)
-        if stats.missing:
-            err.print(f"{stats.missing} path(s) not found", markup=False)
+    keys = ["files", "read", "new", "duplicate", "quarantined"]
+    store_counts(f"ingested into {store.path}", store.path, stats.as_dict(), keys, json=json)
+    if stats.missing and not json:
+        err.print(f"{stats.missing} path(s) not found", markup=False)
     if stats.new + stats.duplicate == 0:
         raise typer.Exit(FAILED)

@@ -15,7 +15,7 @@ import msgspec
 import typer
 
 from voipwatch.cli.output import FAILED, INTERRUPTED, USAGE
-from voipwatch.console import out, problem
+from voipwatch.console import out, problem, write_line
 from voipwatch.errors import FingerprintTableError, InvalidValue, StoreError, UsageError
 
 encoder = msgspec.json.Encoder()
@@ -79,6 +79,17 @@ def counts_table(title: str, counts: dict[str, int | float], keys: list[str]) ->
     table = Table(*keys, title=title, title_justify="left")
     table.add_row(*(f"{counts[k]:,}" for k in keys))
     out.print(table)
+
+
+def store_counts(
+    title: str, db: Path, counts: dict[str, int | float], keys: list[str], *, json: bool
+) -> None:
+    """What a command that writes the store counted: one JSON object naming the store,
+    or a table of ``keys``."""
+    if json:
+        write_line(encoder.encode({"db": str(db), **counts}))
+    else:
+        counts_table(title, counts, keys)
 
 
 WorkersOpt = Annotated[

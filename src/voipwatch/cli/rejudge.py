@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from voipwatch.cli.options import DbOpt, JsonOpt, counts_table, encoder, store_failures
-from voipwatch.console import Problems, progress, write_line
+from voipwatch.cli.options import DbOpt, JsonOpt, store_counts, store_failures
+from voipwatch.console import Problems, progress
 
 
 def rejudge(db: DbOpt = None, json: JsonOpt = False) -> None:
@@ -25,9 +25,5 @@ def rejudge(db: DbOpt = None, json: JsonOpt = False) -> None:
 
         stats = run_rejudge(store, on_problem=shown, on_progress=on_progress)
     shown.summarise()
-    counts = stats.as_dict()
-    if json:
-        write_line(encoder.encode({"db": str(store.path), **counts}))
-    else:
-        keys = ["measurements", "changed", "restamped", "failed", "rules_version"]
-        counts_table(f"rejudged {store.path}", counts, keys)
+    keys = ["measurements", "changed", "restamped", "failed", "rules_version"]
+    store_counts(f"rejudged {store.path}", store.path, stats.as_dict(), keys, json=json)

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from voipwatch.cli.options import JsonOpt, encoder
+from voipwatch.cli.output import USAGE
 from voipwatch.console import err, problem, write_line
 
 QueueOpt = Annotated[
@@ -43,7 +44,7 @@ def upload(
     """
     if not to.startswith(("http://", "https://")):
         problem(f"voipwatch upload: --to: {to!r} is not an http:// or https:// URL")
-        raise typer.Exit(2)
+        raise typer.Exit(USAGE)
     status = send_queue(queue_dir, to, json=json)
     if status:
         raise typer.Exit(status)
