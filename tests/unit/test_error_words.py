@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from voipwatch.cli import app
-from voipwatch.commands.options import said
+from voipwatch.cli.options import said
 from voipwatch.engine import create_engine
 from voipwatch.errors import InvalidValue, UsageError
 from voipwatch.fetch.layout import day_range, parse_tests

@@ -236,7 +236,7 @@ def test_evaluate_command_bad_input(
     assert r.exit_code == 1
     assert "holds no measurements" in r.output
     # Labels on networks the store never measured, and a malformed row: named, not fatal.
-    import voipwatch.commands.evaluate as cmd
+    import voipwatch.cli.evaluate as cmd
 
     monkeypatch.setattr(cmd, "_events", lambda store, stored: [])
     doc = json.loads((world / "labels.json").read_text())

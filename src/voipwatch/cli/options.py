@@ -1,4 +1,4 @@
-"""Options and helpers every command shares: the store option, JSON output, failures.
+"""Options and helpers every verb shares: the store option, JSON output, failures.
 
 A command module imports what it needs from here so that every verb spells ``--db``,
 ``--json`` and its exit statuses the same way (DESIGN.md, "Command line").
@@ -14,8 +14,9 @@ from typing import Annotated
 import msgspec
 import typer
 
-from voipwatch.console import out, problem
-from voipwatch.errors import InvalidValue
+from voipwatch.cli.output import FAILED, INTERRUPTED, USAGE
+from voipwatch.console import out, problem, write_line
+from voipwatch.errors import FingerprintTableError, InvalidValue, StoreError, UsageError
 
 encoder = msgspec.json.Encoder()
 
@@ -56,22 +57,20 @@ DbOpt = Annotated[
 @contextmanager
 def store_failures(command: str) -> Iterator[None]:
     """One line on stderr instead of a traceback: exit 2 for usage, 1 for the store."""
-    from voipwatch.errors import FingerprintTableError, StoreError, UsageError
-
     try:
         yield
     except UsageError as exc:
         problem(f"voipwatch {command}: {said(exc)}")
-        raise typer.Exit(2) from None
+        raise typer.Exit(USAGE) from None
     except (StoreError, FingerprintTableError) as exc:
         problem(f"voipwatch {command}: {exc}")
-        raise typer.Exit(1) from None
+        raise typer.Exit(FAILED) from None
     except KeyboardInterrupt:
         problem(
             f"voipwatch {command}: interrupted; every batch already written is complete, "
             "run the same command again to finish"
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(INTERRUPTED) from None
 
 
 def counts_table(title: str, counts: dict[str, int | float], keys: list[str]) -> None:
@@ -80,6 +79,17 @@ def counts_table(title: str, counts: dict[str, int | float], keys: list[str]) ->
     table = Table(*keys, title=title, title_justify="left")
     table.add_row(*(f"{counts[k]:,}" for k in keys))
     out.print(table)
+
+
+def store_counts(
+    title: str, db: Path, counts: dict[str, int | float], keys: list[str], *, json: bool
+) -> None:
+    """What a command that writes the store counted: one JSON object naming the store,
+    or a table of ``keys``."""
+    if json:
+        write_line(encoder.encode({"db": str(db), **counts}))
+    else:
+        counts_table(title, counts, keys)
 
 
 WorkersOpt = Annotated[

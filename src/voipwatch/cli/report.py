@@ -8,11 +8,7 @@ from typing import Annotated
 
 import typer
 
-from voipwatch.commands.options import DbOpt
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(report)
+from voipwatch.cli.options import DbOpt
 
 
 def report(
@@ -60,8 +56,8 @@ def report(
     """Write the advocacy brief on a country: what is blocked, how, since when and where,
     the evidence charts, the cost with its range and method, the legal context and the
     sources. Missing pieces (no events, no legal context) are said, never invented."""
-    from voipwatch.commands.options import store_failures
-    from voipwatch.commands.outfile import check_target, is_stdout, write_target
+    from voipwatch.cli.options import store_failures
+    from voipwatch.cli.outfile import check_target, is_stdout, write_target
     from voipwatch.console import err
     from voipwatch.errors import UsageError
     from voipwatch.report.brief import build_brief, make_scope

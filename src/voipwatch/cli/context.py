@@ -6,51 +6,47 @@ from typing import Annotated, Any
 
 import typer
 
-from voipwatch.commands.options import JsonOpt, encoder
+from voipwatch.cli.options import JsonOpt, encoder
 from voipwatch.console import out, problem, write_line
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def context(
-        country: Annotated[
-            str | None,
-            typer.Argument(help="ISO country code (e.g. MA); without it, the countries covered."),
-        ] = None,
-        json: JsonOpt = False,
-    ) -> None:
-        """Show a country's VoIP licensing, regulator, laws cited for blocking, net
-        neutrality, incumbent operator and international commitments, each with its
-        sources. What is not documented is left out, never guessed."""
-        from voipwatch.cases.legal import all_contexts, load_context
-        from voipwatch.errors import InputError
+def context(
+    country: Annotated[
+        str | None,
+        typer.Argument(help="ISO country code (e.g. MA); without it, the countries covered."),
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Show a country's VoIP licensing, regulator, laws cited for blocking, net
+    neutrality, incumbent operator and international commitments, each with its
+    sources. What is not documented is left out, never guessed."""
+    from voipwatch.cases.legal import all_contexts, load_context
+    from voipwatch.errors import InputError
 
-        try:
-            if country is None:
-                contexts = all_contexts()
-                for c in contexts:
-                    if json:
-                        write_line(encoder.encode(c.to_dict()))
-                    else:
-                        out.print(
-                            f"{c.country}  {c.name}: {c.statements()} statements", markup=False
-                        )
-                return
-            code = country.strip().upper()
-            if len(code) != 2 or not code.isalpha():
-                problem(f"voipwatch context: {country!r} is not an ISO 3166 alpha-2 code (e.g. MA)")
-                raise typer.Exit(2)
-            ctx = load_context(code)
-        except InputError as exc:
-            problem(f"voipwatch context: {exc}")
-            raise typer.Exit(1) from None
-        if ctx is None:
-            problem(f"voipwatch context: no legal context is documented for {code} yet")
-            raise typer.Exit(1)
-        if json:
-            write_line(encoder.encode(ctx.to_dict()))
+    try:
+        if country is None:
+            contexts = all_contexts()
+            for c in contexts:
+                if json:
+                    write_line(encoder.encode(c.to_dict()))
+                else:
+                    out.print(f"{c.country}  {c.name}: {c.statements()} statements", markup=False)
             return
-        show(ctx.to_dict())
+        code = country.strip().upper()
+        if len(code) != 2 or not code.isalpha():
+            problem(f"voipwatch context: {country!r} is not an ISO 3166 alpha-2 code (e.g. MA)")
+            raise typer.Exit(2)
+        ctx = load_context(code)
+    except InputError as exc:
+        problem(f"voipwatch context: {exc}")
+        raise typer.Exit(1) from None
+    if ctx is None:
+        problem(f"voipwatch context: no legal context is documented for {code} yet")
+        raise typer.Exit(1)
+    if json:
+        write_line(encoder.encode(ctx.to_dict()))
+        return
+    show(ctx.to_dict())
 
 
 LABELS = {

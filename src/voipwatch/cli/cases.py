@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from voipwatch.commands.options import DbOpt, JsonOpt, counts_table, encoder, store_failures
+from voipwatch.cli.options import DbOpt, JsonOpt, counts_table, encoder, store_failures
 from voipwatch.console import Problems, err, problem, show_line, write_line
 from voipwatch.report.charts.base import money
 
@@ -22,10 +22,6 @@ cases_app = typer.Typer(
     "annotate and export them, with the detected events that match them and their cost.",
     no_args_is_help=True,
 )
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(cases_app, name="cases")
 
 
 def _day(value: str | None, option: str) -> date | None:
@@ -347,7 +343,7 @@ def export(
     """
     from voipwatch.cases import export as ex
     from voipwatch.cases.registry import list_cases
-    from voipwatch.commands.outfile import check_target, is_stdout, write_target
+    from voipwatch.cli.outfile import check_target, is_stdout, write_target
     from voipwatch.errors import UsageError
     from voipwatch.store import open_store
 

@@ -7,11 +7,7 @@ from typing import Annotated
 
 import typer
 
-from voipwatch.commands.options import JsonOpt
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(demo)
+from voipwatch.cli.options import JsonOpt
 
 
 def _free_port(host: str, wanted: int) -> int:
@@ -65,7 +61,7 @@ def demo(
     import time
 
     from voipwatch import demo as demo_mod
-    from voipwatch.commands.options import encoder, store_failures
+    from voipwatch.cli.options import encoder, store_failures
     from voipwatch.console import err, problem, write_line
     from voipwatch.store import open_store
 
@@ -118,7 +114,7 @@ def demo(
                 markup=False,
             )
         return
-    from voipwatch.commands.serve import serve_store
+    from voipwatch.cli.serve import serve_store
 
     try:
         port = _free_port(host, port)

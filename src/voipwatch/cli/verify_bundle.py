@@ -8,10 +8,6 @@ from typing import Annotated
 import typer
 
 
-def register(app: typer.Typer) -> None:
-    app.command("verify-bundle")(verify_bundle)
-
-
 def verify_bundle(
     path: Annotated[Path, typer.Argument(help="The bundle (.zip) that report --bundle wrote.")],
 ) -> None:

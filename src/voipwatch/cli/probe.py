@@ -1,4 +1,4 @@
-"""``voipwatch probe``: measure this network; and ``voipwatch upload``: send what is queued.
+"""``voipwatch probe``: measure this network.
 
 The probe asks for consent before anything touches the network, locates itself
 (country and network, never the address: see :mod:`voipwatch.locate`), measures,
@@ -8,13 +8,24 @@ queue to a collector (after a second consent, to uploading).
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from voipwatch.commands.options import JsonOpt, encoder, said
-from voipwatch.console import err, out, problem, write_line
+from voipwatch.cli.options import JsonOpt, encoder, said
+from voipwatch.cli.outfile import check_target
+from voipwatch.cli.output import OK, USAGE
+from voipwatch.cli.upload import QueueOpt, send_queue
+from voipwatch.console import err, out, problem, progress, write_line
+from voipwatch.errors import LocationDbError, UsageError
+
+if TYPE_CHECKING:
+    from voipwatch.probe import ProbeConfig
+    from voipwatch.probe.route import ToolSpec
+    from voipwatch.upload import Queue
 
 UploadOpt = Annotated[
     str | None,
@@ -23,15 +34,6 @@ UploadOpt = Annotated[
         help="Also send the measurements to this collector (OONI's collector protocol, "
         "e.g. a voipwatch serve --collector-spool server); they wait in the upload "
         "queue until it acknowledges them.",
-        show_default=False,
-    ),
-]
-QueueOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--queue",
-        envvar="VOIPWATCH_UPLOAD_QUEUE",
-        help="The upload queue folder (default: upload-queue in the user data directory).",
         show_default=False,
     ),
 ]
@@ -48,52 +50,12 @@ def _ask(text: str, question: str, *, yes: bool, upload: bool) -> None:
             "voipwatch probe: this needs your consent, and there is no terminal to ask "
             "on. Run it once interactively, or pass --yes if you accept the risks:\n" + text
         )
-        raise typer.Exit(2)
+        raise typer.Exit(USAGE)
     err.print(text, markup=False)
     if not typer.confirm(question, default=False, err=True):
         problem("Nothing was measured." if not upload else "Nothing was measured or sent.")
-        raise typer.Exit(2)
+        raise typer.Exit(USAGE)
     consent.remember(upload=upload)
-
-
-def _send(queue_dir: Path | None, collector: str, *, json: bool, source: str = "") -> int:
-    """Deliver the queue to ``collector``; the exit status (0 all sent, 1 some left).
-
-    ``source`` is the local address to connect from (the probe's ``source_address``)."""
-    import time
-
-    import httpx
-
-    from voipwatch.upload import Queue, default_queue, deliver
-
-    queue = Queue(queue_dir or default_queue())
-    transport = httpx.HTTPTransport(local_address=source or None)
-    with httpx.Client(timeout=30.0, transport=transport) as client:
-        outcome = deliver(queue, collector, client, sleep=time.sleep)
-    if json:
-        write_line(
-            encoder.encode(
-                {
-                    "acknowledged": outcome.acknowledged,
-                    "rejected": [str(p) for p in outcome.rejected],
-                    "queued": outcome.queued,
-                    "error": str(outcome.error) if outcome.queued and outcome.error else None,
-                }
-            )
-        )
-    else:
-        err.print(
-            f"Uploaded {len(outcome.acknowledged)} measurement(s) to {collector}.", markup=False
-        )
-    for path in outcome.rejected:
-        problem(f"voipwatch upload: refused by the collector, kept in {path}")
-    if outcome.queued:
-        problem(
-            f"voipwatch upload: {outcome.queued} measurement(s) stay queued in {queue.root} "
-            f"({outcome.error}); run voipwatch upload --to {collector} later"
-        )
-        return 1
-    return 0
 
 
 def probe(
@@ -177,25 +139,55 @@ def probe(
     a collector. A plain-language summary goes to stdout (with --json: one verdict per
     measurement).
     """
-    import os
-    from datetime import UTC, datetime
+    from voipwatch.probe import consent
 
+    ids, cfg, tool = _settings(
+        apps,
+        plane,
+        config,
+        helper_host=helper_host,
+        via_tool=via_tool,
+        residual=residual,
+        upload=upload,
+    )
+    if plane != "signalling" and not cfg.helper.address:
+        problem(
+            "voipwatch probe: no call-plane test helper configured (--helper, or "
+            "[probe.helper] address): "
+            "only the apps' own servers and public STUN servers are tested"
+        )
+    _ask(consent.RISKS, "Measure this network now?", yes=yes, upload=False)
+    if upload is not None:
+        _ask(consent.UPLOAD_RISKS, "Upload the measurements?", yes=yes, upload=True)
+    out_file, queue = _outputs(out_file, queue_dir, queued=upload is not None)
+    cfg = _located(cfg, probe_cc, probe_asn, location_db or [])
+    lines = _measure(cfg, ids, plane, tool)
+    out_file.write_bytes(b"".join(line + b"\n" for line in lines))
+    status = OK
+    if queue is not None and upload is not None:
+        for line in lines:
+            queue.put(line)
+        status = send_queue(queue.root, upload, json=False, source=cfg.source_address)
+    _show(lines, out_file, json=json, via=tool is not None)
+    if status:
+        raise typer.Exit(status)
+
+
+def _settings(
+    apps: str | None,
+    plane: str,
+    config: Path | None,
+    *,
+    helper_host: str | None,
+    via_tool: str | None,
+    residual: bool,
+    upload: str | None,
+) -> tuple[list[str], ProbeConfig, ToolSpec | None]:
+    """The apps, configuration and tool the options ask for; exit 2 when they cannot be."""
     import msgspec.structs
-    import platformdirs
 
-    from voipwatch.catalog import load as load_catalog
-    from voipwatch.commands.outfile import check_target
-    from voipwatch.console import progress
-    from voipwatch.errors import LocationDbError, UsageError
-    from voipwatch.locate import describe, where
-    from voipwatch.probe import consent, load_config, resolve_apps
-    from voipwatch.probe import run as run_probe
-    from voipwatch.probe import summary as probe_summary
+    from voipwatch.probe import load_config, resolve_apps
     from voipwatch.probe.route import BadTool, parse_tool
-    from voipwatch.upload import Queue, default_queue
-    from voipwatch.verdicts import judge_bytes
-    from voipwatch.via import judge_via, verdict_object
-    from voipwatch.via import summary as via_summary
 
     try:
         if plane not in ("signalling", "media", "all"):
@@ -225,17 +217,19 @@ def probe(
             raise UsageError(f"--upload: {upload!r} is not an http:// or https:// URL")
     except UsageError as exc:
         problem(f"voipwatch probe: {said(exc)}")
-        raise typer.Exit(2) from None
-    if plane != "signalling" and not cfg.helper.address:
-        problem(
-            "voipwatch probe: no call-plane test helper configured (--helper, or "
-            "[probe.helper] address): "
-            "only the apps' own servers and public STUN servers are tested"
-        )
+        raise typer.Exit(USAGE) from None
+    return ids, cfg, tool
 
-    _ask(consent.RISKS, "Measure this network now?", yes=yes, upload=False)
-    if upload is not None:
-        _ask(consent.UPLOAD_RISKS, "Upload the measurements?", yes=yes, upload=True)
+
+def _outputs(
+    out_file: Path | None, queue_dir: Path | None, *, queued: bool
+) -> tuple[Path, Queue | None]:
+    """The file the measurements go to (made empty, so a run that fails later leaves no
+    stale evidence there) and, when ``queued``, the upload queue; exit 2 when the file
+    cannot be written."""
+    import platformdirs
+
+    from voipwatch.upload import Queue, default_queue
 
     try:
         if out_file is None:
@@ -245,26 +239,37 @@ def probe(
             out_file.parent.mkdir(parents=True, exist_ok=True)
         check_target(out_file)
         out_file.touch()
-        queue = Queue(queue_dir or default_queue()) if upload is not None else None
+        queue = Queue(queue_dir or default_queue()) if queued else None
     except UsageError as exc:
         problem(f"voipwatch probe: {said(exc)}")
-        raise typer.Exit(2) from None
+        raise typer.Exit(USAGE) from None
     except OSError as exc:
         problem(f"voipwatch probe: --out {out_file}: {exc.strerror or exc}")
-        raise typer.Exit(2) from None
+        raise typer.Exit(USAGE) from None
+    return out_file, queue
+
+
+def _located(
+    cfg: ProbeConfig, cc: str | None, asn: str | None, databases: list[Path]
+) -> ProbeConfig:
+    """``cfg`` with the country and network the measurements will record, said on stderr;
+    exit 2 when a location database named cannot be read."""
+    from voipwatch.locate import describe, where
 
     try:
         cfg, location = where(
-            cfg,
-            cc=probe_cc,
-            asn=probe_asn,
-            databases=[str(p) for p in location_db or []],
-            env=os.environ,
+            cfg, cc=cc, asn=asn, databases=[str(p) for p in databases], env=os.environ
         )
     except LocationDbError as exc:
         problem(f"voipwatch probe: --location-db {exc}")
-        raise typer.Exit(2) from None
+        raise typer.Exit(USAGE) from None
     err.print(describe(location), markup=False)
+    return cfg
+
+
+def _measure(cfg: ProbeConfig, ids: list[str], plane: str, tool: ToolSpec | None) -> list[bytes]:
+    """Run the tests, with progress on stderr; each measurement as the JSON line written."""
+    from voipwatch.probe import run
 
     with progress() as bar:
         task = bar.add_task("probe", total=None, detail="")
@@ -272,59 +277,34 @@ def probe(
         def on_progress(done: int, total: int, what: str) -> None:
             bar.update(task, completed=done, total=total, detail=what)
 
-        measurements = run_probe(cfg, ids, on_progress=on_progress, plane=plane, tool=tool)
-    lines = [encoder.encode(m) for m in measurements]
-    out_file.write_bytes(b"".join(line + b"\n" for line in lines))
-    status = 0
-    if queue is not None and upload is not None:
-        for line in lines:
-            queue.put(line)
-        status = _send(queue.root, upload, json=False, source=cfg.source_address)
-    verdict_list = [
+        measurements = run(cfg, ids, on_progress=on_progress, plane=plane, tool=tool)
+    return [encoder.encode(m) for m in measurements]
+
+
+def _show(lines: list[bytes], out_file: Path, *, json: bool, via: bool) -> None:
+    """Judge the measurements as written to ``out_file`` and say what they show: one
+    verdict per line with ``json``, else a plain-language summary (and, measured ``via``
+    a tool, what it changed) and where the evidence is."""
+    from voipwatch.catalog import load as load_catalog
+    from voipwatch.probe import summary
+    from voipwatch.verdicts import judge_bytes
+    from voipwatch.via import judge_via_bytes, verdict_object
+    from voipwatch.via import summary as via_summary
+
+    verdicts = [
         judge_bytes(line, source=str(out_file), line=i + 1).verdict for i, line in enumerate(lines)
     ]
-    outcomes = [judge_via(m, v) for m, v in zip(measurements, verdict_list, strict=True)]
+    outcomes = [judge_via_bytes(line, v) for line, v in zip(lines, verdicts, strict=True)]
     if json:
-        for v, o in zip(verdict_list, outcomes, strict=True):
+        for v, o in zip(verdicts, outcomes, strict=True):
             write_line(encoder.encode(verdict_object(v, o)))
-    else:
-        for text in probe_summary(verdict_list):
+        return
+    for text in summary(verdicts):
+        out.print(text, markup=False)
+    if via:
+        out.print("", markup=False)
+        for text in via_summary([x for o in outcomes for x in o], load_catalog()):
             out.print(text, markup=False)
-        if tool is not None:
-            out.print("", markup=False)
-            for text in via_summary([x for o in outcomes for x in o], load_catalog()):
-                out.print(text, markup=False)
-        out.print(f"\nEvidence: {out_file}", markup=False)
-        for v in verdict_list:
-            out.print(f"  {v.test_name}: {v.measurement_uid} ({v.status})", markup=False)
-    if status:
-        raise typer.Exit(status)
-
-
-def upload(
-    to: Annotated[
-        str,
-        typer.Option(
-            "--to", help="The collector's URL (as given to probe --upload).", show_default=False
-        ),
-    ],
-    queue_dir: QueueOpt = None,
-    json: JsonOpt = False,
-) -> None:
-    """Send the measurements waiting in the upload queue to a collector.
-
-    Each is retried a few times when the collector is down; what still fails stays
-    queued (exit status 1); what the collector refuses moves to the queue's rejected/
-    folder with its reason.
-    """
-    if not to.startswith(("http://", "https://")):
-        problem(f"voipwatch upload: --to: {to!r} is not an http:// or https:// URL")
-        raise typer.Exit(2)
-    status = _send(queue_dir, to, json=json)
-    if status:
-        raise typer.Exit(status)
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(probe)
-    app.command()(upload)
+    out.print(f"\nEvidence: {out_file}", markup=False)
+    for v in verdicts:
+        out.print(f"  {v.test_name}: {v.measurement_uid} ({v.status})", markup=False)

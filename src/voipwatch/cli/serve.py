@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from voipwatch.commands.options import DbOpt, store_failures
+from voipwatch.cli.options import DbOpt, store_failures
 from voipwatch.console import problem
 
 if TYPE_CHECKING:
@@ -166,75 +166,73 @@ DemoOpt = Annotated[
 ]
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def serve(
-        db: DbOpt = None,
-        host: HostOpt = "127.0.0.1",
-        port: PortOpt = 8000,
-        token: TokenOpt = None,
-        cors_origin: CorsOpt = None,
-        allowed_host: AllowedHostOpt = None,
-        demo: DemoOpt = False,
-        warm: WarmOpt = True,
-        collector_spool: SpoolOpt = None,
-        collector_rate: RateOpt = 600,
-        watch: WatchOpt = None,
-        poll: PollOpt = 5.0,
-        webhook: WebhookOpt = None,
-        webhook_secret_file: SecretOpt = None,
-        fetch_every: EveryOpt = None,
-        cc: CcOpt = None,
-        test: TestOpt = None,
-        mirror: MirrorOpt = None,
-        endpoint: EndpointOpt = None,
-        bucket: BucketOpt = None,
-        scheduler: SchedulerOpt = None,
-    ) -> None:
-        """Serve the dashboard and the JSON API (OpenAPI at /openapi.json) over a store.
+def serve(
+    db: DbOpt = None,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    token: TokenOpt = None,
+    cors_origin: CorsOpt = None,
+    allowed_host: AllowedHostOpt = None,
+    demo: DemoOpt = False,
+    warm: WarmOpt = True,
+    collector_spool: SpoolOpt = None,
+    collector_rate: RateOpt = 600,
+    watch: WatchOpt = None,
+    poll: PollOpt = 5.0,
+    webhook: WebhookOpt = None,
+    webhook_secret_file: SecretOpt = None,
+    fetch_every: EveryOpt = None,
+    cc: CcOpt = None,
+    test: TestOpt = None,
+    mirror: MirrorOpt = None,
+    endpoint: EndpointOpt = None,
+    bucket: BucketOpt = None,
+    scheduler: SchedulerOpt = None,
+) -> None:
+    """Serve the dashboard and the JSON API (OpenAPI at /openapi.json) over a store.
 
-        Read-only unless --token (or VOIPWATCH_TOKEN) is given; the token is never
-        logged. With --watch, the server also ingests what arrives in a folder and
-        recomputes the events after each batch. Stop with Ctrl-C.
-        """
-        if webhook and watch is None:
-            problem("voipwatch serve: --webhook announces what --watch ingests; give --watch DIR")
-            raise typer.Exit(2)
-        if (fetch_every or scheduler) and watch is None:
-            problem("voipwatch serve: --fetch-every and --scheduler work through --watch DIR")
-            raise typer.Exit(2)
-        fetching = None
-        if fetch_every is not None:
-            with store_failures("serve"):
-                fetching = _fetch_plan(fetch_every, cc, test, mirror, watch, endpoint, bucket)
-        if webhook and webhook_secret_file is None:
-            problem("voipwatch serve: --webhook needs --webhook-secret-file to sign with")
-            raise typer.Exit(2)
-        secret = b""
-        if webhook_secret_file is not None:
-            try:
-                secret = webhook_secret_file.read_bytes().strip()
-            except OSError as exc:
-                problem(f"voipwatch serve: {webhook_secret_file}: {exc.strerror or exc}")
-                raise typer.Exit(2) from None
-        serve_store(
-            db,
-            host=host,
-            port=port,
-            token=token,
-            cors=cors_origin or [],
-            demo=demo,
-            warm=warm,
-            allowed=allowed_host or [],
-            collector_spool=collector_spool,
-            collector_rate=collector_rate,
-            watch=watch,
-            poll=poll,
-            webhooks=webhook or [],
-            secret=secret,
-            fetching=fetching,
-            scheduler=scheduler,
-        )
+    Read-only unless --token (or VOIPWATCH_TOKEN) is given; the token is never
+    logged. With --watch, the server also ingests what arrives in a folder and
+    recomputes the events after each batch. Stop with Ctrl-C.
+    """
+    if webhook and watch is None:
+        problem("voipwatch serve: --webhook announces what --watch ingests; give --watch DIR")
+        raise typer.Exit(2)
+    if (fetch_every or scheduler) and watch is None:
+        problem("voipwatch serve: --fetch-every and --scheduler work through --watch DIR")
+        raise typer.Exit(2)
+    fetching = None
+    if fetch_every is not None:
+        with store_failures("serve"):
+            fetching = _fetch_plan(fetch_every, cc, test, mirror, watch, endpoint, bucket)
+    if webhook and webhook_secret_file is None:
+        problem("voipwatch serve: --webhook needs --webhook-secret-file to sign with")
+        raise typer.Exit(2)
+    secret = b""
+    if webhook_secret_file is not None:
+        try:
+            secret = webhook_secret_file.read_bytes().strip()
+        except OSError as exc:
+            problem(f"voipwatch serve: {webhook_secret_file}: {exc.strerror or exc}")
+            raise typer.Exit(2) from None
+    serve_store(
+        db,
+        host=host,
+        port=port,
+        token=token,
+        cors=cors_origin or [],
+        demo=demo,
+        warm=warm,
+        allowed=allowed_host or [],
+        collector_spool=collector_spool,
+        collector_rate=collector_rate,
+        watch=watch,
+        poll=poll,
+        webhooks=webhook or [],
+        secret=secret,
+        fetching=fetching,
+        scheduler=scheduler,
+    )
 
 
 def _fetch_plan(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from voipwatch.commands.options import JsonOpt, encoder, store_failures
+from voipwatch.cli.options import JsonOpt, encoder, store_failures
 from voipwatch.console import out, problem, write_line
 from voipwatch.report.charts.base import money
 
@@ -57,69 +57,65 @@ def _money(x: float) -> str:
     return money(x, "")
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def cost(
-        country: Annotated[str, typer.Option("--country", help="ISO country code (BR or BRA).")],
-        app_name: Annotated[
-            str,
-            typer.Option(
-                "--app",
-                help="whatsapp, telegram, signal, viber, ..., facebook, x, voip (calls of every "
-                "app) or internet (a full shutdown).",
-            ),
-        ],
-        start: Annotated[str, typer.Option("--start", help="First day of the block, YYYY-MM-DD.")],
-        hours: Annotated[float, typer.Option("--hours", help="How long it lasted, in hours.")],
-        networks: Annotated[
-            str | None,
-            typer.Option(
-                "--networks", help="Only these networks: ASN[,ASN...] (default: national)."
-            ),
-        ] = None,
-        share: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--share",
-                help="Market share of a blocked network, ASN=0.3 (repeat). Without it the "
-                "share is a flagged proxy.",
-            ),
-        ] = None,
-        calls_only: Annotated[
-            bool, typer.Option("--calls-only", help="Calls were blocked, messages were not.")
-        ] = False,
-        json: JsonOpt = False,
-    ) -> None:
-        """Estimate what a block cost: low / central / high, every input with its source.
+def cost(
+    country: Annotated[str, typer.Option("--country", help="ISO country code (BR or BRA).")],
+    app_name: Annotated[
+        str,
+        typer.Option(
+            "--app",
+            help="whatsapp, telegram, signal, viber, ..., facebook, x, voip (calls of every "
+            "app) or internet (a full shutdown).",
+        ),
+    ],
+    start: Annotated[str, typer.Option("--start", help="First day of the block, YYYY-MM-DD.")],
+    hours: Annotated[float, typer.Option("--hours", help="How long it lasted, in hours.")],
+    networks: Annotated[
+        str | None,
+        typer.Option("--networks", help="Only these networks: ASN[,ASN...] (default: national)."),
+    ] = None,
+    share: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--share",
+            help="Market share of a blocked network, ASN=0.3 (repeat). Without it the "
+            "share is a flagged proxy.",
+        ),
+    ] = None,
+    calls_only: Annotated[
+        bool, typer.Option("--calls-only", help="Calls were blocked, messages were not.")
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Estimate what a block cost: low / central / high, every input with its source.
 
-        cost = daily GDP x Deloitte's full-shutdown loss rate for the country's
-        connectivity tier x app weight x share affected x days. Third-party figures
-        (Top10VPN) are shown beside it as contested comparisons, never mixed in.
-        """
-        from datetime import date
+    cost = daily GDP x Deloitte's full-shutdown loss rate for the country's
+    connectivity tier x app weight x share affected x days. Third-party figures
+    (Top10VPN) are shown beside it as contested comparisons, never mixed in.
+    """
+    from datetime import date
 
-        from voipwatch.cost import estimate
-        from voipwatch.errors import UsageError
+    from voipwatch.cost import estimate
+    from voipwatch.errors import UsageError
 
-        with store_failures("cost"), _input_failures():
-            try:
-                day = date.fromisoformat(start)
-            except ValueError:
-                raise UsageError(f"--start: {start!r} is not a date (YYYY-MM-DD)") from None
-            nets, shares = parse_networks(networks, share or [])
-            result = estimate(
-                country,
-                app_name,
-                day,
-                hours,
-                networks=nets or None,
-                network_shares=shares or None,
-                calls_only=calls_only,
-            )
-        if json:
-            write_line(encoder.encode(result))
-            return
-        show(result)
+    with store_failures("cost"), _input_failures():
+        try:
+            day = date.fromisoformat(start)
+        except ValueError:
+            raise UsageError(f"--start: {start!r} is not a date (YYYY-MM-DD)") from None
+        nets, shares = parse_networks(networks, share or [])
+        result = estimate(
+            country,
+            app_name,
+            day,
+            hours,
+            networks=nets or None,
+            network_shares=shares or None,
+            calls_only=calls_only,
+        )
+    if json:
+        write_line(encoder.encode(result))
+        return
+    show(result)
 
 
 def show(e: object) -> None:

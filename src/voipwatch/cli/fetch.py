@@ -8,26 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from voipwatch.commands.options import JsonOpt, encoder, said
+from voipwatch.cli.options import JsonOpt, encoder, said
 from voipwatch.console import err, problem, write_line
 
 if TYPE_CHECKING:
     import httpx
 
     from voipwatch.fetch.layout import Selection
-
-_HELP = """Download OONI measurements into a local mirror, ready for `voipwatch ingest`.
-
-By default from OONI's public bucket (anonymous; `raw/YYYYMMDD/HH/CC/<test>/` JSONL
-cans and older postcans), keeping its layout below --out: files already there and
-intact are not fetched again, so an interrupted fetch is resumed by running it again,
-and a damaged file is fetched anew. With --api, a few measurements from the OONI API
-instead (it is rate-limited and not meant for bulk work), appended to one JSONL file.
-"""
-
-
-def register(app: typer.Typer) -> None:
-    app.command(name="fetch", help=_HELP)(fetch)
 
 
 def fetch(
@@ -76,6 +63,14 @@ def fetch(
     ] = 1.0,
     json: JsonOpt = False,
 ) -> None:
+    """Download OONI measurements into a local mirror, ready for `voipwatch ingest`.
+
+    By default from OONI's public bucket (anonymous; `raw/YYYYMMDD/HH/CC/<test>/` JSONL
+    cans and older postcans), keeping its layout below --out: files already there and
+    intact are not fetched again, so an interrupted fetch is resumed by running it again,
+    and a damaged file is fetched anew. With --api, a few measurements from the OONI API
+    instead (it is rate-limited and not meant for bulk work), appended to one JSONL file.
+    """
     from voipwatch.errors import FetchError, UsageError
     from voipwatch.fetch import layout
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from voipwatch.commands.options import DbOpt, JsonOpt, encoder, store_failures
+from voipwatch.cli.options import DbOpt, JsonOpt, encoder, store_failures
 from voipwatch.console import out, problem, write_line
 
 if TYPE_CHECKING:
@@ -112,85 +112,83 @@ def _table(report: dict[str, Any]) -> None:
         )
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def evaluate(
-        labels: Annotated[
-            Path,
-            typer.Option(
-                "--labels",
-                help="Event labels in OONI's shape (labels.json of a "
-                "generated world, or OONI's own event-label files).",
-            ),
-        ],
-        db: DbOpt = None,
-        stored: Annotated[
-            bool,
-            typer.Option(
-                "--stored",
-                help="Score the events `voipwatch events` stored instead of detecting afresh.",
-            ),
-        ] = False,
-        json: JsonOpt = False,
-    ) -> None:
-        """Score the event detector against labelled events (OONI's protocol).
+def evaluate(
+    labels: Annotated[
+        Path,
+        typer.Option(
+            "--labels",
+            help="Event labels in OONI's shape (labels.json of a "
+            "generated world, or OONI's own event-label files).",
+        ),
+    ],
+    db: DbOpt = None,
+    stored: Annotated[
+        bool,
+        typer.Option(
+            "--stored",
+            help="Score the events `voipwatch events` stored instead of detecting afresh.",
+        ),
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Score the event detector against labelled events (OONI's protocol).
 
-        A label is found when an event's onset lies within its onset bracket +/- 24 h;
-        latency runs from the earliest onset; false alarms are counted per quiet
-        series-week in the 14 days before each label; recall is given per size band;
-        target changes must not be reported as blocks, nor throttles (scored as
-        throttling events) as blocks. Labels without coverage or not
-        scoreable are excluded and counted, not scored as misses.
-        """
-        from voipwatch.errors import InputError
-        from voipwatch.events.evaluate import score
-        from voipwatch.events.labels import load_labels
-        from voipwatch.store import open_store
+    A label is found when an event's onset lies within its onset bracket +/- 24 h;
+    latency runs from the earliest onset; false alarms are counted per quiet
+    series-week in the 14 days before each label; recall is given per size band;
+    target changes must not be reported as blocks, nor throttles (scored as
+    throttling events) as blocks. Labels without coverage or not
+    scoreable are excluded and counted, not scored as misses.
+    """
+    from voipwatch.errors import InputError
+    from voipwatch.events.evaluate import score
+    from voipwatch.events.labels import load_labels
+    from voipwatch.store import open_store
 
-        try:
-            label_set = load_labels(labels)
-        except InputError as exc:
-            problem(f"voipwatch evaluate: {exc}")
-            raise typer.Exit(1) from None
-        for message in label_set.malformed:
-            problem(f"voipwatch evaluate: left out: {message}")
-        if not label_set.labels:
-            problem(f"voipwatch evaluate: {labels}: no event labels to score")
-            raise typer.Exit(1)
-        if db is not None and not db.expanduser().exists():
-            problem(
-                f"voipwatch evaluate: no store at {db}: ingest measurements into it first "
-                "(voipwatch ingest PATH --db FILE)"
-            )
-            raise typer.Exit(1)
-        with store_failures("evaluate"), open_store(db, read_only=stored) as store:
-            networks, first, last = _coverage(store)
-            if not networks:
-                problem(
-                    f"voipwatch evaluate: the store {store.path} holds no measurements: "
-                    "ingest some first (voipwatch ingest PATH)"
-                )
-                raise typer.Exit(1)
-            events = _events(store, stored)
-        from datetime import UTC
-
-        report = score(
-            label_set.labels,
-            events,
-            networks=networks,
-            data_start=first.replace(tzinfo=UTC) if first is not None else None,
-            data_end=last.replace(tzinfo=UTC) if last is not None else None,
+    try:
+        label_set = load_labels(labels)
+    except InputError as exc:
+        problem(f"voipwatch evaluate: {exc}")
+        raise typer.Exit(1) from None
+    for message in label_set.malformed:
+        problem(f"voipwatch evaluate: left out: {message}")
+    if not label_set.labels:
+        problem(f"voipwatch evaluate: {labels}: no event labels to score")
+        raise typer.Exit(1)
+    if db is not None and not db.expanduser().exists():
+        problem(
+            f"voipwatch evaluate: no store at {db}: ingest measurements into it first "
+            "(voipwatch ingest PATH --db FILE)"
         )
-        result = report.to_dict()
-        result["malformed"] = len(label_set.malformed)
-        for note in report.notes:
-            problem(f"voipwatch evaluate: {note}")
-        if report.scored == [] and not report.target_changes:
+        raise typer.Exit(1)
+    with store_failures("evaluate"), open_store(db, read_only=stored) as store:
+        networks, first, last = _coverage(store)
+        if not networks:
             problem(
-                "voipwatch evaluate: no label could be scored "
-                f"({', '.join(f'{n} {r}' for r, n in result['excluded_by_reason'].items())})"
+                f"voipwatch evaluate: the store {store.path} holds no measurements: "
+                "ingest some first (voipwatch ingest PATH)"
             )
-        if json:
-            write_line(encoder.encode(result))
-        else:
-            _table(result)
+            raise typer.Exit(1)
+        events = _events(store, stored)
+    from datetime import UTC
+
+    report = score(
+        label_set.labels,
+        events,
+        networks=networks,
+        data_start=first.replace(tzinfo=UTC) if first is not None else None,
+        data_end=last.replace(tzinfo=UTC) if last is not None else None,
+    )
+    result = report.to_dict()
+    result["malformed"] = len(label_set.malformed)
+    for note in report.notes:
+        problem(f"voipwatch evaluate: {note}")
+    if report.scored == [] and not report.target_changes:
+        problem(
+            "voipwatch evaluate: no label could be scored "
+            f"({', '.join(f'{n} {r}' for r, n in result['excluded_by_reason'].items())})"
+        )
+    if json:
+        write_line(encoder.encode(result))
+    else:
+        _table(result)
