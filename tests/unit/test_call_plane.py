@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_probe_support import DnsServer, loopback_ip, needs_root
 from typer.testing import CliRunner
 
 from voipwatch.cli import app
@@ -26,6 +25,11 @@ from voipwatch.helper import sip as helper_sip
 from voipwatch.probe import media, run, sip, stun, udp
 from voipwatch.probe.config import HelperConfig, ProbeConfig, Resolvers, parse_config
 from voipwatch.probe.experiments.calls import sample_ports
+from voipwatch.testing import DnsServer, loopback_ip
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="binds ports 80/443/5222 on loopback addresses (root)"
+)
 
 #: The probe's sockets are bound here, so a leaked client address is easy to find.
 CLIENT = "127.0.0.2"

@@ -12,7 +12,6 @@ import json
 from datetime import date, datetime
 from pathlib import Path
 
-from events_world import Block, Network, World, insert
 from typer.testing import CliRunner
 
 from voipwatch.cases.registry import import_cases, list_cases, match_events
@@ -21,6 +20,7 @@ from voipwatch.events.cells import build_cells
 from voipwatch.events.detect import detect_events
 from voipwatch.events.store import save_events
 from voipwatch.store import open_store
+from voipwatch.testing import Block, Network, World, insert
 
 TODAY = date(2026, 11, 22)
 NETWORKS = [

@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from events_world import Block, Network, World, insert
 from fastapi.testclient import TestClient
 
 from voipwatch.events.cells import build_cells
 from voipwatch.events.detect import detect_events
 from voipwatch.events.store import save_events
 from voipwatch.store import open_store
+from voipwatch.testing import Block, Network, World, insert
 from voipwatch.verdicts import Verdict, judge_bytes
 from voipwatch.verdicts.rules import RULES
 from voipwatch.web.app import create_app

@@ -6,7 +6,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from events_world import Block, Network, World, insert
 from typer.testing import CliRunner
 
 from voipwatch.cli import app
@@ -17,6 +16,7 @@ from voipwatch.events.detect import detect_events
 from voipwatch.events.model import Event
 from voipwatch.events.rollup import Segment, SeriesKey
 from voipwatch.store import open_store
+from voipwatch.testing import Block, Network, World, insert
 
 ONSET = datetime(2026, 1, 19, 10)
 

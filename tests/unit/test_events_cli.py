@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from events_world import Block, Network, World, insert
 from typer.testing import CliRunner
 
 from voipwatch.cli import app
 from voipwatch.store import open_store
+from voipwatch.testing import Block, Network, World, insert
 
 REQUIRED = {
     "kind", "probe_cc", "asns", "service", "roles", "plane", "techniques", "start", "end",

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from events_world import Block, Network, Row, World, insert
 
 from voipwatch.events.cells import build_cells
 from voipwatch.events.detect import detect_events
 from voipwatch.events.model import Event
 from voipwatch.events.store import load_events, save_events
 from voipwatch.store import Store, open_store
+from voipwatch.testing import Block, Network, Row, World, insert
 
 NETWORKS = [
     Network("IR", 100, 30),

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from voipwatch.events import labelworld
-from voipwatch.events.labelworld import CALL, FAULTS, VARIANTS, plan_world
+from voipwatch.testing import labelworld
+from voipwatch.testing.labelworld import CALL, FAULTS, VARIANTS, plan_world
 from voipwatch.verdicts import judge_bytes
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "measurements"

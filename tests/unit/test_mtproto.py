@@ -9,9 +9,9 @@ import struct
 import threading
 
 import pytest
-from test_probe_support import loopback_ip
 
 from voipwatch.probe import mtproto
+from voipwatch.testing import loopback_ip
 
 NOW = 1_764_000_000.0
 PQ = 0x17ED48941A08F981  # the example of core.telegram.org/mtproto/samples-auth_key

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import ssl
 import threading
@@ -15,15 +16,6 @@ from typing import Any
 
 import msgspec
 import pytest
-from test_probe_support import (
-    Blackhole,
-    DnsServer,
-    DotServer,
-    Site,
-    loopback_ip,
-    make_pki,
-    needs_root,
-)
 
 from voipwatch.helper import control as helper
 from voipwatch.helper.targets import parse_ranges
@@ -32,7 +24,12 @@ from voipwatch.probe.config import Concurrency, HelperConfig, Overlay, Resolvers
 from voipwatch.probe.dns import lookup_udp
 from voipwatch.probe.errors import failure_of, is_retryable
 from voipwatch.probe.measurement import Recorder, report_id
+from voipwatch.testing import Blackhole, DnsServer, DotServer, Site, loopback_ip, make_pki
 from voipwatch.verdicts import judge_bytes
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="binds ports 80/443/5222 on loopback addresses (root)"
+)
 
 TELEGRAM_DCS = [
     "149.154.175.50",
@@ -251,7 +248,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    if __import__("os").geteuid() != 0:
+    if os.geteuid() != 0:
         pytest.skip("binds ports 53/80/443/5222 on loopback addresses (root)")
     w = World(tmp_path_factory.mktemp("pki"))
     yield w
@@ -701,7 +698,7 @@ def test_a_helper_answering_garbage_is_a_named_failure_never_a_traceback(answer:
 
 @pytest.fixture
 def black_world() -> Iterator[tuple[DnsServer, str]]:
-    if __import__("os").geteuid() != 0:
+    if os.geteuid() != 0:
         pytest.skip("binds ports 80/443 on a loopback address (root)")
     ip = loopback_ip()
     holes = [Blackhole(ip, 80), Blackhole(ip, 443)]

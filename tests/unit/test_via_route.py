@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-from test_probe_support import loopback_ip
 from typer.testing import CliRunner
 
 from voipwatch.cli import app
@@ -26,6 +25,7 @@ from voipwatch.errors import UsageError
 from voipwatch.probe import socks, udp
 from voipwatch.probe.errors import ProbeFailure
 from voipwatch.probe.route import BadTool, ViaRoute, parse_tool
+from voipwatch.testing import loopback_ip
 
 PORT = 1080
 ECHO_PORT = 7007

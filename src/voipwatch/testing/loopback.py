@@ -1,4 +1,4 @@
-"""Loopback servers for the probe tests: DNS (honest, injecting, silent), DoT, TLS by SNI.
+"""Loopback servers for probe tests: DNS (honest, injecting, silent), DoT, TLS by SNI.
 
 Everything listens on addresses of 127.0.0.0/8 other than 127.0.0.1, so that a
 measurement that mentions 127.0.0.1 anywhere but ``probe_ip`` leaks the client's
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
 import random
 import socket
 import ssl
@@ -23,11 +22,8 @@ from pathlib import Path
 import dns.message
 import dns.rcode
 import dns.rrset
-import pytest
 
-needs_root = pytest.mark.skipif(
-    os.geteuid() != 0, reason="binds ports 80/443/5222 on loopback addresses (root)"
-)
+from voipwatch.sim.pki import issue, new_authority
 
 _NET = random.randint(100, 250)
 _next_host = iter(range(2, 250))
@@ -49,8 +45,6 @@ class PKI:
 
 def make_pki(tmp: Path, names: list[str]) -> PKI:
     """A test CA and a server certificate for ``names`` (the simulator's PKI)."""
-    from voipwatch.sim.pki import issue, new_authority
-
     ca = new_authority("voipwatch test CA")
     ca_file = ca.write_cert(tmp / "ca.pem")
     cert_file, key_file = tmp / "server.pem", tmp / "server.key"

@@ -1,7 +1,8 @@
-"""Events and documented cases for the web's tests, written through their rooms.
+"""Countries, events and documented cases of the web's test store, written through their rooms.
 
-The events are made here (as the detector would find them in the test store: the
-blocks :mod:`webstore` puts in) and saved with ``voipwatch.events.store``; the cases
+The test store copies real measurements across :data:`COUNTRIES` (each blocking some
+tests from its onset day); the events are made here (as the detector would find them
+in that store) and saved with ``voipwatch.events.store``; the cases
 are imported with ``voipwatch.cases.registry`` from voipwatch's own case format. Cost
 and legal context come from the data voipwatch ships.
 """
@@ -9,14 +10,42 @@ and legal context come from the data voipwatch ships.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from webstore import COUNTRIES, END
-
+from voipwatch.cases.registry import import_cases, match_events
 from voipwatch.events.model import Event
+from voipwatch.events.store import save_events
+from voipwatch.store import open_store
 
+#: The last day of the test store.
+END = datetime(2026, 11, 1)
 DAYS = 30
+
+
+@dataclass(frozen=True)
+class Country:
+    cc: str
+    asn: int
+    blocked_tests: tuple[str, ...] = ()
+    onset: int = 0  # days after the first day from which the block shows
+
+
+COUNTRIES = (
+    Country("IR", 44244, ("whatsapp", "signal", "telegram", "facebook_messenger"), 10),
+    Country("RU", 12389, ("telegram", "signal"), 20),
+    Country("CN", 4134, ("whatsapp", "telegram", "signal", "facebook_messenger"), 0),
+    Country("TR", 9121, ("signal",), 25),
+    Country("AE", 5384, ("whatsapp", "facebook_messenger"), 0),
+    Country("EG", 8452, ("signal",), 5),
+    Country("PK", 17557, ("telegram",), 15),
+    Country("BR", 28573),
+    Country("DE", 3320),
+    Country("US", 7922),
+    Country("IN", 55836),
+    Country("NG", 29465),
+)
 
 
 def _onset(cc: str) -> datetime:
@@ -96,10 +125,6 @@ CASES = (
 
 def populate(path: Path, tmp: Path) -> None:
     """Add the events and cases of the tests to the store at ``path``, as the rooms do."""
-    from voipwatch.cases.registry import import_cases, match_events
-    from voipwatch.events.store import save_events
-    from voipwatch.store import open_store
-
     cases = tmp / "cases.jsonl"
     cases.write_text("".join(json.dumps(c) + "\n" for c in CASES))
     with open_store(path) as store:
