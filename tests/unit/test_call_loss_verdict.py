@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from voipwatch.catalog import load
 from voipwatch.ooni.model import Exchange
+from voipwatch.testing import exchange
 from voipwatch.verdicts.calls import judge_exchanges
-
-TIMEOUT = "generic_timeout_error"
 
 
 def _ex(
@@ -19,10 +18,9 @@ def _ex(
     attempt: int = 0,
     target: str = "helper",
 ) -> Exchange:
-    return Exchange(
-        role="whatsapp/relay", target=target, address=f"192.0.2.90:{port}", port=port,
-        transport="udp", payload=payload, control=control, success=ok,
-        failure=None if ok else TIMEOUT, attempt=attempt if ok else 2,
+    return exchange(
+        "whatsapp/relay", target, port, payload, ok, control=control, ip="192.0.2.90",
+        attempt=attempt if ok else 2,
     )  # fmt: skip
 
 

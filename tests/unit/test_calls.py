@@ -7,40 +7,15 @@ from typing import Any
 
 import pytest
 
+from voipwatch.testing import APP_IP, entry, exchange
 from voipwatch.verdicts import judge_bytes
-
-H, APP = "198.18.2.90", "198.18.18.9"
 
 
 def ex(
-    role: str,
-    target: str,
-    port: int,
-    payload: str,
-    ok: bool,
-    *,
-    control: str = "",
-    transport: str = "udp",
-    failure: str = "generic_timeout_error",
-    host: str = "",
-    rejected_by: str | None = None,
-) -> dict[str, Any]:
-    ip = H if target == "helper" else APP
-    extra = {"rejected_by": rejected_by} if rejected_by else {}
-    return {
-        **extra,
-        "role": role,
-        "target": target,
-        "host": host,
-        "address": f"{ip}:{port}",
-        "port": port,
-        "transport": transport,
-        "payload": payload,
-        "control": control,
-        "success": ok,
-        "failure": None if ok else failure,
-        "attempt": 0,
-    }
+    role: str, target: str, port: int, payload: str, ok: bool, **fields: Any
+) -> dict[str, object]:
+    """An ``x_exchanges`` entry (the keywords of :func:`voipwatch.testing.exchange`)."""
+    return entry(exchange(role, target, port, payload, ok, **fields))
 
 
 def turn(
@@ -192,15 +167,15 @@ def _outside(answers: bool | None) -> dict[str, Any]:
     if answers is None:
         return {"x_control": None, "x_control_failure": "generic_timeout_error"}
     result = {"success": answers, "failure": None if answers else "generic_timeout_error"}
-    return {"x_control": {"stun": {f"{APP}:3478": result}}}
+    return {"x_control": {"stun": {f"{APP_IP}:3478": result}}}
 
 
 @pytest.mark.parametrize(
     "garbage",
     [
         {"x_control": {"stun": "garbage"}},
-        {"x_control": {"stun": {f"{APP}:3478": "yes"}}},
-        {"x_control": {"stun": {f"{APP}:3478": {"success": "maybe"}}}},
+        {"x_control": {"stun": {f"{APP_IP}:3478": "yes"}}},
+        {"x_control": {"stun": {f"{APP_IP}:3478": {"success": "maybe"}}}},
         {"x_control": ["not", "an", "object"]},
         {"x_control": None, "x_control_failure": 5},
     ],

@@ -10,6 +10,7 @@ import pytest
 
 from voipwatch.catalog import load
 from voipwatch.ooni.model import Exchange, MediaAB, Residual, StreamStats
+from voipwatch.testing import exchange
 from voipwatch.verdicts.calls import judge_exchanges, judge_media
 from voipwatch.verdicts.residual import judge_residual
 
@@ -64,10 +65,9 @@ def test_late_check_is_quoted() -> None:
 
 
 def _ex(port: int, payload: str, ok: bool, control: str = "", transport: str = "udp") -> Exchange:
-    return Exchange(
-        role="zoom/media", target="helper", address=f"192.0.2.90:{port}", port=port,
-        transport=transport, payload=payload, control=control, success=ok,
-        failure=None if ok else TIMEOUT,
+    return exchange(
+        "zoom/media", "helper", port, payload, ok, control=control, transport=transport,
+        ip="192.0.2.90", attempt=None,
     )  # fmt: skip
 
 

@@ -7,10 +7,12 @@
 - worlds: role verdicts of hand-placed blocks written through the store's insert path
   (:mod:`.verdict_world`), the countries, events and cases of the web's test store
   (:mod:`.web_world`), and worlds written from their labels, the detector's exam
-  (:mod:`.labelworld`).
+  (:mod:`.labelworld`);
+- call-plane exchanges as the probe writes them (:mod:`.exchanges`).
 """
 
 from voipwatch.testing import labelworld
+from voipwatch.testing.exchanges import APP_IP, HELPER_IP, entry, exchange
 from voipwatch.testing.loopback import (
     PKI,
     Blackhole,
@@ -37,10 +39,12 @@ from voipwatch.testing.verdict_world import (
 from voipwatch.testing.web_world import CASES, COUNTRIES, DAYS, END, Country, make_events, populate
 
 __all__ = [
+    "APP_IP",
     "CASES",
     "COUNTRIES",
     "DAYS",
     "END",
+    "HELPER_IP",
     "PKI",
     "SERVICES",
     "Blackhole",
@@ -55,6 +59,8 @@ __all__ = [
     "World",
     "ZoneValue",
     "answer",
+    "entry",
+    "exchange",
     "insert",
     "is_loopback",
     "judgement",
