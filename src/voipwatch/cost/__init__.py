@@ -15,7 +15,9 @@ from datetime import UTC, date, datetime
 from functools import cache
 from importlib import resources
 
+from voipwatch.cost.indicators import load_table
 from voipwatch.cost.model import Comparison, CostEstimate, Input, ThirdParty, compute
+from voipwatch.cost.params import load_params
 from voipwatch.errors import UsageError
 from voipwatch.events.model import ARTEFACTS, Event, is_artefact
 
@@ -63,9 +65,6 @@ def estimate(
     :class:`voipwatch.errors.UsageError` for an unknown country or app, negative hours
     or a start in the future.
     """
-    from voipwatch.cost.indicators import load_table
-    from voipwatch.cost.params import load_params
-
     if isinstance(start, datetime):
         start = start.date()
     return compute(

@@ -39,6 +39,7 @@ from typing import Any
 from voipwatch.catalog import Catalog
 from voipwatch.catalog import load as load_catalog
 from voipwatch.locate import Mapping, write_test_db
+from voipwatch.probe.config import RESIDUAL_PORTS
 from voipwatch.process import pid_alive
 from voipwatch.sim import capabilities, netns, pki, probe_config, tools
 from voipwatch.sim.censor import CLIENT_SIDE_IF, TRANSIT_IF, CensorPlan, compile_scenario
@@ -442,8 +443,6 @@ class World:
     def media_helper_ports(self) -> list[int]:
         """The call-plane helper's UDP ports: the catalogue's (a few per role), RTP's, a
         high port, the residual check's two; less those a scenario leaves closed."""
-        from voipwatch.probe.config import RESIDUAL_PORTS
-
         ports = {*self.plan.media_ports(), RTP_PORT, *RESIDUAL_PORTS}
         return sorted(ports - self.censor_plan.helper_closed)
 

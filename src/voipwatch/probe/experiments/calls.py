@@ -31,7 +31,7 @@ import random
 from typing import Any
 
 from voipwatch.catalog import Catalog, Role
-from voipwatch.probe import media, residual, throughput
+from voipwatch.probe import media, residual, tcp, throughput
 from voipwatch.probe.config import ProbeConfig
 from voipwatch.probe.exchanges import Exchanges
 from voipwatch.probe.experiments.base import Experiment, Plan
@@ -101,8 +101,6 @@ def public_stun_servers(catalog: Catalog, config: ProbeConfig) -> list[tuple[str
 
 
 def _split(s: str, default: int) -> tuple[str, int]:
-    from voipwatch.probe import tcp
-
     return tcp.split_hostport(s, default)
 
 
@@ -126,8 +124,6 @@ class _Call(Experiment):
         return Plan(stun=[(self._literal(h), p) for h, p in self.stun_targets])
 
     def _literal(self, host: str) -> str:
-        from voipwatch.probe import tcp
-
         return self.ip(host) if tcp.is_ip(host) else host
 
     def _exchanges(self, ctx: Ctx) -> Exchanges:
@@ -311,8 +307,6 @@ class CallGeneric(_Call):
         await self._throughput(ctx, ip, h.tls_port, h.media_seconds, src)
 
     async def _public(self, ctx: Ctx, ex: Exchanges, host: str, port: int) -> None:
-        from voipwatch.probe import tcp
-
         if tcp.is_ip(host):
             ip = host
         else:
@@ -335,8 +329,6 @@ class CallGeneric(_Call):
 
     async def _sip_server(self, ctx: Ctx, ex: Exchanges, host: str) -> None:
         """SIP OPTIONS to a SIP server over UDP, TCP and TLS (the helper is the control)."""
-        from voipwatch.probe import tcp
-
         h, role = self.config.helper, "sip/signalling"
         if tcp.is_ip(host):
             ip = host
