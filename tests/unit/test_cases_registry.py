@@ -356,7 +356,7 @@ def test_platform_only_block_is_priced_as_the_platform() -> None:
 
 def test_several_apps_are_the_union_of_their_shares_not_a_shutdown() -> None:
     from voipwatch.cases.costing import case_cost
-    from voipwatch.cost.model import union
+    from voipwatch.cost.formula import union
 
     assert union([50.0, 50.0], 100.0) == 75.0
     assert union([100.0, 30.0], 100.0) == 100.0

@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 
 from voipwatch.cost import estimate
-from voipwatch.cost.model import CostEstimate
+from voipwatch.cost.formula import CostEstimate
 from voipwatch.cost.params import load_params
 from voipwatch.cost.validation import (
     Result,

@@ -18,7 +18,7 @@ from typing import Any
 from voipwatch.cases.kinds import Reading, read_case, regional
 from voipwatch.cases.model import Case
 from voipwatch.cost import cost_for_event, estimate
-from voipwatch.cost.model import union
+from voipwatch.cost.formula import union
 from voipwatch.errors import VoipwatchError
 from voipwatch.events.model import Event
 

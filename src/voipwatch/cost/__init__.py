@@ -2,7 +2,7 @@
 every figure with its source and year.
 
 ``estimate(...)`` prices one block of one app; ``cost_for_event(event)`` prices a
-detected event. The model is described in :mod:`voipwatch.cost.model` and in
+detected event. The model is described in :mod:`voipwatch.cost.formula` and in
 ``voipwatch/cost/README.md``.
 """
 
@@ -15,8 +15,8 @@ from datetime import UTC, date, datetime
 from functools import cache
 from importlib import resources
 
+from voipwatch.cost.formula import Comparison, CostEstimate, Input, ThirdParty, compute
 from voipwatch.cost.indicators import load_table
-from voipwatch.cost.model import Comparison, CostEstimate, Input, ThirdParty, compute
 from voipwatch.cost.params import load_params
 from voipwatch.errors import UsageError
 from voipwatch.events.model import ARTEFACTS, Event, is_artefact
