@@ -22,6 +22,7 @@ Everything here is pure: the table and parameters come in, the estimate goes out
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import date
 
 import msgspec
@@ -278,42 +279,49 @@ def network_share(
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class PricedBlock:
+    """What is priced: ``app`` blocked in ``probe_cc`` from ``start`` for ``hours``.
+
+    ``networks`` (ASNs) limits the block to those networks, priced by their
+    ``network_shares`` or a proxy market of ``measured_networks`` operators;
+    ``calls_only``: calls blocked, messages not; ``throttled``: the app was slowed,
+    not cut.
+    """
+
+    probe_cc: str
+    app: str
+    start: date
+    hours: float
+    networks: list[int] | None = None
+    network_shares: dict[int, float] | None = None
+    measured_networks: int | None = None
+    calls_only: bool = False
+    throttled: bool = False
+
+
+#: (low, central, high)
+Range = tuple[float, float, float]
+
+
 def compute(
     table: Table,
     params: Params,
     third_party: list[ThirdParty],
+    block: PricedBlock,
     *,
-    probe_cc: str,
-    app: str,
-    start: date,
-    hours: float,
     today: date,
-    networks: list[int] | None = None,
-    network_shares: dict[int, float] | None = None,
-    measured_networks: int | None = None,
-    calls_only: bool = False,
-    throttled: bool = False,
 ) -> CostEstimate:
-    """The estimate for one block (pure: everything it reads is passed in).
-
-    ``throttled``: the app was slowed, not cut; its weight is multiplied by the
-    assumed share of its value that needs bandwidth.
-    """
-    if not isinstance(hours, int | float) or math.isnan(hours) or math.isinf(hours):
-        raise UsageError(f"hours must be a number, not {hours!r}")
-    if hours < 0:
-        raise UsageError(f"hours must not be negative (got {hours:g})")
-    if start > today:
-        raise UsageError(
-            f"start date {start.isoformat()} is in the future (today is {today.isoformat()})"
-        )
-    country = table.country(probe_cc)
-    app_id = normalise_app(app, params)
+    """The estimate for one block (pure: everything it reads is passed in)."""
+    _check_period(block.hours, block.start, today)
+    country = table.country(block.probe_cc)
+    app_id = normalise_app(block.app, params)
+    calls_only = block.calls_only
     if app_id == "internet" and calls_only:
         app_id = "voip"  # calls of every app blocked, the rest of the Internet working
     if app_id == "voip":
         calls_only = True
-    year = start.year
+    year = block.start.year
     flags: list[str] = []
 
     gdp = _required(table, country.iso3, "gdp_usd", year, country.iso2)
@@ -325,11 +333,82 @@ def compute(
             flags.append(f"{fig.indicator} for {year} not in the table: {fig.year} used")
 
     inputs: dict[str, Input] = {"gdp_usd": _input(gdp, "US$ (current)")}
+    rate = _tier_rate(params, inet, country.iso2, inputs, flags)
+    if app_id == "internet":
+        weight: Range = (1.0, 1.0, 1.0)
+        inputs["app_weight"] = Input(
+            value=1.0, source="a full Internet shutdown: weight 1 by definition", derived=True
+        )
+    else:
+        weight = _app_weight(
+            table, params, app_id, country.iso2, calls_only, block.throttled, inputs, flags
+        )
+
+    a_low, a_central, a_high, a_input, a_flags = network_share(
+        block.networks, block.network_shares, block.measured_networks, params
+    )
+    inputs["share_affected"] = a_input
+    flags.extend(a_flags)
+    days = block.hours / 24
+    inputs["duration_days"] = Input(
+        value=days, source="the block's duration (hours / 24)", derived=True
+    )
+
+    base = gdp.value / 365 * rate * days
+    people = None
+    if pop is not None:
+        inputs["population"] = _input(pop, "people", "for people affected only")
+        if inet is not None:
+            people = pop.value * inet.value / 100 * a_central
+    if mobile is not None:
+        inputs["mobile_subs_per_100"] = _input(
+            mobile, "per 100 people", "context; not in the formula"
+        )
+
+    w_low, w_central, w_high = weight
+    low, central, high = base * w_low * a_low, base * w_central * a_central, base * w_high * a_high
+    if low > 0 and high / low > WIDE:
+        flags.append(wide_range(high / low, inputs))
+    return CostEstimate(
+        country=country.iso2,
+        country_name=country.name,
+        app=app_id,
+        start=block.start.isoformat(),
+        hours=float(block.hours),
+        scope="networks" if block.networks else "national",
+        networks=list(block.networks or []),
+        low=low,
+        central=central,
+        high=high,
+        currency="USD",
+        upper_bound_full_shutdown=base * a_high,
+        people_affected=people,
+        formula=FORMULA,
+        inputs=inputs,
+        comparisons=comparisons(third_party, country.iso2, year),
+        flags=flags,
+    )
+
+
+def _check_period(hours: float, start: date, today: date) -> None:
+    if not isinstance(hours, int | float) or math.isnan(hours) or math.isinf(hours):
+        raise UsageError(f"hours must be a number, not {hours!r}")
+    if hours < 0:
+        raise UsageError(f"hours must not be negative (got {hours:g})")
+    if start > today:
+        raise UsageError(
+            f"start date {start.isoformat()} is in the future (today is {today.isoformat()})"
+        )
+
+
+def _tier_rate(
+    params: Params, inet: Figure | None, iso2: str, inputs: dict[str, Input], flags: list[str]
+) -> float:
+    """Deloitte's loss rate of a full shutdown in the country's connectivity tier (the
+    tier and the rate are added to ``inputs``)."""
     if inet is None:
         tier = "medium"
-        flags.append(
-            f"no Internet-users figure for {country.iso2}: medium connectivity tier assumed"
-        )
+        flags.append(f"no Internet-users figure for {iso2}: medium connectivity tier assumed")
     else:
         tier = params.tier(inet.value)
         inputs["internet_users_pct"] = _input(inet, "% of population", "sets the connectivity tier")
@@ -349,95 +428,94 @@ def compute(
         year=params.deloitte.year,
         unit="share of daily GDP lost per day of full shutdown",
     )
+    return rate
 
-    if app_id == "internet":
-        w_low = w_central = w_high = 1.0
-        inputs["app_weight"] = Input(
-            value=1.0, source="a full Internet shutdown: weight 1 by definition", derived=True
-        )
-    else:
-        k_low, k_central, k_high, k_inputs = anchor_k(table, params)
-        inputs.update(k_inputs)
-        reach = params.reach_for(app_id, country.iso2)
-        if app_id == "voip":
-            # Calls of every app: bounded by the most used messenger's users.
-            reach = params.widest_reach(country.iso2)
-        if reach is None:
-            d = params.default_reach
-            r_low, r_central, r_high = d.low, d.central, d.high
-            inputs["reach"] = _assumed(d)
-            flags.append(
-                f"no survey of {params.apps[app_id]}'s reach: a wide assumed range is used"
-            )
-        else:
-            r_low = r_central = r_high = reach.value
-            note = "" if reach.country else "multi-country median: no figure for this country"
-            inputs["reach"] = Input(
-                value=reach.value, source=reach.title, url=reach.url, year=reach.year, note=note
-            )
-            if not reach.country:
-                flags.append(
-                    f"reach of {params.apps[app_id]} is a multi-country median, "
-                    f"not {country.iso2}'s own"
-                )
-        if app_id in SOCIAL:
-            flags.append(
-                f"{params.apps[app_id]} is a social platform, not a messenger: "
-                "k, anchored on a messenger, is extrapolated"
-            )
-        c_low = c_central = c_high = 1.0
-        if calls_only:
-            c = params.calls_only
-            c_low, c_central, c_high = c.low, c.central, c.high
-            inputs["calls_share"] = _assumed(c)
-            flags.append("calls only: the share of an app's value carried by calls is assumed")
-        if throttled:
-            t_band = params.throttled
-            c_low, c_central, c_high = (
-                c_low * t_band.low,
-                c_central * t_band.central,
-                c_high * t_band.high,
-            )
-            inputs["throttled_share"] = _assumed(t_band)
-            flags.append(
-                "throttled, not blocked: priced as the share of the app's value that needs "
-                "bandwidth, an assumption"
-            )
-        w_low = min(1.0, k_low * r_low * c_low)
-        w_central = min(1.0, k_central * r_central * c_central)
-        w_high = min(1.0, k_high * r_high * c_high)
-        inputs["app_weight"] = Input(
-            value=w_central,
-            low=w_low,
-            high=w_high,
-            source="k x reach"
-            + (" x calls share" if calls_only else "")
-            + (" x throttled share" if throttled else ""),
-            derived=True,
-        )
 
-    a_low, a_central, a_high, a_input, a_flags = network_share(
-        networks, network_shares, measured_networks, params
+def _app_weight(
+    table: Table,
+    params: Params,
+    app_id: str,
+    iso2: str,
+    calls_only: bool,
+    throttled: bool,
+    inputs: dict[str, Input],
+    flags: list[str],
+) -> Range:
+    """The part of a full shutdown's loss the app carries: k x reach x value share."""
+    k_low, k_central, k_high, k_inputs = anchor_k(table, params)
+    inputs.update(k_inputs)
+    r_low, r_central, r_high = _reach(params, app_id, iso2, inputs, flags)
+    if app_id in SOCIAL:
+        flags.append(
+            f"{params.apps[app_id]} is a social platform, not a messenger: "
+            "k, anchored on a messenger, is extrapolated"
+        )
+    c_low, c_central, c_high = _value_share(params, calls_only, throttled, inputs, flags)
+    w_low = min(1.0, k_low * r_low * c_low)
+    w_central = min(1.0, k_central * r_central * c_central)
+    w_high = min(1.0, k_high * r_high * c_high)
+    inputs["app_weight"] = Input(
+        value=w_central,
+        low=w_low,
+        high=w_high,
+        source="k x reach"
+        + (" x calls share" if calls_only else "")
+        + (" x throttled share" if throttled else ""),
+        derived=True,
     )
-    inputs["share_affected"] = a_input
-    flags.extend(a_flags)
-    days = hours / 24
-    inputs["duration_days"] = Input(
-        value=days, source="the block's duration (hours / 24)", derived=True
+    return w_low, w_central, w_high
+
+
+def _reach(
+    params: Params, app_id: str, iso2: str, inputs: dict[str, Input], flags: list[str]
+) -> Range:
+    """The share of adults who use the app: a survey's figure, else a wide assumption."""
+    reach = params.reach_for(app_id, iso2)
+    if app_id == "voip":
+        # Calls of every app: bounded by the most used messenger's users.
+        reach = params.widest_reach(iso2)
+    if reach is None:
+        d = params.default_reach
+        inputs["reach"] = _assumed(d)
+        flags.append(f"no survey of {params.apps[app_id]}'s reach: a wide assumed range is used")
+        return d.low, d.central, d.high
+    note = "" if reach.country else "multi-country median: no figure for this country"
+    inputs["reach"] = Input(
+        value=reach.value, source=reach.title, url=reach.url, year=reach.year, note=note
     )
+    if not reach.country:
+        flags.append(f"reach of {params.apps[app_id]} is a multi-country median, not {iso2}'s own")
+    return reach.value, reach.value, reach.value
 
-    base = gdp.value / 365 * rate * days
-    people = None
-    if pop is not None:
-        inputs["population"] = _input(pop, "people", "for people affected only")
-        if inet is not None:
-            people = pop.value * inet.value / 100 * a_central
-    if mobile is not None:
-        inputs["mobile_subs_per_100"] = _input(
-            mobile, "per 100 people", "context; not in the formula"
+
+def _value_share(
+    params: Params, calls_only: bool, throttled: bool, inputs: dict[str, Input], flags: list[str]
+) -> Range:
+    """The share of the app's value the block takes: its calls, the part needing bandwidth."""
+    c_low = c_central = c_high = 1.0
+    if calls_only:
+        c = params.calls_only
+        c_low, c_central, c_high = c.low, c.central, c.high
+        inputs["calls_share"] = _assumed(c)
+        flags.append("calls only: the share of an app's value carried by calls is assumed")
+    if throttled:
+        t_band = params.throttled
+        c_low, c_central, c_high = (
+            c_low * t_band.low,
+            c_central * t_band.central,
+            c_high * t_band.high,
         )
+        inputs["throttled_share"] = _assumed(t_band)
+        flags.append(
+            "throttled, not blocked: priced as the share of the app's value that needs "
+            "bandwidth, an assumption"
+        )
+    return c_low, c_central, c_high
 
-    comparisons = [
+
+def comparisons(third_party: list[ThirdParty], iso2: str, year: int) -> list[Comparison]:
+    """Top10VPN's figures for the country and year, shown beside the estimate."""
+    return [
         Comparison(
             publisher="Top10VPN",
             title=f"Top10VPN, The Cost of Internet Shutdowns {tp.year} ({TRANSCRIBED})",
@@ -450,27 +528,5 @@ def compute(
             users_affected=tp.users_affected,
         )
         for tp in third_party
-        if tp.iso2 == country.iso2 and tp.year == year
+        if tp.iso2 == iso2 and tp.year == year
     ]
-    low, central, high = base * w_low * a_low, base * w_central * a_central, base * w_high * a_high
-    if low > 0 and high / low > WIDE:
-        flags.append(wide_range(high / low, inputs))
-    return CostEstimate(
-        country=country.iso2,
-        country_name=country.name,
-        app=app_id,
-        start=start.isoformat(),
-        hours=float(hours),
-        scope="networks" if networks else "national",
-        networks=list(networks or []),
-        low=low,
-        central=central,
-        high=high,
-        currency="USD",
-        upper_bound_full_shutdown=base * a_high,
-        people_affected=people,
-        formula=FORMULA,
-        inputs=inputs,
-        comparisons=comparisons,
-        flags=flags,
-    )
