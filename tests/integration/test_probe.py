@@ -531,7 +531,7 @@ def test_helper_measures_tcp_tls_dns(tmp_path: Path) -> None:
 
 def test_helper_asks_stun_servers_from_outside() -> None:
     """A STUN server that answers, a closed port, and a server that answers nothing."""
-    from voipwatch.helper import stun as stun_answers
+    from voipwatch.helper import stun_answers
 
     ip = loopback_ip()
     server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -17,8 +17,8 @@ import orjson
 
 from voipwatch.console import err, out, problem, write_line
 from voipwatch.sim.errors import ScenarioError, SimulationError
+from voipwatch.sim.network import World
 from voipwatch.sim.scenario import Scenario, load
-from voipwatch.sim.world import World
 from voipwatch.verdicts.answers import ACCEPT_ALL_NOTE
 
 PROBE_TIMEOUT = 240.0
