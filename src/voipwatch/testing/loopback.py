@@ -58,6 +58,8 @@ def make_pki(tmp: Path, names: list[str]) -> PKI:
 
 
 class _Server:
+    sock: socket.socket
+
     def __init__(self) -> None:
         self.stop = threading.Event()
         self._socks: list[socket.socket] = []
@@ -67,6 +69,18 @@ class _Server:
         t = threading.Thread(target=target, args=args, daemon=True)
         t.start()
         self._threads.append(t)
+
+    def _accept(self) -> None:
+        """Serve each connection to ``self.sock`` in its own thread (``_one``)."""
+        while not self.stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self._thread(self._one, c)
+
+    def _one(self, c: socket.socket) -> None:
+        c.close()
 
     def close(self) -> None:
         self.stop.set()
@@ -144,14 +158,6 @@ class DotServer(_Server):
         self.address = f"{ip}:{s.getsockname()[1]}"
         self._thread(self._accept)
 
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            self._thread(self._one, c)
-
     def _one(self, c: socket.socket) -> None:
         try:
             c.settimeout(3)
@@ -223,14 +229,6 @@ class Site(_Server):
         self.sock = s
         self.seen: list[str | None] = []
         self._thread(self._accept)
-
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            self._thread(self._one, c)
 
     def _one(self, c: socket.socket) -> None:
         try:

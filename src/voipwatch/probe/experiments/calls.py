@@ -100,6 +100,18 @@ def public_stun_servers(catalog: Catalog, config: ProbeConfig) -> list[tuple[str
     return [(h, _STUN_PORTS.get(h, 3478)) for h in role.hosts]
 
 
+def _unresolved(
+    ex: Exchanges, role: str, target: str, host: str, port: int, failure: str | None
+) -> None:
+    """A STUN exchange never sent, recorded so the role is not silently untested: its
+    host had no address (the DNS failure itself is in ``queries``)."""
+    e = ex._begin(
+        role=role, target=target, host=host, ip="", port=port, transport="udp",
+        payload="stun_binding",
+    )  # fmt: skip
+    ex.rec_end(e, failure=failure or "dns_no_answer", address="")
+
+
 def _split(s: str, default: int) -> tuple[str, int]:
     return tcp.split_hostport(s, default)
 
@@ -172,18 +184,8 @@ class CallApp(_Call):
         res = await ctx.resolve(host)
         addrs = res.ipv4 or res.addrs
         if not addrs:
-            # Recorded so the role is not silently untested (the DNS failure is in queries).
             for port in role.udp_ports:
-                e = ex._begin(
-                    role=role.id,
-                    target="app",
-                    host=host,
-                    ip="",
-                    port=port,
-                    transport="udp",
-                    payload="stun_binding",
-                )
-                ex.rec_end(e, failure=res.failure or "dns_no_answer", address="")
+                _unresolved(ex, role.id, "app", host, port, res.failure)
             return
         ip = self.ip(addrs[0])
         async with asyncio.TaskGroup() as tg:
@@ -313,16 +315,7 @@ class CallGeneric(_Call):
             res = await ctx.resolve(host)
             addrs = res.ipv4 or res.addrs
             if not addrs:
-                e = ex._begin(
-                    role="stun/public",
-                    target="public",
-                    host=host,
-                    ip="",
-                    port=port,
-                    transport="udp",
-                    payload="stun_binding",
-                )
-                ex.rec_end(e, failure=res.failure or "dns_no_answer", address="")
+                _unresolved(ex, "stun/public", "public", host, port, res.failure)
                 return
             ip = self.ip(addrs[0])
         await ex.udp("stun/public", "public", ip, port, "stun_binding", host=host)
