@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import feedparser
 
 from voipwatch.alerts import FEED_ENTRIES, FeedQuery, alert_entries, atom_feed
-from voipwatch.events.model import Event
-
-T0 = datetime(2026, 3, 2, 6, tzinfo=UTC)
-
-
-def event(eid: str, kind: str = "block", *, end: datetime | None = None, **kw: Any) -> Event:
-    base: dict[str, Any] = {
-        "event_id": eid,
-        "kind": kind,
-        "probe_cc": "IR",
-        "asns": [44244],
-        "national": False,
-        "service": "whatsapp",
-        "roles": ["whatsapp/endpoints"],
-        "plane": "signalling",
-        "techniques": ["tls.reset"],
-        "start": T0,
-        "start_earliest": T0 - timedelta(hours=2),
-        "start_latest": T0,
-        "end": end,
-        "confidence": 0.8,
-        "measurements": 40,
-        "evidence": {"detected_at": "2026-03-02T09:00:00Z"},
-    }
-    base.update(kw)
-    return Event(**base)
+from voipwatch.testing import T0, event
 
 
 def _parse(data: bytes) -> Any:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from test_alerts import T0, event
-
 from voipwatch.report.cite import cite_event
+from voipwatch.testing import T0, event
 
 
 def test_a_citation_names_the_event_and_its_own_dates() -> None:

@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_alerts import T0, event
 
 from voipwatch.alerts.webhook import changes, check_target, payload, sign
 from voipwatch.errors import StoreError, UsageError
 from voipwatch.observatory import Spool
 from voipwatch.store import open_store
 from voipwatch.store.snapshot import POINTER, Publisher, current_snapshot, published_dir
+from voipwatch.testing import T0, event
 
 
 def test_the_signature_is_hmac_sha256_of_the_exact_body() -> None:

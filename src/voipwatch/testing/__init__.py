@@ -8,10 +8,12 @@
   (:mod:`.verdict_world`), the countries, events and cases of the web's test store
   (:mod:`.web_world`), and worlds written from their labels, the detector's exam
   (:mod:`.labelworld`);
-- call-plane exchanges as the probe writes them (:mod:`.exchanges`).
+- call-plane exchanges as the probe writes them (:mod:`.exchanges`), and a detected
+  event for what reads events (:mod:`.events`).
 """
 
 from voipwatch.testing import labelworld
+from voipwatch.testing.events import T0, event
 from voipwatch.testing.exchanges import APP_IP, HELPER_IP, entry, exchange
 from voipwatch.testing.loopback import (
     PKI,
@@ -47,6 +49,7 @@ __all__ = [
     "HELPER_IP",
     "PKI",
     "SERVICES",
+    "T0",
     "Blackhole",
     "Block",
     "Country",
@@ -60,6 +63,7 @@ __all__ = [
     "ZoneValue",
     "answer",
     "entry",
+    "event",
     "exchange",
     "insert",
     "is_loopback",
