@@ -16,7 +16,7 @@ from voipwatch.errors import FingerprintTableError
 from voipwatch.ooni import fingerprints as fps
 from voipwatch.ooni.fingerprints import Fingerprint
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = ROOT / "src" / "voipwatch" / "ooni" / "data" / "fingerprints.json"
 UPSTREAM = Path("ooni-samples") / "ooni__blocking-fingerprints"
 

@@ -34,7 +34,7 @@ from voipwatch.ooni.reader import Problem, Record, read_file
 from voipwatch.verdicts import judge, judge_bytes
 from voipwatch.verdicts.engine import _rules
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 MEASUREMENTS = sorted((FIXTURES / "measurements").glob("*.json"))
 STATUSES = {"ok", "anomaly", "confirmed", "failure", "unsupported"}
 ROLE_STATUSES = {"ok", "blocked", "partial", "degraded", "down", "failure", "unknown"}

@@ -16,7 +16,7 @@ from voipwatch.cost.validation import (
     table,
 )
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 
 
 def _price(cc: str, app: str, start: date, hours: float) -> CostEstimate:

@@ -15,7 +15,7 @@ from voipwatch.testing import labelworld
 from voipwatch.testing.labelworld import CALL, FAULTS, VARIANTS, plan_world
 from voipwatch.verdicts import judge_bytes
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "measurements"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "measurements"
 MANIFEST = tomllib.loads((FIXTURES / "MANIFEST.toml").read_text())["fixtures"]
 TEMPLATES = {v.template: (FIXTURES / v.template).read_bytes() for v in VARIANTS.values()}
 

@@ -19,7 +19,7 @@ from test_calls import ex, measurement
 
 from voipwatch.verdicts import judge_bytes
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "measurements"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "measurements"
 SEEDS = ("0", "1", "2", "3", "4", "5", "6")
 
 

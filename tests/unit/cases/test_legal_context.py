@@ -86,7 +86,7 @@ def test_at_least_30_countries_each_with_regulator_incumbent_and_treaty_status()
 
 
 def test_the_readme_states_the_counts_the_files_hold() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
     found = re.search(r"(\d+) countries and (\d+) dated statements", " ".join(readme.split()))
     assert found is not None
     contexts = all_contexts()

@@ -20,7 +20,7 @@ from voipwatch.store import open_store
 from voipwatch.web.app import create_app
 from voipwatch.web.collector import MAX_MEASUREMENT
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "measurements"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "measurements"
 URL = "http://127.0.0.1"
 
 

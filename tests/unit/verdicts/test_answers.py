@@ -9,7 +9,7 @@ from typing import Any
 from voipwatch.probe.summary import summary
 from voipwatch.verdicts import judge_bytes
 
-OK = Path(__file__).parents[1] / "fixtures" / "measurements" / "telegram-ok.json"
+OK = Path(__file__).parents[2] / "fixtures" / "measurements" / "telegram-ok.json"
 DCS = ("149.154.175.50:443", "149.154.167.51:443")
 
 

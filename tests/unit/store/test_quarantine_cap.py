@@ -14,7 +14,7 @@ from voipwatch.ooni.reader import QUARANTINE_PER_FILE
 from voipwatch.store import ingest, open_store
 
 BAD_LINES = QUARANTINE_PER_FILE * 2 + 50
-GOOD = Path(__file__).parents[1] / "fixtures" / "measurements" / "signal-ok.json"
+GOOD = Path(__file__).parents[2] / "fixtures" / "measurements" / "signal-ok.json"
 
 
 def _inputs(folder: Path) -> list[Path]:

@@ -18,7 +18,7 @@ from voipwatch.verdicts.evidence import Outcome, combine
 from voipwatch.verdicts.rules import RULES
 from voipwatch.verdicts.techniques import TECHNIQUES, technique_for
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "measurements"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "measurements"
 MANIFEST = tomllib.loads((FIXTURES / "MANIFEST.toml").read_text())["fixtures"]
 
 
