@@ -574,3 +574,24 @@ residual_wait = 0.1
     r = CliRunner().invoke(app, ["probe", "--plane", "media", "--helper", "nope", "--yes"])
     assert r.exit_code == 2
     assert "--helper" in r.output
+
+
+def test_a_public_stun_server_without_an_address_is_recorded_not_skipped(
+    helpers: Helpers,
+) -> None:
+    config = probe_config(
+        helpers, stun_servers=["stun.nowhere.test:3478", f"{helpers.app_ip}:3478"], residual=False
+    )
+    (generic,) = [m for m in run(config, ["zoom"], plane="media") if m["input"] == "generic"]
+    public = [
+        e
+        for e in generic["test_keys"]["x_exchanges"]
+        if e["role"] == "stun/public" and e["target"] == "public"
+    ]
+    by_host = {e["host"]: e for e in public}
+    lost = by_host["stun.nowhere.test"]
+    assert (lost["address"], lost["port"], lost["transport"], lost["payload"]) == (
+        "", 3478, "udp", "stun_binding",
+    )  # fmt: skip
+    assert (lost["success"], lost["failure"]) == (False, "dns_nxdomain_error")
+    assert by_host[helpers.app_ip]["reply"] == "binding_success"  # a literal is its own address
