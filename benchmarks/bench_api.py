@@ -46,7 +46,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from webstore import COUNTRIES, build_store  # noqa: E402
+from webstore import build_store  # noqa: E402
+
+from voipwatch.testing import COUNTRIES  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out"
 #: Measurements per day and copy in the store webstore builds (12 countries).

@@ -88,8 +88,8 @@ import httpx
 
 from voipwatch.alerts.webhook import SIGNATURE_HEADER
 from voipwatch.errors import VoipwatchError
+from voipwatch.sim.network import World
 from voipwatch.sim.scenario import load, place_of
-from voipwatch.sim.world import World
 from voipwatch.upload import Queue, deliver
 
 VOIPWATCH = [sys.executable, "-m", "voipwatch.cli"]

@@ -162,8 +162,8 @@ def bench_world(
 ) -> tuple[dict[str, Series], dict[str, Series], dict[str, Any]]:
     """Time ``sets`` (label, apps, every_app) and each app alone in one world."""
     from voipwatch.probe.config import load_config
+    from voipwatch.sim.network import World
     from voipwatch.sim.scenario import load
-    from voipwatch.sim.world import World
 
     multi = {label: Series(label, a) for label, a, _ in sets}
     alone = {a: Series(a, [a]) for a in apps}

@@ -25,8 +25,8 @@ import statistics
 import time
 from typing import Any
 
+from voipwatch.sim.network import World
 from voipwatch.sim.scenario import load
-from voipwatch.sim.world import World
 
 GOAL = 2.0
 PROBE_TIMEOUT = 240.0

@@ -27,8 +27,17 @@ from typing import Any
 
 import platformdirs
 
+from voipwatch.cases.registry import import_cases as import_file
+from voipwatch.cases.registry import match_events
+from voipwatch.cost import cost_for_event
+from voipwatch.errors import InputError, UsageError
+from voipwatch.events.cells import build_cells
+from voipwatch.events.detect import detect_events
+from voipwatch.events.generate import generate_world
+from voipwatch.events.model import is_artefact
+from voipwatch.events.store import save_events
 from voipwatch.report.gather import SYNTHETIC_KEY
-from voipwatch.store import IngestStats, Store
+from voipwatch.store import IngestStats, Store, ingest
 
 #: The demo world: small enough to build in well under two minutes on two cores,
 #: large enough for the detector (a quiet lead-in, then blocks of each kind).
@@ -148,8 +157,6 @@ def build_world(
     if _meta(store, WORLD_KEY) == key:
         result.world = {"seed": seed, "reused": True}
         return
-    from voipwatch.events.generate import generate_world
-    from voipwatch.store import ingest
 
     with _scratch(store.path) as out:
         summary = generate_world(
@@ -182,8 +189,6 @@ def import_cases(
     store: Store, paths: list[Path], *, result: DemoResult, on_problem: Callable[[str], None]
 ) -> None:
     """Import the documented cases: the files given, or those found beside the checkout."""
-    from voipwatch.cases.registry import import_cases as import_file
-    from voipwatch.errors import InputError
 
     sources = list(paths) or found_case_files()
     if not sources:
@@ -202,13 +207,6 @@ def import_cases(
 
 def detect(store: Store, *, result: DemoResult) -> None:
     """Cells, events, their match to the cases, and their cost."""
-    from voipwatch.cases.registry import match_events
-    from voipwatch.cost import cost_for_event
-    from voipwatch.errors import UsageError
-    from voipwatch.events.cells import build_cells
-    from voipwatch.events.detect import detect_events
-    from voipwatch.events.model import is_artefact
-    from voipwatch.events.store import save_events
 
     build_cells(store)
     events = detect_events(store)
@@ -241,7 +239,6 @@ def build(
     Raises :class:`~voipwatch.errors.UsageError` for a store that holds other
     measurements (see :func:`foreign`).
     """
-    from voipwatch.errors import UsageError
 
     if foreign(store, seed=seed):
         raise UsageError(

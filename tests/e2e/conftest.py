@@ -20,8 +20,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from webstore import build_store
-from world import populate
 
+from voipwatch.testing import populate
 from voipwatch.web.app import create_app
 from voipwatch.web.guard import allowed_hosts
 

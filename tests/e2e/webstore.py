@@ -10,41 +10,15 @@ that start, countries that are clean, and every verdict has its real evidence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from voipwatch.store import ingest, open_store
 from voipwatch.store.rows import compress
+from voipwatch.testing import COUNTRIES, END
 
-END = datetime(2026, 11, 1)
 #: The project's committed measurements (real OONI ones, and some modified to show
 #: techniques the public samples lack; see their MANIFEST.toml).
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "measurements"
-
-
-@dataclass(frozen=True)
-class Country:
-    cc: str
-    asn: int
-    blocked_tests: tuple[str, ...] = ()
-    onset: int = 0  # days after the first day from which the block shows
-
-
-COUNTRIES = (
-    Country("IR", 44244, ("whatsapp", "signal", "telegram", "facebook_messenger"), 10),
-    Country("RU", 12389, ("telegram", "signal"), 20),
-    Country("CN", 4134, ("whatsapp", "telegram", "signal", "facebook_messenger"), 0),
-    Country("TR", 9121, ("signal",), 25),
-    Country("AE", 5384, ("whatsapp", "facebook_messenger"), 0),
-    Country("EG", 8452, ("signal",), 5),
-    Country("PK", 17557, ("telegram",), 15),
-    Country("BR", 28573),
-    Country("DE", 3320),
-    Country("US", 7922),
-    Country("IN", 55836),
-    Country("NG", 29465),
-)
 
 
 def build_store(

@@ -1,6 +1,6 @@
 """Issue 15's acceptance: the detector on worlds written from their labels.
 
-These worlds come from :mod:`voipwatch.events.labelworld`, which shares no code with
+These worlds come from :mod:`voipwatch.testing.labelworld`, which shares no code with
 ``voipwatch generate``: it draws the ground truth first (blocks of IP, SNI and DNS
 kinds on one network, several or all; an app's change and an app's outage in every
 country; a network's bad hours; flaky networks; a shutdown; two throttles) and renders each
@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from voipwatch.cli import app
-from voipwatch.events.labelworld import VARIANTS, plan_world, write_world
+from voipwatch.testing.labelworld import VARIANTS, plan_world, write_world
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "measurements"
 

@@ -34,11 +34,11 @@ import duckdb
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from test_probe_support import DnsServer
 
 from voipwatch.locate import Mapping, write_test_db
 from voipwatch.store import open_store
 from voipwatch.store.rows import decompress
+from voipwatch.testing import DnsServer
 
 VOIPWATCH = [sys.executable, "-m", "voipwatch.cli"]
 MAGIC = 0x2112A442

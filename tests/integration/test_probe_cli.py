@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from voipwatch.cli import app
+from voipwatch.testing import DnsServer, loopback_ip
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from test_probe_support import DnsServer, loopback_ip
 
 
 @pytest.fixture

@@ -100,7 +100,7 @@ SEEDS = ("0", "1", "5")
 def test_combined_scenarios_hold_across_repetitions_and_hash_seeds(
     tmp_path: Path, name: str
 ) -> None:
-    from voipwatch.sim.world import World
+    from voipwatch.sim.network import World
 
     scenario = load(name)
     wrong: list[str] = []
@@ -131,7 +131,7 @@ def test_combined_scenarios_hold_across_repetitions_and_hash_seeds(
 def test_probe_output_round_trips_through_verdicts(tmp_path: Path, name: str) -> None:
     """`voipwatch verdicts` on the probe's --out file gives what the probe printed (the
     signalling plane; both planes with the residual check)."""
-    from voipwatch.sim.world import World
+    from voipwatch.sim.network import World
 
     with World(load(name)) as world:
         done = world.run_probe()
@@ -162,7 +162,7 @@ CLEAN_REPETITIONS = 10
 
 def test_clean_world_stays_ok_across_repetitions() -> None:
     """No censor: every role of both planes is ok in each of 10 runs, in one world."""
-    from voipwatch.sim.world import World
+    from voipwatch.sim.network import World
 
     bad: list[str] = []
     roles: set[str] = set()
@@ -188,7 +188,7 @@ def test_clean_world_stays_ok_across_repetitions() -> None:
 def test_a_lossy_media_path_is_not_differentiation() -> None:
     """20 % loss both ways on the reflector's port: the media A/B finds no
     differentiation (the streams lose alike), and the media role is degraded."""
-    from voipwatch.sim.world import World
+    from voipwatch.sim.network import World
 
     with World(load("loss_calls")) as world:
         done = world.run_probe(["--plane", "media"])
@@ -205,7 +205,7 @@ def test_a_lossy_media_path_is_not_differentiation() -> None:
 
 def test_sni_throttle_rate_is_measured_within_a_quarter() -> None:
     """128 kbit/s SNI throttling: the measured rate within 25 %, the control not flagged."""
-    from voipwatch.sim.world import World
+    from voipwatch.sim.network import World
 
     with World(load("sni_throttle")) as world:
         done = world.run_probe(["--plane", "media"])

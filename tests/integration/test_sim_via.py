@@ -16,8 +16,8 @@ import os
 import pytest
 from test_scenarios import mismatches
 
+from voipwatch.sim.network import World
 from voipwatch.sim.scenario import load, via_mismatches
-from voipwatch.sim.world import World
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 and os.environ.get("CI") != "true",

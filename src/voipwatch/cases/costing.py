@@ -17,7 +17,8 @@ from typing import Any
 
 from voipwatch.cases.kinds import Reading, read_case, regional
 from voipwatch.cases.model import Case
-from voipwatch.cost.model import union
+from voipwatch.cost import cost_for_event, estimate
+from voipwatch.cost.formula import union
 from voipwatch.errors import VoipwatchError
 from voipwatch.events.model import Event
 
@@ -58,8 +59,6 @@ def case_cost(case: Case) -> dict[str, object]:
     platform never. Without a figure the dict has ``available: false`` and a
     ``reason``; with one, ``case_kind`` and ``case_kind_reason`` say how it was read.
     """
-    from voipwatch.cost import estimate
-
     reading = read_case(case)
     if not reading.priced:
         return {"available": False, "reason": _NOT_PRICED[reading.pricing](reading)}
@@ -126,8 +125,6 @@ _NOT_PRICED: dict[str, Callable[[Reading], str]] = {
 
 def event_cost(event: Event) -> dict[str, object]:
     """The cost of a detected event (``voipwatch.cost.cost_for_event``), or why none."""
-    from voipwatch.cost import cost_for_event
-
     try:
         result: dict[str, object] = cost_for_event(event).to_dict()
     except VoipwatchError as exc:

@@ -31,6 +31,7 @@ from voipwatch.cases.model import STATUSES, Annotation, Case, SourceRecord
 from voipwatch.cases.names import app_for, country_code
 from voipwatch.errors import InputError, InvalidValue, StoreError, UsageError
 from voipwatch.events.model import Event
+from voipwatch.events.store import load_events
 from voipwatch.store.db import Store, registered, store_errors
 from voipwatch.untrusted import web_link
 
@@ -578,8 +579,6 @@ def annotate_case(
 
 def _stored_events(store: Store) -> list[Event] | None:
     """The detector's events in the store, or None when it has never run here."""
-    from voipwatch.events.store import load_events
-
     names = {r[0] for r in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     if "events" not in names:
         return None

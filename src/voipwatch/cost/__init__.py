@@ -2,7 +2,7 @@
 every figure with its source and year.
 
 ``estimate(...)`` prices one block of one app; ``cost_for_event(event)`` prices a
-detected event. The model is described in :mod:`voipwatch.cost.model` and in
+detected event. The model is described in :mod:`voipwatch.cost.formula` and in
 ``voipwatch/cost/README.md``.
 """
 
@@ -15,11 +15,28 @@ from datetime import UTC, date, datetime
 from functools import cache
 from importlib import resources
 
-from voipwatch.cost.model import Comparison, CostEstimate, Input, ThirdParty, compute
+from voipwatch.cost.formula import (
+    Comparison,
+    CostEstimate,
+    Input,
+    PricedBlock,
+    ThirdParty,
+    compute,
+)
+from voipwatch.cost.indicators import load_table
+from voipwatch.cost.params import load_params
 from voipwatch.errors import UsageError
 from voipwatch.events.model import ARTEFACTS, Event, is_artefact
 
-__all__ = ["Comparison", "CostEstimate", "Input", "cost_for_event", "estimate", "evidence_end"]
+__all__ = [
+    "Comparison",
+    "CostEstimate",
+    "Input",
+    "PricedBlock",
+    "cost_for_event",
+    "estimate",
+    "evidence_end",
+]
 
 
 @cache
@@ -63,26 +80,21 @@ def estimate(
     :class:`voipwatch.errors.UsageError` for an unknown country or app, negative hours
     or a start in the future.
     """
-    from voipwatch.cost.indicators import load_table
-    from voipwatch.cost.params import load_params
-
     if isinstance(start, datetime):
         start = start.date()
-    return compute(
-        load_table(),
-        load_params(),
-        third_party_figures(),
+    block = PricedBlock(
         probe_cc=probe_cc,
         app=app,
         start=start,
         hours=hours,
-        today=today or datetime.now(UTC).date(),
         networks=networks,
         network_shares=network_shares,
         measured_networks=measured_networks,
         calls_only=calls_only,
         throttled=throttled,
     )
+    today = today or datetime.now(UTC).date()
+    return compute(load_table(), load_params(), third_party_figures(), block, today=today)
 
 
 def evidence_end(event: Event) -> datetime:

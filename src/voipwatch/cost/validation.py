@@ -19,7 +19,7 @@ from typing import Literal
 import msgspec
 
 from voipwatch.cost import estimate
-from voipwatch.cost.model import CostEstimate, union
+from voipwatch.cost.formula import CostEstimate, union
 from voipwatch.cost.params import Params, load_params
 
 __all__ = [

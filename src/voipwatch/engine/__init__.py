@@ -10,6 +10,7 @@ and Dask's futures both provide.
 """
 
 from voipwatch.engine.base import Engine, Pending, default_workers
+from voipwatch.engine.dask import DaskEngine
 from voipwatch.engine.process import ProcessEngine
 from voipwatch.engine.serial import SerialEngine
 from voipwatch.errors import InvalidValue, UsageError
@@ -50,6 +51,4 @@ def create_engine(
     n = default_workers(items) if workers is None else workers
     if name == "process":
         return ProcessEngine(n)
-    from voipwatch.engine.dask import DaskEngine
-
     return DaskEngine(n, scheduler=scheduler)

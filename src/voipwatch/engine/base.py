@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
@@ -10,6 +11,7 @@ from typing import Protocol, Self, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
+F = TypeVar("F")
 
 
 class Pending(Protocol[R_co]):
@@ -53,6 +55,25 @@ class Engine(Protocol):
 def default_workers(files: int) -> int:
     """One worker per CPU, but no more than there are files (at least one)."""
     return max(1, min(os.cpu_count() or 1, files))
+
+
+def submit_ahead(items: Iterable[T], ahead: int, submit: Callable[[T], F]) -> Iterator[F]:
+    """``submit(item)`` for each item, in order, at most ``ahead`` submitted and not yet
+    taken: memory stays bounded however many items there are."""
+    queue: deque[F] = deque()
+    it = iter(items)
+    exhausted = False
+    while True:
+        while not exhausted and len(queue) < ahead:
+            try:
+                item = next(it)
+            except StopIteration:
+                exhausted = True
+                break
+            queue.append(submit(item))
+        if not queue:
+            return
+        yield queue.popleft()
 
 
 class ClosesOnExit:

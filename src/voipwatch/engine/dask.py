@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from voipwatch.engine.base import ClosesOnExit, Pending
+from voipwatch.engine.base import ClosesOnExit, Pending, submit_ahead
 from voipwatch.errors import InvalidValue, UsageError
 
 T = TypeVar("T")
@@ -88,22 +87,12 @@ class DaskEngine(ClosesOnExit):
         self._futures: set[Any] = set()
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[Pending[R]]:
-        queue: deque[Any] = deque()
-        it = iter(items)
-        exhausted = False
-        while True:
-            while not exhausted and len(queue) < self.ahead:
-                try:
-                    item = next(it)
-                except StopIteration:
-                    exhausted = True
-                    break
-                fut = self._client.submit(fn, item, pure=False, retries=0)
-                self._futures.add(fut)
-                queue.append(fut)
-            if not queue:
-                return
-            fut = queue.popleft()
+        def submit(item: T) -> Any:
+            fut = self._client.submit(fn, item, pure=False, retries=0)
+            self._futures.add(fut)
+            return fut
+
+        for fut in submit_ahead(items, self.ahead, submit):
             self._futures.discard(fut)
             yield fut
 

@@ -19,12 +19,11 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Final, TypeVar
 
-from voipwatch.engine.base import ClosesOnExit, Pending
+from voipwatch.engine.base import ClosesOnExit, Pending, submit_ahead
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -78,25 +77,15 @@ class ProcessEngine(ClosesOnExit):
         self._pending: set[Future[object]] = set()
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[Pending[R]]:
-        queue: deque[Future[R]] = deque()
-        it = iter(items)
-        exhausted = False
-        while True:
-            while not exhausted and len(queue) < self.ahead:
-                try:
-                    item = next(it)
-                except StopIteration:
-                    exhausted = True
-                    break
-                if self._pool is None:
-                    raise RuntimeError("the engine is closed")
-                fut = self._pool.submit(fn, item)
-                self._pending.add(fut)  # type: ignore[arg-type]
-                fut.add_done_callback(self._pending.discard)
-                queue.append(fut)
-            if not queue:
-                return
-            yield queue.popleft()
+        def submit(item: T) -> Future[R]:
+            if self._pool is None:
+                raise RuntimeError("the engine is closed")
+            fut = self._pool.submit(fn, item)
+            self._pending.add(fut)  # type: ignore[arg-type]
+            fut.add_done_callback(self._pending.discard)
+            return fut
+
+        yield from submit_ahead(items, self.ahead, submit)
 
     def close(self) -> None:
         """Shut the pool down: at once if work is still running (its workers are killed)."""

@@ -30,7 +30,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import cast
 
-from voipwatch.helper import sip, stun
+from voipwatch.helper import sip, stun_answers
 from voipwatch.probe import sip as sip_wire
 
 #: Seconds after its last packet that a source's bucket is forgotten.
@@ -103,7 +103,7 @@ def reply_to(data: bytes, ip: str, port: int) -> bytes | None:
         return None
     first = data[0]
     if first < 4:
-        return stun.answer(data, ip, port)
+        return stun_answers.answer(data, ip, port)
     if sip_wire.is_request(data):
         return sip.answer(data)
     return data

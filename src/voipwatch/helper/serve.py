@@ -21,14 +21,13 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from voipwatch.catalog import load
 from voipwatch.helper import control, download, echo, sip, targets
 from voipwatch.probe.config import CONTROL_PORTS, RESIDUAL_PORTS, RTP_PORT
 
 
 def catalogue_udp_ports() -> list[int]:
     """Every UDP port of the catalogue's call-plane roles."""
-    from voipwatch.catalog import load
-
     ports: list[int] = []
     for role in load().roles.values():
         if role.plane == "media":

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Final
 
+from voipwatch.catalog import load
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -46,8 +48,6 @@ class Catalogue:
 def catalogue() -> Catalogue:
     from urllib.parse import urlsplit
 
-    from voipwatch.catalog import load
-
     hosts: set[str] = set()
     ips: set[str] = set()
     ports: set[int] = set(WEB_PORTS)
@@ -63,8 +63,6 @@ def catalogue() -> Catalogue:
 
 def is_catalogue_host(name: str) -> bool:
     """A host of the catalogue: named, or matched by a role's pattern or domain."""
-    from voipwatch.catalog import load
-
     host = name.lower().rstrip(".")
     return host in catalogue().hosts or load().role_for_host(host) is not None
 

@@ -10,14 +10,12 @@ is unreliable.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from voipwatch.probe import tcp
 from voipwatch.probe.errors import failure_of
 from voipwatch.probe.route import DIRECT, Route
-
-if TYPE_CHECKING:
-    from voipwatch.probe.steps import Ctx
+from voipwatch.probe.steps import Ctx
 
 #: tcpmux: assigned, served by nothing on the public internet.
 CANARY_PORT = 1

@@ -17,7 +17,7 @@ from typing import Any
 
 from voipwatch.catalog import Catalog, load
 from voipwatch.errors import InvalidValue, UsageError
-from voipwatch.probe import control, residual, via
+from voipwatch.probe import control_client, residual, via
 from voipwatch.probe.config import ProbeConfig
 from voipwatch.probe.errors import failure_of
 from voipwatch.probe.experiments import ALIASES, APPS, Experiment, make
@@ -90,7 +90,9 @@ class _Test:
         self.runtime = self.ctx.rec.now()
 
     async def _control(self, url: str) -> None:
-        self.x_control, self.x_control_failure = await control.ask(self.ctx, self.exp.plan(), url)
+        self.x_control, self.x_control_failure = await control_client.ask(
+            self.ctx, self.exp.plan(), url
+        )
 
     def measurement(self, config: ProbeConfig, test_start: datetime) -> dict[str, Any]:
         rec = self.ctx.rec

@@ -8,9 +8,9 @@ the probe (or any command) in the client and tears everything down afterwards;
 from __future__ import annotations
 
 from voipwatch.sim.errors import ScenarioError, SimulationError
+from voipwatch.sim.network import World, cleanup_stale
 from voipwatch.sim.scenario import Scenario, builtin_names
 from voipwatch.sim.scenario import load as load_scenario
-from voipwatch.sim.world import World, cleanup_stale
 
 __all__ = [
     "Scenario",

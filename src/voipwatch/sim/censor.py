@@ -266,6 +266,18 @@ def _names(recipe: Recipe, hosts: list[SimHost], where: str) -> list[str]:
     return names
 
 
+def _sni_marking(names: list[str], ports: list[int], target: list[str]) -> list[list[str]]:
+    """iptables rules sending to ``target`` the client's TCP packets (to ``ports``, or any
+    port) whose ClientHello names one of ``names``."""
+    return [
+        ["-t", "mangle", "-A", "FORWARD", "-i", CLIENT_SIDE_IF, "-p", "tcp",
+         *(["--dport", str(port)] if port else []), "-m", "string", "--algo", "bm",
+         "--hex-string", sni_pattern(name), "-j", *target]
+        for name in names
+        for port in ports or [0]
+    ]  # fmt: skip
+
+
 def sni_pattern(name: str) -> str:
     """The ClientHello bytes of an SNI entry: type 0 (host_name), 2-byte length, the name."""
     raw = name.encode("ascii")
@@ -414,14 +426,9 @@ def _compile_call(
             k = len(out.throttles) + 1
             minor, mark = 10 + k, hex(THROTTLE_MARK + k)
             out.throttles.append((minor, r.rate))
-            for name in _names(r, hosts, where):
-                for port in r.all_ports or [0]:
-                    dport = ["--dport", str(port)] if port else []
-                    out.iptables.append(
-                        ["-t", "mangle", "-A", "FORWARD", "-i", CLIENT_SIDE_IF, "-p", "tcp",
-                         *dport, "-m", "string", "--algo", "bm", "--hex-string",
-                         sni_pattern(name), "-j", "CONNMARK", "--set-mark", mark]
-                    )  # fmt: skip
+            out.iptables.extend(
+                _sni_marking(_names(r, hosts, where), r.all_ports, ["CONNMARK", "--set-mark", mark])
+            )
             out.iptables.append(
                 ["-t", "mangle", "-A", "POSTROUTING", "-m", "connmark", "--mark", mark,
                  "-j", "CLASSIFY", "--set-class", f"1:{minor}"]
@@ -443,14 +450,9 @@ def _compile_call(
                 )
             else:
                 mark = hex(RESIDUAL_MARK + n)
-                for sni in _names(r, hosts, where):
-                    for port in r.all_ports or [0]:
-                        dport = ["--dport", str(port)] if port else []
-                        out.iptables.append(
-                            ["-t", "mangle", "-A", "FORWARD", "-i", CLIENT_SIDE_IF, "-p", "tcp",
-                             *dport, "-m", "string", "--algo", "bm", "--hex-string",
-                             sni_pattern(sni), "-j", "MARK", "--set-mark", mark]
-                        )  # fmt: skip
+                out.iptables.extend(
+                    _sni_marking(_names(r, hosts, where), r.all_ports, ["MARK", "--set-mark", mark])
+                )
                 out.forward_rules.append(
                     f"meta mark {mark} add @{name} "
                     "{ ip saddr . ip daddr . meta l4proto . tcp dport } counter drop"

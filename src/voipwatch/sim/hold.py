@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
+
+from voipwatch.sim.serving import serve_until_signalled
 
 IDLE = 60.0
 
@@ -23,25 +24,11 @@ async def _hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     writer.close()
 
 
-async def _main(endpoints: list[str]) -> None:
-    servers = []
-    for ep in endpoints:
-        host, _, port = ep.rpartition(":")
-        servers.append(await asyncio.start_server(_hold, host, int(port), reuse_address=True))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    for s in servers:
-        s.close()
-
-
 def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python -m voipwatch.sim.hold ADDRESS:PORT...", file=sys.stderr)
         return 2
-    asyncio.run(_main(argv))
+    asyncio.run(serve_until_signalled(_hold, argv))
     return 0
 
 

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from voipwatch.probe.config import HelperConfig
 from voipwatch.sim.plan import CONTROL_NAME, HELPER, HELPER_PORT, RESOLVER, RESOLVER_NAME, SIM_NET
 
 
@@ -28,12 +29,7 @@ MEDIA_KEYS = ("address", "stun_servers", "media_seconds", "throughput_bytes")
 
 def probe_knows_media_keys() -> bool:
     """Whether ``voipwatch probe``'s configuration accepts the call-plane helper keys."""
-    try:
-        from voipwatch.probe.config import HelperConfig
-    except ImportError:
-        return False
-    fields = set(getattr(HelperConfig, "__struct_fields__", ()))
-    return set(MEDIA_KEYS) <= fields
+    return set(MEDIA_KEYS) <= set(HelperConfig.__struct_fields__)
 
 
 def render(

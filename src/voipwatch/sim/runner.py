@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 
-from voipwatch.console import err, problem, write_line
+from voipwatch.console import err, out, problem, write_line
 from voipwatch.sim.errors import ScenarioError, SimulationError
+from voipwatch.sim.network import World
 from voipwatch.sim.scenario import Scenario, load
-from voipwatch.sim.world import World
 from voipwatch.verdicts.answers import ACCEPT_ALL_NOTE
 
 PROBE_TIMEOUT = 240.0
@@ -135,8 +135,6 @@ def _table_rows(scenario: Scenario, verdict: dict[str, Any]) -> list[tuple[str, 
 def simulate(specs: list[str], *, json: bool, keep_going: bool) -> int:
     """The whole command; returns the exit status (0 ok, 1 a scenario failed, 2 usage)."""
     from rich.table import Table
-
-    from voipwatch.console import out
 
     try:
         scenarios = load_all(specs)

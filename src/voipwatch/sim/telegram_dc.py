@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import sys
 
 from voipwatch.probe import mtproto
+from voipwatch.sim.serving import serve_until_signalled
 
 IDLE = 30.0
 #: The product of two primes every DC answers with (core.telegram.org's example).
@@ -63,19 +63,5 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     writer.close()
 
 
-async def _main(endpoints: list[str]) -> None:
-    servers = []
-    for ep in endpoints:
-        host, _, port = ep.rpartition(":")
-        servers.append(await asyncio.start_server(_serve, host, int(port), reuse_address=True))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    for s in servers:
-        s.close()
-
-
 if __name__ == "__main__":
-    asyncio.run(_main(sys.argv[1:]))
+    asyncio.run(serve_until_signalled(_serve, sys.argv[1:]))

@@ -19,7 +19,7 @@ from voipwatch.cases.importers.common import (
     as_text,
     check_dates,
     parse_day,
-    read_csv,
+    read_sheet,
     resolve_country,
 )
 from voipwatch.cases.model import CaseKind, SourceRecord, record_digest
@@ -95,12 +95,7 @@ def read_cenalert(
 ) -> Batch:
     batch = Batch(source="cenalert", sink=sink)
     with as_text(data) as text:
-        header, rows = read_csv(text, source=file)
-        missing = COLUMNS - set(header)
-        if missing:
-            raise InputError(
-                f"not a CenAlert events list: no {', '.join(sorted(missing))} column", source=file
-            )
+        rows = read_sheet(text, source=file, columns=COLUMNS, kind="a CenAlert events list")
         seen: set[str] = set()
         for line, row in rows:
             if row.get("country") == "country" and row.get("country_code") == "country_code":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Set
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -127,3 +127,15 @@ def read_csv(
             raise failed(exc) from None
 
     return header, rows()
+
+
+def read_sheet(
+    text: str | TextIO, *, source: str, columns: Set[str], kind: str
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line, row) pairs of a CSV file that must have every one of ``columns``; a file
+    without them is an InputError saying it is not ``kind`` ("a CenAlert events list")."""
+    header, rows = read_csv(text, source=source)
+    missing = columns - set(header)
+    if missing:
+        raise InputError(f"not {kind}: no {', '.join(sorted(missing))} column", source=source)
+    return rows

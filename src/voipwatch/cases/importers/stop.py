@@ -24,7 +24,7 @@ from voipwatch.cases.importers.common import (
     as_text,
     check_dates,
     parse_day,
-    read_csv,
+    read_sheet,
     resolve_country,
 )
 from voipwatch.cases.model import CaseKind, EndStatus, Precision, SourceRecord, record_digest
@@ -251,12 +251,7 @@ def read_stop(
     # so a STOP sheet is held whole; it has a few thousand rows.
     batch = Batch(source="stop", sink=sink)
     with as_text(data) as text:
-        header, rows = read_csv(text, source=file)
-        missing = COLUMNS - set(header)
-        if missing:
-            raise InputError(
-                f"not an Access Now STOP sheet: no {', '.join(sorted(missing))} column", source=file
-            )
+        rows = read_sheet(text, source=file, columns=COLUMNS, kind="an Access Now STOP sheet")
         groups: dict[tuple[str, ...], list[tuple[int, dict[str, str]]]] = {}
         for line, row in rows:
             batch.rows += 1

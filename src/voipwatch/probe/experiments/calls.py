@@ -31,7 +31,7 @@ import random
 from typing import Any
 
 from voipwatch.catalog import Catalog, Role
-from voipwatch.probe import media, residual, throughput
+from voipwatch.probe import media, residual, tcp, throughput
 from voipwatch.probe.config import ProbeConfig
 from voipwatch.probe.exchanges import Exchanges
 from voipwatch.probe.experiments.base import Experiment, Plan
@@ -100,9 +100,31 @@ def public_stun_servers(catalog: Catalog, config: ProbeConfig) -> list[tuple[str
     return [(h, _STUN_PORTS.get(h, 3478)) for h in role.hosts]
 
 
-def _split(s: str, default: int) -> tuple[str, int]:
-    from voipwatch.probe import tcp
+def _unresolved(
+    ex: Exchanges,
+    role: str,
+    target: str,
+    host: str,
+    port: int,
+    failure: str | None,
+    transport: str = "udp",
+    payload: str = "stun_binding",
+) -> None:
+    """An exchange never sent, recorded so the role is not silently untested: its host
+    had no address (the DNS failure itself is in ``queries``)."""
+    e = ex._begin(
+        role=role,
+        target=target,
+        host=host,
+        ip="",
+        port=port,
+        transport=transport,
+        payload=payload,
+    )
+    ex.rec_end(e, failure=failure or "dns_no_answer", address="")
 
+
+def _split(s: str, default: int) -> tuple[str, int]:
     return tcp.split_hostport(s, default)
 
 
@@ -126,8 +148,6 @@ class _Call(Experiment):
         return Plan(stun=[(self._literal(h), p) for h, p in self.stun_targets])
 
     def _literal(self, host: str) -> str:
-        from voipwatch.probe import tcp
-
         return self.ip(host) if tcp.is_ip(host) else host
 
     def _exchanges(self, ctx: Ctx) -> Exchanges:
@@ -176,18 +196,8 @@ class CallApp(_Call):
         res = await ctx.resolve(host)
         addrs = res.ipv4 or res.addrs
         if not addrs:
-            # Recorded so the role is not silently untested (the DNS failure is in queries).
             for port in role.udp_ports:
-                e = ex._begin(
-                    role=role.id,
-                    target="app",
-                    host=host,
-                    ip="",
-                    port=port,
-                    transport="udp",
-                    payload="stun_binding",
-                )
-                ex.rec_end(e, failure=res.failure or "dns_no_answer", address="")
+                _unresolved(ex, role.id, "app", host, port, res.failure)
             return
         ip = self.ip(addrs[0])
         async with asyncio.TaskGroup() as tg:
@@ -310,50 +320,31 @@ class CallGeneric(_Call):
         await self._media(ctx, ip, h.rtp_port, h.media_seconds, src)
         await self._throughput(ctx, ip, h.tls_port, h.media_seconds, src)
 
-    async def _public(self, ctx: Ctx, ex: Exchanges, host: str, port: int) -> None:
-        from voipwatch.probe import tcp
-
+    async def _address(self, ctx: Ctx, host: str) -> tuple[str | None, str | None]:
+        """Where to test ``host`` (a literal address is its own), or None and the DNS failure."""
         if tcp.is_ip(host):
-            ip = host
-        else:
-            res = await ctx.resolve(host)
-            addrs = res.ipv4 or res.addrs
-            if not addrs:
-                e = ex._begin(
-                    role="stun/public",
-                    target="public",
-                    host=host,
-                    ip="",
-                    port=port,
-                    transport="udp",
-                    payload="stun_binding",
-                )
-                ex.rec_end(e, failure=res.failure or "dns_no_answer", address="")
-                return
-            ip = self.ip(addrs[0])
+            return host, None
+        res = await ctx.resolve(host)
+        addrs = res.ipv4 or res.addrs
+        if not addrs:
+            return None, res.failure
+        return self.ip(addrs[0]), None
+
+    async def _public(self, ctx: Ctx, ex: Exchanges, host: str, port: int) -> None:
+        ip, failure = await self._address(ctx, host)
+        if ip is None:
+            _unresolved(ex, "stun/public", "public", host, port, failure)
+            return
         await ex.udp("stun/public", "public", ip, port, "stun_binding", host=host)
 
     async def _sip_server(self, ctx: Ctx, ex: Exchanges, host: str) -> None:
         """SIP OPTIONS to a SIP server over UDP, TCP and TLS (the helper is the control)."""
-        from voipwatch.probe import tcp
-
         h, role = self.config.helper, "sip/signalling"
-        if tcp.is_ip(host):
-            ip = host
-        else:
-            res = await ctx.resolve(host)
-            addrs = res.ipv4 or res.addrs
-            if not addrs:
-                for port, transport in (
-                    (h.sip_port, "udp"),
-                    (h.sip_port, "tcp"),
-                    (h.sips_port, "tls"),
-                ):
-                    e = ex._begin(role=role, target="app", host=host, ip="", port=port,
-                                  transport=transport, payload="sip_options")  # fmt: skip
-                    ex.rec_end(e, failure=res.failure or "dns_no_answer", address="")
-                return
-            ip = self.ip(addrs[0])
+        ip, failure = await self._address(ctx, host)
+        if ip is None:
+            for port, transport in ((h.sip_port, "udp"), (h.sip_port, "tcp"), (h.sips_port, "tls")):
+                _unresolved(ex, role, "app", host, port, failure, transport, "sip_options")
+            return
         async with asyncio.TaskGroup() as tg:
             tg.create_task(ex.udp(role, "app", ip, h.sip_port, "sip_options", host=host))
             for port, use_tls in ((h.sip_port, False), (h.sips_port, True)):

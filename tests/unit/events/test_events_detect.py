@@ -1,0 +1,232 @@
+"""Cells, detection and events over a hand-built world of verdicts.
+
+The world has busy and sparse networks in six countries, a national block, a
+single-network block on a network measured twice a day, a target change that hits
+every country at once and a network whose measurements stop (a shutdown).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from voipwatch.events.cells import build_cells
+from voipwatch.events.detect import detect_events
+from voipwatch.events.model import Event
+from voipwatch.events.store import load_events, save_events
+from voipwatch.store import Store, open_store
+from voipwatch.testing import Block, Network, Row, World, insert
+
+NETWORKS = [
+    Network("IR", 100, 30),
+    Network("IR", 101, 12),
+    Network("IR", 102, 4),
+    Network("RU", 200, 20),
+    Network("RU", 201, 2),
+    Network("DE", 300, 10),
+    Network("BR", 400, 8),
+    Network("IN", 500, 15),
+    Network("EG", 600, 6),
+]
+START = datetime(2026, 1, 5)
+DAYS = 28
+
+
+def _world() -> World:
+    everyone = [
+        Block(cc, tuple(n.asn for n in NETWORKS if n.cc == cc), "signal", ("backend",),
+              datetime(2026, 1, 28), None, technique="http.status")
+        for cc in sorted({n.cc for n in NETWORKS})
+    ]  # fmt: skip
+    return World(
+        NETWORKS,
+        blocks=[
+            Block("IR", (100, 101, 102), "whatsapp", ("endpoints", "web"),
+                  datetime(2026, 1, 20, 6), datetime(2026, 1, 25, 12), technique="ip.blocked"),
+            Block("RU", (201,), "telegram", ("dc",), datetime(2026, 1, 15, 3), None,
+                  technique="dns.nxdomain"),
+            *everyone,
+        ],
+        start=START,
+        days=DAYS,
+    )  # fmt: skip
+
+
+def _shutdown(rows: list[Row]) -> list[Row]:
+    """DE's only network goes silent for two days."""
+    lo, hi = datetime(2026, 1, 22, 8), datetime(2026, 1, 24, 8)
+    return [r for r in rows if not (r[1] == "DE" and lo <= r[3] < hi)]
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[Row]:
+    return _shutdown(_world().rows())
+
+
+def _detect(store: Store) -> list[Event]:
+    build_cells(store)
+    return detect_events(store)
+
+
+@pytest.fixture(scope="module")
+def one_pass(tmp_path_factory: pytest.TempPathFactory, rows: list[Row]) -> Iterator[Store]:
+    db = tmp_path_factory.mktemp("events") / "one.duckdb"
+    with open_store(db) as store:
+        insert(store, rows)
+        save_events(store, _detect(store))
+        yield store
+
+
+@pytest.fixture(scope="module")
+def events(one_pass: Store) -> list[Event]:
+    return load_events(one_pass)
+
+
+def _of(events: list[Event], kind: str, cc: str, service: str) -> list[Event]:
+    return [e for e in events if e.kind == kind and e.probe_cc == cc and e.service == service]
+
+
+def test_cells_count_every_verdict(one_pass: Store, rows: list[Row]) -> None:
+    total = sum(len(r[4]) for r in rows)
+    got = one_pass.con.execute("SELECT sum(verdicts) FROM event_cells").fetchone()
+    assert got == (total,)
+    blocked = sum(1 for r in rows for v in r[4] if v[3] == "blocked")
+    got = one_pass.con.execute("SELECT sum(blocked) FROM event_cells").fetchone()
+    assert got == (blocked,)
+    volume = one_pass.con.execute("SELECT sum(measurements) FROM event_volume").fetchone()
+    assert volume == (len(rows),)
+
+
+def test_national_block_is_rolled_up(events: list[Event]) -> None:
+    signalling, web = sorted(_of(events, "block", "IR", "whatsapp"), key=lambda e: e.plane)
+    assert (signalling.plane, web.plane) == ("signalling", "web")
+    assert web.roles == ["whatsapp/web"]
+    e = signalling
+    assert e.asns == [100, 101, 102]
+    assert e.national
+    assert e.roles == ["whatsapp/endpoints"]
+    assert e.techniques == ["ip.blocked"]
+    onset = datetime(2026, 1, 20, 6, tzinfo=UTC)
+    assert e.start_earliest <= onset < e.start_latest
+    assert e.start - onset <= timedelta(hours=2)
+    assert e.end is not None
+    assert e.end_earliest is not None
+    assert e.end_latest is not None
+    assert e.end_earliest <= datetime(2026, 1, 25, 12, tzinfo=UTC) < e.end_latest
+    assert e.blocked_share > 0.8
+    assert 0.5 < e.confidence <= 1
+    assert e.measurements > 100
+
+
+def test_sparse_single_network_block_is_found(events: list[Event]) -> None:
+    (e,) = _of(events, "block", "RU", "telegram")
+    assert e.asns == [201]
+    assert not e.national
+    assert e.end is None
+    assert e.techniques == ["dns.nxdomain"]
+    # Two measurements a day: the onset is the first blocked measurement's hour.
+    assert (
+        e.start_earliest
+        <= datetime(2026, 1, 15, 3, tzinfo=UTC)
+        <= e.start_latest + timedelta(hours=24)
+    )
+
+
+def test_a_role_failing_everywhere_at_once_is_a_target_change(events: list[Event]) -> None:
+    assert not _of(events, "block", "IR", "signal")
+    changes = [e for e in events if e.kind == "target_change"]
+    assert {e.probe_cc for e in changes} == {"BR", "DE", "EG", "IN", "IR", "RU"}
+    assert all(e.roles == ["signal/backend"] for e in changes)
+
+
+def test_volume_collapse_is_a_possible_shutdown(events: list[Event]) -> None:
+    shut = [e for e in events if e.kind == "possible_shutdown"]
+    assert [(e.probe_cc, e.asns) for e in shut] == [("DE", [300])]
+    (e,) = shut
+    assert abs(e.start - datetime(2026, 1, 22, 8, tzinfo=UTC)) <= timedelta(hours=6)
+    assert e.end is not None
+    assert abs(e.end - datetime(2026, 1, 24, 8, tzinfo=UTC)) <= timedelta(hours=6)
+
+
+def test_no_false_alarms(events: list[Event]) -> None:
+    expected = {
+        ("block", "IR", "whatsapp"),
+        ("block", "RU", "telegram"),
+        ("possible_shutdown", "DE", "*"),
+    }
+    found = {(e.kind, e.probe_cc, e.service) for e in events if e.kind != "target_change"}
+    assert found == expected
+
+
+def test_a_second_run_changes_nothing(one_pass: Store, events: list[Event]) -> None:
+    stats = build_cells(one_pass)
+    assert stats.hours_changed == 0
+    assert detect_events(one_pass) == events
+
+
+def _dump(events: list[Event]) -> list[bytes]:
+    return [msgspec.json.encode(e) for e in events]
+
+
+def test_day_by_day_gives_the_same_events(
+    tmp_path: Path, rows: list[Row], events: list[Event]
+) -> None:
+    with open_store(tmp_path / "daily.duckdb") as store:
+        for day in range(DAYS):
+            lo, hi = START + timedelta(days=day), START + timedelta(days=day + 1)
+            insert(store, [r for r in rows if lo <= r[3] < hi])
+            daily = _detect(store)
+        assert _dump(daily) == _dump(events)
+
+
+def test_late_data_and_rejudged_verdicts_give_the_same_events(
+    tmp_path: Path, rows: list[Row], events: list[Event]
+) -> None:
+    """Rows arriving after their day was sealed, and a verdict changed after the
+    fact, are handled by recomputing the series they touch."""
+    late = {r[0] for r in rows[::7] if r[3] < START + timedelta(days=20)}
+    with open_store(tmp_path / "late.duckdb") as store:
+        insert(store, [r for r in rows if r[0] not in late])
+        _detect(store)
+        # A verdict changed by a rule change: the verdict row and the digest change.
+        key = rows[5][0]
+        store.con.execute("UPDATE verdicts SET status = 'blocked' WHERE key = ?", [key])
+        store.con.execute(
+            "UPDATE measurements SET judgement_digest = 'changed' WHERE key = ?", [key]
+        )
+        _detect(store)
+        store.con.execute("UPDATE verdicts SET status = 'ok' WHERE key = ?", [key])
+        store.con.execute("UPDATE measurements SET judgement_digest = 'back' WHERE key = ?", [key])
+        insert(store, [r for r in rows if r[0] in late])
+        assert _dump(_detect(store)) == _dump(events)
+
+
+def test_rebuild_gives_the_same_events(one_pass: Store, events: list[Event]) -> None:
+    build_cells(one_pass, rebuild=True)
+    assert _dump(detect_events(one_pass)) == _dump(events)
+
+
+def test_an_empty_store_has_no_events(tmp_path: Path) -> None:
+    with open_store(tmp_path / "empty.duckdb") as store:
+        assert build_cells(store).cells == 0
+        assert detect_events(store) == []
+        assert load_events(store) == []
+
+
+def test_a_read_only_store_is_detected_without_writing(tmp_path: Path, rows: list[Row]) -> None:
+    db = tmp_path / "ro.duckdb"
+    with open_store(db) as store:
+        insert(store, rows)
+        build_cells(store)
+        expected = _dump(detect_events(store))
+    with open_store(db, read_only=True) as store:
+        assert _dump(detect_events(store)) == expected
+
+
+def test_load_events_filters(events: list[Event], one_pass: Store) -> None:
+    assert {e.probe_cc for e in load_events(one_pass, cc="ir")} == {"IR"}
+    assert {e.service for e in load_events(one_pass, service="telegram")} == {"telegram"}

@@ -1,0 +1,81 @@
+"""A lossy call path is degraded, never blocked: a finding needs two lost exchanges that
+agree (pure verdict rules on hand-made exchanges)."""
+
+from __future__ import annotations
+
+from voipwatch.catalog import load
+from voipwatch.ooni.model import Exchange
+from voipwatch.testing import exchange
+from voipwatch.verdicts.calls import judge_exchanges
+
+
+def _ex(
+    port: int,
+    payload: str,
+    ok: bool,
+    control: str = "",
+    *,
+    attempt: int = 0,
+    target: str = "helper",
+) -> Exchange:
+    return exchange(
+        "whatsapp/relay", target, port, payload, ok, control=control, ip="192.0.2.90",
+        attempt=attempt if ok else 2,
+    )  # fmt: skip
+
+
+ROLE = load().roles["whatsapp/relay"]
+
+
+def test_one_lost_dtls_hello_on_a_lossy_path_is_loss() -> None:
+    ex = [
+        _ex(3478, "stun_binding", True, attempt=1),  # answered after a retransmission
+        _ex(3478, "random", True, "same_port_other_payload", attempt=2),
+        _ex(3478, "dtls_client_hello", False),
+        _ex(42424, "stun_binding", True, "random_port"),
+    ]
+    v = judge_exchanges(ROLE, ex, ex)
+    assert (v.status, v.technique) == ("degraded", "degraded.loss")
+    assert "lossy path" in v.evidence[0].detail
+
+
+def test_a_dtls_hello_dropped_twice_is_dpi_even_on_a_lossy_path() -> None:
+    ex = [
+        _ex(3478, "stun_binding", True, attempt=1),
+        _ex(3478, "random", True, "same_port_other_payload"),
+        _ex(3478, "dtls_client_hello", False),
+        _ex(3478, "dtls_client_hello", False),  # made again: silence again
+        _ex(42424, "stun_binding", True, "random_port"),
+    ]
+    v = judge_exchanges(ROLE, ex, ex)
+    assert (v.status, v.technique, v.confirmed) == ("partial", "dtls.dpi", True)
+
+
+def test_without_loss_a_single_failure_still_counts() -> None:
+    ex = [
+        _ex(3478, "stun_binding", True),
+        _ex(3478, "random", True, "same_port_other_payload"),
+        _ex(3478, "dtls_client_hello", False),
+    ]
+    assert judge_exchanges(ROLE, ex, ex).technique == "dtls.dpi"
+
+
+def test_a_relay_lost_once_among_answered_ones_is_not_blocked() -> None:
+    ex = [
+        _ex(3478, "stun_binding", True, attempt=1),
+        _ex(3478, "random", True, "same_port_other_payload", attempt=1),
+        _ex(3478, "stun_binding", False, target="app"),
+    ]
+    v = judge_exchanges(ROLE, ex, ex)
+    assert v.status == "degraded"
+    again = [*ex, _ex(3478, "stun_binding", False, target="app")]
+    v = judge_exchanges(ROLE, again, again)
+    assert (v.status, v.technique) == ("blocked", "ip.blocked")
+
+
+def test_a_lone_retransmission_is_not_loss() -> None:
+    """A busy machine answers late once in a while: one retransmission is not degraded."""
+    ex = [_ex(3478, "stun_binding", True, attempt=1), _ex(3478, "random", True, "x")]
+    assert judge_exchanges(ROLE, ex, ex).status == "ok"
+    two = [_ex(3478, "stun_binding", True, attempt=1), _ex(3479, "stun_binding", True, attempt=1)]
+    assert judge_exchanges(ROLE, two, two).status == "degraded"
