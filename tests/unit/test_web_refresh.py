@@ -160,7 +160,7 @@ def test_the_cached_path_answers_before_the_app_and_only_for_cached_gets(tmp_pat
             "query_string": b"",
             "headers": [(b"host", b"127.0.0.1")],
         }
-        stored = Stored(200, (("content-type", "text/plain"),), body, gzip.compress(body), '"kept"')
+        stored = Stored.of(200, (("content-type", "text/plain"),), body, gzip.compress(body))
         db.cache.get_or_compute(response_key(scope), lambda: stored)
         kept = client.get(path, headers={"accept-encoding": "identity"})
         assert kept.status_code == 200

@@ -32,13 +32,39 @@ _VARY: Final = (b"vary", b"Accept-Encoding")
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """A drawn response as the cache keeps it (``headers``: the ones kept with it)."""
+    """A drawn response as the cache keeps it (``headers``: the ones kept with it).
+
+    ``wire`` and ``wire_gzip`` are its headers as sent, encoded once (built by
+    :meth:`of`).
+    """
 
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
     gzipped: bytes | None
     etag: str
+    wire: Headers = ()
+    wire_gzip: Headers = ()
+
+    @classmethod
+    def of(
+        cls, status: int, headers: tuple[tuple[str, str], ...], body: bytes, gzipped: bytes | None
+    ) -> Stored:
+        etag = etag_of(body)
+        base = (
+            *((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers),
+            _VARY,
+            (b"etag", etag.encode()),
+        )
+        wire = (*base, (b"content-length", str(len(body)).encode()))
+        wire_gzip: Headers = ()
+        if gzipped is not None:
+            wire_gzip = (
+                *base,
+                (b"content-encoding", b"gzip"),
+                (b"content-length", str(len(gzipped)).encode()),
+            )
+        return cls(status, headers, body, gzipped, etag, wire, wire_gzip)
 
     @property
     def weight(self) -> int:
@@ -57,26 +83,23 @@ def response_key(scope: Scope) -> tuple[str, str, str, str, str, bytes]:
     Computed from the ASGI scope so that the app (which stores answers) and
     :class:`ServeCached` (which sends them) name the same answer the same way.
     """
-    host = ""
+    host = None
     for name, value in scope.get("headers", ()):
         if name == b"host":
-            host = bytes(value).decode("latin-1")
+            host = value
             break
+    return _key(scope, host)
+
+
+def _key(scope: Scope, host: bytes | None) -> tuple[str, str, str, str, str, bytes]:
     return (
         "response",
         str(scope.get("scheme", "http")),
-        host,
+        bytes(host).decode("latin-1") if host is not None else "",
         str(scope.get("root_path", "")),
         str(scope.get("path", "")),
         bytes(scope.get("query_string", b"")),
     )
-
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return bytes(value)
-    return None
 
 
 class ServeCached:
@@ -97,27 +120,36 @@ class ServeCached:
             await self.app(scope, receive, send)
             return
         with self.db.bound() as view:
-            if view is not None and scope.get("method") == "GET" and not _header(scope, b"origin"):
-                stored = view.cache.peek(response_key(scope))
-                if isinstance(stored, Stored):
-                    await self._send(scope, send, stored)
-                    return
+            if view is not None and scope.get("method") == "GET":
+                # One pass over the headers: this runs for every request.
+                host = origin = validator = accept = None
+                for name, value in scope.get("headers", ()):
+                    if name == b"host":
+                        host = value
+                    elif name == b"origin":
+                        origin = value
+                    elif name == b"if-none-match":
+                        validator = value
+                    elif name == b"accept-encoding":
+                        accept = value
+                if origin is None:
+                    stored = view.cache.peek(_key(scope, host))
+                    if isinstance(stored, Stored):
+                        await self._send(send, stored, validator, accept)
+                        return
             await self.app(scope, receive, send)
 
-    async def _send(self, scope: Scope, send: Send, stored: Stored) -> None:
-        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in stored.headers]
-        raw.append(_VARY)
-        raw.append((b"etag", stored.etag.encode()))
-        raw.extend(self.headers)
-        if _header(scope, b"if-none-match") == stored.etag.encode() and stored.status == 200:
-            await send({"type": "http.response.start", "status": 304, "headers": raw})
+    async def _send(
+        self, send: Send, stored: Stored, validator: bytes | None, accept: bytes | None
+    ) -> None:
+        if validator is not None and stored.status == 200 and validator == stored.etag.encode():
+            headers = (*stored.wire[:-1], *self.headers)  # without its content-length
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        body = stored.body
-        accept = _header(scope, b"accept-encoding") or b""
-        if stored.gzipped is not None and b"gzip" in accept:
-            body = stored.gzipped
-            raw.append((b"content-encoding", b"gzip"))
-        raw.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": stored.status, "headers": raw})
+        if stored.gzipped is not None and accept is not None and b"gzip" in accept:
+            body, headers = stored.gzipped, stored.wire_gzip + self.headers
+        else:
+            body, headers = stored.body, stored.wire + self.headers
+        await send({"type": "http.response.start", "status": stored.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

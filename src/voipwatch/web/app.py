@@ -202,6 +202,9 @@ def create_app(
         # copy of Swagger UI at /api/docs (web/docs.py); the spec is /openapi.json.
         docs_url=None,
         redoc_url=None,
+        # voipwatch records nothing about its readers, and FastAPI's OpenTelemetry
+        # hook would otherwise look for providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.db = database
     app.state.token = token

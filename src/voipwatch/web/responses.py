@@ -13,7 +13,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from voipwatch.untrusted import csv_cell
-from voipwatch.web.answers import Stored, etag_of, response_key
+from voipwatch.web.answers import Stored, response_key
 
 
 class FastJSON(Response):
@@ -83,7 +83,7 @@ def cached_response(request: Request, draw: Callable[[], Response]) -> Response:
         body = bytes(response.body)
         headers = tuple((k, v) for k, v in response.headers.items() if k.lower() in _KEPT)
         gz = gzip.compress(body, compresslevel=6, mtime=0) if len(body) > 1400 else None
-        return Stored(response.status_code, headers, body, gz, etag_of(body))
+        return Stored.of(response.status_code, headers, body, gz)
 
     stored: Stored = db.cache.get_or_compute(response_key(request.scope), store)
     headers = dict(stored.headers)
