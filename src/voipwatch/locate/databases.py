@@ -4,6 +4,13 @@ The bundled default is geoip2fast's own data file (from MaxMind GeoLite2): count
 and network *name*, but no AS number, so ``probe_asn`` stays ``AS0`` unless a
 MaxMind-format database (GeoLite2-ASN, DB-IP, IPinfo, OONI's probe-assets) is
 configured. Configured databases come first; the bundled one fills what they lack.
+
+Not even ``geoip2fast-asn.dat.gz``, the file used here, holds AS numbers, despite
+its name: geoip2fast's builder (``geoip2dat``) numbers networks by their AS *name*
+and drops GeoLite2's ``autonomous_system_number`` column, so the file's list of
+69,661 names (IPv4; 72,293 with IPv6) maps to no number, and names shared by several
+ASes (``China Unicom``) are one entry. Loading it takes about 0.4 s and 75 MiB, once,
+at the first lookup.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ Every response carries security headers: a Content-Security-Policy that the page
 satisfy with no inline script and nothing from another origin, ``nosniff``, and a
 refusal to be framed. Cross-origin requests are refused unless origins are named.
 Before any of it, :class:`~voipwatch.web.guard.Guard` answers only for the host names
-the server was started for and caps request bodies before they are read.
+the server was started for and caps request bodies before they are read; then
+:class:`~voipwatch.web.answers.ServeCached` sends the answers already cached and
+binds every other request to one snapshot of the store.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from voipwatch import __version__
 from voipwatch.collector import Spool
 from voipwatch.errors import InvalidValue, StoreError, UsageError, VoipwatchError
 from voipwatch.helper.targets import Budget, Sources
+from voipwatch.web.answers import ServeCached
 from voipwatch.web.assets import vega_bundle
 from voipwatch.web.collector import COLLECTOR_BUDGET, COLLECTOR_CAPS, Collector
 from voipwatch.web.collector import router as collector_router
@@ -199,6 +202,9 @@ def create_app(
         # copy of Swagger UI at /api/docs (web/docs.py); the spec is /openapi.json.
         docs_url=None,
         redoc_url=None,
+        # voipwatch records nothing about its readers, and FastAPI's OpenTelemetry
+        # hook would otherwise look for providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.db = database
     app.state.token = token
@@ -243,6 +249,8 @@ def create_app(
             CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET"], allow_headers=[]
         )
     app.add_middleware(SecurityHeaders)
+    # Cached answers leave here, before routing; they carry the security headers too.
+    app.add_middleware(ServeCached, db=database, headers=SECURITY_HEADERS)
     # Outermost: nothing else runs for a foreign host or before the body is capped.
     app.add_middleware(Guard, hosts=hosts or allowed_hosts(), token=token, caps=caps)
     return app

@@ -151,8 +151,10 @@ def warm(db: Database) -> int:
 class Rewarmer:
     """Runs :func:`warm` again after each change of the store, one run at a time.
 
-    A server that ingests while it serves empties its cache after every batch; this
-    fills it again in the background. A change during a run asks for one more run.
+    A server that ingests while it serves starts a new cache with every batch, holding
+    the answers asked for most recently (``Database.follow``); this adds, in the
+    background, what the map and the country pages need that no one asked for yet.
+    A change during a run asks for one more run.
     """
 
     def __init__(self, db: Database) -> None:

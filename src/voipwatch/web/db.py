@@ -12,17 +12,24 @@ behind a read-only server cannot change while the server holds it.
 
 A server that ingests while it serves (:mod:`voipwatch.observatory`) hands the
 database a :class:`Live` writer instead: requests then read the snapshot it last
-published, and :meth:`Database.follow` moves them to the next one after each batch
-(requests already running finish on the snapshot they started on), emptying the
-cache.
+published, and :meth:`Database.follow` moves them to the next one after each batch.
+Each snapshot has a cache of its own (a :class:`View`): ``follow`` first recomputes
+the answers most recently asked for from the new snapshot, while requests keep
+being answered from the previous one, and only then swaps the two. An answer is
+therefore always one whole batch's, and a busy page is never computed while
+clients wait for it. A request is bound to the view it started on
+(:meth:`Database.bound`) and reads nothing else, however many queries it makes.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Final, Protocol, TypeVar
 
@@ -33,12 +40,19 @@ from voipwatch.store import Store, open_store
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 #: Entries kept in the answer cache, and the bytes of the responses among them (a
 #: country page of a large store is a megabyte before compression).
 CACHE_SIZE: Final = 4096
 CACHE_BYTES: Final = 256 * 1024 * 1024
 #: A query still running after this many seconds is interrupted (the cost limit).
 QUERY_SECONDS: Final = 10.0
+#: After a batch, at most this many of the most recently used answers are computed
+#: again before the new snapshot is shown, within this many seconds; the rest are
+#: computed when next asked for.
+REFRESH_KEYS: Final = 256
+REFRESH_SECONDS: Final = 30.0
 
 
 class QueryTooCostly(UsageError):
@@ -53,6 +67,9 @@ class AnswerCache:
         self._max_bytes = max_bytes
         self._bytes = 0
         self._items: OrderedDict[Any, Any] = OrderedDict()
+        # How each answer was computed, so that it can be computed again from the
+        # next snapshot (see Database.follow).
+        self._recipes: dict[Any, Callable[[], Any]] = {}
         self._running: dict[Any, threading.Event] = {}
         self._lock = threading.Lock()
         self._generation = 0
@@ -96,11 +113,13 @@ class AnswerCache:
                     self._bytes -= _weight(self._items[key])
                 self._items[key] = value
                 self._items.move_to_end(key)
+                self._recipes[key] = compute
                 self._bytes += _weight(value)
                 while len(self._items) > 1 and (
                     len(self._items) > self._size or self._bytes > self._max_bytes
                 ):
-                    _, old = self._items.popitem(last=False)
+                    gone, old = self._items.popitem(last=False)
+                    self._recipes.pop(gone, None)
                     self._bytes -= _weight(old)
             return value
         finally:
@@ -109,11 +128,30 @@ class AnswerCache:
                     del self._running[key]
             running.set()
 
+    def peek(self, key: Any) -> Any | None:
+        """The cached value, or ``None``: never computes (the fast serving path)."""
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+            return value
+
+    def recent(self, limit: int) -> list[tuple[Any, Callable[[], Any]]]:
+        """Up to ``limit`` cached keys with their recipes, most recently used first."""
+        with self._lock:
+            keys = list(reversed(self._items))[:limit]
+            return [(k, self._recipes[k]) for k in keys if k in self._recipes]
+
     def clear(self) -> None:
         with self._lock:
             self._generation += 1
             self._items.clear()
+            self._recipes.clear()
             self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 def _weight(value: Any) -> int:
@@ -131,13 +169,20 @@ class Live(Protocol):
     def writing(self) -> AbstractContextManager[Store]: ...
 
 
-class _Held:
-    """An open store and the requests reading it; closed when retired and unused."""
+class View:
+    """One snapshot of the store, the answers computed from it, and the requests
+    reading it; its store is closed when it is retired and no request uses it."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.users = 0
         self.retired = False
+        self.cache = AnswerCache()
+        self.tables: frozenset[str] | None = None
+
+
+#: The view the running request (or refresh) reads; ``None``: the database's current one.
+_bound: ContextVar[View | None] = ContextVar("voipwatch_web_view", default=None)
 
 
 class Database:
@@ -151,23 +196,30 @@ class Database:
             # Even a writing server serves a store; it never creates an empty one.
             raise StoreError(f"{path}: no store here (create one with `voipwatch ingest`)")
         self._write_lock = threading.Lock()
+        self._follow_lock = threading.Lock()
         self._users = 0
         self._users_lock = threading.Lock()
-        self._held: _Held | None = _Held(self._open())
-        self.cache = AnswerCache()
-        self._tables: frozenset[str] | None = None
+        self._view: View | None = View(self._open())
+        # What `cache` answers while the store is closed (nothing is kept in it).
+        self._closed = AnswerCache()
 
     def _open(self) -> Store:
         if self.live is not None:
             return open_store(self.live.snapshot, read_only=True)
         return open_store(self.path, read_only=not self.writable)
 
+    @property
+    def cache(self) -> AnswerCache:
+        """The answers of the view this request reads (the current one outside a request)."""
+        view = _bound.get() or self._view
+        return view.cache if view is not None else self._closed
+
     def acquire(self) -> None:
         """A server starts using the store (reopened if a previous one closed it)."""
         with self._users_lock:
             self._users += 1
-            if self._held is None:
-                self._held = _Held(self._open())
+            if self._view is None:
+                self._view = View(self._open())
 
     def release(self) -> None:
         """A server stops; the last one closes the store (checkpointing a writer's log)."""
@@ -181,46 +233,100 @@ class Database:
             self._retire()
 
     def _retire(self) -> None:
-        held, self._held = self._held, None
-        if held is not None:
-            held.retired = True
-            if held.users == 0:
-                held.store.close()
-        self._tables = None
-        self.cache.clear()
+        view, self._view = self._view, None
+        if view is not None:
+            _retire_view(view)
 
     def follow(self, snapshot: Path) -> None:
-        """Read ``snapshot`` from now on (a live writer published it)."""
-        store = open_store(snapshot, read_only=True)
-        with self._users_lock:
-            if self._held is None:
+        """Read ``snapshot`` from now on (a live writer published it).
+
+        The answers most recently asked for are computed from ``snapshot`` first, while
+        requests are still answered from the previous one; then the views swap.
+        """
+        with self._follow_lock:
+            store = open_store(snapshot, read_only=True)
+            with self._users_lock:
+                old = self._view
+            if old is None:
                 # Stopping: nobody will read it.
                 store.close()
                 return
-            self._retire()
-            self._held = _Held(store)
+            new = View(store)
+            self._refill(new, old.cache.recent(REFRESH_KEYS))
+            with self._users_lock:
+                if self._view is not old:
+                    # Closed while refilling: nobody will read it either.
+                    _retire_view(new)
+                    return
+                self._view = new
+                _retire_view(old)
+
+    def _refill(self, view: View, recipes: list[tuple[Any, Callable[[], Any]]]) -> None:
+        deadline = time.monotonic() + REFRESH_SECONDS
+        token = _bound.set(view)
+        try:
+            for key, compute in recipes:
+                if time.monotonic() > deadline:
+                    break
+                try:
+                    view.cache.get_or_compute(key, compute)
+                except Exception as exc:
+                    # Whatever failed is not cached: the next request for it computes
+                    # it again and gets the error its route answers with.
+                    log.info("refreshing a cached answer failed: %s", exc)
+        finally:
+            _bound.reset(token)
+
+    @contextmanager
+    def bound(self) -> Iterator[View | None]:
+        """Bind the caller (a request) to the current view until it is done.
+
+        Everything it reads comes from that one snapshot, and the snapshot stays open
+        until it finishes even if a newer one is followed meanwhile. ``None`` when the
+        store is closed (the server is stopping).
+        """
+        with self._users_lock:
+            view = self._view
+            if view is not None:
+                view.users += 1
+        token = _bound.set(view)
+        try:
+            yield view
+        finally:
+            _bound.reset(token)
+            if view is not None:
+                with self._users_lock:
+                    view.users -= 1
+                    if view.retired and view.users == 0:
+                        view.store.close()
+
+    def _reading(self) -> View:
+        view = _bound.get() or self._view
+        if view is None:
+            raise StoreError(f"{self.path}: the store is closed (the server is stopping)")
+        return view
 
     @contextmanager
     def cursor(self, *, timeout: float = QUERY_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor for one request; queries still running after ``timeout`` are stopped."""
         with self._users_lock:
-            held = self._held
-            if held is None:
+            view = self._reading()
+            if view.retired and view.users == 0:
                 raise StoreError(f"{self.path}: the store is closed (the server is stopping)")
-            held.users += 1
+            view.users += 1
         try:
-            with self._cursor(held, timeout) as cur:
+            with self._cursor(view, timeout) as cur:
                 yield cur
         finally:
             with self._users_lock:
-                held.users -= 1
-                if held.retired and held.users == 0:
-                    held.store.close()
+                view.users -= 1
+                if view.retired and view.users == 0:
+                    view.store.close()
 
     @contextmanager
-    def _cursor(self, held: _Held, timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _cursor(self, view: View, timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
         try:
-            cur = held.store.con.cursor()
+            cur = view.store.con.cursor()
         except duckdb.Error as exc:
             raise StoreError(f"{self.path}: cannot read the store: {exc}") from exc
         timer = threading.Timer(timeout, cur.interrupt)
@@ -259,16 +365,18 @@ class Database:
             try:
                 yield store
             finally:
-                self._tables = None
-                self.cache.clear()
+                view = self._reading()
+                view.tables = None
+                view.cache.clear()
 
     def tables(self) -> frozenset[str]:
         """The names of the store's tables (other rooms add theirs as they are built)."""
-        if self._tables is None:
+        view = self._reading()
+        if view.tables is None:
             with self.cursor() as cur:
                 rows = cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-            self._tables = frozenset(r[0] for r in rows)
-        return self._tables
+            view.tables = frozenset(r[0] for r in rows)
+        return view.tables
 
     def has(self, table: str) -> bool:
         return table in self.tables()
@@ -281,3 +389,10 @@ class Database:
                 return compute(cur)
 
         return self.cache.get_or_compute(key, run)
+
+
+def _retire_view(view: View) -> None:
+    """Called with the users' lock held: the view's store closes when its last user ends."""
+    view.retired = True
+    if view.users == 0:
+        view.store.close()

@@ -6,7 +6,6 @@ import csv
 import gzip
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -14,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from voipwatch.untrusted import csv_cell
+from voipwatch.web.answers import Stored, response_key
 
 
 class FastJSON(Response):
@@ -62,43 +62,35 @@ def json_response(content: Any, *, filename: str | None = None) -> Response:
     return FastJSON(content, headers=headers)
 
 
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-    gzipped: bytes | None
-
-    @property
-    def weight(self) -> int:
-        """What it costs the cache (see ``AnswerCache``'s byte limit)."""
-        return len(self.body) + len(self.gzipped or b"")
-
-
 #: Headers of a drawn response that are kept with it in the cache.
 _KEPT = ("content-type", "content-disposition")
 
 
 def cached_response(request: Request, draw: Callable[[], Response]) -> Response:
-    """The response to this URL, drawn once while the store is unchanged.
+    """The response to this URL, drawn once per snapshot of the store.
 
-    A read-only server's store cannot change and a writing server empties the cache
-    when it writes, so an answer (a page, an aggregation, a list) is computed once and
-    then only sent — gzip-compressed once too, for the clients that accept it.
+    A read-only server's store cannot change, a writing server empties the cache
+    when it writes, and a live one computes its answers again for each batch (see
+    ``Database.follow``), so an answer (a page, an aggregation, a list) is computed
+    once and then only sent — gzip-compressed once too, for the clients that accept
+    it, and from the next request on by :class:`~voipwatch.web.answers.ServeCached`
+    without reaching this route at all.
     """
     db = request.app.state.db
 
-    def store() -> _Stored:
+    def store() -> Stored:
         response = draw()
         body = bytes(response.body)
         headers = tuple((k, v) for k, v in response.headers.items() if k.lower() in _KEPT)
         gz = gzip.compress(body, compresslevel=6, mtime=0) if len(body) > 1400 else None
-        return _Stored(response.status_code, headers, body, gz)
+        return Stored.of(response.status_code, headers, body, gz)
 
-    key = ("response", str(request.base_url), request.url.path, request.url.query)
-    stored: _Stored = db.cache.get_or_compute(key, store)
+    stored: Stored = db.cache.get_or_compute(response_key(request.scope), store)
     headers = dict(stored.headers)
     headers["vary"] = "Accept-Encoding"
+    headers["etag"] = stored.etag
+    if stored.status == 200 and request.headers.get("if-none-match") == stored.etag:
+        return Response(status_code=304, headers=headers)
     if stored.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
         headers["content-encoding"] = "gzip"
         return Response(stored.gzipped, status_code=stored.status, headers=headers)

@@ -9,6 +9,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +18,8 @@ import pytest
 
 from voipwatch.alerts.webhook import changes, check_target, payload, sign
 from voipwatch.errors import StoreError, UsageError
-from voipwatch.observatory import Spool
+from voipwatch.observatory import Spool, Worker
+from voipwatch.observatory.worker import WORKER_NICE
 from voipwatch.store import open_store
 from voipwatch.store.snapshot import POINTER, Publisher, current_snapshot, published_dir
 from voipwatch.testing import T0, event
@@ -166,3 +169,26 @@ def test_a_stale_or_damaged_pointer_names_no_snapshot(tmp_path: Path, pointer: s
     text = pointer.replace("PID_SELF", str(os.getpid())).replace("PID_DEAD", str(_dead_pid()))
     (folder / POINTER).write_text(text)
     assert current_snapshot(db) is None
+
+
+def test_the_worker_runs_nicer_than_the_threads_that_serve(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "watch")
+    spool.root.mkdir()
+    spool.prepare()
+    me = threading.get_native_id()
+    base = os.getpriority(os.PRIO_PROCESS, me)
+    store = open_store(tmp_path / "s.duckdb")
+    worker = Worker(store, spool, clock=lambda: datetime(2026, 12, 1, tzinfo=UTC), known_changes=[])
+    worker.start()
+    try:
+        (thread,) = [t for t in threading.enumerate() if t.name == "voipwatch-worker"]
+        assert thread.native_id is not None
+        want = min(base + WORKER_NICE, 19)
+        deadline = time.monotonic() + 30
+        while os.getpriority(os.PRIO_PROCESS, thread.native_id) != want:
+            assert time.monotonic() < deadline, "the worker's priority never changed"
+            time.sleep(0.05)
+        assert os.getpriority(os.PRIO_PROCESS, me) == base  # the serving threads keep theirs
+    finally:
+        worker.stop()
+        store.close()
