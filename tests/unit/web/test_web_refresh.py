@@ -23,7 +23,7 @@ from voipwatch.store import open_store
 from voipwatch.web.answers import Stored, response_key
 from voipwatch.web.app import create_app
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "measurements"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "measurements"
 BASE = "http://127.0.0.1"
 
 
