@@ -19,7 +19,8 @@ from voipwatch.catalog import Role, load
 from voipwatch.ooni.failures import normalise, operation_of
 from voipwatch.ooni.model import TorTarget, failure_str
 from voipwatch.verdicts import rules
-from voipwatch.verdicts.evidence import Outcome, atom, measurement_status, unusable
+from voipwatch.verdicts.evidence import atom, measurement_status, unusable
+from voipwatch.verdicts.facts import Outcome
 from voipwatch.verdicts.techniques import TECHNIQUES, technique_for
 from voipwatch.verdicts.types import (
     Evidence,

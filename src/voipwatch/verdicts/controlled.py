@@ -12,7 +12,7 @@ control changes one variable (voip_probing notes §2.7):
   target is *down* rather than blocked;
 * repeated attempts — a lossy path is ``degraded``, not blocked.
 
-Pure: facts in, an :class:`~voipwatch.verdicts.evidence.Outcome` out.
+Pure: facts in, an :class:`~voipwatch.verdicts.facts.Outcome` out.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from voipwatch.catalog import Role
-from voipwatch.verdicts.evidence import Facts, Outcome, UdpResponse, is_bogon
+from voipwatch.verdicts.facts import Facts, Outcome, UdpResponse, is_bogon, is_ip
 from voipwatch.verdicts.techniques import technique_for
 from voipwatch.verdicts.types import Evidence, Observation
 
@@ -109,7 +109,7 @@ def probe_outcome(
     """Trace one endpoint through DNS → TCP → TLS → HTTP, with its controls."""
     svc, rid = role.service, role.id
     obs: list[Observation] = []
-    is_name = not _is_ip(host)
+    is_name = not is_ip(host.strip("[]"))
     dns_ev: tuple[Evidence, str, bool] | None = None  # (atom, technique, confirmed)
     hard_dns = False  # DNS alone is enough: the app never reaches its server
     ips: list[str] = [host]
@@ -336,13 +336,3 @@ def probe_outcome(
             degraded=True,
         )
     return Outcome(True, observations=obs)
-
-
-def _is_ip(s: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(s.strip("[]"))
-    except ValueError:
-        return False
-    return True

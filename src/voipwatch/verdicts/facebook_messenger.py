@@ -16,16 +16,13 @@ from typing import Any
 from voipwatch.catalog import Role, load
 from voipwatch.verdicts import rules
 from voipwatch.verdicts.evidence import (
-    Facts,
-    Outcome,
     atom,
-    collect,
     combine,
     dns_outcome,
     endpoint_outcome,
     measurement_status,
-    routable_of,
 )
+from voipwatch.verdicts.facts import Facts, Outcome, collect, routable_of
 from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
 
 

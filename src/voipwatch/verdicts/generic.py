@@ -11,15 +11,8 @@ from typing import Any
 
 from voipwatch.catalog import Role, load
 from voipwatch.ooni.model import failure_str
-from voipwatch.verdicts.evidence import (
-    Outcome,
-    collect,
-    combine,
-    endpoint_outcome,
-    measurement_status,
-    routable_of,
-    url_host,
-)
+from voipwatch.verdicts.evidence import combine, endpoint_outcome, measurement_status, url_host
+from voipwatch.verdicts.facts import Outcome, collect, routable_of
 from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
 
 

@@ -24,17 +24,15 @@ import msgspec
 from voipwatch.catalog import Role, load
 from voipwatch.ooni.model import failure_str
 from voipwatch.verdicts.evidence import (
-    Outcome,
-    collect,
     combine,
     dns_outcome,
     endpoint_outcome,
     measurement_status,
-    routable_of,
     unusable,
     url_host,
     version_tuple,
 )
+from voipwatch.verdicts.facts import Outcome, collect, routable_of
 from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
 
 _OONI_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", re.ASCII)

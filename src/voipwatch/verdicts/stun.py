@@ -16,15 +16,8 @@ from voipwatch.catalog import load
 from voipwatch.ooni.failures import normalise
 from voipwatch.ooni.model import failure_str
 from voipwatch.verdicts import rules
-from voipwatch.verdicts.evidence import (
-    Outcome,
-    atom,
-    collect,
-    combine,
-    dns_outcome,
-    measurement_status,
-    routable_of,
-)
+from voipwatch.verdicts.evidence import atom, combine, dns_outcome, measurement_status
+from voipwatch.verdicts.facts import Outcome, collect, routable_of
 from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
 
 

@@ -16,16 +16,14 @@ from voipwatch.ooni.failures import normalise, operation_of
 from voipwatch.ooni.model import failure_str
 from voipwatch.verdicts import rules
 from voipwatch.verdicts.evidence import (
-    Outcome,
     atom,
-    collect,
     combine,
     endpoint_outcome,
     measurement_status,
-    routable_of,
     unusable,
     url_host,
 )
+from voipwatch.verdicts.facts import Outcome, collect, routable_of
 from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
 
 WEB_URLS = ("https://web.telegram.org/", "http://web.telegram.org/")

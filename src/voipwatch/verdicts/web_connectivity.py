@@ -20,21 +20,17 @@ from voipwatch.ooni.identity import input_str
 from voipwatch.ooni.model import failure_str
 from voipwatch.verdicts import rules
 from voipwatch.verdicts.evidence import (
-    Facts,
-    Outcome,
     atom,
-    collect,
     combine,
     dns_fingerprints,
     dns_outcome,
     fingerprint_outcome,
     http_fingerprint,
-    is_bogon,
     measurement_status,
-    routable_of,
     unusable,
     url_host,
 )
+from voipwatch.verdicts.facts import Facts, Outcome, collect, is_bogon, routable_of
 from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
 
 

@@ -15,15 +15,8 @@ from typing import Any
 
 from voipwatch.catalog import load
 from voipwatch.ooni.model import failure_str
-from voipwatch.verdicts.evidence import (
-    Outcome,
-    collect,
-    combine,
-    endpoint_outcome,
-    measurement_status,
-    routable_of,
-    unusable,
-)
+from voipwatch.verdicts.evidence import combine, endpoint_outcome, measurement_status, unusable
+from voipwatch.verdicts.facts import Outcome, collect, routable_of
 from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
 
 REGISTRATION_URL = "https://v.whatsapp.net/v2/register"
