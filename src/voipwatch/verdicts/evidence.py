@@ -72,9 +72,9 @@ def http_fingerprint(
 ) -> Fingerprint | None:
     """The fingerprint a response to ``url`` matched (see
     :func:`voipwatch.verdicts.proof.page_fingerprint`)."""
-    if facts.fingerprints is None:
-        return None
-    responses = facts.responses.get(url, [])
+    responses = facts.responses.get(url)
+    if not responses or facts.fingerprints is None:
+        return None  # nothing to match: most URLs (collect keeps plain-HTTP pages only)
     return proof.page_fingerprint(facts.fingerprints, responses, url, facts.cc, scopes=scopes)
 
 
@@ -95,22 +95,29 @@ def dns_outcome(
         obs = Observation("dns", svc, rid, host, False, operation="resolve", failure=d.failure)
         return Outcome(False, ev, tech, [obs]), [obs]
     found = dns_fingerprints(facts, host)
-    harmless = {a for a, fp in found if fp.scope == fingerprints.FALSE_POSITIVE}
-    matched = found[0] if found and found[0][1].scope != fingerprints.FALSE_POSITIVE else None
+    if found:
+        harmless = {a for a, fp in found if fp.scope == fingerprints.FALSE_POSITIVE}
+        matched = found[0] if found[0][1].scope != fingerprints.FALSE_POSITIVE else None
+    else:
+        harmless, matched = set(), None
     obs_list: list[Observation] = []
     bogus: tuple[str, str] | None = None
+    routable, down = facts.routable, role.down_answers
+    owners = role.owner_asns if check_owner else None
     for ip, asn in d.answers:
         failure = ""
-        if ip in harmless or ip in role.down_answers:
+        if ip in harmless or ip in down:
             pass
-        elif is_bogon(ip, facts.routable):
+        elif is_bogon(ip, routable):
             failure = "dns_bogon_error"
-            bogus = bogus or (ip, failure)
-        elif check_owner and role.owner_asns and asn and asn not in role.owner_asns:
+            if bogus is None:
+                bogus = (ip, failure)
+        elif owners and asn and asn not in owners:
             failure = "dns_inconsistent_answer"
+        # Positional: the fields in Observation's order (a hot loop).
         obs_list.append(
-            Observation("dns", svc, rid, host, not failure, ip=ip, operation="resolve",
-                        failure=failure, detail=f"AS{asn}" if asn else "")
+            Observation("dns", svc, rid, host, not failure, ip, 0, "resolve", failure,
+                        f"AS{asn}" if asn else "")
         )  # fmt: skip
     if matched is not None:
         answer, fp = matched
@@ -140,24 +147,18 @@ def _incons_detail(o: Observation, role: Role) -> str:
 
 
 def tcp_observations(facts: Facts, ips: list[str], role: Role, host: str) -> list[Observation]:
+    """The app's connects to ``ips`` (each address once, its ports in the order tried)."""
     out: list[Observation] = []
-    svc, rid, tcp, ports_of = role.service, role.id, facts.tcp, facts.tcp_ports
-    for ip in dict.fromkeys(ips):  # an address may be answered twice (A and ANY)
-        for port in ports_of.get(ip, ()):
-            for fail in tcp[(ip, port)]:
-                out.append(
-                    Observation(
-                        "tcp",
-                        svc,
-                        rid,
-                        host or ip,
-                        fail is None,
-                        ip=ip,
-                        port=port,
-                        operation="connect",
-                        failure=fail or "",
-                    )
-                )
+    svc, rid, by_ip = role.service, role.id, facts.tcp_by_ip
+    # An address may be answered twice (A and ANY).
+    for ip in dict.fromkeys(ips) if len(ips) > 1 else ips:
+        attempts = by_ip.get(ip)
+        if attempts:
+            target = host or ip
+            out += [
+                Observation("tcp", svc, rid, target, fail is None, ip, port, "connect", fail or "")
+                for port, fail in attempts
+            ]
     return out
 
 
@@ -200,22 +201,18 @@ def endpoint_outcome(
     tcp_obs = tcp_observations(facts, ips, role, host)
     obs = obs + tcp_obs
     tcp_fails = [o for o in tcp_obs if not o.ok]
-    tcp_oks = [o for o in tcp_obs if o.ok]
-    tls = facts.tls_by_name.get(host, ())
-    tls_fails = [f for f in tls if f]
-    tls_oks = [f for f in tls if not f]
-    for fail in tls:
-        obs.append(
-            Observation(
-                "tls",
-                role.service,
-                role.id,
-                host,
-                fail is None,
-                operation="tls_handshake",
-                failure=fail or "",
-            )
-        )
+    tcp_oks = len(tcp_fails) < len(tcp_obs)
+    tls = facts.tls_by_name.get(host)
+    if tls:
+        tls_fails = [f for f in tls if f]
+        tls_oks = any(not f for f in tls)
+        svc, rid = role.service, role.id
+        obs += [
+            Observation("tls", svc, rid, host, f is None, "", 0, "tls_handshake", f or "")
+            for f in tls
+        ]
+    else:
+        tls_fails, tls_oks = [], False
     failure = normalise(request_failure) if request_failure else None
     if url is not None:
         obs.append(

@@ -138,8 +138,8 @@ class Facts:
         "responses",
         "routable",
         "tcp",
+        "tcp_by_ip",
         "tcp_control",
-        "tcp_ports",
         "tls_by_addr",
         "tls_by_name",
         "tls_control",
@@ -161,7 +161,9 @@ class Facts:
         self.host_ips: dict[str, list[str]] = {}
         # (ip, port) -> failure strings (None for success), in order
         self.tcp: dict[tuple[str, int], list[str | None]] = {}
-        self.tcp_ports: dict[str, list[int]] = {}  # ip -> ports in ``tcp``
+        # ip -> (port, failure) of each connect, grouped by port in the order first
+        # tried: what every endpoint answered with that address reads
+        self.tcp_by_ip: dict[str, list[tuple[int, str | None]]] = {}
         # server_name -> failures; address -> failures
         self.tls_by_name: dict[str, list[str | None]] = {}
         self.tls_by_addr: dict[str, list[str | None]] = {}
@@ -291,7 +293,8 @@ def _index_queries(f: Facts, tk: TestKeys) -> None:
 
 
 def _index_connects(f: Facts, tk: TestKeys) -> None:
-    tcp, tcp_ports = f.tcp, f.tcp_ports
+    tcp = f.tcp
+    ports_of: dict[str, list[int]] = {}
     for c in tk.tcp_connect or ():
         ip, port = c.ip, c.port
         if not ip or port is None:
@@ -311,13 +314,17 @@ def _index_connects(f: Facts, tk: TestKeys) -> None:
         attempts = tcp.get(key)
         if attempts is None:
             tcp[key] = [fail]
-            ports = tcp_ports.get(ip)
+            ports = ports_of.get(ip)
             if ports is None:
-                tcp_ports[ip] = [port]
+                ports_of[ip] = [port]
             else:
                 ports.append(port)
         else:
             attempts.append(fail)
+    f.tcp_by_ip = {
+        ip: [(port, fail) for port in ports for fail in tcp[(ip, port)]]
+        for ip, ports in ports_of.items()
+    }
 
 
 def _index_handshakes(f: Facts, tk: TestKeys) -> None:
