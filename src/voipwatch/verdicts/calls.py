@@ -39,19 +39,19 @@ from typing import Any
 
 import msgspec
 
-from voipwatch.catalog import Role, load
+from voipwatch.catalog import Catalog, Role
 from voipwatch.ooni.failures import normalise
 from voipwatch.ooni.identity import input_str
-from voipwatch.ooni.model import failure_str
+from voipwatch.ooni.model import Measurement, failure_str
 from voipwatch.verdicts.evidence import measurement_status
 from voipwatch.verdicts.residual import EXPLAINS, ResidualFinding, judge_residual
 from voipwatch.verdicts.types import (
     Evidence,
     Layer,
-    MeasurementStatus,
     Observation,
     RoleStatus,
     RoleVerdict,
+    Ruling,
 )
 
 #: A throttled download runs at less than this share of the control's rate...
@@ -605,8 +605,7 @@ def judge_throughput(role: Role, ab: Any) -> RoleVerdict:
     return _verdict(role, "ok", None, [], confirmed=False, confidence=0.9)
 
 
-def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observation], list[str]]:
-    cat = load()
+def judge(m: Measurement, cat: Catalog) -> Ruling:
     tk = m.test_keys
     if tk is None:
         return "failure", [], [], ["no test_keys"]

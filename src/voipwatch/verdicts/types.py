@@ -97,3 +97,8 @@ class Judgement(msgspec.Struct, gc=False):
     key: str
     verdict: Verdict
     observations: list[Observation]
+
+
+#: What a test's rule says of one measurement: its status, the role verdicts, the
+#: observations they rest on, and notes (why a measurement was found unusable, say).
+Ruling = tuple[MeasurementStatus, list[RoleVerdict], list[Observation], list[str]]

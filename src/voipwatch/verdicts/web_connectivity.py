@@ -11,13 +11,11 @@ the failure of the layer it names.
 
 from __future__ import annotations
 
-from typing import Any
-
-from voipwatch.catalog import load
+from voipwatch.catalog import Catalog
 from voipwatch.ooni.failures import normalise, operation_of
 from voipwatch.ooni.fingerprints import FALSE_POSITIVE, Fingerprint, rank
 from voipwatch.ooni.identity import input_str
-from voipwatch.ooni.model import failure_str
+from voipwatch.ooni.model import Measurement, failure_str
 from voipwatch.verdicts import rules
 from voipwatch.verdicts.evidence import (
     atom,
@@ -31,11 +29,10 @@ from voipwatch.verdicts.evidence import (
     url_host,
 )
 from voipwatch.verdicts.facts import Facts, Outcome, collect, is_bogon, routable_of
-from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
+from voipwatch.verdicts.types import Ruling
 
 
-def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observation], list[str]]:
-    cat = load()
+def judge(m: Measurement, cat: Catalog) -> Ruling:
     url = input_str(m.input) or ""
     role = cat.role_for_url(url)
     if role is None:
