@@ -35,14 +35,13 @@ Pure: a decoded measurement in, role verdicts out.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import msgspec
 
 from voipwatch.catalog import Catalog, Role
 from voipwatch.ooni.failures import normalise
 from voipwatch.ooni.identity import input_str
-from voipwatch.ooni.model import Measurement, failure_str
+from voipwatch.ooni.model import Exchange, Measurement, MediaAB, ThroughputAB, failure_str
 from voipwatch.verdicts.evidence import measurement_status
 from voipwatch.verdicts.residual import EXPLAINS, ResidualFinding, judge_residual
 from voipwatch.verdicts.types import (
@@ -84,7 +83,7 @@ class _Unit:
 
     __slots__ = ("closed", "failures", "first", "ok", "retried")
 
-    def __init__(self, first: Any) -> None:
+    def __init__(self, first: Exchange) -> None:
         self.first = first
         self.ok = False
         #: It worked only after a retransmission (its first datagram was lost).
@@ -94,7 +93,7 @@ class _Unit:
         self.closed = False
         self.failures: list[str] = []
 
-    def add(self, e: Any) -> None:
+    def add(self, e: Exchange) -> None:
         if e.success:
             self.ok = True
             self.retried = self.retried or (e.attempt or 0) > 0
@@ -111,8 +110,8 @@ class _Unit:
         return self.ok and bool(self.failures)
 
 
-def _units(exchanges: Iterable[Any]) -> list[_Unit]:
-    units: dict[tuple[Any, ...], _Unit] = {}
+def _units(exchanges: Iterable[Exchange]) -> list[_Unit]:
+    units: dict[tuple[str | int | None, ...], _Unit] = {}
     for e in exchanges:
         key = (e.target, e.host, e.address, e.port, e.transport, e.payload, e.control)
         u = units.get(key)
@@ -215,8 +214,8 @@ def _verdict(
 
 def judge_exchanges(
     role: Role,
-    exchanges: list[Any],
-    context: list[Any] | None = None,
+    exchanges: list[Exchange],
+    context: list[Exchange] | None = None,
     residual: ResidualFinding | None = None,
     outside: dict[str, bool] | None = None,
     helper_closed: Iterable[str] = (),
@@ -522,7 +521,7 @@ def judge_exchanges(
 
 def judge_media(
     role: Role,
-    ab: Any,
+    ab: MediaAB,
     *,
     helper_reachable: bool = False,
     residual: ResidualFinding | None = None,
@@ -570,7 +569,7 @@ def judge_media(
     return _verdict(role, "ok", None, [], confirmed=False, confidence=0.9)
 
 
-def judge_throughput(role: Role, ab: Any) -> RoleVerdict:
+def judge_throughput(role: Role, ab: ThroughputAB) -> RoleVerdict:
     """A download with the app's server name against a harmless one, same server."""
     t, c = ab.target, ab.control
     if t is None or c is None:
@@ -610,7 +609,7 @@ def judge(m: Measurement, cat: Catalog) -> Ruling:
     if tk is None:
         return "failure", [], [], ["no test_keys"]
     notes: list[str] = []
-    by_role: dict[str, list[Any]] = {}
+    by_role: dict[str, list[Exchange]] = {}
     observations: list[Observation] = []
     for e in tk.x_exchanges or ():
         if not e.role:

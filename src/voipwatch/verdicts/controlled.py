@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 
 from voipwatch.catalog import Role
+from voipwatch.ooni.model import Control
 from voipwatch.verdicts.facts import Facts, Outcome, UdpResponse, is_bogon, is_ip
 from voipwatch.verdicts.techniques import technique_for
 from voipwatch.verdicts.types import Evidence, Observation
@@ -36,7 +36,7 @@ def _results(lists: Sequence[list[str | None]]) -> tuple[bool, bool, str | None]
     return (len(fails) < len(flat), bool(fails), fails[-1] if fails else None)
 
 
-def _helper(control: Any, table: str, key: str) -> bool | None:
+def _helper(control: Control | None, table: str, key: str) -> bool | None:
     """The control helper's view of ``key``: True reachable, False not, None unknown."""
     if control is None:
         return None
@@ -58,7 +58,7 @@ _CONNECT_FAILURES = (
 )
 
 
-def _helper_reaches(control: Any, ip_port: str, host: str) -> bool | None:
+def _helper_reaches(control: Control | None, ip_port: str, host: str) -> bool | None:
     """Whether the control helper could connect to ``ip_port`` from outside.
 
     Its TCP table answers directly; a TLS attempt to the same address answers too
