@@ -58,7 +58,7 @@ def dns_fingerprints(facts: Facts, host: str) -> list[tuple[str, Fingerprint]]:
     found = facts.dns_matches.get(host)
     if found is None:
         d = facts.dns.get(host)
-        if d is None or facts.fingerprints is None:
+        if d is None or facts.fingerprints is None or not d.suspect:
             return []
         answers = [ip for ip, _ in d.answers] + d.cnames
         found = facts.dns_matches[host] = proof.answer_fingerprints(

@@ -94,12 +94,15 @@ def ip_port(address: str) -> tuple[str, int] | None:
 class DnsFact:
     """What the resolver said of one name: a failure, or answers and CNAME targets."""
 
-    __slots__ = ("answers", "cnames", "failure")
+    __slots__ = ("answers", "cnames", "failure", "suspect")
 
     def __init__(self) -> None:
         self.failure: str | None = None
         self.answers: list[tuple[str, int | None]] = []
         self.cnames: list[str] = []  # names answered (block-page hosts)
+        #: An answer may match a fingerprint (one is listed, or the table has patterns):
+        #: found while indexing, so a name with none is never matched again.
+        self.suspect = False
 
 
 @dataclass(slots=True)
@@ -247,12 +250,15 @@ def collect(
 
 def _index_queries(f: Facts, tk: TestKeys) -> None:
     dns, ip_hosts = f.dns, f.ip_hosts
+    table = f.fingerprints
+    listed = table.dns if table is not None else {}
+    patterns = table is not None and bool(table.dns_other)
     for q in tk.queries or ():
         host = (q.hostname or "").lower().rstrip(".")
         if not host:
             continue
         tags = q.tags
-        table = dns
+        facts_of = dns
         if tags:
             f.probe = True
             if "udp" in tags:
@@ -262,10 +268,11 @@ def _index_queries(f: Facts, tk: TestKeys) -> None:
                 )
                 continue
             if "control" in tags:
-                table = f.dns_control
-        d = table.get(host)
+                facts_of = f.dns_control
+        d = facts_of.get(host)
         if d is None:
-            d = table[host] = DnsFact()
+            d = facts_of[host] = DnsFact()
+            d.suspect = patterns
         if q.failure is not None and failure_str(q.failure):
             # getaddrinfo-era probes split one lookup into A and AAAA; a failed AAAA
             # beside a good A is not a failure of the name.
@@ -279,8 +286,13 @@ def _index_queries(f: Facts, tk: TestKeys) -> None:
                 answers.append((ip, a.asn))
                 if ip not in ip_hosts:
                     ip_hosts[ip] = host
+                if ip.lower() in listed:
+                    d.suspect = True
             elif a.hostname and a.answer_type == "CNAME":
-                d.cnames.append(a.hostname.lower().rstrip("."))
+                name = a.hostname.lower().rstrip(".")
+                d.cnames.append(name)
+                if name in listed:
+                    d.suspect = True
         if answers:
             d.failure = None
     host_ips = f.host_ips
