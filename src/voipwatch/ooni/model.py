@@ -118,7 +118,9 @@ class Exchange(msgspec.Struct, gc=False):
 
     A STUN binding, TURN allocate, SIP OPTIONS or plain payload sent to an app's
     server, a public server or the test helper; ``control`` says which variable the
-    exchange isolates (a random port, another payload on the same port).
+    exchange isolates (a random port, another payload on the same port). The probe
+    builds its entries as this type and writes them with :func:`exchange_entry`, so
+    what it writes and what the rules read are one shape.
     """
 
     role: str | None = None
@@ -133,9 +135,23 @@ class Exchange(msgspec.Struct, gc=False):
     failure: Failure = None
     reply: str | None = None
     rtt: float | None = None
+    bytes_sent: int | None = None
+    bytes_received: int | None = None
     attempt: int | None = None
+    #: When the exchange started and ended (the probe's clock, seconds from its start).
+    t0: float | None = None
+    t: float | None = None
     #: Who sent the ICMP error of a refused UDP exchange: ``target`` or ``path``.
     rejected_by: str | None = None
+
+
+def exchange_entry(e: Exchange) -> dict[str, object]:
+    """``e`` as its ``x_exchanges`` entry: every field (null when unknown), except
+    ``rejected_by``, written only for a refused exchange."""
+    entry: dict[str, object] = msgspec.structs.asdict(e)
+    if e.rejected_by is None:
+        del entry["rejected_by"]
+    return entry
 
 
 class StreamStats(msgspec.Struct, gc=False):
