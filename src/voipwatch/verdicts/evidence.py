@@ -19,7 +19,7 @@ from voipwatch.ooni.failures import normalise, operation_of
 from voipwatch.ooni.fingerprints import Fingerprint
 from voipwatch.verdicts import proof, rules
 from voipwatch.verdicts.controlled import probe_outcome
-from voipwatch.verdicts.facts import Facts, Outcome, is_bogon, is_ip
+from voipwatch.verdicts.facts import INCONSISTENT, Facts, Outcome, is_bogon, is_ip
 from voipwatch.verdicts.techniques import TECHNIQUES, technique_for
 from voipwatch.verdicts.types import (
     Evidence,
@@ -136,7 +136,7 @@ def dns_outcome(
 
 def _inconsistent(obs: list[Observation]) -> Observation | None:
     for o in obs:
-        if o.failure == "dns_inconsistent_answer":
+        if o.failure == INCONSISTENT:
             return o
     return None
 
@@ -192,14 +192,15 @@ def endpoint_outcome(
     if request_failures:
         fails = [f for f in request_failures if f is not None]
         request_failure = fails[-1] if len(fails) == len(request_failures) else None
-    dns, obs = dns_outcome(facts, host, role)
+    dns, dns_obs = dns_outcome(facts, host, role)
     if dns is not None:
         return dns
-    ips = [ip for ip, _ in facts.dns[host].answers] if host in facts.dns else []
+    d = facts.dns.get(host)
+    ips = [ip for ip, _ in d.answers] if d is not None else []
     if not ips:
         ips = facts.host_ips.get(host) or ([host] if is_ip(host) else [])
     tcp_obs = tcp_observations(facts, ips, role, host)
-    obs = obs + tcp_obs
+    obs = dns_obs + tcp_obs
     tcp_fails = [o for o in tcp_obs if not o.ok]
     tcp_oks = len(tcp_fails) < len(tcp_obs)
     tls = facts.tls_by_name.get(host)
@@ -227,7 +228,11 @@ def endpoint_outcome(
                 detail=str(status_code) if status_code else "",
             )
         )
-    incons = _inconsistent(obs)
+    # Only the DNS layer finds an answer off-network, unless (odd data) another
+    # layer's failure reads the same: then every observation is searched, in order.
+    incons = _inconsistent(dns_obs)
+    if incons is None and (facts.odd_failures or failure == INCONSISTENT):
+        incons = _inconsistent(obs)
     if incons is not None and not expect_tls and url is None:
         # A bare TCP connect to an off-network answer proves nothing: a sinkhole
         # accepts connections too. Without TLS to vouch for the server, the answer

@@ -24,6 +24,7 @@ from voipwatch.verdicts.proof import HttpResponse
 from voipwatch.verdicts.types import Evidence, Observation
 
 __all__ = [
+    "INCONSISTENT",
     "DnsFact",
     "Facts",
     "Outcome",
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 _TIMEOUT = "generic_timeout_error"
+#: The failure of a DNS answer outside the app's networks.
+INCONSISTENT = "dns_inconsistent_answer"
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -137,6 +140,7 @@ class Facts:
         "host_ips",
         "ip_hosts",
         "lossy",
+        "odd_failures",
         "probe",
         "responses",
         "routable",
@@ -187,6 +191,9 @@ class Facts:
         # Some operation failed and then succeeded on a retry: the path loses packets,
         # so a timeout alone proves nothing here (loss never resets or forges anything).
         self.lossy = False
+        #: A connect or handshake failed with the DNS layer's failure string
+        #: (:data:`INCONSISTENT`): odd data, which rules then search layer by layer.
+        self.odd_failures = False
 
 
 @dataclass(slots=True)
@@ -313,6 +320,8 @@ def _index_connects(f: Facts, tk: TestKeys) -> None:
             continue
         st = c.status
         fail = None if st is None or st.failure is None else _failure(st.failure)
+        if fail == INCONSISTENT:
+            f.odd_failures = True
         if c.tags:
             f.probe = True
             if "control_sni" in c.tags:
@@ -343,6 +352,8 @@ def _index_handshakes(f: Facts, tk: TestKeys) -> None:
     by_name, by_addr = f.tls_by_name, f.tls_by_addr
     for h in tk.tls_handshakes or ():
         norm = None if h.failure is None else _failure(h.failure)
+        if norm == INCONSISTENT:
+            f.odd_failures = True
         if h.tags:
             f.probe = True
             if "control_sni" in h.tags:
