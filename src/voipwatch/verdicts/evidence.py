@@ -113,7 +113,7 @@ def dns_outcome(
             if bogus is None:
                 bogus = (ip, failure)
         elif owners and asn and asn not in owners:
-            failure = "dns_inconsistent_answer"
+            failure = INCONSISTENT
         # Positional: the fields in Observation's order (a hot loop).
         obs_list.append(
             Observation("dns", svc, rid, host, not failure, ip, 0, "resolve", failure,
@@ -121,9 +121,7 @@ def dns_outcome(
         )  # fmt: skip
     if matched is not None:
         answer, fp = matched
-        failure = (
-            "dns_bogon_error" if is_bogon(answer, facts.routable) else "dns_inconsistent_answer"
-        )
+        failure = "dns_bogon_error" if is_bogon(answer, facts.routable) else INCONSISTENT
         detail = f"answer {answer}"
         return fingerprint_outcome("resolve", failure, host, detail, fp, facts, obs_list), obs_list
     if bogus is not None:
