@@ -57,10 +57,7 @@ with atheris.instrument_imports(include=["voipwatch.ooni", "voipwatch.verdicts"]
     from voipwatch.errors import InputError
     from voipwatch.ooni.reader import Problem, Record, read_file
     from voipwatch.verdicts import judge, judge_bytes
-    from voipwatch.verdicts.engine import _rules
-
-    # The rule modules are imported on first use: import them here, instrumented.
-    _rules()
+    from voipwatch.verdicts.engine import RULES
 
 _encode = msgspec.json.Encoder().encode
 _tmp = Path(tempfile.mkdtemp(prefix="voipwatch-fuzz-", dir="/dev/shm"))
@@ -187,7 +184,7 @@ def write_dictionary(path: Path) -> int:
     for obj in vars(model).values():
         if isinstance(obj, type) and issubclass(obj, msgspec.Struct):
             words.update(f'"{f.encode_name}":' for f in msgspec.structs.fields(obj))
-    words.update(f'"{name}"' for name in _rules())
+    words.update(f'"{name}"' for name in RULES)
     words.update(
         [
             "NaN",

@@ -166,7 +166,8 @@ def test_fingerprints_ooni_found_are_the_ones_voipwatch_finds(shared_dir: Path) 
     fastpath names in a sample, voipwatch's table and matcher find there too."""
     from voipwatch.ooni import fingerprints
     from voipwatch.ooni.model import decode
-    from voipwatch.verdicts.evidence import collect, dns_fingerprints
+    from voipwatch.verdicts.evidence import dns_fingerprints
+    from voipwatch.verdicts.facts import collect
 
     table = fingerprints.load()
     checked = 0

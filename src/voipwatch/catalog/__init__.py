@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.resources
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -16,6 +17,10 @@ from voipwatch.catalog.model import CatalogData, Role, Service
 from voipwatch.errors import CatalogError
 
 __all__ = ["Catalog", "Role", "Service", "load"]
+
+
+#: How many host names a catalogue remembers the role of.
+_SEEN_HOSTS = 4096
 
 
 class Catalog:
@@ -31,6 +36,8 @@ class Catalog:
         self._url: dict[str, Role] = {}
         self._domains: list[tuple[str, Role]] = []
         self._patterns: list[Role] = []
+        # host -> role (or None): rules ask of the same few names in every measurement
+        self._seen_hosts: dict[str, Role | None] = {}
         for s in data.services:
             for r in s.roles:
                 if not r.id.startswith(f"{s.id}/"):
@@ -55,6 +62,15 @@ class Catalog:
 
     def role_for_host(self, host: str) -> Role | None:
         """The role a host name belongs to: exact host, then pattern, then domain suffix."""
+        seen = self._seen_hosts
+        if host in seen:
+            return seen[host]
+        if len(seen) >= _SEEN_HOSTS:
+            seen.clear()  # a bound, for streams of ever new names
+        role = seen[host] = self._find_role(host)
+        return role
+
+    def _find_role(self, host: str) -> Role | None:
         h = host.lower().rstrip(".")
         r = self._host.get(h)
         if r is not None:
@@ -74,8 +90,6 @@ class Catalog:
         r = self._url.get(url)
         if r is not None:
             return r
-        from urllib.parse import urlsplit
-
         try:
             host = urlsplit(url).hostname
         except ValueError:

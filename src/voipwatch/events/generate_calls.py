@@ -8,6 +8,7 @@ throughput A/B. Faults follow :data:`voipwatch.events.generate_keys.MECHANISMS`.
 from __future__ import annotations
 
 from voipwatch.events.generate_keys import REFUSED, TIMEOUT, Entry, Fault, Keys
+from voipwatch.ooni.model import Exchange, exchange_entry
 
 # -- voipwatch_call -------------------------------------------------------------------
 
@@ -33,27 +34,28 @@ def _ex(
     t: float = 0.0,
 ) -> Entry:
     ok = failure is None
-    return {
-        "role": role,
-        "target": target,
-        "host": host,
-        "address": f"{ip}:{port}",
-        "port": port,
-        "transport": transport,
-        "payload": payload,
-        "control": control,
-        "success": ok,
-        "failure": failure,
-        "reply": ("echo" if payload in ("random", "not_sip", "dtls_client_hello") else "response")
-        if ok
-        else None,
-        "rtt": 0.041 if ok else None,
-        "bytes_sent": 20 if payload != "" else 0,
-        "bytes_received": 32 if ok and payload != "" else 0,
-        "attempt": 0 if ok else 2,
-        "t0": t,
-        "t": round(t + (0.041 if ok else 3.0), 3),
-    }
+    echoed = payload in ("random", "not_sip", "dtls_client_hello")
+    return exchange_entry(
+        Exchange(
+            role=role,
+            target=target,
+            host=host,
+            address=f"{ip}:{port}",
+            port=port,
+            transport=transport,
+            payload=payload,
+            control=control,
+            success=ok,
+            failure=failure,
+            reply=("echo" if echoed else "response") if ok else None,
+            rtt=0.041 if ok else None,
+            bytes_sent=20 if payload != "" else 0,
+            bytes_received=32 if ok and payload != "" else 0,
+            attempt=0 if ok else 2,
+            t0=t,
+            t=round(t + (0.041 if ok else 3.0), 3),
+        )
+    )
 
 
 def _relay_probe(

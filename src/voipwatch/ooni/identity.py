@@ -28,7 +28,7 @@ def measurement_key(
     """A 32-hex-digit key for the store."""
     h = hashlib.blake2b(digest_size=16)
     if report_id:
-        h.update(b"\x00".join(x.encode() for x in (report_id, input or "", start_time, test_name)))
+        h.update("\x00".join((report_id, input or "", start_time, test_name)).encode())
     else:
         h.update(b"raw\x00")
         h.update(raw)

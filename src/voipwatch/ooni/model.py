@@ -30,7 +30,7 @@ Failure = str | bool | None
 _B = bool | None
 
 
-class Answer(msgspec.Struct):
+class Answer(msgspec.Struct, gc=False):
     """df-002-dnst answer."""
 
     answer_type: str | None = None
@@ -40,7 +40,7 @@ class Answer(msgspec.Struct):
     asn: int | None = None
 
 
-class Query(msgspec.Struct):
+class Query(msgspec.Struct, gc=False):
     """df-002-dnst query."""
 
     hostname: str | None = None
@@ -57,13 +57,13 @@ class Query(msgspec.Struct):
     x_ip_ttl: int | None = None
 
 
-class TCPStatus(msgspec.Struct):
+class TCPStatus(msgspec.Struct, gc=False):
     success: bool | None = None
     failure: Failure = None
     blocked: bool | None = None
 
 
-class TCPConnect(msgspec.Struct):
+class TCPConnect(msgspec.Struct, gc=False):
     """df-005-tcpconnect entry."""
 
     ip: str | None = None
@@ -73,7 +73,7 @@ class TCPConnect(msgspec.Struct):
     attempt: int | None = None
 
 
-class TLSHandshake(msgspec.Struct):
+class TLSHandshake(msgspec.Struct, gc=False):
     """df-006-tlshandshake entry."""
 
     address: str | None = None
@@ -84,12 +84,12 @@ class TLSHandshake(msgspec.Struct):
     attempt: int | None = None
 
 
-class Request(msgspec.Struct):
+class Request(msgspec.Struct, gc=False):
     url: str | None = None
     method: str | None = None
 
 
-class Response(msgspec.Struct):
+class Response(msgspec.Struct, gc=False):
     code: int | None = None
     # Matched against the block-page fingerprints: ``MaybeBinaryData`` (a string or
     # ``{"format": "base64", "data": …}``) and a map of headers. Kept as raw JSON and
@@ -98,7 +98,7 @@ class Response(msgspec.Struct):
     headers: msgspec.Raw = msgspec.Raw()
 
 
-class Transaction(msgspec.Struct):
+class Transaction(msgspec.Struct, gc=False):
     """df-001-httpt transaction.
 
     Response bodies and headers are read so that block pages can be recognised by
@@ -113,12 +113,14 @@ class Transaction(msgspec.Struct):
     attempt: int | None = None
 
 
-class Exchange(msgspec.Struct):
+class Exchange(msgspec.Struct, gc=False):
     """One call-plane exchange of voipwatch's probe (``x_exchanges``).
 
     A STUN binding, TURN allocate, SIP OPTIONS or plain payload sent to an app's
     server, a public server or the test helper; ``control`` says which variable the
-    exchange isolates (a random port, another payload on the same port).
+    exchange isolates (a random port, another payload on the same port). The probe
+    builds its entries as this type and writes them with :func:`exchange_entry`, so
+    what it writes and what the rules read are one shape.
     """
 
     role: str | None = None
@@ -133,12 +135,26 @@ class Exchange(msgspec.Struct):
     failure: Failure = None
     reply: str | None = None
     rtt: float | None = None
+    bytes_sent: int | None = None
+    bytes_received: int | None = None
     attempt: int | None = None
+    #: When the exchange started and ended (the probe's clock, seconds from its start).
+    t0: float | None = None
+    t: float | None = None
     #: Who sent the ICMP error of a refused UDP exchange: ``target`` or ``path``.
     rejected_by: str | None = None
 
 
-class StreamStats(msgspec.Struct):
+def exchange_entry(e: Exchange) -> dict[str, object]:
+    """``e`` as its ``x_exchanges`` entry: every field (null when unknown), except
+    ``rejected_by``, written only for a refused exchange."""
+    entry: dict[str, object] = msgspec.structs.asdict(e)
+    if e.rejected_by is None:
+        del entry["rejected_by"]
+    return entry
+
+
+class StreamStats(msgspec.Struct, gc=False):
     sent: int | None = None
     received: int | None = None
     loss: float | None = None
@@ -146,7 +162,7 @@ class StreamStats(msgspec.Struct):
     throughput_kbps: float | None = None
 
 
-class MediaAB(msgspec.Struct):
+class MediaAB(msgspec.Struct, gc=False):
     """``x_media_ab``: an RTP-shaped stream against the same bytes bit-inverted."""
 
     original: StreamStats | None = None
@@ -156,14 +172,14 @@ class MediaAB(msgspec.Struct):
     differentiation: str | None = None
 
 
-class Download(msgspec.Struct):
+class Download(msgspec.Struct, gc=False):
     bytes: int | None = None
     seconds: float | None = None
     rate_kbps: float | None = None
     failure: Failure = None
 
 
-class ThroughputAB(msgspec.Struct):
+class ThroughputAB(msgspec.Struct, gc=False):
     """``x_throughput_ab``: a download with an app's server name against a harmless one."""
 
     target_sni: str | None = None
@@ -173,7 +189,7 @@ class ThroughputAB(msgspec.Struct):
     ratio: float | None = None
 
 
-class ResidualStep(msgspec.Struct):
+class ResidualStep(msgspec.Struct, gc=False):
     """One flow of the residual check: ``before``, ``trigger``, ``after``, ``other``, ``late``."""
 
     step: str | None = None
@@ -183,7 +199,7 @@ class ResidualStep(msgspec.Struct):
     failure: Failure = None
 
 
-class Residual(msgspec.Struct):
+class Residual(msgspec.Struct, gc=False):
     """``x_residual``: innocent flows on one 3-tuple before and after a trigger."""
 
     address: str | None = None
@@ -192,7 +208,7 @@ class Residual(msgspec.Struct):
     steps: list[ResidualStep] | None = None
 
 
-class ControlResult(msgspec.Struct):
+class ControlResult(msgspec.Struct, gc=False):
     """One measurement by the control helper, from outside the censored network."""
 
     success: bool | None = None
@@ -200,7 +216,7 @@ class ControlResult(msgspec.Struct):
     addrs: list[str] | None = None
 
 
-class Control(msgspec.Struct):
+class Control(msgspec.Struct, gc=False):
     """``x_control``: what voipwatch's control helper saw of the same targets.
 
     Keys are ``"ip:port"`` (tcp_connect), ``"ip:port sni"`` (tls) and host names (dns),
@@ -214,7 +230,7 @@ class Control(msgspec.Struct):
     stun: dict[str, ControlResult] | None = None
 
 
-class TorTarget(msgspec.Struct):
+class TorTarget(msgspec.Struct, gc=False):
     """One target of OONI's ``tor`` test (ts-023): a relay, authority or bridge.
 
     ``failure`` keeps OONI's three meanings: ``None`` worked, ``False`` did not run,
@@ -237,7 +253,7 @@ def _legacy(name: str) -> Any:
     return msgspec.field(default=None, name=name)
 
 
-class MtprotoAnswer(msgspec.Struct):
+class MtprotoAnswer(msgspec.Struct, gc=False):
     """``x_mtproto``: an unauthenticated ``req_pq_multi`` to a Telegram data centre."""
 
     address: str | None = None
@@ -246,7 +262,7 @@ class MtprotoAnswer(msgspec.Struct):
     detail: str | None = None
 
 
-class AcceptAll(msgspec.Struct):
+class AcceptAll(msgspec.Struct, gc=False):
     """``x_accept_all``: a connect to a port nothing serves (did the network answer?)."""
 
     address: str | None = None
@@ -254,7 +270,7 @@ class AcceptAll(msgspec.Struct):
     failure: Failure = None
 
 
-class TestKeys(msgspec.Struct):
+class TestKeys(msgspec.Struct, gc=False):
     """The ``test_keys`` of the tests voipwatch judges (only the keys rules read)."""
 
     __test__ = False  # not a pytest test class, despite the name
@@ -374,7 +390,7 @@ FB_KEYS: tuple[tuple[str, str], ...] = tuple(
 )
 
 
-class Annotations(msgspec.Struct):
+class Annotations(msgspec.Struct, gc=False):
     engine_version: str | None = None
     engine_name: str | None = None
     platform: str | None = None
@@ -383,7 +399,7 @@ class Annotations(msgspec.Struct):
     voipwatch_routable: str | None = None
 
 
-class Measurement(msgspec.Struct):
+class Measurement(msgspec.Struct, gc=False):
     """df-000-base: the fields voipwatch reads."""
 
     test_name: str | None = None

@@ -26,8 +26,8 @@ import os
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
 
+from voipwatch.ooni.model import Exchange, exchange_entry
 from voipwatch.probe import media, sip, stun, tcp, tls, udp
 from voipwatch.probe.errors import TIMEOUT, failure_of
 from voipwatch.probe.measurement import Recorder
@@ -53,30 +53,36 @@ class Exchanges:
     def __init__(self, rec: Recorder, env: Env) -> None:
         self.rec = rec
         self.env = env
-        self.entries: list[dict[str, Any]] = []
+        self.entries: list[Exchange] = []
         self.source = env.config.source_address
 
-    def _begin(self, **fields: Any) -> dict[str, Any]:
-        ip, port = fields.pop("ip"), fields["port"]
-        e: dict[str, Any] = {
-            "role": fields["role"],
-            "target": fields["target"],
-            "host": fields.get("host", ""),
-            "address": tcp.join_hostport(ip, port),
-            "port": port,
-            "transport": fields["transport"],
-            "payload": fields["payload"],
-            "control": fields.get("control", ""),
-            "success": False,
-            "failure": None,
-            "reply": None,
-            "rtt": None,
-            "bytes_sent": 0,
-            "bytes_received": 0,
-            "attempt": 0,
-            "t0": self.rec.now(),
-            "t": None,
-        }
+    def _begin(
+        self,
+        *,
+        role: str,
+        target: str,
+        ip: str,
+        port: int,
+        transport: str,
+        payload: str,
+        host: str = "",
+        control: str = "",
+    ) -> Exchange:
+        e = Exchange(
+            role=role,
+            target=target,
+            host=host,
+            address=tcp.join_hostport(ip, port),
+            port=port,
+            transport=transport,
+            payload=payload,
+            control=control,
+            success=False,
+            bytes_sent=0,
+            bytes_received=0,
+            attempt=0,
+            t0=self.rec.now(),
+        )
         self.entries.append(e)
         return e
 
@@ -85,11 +91,12 @@ class Exchanges:
         per = self.env.config.concurrency.total if target == "helper" else None
         return self.env.limiter.slot(ip, per=per)
 
-    def close(self) -> list[dict[str, Any]]:
+    def close(self) -> list[dict[str, object]]:
+        """The ``x_exchanges`` entries, an exchange still open closed as timed out."""
         for e in self.entries:
-            if e["t"] is None:
-                e.update(failure=TIMEOUT, t=self.rec.now())
-        return self.entries
+            if e.t is None:
+                e.failure, e.t = TIMEOUT, self.rec.now()
+        return [exchange_entry(e) for e in self.entries]
 
     # -- UDP ------------------------------------------------------------------------
 
@@ -104,7 +111,7 @@ class Exchanges:
         control: str = "",
         host: str = "",
         data: bytes | None = None,
-    ) -> dict[str, Any]:
+    ) -> Exchange:
         """One UDP exchange (``payload`` names what ``data`` is, or builds it)."""
         e = self._begin(
             role=role,
@@ -169,20 +176,36 @@ class Exchanges:
                 attempt=ans.attempt,
             )
             if ans.rejected_by is not None:
-                e["rejected_by"] = ans.rejected_by
+                e.rejected_by = ans.rejected_by
             if failure != TIMEOUT:
                 break
         return e
 
-    def rec_end(self, e: dict[str, Any], **fields: Any) -> None:
-        e.update(fields)
-        e["t"] = self.rec.now()
+    def rec_end(
+        self,
+        e: Exchange,
+        *,
+        success: bool = False,
+        failure: str | None = None,
+        reply: str | None = None,
+        rtt: float | None = None,
+        bytes_sent: int = 0,
+        bytes_received: int = 0,
+        attempt: int = 0,
+        address: str | None = None,
+    ) -> None:
+        """Close ``e`` with what came back (each exchange is closed once)."""
+        e.success, e.failure, e.reply, e.rtt = success, failure, reply, rtt
+        e.bytes_sent, e.bytes_received, e.attempt = bytes_sent, bytes_received, attempt
+        if address is not None:
+            e.address = address
+        e.t = self.rec.now()
 
     # -- TCP and TLS -----------------------------------------------------------------
 
     async def tcp_connect(
         self, role: str, target: str, ip: str, port: int, *, host: str = ""
-    ) -> dict[str, Any]:
+    ) -> Exchange:
         """A bare TCP connect (an app's TCP fallback port)."""
         e = self._begin(
             role=role, target=target, host=host, ip=ip, port=port, transport="tcp", payload=""
@@ -210,7 +233,7 @@ class Exchanges:
         control: str = "",
         target: str = "helper",
         host: str = "",
-    ) -> dict[str, Any]:
+    ) -> Exchange:
         """SIP OPTIONS (or ``not_sip`` bytes) over TCP or TLS to the helper (or a SIP
         server, ``target="app"``)."""
         transport = "tls" if use_tls else "tcp"

@@ -24,13 +24,11 @@ Pure: decoded test keys and verdicts in.
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
-from voipwatch.catalog import load
+from voipwatch.catalog import Catalog
 from voipwatch.ooni.failures import normalise
-from voipwatch.ooni.model import failure_str
+from voipwatch.ooni.model import TestKeys, failure_str
 from voipwatch.verdicts.types import Evidence, RoleStatus, RoleVerdict
 
 #: The note that says so (the probe's summary turns it into a warning line).
@@ -56,13 +54,13 @@ CONNECT_ONLY = (
 _CERT_FAILURES = ("ssl_invalid_hostname", "ssl_unknown_authority", "ssl_invalid_certificate")
 
 
-def _intercepted(v: RoleVerdict, tk: Any) -> RoleVerdict:
+def _intercepted(v: RoleVerdict, tk: TestKeys, cat: Catalog) -> RoleVerdict:
     """A connect-only role whose hosts' handshakes (voipwatch's, beside OONI's
     connect) present a certificate that does not verify for the name: ``tls.mitm``,
     confirmed when the control helper sees a valid one from outside."""
     if v.role not in CONNECT_ONLY or v.status != "ok":
         return v
-    role = load().roles.get(v.role)
+    role = cat.roles.get(v.role)
     hosts = set(role.hosts) if role is not None else set()
     by_host: dict[str, list[tuple[str | None, str]]] = {}
     for h in tk.tls_handshakes or ():
@@ -115,7 +113,7 @@ def _overridden(v: RoleVerdict) -> bool:
     return v.status in ("blocked", "partial") and after
 
 
-def accept_all_note(tk: Any) -> str | None:
+def accept_all_note(tk: TestKeys) -> str | None:
     """The run's warning when a connect that must fail completed, else None."""
     a = getattr(tk, "x_accept_all", None)
     if a is None or not a.connected:
@@ -155,7 +153,7 @@ def _silent_after_connect(v: RoleVerdict) -> RoleVerdict:
 NO_PATH_NOTE = "nothing reached the outside"
 
 
-def no_path_out(tk: Any) -> bool:
+def no_path_out(tk: TestKeys) -> bool:
     """Our probe's measurement in which no connection went anywhere, controls included."""
     if getattr(tk, "x_control", None) is not None or not getattr(tk, "x_control_failure", None):
         return False
@@ -186,8 +184,11 @@ def _no_path(v: RoleVerdict, why: str) -> RoleVerdict:
     )
 
 
-def apply(tk: Any, verdicts: list[RoleVerdict]) -> tuple[list[RoleVerdict], list[str]]:
-    """The verdicts with the app's own answers taken into account, and notes."""
+def apply(
+    tk: TestKeys, verdicts: list[RoleVerdict], cat: Catalog
+) -> tuple[list[RoleVerdict], list[str]]:
+    """The verdicts with the app's own answers taken into account (the roles' hosts
+    from catalogue ``cat``), and notes."""
     notes: list[str] = []
     if no_path_out(tk):
         why = (
@@ -198,7 +199,7 @@ def apply(tk: Any, verdicts: list[RoleVerdict]) -> tuple[list[RoleVerdict], list
     warning = accept_all_note(tk)
     if warning is not None:
         notes.append(warning)
-    verdicts = [_intercepted(v, tk) for v in verdicts]
+    verdicts = [_intercepted(v, tk, cat) for v in verdicts]
     if warning is not None:
         verdicts = [_unreliable(_silent_after_connect(v), warning) for v in verdicts]
     answers = getattr(tk, "x_mtproto", None)

@@ -35,23 +35,22 @@ Pure: a decoded measurement in, role verdicts out.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import msgspec
 
-from voipwatch.catalog import Role, load
+from voipwatch.catalog import Catalog, Role
 from voipwatch.ooni.failures import normalise
 from voipwatch.ooni.identity import input_str
-from voipwatch.ooni.model import failure_str
+from voipwatch.ooni.model import Exchange, Measurement, MediaAB, ThroughputAB, failure_str
 from voipwatch.verdicts.evidence import measurement_status
 from voipwatch.verdicts.residual import EXPLAINS, ResidualFinding, judge_residual
 from voipwatch.verdicts.types import (
     Evidence,
     Layer,
-    MeasurementStatus,
     Observation,
     RoleStatus,
     RoleVerdict,
+    Ruling,
 )
 
 #: A throttled download runs at less than this share of the control's rate...
@@ -84,7 +83,7 @@ class _Unit:
 
     __slots__ = ("closed", "failures", "first", "ok", "retried")
 
-    def __init__(self, first: Any) -> None:
+    def __init__(self, first: Exchange) -> None:
         self.first = first
         self.ok = False
         #: It worked only after a retransmission (its first datagram was lost).
@@ -94,7 +93,7 @@ class _Unit:
         self.closed = False
         self.failures: list[str] = []
 
-    def add(self, e: Any) -> None:
+    def add(self, e: Exchange) -> None:
         if e.success:
             self.ok = True
             self.retried = self.retried or (e.attempt or 0) > 0
@@ -111,8 +110,8 @@ class _Unit:
         return self.ok and bool(self.failures)
 
 
-def _units(exchanges: Iterable[Any]) -> list[_Unit]:
-    units: dict[tuple[Any, ...], _Unit] = {}
+def _units(exchanges: Iterable[Exchange]) -> list[_Unit]:
+    units: dict[tuple[str | int | None, ...], _Unit] = {}
     for e in exchanges:
         key = (e.target, e.host, e.address, e.port, e.transport, e.payload, e.control)
         u = units.get(key)
@@ -213,10 +212,54 @@ def _verdict(
     )
 
 
+#: What judging found: (technique, atom, whether a working control confirmed it).
+Finding = tuple[str, Evidence, bool]
+_STUN = ("stun_binding",)
+
+
+class _Judging:
+    """One role's exchanges, the measurement's controls, and what judging found."""
+
+    def __init__(
+        self, units: list[_Unit], everything: list[_Unit], helper_closed: Iterable[str]
+    ) -> None:
+        self.units = units
+        self.everything = everything
+        self.findings: list[Finding] = []
+        self.origin: dict[int, _Unit] = {}  # id(atom) -> the exchange it rests on
+        self.broken: list[Evidence] = []  # a control that did not work: failure, never a technique
+        self.gone: list[Evidence] = []  # the app's own server says nothing listens: down
+        self.helper = [u for u in everything if u.first.target == "helper"]
+        self.helper_any_ok = any(u.ok for u in self.helper)
+        # Another port answers: random bytes there (the control that tells a port block
+        # from a protocol filter, since a STUN filter kills STUN on every port) or,
+        # in measurements made before it existed, STUN there.
+        self.random_ok = any(u.ok for u in self.helper if u.first.control == "random_port")
+        # Helper ports whose own host refused: a broken control, not a censor.
+        self.closed = {(u.first.transport, u.first.port) for u in self.helper if u.closed}
+        for tp in helper_closed:
+            t, _, p = tp.partition("/")
+            if p.isdigit():
+                self.closed.add((t, int(p)))
+
+    def ev(self, u: _Unit, operation: str, detail: str) -> Evidence:
+        atom = _ev(u, operation, detail)
+        self.origin[id(atom)] = u
+        return atom
+
+    def find(self, technique: str, u: _Unit, operation: str, detail: str, confirmed: bool) -> None:
+        self.findings.append((technique, self.ev(u, operation, detail), confirmed))
+
+    def no_helper(self, u: _Unit) -> None:
+        e = u.first
+        why = f"helper did not answer on {e.transport}/{e.port}: nothing listens on that port"
+        self.broken.append(self.ev(u, u.first.payload or "connect", why))
+
+
 def judge_exchanges(
     role: Role,
-    exchanges: list[Any],
-    context: list[Any] | None = None,
+    exchanges: list[Exchange],
+    context: list[Exchange] | None = None,
     residual: ResidualFinding | None = None,
     outside: dict[str, bool] | None = None,
     helper_closed: Iterable[str] = (),
@@ -238,152 +281,121 @@ def judge_exchanges(
     units = _units(exchanges)
     if not units:
         return _verdict(role, "unknown", None, [], confirmed=False, confidence=0.0)
-    stun = ("stun_binding",)
-    findings: list[tuple[str, Evidence, bool]] = []  # (technique, atom, confirmed)
-    everything = _units(context) if context is not None else units
-    origin: dict[int, _Unit] = {}  # id(atom) -> the exchange it rests on
+    j = _Judging(units, _units(context) if context is not None else units, helper_closed)
+    _helper_stun(j)
+    _own_stun(j, outside or {})
+    _helper_dtls(j)
+    _helper_sip(j)
+    _app_sip(j)
+    if j.findings and residual is not None and residual.shown:
+        j.findings = _explained_by_residual(j.findings, residual)
+    if j.findings and _lossy(j.everything):
+        lost = _set_aside_lost(j)
+        if not j.findings:
+            why = "lost on a lossy path (other exchanges needed retransmissions): "
+            evidence = [msgspec.structs.replace(e, detail=why + e.detail) for _, e, _ in lost]
+            return _verdict(
+                role, "degraded", "degraded.loss", evidence, confirmed=False, confidence=0.6
+            )
+    if j.findings:
+        return _verdict_of_findings(role, j)
+    return _verdict_without_findings(role, j)
 
-    def ev(u: _Unit, operation: str, detail: str) -> Evidence:
-        atom = _ev(u, operation, detail)
-        origin[id(atom)] = u
-        return atom
 
-    helper = [u for u in everything if u.first.target == "helper"]
-    helper_any_ok = any(u.ok for u in helper)
-    # Another port answers: random bytes there (the control that tells a port block
-    # from a protocol filter, since a STUN filter kills STUN on every port) or,
-    # in measurements made before it existed, STUN there.
-    random_ok = any(u.ok for u in helper if u.first.control == "random_port")
-    # Helper ports whose own host refused: a broken control, not a censor.
-    closed = {(u.first.transport, u.first.port) for u in helper if u.closed}
-    for tp in helper_closed:
-        t, _, p = tp.partition("/")
-        if p.isdigit():
-            closed.add((t, int(p)))
-    broken: list[Evidence] = []  # a control that did not work: failure, never a technique
-    gone: list[Evidence] = []  # the app's own server says nothing listens: down
-
-    def no_helper(u: _Unit) -> None:
-        e = u.first
-        why = f"helper did not answer on {e.transport}/{e.port}: nothing listens on that port"
-        broken.append(ev(u, u.first.payload or "connect", why))
-
-    for u in _pick(units, target="helper", payloads=stun, transport="udp"):
+def _helper_stun(j: _Judging) -> None:
+    """STUN to the helper on the app's port, against other bytes on that port and on
+    a random port: STUN filtered, the port blocked, or UDP blocked altogether."""
+    for u in _pick(j.units, target="helper", payloads=_STUN, transport="udp"):
         if u.ok:
             continue
         port = u.first.port
-        if ("udp", port) in closed:
-            no_helper(u)
+        if ("udp", port) in j.closed:
+            j.no_helper(u)
             continue
         other = _pick(
-            units,
+            j.units,
             target="helper",
             payloads=("random", "not_sip"),
             control="same_port_other_payload",
             port=port,
         )
-        other_ok = any(o.ok for o in other)
-        if other_ok:
-            findings.append(
-                (
-                    "stun.dpi",
-                    ev(
-                        u,
-                        "stun_binding",
-                        "other bytes on the same port are echoed: STUN itself is filtered",
-                    ),
-                    True,
-                )
-            )
-        elif random_ok:
+        if any(o.ok for o in other):
+            why = "other bytes on the same port are echoed: STUN itself is filtered"
+            j.find("stun.dpi", u, "stun_binding", why, True)
+        elif j.random_ok:
             refused = "connection_refused" in u.failures or any(
                 "connection_refused" in o.failures for o in other
             )
-            tech = "udp.icmp" if refused else "udp.port"
-            findings.append(
-                (
-                    tech,
-                    ev(
-                        u,
-                        "stun_binding",
-                        f"UDP port {port} is blocked: the same server answers on a random port",
-                    ),
-                    True,
-                )
-            )
-        elif helper_any_ok:
-            findings.append(
-                (
-                    "udp.blocked",
-                    ev(
-                        u,
-                        "stun_binding",
-                        "UDP fails on every port while the server answers over TCP",
-                    ),
-                    True,
-                )
-            )
+            why = f"UDP port {port} is blocked: the same server answers on a random port"
+            j.find("udp.icmp" if refused else "udp.port", u, "stun_binding", why, True)
+        elif j.helper_any_ok:
+            why = "UDP fails on every port while the server answers over TCP"
+            j.find("udp.blocked", u, "stun_binding", why, True)
+
+
+def _own_stun(j: _Judging, outside: dict[str, bool]) -> None:
+    """STUN to the app's own (or a public) server, against the helper on the same port:
+    the server's address blocked, or the server down."""
     own = [
         u
         for target in ("app", "public")
-        for u in _pick(units, target=target, payloads=(*stun, "turn_allocate"), transport="udp")
+        for u in _pick(j.units, target=target, payloads=(*_STUN, "turn_allocate"), transport="udp")
     ]
     for u in own:
         if u.ok:
             continue
         port = u.first.port
-        same = _pick(units, target="helper", payloads=stun, port=port)
+        same = _pick(j.units, target="helper", payloads=_STUN, port=port)
         if u.closed:
             why = f"the server itself answers that nothing listens on udp/{port}"
-            gone.append(ev(u, "stun_binding", why))
+            j.gone.append(j.ev(u, "stun_binding", why))
         elif any(s.ok for s in same):
-            view = (outside or {}).get(u.first.address or "")
+            view = outside.get(u.first.address or "")
             if view is False:
                 why = "the control helper gets no answer from outside the network either"
-                gone.append(ev(u, "stun_binding", why))
+                j.gone.append(j.ev(u, "stun_binding", why))
             else:
                 why = f"the test server answers STUN on port {port}: this address is blocked"
                 if view:
                     why += "; from outside the network it answers"
-                findings.append(("ip.blocked", ev(u, "stun_binding", why), view is True))
-        elif ("udp", port) in closed:
-            no_helper(next((s for s in same if s.closed), same[0] if same else u))
-        elif not helper_any_ok:
+                j.find("ip.blocked", u, "stun_binding", why, view is True)
+        elif ("udp", port) in j.closed:
+            j.no_helper(next((s for s in same if s.closed), same[0] if same else u))
+        elif not j.helper_any_ok:
             pass  # no control answered: nothing is isolated (the role's failure says so)
-        elif not any(t == "stun.dpi" or t.startswith("udp.") for t, _, _ in findings):
+        elif not any(t == "stun.dpi" or t.startswith("udp.") for t, _, _ in j.findings):
             tech = "udp.icmp" if u.failure == "connection_refused" else "udp.timeout"
-            findings.append((tech, ev(u, "stun_binding", ""), False))
-    for u in _pick(units, target="helper", payloads=("dtls_client_hello",)):
+            j.find(tech, u, "stun_binding", "", False)
+
+
+def _helper_dtls(j: _Judging) -> None:
+    """A DTLS handshake to the helper, against other bytes on the same port."""
+    for u in _pick(j.units, target="helper", payloads=("dtls_client_hello",)):
         if u.ok:
             continue
         other = _pick(
-            units,
+            j.units,
             target="helper",
             payloads=("random",),
             control="same_port_other_payload",
             port=u.first.port,
         )
         if any(o.ok for o in other):
-            findings.append(
-                (
-                    "dtls.dpi",
-                    ev(
-                        u,
-                        "dtls_handshake",
-                        "other bytes on the same port are echoed: DTLS handshakes are filtered",
-                    ),
-                    True,
-                )
-            )
-    for u in _pick(units, target="helper", payloads=("sip_options",)):
+            why = "other bytes on the same port are echoed: DTLS handshakes are filtered"
+            j.find("dtls.dpi", u, "dtls_handshake", why, True)
+
+
+def _helper_sip(j: _Judging) -> None:
+    """SIP OPTIONS to the helper, against other bytes on the same port and transport."""
+    for u in _pick(j.units, target="helper", payloads=("sip_options",)):
         if u.ok:
             continue
         port, transport = u.first.port, u.first.transport
-        if (transport, port) in closed:
-            no_helper(u)
+        if (transport, port) in j.closed:
+            j.no_helper(u)
             continue
         other = _pick(
-            units,
+            j.units,
             target="helper",
             payloads=("not_sip",),
             control="same_port_other_payload",
@@ -391,89 +403,95 @@ def judge_exchanges(
             transport=transport,
         )
         if any(o.ok for o in other):
-            findings.append(
-                (
-                    "sip.dpi",
-                    ev(
-                        u,
-                        "sip_options",
-                        "other bytes on the same port pass: SIP itself is filtered",
-                    ),
-                    True,
-                )
-            )
-        elif random_ok or helper_any_ok:
-            why = f"nothing passes on {transport} {port}"
-            findings.append(("sip.port", ev(u, "sip_options", why), True))
-    for u in _pick(units, target="app", payloads=("sip_options",)):
+            why = "other bytes on the same port pass: SIP itself is filtered"
+            j.find("sip.dpi", u, "sip_options", why, True)
+        elif j.random_ok or j.helper_any_ok:
+            j.find("sip.port", u, "sip_options", f"nothing passes on {transport} {port}", True)
+
+
+def _app_sip(j: _Judging) -> None:
+    """SIP to a SIP server (``target = "app"``), against the helper on the same port."""
+    for u in _pick(j.units, target="app", payloads=("sip_options",)):
         if u.ok:
             continue
         port, transport = u.first.port, u.first.transport
         same = _pick(
-            units, target="helper", payloads=("sip_options",), port=port, transport=transport
+            j.units, target="helper", payloads=("sip_options",), port=port, transport=transport
         )
         if any(s.ok for s in same):
             why = f"the test server answers SIP over {transport} {port}: this server is blocked"
-            findings.append(("ip.blocked", ev(u, "sip_options", why), True))
+            j.find("ip.blocked", u, "sip_options", why, True)
         elif not same:
-            findings.append(("sip.port", ev(u, "sip_options", "no control on this port"), False))
-    if findings and residual is not None and residual.shown:
-        explained = [f for f in findings if f[0] in EXPLAINS]
-        if explained:
-            findings = [
-                *(f for f in findings if f[0] not in EXPLAINS),
-                *(("residual", ev, True) for ev in residual.evidence),
-                *(("residual", ev, True) for _, ev, _ in explained),
-            ]
-    if findings and _lossy(everything):
-        # On a path that loses packets, one exchange lost three times is chance: a
-        # finding stands only on two lost exchanges or more that agree.
-        kept: list[tuple[str, Evidence, bool]] = []
-        lost: list[tuple[str, Evidence, bool]] = []
-        for f in findings:
-            at = origin.get(id(f[1]))
-            (kept if at is None or _corroborated(f[0], at, units, everything) else lost).append(f)
-        findings = kept
-        if not findings:
-            why = "lost on a lossy path (other exchanges needed retransmissions): "
-            evidence = [msgspec.structs.replace(e, detail=why + e.detail) for _, e, _ in lost]
-            return _verdict(
-                role, "degraded", "degraded.loss", evidence, confirmed=False, confidence=0.6
-            )
-    if findings:
-        techs = [t for t, _, _ in findings]
-        if "udp.icmp" in techs and set(techs) <= {"udp.icmp", "udp.port"}:
-            # A reject seen on any port is how the ports are blocked: the kernel's
-            # ICMP rate limit turns some of the rejects into plain timeouts.
-            findings = [("udp.icmp" if t == "udp.port" else t, e, c) for t, e, c in findings]
-            techs = [t for t, _, _ in findings]
-        technique = _most_named(findings)
-        evidence = [ev for t, ev, _ in findings if t == technique]
-        confirmed = any(c for t, _, c in findings if t == technique)
-        # Partial when the role still works some way: its own servers on another port
-        # or transport; for a role tested only against the helper (SIP, relays whose
-        # addresses are handed out per call), the same protocol on another port or
-        # transport (SIP over TCP when UDP fails).
-        own = [u for u in units if u.first.target in ("app", "public")]
-        if own:
-            works = [u for u in own if u.ok]
-        else:
-            works = [
-                u
-                for u in units
-                if u.ok
-                and not u.first.control
-                and u.first.payload in ("stun_binding", "turn_allocate", "sip_options")
-            ]
-        status: RoleStatus = "partial" if works else "blocked"
-        return _verdict(
-            role,
-            status,
-            technique,
-            evidence,
-            confirmed=confirmed,
-            confidence=0.95 if confirmed else 0.6,
-        )
+            j.find("sip.port", u, "sip_options", "no control on this port", False)
+
+
+def _explained_by_residual(findings: list[Finding], residual: ResidualFinding) -> list[Finding]:
+    """Residual blocking shown by the run names the STUN and UDP failures it explains."""
+    explained = [f for f in findings if f[0] in EXPLAINS]
+    if not explained:
+        return findings
+    return [
+        *(f for f in findings if f[0] not in EXPLAINS),
+        *(("residual", ev, True) for ev in residual.evidence),
+        *(("residual", ev, True) for _, ev, _ in explained),
+    ]
+
+
+def _set_aside_lost(j: _Judging) -> list[Finding]:
+    """On a path that loses packets, one exchange lost three times is chance: a finding
+    stands only on two lost exchanges or more that agree. Keeps those in
+    ``j.findings``; returns the others."""
+    kept: list[Finding] = []
+    lost: list[Finding] = []
+    for f in j.findings:
+        at = j.origin.get(id(f[1]))
+        ok = at is None or _corroborated(f[0], at, j.units, j.everything)
+        (kept if ok else lost).append(f)
+    j.findings = kept
+    return lost
+
+
+def _verdict_of_findings(role: Role, j: _Judging) -> RoleVerdict:
+    """The technique most findings name, blocked or (when the role still works some
+    way) partial."""
+    findings = j.findings
+    techs = [t for t, _, _ in findings]
+    if "udp.icmp" in techs and set(techs) <= {"udp.icmp", "udp.port"}:
+        # A reject seen on any port is how the ports are blocked: the kernel's
+        # ICMP rate limit turns some of the rejects into plain timeouts.
+        findings = [("udp.icmp" if t == "udp.port" else t, e, c) for t, e, c in findings]
+    technique = _most_named(findings)
+    evidence = [ev for t, ev, _ in findings if t == technique]
+    confirmed = any(c for t, _, c in findings if t == technique)
+    # Partial when the role still works some way: its own servers on another port
+    # or transport; for a role tested only against the helper (SIP, relays whose
+    # addresses are handed out per call), the same protocol on another port or
+    # transport (SIP over TCP when UDP fails).
+    own = [u for u in j.units if u.first.target in ("app", "public")]
+    if own:
+        works = [u for u in own if u.ok]
+    else:
+        works = [
+            u
+            for u in j.units
+            if u.ok
+            and not u.first.control
+            and u.first.payload in ("stun_binding", "turn_allocate", "sip_options")
+        ]
+    status: RoleStatus = "partial" if works else "blocked"
+    return _verdict(
+        role,
+        status,
+        technique,
+        evidence,
+        confirmed=confirmed,
+        confidence=0.95 if confirmed else 0.6,
+    )
+
+
+def _verdict_without_findings(role: Role, j: _Judging) -> RoleVerdict:
+    """No technique isolated: degraded by loss, down, a broken control, or ok."""
+    units = j.units
     # Lost, then answered: a full exchange lost and made again, or (a busy machine
     # answers late once in a while) several answered only after a retransmission.
     retried = [u for u in units if u.retried and u.first.transport == "udp"]
@@ -484,27 +502,27 @@ def judge_exchanges(
             "degraded",
             "degraded.loss",
             [
-                ev(u, u.first.payload or "connect", "some attempts failed, retries succeeded")
+                j.ev(u, u.first.payload or "connect", "some attempts failed, retries succeeded")
                 for u in flaky
             ],
             confirmed=False,
             confidence=0.6,
         )
     failed = [u for u in units if not u.ok]
-    if gone and not any(u.ok for u in units if u.first.target in ("app", "public")):
-        return _verdict(role, "down", None, gone, confirmed=False, confidence=0.8)
+    if j.gone and not any(u.ok for u in units if u.first.target in ("app", "public")):
+        return _verdict(role, "down", None, j.gone, confirmed=False, confidence=0.8)
     own_units = [u for u in units if u.first.target in ("app", "public")]
-    if broken and not (own_units and all(u.ok for u in own_units)):
+    if j.broken and not (own_units and all(u.ok for u in own_units)):
         # Its own servers answering would be the role's answer; without it, the
         # broken control leaves the role unjudged.
-        return _verdict(role, "failure", None, broken, confirmed=False, confidence=0.0)
-    if failed and helper and not helper_any_ok and not any(u.ok for u in units):
+        return _verdict(role, "failure", None, j.broken, confirmed=False, confidence=0.0)
+    if failed and j.helper and not j.helper_any_ok and not any(u.ok for u in units):
         why = "no control answered: the test helper answered nothing, on any port"
         return _verdict(
             role,
             "failure",
             None,
-            [ev(u, u.first.payload or "connect", why) for u in failed],
+            [j.ev(u, u.first.payload or "connect", why) for u in failed],
             confirmed=False,
             confidence=0.0,
         )
@@ -513,7 +531,7 @@ def judge_exchanges(
             role,
             "unknown",
             None,
-            [ev(u, "stun_binding", "") for u in failed],
+            [j.ev(u, "stun_binding", "") for u in failed],
             confirmed=False,
             confidence=0.0,
         )
@@ -522,7 +540,7 @@ def judge_exchanges(
 
 def judge_media(
     role: Role,
-    ab: Any,
+    ab: MediaAB,
     *,
     helper_reachable: bool = False,
     residual: ResidualFinding | None = None,
@@ -570,7 +588,7 @@ def judge_media(
     return _verdict(role, "ok", None, [], confirmed=False, confidence=0.9)
 
 
-def judge_throughput(role: Role, ab: Any) -> RoleVerdict:
+def judge_throughput(role: Role, ab: ThroughputAB) -> RoleVerdict:
     """A download with the app's server name against a harmless one, same server."""
     t, c = ab.target, ab.control
     if t is None or c is None:
@@ -605,13 +623,12 @@ def judge_throughput(role: Role, ab: Any) -> RoleVerdict:
     return _verdict(role, "ok", None, [], confirmed=False, confidence=0.9)
 
 
-def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observation], list[str]]:
-    cat = load()
+def judge(m: Measurement, cat: Catalog) -> Ruling:
     tk = m.test_keys
     if tk is None:
         return "failure", [], [], ["no test_keys"]
     notes: list[str] = []
-    by_role: dict[str, list[Any]] = {}
+    by_role: dict[str, list[Exchange]] = {}
     observations: list[Observation] = []
     for e in tk.x_exchanges or ():
         if not e.role:

@@ -13,24 +13,23 @@ opened); a tool that merely did not finish starting names none.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-from voipwatch.catalog import Role, load
+from voipwatch.catalog import Catalog, Role
 from voipwatch.ooni.failures import normalise, operation_of
-from voipwatch.ooni.model import TorTarget, failure_str
+from voipwatch.ooni.model import Measurement, TestKeys, TorTarget, failure_str
 from voipwatch.verdicts import rules
-from voipwatch.verdicts.evidence import Outcome, atom, measurement_status, unusable
+from voipwatch.verdicts.evidence import atom, measurement_status, unusable
+from voipwatch.verdicts.facts import Outcome
 from voipwatch.verdicts.techniques import TECHNIQUES, technique_for
 from voipwatch.verdicts.types import (
     Evidence,
     Layer,
-    MeasurementStatus,
     Observation,
     RoleStatus,
     RoleVerdict,
+    Ruling,
 )
-
-Result = tuple[MeasurementStatus, list[RoleVerdict], list[Observation], list[str]]
 
 #: tor (ts-023): the role each target protocol tests.
 TOR_ROLES: Final = {
@@ -115,10 +114,9 @@ def _pool(role: Role, outcomes: list[Outcome]) -> RoleVerdict:
     return v
 
 
-def judge_tor(m: Any) -> Result:
+def judge_tor(m: Measurement, cat: Catalog) -> Ruling:
     """ts-023: TCP/TLS to relays' and authorities' OR ports, HTTP to their directory
     ports, obfs4 handshakes with Tor Browser's default bridges."""
-    cat = load()
     tk = m.test_keys
     if tk is None or not tk.targets:
         return "failure", [], [], ["no Tor targets recorded"]
@@ -141,24 +139,24 @@ def judge_tor(m: Any) -> Result:
 
 
 def _bootstrap(
-    role: Role, m: Any, tool: str, *, started: bool, fail: str | None, detail: str
+    role: Role, m: Measurement, tool: str, *, started: bool, fail: str | None, detail: str
 ) -> RoleVerdict:
     if fail is None and started:
         return _verdict(role, True, [], None)
     f = normalise(fail) if fail else "bootstrap_incomplete"
-    target = m.test_keys.remote or role.id
+    target = (m.test_keys.remote if m.test_keys is not None else None) or role.id
     ev = Evidence(f"{tool}_bootstrap", f, target, detail, rule=rules.TOOL_BOOTSTRAP)
     return _verdict(role, False, [ev], None)
 
 
-def _progress(tk: Any) -> str:
+def _progress(tk: TestKeys) -> str:
     if tk.tor_progress is None:
         return ""
     tag = f" ({tk.tor_progress_tag}: {tk.tor_progress_summary})" if tk.tor_progress_tag else ""
     return f"bootstrap stopped at {tk.tor_progress:g}%{tag}"
 
 
-def _tor_done(tk: Any) -> bool:
+def _tor_done(tk: TestKeys) -> bool:
     logs = tk.tor_logs or ()
     return (
         tk.success is True
@@ -167,14 +165,14 @@ def _tor_done(tk: Any) -> bool:
     )
 
 
-def judge_vanilla_tor(m: Any) -> Result:
+def judge_vanilla_tor(m: Measurement, cat: Catalog) -> Ruling:
     """ts-016: start tor with no bridge and wait for it to bootstrap."""
     tk = m.test_keys
     if tk is None or (tk.tor_logs is None and tk.success is None and tk.tor_progress is None):
         return "failure", [], [], ["no tor bootstrap record (OONI does not score these either)"]
     done = _tor_done(tk)
     v = _bootstrap(
-        load().roles["tor/relays"],
+        cat.roles["tor/relays"],
         m,
         "tor",
         started=done,
@@ -184,7 +182,7 @@ def judge_vanilla_tor(m: Any) -> Result:
     return measurement_status([v]), [v], [], []
 
 
-def torsf_discard_reason(m: Any) -> str | None:
+def torsf_discard_reason(m: Measurement) -> str | None:
     """Why OONI's fastpath (``score_torsf``) discards a torsf measurement, if it does."""
     name = m.software_name or ""
     if m.software_version == "3.8.3" and name.startswith("ooniprobe-android"):
@@ -192,14 +190,14 @@ def torsf_discard_reason(m: Any) -> str | None:
     return None
 
 
-def judge_torsf(m: Any) -> Result:
+def judge_torsf(m: Measurement, cat: Catalog) -> Ruling:
     """ts-030: bootstrap tor over Snowflake (a WebRTC proxy reached through a broker)."""
     tk = m.test_keys
     if tk is None:
         return "failure", [], [], ["no test_keys"]
     fail = failure_str(tk.failure)
     v = _bootstrap(
-        load().roles["tor/snowflake"],
+        cat.roles["tor/snowflake"],
         m,
         "snowflake",
         started=fail is None,
@@ -212,7 +210,7 @@ def judge_torsf(m: Any) -> Result:
     return measurement_status([v]), [v], [], []
 
 
-def judge_psiphon(m: Any) -> Result:
+def judge_psiphon(m: Measurement, cat: Catalog) -> Ruling:
     """ts-015: start Psiphon's tunnel, then fetch a page through it."""
     tk = m.test_keys
     if tk is None:
@@ -227,17 +225,17 @@ def judge_psiphon(m: Any) -> Result:
         else "the tunnel did not start"
     )
     v = _bootstrap(
-        load().roles["psiphon/tunnel"], m, "psiphon", started=boot > 0, fail=fail, detail=detail
+        cat.roles["psiphon/tunnel"], m, "psiphon", started=boot > 0, fail=fail, detail=detail
     )
     return measurement_status([v]), [v], [], []
 
 
-def judge_openvpn(m: Any) -> Result:
+def judge_openvpn(m: Measurement, cat: Catalog) -> Ruling:
     """ts-040: connect to a provider's OpenVPN server, handshake, ping and fetch through it."""
     tk = m.test_keys
     if tk is None or tk.success is None:
         return "failure", [], [], ["no success key (OONI does not score these either)"]
-    role = load().roles["openvpn/tunnel"]
+    role = cat.roles["openvpn/tunnel"]
     target = tk.remote or (tk.provider or role.id)
     if tk.success:
         return "ok", [_verdict(role, True, [], None)], [], []
@@ -266,10 +264,9 @@ def judge_openvpn(m: Any) -> Result:
     return measurement_status([v]), [v], [], []
 
 
-def judge_riseupvpn(m: Any) -> Result:
+def judge_riseupvpn(m: Measurement, cat: Catalog) -> Ruling:
     """ts-026: RiseupVPN's API (its CA certificate, then the gateway list) and TCP
     handshakes with its gateways, per transport."""
-    cat = load()
     tk = m.test_keys
     if tk is None or (tk.api_status is None and tk.ca_cert_status is None):
         return "failure", [], [], ["no api_status recorded"]
@@ -306,7 +303,7 @@ def judge_riseupvpn(m: Any) -> Result:
     return measurement_status(verdicts), verdicts, [], []
 
 
-def _api_failure(tk: Any) -> tuple[Evidence, str | None]:
+def _api_failure(tk: TestKeys) -> tuple[Evidence, str | None]:
     """The atom of a failed API check, from the request that failed if one did."""
     for tr in tk.requests or ():
         fail = failure_str(tr.failure)

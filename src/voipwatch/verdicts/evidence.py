@@ -1,28 +1,25 @@
-"""Facts of one measurement, indexed by endpoint, and the outcome of each endpoint.
+"""The outcome of each endpoint, and the role verdict of its endpoints' outcomes.
 
-OONI's template keys (df-002 ``queries``, df-005 ``tcp_connect``, df-006
-``tls_handshakes``, df-001 ``requests``) record each layer separately. Here they
-are joined per host, so a failed HTTPS request can be traced to the layer that
-failed first (DNS, then TCP, then TLS, then HTTP) and named by the evidence atom of
-that layer. Pure functions; no I/O.
+From the facts :func:`voipwatch.verdicts.facts.collect` indexed, an endpoint is
+traced through DNS, then TCP, then TLS, then HTTP, so a failed HTTPS request is put
+down to the layer that failed first and named by the evidence atom of that layer.
+voipwatch's own measurements, which carry controls, are traced by
+:mod:`voipwatch.verdicts.controlled`. Pure functions; no I/O.
 """
 
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 from voipwatch.catalog import Catalog, Role
 from voipwatch.ooni import fingerprints
 from voipwatch.ooni.failures import normalise, operation_of
-from voipwatch.ooni.fingerprints import Fingerprint, FingerprintTable
-from voipwatch.ooni.model import failure_str
+from voipwatch.ooni.fingerprints import Fingerprint
 from voipwatch.verdicts import proof, rules
-from voipwatch.verdicts.proof import HttpResponse
+from voipwatch.verdicts.controlled import probe_outcome
+from voipwatch.verdicts.facts import INCONSISTENT, Facts, Outcome, is_bogon, is_ip
 from voipwatch.verdicts.techniques import TECHNIQUES, technique_for
 from voipwatch.verdicts.types import (
     Evidence,
@@ -31,265 +28,6 @@ from voipwatch.verdicts.types import (
     RoleStatus,
     RoleVerdict,
 )
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def is_bogon(ip: str, routable: tuple[str, ...] = ()) -> bool:
-    """A non-routable answer for a public name is a fingerprint of DNS tampering.
-
-    ``routable`` lists ranges that are real destinations on the measured network
-    (the simulator's 198.18.0.0/15). Cached: the same few thousand server addresses
-    recur in every measurement, and ``ipaddress``'s properties are slow.
-    """
-    try:
-        a = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    for net in routable:
-        try:
-            if a in ipaddress.ip_network(net, strict=False):
-                return False
-        except ValueError:
-            continue
-    return bool(
-        a.is_private
-        or a.is_loopback
-        or a.is_link_local
-        or a.is_reserved
-        or a.is_unspecified
-        or a.is_multicast
-    )
-
-
-@dataclass(slots=True)
-class DnsFact:
-    failure: str | None = None
-    answers: list[tuple[str, int | None]] = field(default_factory=list)
-    cnames: list[str] = field(default_factory=list)  # names answered (block-page hosts)
-
-
-@dataclass(slots=True)
-class UdpResponse:
-    """One response to a plain-UDP DNS query (on-path injection gives two per query)."""
-
-    transaction: int
-    answers: frozenset[str]
-    failure: str | None
-    ip_ttl: int | None
-
-
-@dataclass(slots=True)
-class Facts:
-    """Everything one measurement observed, joined per host.
-
-    OONI's measurements carry no controls. voipwatch's probe tags its template
-    entries, and those tags put each entry where it belongs: the app's own traffic
-    (``dns``, ``tcp``, ``tls_*``), the same-IP control handshakes with a harmless
-    server name (``tls_control``), the trusted resolvers (``dns_control``), plain
-    UDP to a public resolver (``dns_udp``) and the control helper's view from
-    outside the network (``control``).
-    """
-
-    dns: dict[str, DnsFact] = field(default_factory=dict)
-    ip_hosts: dict[str, str] = field(default_factory=dict)
-    # (ip, port) -> failure strings (None for success), in order
-    tcp: dict[tuple[str, int], list[str | None]] = field(default_factory=dict)
-    tcp_ports: dict[str, list[int]] = field(default_factory=dict)  # ip -> ports in ``tcp``
-    # server_name -> failures; address -> failures
-    tls_by_name: dict[str, list[str | None]] = field(default_factory=dict)
-    tls_by_addr: dict[str, list[str | None]] = field(default_factory=dict)
-    # voipwatch probe only
-    probe: bool = False
-    dns_control: dict[str, DnsFact] = field(default_factory=dict)
-    dns_udp: dict[str, list[UdpResponse]] = field(default_factory=dict)
-    tls_control: dict[str, list[str | None]] = field(default_factory=dict)
-    # (ip, port) -> failures of the connects under the control handshakes
-    tcp_control: dict[tuple[str, int], list[str | None]] = field(default_factory=dict)
-    # (address "ip:port", server_name) -> failures of the app's own handshakes
-    tls_target: dict[tuple[str, str], list[str | None]] = field(default_factory=dict)
-    control: Any = None
-    routable: tuple[str, ...] = ()
-    # url -> responses received, for the block-page fingerprints
-    responses: dict[str, list[HttpResponse]] = field(default_factory=dict)
-    cc: str = ""
-    fingerprints: FingerprintTable | None = None
-    # Some operation failed and then succeeded on a retry: the path loses packets, so
-    # a timeout alone proves nothing here (loss never resets or forges anything).
-    lossy: bool = False
-    # host -> the fingerprints its answers match: rules ask it once per endpoint and role
-    dns_matches: dict[str, list[tuple[str, Fingerprint]]] = field(default_factory=dict)
-    # host -> the addresses first answered for it (``ip_hosts`` the other way round)
-    host_ips: dict[str, list[str]] = field(default_factory=dict)
-
-
-@functools.lru_cache(maxsize=1 << 14)
-def _is_ip(s: str) -> bool:
-    # Cached: asked of the same few host names in every measurement.
-    try:
-        ipaddress.ip_address(s)
-    except ValueError:
-        return False
-    return True
-
-
-def _ip_port(address: str) -> tuple[str, int] | None:
-    if address.startswith("["):
-        host, _, port = address[1:].partition("]:")
-    else:
-        host, _, port = address.rpartition(":")
-    try:
-        return host, int(port)
-    except ValueError:
-        return None
-
-
-def routable_of(m: Any) -> tuple[str, ...]:
-    """Ranges the measurement says are routable on its network (simulation only)."""
-    a = m.annotations
-    text = a.voipwatch_routable if a is not None else None
-    return tuple(x.strip() for x in text.split(",") if x.strip()) if text else ()
-
-
-def collect(
-    tk: Any,
-    *,
-    routable: tuple[str, ...] = (),
-    cc: str = "",
-    fp_table: FingerprintTable | None = None,
-    all_pages: bool = False,
-) -> Facts:
-    """Index the template keys of ``tk`` (a decoded ``TestKeys``).
-
-    ``cc`` is the probe's country and ``fp_table`` the censors' fingerprints (default:
-    the shipped table) that DNS answers and HTTP responses are matched against:
-    plain-HTTP responses only, unless ``all_pages`` (to find known false positives).
-    """
-    f = Facts(routable=routable, cc=(cc or "").upper())
-    f.fingerprints = fp_table if fp_table is not None else fingerprints.load()
-    f.control = getattr(tk, "x_control", None)
-    for q in tk.queries or ():
-        host = (q.hostname or "").lower().rstrip(".")
-        if not host:
-            continue
-        tags = q.tags or ()
-        if tags:
-            f.probe = True
-        if "udp" in tags:
-            fail = failure_str(q.failure)
-            ips = frozenset(a.ipv4 or a.ipv6 or "" for a in q.answers or ()) - {""}
-            f.dns_udp.setdefault(host, []).append(
-                UdpResponse(
-                    q.transaction_id or 0, ips, normalise(fail) if fail else None, q.x_ip_ttl
-                )
-            )
-            continue
-        table = f.dns_control if "control" in tags else f.dns
-        d = table.get(host)
-        if d is None:
-            d = table[host] = DnsFact()
-        fail = failure_str(q.failure)
-        if fail:
-            # getaddrinfo-era probes split one lookup into A and AAAA; a failed AAAA
-            # beside a good A is not a failure of the name.
-            if d.failure is None and not d.answers:
-                d.failure = normalise(fail)
-            continue
-        for a in q.answers or ():
-            ip = a.ipv4 or a.ipv6
-            if ip:
-                d.answers.append((ip, a.asn))
-                f.ip_hosts.setdefault(ip, host)
-            elif a.hostname and a.answer_type == "CNAME":
-                d.cnames.append(a.hostname.lower().rstrip("."))
-        if d.answers:
-            d.failure = None
-    for ip, h in f.ip_hosts.items():
-        f.host_ips.setdefault(h, []).append(ip)
-    for c in tk.tcp_connect or ():
-        if not c.ip or c.port is None:
-            continue
-        if c.tags:
-            f.probe = True
-            if "control_sni" in c.tags:
-                cst = c.status
-                cfail = failure_str(cst.failure) if cst is not None else None
-                if cst is not None and cst.success is False and not cfail:
-                    cfail = "generic_timeout_error"
-                f.tcp_control.setdefault((c.ip, c.port), []).append(
-                    normalise(cfail) if cfail else None
-                )
-                continue
-        st = c.status
-        fail = failure_str(st.failure) if st is not None else None
-        if st is not None and st.success is False and not fail:
-            fail = "generic_timeout_error" if st.blocked is None else "connect_error"
-        key = (c.ip, c.port)
-        if key not in f.tcp:
-            f.tcp[key] = []
-            f.tcp_ports.setdefault(c.ip, []).append(c.port)
-        f.tcp[key].append(normalise(fail) if fail else None)
-    for h in tk.tls_handshakes or ():
-        fail = failure_str(h.failure)
-        norm = normalise(fail) if fail else None
-        if h.tags:
-            f.probe = True
-            if "control_sni" in h.tags:
-                f.tls_control.setdefault(h.address or "", []).append(norm)
-                continue
-            if h.address and h.server_name:
-                f.tls_target.setdefault((h.address, h.server_name.lower()), []).append(norm)
-        if h.server_name:
-            f.tls_by_name.setdefault(h.server_name.lower(), []).append(norm)
-        if h.address:
-            f.tls_by_addr.setdefault(h.address, []).append(norm)
-    for tr in tk.requests or ():
-        resp = tr.response
-        url = tr.request.url if tr.request is not None else None
-        if resp is None or not url or not (resp.body or resp.headers):
-            continue
-        if not (all_pages or url.startswith("http://")):
-            continue  # only a plain-HTTP page can be a censor's (see http_fingerprint)
-        f.responses.setdefault(url, []).append(HttpResponse(resp.body, resp.headers))
-    if f.probe:  # only the probe's own measurements have attempts and controls
-        by_url: dict[str, list[bool]] = {}
-        for tr in tk.requests or ():
-            if tr.tags and tr.request is not None and tr.request.url:
-                by_url.setdefault(tr.request.url, []).append(failure_str(tr.failure) is None)
-        attempt_lists: list[list[bool]] = [
-            *([r is None for r in rs] for rs in f.tcp.values()),
-            *([r is None for r in rs] for rs in f.tls_target.values()),
-            *([r is None for r in rs] for rs in f.tls_control.values()),
-            *by_url.values(),
-        ]
-        # A deterministic censor treats identical packets alike. Loss does not: the same
-        # SYN to the same address and port succeeding for one connection and timing out
-        # for another, or the harmless control name timing out where the app's own
-        # connection got through, is loss.
-        for key in f.tcp.keys() | f.tcp_control.keys():
-            both = f.tcp.get(key, []) + f.tcp_control.get(key, [])
-            attempt_lists.append([r is None for r in both if r in (None, "generic_timeout_error")])
-        for addr, rs in f.tls_control.items():
-            ip_port = _ip_port(addr)
-            reached = ip_port is not None and None in f.tcp.get(ip_port, [])
-            if reached and "generic_timeout_error" in rs:
-                attempt_lists.append([True, False])
-        f.lossy = any(True in a and False in a for a in attempt_lists)
-    return f
-
-
-@dataclass(slots=True)
-class Outcome:
-    """Whether an endpoint worked, and if not, the atom that says why."""
-
-    ok: bool | None  # None: not measured / unknown
-    evidence: Evidence | None = None
-    technique: str | None = None
-    observations: list[Observation] = field(default_factory=list)
-    # With controls (voipwatch's probe): isolated by a control; the target itself
-    # is down (the control helper cannot reach it either); works but unreliably.
-    confirmed: bool = False
-    down: bool = False
-    degraded: bool = False
 
 
 def atom(
@@ -320,7 +58,7 @@ def dns_fingerprints(facts: Facts, host: str) -> list[tuple[str, Fingerprint]]:
     found = facts.dns_matches.get(host)
     if found is None:
         d = facts.dns.get(host)
-        if d is None or facts.fingerprints is None:
+        if d is None or facts.fingerprints is None or not d.suspect:
             return []
         answers = [ip for ip, _ in d.answers] + d.cnames
         found = facts.dns_matches[host] = proof.answer_fingerprints(
@@ -334,9 +72,9 @@ def http_fingerprint(
 ) -> Fingerprint | None:
     """The fingerprint a response to ``url`` matched (see
     :func:`voipwatch.verdicts.proof.page_fingerprint`)."""
-    if facts.fingerprints is None:
-        return None
-    responses = facts.responses.get(url, [])
+    responses = facts.responses.get(url)
+    if not responses or facts.fingerprints is None:
+        return None  # nothing to match: most URLs (collect keeps plain-HTTP pages only)
     return proof.page_fingerprint(facts.fingerprints, responses, url, facts.cc, scopes=scopes)
 
 
@@ -357,28 +95,33 @@ def dns_outcome(
         obs = Observation("dns", svc, rid, host, False, operation="resolve", failure=d.failure)
         return Outcome(False, ev, tech, [obs]), [obs]
     found = dns_fingerprints(facts, host)
-    harmless = {a for a, fp in found if fp.scope == fingerprints.FALSE_POSITIVE}
-    matched = found[0] if found and found[0][1].scope != fingerprints.FALSE_POSITIVE else None
+    if found:
+        harmless = {a for a, fp in found if fp.scope == fingerprints.FALSE_POSITIVE}
+        matched = found[0] if found[0][1].scope != fingerprints.FALSE_POSITIVE else None
+    else:
+        harmless, matched = set(), None
     obs_list: list[Observation] = []
     bogus: tuple[str, str] | None = None
+    routable, down = facts.routable, role.down_answers
+    owners = role.owner_asns if check_owner else None
     for ip, asn in d.answers:
         failure = ""
-        if ip in harmless or ip in role.down_answers:
+        if ip in harmless or ip in down:
             pass
-        elif is_bogon(ip, facts.routable):
+        elif is_bogon(ip, routable):
             failure = "dns_bogon_error"
-            bogus = bogus or (ip, failure)
-        elif check_owner and role.owner_asns and asn and asn not in role.owner_asns:
-            failure = "dns_inconsistent_answer"
+            if bogus is None:
+                bogus = (ip, failure)
+        elif owners and asn and asn not in owners:
+            failure = INCONSISTENT
+        # Positional: the fields in Observation's order (a hot loop).
         obs_list.append(
-            Observation("dns", svc, rid, host, not failure, ip=ip, operation="resolve",
-                        failure=failure, detail=f"AS{asn}" if asn else "")
+            Observation("dns", svc, rid, host, not failure, ip, 0, "resolve", failure,
+                        f"AS{asn}" if asn else "")
         )  # fmt: skip
     if matched is not None:
         answer, fp = matched
-        failure = (
-            "dns_bogon_error" if is_bogon(answer, facts.routable) else "dns_inconsistent_answer"
-        )
+        failure = "dns_bogon_error" if is_bogon(answer, facts.routable) else INCONSISTENT
         detail = f"answer {answer}"
         return fingerprint_outcome("resolve", failure, host, detail, fp, facts, obs_list), obs_list
     if bogus is not None:
@@ -391,7 +134,7 @@ def dns_outcome(
 
 def _inconsistent(obs: list[Observation]) -> Observation | None:
     for o in obs:
-        if o.failure == "dns_inconsistent_answer":
+        if o.failure == INCONSISTENT:
             return o
     return None
 
@@ -402,24 +145,18 @@ def _incons_detail(o: Observation, role: Role) -> str:
 
 
 def tcp_observations(facts: Facts, ips: list[str], role: Role, host: str) -> list[Observation]:
+    """The app's connects to ``ips`` (each address once, its ports in the order tried)."""
     out: list[Observation] = []
-    svc, rid, tcp, ports_of = role.service, role.id, facts.tcp, facts.tcp_ports
-    for ip in dict.fromkeys(ips):  # an address may be answered twice (A and ANY)
-        for port in ports_of.get(ip, ()):
-            for fail in tcp[(ip, port)]:
-                out.append(
-                    Observation(
-                        "tcp",
-                        svc,
-                        rid,
-                        host or ip,
-                        fail is None,
-                        ip=ip,
-                        port=port,
-                        operation="connect",
-                        failure=fail or "",
-                    )
-                )
+    svc, rid, by_ip = role.service, role.id, facts.tcp_by_ip
+    # An address may be answered twice (A and ANY).
+    for ip in dict.fromkeys(ips) if len(ips) > 1 else ips:
+        attempts = by_ip.get(ip)
+        if attempts:
+            target = host or ip
+            out += [
+                Observation("tcp", svc, rid, target, fail is None, ip, port, "connect", fail or "")
+                for port, fail in attempts
+            ]
     return out
 
 
@@ -440,8 +177,6 @@ def endpoint_outcome(
     layers before it tell which operation that failure belongs to.
     """
     if facts.probe:
-        from voipwatch.verdicts.controlled import probe_outcome
-
         attempts = list(request_failures) or ([request_failure] if url is not None else [])
         return probe_outcome(
             facts,
@@ -455,31 +190,28 @@ def endpoint_outcome(
     if request_failures:
         fails = [f for f in request_failures if f is not None]
         request_failure = fails[-1] if len(fails) == len(request_failures) else None
-    dns, obs = dns_outcome(facts, host, role)
+    dns, dns_obs = dns_outcome(facts, host, role)
     if dns is not None:
         return dns
-    ips = [ip for ip, _ in facts.dns[host].answers] if host in facts.dns else []
+    d = facts.dns.get(host)
+    ips = [ip for ip, _ in d.answers] if d is not None else []
     if not ips:
-        ips = facts.host_ips.get(host) or ([host] if _is_ip(host) else [])
+        ips = facts.host_ips.get(host) or ([host] if is_ip(host) else [])
     tcp_obs = tcp_observations(facts, ips, role, host)
-    obs = obs + tcp_obs
+    obs = dns_obs + tcp_obs
     tcp_fails = [o for o in tcp_obs if not o.ok]
-    tcp_oks = [o for o in tcp_obs if o.ok]
-    tls = facts.tls_by_name.get(host, ())
-    tls_fails = [f for f in tls if f]
-    tls_oks = [f for f in tls if not f]
-    for fail in tls:
-        obs.append(
-            Observation(
-                "tls",
-                role.service,
-                role.id,
-                host,
-                fail is None,
-                operation="tls_handshake",
-                failure=fail or "",
-            )
-        )
+    tcp_oks = len(tcp_fails) < len(tcp_obs)
+    tls = facts.tls_by_name.get(host)
+    if tls:
+        tls_fails = [f for f in tls if f]
+        tls_oks = any(not f for f in tls)
+        svc, rid = role.service, role.id
+        obs += [
+            Observation("tls", svc, rid, host, f is None, "", 0, "tls_handshake", f or "")
+            for f in tls
+        ]
+    else:
+        tls_fails, tls_oks = [], False
     failure = normalise(request_failure) if request_failure else None
     if url is not None:
         obs.append(
@@ -494,7 +226,11 @@ def endpoint_outcome(
                 detail=str(status_code) if status_code else "",
             )
         )
-    incons = _inconsistent(obs)
+    # Only the DNS layer finds an answer off-network, unless (odd data) another
+    # layer's failure reads the same: then every observation is searched, in order.
+    incons = _inconsistent(dns_obs)
+    if incons is None and (facts.odd_failures or failure == INCONSISTENT):
+        incons = _inconsistent(obs)
     if incons is not None and not expect_tls and url is None:
         # A bare TCP connect to an off-network answer proves nothing: a sinkhole
         # accepts connections too. Without TLS to vouch for the server, the answer

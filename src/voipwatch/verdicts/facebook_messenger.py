@@ -11,25 +11,21 @@ whose DNS answers carry no ASN.
 
 from __future__ import annotations
 
-from typing import Any
-
-from voipwatch.catalog import Role, load
+from voipwatch.catalog import Catalog, Role
+from voipwatch.ooni.model import Measurement, TestKeys
 from voipwatch.verdicts import rules
 from voipwatch.verdicts.evidence import (
-    Facts,
-    Outcome,
     atom,
-    collect,
     combine,
     dns_outcome,
     endpoint_outcome,
     measurement_status,
-    routable_of,
 )
-from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
+from voipwatch.verdicts.facts import Facts, Outcome, collect, routable_of
+from voipwatch.verdicts.types import Observation, RoleVerdict, Ruling
 
 
-def _key(tk: Any, name: str) -> bool | None:
+def _key(tk: TestKeys, name: str) -> bool | None:
     """A probe key in either spelling (``facebook_x`` or legacy ``facebook-x``)."""
     v: bool | None = getattr(tk, name, None)
     if v is None:
@@ -37,7 +33,7 @@ def _key(tk: Any, name: str) -> bool | None:
     return v
 
 
-def _host_outcome(facts: Facts, tk: Any, role: Role, host: str, key: str) -> Outcome:
+def _host_outcome(facts: Facts, tk: TestKeys, role: Role, host: str, key: str) -> Outcome:
     if facts.probe:
         # voipwatch's own run: the trusted resolver, not an ASN table, says what is
         # consistent.
@@ -81,8 +77,7 @@ def _host_outcome(facts: Facts, tk: Any, role: Role, host: str, key: str) -> Out
     return o
 
 
-def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observation], list[str]]:
-    cat = load()
+def judge(m: Measurement, cat: Catalog) -> Ruling:
     tk = m.test_keys
     if tk is None:
         return "failure", [], [], ["no test_keys"]

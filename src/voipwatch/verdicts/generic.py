@@ -7,24 +7,14 @@ the role the catalogue gives it.
 
 from __future__ import annotations
 
-from typing import Any
-
-from voipwatch.catalog import Role, load
-from voipwatch.ooni.model import failure_str
-from voipwatch.verdicts.evidence import (
-    Outcome,
-    collect,
-    combine,
-    endpoint_outcome,
-    measurement_status,
-    routable_of,
-    url_host,
-)
-from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
+from voipwatch.catalog import Catalog, Role
+from voipwatch.ooni.model import Measurement, failure_str
+from voipwatch.verdicts.evidence import combine, endpoint_outcome, measurement_status, url_host
+from voipwatch.verdicts.facts import Outcome, collect, routable_of
+from voipwatch.verdicts.types import Observation, Ruling
 
 
-def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observation], list[str]]:
-    cat = load()
+def judge(m: Measurement, cat: Catalog) -> Ruling:
     tk = m.test_keys
     if tk is None:
         return "failure", [], [], ["no test_keys"]

@@ -77,7 +77,7 @@ def answer_fingerprints(
     # This runs for every name of every measurement, and nearly always finds nothing.
     if not table.dns_other:
         answers = list(answers)
-        if not any(a.lower() in table.dns for a in answers):
+        if table.dns.keys().isdisjoint([a.lower() for a in answers]):
             return []
     keyed = {a.lower(): a for a in answers}
     hits = table.dns.keys() & keyed.keys()

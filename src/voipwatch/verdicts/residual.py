@@ -18,10 +18,9 @@ Pure: the decoded key in, a finding out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from voipwatch.ooni.failures import normalise
-from voipwatch.ooni.model import failure_str
+from voipwatch.ooni.model import Residual, ResidualStep, failure_str
 from voipwatch.verdicts.types import Evidence
 
 #: Call-plane techniques a STUN-triggered residual block explains: the trigger is
@@ -39,16 +38,16 @@ class ResidualFinding:
         return self.outcome == "residual"
 
 
-def _failure(step: Any) -> str:
+def _failure(step: ResidualStep) -> str:
     f = failure_str(step.failure)
     return normalise(f) if f else "generic_timeout_error"
 
 
-def judge_residual(x: Any) -> ResidualFinding | None:
+def judge_residual(x: Residual | None) -> ResidualFinding | None:
     """The finding of an ``x_residual`` key (None when the check did not run)."""
     if x is None or not x.steps:
         return None
-    by: dict[str, list[Any]] = {}
+    by: dict[str, list[ResidualStep]] = {}
     for s in x.steps:
         by.setdefault(s.step or "", []).append(s)
     before, after, other = by.get("before", []), by.get("after", []), by.get("other", [])

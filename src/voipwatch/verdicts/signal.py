@@ -17,25 +17,22 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
 
 import msgspec
 
-from voipwatch.catalog import Role, load
-from voipwatch.ooni.model import failure_str
+from voipwatch.catalog import Catalog, Role
+from voipwatch.ooni.model import Measurement, failure_str
 from voipwatch.verdicts.evidence import (
-    Outcome,
-    collect,
     combine,
     dns_outcome,
     endpoint_outcome,
     measurement_status,
-    routable_of,
     unusable,
     url_host,
     version_tuple,
 )
-from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
+from voipwatch.verdicts.facts import Outcome, collect, routable_of
+from voipwatch.verdicts.types import Observation, Ruling
 
 _OONI_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", re.ASCII)
 
@@ -54,9 +51,11 @@ def start_time(text: str) -> datetime | None:
         return None
 
 
-def discard_reason(m: Any) -> str | None:
+def discard_reason(m: Measurement) -> str | None:
     """Why OONI's fastpath (``score_signal``) would discard this measurement, if it would."""
     tk = m.test_keys
+    if tk is None:
+        return "no test_keys"
     if tk.failed_operation is msgspec.UNSET or tk.failure is msgspec.UNSET:
         return "failed_operation or failure is missing (OONI counts that as a failed run)"
     if failure_str(tk.failed_operation) or failure_str(tk.failure):
@@ -82,8 +81,7 @@ def discard_reason(m: Any) -> str | None:
     return None
 
 
-def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observation], list[str]]:
-    cat = load()
+def judge(m: Measurement, cat: Catalog) -> Ruling:
     tk = m.test_keys
     if tk is None:
         return "failure", [], [], ["no test_keys"]

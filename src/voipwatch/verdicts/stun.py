@@ -10,26 +10,16 @@ the server's own outage.
 
 from __future__ import annotations
 
-from typing import Any
-
-from voipwatch.catalog import load
+from voipwatch.catalog import Catalog
 from voipwatch.ooni.failures import normalise
-from voipwatch.ooni.model import failure_str
+from voipwatch.ooni.model import Measurement, failure_str
 from voipwatch.verdicts import rules
-from voipwatch.verdicts.evidence import (
-    Outcome,
-    atom,
-    collect,
-    combine,
-    dns_outcome,
-    measurement_status,
-    routable_of,
-)
-from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
+from voipwatch.verdicts.evidence import atom, combine, dns_outcome, measurement_status
+from voipwatch.verdicts.facts import Outcome, collect, routable_of
+from voipwatch.verdicts.types import Observation, Ruling
 
 
-def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observation], list[str]]:
-    cat = load()
+def judge(m: Measurement, cat: Catalog) -> Ruling:
     tk = m.test_keys
     if tk is None:
         return "failure", [], [], ["no test_keys"]

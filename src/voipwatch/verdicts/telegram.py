@@ -9,30 +9,25 @@ per-ISP blocking (probe#2466). Here each DC address is an endpoint of the
 
 from __future__ import annotations
 
-from typing import Any
-
-from voipwatch.catalog import load
+from voipwatch.catalog import Catalog
 from voipwatch.ooni.failures import normalise, operation_of
-from voipwatch.ooni.model import failure_str
+from voipwatch.ooni.model import Measurement, failure_str
 from voipwatch.verdicts import rules
 from voipwatch.verdicts.evidence import (
-    Outcome,
     atom,
-    collect,
     combine,
     endpoint_outcome,
     measurement_status,
-    routable_of,
     unusable,
     url_host,
 )
-from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
+from voipwatch.verdicts.facts import Outcome, collect, routable_of
+from voipwatch.verdicts.types import Observation, Ruling
 
 WEB_URLS = ("https://web.telegram.org/", "http://web.telegram.org/")
 
 
-def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observation], list[str]]:
-    cat = load()
+def judge(m: Measurement, cat: Catalog) -> Ruling:
     tk = m.test_keys
     if tk is None:
         return "failure", [], [], ["no test_keys"]

@@ -20,7 +20,7 @@ Layer = Literal["dns", "tcp", "tls", "http", "udp", "stun", "sip", "rtp"]
 RULES_VERSION = 3
 
 
-class Evidence(msgspec.Struct, frozen=True, omit_defaults=True):
+class Evidence(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     """The evidence atom: a failed operation paired with OONI's failure string.
 
     ``failure`` uses df-007-errors names
@@ -41,7 +41,7 @@ class Evidence(msgspec.Struct, frozen=True, omit_defaults=True):
     scope: str = ""
 
 
-class Observation(msgspec.Struct, frozen=True, omit_defaults=True):
+class Observation(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     """One row per measurement × endpoint × layer: a fact, no conclusion."""
 
     layer: Layer
@@ -56,7 +56,7 @@ class Observation(msgspec.Struct, frozen=True, omit_defaults=True):
     detail: str = ""
 
 
-class RoleVerdict(msgspec.Struct, frozen=True):
+class RoleVerdict(msgspec.Struct, frozen=True, gc=False):
     """The verdict on one service role of one measurement."""
 
     service: str
@@ -71,7 +71,7 @@ class RoleVerdict(msgspec.Struct, frozen=True):
     confirmed: bool = False
 
 
-class Verdict(msgspec.Struct):
+class Verdict(msgspec.Struct, gc=False):
     """The verdict object of DESIGN.md: one per measurement."""
 
     measurement_uid: str
@@ -88,7 +88,7 @@ class Verdict(msgspec.Struct):
     rules_version: int = RULES_VERSION
 
 
-class Judgement(msgspec.Struct):
+class Judgement(msgspec.Struct, gc=False):
     """What the engine returns for one measurement: the verdict and its observations.
 
     ``key`` is the measurement's identity in the store (see ``ooni.identity``).
@@ -97,3 +97,8 @@ class Judgement(msgspec.Struct):
     key: str
     verdict: Verdict
     observations: list[Observation]
+
+
+#: What a test's rule says of one measurement: its status, the role verdicts, the
+#: observations they rest on, and notes (why a measurement was found unusable, say).
+Ruling = tuple[MeasurementStatus, list[RoleVerdict], list[Observation], list[str]]

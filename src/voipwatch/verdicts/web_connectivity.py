@@ -11,35 +11,28 @@ the failure of the layer it names.
 
 from __future__ import annotations
 
-from typing import Any
-
-from voipwatch.catalog import load
+from voipwatch.catalog import Catalog
 from voipwatch.ooni.failures import normalise, operation_of
 from voipwatch.ooni.fingerprints import FALSE_POSITIVE, Fingerprint, rank
 from voipwatch.ooni.identity import input_str
-from voipwatch.ooni.model import failure_str
+from voipwatch.ooni.model import Measurement, failure_str
 from voipwatch.verdicts import rules
 from voipwatch.verdicts.evidence import (
-    Facts,
-    Outcome,
     atom,
-    collect,
     combine,
     dns_fingerprints,
     dns_outcome,
     fingerprint_outcome,
     http_fingerprint,
-    is_bogon,
     measurement_status,
-    routable_of,
     unusable,
     url_host,
 )
-from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
+from voipwatch.verdicts.facts import Facts, Outcome, collect, is_bogon, routable_of
+from voipwatch.verdicts.types import Ruling
 
 
-def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observation], list[str]]:
-    cat = load()
+def judge(m: Measurement, cat: Catalog) -> Ruling:
     url = input_str(m.input) or ""
     role = cat.role_for_url(url)
     if role is None:

@@ -11,27 +11,17 @@ is ``partial`` rather than ``ok``.
 
 from __future__ import annotations
 
-from typing import Any
-
-from voipwatch.catalog import load
-from voipwatch.ooni.model import failure_str
-from voipwatch.verdicts.evidence import (
-    Outcome,
-    collect,
-    combine,
-    endpoint_outcome,
-    measurement_status,
-    routable_of,
-    unusable,
-)
-from voipwatch.verdicts.types import MeasurementStatus, Observation, RoleVerdict
+from voipwatch.catalog import Catalog
+from voipwatch.ooni.model import Measurement, failure_str
+from voipwatch.verdicts.evidence import combine, endpoint_outcome, measurement_status, unusable
+from voipwatch.verdicts.facts import Outcome, collect, routable_of
+from voipwatch.verdicts.types import Observation, Ruling
 
 REGISTRATION_URL = "https://v.whatsapp.net/v2/register"
 WEB_URLS = ("https://web.whatsapp.com/", "http://web.whatsapp.com/")
 
 
-def judge(m: Any) -> tuple[MeasurementStatus, list[RoleVerdict], list[Observation], list[str]]:
-    cat = load()
+def judge(m: Measurement, cat: Catalog) -> Ruling:
     tk = m.test_keys
     if tk is None:
         return "failure", [], [], ["no test_keys"]

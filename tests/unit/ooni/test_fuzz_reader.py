@@ -32,7 +32,7 @@ from voipwatch.errors import InputError
 from voipwatch.ooni.model import Measurement
 from voipwatch.ooni.reader import Problem, Record, read_file
 from voipwatch.verdicts import judge, judge_bytes
-from voipwatch.verdicts.engine import _rules
+from voipwatch.verdicts.engine import RULES
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 MEASUREMENTS = sorted((FIXTURES / "measurements").glob("*.json"))
@@ -40,7 +40,7 @@ STATUSES = {"ok", "anomaly", "confirmed", "failure", "unsupported"}
 ROLE_STATUSES = {"ok", "blocked", "partial", "degraded", "down", "failure", "unknown"}
 PLANES = {"signalling", "media", "web", "circumvention"}
 #: Every test name with rules of its own, and a generic one of the catalogue.
-TEST_NAMES = sorted({*_rules(), "voipwatch_whatsapp", "voipwatch_nosuchapp", "dash"})
+TEST_NAMES = sorted({*RULES, "voipwatch_whatsapp", "voipwatch_nosuchapp", "dash"})
 FUZZ = settings(
     max_examples=120,
     deadline=None,

@@ -14,7 +14,8 @@ from voipwatch.catalog import load
 from voipwatch.ooni import fingerprints
 from voipwatch.ooni.fingerprints import Fingerprint
 from voipwatch.verdicts import Evidence, Verdict, judge_bytes, rules
-from voipwatch.verdicts.evidence import Outcome, combine
+from voipwatch.verdicts.evidence import combine
+from voipwatch.verdicts.facts import Outcome
 from voipwatch.verdicts.rules import RULES
 from voipwatch.verdicts.techniques import TECHNIQUES, technique_for
 

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from voipwatch.catalog import load as load_catalog
 from voipwatch.cli import app
+from voipwatch.ooni.model import Exchange, exchange_entry
 from voipwatch.verdicts import judge_bytes
 from voipwatch.via import judge_via, summary, tool_status, via_measurement
 
@@ -103,15 +104,16 @@ def call_measurement(udp_ok: bool) -> dict[str, Any]:
     """A call-plane measurement of one STUN exchange with WhatsApp's relay, silent or
     answered, with the helper reachable (so silence is a block, not a dead helper)."""
 
-    def exchange(port: int, ok: bool, target: str) -> dict[str, Any]:
-        return {
-            "role": "whatsapp/relay", "target": target, "host": "", "port": port,
-            "address": f"192.0.2.7:{port}", "transport": "udp", "payload": "stun_binding",
-            "control": "", "success": ok, "failure": None if ok else "generic_timeout_error",
-            "reply": "stun_binding_success" if ok else None, "rtt": 0.01 if ok else None,
-            "bytes_sent": 20, "bytes_received": 32 if ok else 0, "attempt": 0,
-            "t0": 0.0, "t": 0.1,
-        }  # fmt: skip
+    def exchange(port: int, ok: bool, target: str) -> dict[str, object]:
+        return exchange_entry(
+            Exchange(
+                role="whatsapp/relay", target=target, host="", port=port,
+                address=f"192.0.2.7:{port}", transport="udp", payload="stun_binding",
+                control="", success=ok, failure=None if ok else "generic_timeout_error",
+                reply="stun_binding_success" if ok else None, rtt=0.01 if ok else None,
+                bytes_sent=20, bytes_received=32 if ok else 0, attempt=0, t0=0.0, t=0.1,
+            )
+        )  # fmt: skip
 
     return {
         "test_name": "voipwatch_call",

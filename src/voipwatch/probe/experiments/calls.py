@@ -73,10 +73,10 @@ class Shared:
         carries the list, so none mistakes the silence of a closed port for a block.
         """
         closed = {
-            (e["transport"], e["port"])
+            (e.transport, e.port)
             for ex in self.exchanges
             for e in ex.entries
-            if e["target"] == "helper" and e.get("rejected_by") == "target"
+            if e.target == "helper" and e.rejected_by == "target"
         }
         return [f"{t}/{p}" for t, p in sorted(closed)]
 

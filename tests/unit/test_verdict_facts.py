@@ -1,0 +1,111 @@
+"""collect() indexes a measurement once; the rules read the index, never the lists again."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import msgspec
+
+from voipwatch.catalog import Catalog, load
+from voipwatch.catalog.model import CatalogData
+from voipwatch.ooni.fingerprints import Fingerprint, build_table
+from voipwatch.ooni.model import Measurement, TestKeys
+from voipwatch.verdicts import judge_bytes
+from voipwatch.verdicts.engine import RULES, rule_for
+from voipwatch.verdicts.evidence import dns_fingerprints, endpoint_outcome
+from voipwatch.verdicts.facts import collect
+
+
+def keys(**tk: Any) -> TestKeys:
+    return msgspec.convert(tk, TestKeys)
+
+
+def connect(ip: str, port: int, failure: str | None) -> dict[str, Any]:
+    return {"ip": ip, "port": port, "status": {"success": failure is None, "failure": failure}}
+
+
+def test_connects_are_indexed_per_address_grouped_by_port_in_the_order_tried() -> None:
+    tk = keys(
+        tcp_connect=[
+            connect("192.0.2.1", 443, "connection_reset"),
+            connect("192.0.2.1", 5222, None),
+            connect("192.0.2.1", 443, None),
+            connect("192.0.2.2", 443, "generic_timeout_error"),
+        ]
+    )
+    facts = collect(tk)
+    assert facts.tcp_by_ip == {
+        "192.0.2.1": [(443, "connection_reset"), (443, None), (5222, None)],
+        "192.0.2.2": [(443, "generic_timeout_error")],
+    }
+    assert not facts.odd_failures
+
+
+def test_a_connect_failing_with_the_dns_failure_string_is_still_the_evidence() -> None:
+    # Odd data: a connect whose failure reads like an off-network DNS answer. The rule
+    # searches every observation for it, as it did before the DNS-only fast path.
+    role = load().roles["whatsapp/endpoints"]
+    tk = keys(tcp_connect=[connect("192.0.2.9", 443, "dns_inconsistent_answer")])
+    facts = collect(tk)
+    assert facts.odd_failures
+    o = endpoint_outcome(facts, role, host="192.0.2.9", expect_tls=False)
+    assert o.ok is False
+    assert o.evidence is not None
+    assert (o.evidence.operation, o.evidence.failure) == ("resolve", "dns_inconsistent_answer")
+
+
+def test_only_names_with_a_listed_answer_are_matched_against_fingerprints() -> None:
+    fp = Fingerprint("censor_xx", "nat", "dns", "full", "10.10.34.35", 1, ("XX",))
+    table = build_table("test", [fp], [])
+    tk = keys(
+        queries=[
+            {
+                "hostname": "blocked.example",
+                "answers": [{"answer_type": "A", "ipv4": "10.10.34.35"}],
+            },
+            {"hostname": "fine.example", "answers": [{"answer_type": "A", "ipv4": "192.0.2.5"}]},
+        ]
+    )
+    facts = collect(tk, cc="XX", fp_table=table)
+    assert facts.dns["blocked.example"].suspect
+    assert not facts.dns["fine.example"].suspect
+    assert dns_fingerprints(facts, "blocked.example") == [("10.10.34.35", fp)]
+    assert dns_fingerprints(facts, "fine.example") == []
+
+
+def test_rules_judge_by_the_catalogue_they_are_given() -> None:
+    shipped = load()
+    assert rule_for("whatsapp", shipped) is RULES["whatsapp"]
+    assert rule_for("voipwatch_whatsapp", shipped) is not None
+    assert rule_for("voipwatch_nosuchapp", shipped) is None
+    # The same catalogue with Telegram's data centres on the media plane: the rule
+    # reads the roles it was handed, not the shipped ones.
+    data = msgspec.toml.decode(
+        (resources.files("voipwatch.catalog") / "data" / "services.toml").read_bytes(),
+        type=CatalogData,
+    )
+    moved = [
+        msgspec.structs.replace(
+            s,
+            roles=[
+                msgspec.structs.replace(r, plane="media") if r.id == "telegram/dc" else r
+                for r in s.roles
+            ],
+        )
+        for s in data.services
+    ]
+    other = Catalog(msgspec.structs.replace(data, services=moved))
+    m = {
+        "test_name": "telegram",
+        "probe_cc": "IT",
+        "test_keys": {"tcp_connect": [connect("149.154.175.50", 443, "generic_timeout_error")]},
+    }
+    status, services, _, _ = RULES["telegram"](msgspec.convert(m, Measurement), other)
+    assert (status, [(v.role, v.plane, v.status) for v in services]) == (
+        "anomaly",
+        [("telegram/dc", "media", "blocked")],
+    )
+    raw = msgspec.json.encode(m)
+    assert [v.plane for v in judge_bytes(raw, catalog=other).verdict.services] == ["media"]
+    assert [v.plane for v in judge_bytes(raw).verdict.services] == ["signalling"]
