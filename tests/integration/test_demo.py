@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 from voipwatch import demo as demo_mod
 from voipwatch.cli import app
 from voipwatch.events.store import load_events
-from voipwatch.report import gather
 from voipwatch.report.charts.base import money
-from voipwatch.report.gather import SYNTHETIC_KEY
 from voipwatch.store import ingest, open_store
+from voipwatch.views import brief_rows as gather
+from voipwatch.views.brief_rows import SYNTHETIC_KEY
 from voipwatch.web.app import create_app
 
 

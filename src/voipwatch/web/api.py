@@ -17,18 +17,29 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Requ
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from voipwatch.cases.legal import load_context
+from voipwatch.cases.registry import annotate_case, get_case
+from voipwatch.cost import estimate
 from voipwatch.errors import UsageError
-from voipwatch.store.aggregate import aggregate, parse_query, to_csv
-from voipwatch.web import params as P
-from voipwatch.web import rooms
-from voipwatch.web.db import Database
-from voipwatch.web.queries import (
+from voipwatch.store.aggregate import aggregate, parse_asn, parse_query, to_csv
+from voipwatch.views import (
+    Plain,
+    find_event,
+    plain,
+    plain_object,
+    read_cases,
+    read_event,
+    read_events,
+)
+from voipwatch.views.measurements import (
     UID_PATTERN,
     current_blocks,
     get_measurement,
     list_measurements,
     parse_filter,
 )
+from voipwatch.web import params as P
+from voipwatch.web.db import Database
 from voipwatch.web.reading import reading
 from voipwatch.web.render import event_corroboration
 from voipwatch.web.responses import (
@@ -244,7 +255,7 @@ def _list_answer(
     request: Request, items: list[Any], fmt: str, name: str, offset: int, limit: int
 ) -> Response:
     """A page of a list (``count`` is the whole list's), JSON or CSV."""
-    page = [rooms.jsonable(x) for x in items[offset : offset + limit]]
+    page = [plain_object(x) for x in items[offset : offset + limit]]
     if _csv(fmt):
         return csv_response(records_csv(page), filename=f"{name}.csv")
     next_url = None
@@ -276,24 +287,25 @@ def events(
 ) -> Response:
     cc = probe_cc.upper() if probe_cc else None
     with db.store() as store:
-        found = rooms.load_events(store, cc=cc, service=service)
+        found = read_events(store, cc=cc, service=service)
     return _list_answer(request, found, format, "events", offset, limit)
 
 
 @router.get("/events/{event_id}", summary="One event")
 def event(db: Db, event_id: Ident, format: P.OutFormat = "JSON") -> Response:
     with db.store() as store:
-        found = rooms.get_event(store, event_id)
+        found = find_event(store, event_id)
     if found is None:
         raise HTTPException(404, f"no event {event_id!r} in this store")
-    item = rooms.jsonable(found)
-    if isinstance(item, dict):
-        # The surges in words, as the event's page and the brief say them.
-        item["corroboration"] = event_corroboration(found)
-    volume = item.get("evidence", {}).get("volume") if isinstance(item, dict) else None
+    item = plain_object(found)
+    # The surges in words, as the event's page and the brief say them.
+    item["corroboration"] = list[Plain](event_corroboration(found))
+    evidence = item.get("evidence")
+    volume = evidence.get("volume") if isinstance(evidence, dict) else None
     if _csv(format) and isinstance(volume, list):
         # A possible shutdown's data is its volume series: that is what its chart draws.
-        return csv_response(records_csv(volume), filename=f"volume-{event_id}.csv")
+        rows = [r for r in volume if isinstance(r, dict)]
+        return csv_response(records_csv(rows), filename=f"volume-{event_id}.csv")
     return _one(item, format, "event")
 
 
@@ -307,17 +319,17 @@ def cases(
     limit: P.Limit = 1000,
 ) -> Response:
     with db.store() as store:
-        found = rooms.list_cases(store, cc=probe_cc.upper() if probe_cc else None)
+        found = read_cases(store, cc=probe_cc.upper() if probe_cc else None)
     return _list_answer(request, found, format, "cases", offset, limit)
 
 
 @router.get("/cases/{case_id}", summary="One documented case")
 def case(db: Db, case_id: Ident) -> Response:
     with db.store() as store:
-        found = rooms.get_case(store, case_id)
+        found = get_case(store, case_id)
     if found is None:
         raise HTTPException(404, f"no case {case_id!r} in this store")
-    return json_response(rooms.jsonable(found))
+    return json_response(plain(found))
 
 
 class AnnotationIn(BaseModel):
@@ -362,13 +374,13 @@ def annotate(
     if not fields:
         raise UsageError("nothing to annotate: give a note, status, legal_basis or links")
     with db.writing() as store:
-        if rooms.get_case(store, case_id) is None:
+        if get_case(store, case_id) is None:
             raise HTTPException(404, f"no case {case_id!r} in this store")
         try:
-            updated = rooms.annotate_case(store, case_id, **fields)
+            updated = annotate_case(store, case_id, **fields)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
-    return FastJSON(rooms.jsonable(updated), status_code=201)
+    return FastJSON(plain(updated), status_code=201)
 
 
 @router.get("/cost", summary="Economic cost of a block (low / central / high, with inputs)")
@@ -387,20 +399,20 @@ def cost(
     CSV is one row: the estimate's figures, its inputs and flags as JSON text."""
     if event_id:
         with db.store() as store:
-            found = rooms.get_event(store, event_id)
-        if found is None:
+            dossier = read_event(store, event_id)
+        if dossier is None:
             raise HTTPException(404, f"no event {event_id!r} in this store")
-        return _one(rooms.jsonable(rooms.cost_for_event(found)), format, "cost")
+        if dossier.cost.value is None:
+            raise UsageError(dossier.cost.why or f"event {event_id} is not priced")
+        return _one(plain(dossier.cost.value), format, "cost")
     if not (probe_cc and app and start and hours):
         raise UsageError("give event_id, or probe_cc, app, start and hours")
-    from voipwatch.store.aggregate import parse_asn
-
     asns = [parse_asn(a) for a in networks.split(",")] if networks else None
     try:
-        est = rooms.estimate_cost(probe_cc.upper(), app, start, hours, networks=asns)
+        est = estimate(probe_cc.upper(), app, start, hours, networks=asns)
     except (KeyError, ValueError) as exc:
         raise UsageError(f"cannot estimate: {exc}") from exc
-    return _one(rooms.jsonable(est), format, "cost")
+    return _one(plain(est), format, "cost")
 
 
 def _one(item: Any, fmt: str, name: str) -> Response:
@@ -411,7 +423,7 @@ def _one(item: Any, fmt: str, name: str) -> Response:
 
 @router.get("/context/{cc}", summary="Legal and policy context of a country")
 def context(cc: CC) -> Response:
-    found = rooms.load_context(cc.upper())
+    found = load_context(cc.upper())
     if found is None:
         raise HTTPException(404, f"no legal context recorded for {cc.upper()}")
-    return json_response(rooms.jsonable(found))
+    return json_response(plain(found))
