@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
@@ -39,6 +39,7 @@ from voipwatch.views.measurements import (
     parse_filter,
 )
 from voipwatch.web import params as P
+from voipwatch.web import schemas as S
 from voipwatch.web.db import Database
 from voipwatch.web.reading import reading
 from voipwatch.web.render import event_corroboration
@@ -51,6 +52,11 @@ from voipwatch.web.responses import (
 )
 
 router = APIRouter(prefix="/api/v1", default_response_class=FastJSON)
+
+#: The other form of the routes that take ``format=CSV``.
+AS_CSV: Final[dict[int | str, dict[str, Any]]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+}
 
 
 def get_db(request: Request) -> Database:
@@ -65,12 +71,17 @@ def _csv(fmt: str) -> bool:
     return fmt.lower() == "csv"
 
 
-@router.get("/health", summary="Liveness (and the benchmark's baseline)")
+@router.get("/health", summary="Liveness (and the benchmark's baseline)", response_model=S.Health)
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/aggregation", summary="Counts shaped like OONI's /api/v1/aggregation")
+@router.get(
+    "/aggregation",
+    summary="Counts shaped like OONI's /api/v1/aggregation",
+    response_model=S.Aggregation,
+    responses=AS_CSV,
+)
 def aggregation(
     request: Request,
     db: Db,
@@ -126,7 +137,12 @@ def aggregation(
     return cached_response(request, draw)
 
 
-@router.get("/measurements", summary="Measurements, newest first, paged with next_url")
+@router.get(
+    "/measurements",
+    summary="Measurements, newest first, paged with next_url",
+    response_model=S.MeasurementPage,
+    responses=AS_CSV,
+)
 def measurements(
     request: Request,
     db: Db,
@@ -208,7 +224,11 @@ def measurements(
 Uid = Annotated[str, Path(pattern=UID_PATTERN, max_length=128)]
 
 
-@router.get("/measurements/{measurement_uid}", summary="One measurement: raw, verdicts, evidence")
+@router.get(
+    "/measurements/{measurement_uid}",
+    summary="One measurement: raw, verdicts, evidence",
+    response_model=S.Measurement,
+)
 def measurement(request: Request, db: Db, measurement_uid: Uid) -> Response:
     """The raw OONI document, every role verdict with its evidence atoms, the observations
     behind them, and a plain-language reading."""
@@ -224,7 +244,12 @@ def measurement(request: Request, db: Db, measurement_uid: Uid) -> Response:
     return cached_response(request, draw)
 
 
-@router.get("/current", summary="Current blocks per country, app and plane (the map)")
+@router.get(
+    "/current",
+    summary="Current blocks per country, app and plane (the map)",
+    response_model=S.Current,
+    responses=AS_CSV,
+)
 def current(
     request: Request,
     db: Db,
@@ -275,7 +300,9 @@ OneService = Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,64}$", descripti
 Ident = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
 
-@router.get("/events", summary="Detected blocking events")
+@router.get(
+    "/events", summary="Detected blocking events", response_model=S.EventPage, responses=AS_CSV
+)
 def events(
     request: Request,
     db: Db,
@@ -291,7 +318,9 @@ def events(
     return _list_answer(request, found, format, "events", offset, limit)
 
 
-@router.get("/events/{event_id}", summary="One event")
+@router.get(
+    "/events/{event_id}", summary="One event", response_model=S.EventAnswer, responses=AS_CSV
+)
 def event(db: Db, event_id: Ident, format: P.OutFormat = "JSON") -> Response:
     with db.store() as store:
         found = find_event(store, event_id)
@@ -309,7 +338,7 @@ def event(db: Db, event_id: Ident, format: P.OutFormat = "JSON") -> Response:
     return _one(item, format, "event")
 
 
-@router.get("/cases", summary="Documented cases")
+@router.get("/cases", summary="Documented cases", response_model=S.CasePage, responses=AS_CSV)
 def cases(
     request: Request,
     db: Db,
@@ -323,7 +352,7 @@ def cases(
     return _list_answer(request, found, format, "cases", offset, limit)
 
 
-@router.get("/cases/{case_id}", summary="One documented case")
+@router.get("/cases/{case_id}", summary="One documented case", response_model=S.CaseModel)
 def case(db: Db, case_id: Ident) -> Response:
     with db.store() as store:
         found = get_case(store, case_id)
@@ -361,6 +390,7 @@ def check_token(request: Request, authorization: str | None) -> None:
     "/cases/{case_id}/annotations",
     summary="Annotate a case (operator token required)",
     status_code=201,
+    response_model=S.CaseModel,
 )
 def annotate(
     request: Request,
@@ -383,7 +413,12 @@ def annotate(
     return FastJSON(plain(updated), status_code=201)
 
 
-@router.get("/cost", summary="Economic cost of a block (low / central / high, with inputs)")
+@router.get(
+    "/cost",
+    summary="Economic cost of a block (low / central / high, with inputs)",
+    response_model=S.CostModel,
+    responses=AS_CSV,
+)
 def cost(
     db: Db,
     probe_cc: OneCC = None,
@@ -421,7 +456,11 @@ def _one(item: Any, fmt: str, name: str) -> Response:
     return json_response(item)
 
 
-@router.get("/context/{cc}", summary="Legal and policy context of a country")
+@router.get(
+    "/context/{cc}",
+    summary="Legal and policy context of a country",
+    response_model=S.ContextModel,
+)
 def context(cc: CC) -> Response:
     found = load_context(cc.upper())
     if found is None:
