@@ -167,7 +167,9 @@ class Aggregation(BaseModel):
     result: Counts | list[Counts]
 
 
-class MeasurementRow(BaseModel):
+class MeasurementFields(BaseModel):
+    """What a measurement's list row and its own answer both say of it."""
+
     measurement_uid: str
     report_id: str | None
     probe_cc: str
@@ -176,6 +178,9 @@ class MeasurementRow(BaseModel):
     measurement_start_time: str | None
     input: str | None
     status: str
+
+
+class MeasurementRow(MeasurementFields):
     anomaly: bool
     confirmed: bool
     failure: bool
@@ -199,15 +204,7 @@ class MeasurementPage(BaseModel):
     results: list[MeasurementRow]
 
 
-class MeasurementMeta(BaseModel):
-    measurement_uid: str
-    report_id: str | None
-    probe_cc: str
-    probe_asn: str
-    test_name: str
-    measurement_start_time: str | None
-    input: str | None
-    status: str
+class MeasurementMeta(MeasurementFields):
     test_version: str | None
     rules_version: int | None
     notes: list[JsonValue]
