@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from voipwatch.cases.costing import case_cost
 from voipwatch.cases.legal import load_context
 from voipwatch.cases.model import Case
 from voipwatch.cost import cost_for_event
@@ -63,10 +64,17 @@ def test_an_event_dossier_keeps_the_cases_matched_to_it() -> None:
     assert dossier.context.value == load_context("IR")
 
 
-def test_a_case_dossier_keeps_the_events_matched_to_it() -> None:
-    case = _case("c1", ["ev-a"])
-    dossier = case_dossier(case, [_event("ev-a"), _event("ev-b")], Tier(None))
-    assert [e.event_id for e in dossier.events] == ["ev-a"]
+def test_a_case_dossier_prices_its_events_and_itself() -> None:
+    case = _case("c1", ["ev-a", "ev-b"])
+    a, b = _event("ev-a"), _event("ev-b")
+    known = {"ev-a": Tier(cost_for_event(a))}
+    dossier = case_dossier(case, [(a, "same app"), (b, "same day")], known, Tier(None))
+    assert [e.event_id for e in dossier.events] == ["ev-a", "ev-b"]
+    assert dossier.reasons == {"ev-a": "same app", "ev-b": "same day"}
+    # A price already known is kept; the other is computed, the same way.
+    assert dossier.prices["ev-a"] is known["ev-a"]
+    assert dossier.prices["ev-b"].value == cost_for_event(b)
+    assert dossier.cost == case_cost(case)
 
 
 def test_a_country_dossier_prices_blocks_and_throttling_never_artefacts() -> None:

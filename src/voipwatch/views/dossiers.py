@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from voipwatch.cases.costing import case_cost
 from voipwatch.cases.legal import CountryContext, load_context
 from voipwatch.cases.model import Case
-from voipwatch.cases.registry import get_case, list_cases
+from voipwatch.cases.registry import event_matches, events_by_id, get_case, list_cases
 from voipwatch.cost import CostEstimate, cost_for_event
 from voipwatch.events.model import Event, is_artefact
 from voipwatch.events.store import load_events
@@ -33,8 +34,14 @@ class EventDossier:
 
 @dataclass(frozen=True, slots=True)
 class CaseDossier:
+    """A case, the detected events matched to it (why each matched, and its price), the
+    case's own price as what it says was blocked, and its country's legal context."""
+
     case: Case
     events: tuple[Event, ...]
+    reasons: dict[str, str]
+    prices: dict[str, Tier[CostEstimate]]
+    cost: dict[str, object]
     context: Tier[CountryContext]
 
 
@@ -57,10 +64,21 @@ def event_dossier(
     return EventDossier(event=event, cost=cost, context=context, cases=matched)
 
 
-def case_dossier(case: Case, events: list[Event], context: Tier[CountryContext]) -> CaseDossier:
-    """The dossier of ``case`` from its country's events (those matched to it are kept)."""
-    matched = tuple(e for e in events if e.event_id in case.events)
-    return CaseDossier(case=case, events=matched, context=context)
+def case_dossier(
+    case: Case,
+    matches: list[tuple[Event, str]],
+    prices: dict[str, Tier[CostEstimate]],
+    context: Tier[CountryContext],
+) -> CaseDossier:
+    """The dossier of ``case`` from the events matched to it, with why each matched."""
+    return CaseDossier(
+        case=case,
+        events=tuple(e for e, _ in matches),
+        reasons={e.event_id: why for e, why in matches},
+        prices={e.event_id: prices.get(e.event_id) or price(e) for e, _ in matches},
+        cost=case_cost(case),
+        context=context,
+    )
 
 
 def find_event(store: Store, event_id: str) -> Event | None:
@@ -79,10 +97,26 @@ def read_event(store: Store, event_id: str) -> EventDossier | None:
 def read_case(store: Store, case_id: str) -> CaseDossier | None:
     """The dossier of a stored case, or None when the store has no such case."""
     case = get_case(store, case_id)
-    if case is None:
-        return None
-    events = attempt(lambda: load_events(store, cc=case.country)).value or []
-    return case_dossier(case, events, context_of(case.country))
+    return None if case is None else read_case_dossiers(store, [case])[0]
+
+
+def read_case_dossiers(store: Store, cases: list[Case]) -> list[CaseDossier]:
+    """The dossiers of ``cases``: the stored events are read and matched once for all,
+    each matched event priced once however many cases it is matched to."""
+    links = event_matches(store, cases)
+    found = events_by_id(store) if links else {}
+    prices: dict[str, Tier[CostEstimate]] = {}
+    contexts: dict[str, Tier[CountryContext]] = {}
+    out = []
+    for case in cases:
+        matches = [(found[eid], why) for eid, why in links.get(case.case_id, []) if eid in found]
+        for e, _ in matches:
+            if e.event_id not in prices:
+                prices[e.event_id] = price(e)
+        if case.country not in contexts:
+            contexts[case.country] = context_of(case.country)
+        out.append(case_dossier(case, matches, prices, contexts[case.country]))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -295,3 +295,20 @@ def country_services(cur: duckdb.DuckDBPyConnection, probe_cc: str) -> list[str]
         [probe_cc],
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def measurement_count(cur: duckdb.DuckDBPyConnection) -> int:
+    """How many measurements the store holds (judged or not)."""
+    row = cur.execute("SELECT count(*) FROM measurements").fetchone()
+    return int(row[0]) if row else 0
+
+
+def network_periods(
+    cur: duckdb.DuckDBPyConnection,
+) -> list[tuple[str, str, datetime | None, datetime | None]]:
+    """Each measured network: its country, its ASN, its first and last measurement."""
+    rows = cur.execute(
+        "SELECT probe_cc, probe_asn, min(measurement_start_time), "
+        "max(measurement_start_time) FROM measurements GROUP BY ALL"
+    ).fetchall()
+    return [(str(cc), str(asn), lo, hi) for cc, asn, lo, hi in rows]
