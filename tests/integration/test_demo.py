@@ -22,8 +22,7 @@ from voipwatch.cli import app
 from voipwatch.events.store import load_events
 from voipwatch.report.charts.base import money
 from voipwatch.store import ingest, open_store
-from voipwatch.views import brief_rows as gather
-from voipwatch.views.brief_rows import SYNTHETIC_KEY
+from voipwatch.views.store_info import SYNTHETIC_KEY, synthetic_note
 from voipwatch.web.app import create_app
 
 
@@ -139,7 +138,7 @@ def test_demo_never_adds_synthetic_data_to_a_store_of_real_measurements(tmp_path
     assert result.exit_code == 2
     assert "holds measurements that are not the demo's world" in result.output
     with open_store(db, read_only=True) as store:
-        assert gather.synthetic_note(store.con) is None
+        assert synthetic_note(store.con) is None
 
 
 def test_an_older_demo_store_is_built_afresh(

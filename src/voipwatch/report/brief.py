@@ -38,8 +38,8 @@ from voipwatch.views.brief_rows import (
     measured_services,
     network_names,
     role_timeline,
-    synthetic_note,
 )
+from voipwatch.views.store_info import synthetic_note
 
 #: How many apps get their own timeline chart (the most affected first): a brief is
 #: read, not searched.

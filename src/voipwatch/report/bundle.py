@@ -42,7 +42,8 @@ from voipwatch.report.brief import Brief, role_id
 from voipwatch.store import Store
 from voipwatch.store.rows import decompress
 from voipwatch.verdicts.types import RULES_VERSION
-from voipwatch.views.brief_rows import evidence_raw, store_meta
+from voipwatch.views.brief_rows import evidence_raw
+from voipwatch.views.store_info import store_meta
 
 __all__ = [
     "BUNDLE_FORMAT",

@@ -18,9 +18,6 @@ import msgspec
 from voipwatch.store.aggregate import MEASUREMENT_STATUSES, ROLE_STATUSES
 from voipwatch.store.rows import decompress
 
-#: Store metadata key the demo writes: what the synthetic data is (shown on every brief).
-SYNTHETIC_KEY = "demo_synthetic"
-
 
 @dataclass(frozen=True, slots=True)
 class Coverage:
@@ -31,21 +28,6 @@ class Coverage:
     first: datetime | None
     last: datetime | None
     tests: dict[str, int]
-
-
-def synthetic_note(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The store's synthetic-data label, None for a store of real measurements."""
-    try:
-        row = con.execute("SELECT value FROM store_meta WHERE name = ?", [SYNTHETIC_KEY]).fetchone()
-    except duckdb.Error:
-        return None
-    return str(row[0]) if row else None
-
-
-def store_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Every name and value the store records about itself (rules version, origin)."""
-    rows = con.execute("SELECT name, value FROM store_meta ORDER BY name").fetchall()
-    return {str(name): str(value) for name, value in rows}
 
 
 def period(

@@ -30,6 +30,7 @@ import duckdb
 
 from voipwatch.errors import StoreError, UsageError
 from voipwatch.store import Store, open_store
+from voipwatch.views.store_info import table_names
 
 T = TypeVar("T")
 
@@ -266,8 +267,7 @@ class Database:
         """The names of the store's tables (other rooms add theirs as they are built)."""
         if self._tables is None:
             with self.cursor() as cur:
-                rows = cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-            self._tables = frozenset(r[0] for r in rows)
+                self._tables = table_names(cur)
         return self._tables
 
     def has(self, table: str) -> bool:

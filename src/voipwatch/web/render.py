@@ -15,7 +15,7 @@ from voipwatch.events.corroborate import corroboration
 from voipwatch.events.model import ARTEFACTS, THROTTLED
 from voipwatch.report.charts import money
 from voipwatch.untrusted import web_link
-from voipwatch.views.brief_rows import synthetic_note as stored_label
+from voipwatch.views.store_info import synthetic_note as stored_label
 from voipwatch.web.db import Database
 from voipwatch.web.reading import atom_sentence, counts_text, technique_text
 from voipwatch.web.responses import cached_response
