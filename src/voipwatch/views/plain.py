@@ -7,9 +7,10 @@ import dataclasses
 from datetime import date, datetime
 
 import msgspec
+from typing_extensions import TypeAliasType
 
-#: A JSON value, as the faces send it.
-Plain = None | bool | int | float | str | list["Plain"] | dict[str, "Plain"]
+#: A JSON value, as the faces send it (a named alias, so the API's schema names it).
+Plain = TypeAliasType("Plain", "bool | int | float | str | list[Plain] | dict[str, Plain] | None")
 
 
 def plain(obj: object) -> Plain:

@@ -239,7 +239,7 @@ def measurement(request: Request, db: Db, measurement_uid: Uid) -> Response:
         )
         if found is None:
             raise HTTPException(404, f"no measurement {measurement_uid!r} in this store")
-        return json_response({**found, "reading": reading(found)})
+        return json_response({**plain_object(found), "reading": list[Plain](reading(found))})
 
     return cached_response(request, draw)
 

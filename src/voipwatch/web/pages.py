@@ -325,8 +325,8 @@ def measurement_page(
         return error_page(request, 404, f"No measurement {measurement_uid} in this store.")
     import orjson
 
-    raw = orjson.dumps(found["raw_measurement"], option=orjson.OPT_INDENT_2).decode()
-    doc = found["raw_measurement"]
+    raw = orjson.dumps(found.raw_measurement, option=orjson.OPT_INDENT_2).decode()
+    doc = found.raw_measurement
     # OONI Explorer has OONI's measurements only: not a synthetic world's, not our probe's.
     from_ooni = (
         synthetic_note(request) is None
@@ -336,9 +336,9 @@ def measurement_page(
     return render(
         request,
         "measurement.html",
-        m=found["measurement"],
-        verdicts=found["verdicts"],
-        observations=found["observations"],
+        m=found.measurement,
+        verdicts=found.verdicts,
+        observations=found.observations,
         reading=reading(found),
         raw=raw,
         explorer=OONI_MEASUREMENT_URL.format(uid=measurement_uid) if from_ooni else None,

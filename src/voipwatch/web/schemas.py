@@ -16,12 +16,20 @@ from typing import Literal, Union
 
 import msgspec
 import msgspec.inspect as mi
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from voipwatch.cases.legal import CountryContext
 from voipwatch.cases.model import Case
 from voipwatch.cost import CostEstimate
 from voipwatch.events.model import Event
+from voipwatch.views import Plain
+from voipwatch.views.measurements import (
+    MeasurementFacts,
+    MeasurementHead,
+    Observation,
+    RoleVerdict,
+)
 
 
 def _annotation(t: mi.Type) -> object:
@@ -34,7 +42,7 @@ def _annotation(t: mi.Type) -> object:
         mi.NoneType: None,
         mi.DateTimeType: datetime,
         mi.DateType: date,
-        mi.AnyType: JsonValue,
+        mi.AnyType: Plain,
     }
     if type(t) in simple:
         return simple[type(t)]
@@ -51,7 +59,7 @@ def _annotation(t: mi.Type) -> object:
     if isinstance(t, mi.StructType):
         return record_model(t.cls)
     if isinstance(t, mi.CustomType) and t.cls is object:
-        return JsonValue  # an open value (an event's evidence): any JSON
+        return Plain  # an open value (an event's evidence): any JSON
     raise TypeError(f"no JSON schema for {t!r}")
 
 
@@ -167,20 +175,8 @@ class Aggregation(BaseModel):
     result: Counts | list[Counts]
 
 
-class MeasurementFields(BaseModel):
-    """What a measurement's list row and its own answer both say of it."""
-
-    measurement_uid: str
-    report_id: str | None
-    probe_cc: str
-    probe_asn: str
-    test_name: str
-    measurement_start_time: str | None
-    input: str | None
-    status: str
-
-
-class MeasurementRow(MeasurementFields):
+@pydantic_dataclass(frozen=True)
+class MeasurementRow(MeasurementFacts):
     anomaly: bool
     confirmed: bool
     failure: bool
@@ -204,42 +200,13 @@ class MeasurementPage(BaseModel):
     results: list[MeasurementRow]
 
 
-class MeasurementMeta(MeasurementFields):
-    test_version: str | None
-    rules_version: int | None
-    notes: list[JsonValue]
-
-
-class RoleVerdict(BaseModel):
-    service: str
-    role: str
-    plane: str
-    status: str
-    technique: str | None
-    confidence: float | None
-    evidence: list[JsonValue] = Field(description="The evidence atoms behind the verdict.")
-    confirmed: bool
-
-
-class Observation(BaseModel):
-    layer: str
-    role: str | None
-    target: str | None
-    ok: bool | None
-    ip: str | None
-    port: int | None
-    operation: str | None
-    failure: str | None
-    detail: str | None
-
-
 class Measurement(BaseModel):
     """One measurement: its metadata, role verdicts, observations and raw document."""
 
-    measurement: MeasurementMeta
+    measurement: MeasurementHead
     verdicts: list[RoleVerdict]
     observations: list[Observation]
-    raw_measurement: dict[str, JsonValue] | None = Field(
+    raw_measurement: dict[str, Plain] | None = Field(
         description="The OONI document as it was received (None when unreadable)."
     )
     reading: list[str] = Field(description="The verdicts in plain language.")
