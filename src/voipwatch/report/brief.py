@@ -21,15 +21,19 @@ from typing import Any
 import msgspec
 
 from voipwatch.cases.legal import CountryContext
+from voipwatch.catalog import load as load_catalog
 from voipwatch.cost import CostEstimate, evidence_end
+from voipwatch.cost.indicators import load_table
 from voipwatch.errors import InvalidValue, UsageError, VoipwatchError
 from voipwatch.events.corroborate import corroboration
 from voipwatch.events.current import current_blocks
 from voipwatch.events.model import ARTEFACTS, THROTTLED, Event, is_artefact
 from voipwatch.ooni.explorer import MEASUREMENT_URL
 from voipwatch.report import charts
+from voipwatch.report.render import to_svg
 from voipwatch.store import Store, what_still_works
 from voipwatch.untrusted import web_link
+from voipwatch.verdicts.techniques import describe
 from voipwatch.views import CountryDossier, Tier, read_country
 from voipwatch.views.brief_rows import (
     Coverage,
@@ -96,7 +100,6 @@ def make_scope(
     since: date | None = None, until: date | None = None, apps: list[str] | None = None
 ) -> Scope:
     """A checked :class:`Scope`: the period in order, the apps known to the catalogue."""
-    from voipwatch.catalog import load as load_catalog
 
     if since is not None and until is not None and since >= until:
         raise UsageError(f"the period starts on {since} but ends on {until}: nothing is between")
@@ -154,17 +157,13 @@ class Brief:
 
 def country_name(cc: str) -> str:
     try:
-        from voipwatch.cost.indicators import load_table
-
         return load_table().country(cc).name
     except (VoipwatchError, KeyError):
         return cc
 
 
 def _service_names() -> tuple[dict[str, str], dict[str, str]]:
-    from voipwatch.catalog import load
-
-    cat = load()
+    cat = load_catalog()
     return (
         {sid: s.name for sid, s in cat.services.items()},
         {rid: r.label for rid, r in cat.roles.items()},
@@ -172,8 +171,6 @@ def _service_names() -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _describe(technique: str) -> str:
-    from voipwatch.verdicts.techniques import describe
-
     return describe(technique)
 
 
@@ -473,7 +470,6 @@ def build_brief(
 
 def draw_charts(brief: Brief, con: Any) -> dict[str, str]:
     """The brief's charts as SVG, from the same specs the dashboard draws."""
-    from voipwatch.report.render import to_svg
 
     note = brief.chart_note
     as_of = brief.coverage.last or brief.generated
