@@ -10,6 +10,7 @@ from voipwatch.cases.legal import load_context
 from voipwatch.cases.model import Case
 from voipwatch.cost import cost_for_event
 from voipwatch.events.model import Event, EventKind
+from voipwatch.store import ToolResult
 from voipwatch.views import (
     Tier,
     Unavailable,
@@ -94,6 +95,22 @@ def test_a_country_dossier_prices_blocks_and_throttling_never_artefacts() -> Non
     assert artefact.value is None
     assert artefact.why is not None
     assert "not a block" in artefact.why
+
+
+def test_a_country_dossier_holds_what_still_works() -> None:
+    restored = ToolResult(
+        service="whatsapp",
+        plane="signalling",
+        tool="tor",
+        outcome="restored",
+        count=3,
+        networks=("AS44244",),
+        first=START,
+        last=START,
+        tool_blocked=0,
+    )
+    dossier = country_dossier("IR", Tier([]), Tier([]), Tier(None), [restored])
+    assert dossier.tools == (restored,)
 
 
 def test_a_missing_tier_is_said_not_raised() -> None:

@@ -31,7 +31,7 @@ from voipwatch.events.model import ARTEFACTS, THROTTLED, Event, is_artefact
 from voipwatch.ooni.explorer import MEASUREMENT_URL
 from voipwatch.report import charts
 from voipwatch.report.render import to_svg
-from voipwatch.store import Store, what_still_works
+from voipwatch.store import Store
 from voipwatch.untrusted import web_link
 from voipwatch.verdicts.techniques import describe
 from voipwatch.views import CountryDossier, Tier, read_country
@@ -369,7 +369,7 @@ def build_brief(
     now = now or datetime.now(UTC)
     con = store.con
     synthetic = synthetic_note(con)
-    dossier = read_country(store, cc)
+    dossier = read_country(store, cc, since=scope.since, until=scope.until)
     gaps: list[str] = []
     brief = Brief(
         cc=cc,
@@ -460,7 +460,7 @@ def build_brief(
     ]
     brief.tools = [
         {**dataclasses.asdict(t), "name": names.get(t.service, t.service)}
-        for t in what_still_works(con, cc, since=scope.since, until=scope.until)
+        for t in dossier.tools
         if scope.has(t.service)
     ]
     brief.charts = draw_charts(brief, con)

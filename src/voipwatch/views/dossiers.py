@@ -12,6 +12,7 @@ these and assemble nothing themselves, so a figure cannot differ between them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from voipwatch.cases.costing import case_cost
 from voipwatch.cases.legal import CountryContext, load_context
@@ -20,7 +21,7 @@ from voipwatch.cases.registry import event_matches, events_by_id, get_case, list
 from voipwatch.cost import CostEstimate, cost_for_event
 from voipwatch.events.model import Event, is_artefact
 from voipwatch.events.store import load_events
-from voipwatch.store import Store
+from voipwatch.store import Store, ToolResult, what_still_works
 from voipwatch.views.tiers import Tier, attempt
 
 
@@ -122,7 +123,8 @@ def read_case_dossiers(store: Store, cases: list[Case]) -> list[CaseDossier]:
 @dataclass(frozen=True, slots=True)
 class CountryDossier:
     """A country's events (oldest onset first) with the price of each block and each
-    throttling, its documented cases and its legal context.
+    throttling, its documented cases, its legal context, and what still works there in
+    the period asked for (the apps' via outcomes: which tool restored which app).
 
     Artefacts (a target change, an outage, a possible shutdown) are held apart from
     the blocks and never priced: they are not counted as blocking.
@@ -135,6 +137,7 @@ class CountryDossier:
     cases: tuple[Case, ...]
     cases_why: str | None
     context: Tier[CountryContext]
+    tools: tuple[ToolResult, ...] = ()
 
     @property
     def blocks(self) -> tuple[Event, ...]:
@@ -158,8 +161,9 @@ def country_dossier(
     events: Tier[list[Event]],
     cases: Tier[list[Case]],
     context: Tier[CountryContext],
+    tools: list[ToolResult] | None = None,
 ) -> CountryDossier:
-    """The dossier of country ``cc`` from its events, cases and context."""
+    """The dossier of country ``cc`` from its events, cases, context and via outcomes."""
     found = tuple(events.value or ())
     return CountryDossier(
         cc=cc,
@@ -169,16 +173,21 @@ def country_dossier(
         cases=tuple(cases.value or ()),
         cases_why=cases.why,
         context=context,
+        tools=tuple(tools or ()),
     )
 
 
-def read_country(store: Store, cc: str) -> CountryDossier:
-    """The dossier of country ``cc`` as the store holds it."""
+def read_country(
+    store: Store, cc: str, *, since: datetime | None = None, until: datetime | None = None
+) -> CountryDossier:
+    """The dossier of country ``cc`` as the store holds it; what still works is read in
+    ``[since, until)`` (everything held by default)."""
     return country_dossier(
         cc,
         attempt(lambda: load_events(store, cc=cc)),
         attempt(lambda: list_cases(store, country=cc)),
         context_of(cc),
+        what_still_works(store.con, cc, since=since, until=until),
     )
 
 

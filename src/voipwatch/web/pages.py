@@ -21,7 +21,6 @@ from voipwatch.cost import CostEstimate
 from voipwatch.errors import UsageError
 from voipwatch.events.model import is_artefact
 from voipwatch.ooni.explorer import MEASUREMENT_URL as OONI_MEASUREMENT_URL
-from voipwatch.store import what_still_works
 from voipwatch.views import Tier, attempt, plain, read_country, read_events
 from voipwatch.views import measurements as Q
 from voipwatch.views.brief_rows import network_names
@@ -127,7 +126,7 @@ def country(
         nets = db.cached(("networks", cc), lambda cur: Q.networks(cur, cc))
         names = db.cached(("network-names", cc), lambda cur: _network_names(cur, cc, nets))
         with db.store() as store:
-            dossier = read_country(store, cc)
+            dossier = read_country(store, cc, since=_day(start), until=_day(end))
         blocks, throttled = list(dossier.blocks), list(dossier.throttled)
         context = dossier.context.value
         events_chart = (
@@ -136,10 +135,6 @@ def country(
             else None
         )
         current = C.current_rows(db, days=7, service=None, plane=None)
-        tools = db.cached(
-            ("via", cc, start, end),
-            lambda cur: what_still_works(cur, cc, since=_day(start), until=_day(end)),
-        )
         return render(
             request,
             "country.html",
@@ -161,7 +156,7 @@ def country(
             costs=[(e, _pair(dossier.price_of(e))) for e in blocks[:LISTED]],
             throttle_costs=[(e, _pair(dossier.price_of(e))) for e in throttled[:LISTED]],
             current=[r for r in current["rows"] if r["probe_cc"] == cc],
-            tools=[t for t in tools if not service or t.service in service.split(",")],
+            tools=[t for t in dossier.tools if not service or t.service in service.split(",")],
             since=start,
             until=end,
             service=service or "",
