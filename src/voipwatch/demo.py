@@ -6,7 +6,7 @@ ingests and judges them, imports the documented cases, detects events, matches t
 to the cases and prices them. Everything measured in it is synthetic — set in real
 countries and networks so that the documented cases, legal context and economic
 figures (all real) have something to sit beside — and the store says so
-(:data:`voipwatch.report.gather.SYNTHETIC_KEY`), so the dashboard and every brief
+(:data:`voipwatch.views.store_info.SYNTHETIC_KEY`), so the dashboard and every brief
 made from it carry the label.
 
 Each step is a function of the store; the command line wires them and serves.
@@ -36,8 +36,8 @@ from voipwatch.events.detect import detect_events
 from voipwatch.events.generate import generate_world
 from voipwatch.events.model import is_artefact
 from voipwatch.events.store import save_events
-from voipwatch.report.gather import SYNTHETIC_KEY
 from voipwatch.store import IngestStats, Store, ingest
+from voipwatch.views.store_info import SYNTHETIC_KEY
 
 #: The demo world: small enough to build in well under two minutes on two cores,
 #: large enough for the detector (a quiet lead-in, then blocks of each kind).

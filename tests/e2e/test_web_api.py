@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from conftest import LOOPBACK_URL, TOKEN
 from voipwatch.store import aggregate, open_store, parse_query
-from voipwatch.web import rooms as rooms_module
+from voipwatch.views import Unavailable, dossiers
 from voipwatch.web.app import create_app
 from voipwatch.web.db import Database, QueryTooCostly
 
@@ -204,9 +204,9 @@ def test_current_blocks_and_events_and_cases(client: TestClient) -> None:
 
 def test_a_missing_tier_is_a_503(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     def missing(*args: Any, **kwargs: Any) -> Any:
-        raise rooms_module.Unavailable("events are not available in this voipwatch")
+        raise Unavailable("events are not available in this voipwatch")
 
-    monkeypatch.setattr(rooms_module, "load_events", missing)
+    monkeypatch.setattr(dossiers, "load_events", missing)
     cache = client.app.state.db.cache  # type: ignore[attr-defined]
     cache.clear()
     try:

@@ -20,10 +20,9 @@ from typer.testing import CliRunner
 from voipwatch import demo as demo_mod
 from voipwatch.cli import app
 from voipwatch.events.store import load_events
-from voipwatch.report import gather
 from voipwatch.report.charts.base import money
-from voipwatch.report.gather import SYNTHETIC_KEY
 from voipwatch.store import ingest, open_store
+from voipwatch.views.store_info import SYNTHETIC_KEY, synthetic_note
 from voipwatch.web.app import create_app
 
 
@@ -139,7 +138,7 @@ def test_demo_never_adds_synthetic_data_to_a_store_of_real_measurements(tmp_path
     assert result.exit_code == 2
     assert "holds measurements that are not the demo's world" in result.output
     with open_store(db, read_only=True) as store:
-        assert gather.synthetic_note(store.con) is None
+        assert synthetic_note(store.con) is None
 
 
 def test_an_older_demo_store_is_built_afresh(
@@ -267,6 +266,15 @@ def _prices(db: Path) -> dict[str, dict[str, str]]:
         for e in events:
             out[e.event_id] = {"cli": text(event_cost(e))}
         cases = {c.case_id: {"cli": text(case_cost(c))} for c in list_cases(store)}
+        matched = [c.case_id for c in list_cases(store) if c.events]
+    for case_id in matched:
+        # The CLI's case dossier prices its matched events as everything else does.
+        shown = CliRunner().invoke(app, ["cases", "show", case_id, "--db", str(db), "--json"])
+        assert shown.exit_code == 0, shown.output
+        for e in json.loads(shown.stdout)["event_details"]:
+            out[e["event_id"]]["cases_show"] = text(e["cost"])
+        cases[case_id]["cases_show"] = text(json.loads(shown.stdout)["cost"])
+    with open_store(db, read_only=True) as store:
         for cc in sorted({e.probe_cc for e in events}):
             for row in build_brief(store, cc).events:
                 if row.get("cost"):
@@ -301,7 +309,10 @@ def test_an_event_has_one_price_everywhere_and_the_clock_does_not_move_it(
     db, _ = demo_db
     today = _prices(db)
     assert today
+    assert any("cases_show" in said for said in today.values())
     for eid, said in today.items():
+        if "cases_show" in said:  # an event matched to a case, or a case
+            assert said["cases_show"] == said["cli"], eid
         if "api" not in said:  # a documented case
             continue
         assert said["api"] == said["cli"], eid
@@ -325,7 +336,7 @@ def test_an_event_has_one_price_everywhere_and_the_clock_does_not_move_it(
     later = _prices(db)
     for eid in today:
         # Events in the CLI, API and brief; documented cases as the CLI prices them.
-        for face in ("cli", "api", "brief", "cite"):
+        for face in ("cli", "cases_show", "api", "brief", "cite"):
             assert later[eid].get(face) == today[eid].get(face), (eid, face)
 
 

@@ -15,7 +15,9 @@ from voipwatch.report.charts.base import money
 
 if TYPE_CHECKING:
     from voipwatch.cases.model import Case
+    from voipwatch.cost import CostEstimate
     from voipwatch.store import Store
+    from voipwatch.views import CaseDossier, Tier
 
 cases_app = typer.Typer(
     help="Documented cases (OONI incidents, Access Now STOP, CenAlert): import, review, "
@@ -167,25 +169,29 @@ def list_(
 
 
 def _details(store: Store, cases: list[Case]) -> list[dict[str, Any]]:
-    """Each case as exported: with its matched events (their measurements, their cost)
-    and its own cost. The events are read and matched once for all the cases."""
-    from voipwatch.cases.costing import case_cost, event_cost
-    from voipwatch.cases.export import case_dict, event_summary
-    from voipwatch.cases.registry import event_matches, events_by_id
+    """Each case as exported, from its dossier; the events are read and matched once
+    for all the cases."""
+    from voipwatch.views import read_case_dossiers
 
-    links = event_matches(store, cases)
-    found = events_by_id(store) if links else {}
-    costs: dict[str, dict[str, object]] = {}
-    out = []
-    for case in cases:
-        events = []
-        for eid, reason in links.get(case.case_id, []):
-            if eid in found:
-                if eid not in costs:
-                    costs[eid] = event_cost(found[eid])
-                events.append(event_summary(found[eid], reason, costs[eid]))
-        out.append(case_dict(case, cost=case_cost(case), events=events))
-    return out
+    return [_detail(d) for d in read_case_dossiers(store, cases)]
+
+
+def _detail(d: CaseDossier) -> dict[str, Any]:
+    """A case as exported: with its matched events (their measurements, their cost)
+    and its own cost."""
+    from voipwatch.cases.export import case_dict, event_summary
+
+    events = [
+        event_summary(e, d.reasons[e.event_id], _priced(d.prices[e.event_id])) for e in d.events
+    ]
+    return case_dict(d.case, cost=d.cost, events=events)
+
+
+def _priced(tier: Tier[CostEstimate]) -> dict[str, object]:
+    """An event's price as the case's JSON says it: the estimate, or why there is none."""
+    if tier.value is None:
+        return {"available": False, "reason": tier.why or ""}
+    return {**tier.value.to_dict(), "available": True}
 
 
 @cases_app.command("show")
@@ -197,17 +203,18 @@ def show(
     """One case: its documentation (every source), matched events and cost."""
     import msgspec
 
-    from voipwatch.cases.legal import load_context
     from voipwatch.cases.registry import get_case
     from voipwatch.errors import UsageError
     from voipwatch.store import open_store
+    from voipwatch.views import read_case_dossiers
 
     with store_failures("cases show"), open_store(db, read_only=True) as store:
         case = get_case(store, case_id)
         if case is None:
             raise UsageError(f"no case {case_id!r} (see `voipwatch cases list`)")
-        (d,) = _details(store, [case])
-    context = load_context(case.country)
+        (dossier,) = read_case_dossiers(store, [case])
+    d = _detail(dossier)
+    context = dossier.context.value
     if context is not None:
         d["legal_context"] = msgspec.to_builtins(context)
     if json:

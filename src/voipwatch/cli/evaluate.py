@@ -19,12 +19,10 @@ if TYPE_CHECKING:
 def _coverage(store: Store) -> tuple[dict[str, list[int]], datetime | None, datetime | None]:
     """The networks measured per country, and the period the data covers."""
     from voipwatch.errors import StoreError
+    from voipwatch.views.measurements import network_periods
 
     try:
-        rows = store.con.execute(
-            "SELECT probe_cc, probe_asn, min(measurement_start_time), "
-            "max(measurement_start_time) FROM measurements GROUP BY ALL"
-        ).fetchall()
+        rows = network_periods(store.con)
     except Exception as exc:  # duckdb raises its own types; say what failed, once
         raise StoreError(f"{store.path}: cannot read measurements: {exc}") from None
     networks: dict[str, list[int]] = {}

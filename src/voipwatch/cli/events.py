@@ -127,6 +127,7 @@ def events(
     from voipwatch.events.usage import read_usage_csv
     from voipwatch.store import Store, default_db_path, open_store
     from voipwatch.store.snapshot import current_snapshot
+    from voipwatch.views.measurements import measurement_count
 
     with store_failures("events"):
         path = (db or default_db_path()).expanduser()
@@ -175,8 +176,7 @@ def events(
                 found = load_events(reader)
         else:
             with writer as store:
-                row = store.con.execute("SELECT count(*) FROM measurements").fetchone()
-                if not row or not row[0]:
+                if not measurement_count(store.con):
                     problem(
                         f"voipwatch events: {store.path}: the store holds no "
                         "measurements; load some with `voipwatch ingest PATH...`"

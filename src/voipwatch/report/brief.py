@@ -20,15 +20,30 @@ from typing import Any
 
 import msgspec
 
-from voipwatch.cost import evidence_end
+from voipwatch.cases.legal import CountryContext
+from voipwatch.catalog import load as load_catalog
+from voipwatch.cost import CostEstimate, evidence_end
+from voipwatch.cost.indicators import load_table
 from voipwatch.errors import InvalidValue, UsageError, VoipwatchError
 from voipwatch.events.corroborate import corroboration
 from voipwatch.events.current import current_blocks
 from voipwatch.events.model import ARTEFACTS, THROTTLED, Event, is_artefact
 from voipwatch.ooni.explorer import MEASUREMENT_URL
-from voipwatch.report import charts, gather
-from voipwatch.store import Store, what_still_works
+from voipwatch.report import charts
+from voipwatch.report.render import to_svg
+from voipwatch.store import Store
 from voipwatch.untrusted import web_link
+from voipwatch.verdicts.techniques import describe
+from voipwatch.views import CountryDossier, Tier, read_country
+from voipwatch.views.brief_rows import (
+    Coverage,
+    coverage,
+    evidence_samples,
+    measured_services,
+    network_names,
+    role_timeline,
+)
+from voipwatch.views.store_info import synthetic_note
 
 #: How many apps get their own timeline chart (the most affected first): a brief is
 #: read, not searched.
@@ -85,7 +100,6 @@ def make_scope(
     since: date | None = None, until: date | None = None, apps: list[str] | None = None
 ) -> Scope:
     """A checked :class:`Scope`: the period in order, the apps known to the catalogue."""
-    from voipwatch.catalog import load as load_catalog
 
     if since is not None and until is not None and since >= until:
         raise UsageError(f"the period starts on {since} but ends on {until}: nothing is between")
@@ -108,7 +122,7 @@ class Brief:
     country: str
     generated: datetime
     synthetic: str | None
-    coverage: gather.Coverage
+    coverage: Coverage
     events: list[dict[str, Any]] = field(default_factory=list)
     cases: list[dict[str, Any]] = field(default_factory=list)
     context: dict[str, Any] | None = None
@@ -143,17 +157,13 @@ class Brief:
 
 def country_name(cc: str) -> str:
     try:
-        from voipwatch.cost.indicators import load_table
-
         return load_table().country(cc).name
     except (VoipwatchError, KeyError):
         return cc
 
 
 def _service_names() -> tuple[dict[str, str], dict[str, str]]:
-    from voipwatch.catalog import load
-
-    cat = load()
+    cat = load_catalog()
     return (
         {sid: s.name for sid, s in cat.services.items()},
         {rid: r.label for rid, r in cat.roles.items()},
@@ -161,8 +171,6 @@ def _service_names() -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _describe(technique: str) -> str:
-    from voipwatch.verdicts.techniques import describe
-
     return describe(technique)
 
 
@@ -172,21 +180,17 @@ def _day(value: Any) -> str:
     return str(value) if value is not None else ""
 
 
-def _events(store: Store, cc: str) -> list[Event]:
-    from voipwatch.events.store import load_events
+def _events(dossier: CountryDossier, gaps: list[str]) -> list[Event]:
+    if dossier.events_why:
+        gaps.append(f"The detected events could not be read: {dossier.events_why}")
+    return sorted(dossier.events, key=lambda e: (e.start, e.service))
 
-    return sorted(load_events(store, cc=cc), key=lambda e: (e.start, e.service))
 
-
-def _cost(event: Event, gaps: list[str]) -> dict[str, Any] | None:
-    from voipwatch.cost import cost_for_event
-
-    try:
-        estimate = cost_for_event(event)
-    except VoipwatchError as exc:  # an unknown country, or a damaged indicator file
-        gaps.append(f"No cost for the {event.service} event of {_day(event.start)}: {exc}")
+def _cost(event: Event, priced: Tier[CostEstimate], gaps: list[str]) -> dict[str, Any] | None:
+    if priced.value is None:  # an unknown country, or a damaged indicator file
+        gaps.append(f"No cost for the {event.service} event of {_day(event.start)}: {priced.why}")
         return None
-    return estimate.to_dict()
+    return priced.value.to_dict()
 
 
 def onset(earliest: datetime, latest: datetime) -> str:
@@ -245,7 +249,7 @@ def _event_row(
     row["evidence_end"] = evidence_end(e).isoformat()
     row["cost"] = cost
     row["corroboration"] = corroboration(e, country_name(e.probe_cc)) if e.surges else []
-    samples = gather.evidence_samples(
+    samples = evidence_samples(
         store.con,
         e.probe_cc,
         roles=event_roles if e.kind == "block" else [],
@@ -260,28 +264,28 @@ def _event_row(
     return row
 
 
-def _cases(store: Store, cc: str) -> list[dict[str, Any]]:
-    from voipwatch.cases.registry import list_cases
-
+def _cases(dossier: CountryDossier, gaps: list[str]) -> list[dict[str, Any]]:
+    if dossier.cases_why:
+        gaps.append(f"The documented cases could not be read: {dossier.cases_why}")
     out = []
-    for c in list_cases(store, country=cc):
+    for c in dossier.cases:
         row: dict[str, Any] = msgspec.to_builtins(c)
         row["links"] = c.links
         out.append(row)
     return out
 
 
-def _context(cc: str, gaps: list[str]) -> dict[str, Any] | None:
-    from voipwatch.cases.legal import load_context
-
-    ctx = load_context(cc)
-    if ctx is None:
+def _context(cc: str, found: Tier[CountryContext], gaps: list[str]) -> dict[str, Any] | None:
+    if found.value is not None:
+        return found.value.to_dict()
+    if found.why:
+        gaps.append(f"The legal context of {cc} could not be read: {found.why}")
+    else:
         gaps.append(
             f"voipwatch holds no legal or policy context for {cc}: this brief states none, "
             "and names no commitment the blocks would break."
         )
-        return None
-    return ctx.to_dict()
+    return None
 
 
 def _total(costs: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -364,14 +368,15 @@ def build_brief(
         raise InvalidValue("country", cc, f"{cc!r} is not a two-letter country code")
     now = now or datetime.now(UTC)
     con = store.con
-    synthetic = gather.synthetic_note(con)
+    synthetic = synthetic_note(con)
+    dossier = read_country(store, cc, since=scope.since, until=scope.until)
     gaps: list[str] = []
     brief = Brief(
         cc=cc,
         country=country_name(cc),
         generated=now,
         synthetic=synthetic,
-        coverage=gather.coverage(con, cc, since=scope.since, until=scope.until),
+        coverage=coverage(con, cc, since=scope.since, until=scope.until),
         gaps=gaps,
         scope=scope,
     )
@@ -382,11 +387,11 @@ def build_brief(
     # A possible shutdown (service "*") cuts every app: it stays in a brief on some.
     events = [
         e
-        for e in _events(store, cc)
+        for e in _events(dossier, gaps)
         if scope.covers(e.start, e.end) and (e.service == "*" or scope.has(e.service))
     ]
     asns = sorted({f"AS{a}" for e in events for a in e.asns})
-    operators = gather.network_names(con, cc, asns)
+    operators = network_names(con, cc, asns)
     rows = [
         _event_row(
             store,
@@ -396,7 +401,7 @@ def build_brief(
             operators=operators,
             # An artefact (target change, outage, possible shutdown) is not a block: it
             # is listed apart and never priced.
-            cost=None if is_artefact(e.kind) else _cost(e, gaps),
+            cost=None if is_artefact(e.kind) else _cost(e, dossier.price_of(e), gaps),
             synthetic=synthetic is not None,
         )
         for e in events
@@ -413,7 +418,7 @@ def build_brief(
     # ongoing runs on.
     cases = [
         c
-        for c in _cases(store, cc)
+        for c in _cases(dossier, gaps)
         if scope.covers(
             c["start"], c.get("end") or (None if c.get("end_status") == "ongoing" else c["start"])
         )
@@ -427,7 +432,7 @@ def build_brief(
     shown = (matched + others[::-1])[:MAX_CASES]
     brief.cases = shown
     brief.more_cases = len(cases) - len(shown)
-    brief.context = _context(cc, gaps)
+    brief.context = _context(cc, dossier.context, gaps)
     costs = [e["cost"] for e in brief.events if e.get("cost")]
     brief.total_cost = _total(costs)
     # "Now" is the store's last week: a brief on an earlier period has none.
@@ -440,9 +445,7 @@ def build_brief(
         ]
     measured = {
         s: counts
-        for s, counts in gather.measured_services(
-            con, cc, since=scope.since, until=scope.until
-        ).items()
+        for s, counts in measured_services(con, cc, since=scope.since, until=scope.until).items()
         if scope.has(s)
     }
     brief.services = [
@@ -457,7 +460,7 @@ def build_brief(
     ]
     brief.tools = [
         {**dataclasses.asdict(t), "name": names.get(t.service, t.service)}
-        for t in what_still_works(con, cc, since=scope.since, until=scope.until)
+        for t in dossier.tools
         if scope.has(t.service)
     ]
     brief.charts = draw_charts(brief, con)
@@ -467,7 +470,6 @@ def build_brief(
 
 def draw_charts(brief: Brief, con: Any) -> dict[str, str]:
     """The brief's charts as SVG, from the same specs the dashboard draws."""
-    from voipwatch.report.render import to_svg
 
     note = brief.chart_note
     as_of = brief.coverage.last or brief.generated
@@ -493,7 +495,7 @@ def draw_charts(brief: Brief, con: Any) -> dict[str, str]:
         since = (brief.coverage.last or brief.generated) - timedelta(days=TIMELINE_DAYS)
         if brief.scope.since is not None:
             since = max(since, brief.scope.since)
-        rows = gather.role_timeline(
+        rows = role_timeline(
             con, brief.cc, services=[s["service"]], since=since, until=brief.scope.until
         )
         if rows:

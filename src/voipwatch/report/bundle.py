@@ -38,11 +38,12 @@ import msgspec
 
 from voipwatch import __version__
 from voipwatch.errors import InputError
-from voipwatch.report import gather
 from voipwatch.report.brief import Brief, role_id
 from voipwatch.store import Store
 from voipwatch.store.rows import decompress
 from voipwatch.verdicts.types import RULES_VERSION
+from voipwatch.views.brief_rows import evidence_raw
+from voipwatch.views.store_info import store_meta
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -97,7 +98,7 @@ def _event_measurements(store: Store, event: dict[str, Any]) -> tuple[list[bytes
     if event.get("kind") != "block" or not roles:
         return [], 0
     asns = None if event.get("national") else [int(a) for a in event.get("asns") or []]
-    blobs, total = gather.evidence_raw(
+    blobs, total = evidence_raw(
         store.con,
         event["probe_cc"],
         roles=roles,
@@ -145,7 +146,7 @@ def bundle_files(store: Store, brief: Brief, html: bytes, *, png: Any = None) ->
         sources.append(f"{base}: {brief.source_line}")
     if sources:
         files["charts/SOURCES.txt"] = ("\n".join(sources) + "\n").encode()
-    meta = dict(store.con.execute("SELECT name, value FROM store_meta ORDER BY name").fetchall())
+    meta = store_meta(store.con)
     method = {
         "bundle_format": BUNDLE_FORMAT,
         "voipwatch": __version__,

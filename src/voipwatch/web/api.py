@@ -10,25 +10,37 @@ from __future__ import annotations
 
 import hmac
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from voipwatch.cases.legal import load_context
+from voipwatch.cases.registry import annotate_case, get_case
+from voipwatch.cost import estimate
 from voipwatch.errors import UsageError
-from voipwatch.store.aggregate import aggregate, parse_query, to_csv
-from voipwatch.web import params as P
-from voipwatch.web import rooms
-from voipwatch.web.db import Database
-from voipwatch.web.queries import (
+from voipwatch.store.aggregate import aggregate, parse_asn, parse_query, to_csv
+from voipwatch.views import (
+    Plain,
+    find_event,
+    plain,
+    plain_object,
+    read_cases,
+    read_event,
+    read_events,
+)
+from voipwatch.views.measurements import (
     UID_PATTERN,
     current_blocks,
     get_measurement,
     list_measurements,
     parse_filter,
 )
+from voipwatch.web import params as P
+from voipwatch.web import schemas as S
+from voipwatch.web.db import Database
 from voipwatch.web.reading import reading
 from voipwatch.web.render import event_corroboration
 from voipwatch.web.responses import (
@@ -40,6 +52,11 @@ from voipwatch.web.responses import (
 )
 
 router = APIRouter(prefix="/api/v1", default_response_class=FastJSON)
+
+#: The other form of the routes that take ``format=CSV``.
+AS_CSV: Final[dict[int | str, dict[str, Any]]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+}
 
 
 def get_db(request: Request) -> Database:
@@ -54,12 +71,17 @@ def _csv(fmt: str) -> bool:
     return fmt.lower() == "csv"
 
 
-@router.get("/health", summary="Liveness (and the benchmark's baseline)")
+@router.get("/health", summary="Liveness (and the benchmark's baseline)", response_model=S.Health)
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/aggregation", summary="Counts shaped like OONI's /api/v1/aggregation")
+@router.get(
+    "/aggregation",
+    summary="Counts shaped like OONI's /api/v1/aggregation",
+    response_model=S.Aggregation,
+    responses=AS_CSV,
+)
 def aggregation(
     request: Request,
     db: Db,
@@ -115,7 +137,12 @@ def aggregation(
     return cached_response(request, draw)
 
 
-@router.get("/measurements", summary="Measurements, newest first, paged with next_url")
+@router.get(
+    "/measurements",
+    summary="Measurements, newest first, paged with next_url",
+    response_model=S.MeasurementPage,
+    responses=AS_CSV,
+)
 def measurements(
     request: Request,
     db: Db,
@@ -197,7 +224,11 @@ def measurements(
 Uid = Annotated[str, Path(pattern=UID_PATTERN, max_length=128)]
 
 
-@router.get("/measurements/{measurement_uid}", summary="One measurement: raw, verdicts, evidence")
+@router.get(
+    "/measurements/{measurement_uid}",
+    summary="One measurement: raw, verdicts, evidence",
+    response_model=S.Measurement,
+)
 def measurement(request: Request, db: Db, measurement_uid: Uid) -> Response:
     """The raw OONI document, every role verdict with its evidence atoms, the observations
     behind them, and a plain-language reading."""
@@ -208,12 +239,17 @@ def measurement(request: Request, db: Db, measurement_uid: Uid) -> Response:
         )
         if found is None:
             raise HTTPException(404, f"no measurement {measurement_uid!r} in this store")
-        return json_response({**found, "reading": reading(found)})
+        return json_response({**plain_object(found), "reading": list[Plain](reading(found))})
 
     return cached_response(request, draw)
 
 
-@router.get("/current", summary="Current blocks per country, app and plane (the map)")
+@router.get(
+    "/current",
+    summary="Current blocks per country, app and plane (the map)",
+    response_model=S.Current,
+    responses=AS_CSV,
+)
 def current(
     request: Request,
     db: Db,
@@ -244,7 +280,7 @@ def _list_answer(
     request: Request, items: list[Any], fmt: str, name: str, offset: int, limit: int
 ) -> Response:
     """A page of a list (``count`` is the whole list's), JSON or CSV."""
-    page = [rooms.jsonable(x) for x in items[offset : offset + limit]]
+    page = [plain_object(x) for x in items[offset : offset + limit]]
     if _csv(fmt):
         return csv_response(records_csv(page), filename=f"{name}.csv")
     next_url = None
@@ -264,7 +300,9 @@ OneService = Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,64}$", descripti
 Ident = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
 
-@router.get("/events", summary="Detected blocking events")
+@router.get(
+    "/events", summary="Detected blocking events", response_model=S.EventPage, responses=AS_CSV
+)
 def events(
     request: Request,
     db: Db,
@@ -276,28 +314,31 @@ def events(
 ) -> Response:
     cc = probe_cc.upper() if probe_cc else None
     with db.store() as store:
-        found = rooms.load_events(store, cc=cc, service=service)
+        found = read_events(store, cc=cc, service=service)
     return _list_answer(request, found, format, "events", offset, limit)
 
 
-@router.get("/events/{event_id}", summary="One event")
+@router.get(
+    "/events/{event_id}", summary="One event", response_model=S.EventAnswer, responses=AS_CSV
+)
 def event(db: Db, event_id: Ident, format: P.OutFormat = "JSON") -> Response:
     with db.store() as store:
-        found = rooms.get_event(store, event_id)
+        found = find_event(store, event_id)
     if found is None:
         raise HTTPException(404, f"no event {event_id!r} in this store")
-    item = rooms.jsonable(found)
-    if isinstance(item, dict):
-        # The surges in words, as the event's page and the brief say them.
-        item["corroboration"] = event_corroboration(found)
-    volume = item.get("evidence", {}).get("volume") if isinstance(item, dict) else None
+    item = plain_object(found)
+    # The surges in words, as the event's page and the brief say them.
+    item["corroboration"] = list[Plain](event_corroboration(found))
+    evidence = item.get("evidence")
+    volume = evidence.get("volume") if isinstance(evidence, dict) else None
     if _csv(format) and isinstance(volume, list):
         # A possible shutdown's data is its volume series: that is what its chart draws.
-        return csv_response(records_csv(volume), filename=f"volume-{event_id}.csv")
+        rows = [r for r in volume if isinstance(r, dict)]
+        return csv_response(records_csv(rows), filename=f"volume-{event_id}.csv")
     return _one(item, format, "event")
 
 
-@router.get("/cases", summary="Documented cases")
+@router.get("/cases", summary="Documented cases", response_model=S.CasePage, responses=AS_CSV)
 def cases(
     request: Request,
     db: Db,
@@ -307,17 +348,17 @@ def cases(
     limit: P.Limit = 1000,
 ) -> Response:
     with db.store() as store:
-        found = rooms.list_cases(store, cc=probe_cc.upper() if probe_cc else None)
+        found = read_cases(store, cc=probe_cc.upper() if probe_cc else None)
     return _list_answer(request, found, format, "cases", offset, limit)
 
 
-@router.get("/cases/{case_id}", summary="One documented case")
+@router.get("/cases/{case_id}", summary="One documented case", response_model=S.CaseModel)
 def case(db: Db, case_id: Ident) -> Response:
     with db.store() as store:
-        found = rooms.get_case(store, case_id)
+        found = get_case(store, case_id)
     if found is None:
         raise HTTPException(404, f"no case {case_id!r} in this store")
-    return json_response(rooms.jsonable(found))
+    return json_response(plain(found))
 
 
 class AnnotationIn(BaseModel):
@@ -349,6 +390,7 @@ def check_token(request: Request, authorization: str | None) -> None:
     "/cases/{case_id}/annotations",
     summary="Annotate a case (operator token required)",
     status_code=201,
+    response_model=S.CaseModel,
 )
 def annotate(
     request: Request,
@@ -362,16 +404,21 @@ def annotate(
     if not fields:
         raise UsageError("nothing to annotate: give a note, status, legal_basis or links")
     with db.writing() as store:
-        if rooms.get_case(store, case_id) is None:
+        if get_case(store, case_id) is None:
             raise HTTPException(404, f"no case {case_id!r} in this store")
         try:
-            updated = rooms.annotate_case(store, case_id, **fields)
+            updated = annotate_case(store, case_id, **fields)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
-    return FastJSON(rooms.jsonable(updated), status_code=201)
+    return FastJSON(plain(updated), status_code=201)
 
 
-@router.get("/cost", summary="Economic cost of a block (low / central / high, with inputs)")
+@router.get(
+    "/cost",
+    summary="Economic cost of a block (low / central / high, with inputs)",
+    response_model=S.CostModel,
+    responses=AS_CSV,
+)
 def cost(
     db: Db,
     probe_cc: OneCC = None,
@@ -387,20 +434,20 @@ def cost(
     CSV is one row: the estimate's figures, its inputs and flags as JSON text."""
     if event_id:
         with db.store() as store:
-            found = rooms.get_event(store, event_id)
-        if found is None:
+            dossier = read_event(store, event_id)
+        if dossier is None:
             raise HTTPException(404, f"no event {event_id!r} in this store")
-        return _one(rooms.jsonable(rooms.cost_for_event(found)), format, "cost")
+        if dossier.cost.value is None:
+            raise UsageError(dossier.cost.why or f"event {event_id} is not priced")
+        return _one(plain(dossier.cost.value), format, "cost")
     if not (probe_cc and app and start and hours):
         raise UsageError("give event_id, or probe_cc, app, start and hours")
-    from voipwatch.store.aggregate import parse_asn
-
     asns = [parse_asn(a) for a in networks.split(",")] if networks else None
     try:
-        est = rooms.estimate_cost(probe_cc.upper(), app, start, hours, networks=asns)
+        est = estimate(probe_cc.upper(), app, start, hours, networks=asns)
     except (KeyError, ValueError) as exc:
         raise UsageError(f"cannot estimate: {exc}") from exc
-    return _one(rooms.jsonable(est), format, "cost")
+    return _one(plain(est), format, "cost")
 
 
 def _one(item: Any, fmt: str, name: str) -> Response:
@@ -409,9 +456,13 @@ def _one(item: Any, fmt: str, name: str) -> Response:
     return json_response(item)
 
 
-@router.get("/context/{cc}", summary="Legal and policy context of a country")
+@router.get(
+    "/context/{cc}",
+    summary="Legal and policy context of a country",
+    response_model=S.ContextModel,
+)
 def context(cc: CC) -> Response:
-    found = rooms.load_context(cc.upper())
+    found = load_context(cc.upper())
     if found is None:
         raise HTTPException(404, f"no legal context recorded for {cc.upper()}")
-    return json_response(rooms.jsonable(found))
+    return json_response(plain(found))

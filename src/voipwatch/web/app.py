@@ -34,6 +34,7 @@ from voipwatch import __version__
 from voipwatch.collector import Spool
 from voipwatch.errors import InvalidValue, StoreError, UsageError, VoipwatchError
 from voipwatch.helper.targets import Budget, Sources
+from voipwatch.views import Unavailable
 from voipwatch.web.answers import ServeCached
 from voipwatch.web.assets import vega_bundle
 from voipwatch.web.collector import COLLECTOR_BUDGET, COLLECTOR_CAPS, Collector
@@ -41,7 +42,6 @@ from voipwatch.web.collector import router as collector_router
 from voipwatch.web.db import Database, Live
 from voipwatch.web.guard import Caps, Guard, allowed_hosts
 from voipwatch.web.responses import FastJSON
-from voipwatch.web.rooms import Unavailable
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,16 @@ from voipwatch import __version__
 from voipwatch.catalog import load as load_catalog
 from voipwatch.errors import UsageError, VoipwatchError
 from voipwatch.events.model import is_artefact
+from voipwatch.report import charts as vega
 from voipwatch.store.aggregate import aggregate, parse_query
+from voipwatch.views import find_event, plain_object, price, read_events
+from voipwatch.views.measurements import (
+    countries,
+    country_services,
+    current_blocks,
+    latest_time,
+)
 from voipwatch.web.db import Database
-from voipwatch.web.queries import countries, country_services, current_blocks, latest_time
 from voipwatch.web.reading import counts_text
 from voipwatch.web.render import country_name
 
@@ -63,14 +70,6 @@ class Chart:
         return f"/chart/{self.kind}.{fmt}?{urlencode(self.params)}"
 
 
-def _charts() -> Any:
-    try:
-        import voipwatch.report.charts as charts
-    except ImportError as exc:  # pragma: no cover - the report room ships with the web
-        raise UsageError(f"charts are not available in this voipwatch ({exc})") from exc
-    return charts
-
-
 def links_by_expression(spec: dict[str, Any]) -> dict[str, Any]:
     """Move a timeline's per-value links into one Vega expression over each datum.
 
@@ -103,7 +102,7 @@ def _datum(name: str) -> str:
 
 
 def _timeline(rows: list[dict[str, Any]], *, href: str, **kwargs: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = _charts().timeline(rows, href=href, **kwargs)
+    spec: dict[str, Any] = vega.timeline(rows, href=href, **kwargs)
     spec.setdefault("usermeta", {}).setdefault("voipwatch", {})["href"] = href
     return links_by_expression(spec)
 
@@ -329,7 +328,7 @@ def map_chart(
             cell["state"] = state
         if state != "ok":
             cell["blocked_apps"].append(f"{r['service']} ({r['plane']})")
-    spec = _charts().blocks_map(
+    spec = vega.blocks_map(
         list(by_cc.values()),
         geo=geo,
         title=f"Where {_app_name(service)} is blocked now"
@@ -353,7 +352,7 @@ def grid_chart(
         {**r, "state": state_of(r), "since": r["first_blocked"], "counts": counts_text(r)}
         for r in current["rows"]
     ]
-    spec = _charts().blocks_grid(
+    spec = vega.blocks_grid(
         rows,
         title="State of each app, by country and plane",
         source=source_line(db, "/api/v1/current?" + urlencode(params)),
@@ -368,11 +367,9 @@ def events_chart(
     db: Database, *, probe_cc: str | None, service: str | None, note: str | None
 ) -> Chart | None:
     """A country's (or an app's) events from start to end; None when there are none."""
-    from voipwatch.web import rooms
-
     params = _clean({"probe_cc": probe_cc, "service": service})
     with db.store() as store:
-        events = rooms.load_events(store, cc=probe_cc, service=service)
+        events = read_events(store, cc=probe_cc, service=service)
     # Artefacts are listed apart, never drawn among the blocks.
     events = [e for e in events if not is_artefact(e.kind)]
     if not events:
@@ -384,8 +381,8 @@ def events_chart(
         if any(e.kind == "throttling" for e in events)
         else "Blocking events"
     )
-    spec = _charts().events_timeline(
-        [rooms.jsonable(e) for e in events],
+    spec = vega.events_timeline(
+        [plain_object(e) for e in events],
         title=f"{what}{where}" + (f" of {service}" if service else ""),
         source=source_line(db, "/api/v1/events?" + urlencode(params)),
         note=note,
@@ -397,16 +394,14 @@ def events_chart(
 def volume_chart(db: Database, *, event_id: str, note: str | None) -> Chart | None:
     """A possible shutdown's measurements per hour against the usual volume; None for
     other events (or one stored without its volume)."""
-    from voipwatch.web import rooms
-
     with db.store() as store:
-        event = rooms.get_event(store, event_id)
+        event = find_event(store, event_id)
     rows = event.evidence.get("volume") if event is not None else None
     if event is None or event.kind != "possible_shutdown" or not isinstance(rows, list):
         return None
     params = {"event_id": event_id}
     nets = ", ".join(f"AS{a}" for a in event.asns)
-    spec = _charts().volume_timeline(
+    spec = vega.volume_timeline(
         rows,
         start=event.start,
         end=event.end,
@@ -420,15 +415,16 @@ def volume_chart(db: Database, *, event_id: str, note: str | None) -> Chart | No
 
 def cost_chart(db: Database, *, event_id: str, note: str | None) -> Chart | None:
     """An event's estimated cost: its range, central value and the shutdown bound."""
-    from voipwatch.web import rooms
-
     with db.store() as store:
-        event = rooms.get_event(store, event_id)
+        event = find_event(store, event_id)
     if event is None:
         return None
-    estimate = rooms.jsonable(rooms.cost_for_event(event))
+    cost = price(event)
+    if cost.value is None:
+        raise UsageError(cost.why or f"event {event_id} is not priced")
+    estimate = plain_object(cost.value)
     params = {"event_id": event_id}
-    spec = _charts().cost_range(
+    spec = vega.cost_range(
         [{**estimate, "label": f"{event.service} in {event.probe_cc}"}],
         title="Estimated cost of this block",
         source=source_line(db, "/api/v1/cost?" + urlencode(params)),

@@ -37,6 +37,7 @@ import duckdb
 
 from voipwatch.errors import StoreError, UsageError
 from voipwatch.store import Store, open_store
+from voipwatch.views.store_info import table_names
 
 T = TypeVar("T")
 
@@ -374,8 +375,7 @@ class Database:
         view = self._reading()
         if view.tables is None:
             with self.cursor() as cur:
-                rows = cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-            view.tables = frozenset(r[0] for r in rows)
+                view.tables = table_names(cur)
         return view.tables
 
     def has(self, table: str) -> bool:

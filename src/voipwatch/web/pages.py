@@ -17,19 +17,23 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from voipwatch.catalog import load as load_catalog
+from voipwatch.cost import CostEstimate
 from voipwatch.errors import UsageError
 from voipwatch.events.model import is_artefact
 from voipwatch.ooni.explorer import MEASUREMENT_URL as OONI_MEASUREMENT_URL
-from voipwatch.store import what_still_works
+from voipwatch.views import Tier, attempt, plain, read_country, read_events
+from voipwatch.views import measurements as Q
+from voipwatch.views.brief_rows import network_names
 from voipwatch.web import charts as C
 from voipwatch.web import params as P
-from voipwatch.web import queries as Q
-from voipwatch.web import rooms
 from voipwatch.web.db import Database
 from voipwatch.web.reading import reading
 from voipwatch.web.render import cached_page, error_page, render, synthetic_note
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+#: Events of each kind a country page prices in its tables (the event pages price each).
+LISTED = 20
 
 
 def _note(request: Request) -> str | None:
@@ -66,7 +70,8 @@ def home(
         blocked = [r for r in current["rows"] if r["status"] != "ok"]
         anomalies = [r for r in current["rows"] if r["status"] == "ok" and r["blocked_count"]]
         with db.store() as store:
-            events, events_note = rooms.try_(rooms.load_events, store)
+            found = attempt(lambda: read_events(store))
+        events, events_note = found.value, found.why
         ongoing = [e for e in (events or []) if e.end is None and e.kind == "block"]
         throttled = [e for e in (events or []) if e.end is None and e.kind == "throttling"]
         artefacts = [e for e in (events or []) if e.end is None and is_artefact(e.kind)]
@@ -121,24 +126,15 @@ def country(
         nets = db.cached(("networks", cc), lambda cur: Q.networks(cur, cc))
         names = db.cached(("network-names", cc), lambda cur: _network_names(cur, cc, nets))
         with db.store() as store:
-            events, events_note = rooms.try_(rooms.load_events, store, cc=cc)
-            cases, cases_note = rooms.try_(rooms.list_cases, store, cc=cc)
-        context, context_note = rooms.try_(rooms.load_context, cc)
-        blocks = [e for e in events or [] if e.kind == "block"]
-        throttled = [e for e in events or [] if e.kind == "throttling"]
-        artefacts = [e for e in events or [] if is_artefact(e.kind)]
-        costs = [(e, rooms.try_(rooms.cost_for_event, e)) for e in blocks[:20]]
-        throttle_costs = [(e, rooms.try_(rooms.cost_for_event, e)) for e in throttled[:20]]
+            dossier = read_country(store, cc, since=_day(start), until=_day(end))
+        blocks, throttled = list(dossier.blocks), list(dossier.throttled)
+        context = dossier.context.value
         events_chart = (
             C.events_chart(db, probe_cc=cc, service=None, note=note)
             if blocks or throttled
             else None
         )
         current = C.current_rows(db, days=7, service=None, plane=None)
-        tools = db.cached(
-            ("via", cc, start, end),
-            lambda cur: what_still_works(cur, cc, since=_day(start), until=_day(end)),
-        )
         return render(
             request,
             "country.html",
@@ -149,18 +145,18 @@ def country(
             names=names,
             events=blocks,
             throttled=throttled,
-            artefacts=artefacts,
-            events_note=events_note,
+            artefacts=list(dossier.artefacts),
+            events_note=dossier.events_why,
             events_chart=events_chart,
-            cases=cases or [],
-            shown_cases=_shown_cases(cases or []),
-            cases_note=cases_note,
-            context=rooms.jsonable(context) if context is not None else None,
-            context_note=context_note,
-            costs=costs,
-            throttle_costs=throttle_costs,
+            cases=list(dossier.cases),
+            shown_cases=_shown_cases(list(dossier.cases)),
+            cases_note=dossier.cases_why,
+            context=plain(context) if context is not None else None,
+            context_note=dossier.context.why,
+            costs=[(e, _pair(dossier.price_of(e))) for e in blocks[:LISTED]],
+            throttle_costs=[(e, _pair(dossier.price_of(e))) for e in throttled[:LISTED]],
             current=[r for r in current["rows"] if r["probe_cc"] == cc],
-            tools=[t for t in tools if not service or t.service in service.split(",")],
+            tools=[t for t in dossier.tools if not service or t.service in service.split(",")],
             since=start,
             until=end,
             service=service or "",
@@ -181,13 +177,13 @@ def _shown_cases(cases: list[Any], latest: int = 15) -> list[Any]:
     return matched + others[:latest]
 
 
+def _pair(tier: Tier[CostEstimate]) -> tuple[CostEstimate | None, str | None]:
+    """A price as the templates unpack it: the estimate, or why there is none."""
+    return tier.value, tier.why
+
+
 def _network_names(cur: Any, cc: str, nets: list[dict[str, Any]]) -> dict[str, str]:
-    try:
-        from voipwatch.report.gather import network_names
-    except ImportError:
-        return {}
-    names: dict[str, str] = network_names(cur, cc, [n["probe_asn"] for n in nets[:30]])
-    return names
+    return network_names(cur, cc, [n["probe_asn"] for n in nets[:30]])
 
 
 # -- an app ------------------------------------------------------------------------
@@ -212,7 +208,8 @@ def app_page(
         past = C.countries_chart(db, service=service, since=start, until=end, note=note)
         current = C.current_rows(db, days=days, service=service, plane=None)
         with db.store() as store:
-            events, events_note = rooms.try_(rooms.load_events, store, service=service)
+            found = attempt(lambda: read_events(store, service=service))
+        events, events_note = found.value, found.why
         catalog = load_catalog()
         name = catalog.services[service].name if service in catalog.services else service
         return render(
@@ -323,8 +320,8 @@ def measurement_page(
         return error_page(request, 404, f"No measurement {measurement_uid} in this store.")
     import orjson
 
-    raw = orjson.dumps(found["raw_measurement"], option=orjson.OPT_INDENT_2).decode()
-    doc = found["raw_measurement"]
+    raw = orjson.dumps(found.raw_measurement, option=orjson.OPT_INDENT_2).decode()
+    doc = found.raw_measurement
     # OONI Explorer has OONI's measurements only: not a synthetic world's, not our probe's.
     from_ooni = (
         synthetic_note(request) is None
@@ -334,9 +331,9 @@ def measurement_page(
     return render(
         request,
         "measurement.html",
-        m=found["measurement"],
-        verdicts=found["verdicts"],
-        observations=found["observations"],
+        m=found.measurement,
+        verdicts=found.verdicts,
+        observations=found.observations,
         reading=reading(found),
         raw=raw,
         explorer=OONI_MEASUREMENT_URL.format(uid=measurement_uid) if from_ooni else None,

@@ -6,18 +6,21 @@ import hmac
 import re
 from datetime import timedelta
 from typing import Annotated, Any, Final
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from voipwatch.cases.model import STATUSES
+from voipwatch.cases.registry import annotate_case, get_case
 from voipwatch.catalog import load as load_catalog
 from voipwatch.errors import UsageError
 from voipwatch.report.cite import cite_event
+from voipwatch.report.render import to_png, to_svg
+from voipwatch.views import attempt, plain, read_case, read_event
+from voipwatch.views import measurements as Q
+from voipwatch.views.brief_rows import network_names
 from voipwatch.web import charts as C
-from voipwatch.web import queries as Q
-from voipwatch.web import rooms
 from voipwatch.web.db import Database
 from voipwatch.web.render import cached_page, country_name, error_page, render, synthetic_note
 
@@ -39,10 +42,12 @@ def event_page(request: Request, event_id: Ident) -> Response:
         db = _db(request)
         note = synthetic_note(request)
         with db.store() as store:
-            event, why = rooms.try_(rooms.get_event, store, event_id)
-            cases, _ = rooms.try_(rooms.list_cases, store, cc=event.probe_cc if event else None)
-        if event is None:
+            found = attempt(lambda: read_event(store, event_id))
+        dossier = found.value
+        if dossier is None:
+            why = found.why
             return error_page(request, 404 if why is None else 503, why or f"No event {event_id}.")
+        event = dossier.event
         since = (event.start - timedelta(days=14)).date().isoformat()
         end = event.end or db.cached(("latest",), Q.latest_time) or event.start
         until = (end + timedelta(days=8)).date().isoformat()
@@ -70,30 +75,26 @@ def event_page(request: Request, event_id: Ident) -> Response:
         with db.cursor() as cur:
             rows, more = Q.list_measurements(cur, f, offset=0, limit=50)
             nets = Q.networks(cur, event.probe_cc)
-            names = _names(cur, event.probe_cc, [f"AS{a}" for a in event.asns])
-        cost, cost_note = rooms.try_(rooms.cost_for_event, event)
+            names = network_names(cur, event.probe_cc, [f"AS{a}" for a in event.asns][:30])
+        cost, context = dossier.cost.value, dossier.context.value
         cost_chart = C.cost_chart(db, event_id=event.event_id, note=note) if cost else None
-        context, context_note = rooms.try_(rooms.load_context, event.probe_cc)
-        matched = [c for c in (cases or []) if event.event_id in (getattr(c, "events", None) or [])]
-        from urllib.parse import urlencode
-
         return render(
             request,
             "event.html",
             e=event,
-            ev=rooms.jsonable(event),
+            ev=plain(event),
             timeline=chart,
             rows=rows,
             more=more,
             list_url="/measurements?" + urlencode({k: v for k, v in behind.items() if v}),
             networks=[n for n in nets if not event.asns or int(n["probe_asn"][2:]) in event.asns],
             names=names,
-            cost=rooms.jsonable(cost) if cost is not None else None,
-            cost_note=cost_note,
+            cost=plain(cost) if cost is not None else None,
+            cost_note=dossier.cost.why,
             cost_chart=cost_chart,
-            context=rooms.jsonable(context) if context is not None else None,
-            context_note=context_note,
-            cases=matched,
+            context=plain(context) if context is not None else None,
+            context_note=dossier.context.why,
+            cases=list(dossier.cases),
             citation=cite_event(
                 event,
                 app=_app_words(event.service, event.plane),
@@ -115,34 +116,25 @@ def _app_words(service: str, plane: str) -> str:
     return f"{name} {'calls' if plane == 'media' else 'messaging'}"
 
 
-def _names(cur: Any, cc: str, asns: list[str]) -> dict[str, str]:
-    try:
-        from voipwatch.report.gather import network_names
-    except ImportError:
-        return {}
-    found: dict[str, str] = network_names(cur, cc, asns[:30])
-    return found
-
-
 @router.get("/case/{case_id}")
 def case_page(request: Request, case_id: Ident, saved: int = 0) -> Response:
     db = _db(request)
     with db.store() as store:
-        case, why = rooms.try_(rooms.get_case, store, case_id)
-        events, _ = rooms.try_(rooms.load_events, store, cc=case.country if case else None)
-    if case is None:
+        found = attempt(lambda: read_case(store, case_id))
+    dossier = found.value
+    if dossier is None:
+        why = found.why
         return error_page(request, 404 if why is None else 503, why or f"No case {case_id}.")
-    matched = [e for e in (events or []) if e.event_id in (case.events or [])]
-    context, context_note = rooms.try_(rooms.load_context, case.country)
+    case, context = dossier.case, dossier.context.value
     return render(
         request,
         "case.html",
         case=case,
-        c=rooms.jsonable(case),
-        links=list(getattr(case, "links", []) or []),
-        events=matched,
-        context=rooms.jsonable(context) if context is not None else None,
-        context_note=context_note,
+        c=plain(case),
+        links=list(case.links),
+        events=list(dossier.events),
+        context=plain(context) if context is not None else None,
+        context_note=dossier.context.why,
         editable=bool(request.app.state.token),
         saved=bool(saved),
         statuses=_statuses(),
@@ -183,9 +175,9 @@ async def annotate_form(request: Request, case_id: Ident) -> Response:
         return error_page(request, 400, "Nothing to save: write a note, a status or a link.")
     db = _db(request)
     with db.writing() as store:
-        if rooms.get_case(store, case_id) is None:
+        if get_case(store, case_id) is None:
             return error_page(request, 404, f"No case {case_id}.")
-        rooms.annotate_case(store, case_id, **fields)
+        annotate_case(store, case_id, **fields)
     return RedirectResponse(f"/case/{case_id}?saved=1", status_code=303)
 
 
@@ -217,8 +209,6 @@ def chart_export(request: Request, kind: str, fmt: str) -> Response:
     chart = C.build(db, kind, params, note=synthetic_note(request), geo=geo)
     if fmt in ("csv", "json"):
         return RedirectResponse(chart.data_url(fmt), status_code=307)
-    from voipwatch.report.render import to_png, to_svg
-
     name = f"voipwatch-{chart.ident}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "svg":

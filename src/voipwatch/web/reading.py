@@ -14,6 +14,8 @@ from voipwatch.events.current import counts_text as counts_text
 from voipwatch.probe.summary import summary
 from voipwatch.verdicts.techniques import describe
 from voipwatch.verdicts.types import Verdict
+from voipwatch.views import plain
+from voipwatch.views.measurements import MeasurementDossier
 
 _OPERATIONS = {
     "resolve": "resolving the name",
@@ -37,24 +39,27 @@ def atom_sentence(atom: dict[str, Any]) -> str:
     return text
 
 
-def reading(found: dict[str, Any]) -> list[str]:
-    """The plain-language lines for a measurement from :func:`~.queries.get_measurement`."""
-    meta = found["measurement"]
+def reading(found: MeasurementDossier) -> list[str]:
+    """The plain-language lines for a measurement's dossier."""
+    meta = found.measurement
     try:
         verdict = msgspec.convert(
             {
-                **{k: meta[k] for k in ("measurement_uid", "report_id", "test_name", "probe_cc")},
-                "probe_asn": meta["probe_asn"],
-                "test_version": meta.get("test_version") or "",
-                "measurement_start_time": meta.get("measurement_start_time") or "",
-                "input": meta.get("input"),
-                "status": meta["status"],
-                "services": found["verdicts"],
+                "measurement_uid": meta.measurement_uid,
+                "report_id": meta.report_id,
+                "test_name": meta.test_name,
+                "probe_cc": meta.probe_cc,
+                "probe_asn": meta.probe_asn,
+                "test_version": meta.test_version or "",
+                "measurement_start_time": meta.measurement_start_time or "",
+                "input": meta.input,
+                "status": meta.status,
+                "services": [plain(v) for v in found.verdicts],
             },
             Verdict,
         )
     except msgspec.ValidationError:
-        return [f"{meta['test_name']}: {meta['status']}"]
+        return [f"{meta.test_name}: {meta.status}"]
     return [line for line in summary([verdict]) if line]
 
 

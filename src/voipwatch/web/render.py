@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -15,12 +15,10 @@ from voipwatch.events.corroborate import corroboration
 from voipwatch.events.model import ARTEFACTS, THROTTLED
 from voipwatch.report.charts import money
 from voipwatch.untrusted import web_link
+from voipwatch.views.store_info import synthetic_note as stored_label
 from voipwatch.web.db import Database
 from voipwatch.web.reading import atom_sentence, counts_text, technique_text
 from voipwatch.web.responses import cached_response
-
-#: store_meta key a demo store carries: what its synthetic data is.
-SYNTHETIC_KEY: Final = "demo_synthetic"
 
 _templates: Jinja2Templates | None = None
 
@@ -58,13 +56,7 @@ def synthetic_note(request: Request) -> str | None:
     """What the banner says: the demo flag, or the label a demo store carries."""
     db: Database = request.app.state.db
 
-    def read(cur: Any) -> str | None:
-        if not db.has("store_meta"):
-            return None
-        row = cur.execute("SELECT value FROM store_meta WHERE name = ?", [SYNTHETIC_KEY]).fetchone()
-        return str(row[0]) if row else None
-
-    note = db.cached(("synthetic",), read)
+    note = db.cached(("synthetic",), stored_label)
     if note:
         return note
     if request.app.state.demo:

@@ -10,14 +10,18 @@ from typing import Any
 
 import orjson
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from voipwatch.untrusted import csv_cell
 from voipwatch.web.answers import Stored, response_key
 
 
-class FastJSON(Response):
-    """JSON through orjson (datetimes as ISO 8601, NaN refused by design upstream)."""
+class FastJSON(JSONResponse):
+    """JSON through orjson (datetimes as ISO 8601, NaN refused by design upstream).
+
+    A :class:`JSONResponse`, so the API's document gives each route the schema of its
+    ``response_model`` (FastAPI documents any other response class as a string).
+    """
 
     media_type = "application/json"
 

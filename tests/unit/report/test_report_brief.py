@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 from voipwatch.cost import estimate
 from voipwatch.report import brief, document
-from voipwatch.report.gather import Coverage
+from voipwatch.views.brief_rows import Coverage
 
 
 def test_role_ids_are_full_names_even_when_doubled() -> None:

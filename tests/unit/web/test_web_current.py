@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from voipwatch.web.queries import current_blocks
+from voipwatch.views.measurements import current_blocks
 
 T0 = datetime(2026, 10, 1)
 

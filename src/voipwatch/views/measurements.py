@@ -32,6 +32,7 @@ from voipwatch.store.aggregate import (
     parse_query,
 )
 from voipwatch.store.rows import decompress
+from voipwatch.views.plain import Plain
 
 #: Role statuses that say an app part is (at least partly) blocked.
 BLOCKING: Final = ("blocked", "partial")
@@ -187,8 +188,70 @@ def _time(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
 
 
-def get_measurement(cur: duckdb.DuckDBPyConnection, uid: str) -> dict[str, Any] | None:
-    """One measurement: its metadata, raw document, role verdicts and observations."""
+@dataclass(frozen=True, slots=True)
+class MeasurementFacts:
+    """What a list of measurements says of each (and its own answer too)."""
+
+    measurement_uid: str
+    report_id: str | None
+    probe_cc: str
+    probe_asn: str
+    test_name: str
+    measurement_start_time: str | None
+    input: str | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementHead(MeasurementFacts):
+    """What the store records of a measurement, beside its raw document."""
+
+    test_version: str | None
+    rules_version: int | None
+    notes: list[Plain]
+
+
+@dataclass(frozen=True, slots=True)
+class RoleVerdict:
+    """One role's verdict with its evidence atoms (as the store holds them)."""
+
+    service: str
+    role: str
+    plane: str
+    status: str
+    technique: str | None
+    confidence: float | None
+    evidence: list[Plain]
+    confirmed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one step of the test saw."""
+
+    layer: str
+    role: str | None
+    target: str | None
+    ok: bool | None
+    ip: str | None
+    port: int | None
+    operation: str | None
+    failure: str | None
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementDossier:
+    """One measurement: its head, role verdicts, observations and raw OONI document."""
+
+    measurement: MeasurementHead
+    verdicts: list[RoleVerdict]
+    observations: list[Observation]
+    raw_measurement: Plain
+
+
+def get_measurement(cur: duckdb.DuckDBPyConnection, uid: str) -> MeasurementDossier | None:
+    """One measurement's dossier, or None when the store has no such measurement."""
     row = cur.execute(
         f"SELECT key, {', '.join(_LIST_COLUMNS)}, test_version, notes, rules_version, "
         "source, raw_zstd FROM measurements WHERE measurement_uid = ? ORDER BY key LIMIT 1",
@@ -197,36 +260,39 @@ def get_measurement(cur: duckdb.DuckDBPyConnection, uid: str) -> dict[str, Any] 
     if row is None:
         return None
     key = row[0]
-    meta = dict(zip(_LIST_COLUMNS, row[1:9], strict=True))
-    meta["measurement_start_time"] = _time(meta["measurement_start_time"])
-    meta["test_version"], notes, meta["rules_version"] = row[9], row[10], row[11]
-    meta["notes"] = _json_list(notes)
-    verdicts = []
-    for v in cur.execute(
-        "SELECT service, role, plane, status, technique, confidence, evidence, confirmed "
-        "FROM verdicts WHERE key = ? ORDER BY idx",
-        [key],
-    ).fetchall():
-        verdicts.append(
-            {
-                "service": v[0],
-                "role": v[1],
-                "plane": v[2],
-                "status": v[3],
-                "technique": v[4],
-                "confidence": v[5],
-                "evidence": _json_list(v[6]),
-                "confirmed": bool(v[7]),
-            }
+    uid_, report_id, probe_cc, probe_asn, test_name, start, input_, status = row[1:9]
+    head = MeasurementHead(
+        measurement_uid=uid_,
+        report_id=report_id,
+        probe_cc=probe_cc,
+        probe_asn=probe_asn,
+        test_name=test_name,
+        measurement_start_time=_time(start),
+        input=input_,
+        status=status,
+        test_version=row[9],
+        rules_version=row[11],
+        notes=_json_list(row[10]),
+    )
+    verdicts = [
+        RoleVerdict(
+            service=v[0],
+            role=v[1],
+            plane=v[2],
+            status=v[3],
+            technique=v[4],
+            confidence=v[5],
+            evidence=_json_list(v[6]),
+            confirmed=bool(v[7]),
         )
+        for v in cur.execute(
+            "SELECT service, role, plane, status, technique, confidence, evidence, confirmed "
+            "FROM verdicts WHERE key = ? ORDER BY idx",
+            [key],
+        ).fetchall()
+    ]
     observations = [
-        dict(
-            zip(
-                ("layer", "role", "target", "ok", "ip", "port", "operation", "failure", "detail"),
-                o,
-                strict=True,
-            )
-        )
+        Observation(*o)
         for o in cur.execute(
             "SELECT layer, role, target, ok, ip, port, operation, failure, detail "
             "FROM observations WHERE key = ? ORDER BY idx",
@@ -234,18 +300,13 @@ def get_measurement(cur: duckdb.DuckDBPyConnection, uid: str) -> dict[str, Any] 
         ).fetchall()
     ]
     try:
-        raw: Any = orjson.loads(decompress(row[13]))
+        raw: Plain = orjson.loads(decompress(row[13]))
     except (orjson.JSONDecodeError, ValueError, zstandard.ZstdError):
         raw = None
-    return {
-        "measurement": meta,
-        "verdicts": verdicts,
-        "observations": observations,
-        "raw_measurement": raw,
-    }
+    return MeasurementDossier(head, verdicts, observations, raw)
 
 
-def _json_list(text: str | None) -> list[Any]:
+def _json_list(text: str | None) -> list[Plain]:
     if not text:
         return []
     try:
@@ -295,3 +356,20 @@ def country_services(cur: duckdb.DuckDBPyConnection, probe_cc: str) -> list[str]
         [probe_cc],
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def measurement_count(cur: duckdb.DuckDBPyConnection) -> int:
+    """How many measurements the store holds (judged or not)."""
+    row = cur.execute("SELECT count(*) FROM measurements").fetchone()
+    return int(row[0]) if row else 0
+
+
+def network_periods(
+    cur: duckdb.DuckDBPyConnection,
+) -> list[tuple[str, str, datetime | None, datetime | None]]:
+    """Each measured network: its country, its ASN, its first and last measurement."""
+    rows = cur.execute(
+        "SELECT probe_cc, probe_asn, min(measurement_start_time), "
+        "max(measurement_start_time) FROM measurements GROUP BY ALL"
+    ).fetchall()
+    return [(str(cc), str(asn), lo, hi) for cc, asn, lo, hi in rows]

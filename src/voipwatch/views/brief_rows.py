@@ -1,9 +1,9 @@
 """What a brief reads from the store: coverage, daily verdicts per role, evidence.
 
-These are the I/O edge of the report room: parameterised queries over the store's
-``measurements`` and ``verdicts`` tables, returning plain rows that the chart builders
-and templates read. Events, cases, legal context and cost come from their own rooms
-(see :mod:`voipwatch.report.brief`).
+Parameterised queries over the store's ``measurements`` and ``verdicts`` tables,
+returning plain rows that the brief's chart builders and templates read (and the
+pages, for the operators' names). Events, cases, legal context and cost come from the
+dossiers (:mod:`voipwatch.views.dossiers`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ import duckdb
 import msgspec
 
 from voipwatch.store.aggregate import MEASUREMENT_STATUSES, ROLE_STATUSES
-
-#: Store metadata key the demo writes: what the synthetic data is (shown on every brief).
-SYNTHETIC_KEY = "demo_synthetic"
+from voipwatch.store.rows import decompress
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,15 +28,6 @@ class Coverage:
     first: datetime | None
     last: datetime | None
     tests: dict[str, int]
-
-
-def synthetic_note(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The store's synthetic-data label, None for a store of real measurements."""
-    try:
-        row = con.execute("SELECT value FROM store_meta WHERE name = ?", [SYNTHETIC_KEY]).fetchone()
-    except duckdb.Error:
-        return None
-    return str(row[0]) if row else None
 
 
 def period(
@@ -269,8 +258,6 @@ def evidence_samples(
 
 def network_names(con: duckdb.DuckDBPyConnection, cc: str, asns: list[str]) -> dict[str, str]:
     """Operator names as the measurements record them (OONI's ``probe_network_name``)."""
-    from voipwatch.store.rows import decompress
-
     names: dict[str, str] = {}
     for asn in asns:
         row = con.execute(
