@@ -36,40 +36,25 @@ from voipwatch.errors import InvalidValue, StoreError, UsageError, VoipwatchErro
 from voipwatch.helper.targets import Budget, Sources
 from voipwatch.views import Unavailable
 from voipwatch.web.answers import ServeCached
+from voipwatch.web.api import router as api_router
 from voipwatch.web.assets import vega_bundle
+from voipwatch.web.bundles import router as bundles_router
 from voipwatch.web.collector import COLLECTOR_BUDGET, COLLECTOR_CAPS, Collector
 from voipwatch.web.collector import router as collector_router
 from voipwatch.web.db import Database, Live
+from voipwatch.web.docs import router as docs_router
+from voipwatch.web.feeds import router as feeds_router
 from voipwatch.web.guard import Caps, Guard, allowed_hosts
+from voipwatch.web.headers import SECURITY_HEADERS
+from voipwatch.web.pages import router as pages_router
+from voipwatch.web.pages_detail import router as detail_router
+from voipwatch.web.render import error_page
 from voipwatch.web.responses import FastJSON
 
 log = logging.getLogger(__name__)
 
 #: The environment variable holding the operator token (``voipwatch serve --token``).
 TOKEN_ENV: Final = "VOIPWATCH_TOKEN"
-
-CSP: Final = "; ".join(
-    (
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data: blob:",
-        "connect-src 'self'",
-        "font-src 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-    )
-)
-SECURITY_HEADERS: Final = (
-    (b"content-security-policy", CSP.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (b"cross-origin-resource-policy", b"same-origin"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-)
 
 
 class SecurityHeaders:
@@ -105,8 +90,6 @@ def _error(
     """JSON for the API; a page for a person who followed a link."""
     if _is_api(request):
         return FastJSON({"error": message, **extra}, status_code=status, headers=headers)
-    from voipwatch.web.render import error_page
-
     return error_page(request, status, message)
 
 
@@ -209,13 +192,6 @@ def create_app(
     app.state.db = database
     app.state.token = token
     app.state.demo = demo
-
-    from voipwatch.web.api import router as api_router
-    from voipwatch.web.bundles import router as bundles_router
-    from voipwatch.web.docs import router as docs_router
-    from voipwatch.web.feeds import router as feeds_router
-    from voipwatch.web.pages import router as pages_router
-    from voipwatch.web.pages_detail import router as detail_router
 
     app.include_router(docs_router)
     app.include_router(api_router)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
 from swagger_ui_bundle import swagger_ui_path
 
-from voipwatch.web.app import CSP
+from voipwatch.web.headers import CSP
 
 router = APIRouter(include_in_schema=False)
 
