@@ -3,10 +3,14 @@ are shared out between workers when they run in parallel (``pytest -n N``)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from voipwatch.cli import app
 
 #: Session fixtures every worker builds for itself: cheap, or read-only and shared.
 _SHARED_SESSION_FIXTURES = {
@@ -19,31 +23,32 @@ _SHARED_SESSION_FIXTURES = {
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep the tests of a module that share a module fixture on one worker.
+    """Keep tests that share an expensive fixture on one worker.
 
     ``scripts/test`` runs the suite with ``--dist loadgroup``: tests without a group
     go to any worker one by one, so a slow module of independent tests (a simulated
-    world each) spreads over every worker. A module fixture (a store, a world, a
-    server built once for the module's tests) would be built again on every worker
-    that runs one of its tests: those tests form one group, named after the module.
-    Session fixtures of the web tests (the store, the live server, Chromium, the
-    screenshot folder it empties) form the group ``web``.
+    world each) spreads over every worker. A fixture built once for many tests (a
+    store, a world, a server) would be built again on every worker that runs one of
+    them: the tests of a module fixture form a group named after the module, and the
+    tests of a session fixture one named after the conftest that defines it (the web
+    tests' store, live server and Chromium, and the screenshot folder that Chromium's
+    first use empties, stay on one worker).
     """
     for item in items:
-        defs = getattr(item, "_fixtureinfo", None)
-        if defs is None or item.get_closest_marker("xdist_group") is not None:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None or item.get_closest_marker("xdist_group") is not None:
             continue
-        scopes = {
-            name: fixture_defs[-1].scope
-            for name, fixture_defs in defs.name2fixturedefs.items()
-            if fixture_defs
-        }
-        if any(
-            scope == "session" and name not in _SHARED_SESSION_FIXTURES
-            for name, scope in scopes.items()
-        ):
-            item.add_marker(pytest.mark.xdist_group("web"))
-        elif any(scope in ("module", "class", "package") for scope in scopes.values()):
+        defs = [
+            d[-1] for name, d in info.name2fixturedefs.items() if d and name in item.fixturenames
+        ]
+        session = sorted(
+            d.baseid or "tests"
+            for d in defs
+            if d.scope == "session" and d.argname not in _SHARED_SESSION_FIXTURES
+        )
+        if session:
+            item.add_marker(pytest.mark.xdist_group(f"session fixtures of {session[0]}"))
+        elif any(d.scope in ("module", "class", "package") for d in defs):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else ""))
 
 
@@ -60,3 +65,18 @@ def shared_dir() -> Path:
             pytest.fail(f"{path} is missing: CI must provide the shared sample data")
         pytest.skip(f"{path} is absent")
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """The demo's store (``voipwatch demo --build-only``) and what the build printed.
+
+    Built once for the modules that check it (the demo's own tests, the counts said
+    the same way everywhere): the same seed gives the same world, so each building
+    its own store only did the same work twice.
+    """
+    db = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    result = CliRunner().invoke(app, ["demo", "--build-only", "--json", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    doc: dict[str, object] = json.loads(result.stdout.splitlines()[-1])
+    return db, doc
