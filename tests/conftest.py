@@ -1,11 +1,55 @@
-"""Fixtures shared by every test: where the real OONI samples live."""
+"""Fixtures shared by every test (where the real OONI samples live), and how the tests
+are shared out between workers when they run in parallel (``pytest -n N``)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from voipwatch.cli import app
+
+#: Session fixtures every worker builds for itself: cheap, or read-only and shared.
+_SHARED_SESSION_FIXTURES = {
+    "shared_dir",
+    "tmp_path_factory",
+    "pytestconfig",
+    "worker_id",
+    "testrun_uid",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep tests that share an expensive fixture on one worker.
+
+    ``scripts/test`` runs the suite with ``--dist loadgroup``: tests without a group
+    go to any worker one by one, so a slow module of independent tests (a simulated
+    world each) spreads over every worker. A fixture built once for many tests (a
+    store, a world, a server) would be built again on every worker that runs one of
+    them: the tests of a module fixture form a group named after the module, and the
+    tests of a session fixture one named after the conftest that defines it (the web
+    tests' store, live server and Chromium, and the screenshot folder that Chromium's
+    first use empties, stay on one worker).
+    """
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None or item.get_closest_marker("xdist_group") is not None:
+            continue
+        defs = [
+            d[-1] for name, d in info.name2fixturedefs.items() if d and name in item.fixturenames
+        ]
+        session = sorted(
+            d.baseid or "tests"
+            for d in defs
+            if d.scope == "session" and d.argname not in _SHARED_SESSION_FIXTURES
+        )
+        if session:
+            item.add_marker(pytest.mark.xdist_group(f"session fixtures of {session[0]}"))
+        elif any(d.scope in ("module", "class", "package") for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else ""))
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +65,18 @@ def shared_dir() -> Path:
             pytest.fail(f"{path} is missing: CI must provide the shared sample data")
         pytest.skip(f"{path} is absent")
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """The demo's store (``voipwatch demo --build-only``) and what the build printed.
+
+    Built once for the modules that check it (the demo's own tests, the counts said
+    the same way everywhere): the same seed gives the same world, so each building
+    its own store only did the same work twice.
+    """
+    db = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    result = CliRunner().invoke(app, ["demo", "--build-only", "--json", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    doc: dict[str, object] = json.loads(result.stdout.splitlines()[-1])
+    return db, doc

@@ -34,9 +34,8 @@ def _demo(*args: str) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
-    db = tmp_path_factory.mktemp("demo") / "demo.duckdb"
-    return db, _demo("--db", str(db))
+def demo_db(demo_store: tuple[Path, dict[str, object]]) -> tuple[Path, dict[str, object]]:
+    return demo_store
 
 
 def test_demo_builds_a_labelled_synthetic_store(demo_db: tuple[Path, dict[str, object]]) -> None:

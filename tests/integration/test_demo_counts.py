@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
-from voipwatch.cli import app as cli
 from voipwatch.events.model import ARTEFACTS
 from voipwatch.report.brief import build_brief
 from voipwatch.store import open_store
@@ -25,11 +23,8 @@ from voipwatch.web.app import create_app
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("demo") / "demo.duckdb"
-    result = CliRunner().invoke(cli, ["demo", "--build-only", "--json", "--db", str(db)])
-    assert result.exit_code == 0, result.output
-    return db
+def demo_db(demo_store: tuple[Path, dict[str, object]]) -> Path:
+    return demo_store[0]
 
 
 @pytest.fixture(scope="module")

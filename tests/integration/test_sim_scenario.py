@@ -233,6 +233,9 @@ def test_sni_pattern_is_the_length_prefixed_entry() -> None:
             "via outcome must be",
         ),
         ('name = "x"\n[[censor]]\nkind = "tool_drop"\n', "needs a \\[tool\\]"),
+        ('name = "x"\n[timeouts]\nconnect = 0.1\n', "timeouts.connect must be"),
+        ('name = "x"\n[timeouts]\nrun = 900\n', "timeouts.run must be"),
+        ('name = "x"\n[timeouts]\nwait = 1\n', "wait"),
     ],
 )
 def test_bad_scenarios_are_one_line_errors(text: str, message: str) -> None:
@@ -288,6 +291,8 @@ def test_probe_config_is_toml_with_the_contract() -> None:
     assert p["resolvers"]["doh"] == ["https://dns.voipwatch.test/dns-query@198.18.2.53"]
     assert p["resolvers"]["dot"] == ["198.18.2.53#dns.voipwatch.test"]
     assert p["timeouts"]["run"] == 40
+    short = tomllib.loads(render(Path("/ca"), {}, timeouts=load_scenario("tool_blocked").timeouts))
+    assert short["probe"]["timeouts"] == {**p["timeouts"], "connect": 1}
     assert p["helper"]["url"] == "http://198.18.2.80:8080"
     assert cfg["overlay"]["ips"] == {"149.154.175.50": "198.18.17.1"}
     assert (

@@ -87,7 +87,9 @@ def delete(name: str) -> None:
         kill_all_in(name)
         run(["ip", "netns", "del", name], check=False)
     etc = NETNS_ETC / name
-    if etc.is_dir():
+    # Another process may be removing the same leftovers (two worlds built at once,
+    # each cleaning up after crashed runs first): gone is what we wanted.
+    with contextlib.suppress(FileNotFoundError):
         for f in etc.iterdir():
             f.unlink(missing_ok=True)
         etc.rmdir()
@@ -98,5 +100,10 @@ def delete(name: str) -> None:
 def write_resolv_conf(name: str, nameserver: str) -> None:
     """The namespace's /etc/resolv.conf (``ip netns exec`` bind-mounts this file)."""
     etc = NETNS_ETC / name
-    etc.mkdir(parents=True, exist_ok=True)
+    try:
+        etc.mkdir(parents=True, exist_ok=True)
+    except FileNotFoundError:
+        # Another world's teardown removed NETNS_ETC, empty, between our making it
+        # and our folder in it: once our folder is in it, it stays.
+        etc.mkdir(parents=True, exist_ok=True)
     (etc / "resolv.conf").write_text(f"nameserver {nameserver}\noptions timeout:2 attempts:1\n")

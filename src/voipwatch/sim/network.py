@@ -219,6 +219,7 @@ class World:
                     residual_wait=self.scenario.residual_wait,
                     sip_servers=[SIP] if self.sip_tls else [],
                     location_db=self.location_db,
+                    timeouts=self.scenario.timeouts,
                 )
             )
         except BaseException:

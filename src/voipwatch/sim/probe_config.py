@@ -13,6 +13,8 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import msgspec
+
 from voipwatch.probe.config import HelperConfig
 from voipwatch.sim.plan import CONTROL_NAME, HELPER, HELPER_PORT, RESOLVER, RESOLVER_NAME, SIM_NET
 
@@ -20,6 +22,22 @@ from voipwatch.sim.plan import CONTROL_NAME, HELPER, HELPER_PORT, RESOLVER, RESO
 def _s(text: str) -> str:
     # A JSON string is a valid TOML basic string for the characters we write.
     return json.dumps(text)
+
+
+class Timeouts(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The probe's timeouts in a world, in seconds (``[probe.timeouts]``).
+
+    Shorter than the probe's own defaults: every server of a world is a veth away.
+    A scenario may shorten them further where it drops a path (``[timeouts]`` in its
+    file): a dropped path times out whatever the wait, so the verdicts stay the same
+    and only the waiting is shorter.
+    """
+
+    dns: float = 2.0
+    connect: float = 3.0
+    tls: float = 3.0
+    http: float = 5.0
+    run: float = 40.0
 
 
 MEDIA_SECONDS = 2
@@ -43,10 +61,12 @@ def render(
     residual_wait: float = 0.0,
     sip_servers: Sequence[str] = (),
     location_db: Path | None = None,
+    timeouts: Timeouts | None = None,
 ) -> str:
     """The TOML; ``media_keys`` forces the call-plane keys on or off (default: when the
     probe knows them). ``location_db`` is the world's test location database: the
     probe locates itself in it as it would in a real one."""
+    t = timeouts or Timeouts()
     lines = [
         "# voipwatch probe configuration for a simulated world (all addresses are simulated).",
         "[probe]",
@@ -64,11 +84,11 @@ def render(
         "injection_window = 1.0",
         "",
         "[probe.timeouts]",
-        "dns = 2",
-        "connect = 3",
-        "tls = 3",
-        "http = 5",
-        "run = 40",
+        f"dns = {t.dns:g}",
+        f"connect = {t.connect:g}",
+        f"tls = {t.tls:g}",
+        f"http = {t.http:g}",
+        f"run = {t.run:g}",
         "",
     ]
     helper_lines = [f"url = {_s(f'http://{HELPER}:{HELPER_PORT}')}"] if helper else []

@@ -26,6 +26,14 @@ it (``--via``), and ``[[via]]`` says the outcome expected per role::
     role = "whatsapp/endpoints"
     outcome = "restored"      # restored | still_blocked | not_carried
 
+A scenario that drops a path may shorten the probe's timeouts (``[timeouts]``:
+``dns``, ``connect``, ``tls``, ``http``, ``run``; defaults in
+:class:`voipwatch.sim.probe_config.Timeouts`) where its verdicts do not depend on
+how long the probe waits: a dropped path times out after one second as after three::
+
+    [timeouts]
+    connect = 1
+
 Built-in scenarios ship in ``scenarios/``; any path to such a file works too.
 """
 
@@ -37,8 +45,10 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import msgspec.structs
 
 from voipwatch.sim.errors import ScenarioError
+from voipwatch.sim.probe_config import Timeouts
 
 # The recipes this simulator builds: the signalling plane's, then the call plane's.
 CALL_KINDS = (
@@ -91,6 +101,7 @@ ANYWHERE_KINDS = (
     "tool_drop",
 )
 TRIGGERS = ("stun", "sni")
+MAX_RUN_SECONDS = 170
 PLANES = ("signalling", "media", "all")
 
 
@@ -193,6 +204,7 @@ class Scenario(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # (longer than the scenario's ``residual_seconds``); 0: no check.
     residual_wait: float = 0.0
     location: Place = Place()
+    timeouts: Timeouts = Timeouts()
 
 
 def place_of(scenario: Scenario) -> Place:
@@ -261,6 +273,11 @@ def parse(data: bytes, source: str) -> Scenario:
         raise ScenarioError(f"{source}: plane must be one of {', '.join(PLANES)}")
     if not 0 <= scenario.residual_wait <= 600:
         raise ScenarioError(f"{source}: residual_wait must be between 0 and 600 seconds")
+    for key, value in msgspec.structs.asdict(scenario.timeouts).items():
+        # World.run_probe waits 180 s for the probe: a longer run would be cut short.
+        most = MAX_RUN_SECONDS if key == "run" else 60
+        if not 0.5 <= value <= most:
+            raise ScenarioError(f"{source}: timeouts.{key} must be between 0.5 and {most} seconds")
     return scenario
 
 

@@ -360,7 +360,7 @@ def test_truncated_gzip_keeps_lines_before_the_cut(tmp_path: Path, im_lines: lis
         ("e.jsonl", b""),
         ("e.json", b""),
         ("b.json", b"\n\n  \n"),
-        ("e.jsonl.gz", gzip.compress(b"")),
+        ("e.jsonl.gz", gzip.compress(b"", mtime=0)),
         ("e.json", b"[]"),
     ],
 )
