@@ -503,9 +503,13 @@ def test_cleanup_stale_removes_a_crashed_run() -> None:
     proc.stdout.close()
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert prefix
-    assert prefix in names
     removed = cleanup_stale()
-    assert any(prefix in r for r in removed)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        # Alone, this cleanup is the one that finds the crashed world; beside other
+        # test workers, another world's build may run the same cleanup first, and
+        # what follows still checks that nothing of the crashed run is left.
+        assert prefix in names
+        assert any(prefix in r for r in removed)
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert prefix not in names
     assert not Path(f"/etc/netns/{prefix}-client").exists()
