@@ -49,7 +49,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_WORKDIR = REPO / "benchmarks" / "out"
 #: Bump when the generator changes, so cached stores are rebuilt.
-STORE_VERSION = 1
+STORE_VERSION = 2
 ROLES_PER_MEASUREMENT = 5
 GOAL_RATIO = 3.0
 #: Peak memory counts as flat when doubling the rows adds less than this share.
@@ -71,7 +71,9 @@ def _generate(path: Path, measurements: int) -> None:
     """A store of ``measurements`` measurements × 5 role verdicts, built by SQL."""
     sys.path.insert(0, str(REPO / "src"))
     from voipwatch.store import open_store
+    from voipwatch.store.schema import VERDICT_MEASUREMENT_COLUMNS, verdict_measurement_sql
 
+    copied = [name for name, _, _ in VERDICT_MEASUREMENT_COLUMNS]
     if path.exists():
         path.unlink()
     span = DAYS * 86400
@@ -109,9 +111,10 @@ def _generate(path: Path, measurements: int) -> None:
                    CASE WHEN blocked THEN 'blocked' WHEN noise < 20 THEN 'blocked'
                         WHEN noise < 50 THEN 'failure' ELSE 'ok' END,
                    CASE WHEN blocked THEN 'ip.blocked' WHEN noise < 20 THEN 'tcp.timeout' END,
-                   0.9, '[]', false
+                   0.9, '[]', false, {", ".join(copied)}
             FROM (
                 SELECT m.key, t.j, r.s, r.r, r.p, hash(m.key, t.j) % 1000 AS noise,
+                       {verdict_measurement_sql(start_is_text=False)},
                        (m.probe_cc = 'IR' AND t.j = 0 AND m.measurement_start_time
                           BETWEEN TIMESTAMP '2026-02-02' AND TIMESTAMP '2026-02-09')
                        OR (m.probe_asn = 'AS1005' AND t.j = 1 AND m.measurement_start_time

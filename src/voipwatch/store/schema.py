@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
 #: Accepted spellings of OONI's ``measurement_start_time``. The spec says
 #: ``YYYY-MM-DD hh:mm:ss`` (UTC); the ISO forms appear in hand-made and API data.
@@ -30,6 +30,11 @@ def start_time_sql(column: str) -> str:
     """
     formats = ", ".join("'" + f.replace("'", "''") + "'" for f in START_TIME_FORMATS)
     return f"try_strptime({column}, [{formats}])"
+
+
+def asn_sql(column: str) -> str:
+    """SQL reading an ``AS1234`` text ``column`` as the number 1234, NULL otherwise."""
+    return f"TRY_CAST(substr({column}, 3) AS BIGINT)"
 
 
 MEASUREMENT_COLUMNS: Final = (
@@ -52,7 +57,8 @@ MEASUREMENT_COLUMNS: Final = (
     "raw_zstd",
 )
 
-VERDICT_COLUMNS: Final = (
+#: The columns of a role verdict that its judgement gives.
+JUDGED_VERDICT_COLUMNS: Final = (
     "key",
     "idx",
     "service",
@@ -64,6 +70,47 @@ VERDICT_COLUMNS: Final = (
     "evidence",
     "confirmed",
 )
+
+#: Columns copied onto each verdict row from its measurement when the row is written,
+#: as SQL over a measurement row ``m`` whose start time is text (a batch being
+#: written) or a TIMESTAMP (the stored table, when migrating). Counting verdicts per
+#: country, network and hour then reads the verdicts alone: joining ten million of
+#: them to their measurements cost five times the count itself.
+VERDICT_MEASUREMENT_COLUMNS: Final = (
+    ("probe_cc", "VARCHAR", "m.probe_cc"),
+    ("asn", "BIGINT", asn_sql("m.probe_asn")),
+    ("hour", "TIMESTAMP", "date_trunc('hour', {start})"),
+    ("test_name", "VARCHAR", "m.test_name"),
+)
+
+VERDICT_COLUMNS: Final = (
+    *JUDGED_VERDICT_COLUMNS,
+    *(name for name, _, _ in VERDICT_MEASUREMENT_COLUMNS),
+)
+
+
+def verdict_measurement_sql(*, start_is_text: bool) -> str:
+    """The select list of :data:`VERDICT_MEASUREMENT_COLUMNS` over a measurement ``m``."""
+    column = "m.measurement_start_time"
+    start = start_time_sql(column) if start_is_text else column
+    return ", ".join(
+        f"{sql.format(start=start)} AS {name}" for name, _, sql in VERDICT_MEASUREMENT_COLUMNS
+    )
+
+
+def insert_verdicts_sql(verdicts: str, measurements: str, *, where: str = "") -> str:
+    """SQL inserting the verdict rows of ``verdicts`` with their measurement's columns.
+
+    ``measurements`` holds the rows being written with them (start time as text), one
+    per key; both names and ``where`` (over ``v``) are our own SQL, never user input.
+    """
+    judged = ", ".join(f"v.{c}" for c in JUDGED_VERDICT_COLUMNS)
+    return (
+        f"INSERT INTO verdicts ({', '.join(VERDICT_COLUMNS)}) "
+        f"SELECT {judged}, {verdict_measurement_sql(start_is_text=True)} "
+        f"FROM {verdicts} AS v JOIN {measurements} AS m ON m.key = v.key {where}"
+    )
+
 
 #: The fields of :class:`~voipwatch.verdicts.types.Observation` as stored: name, SQL
 #: type, and the SQL default for fields the JSON encoding leaves out when they hold
@@ -144,7 +191,7 @@ DDL: Final = (
     """,
     # No index on key: an ART index per row costs more at ingest than the scans it
     # would save; rows are written and replaced per measurement, in one transaction.
-    """
+    f"""
     CREATE TABLE IF NOT EXISTS verdicts (
         key        VARCHAR NOT NULL,
         idx        INTEGER NOT NULL,
@@ -155,7 +202,8 @@ DDL: Final = (
         technique  VARCHAR,
         confidence DOUBLE NOT NULL,
         evidence   VARCHAR NOT NULL,
-        confirmed  BOOLEAN DEFAULT false
+        confirmed  BOOLEAN DEFAULT false,
+        {", ".join(f"{name} {sql_type}" for name, sql_type, _ in VERDICT_MEASUREMENT_COLUMNS)}
     )
     """,
     """
@@ -209,6 +257,19 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     # via_outcomes: new; stores of version 2 hold no --via measurement yet (it is
     # filled as they are ingested, or by ``voipwatch rejudge``).
     2: (_VIA_DDL,),
+    # Each verdict carries its measurement's country, network, hour and test, filled
+    # here for the rows already stored (one pass; ingest, rejudge and the observatory
+    # fill them as they write).
+    3: (
+        *(
+            f"ALTER TABLE verdicts ADD COLUMN {name} {sql_type}"
+            for name, sql_type, _ in VERDICT_MEASUREMENT_COLUMNS
+        ),
+        "UPDATE verdicts SET "
+        + ", ".join(f"{name} = c.{name}" for name, _, _ in VERDICT_MEASUREMENT_COLUMNS)
+        + f" FROM (SELECT m.key, {verdict_measurement_sql(start_is_text=False)}"
+        + " FROM measurements AS m) AS c WHERE verdicts.key = c.key",
+    ),
 }
 
 #: Exportable tiers and the order that makes their dumps deterministic.
