@@ -40,10 +40,10 @@ JUDGED: Final = ("ok", "blocked", "partial", "degraded")
 #: Statuses that count as blocking in the blocked share.
 BLOCKING: Final = ("blocked", "partial")
 
-#: DuckDB's memory while counting cells and detecting: the aggregate's hash tables
-#: hold one entry per cell, and under the store's default for writers (128 MB) a
-#: store of ten million verdicts spills them to disk. Peak memory stays bounded by
-#: this figure, whatever the store's size.
+#: DuckDB's memory while counting cells and detecting: the aggregate's hash table
+#: holds one entry per cell (1.6 million for the ten million verdicts of
+#: ``benchmarks/bench_events.py``), and what does not fit is spilled to disk, so
+#: peak memory stays bounded by this figure whatever the store's size.
 MEMORY_LIMIT: Final = "1GB"
 
 #: Techniques of a throttle: what a throughput series counts as affected.
