@@ -159,6 +159,25 @@ VIA_COLUMNS: Final = (
     "udp", "direct_status", "direct_technique", "via_status", "via_technique", "via_evidence",
 )  # fmt: skip
 
+
+def _verdicts_ddl(table: str) -> str:
+    return f"""
+    CREATE TABLE IF NOT EXISTS {table} (
+        key        VARCHAR NOT NULL,
+        idx        INTEGER NOT NULL,
+        service    VARCHAR NOT NULL,
+        role       VARCHAR NOT NULL,
+        plane      VARCHAR NOT NULL,
+        status     VARCHAR NOT NULL,
+        technique  VARCHAR,
+        confidence DOUBLE NOT NULL,
+        evidence   VARCHAR NOT NULL,
+        confirmed  BOOLEAN DEFAULT false,
+        {", ".join(f"{name} {sql_type}" for name, sql_type, _ in VERDICT_MEASUREMENT_COLUMNS)}
+    )
+    """
+
+
 DDL: Final = (
     """
     CREATE TABLE IF NOT EXISTS store_meta (
@@ -191,21 +210,7 @@ DDL: Final = (
     """,
     # No index on key: an ART index per row costs more at ingest than the scans it
     # would save; rows are written and replaced per measurement, in one transaction.
-    f"""
-    CREATE TABLE IF NOT EXISTS verdicts (
-        key        VARCHAR NOT NULL,
-        idx        INTEGER NOT NULL,
-        service    VARCHAR NOT NULL,
-        role       VARCHAR NOT NULL,
-        plane      VARCHAR NOT NULL,
-        status     VARCHAR NOT NULL,
-        technique  VARCHAR,
-        confidence DOUBLE NOT NULL,
-        evidence   VARCHAR NOT NULL,
-        confirmed  BOOLEAN DEFAULT false,
-        {", ".join(f"{name} {sql_type}" for name, sql_type, _ in VERDICT_MEASUREMENT_COLUMNS)}
-    )
-    """,
+    _verdicts_ddl("verdicts"),
     """
     CREATE TABLE IF NOT EXISTS observations (
         key       VARCHAR NOT NULL,
@@ -257,18 +262,17 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     # via_outcomes: new; stores of version 2 hold no --via measurement yet (it is
     # filled as they are ingested, or by ``voipwatch rejudge``).
     2: (_VIA_DDL,),
-    # Each verdict carries its measurement's country, network, hour and test, filled
-    # here for the rows already stored (one pass; ingest, rejudge and the observatory
-    # fill them as they write).
+    # Each verdict carries its measurement's country, network, hour and test. The
+    # table is written anew rather than updated in place: DuckDB keeps an UPDATE's
+    # old values in memory until it commits, and under the writers' 128 MB limit
+    # that fails on a store of ten million verdicts; an INSERT spills to disk.
     3: (
-        *(
-            f"ALTER TABLE verdicts ADD COLUMN {name} {sql_type}"
-            for name, sql_type, _ in VERDICT_MEASUREMENT_COLUMNS
-        ),
-        "UPDATE verdicts SET "
-        + ", ".join(f"{name} = c.{name}" for name, _, _ in VERDICT_MEASUREMENT_COLUMNS)
-        + f" FROM (SELECT m.key, {verdict_measurement_sql(start_is_text=False)}"
-        + " FROM measurements AS m) AS c WHERE verdicts.key = c.key",
+        _verdicts_ddl("_verdicts_v4"),
+        f"INSERT INTO _verdicts_v4 SELECT {', '.join(f'v.{c}' for c in JUDGED_VERDICT_COLUMNS)}, "
+        f"{verdict_measurement_sql(start_is_text=False)} "
+        "FROM verdicts AS v LEFT JOIN measurements AS m ON m.key = v.key",
+        "DROP TABLE verdicts",
+        "ALTER TABLE _verdicts_v4 RENAME TO verdicts",
     ),
 }
 
