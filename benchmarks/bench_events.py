@@ -50,7 +50,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_WORKDIR = REPO / "benchmarks" / "out"
 #: Bump when the generator changes, so cached stores are rebuilt.
-STORE_VERSION = 2
+STORE_VERSION = 3
 ROLES_PER_MEASUREMENT = 5
 #: The events phase against the bare cell aggregate, on N rows.
 GOAL_RATIO = 2.0
@@ -142,7 +142,7 @@ SCAN = """
 """
 GROUP = """
     SELECT count(*), sum(ok), sum(blocked) FROM (
-        SELECT probe_cc, asn, service, role, plane, hour,
+        SELECT measurement_cc, measurement_asn, service, role, plane, measurement_hour,
                count(*) FILTER (WHERE status = 'ok') AS ok,
                count(*) FILTER (WHERE status = 'blocked') AS blocked,
                count(*) FILTER (WHERE status = 'partial'),

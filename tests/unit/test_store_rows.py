@@ -145,7 +145,8 @@ def test_rows_round_trip(tmp_path: Path, all_new: bool) -> None:
         ]
         # Each verdict carries its measurement's country, network, hour and test.
         copied = con.execute(
-            "SELECT DISTINCT key, probe_cc, asn, CAST(hour AS VARCHAR), test_name "
+            "SELECT DISTINCT key, measurement_cc, measurement_asn, "
+            "CAST(measurement_hour AS VARCHAR), measurement_test "
             "FROM verdicts ORDER BY key"
         ).fetchall()
         assert copied == [

@@ -54,7 +54,7 @@ _AB_TEST: Final = "voipwatch_call"
 #: The plane a verdict is counted on: the A/B's verdicts, and every throttle wherever
 #: it was judged, go to the throughput series.
 _PLANE: Final = (
-    f"CASE WHEN (v.test_name = '{_AB_TEST}' AND v.plane = 'web') "
+    f"CASE WHEN (v.measurement_test = '{_AB_TEST}' AND v.plane = 'web') "
     f"OR starts_with(v.technique, '{THROTTLE_PREFIX}') THEN '{THROUGHPUT}' ELSE v.plane END"
 )
 
@@ -72,14 +72,22 @@ _CHANGED: Final = """
 """
 
 
-def _counted(only_changed: bool, alias: str = "") -> str:
+def _counted(only_changed: bool, hour: str, asn: str) -> str:
     """The rows a count reads: dated, on a known network, of the changed hours only
     when asked."""
-    a = f"{alias}." if alias else ""
-    where = f"{a}hour IS NOT NULL AND {a}asn IS NOT NULL"
+    where = f"{hour} IS NOT NULL AND {asn} IS NOT NULL"
     if only_changed:
-        where += f" AND {a}hour IN (SELECT hour FROM _ev_changed)"
+        where += f" AND {hour} IN (SELECT hour FROM _ev_changed)"
     return where
+
+
+#: The verdict's own copy of its measurement's network and hour.
+_V_COUNTED: Final = {"hour": "v.measurement_hour", "asn": "v.measurement_asn"}
+#: A cell's series and hour, from a verdict row.
+_V_CELL: Final = (
+    "v.measurement_cc AS probe_cc, v.measurement_asn AS asn, v.service, v.role, "
+    f"{_PLANE} AS plane, v.measurement_hour AS hour"
+)
 
 
 def _insert_cells(only_changed: bool) -> str:
@@ -96,10 +104,9 @@ def _insert_cells(only_changed: bool) -> str:
         SELECT *, CASE WHEN ({total(JUDGED)}) > 0
                        THEN ({total(BLOCKING)}) / ({total(JUDGED)}) END
         FROM (
-            SELECT v.probe_cc, v.asn, v.service, v.role, {_PLANE} AS plane, v.hour,
-                   {counts}, count(*) AS verdicts
+            SELECT {_V_CELL}, {counts}, count(*) AS verdicts
             FROM verdicts AS v
-            WHERE {_counted(only_changed, "v")}
+            WHERE {_counted(only_changed, **_V_COUNTED)}
             GROUP BY ALL
         ) AS c({", ".join(("probe_cc", "asn", "service", "role", "plane", "hour", *STATUSES))},
                verdicts)
@@ -112,9 +119,9 @@ def _insert_techniques(only_changed: bool) -> str:
     statuses = ", ".join(f"'{s}'" for s in BLOCKING)
     return f"""
         INSERT INTO event_cell_techniques
-        SELECT v.probe_cc, v.asn, v.service, v.role, {_PLANE}, v.hour, v.technique, count(*)
+        SELECT {_V_CELL}, v.technique, count(*)
         FROM verdicts AS v
-        WHERE {_counted(only_changed, "v")} AND v.technique IS NOT NULL
+        WHERE {_counted(only_changed, **_V_COUNTED)} AND v.technique IS NOT NULL
           AND (v.status IN ({statuses}) OR starts_with(v.technique, '{THROTTLE_PREFIX}'))
         GROUP BY ALL
     """
@@ -127,7 +134,7 @@ def _insert_volume(only_changed: bool) -> str:
             SELECT probe_cc, {asn_sql("probe_asn")} AS asn, {_HOUR} AS hour
             FROM measurements
         )
-        WHERE {_counted(only_changed)} GROUP BY ALL
+        WHERE {_counted(only_changed, "hour", "asn")} GROUP BY ALL
     """
 
 

@@ -75,12 +75,14 @@ JUDGED_VERDICT_COLUMNS: Final = (
 #: as SQL over a measurement row ``m`` whose start time is text (a batch being
 #: written) or a TIMESTAMP (the stored table, when migrating). Counting verdicts per
 #: country, network and hour then reads the verdicts alone: joining ten million of
-#: them to their measurements cost five times the count itself.
+#: them to their measurements cost five times the count itself. Their names are
+#: none of the measurement's own, so that a query joining the two tables reads
+#: ``probe_cc`` or ``test_name`` as it always did.
 VERDICT_MEASUREMENT_COLUMNS: Final = (
-    ("probe_cc", "VARCHAR", "m.probe_cc"),
-    ("asn", "BIGINT", asn_sql("m.probe_asn")),
-    ("hour", "TIMESTAMP", "date_trunc('hour', {start})"),
-    ("test_name", "VARCHAR", "m.test_name"),
+    ("measurement_cc", "VARCHAR", "m.probe_cc"),
+    ("measurement_asn", "BIGINT", asn_sql("m.probe_asn")),
+    ("measurement_hour", "TIMESTAMP", "date_trunc('hour', {start})"),
+    ("measurement_test", "VARCHAR", "m.test_name"),
 )
 
 VERDICT_COLUMNS: Final = (
