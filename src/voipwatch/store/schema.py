@@ -74,8 +74,9 @@ JUDGED_VERDICT_COLUMNS: Final = (
 #: Columns copied onto each verdict row from its measurement when the row is written,
 #: as SQL over a measurement row ``m`` whose start time is text (a batch being
 #: written) or a TIMESTAMP (the stored table, when migrating). Counting verdicts per
-#: country, network and hour then reads the verdicts alone: joining ten million of
-#: them to their measurements cost five times the count itself. Their names are
+#: country, network and hour then reads the verdicts alone: joining them to their
+#: measurements was a quarter of the events phase's CPU time on ten million verdicts
+#: (``benchmarks/README.md``, ``bench_events.py``). Their names are
 #: none of the measurement's own, so that a query joining the two tables reads
 #: ``probe_cc`` or ``test_name`` as it always did.
 VERDICT_MEASUREMENT_COLUMNS: Final = (
