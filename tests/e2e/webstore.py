@@ -14,6 +14,7 @@ from pathlib import Path
 
 from voipwatch.store import ingest, open_store
 from voipwatch.store.rows import compress
+from voipwatch.store.schema import verdict_measurement_sql
 from voipwatch.testing import COUNTRIES, END
 
 #: The project's committed measurements (real OONI ones, and some modified to show
@@ -93,11 +94,13 @@ def build_store(
                 params,
             )
             con.execute(
-                """
+                f"""
                 INSERT INTO verdicts
                 SELECT c.key, v.idx, v.service, v.role, v.plane, v.status, v.technique,
-                       v.confidence, v.evidence, v.confirmed
+                       v.confidence, v.evidence, v.confirmed,
+                       {verdict_measurement_sql(start_is_text=False)}
                 FROM copies c JOIN verdicts v ON v.key = c.old_key
+                JOIN measurements m ON m.key = c.key
                 """
             )
             if observations:

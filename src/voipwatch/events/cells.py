@@ -30,6 +30,7 @@ import duckdb
 from voipwatch.events.model import THROUGHPUT
 from voipwatch.events.store import DERIVED, ensure_schema
 from voipwatch.store.db import Store, store_errors
+from voipwatch.store.schema import asn_sql
 
 #: The role statuses counted per cell (the store's ``verdicts.status`` vocabulary).
 STATUSES: Final = ("ok", "blocked", "partial", "degraded", "down", "failure", "unknown")
@@ -39,11 +40,10 @@ JUDGED: Final = ("ok", "blocked", "partial", "degraded")
 #: Statuses that count as blocking in the blocked share.
 BLOCKING: Final = ("blocked", "partial")
 
-#: DuckDB's memory while counting cells and detecting. Joining every verdict to its
-#: measurement holds the measurements of the changed hours in a hash table; under the
-#: store's default for writers (128 MB) a store of ten million verdicts spills it to
-#: disk and counts eight times slower. Peak memory stays bounded by this figure,
-#: whatever the store's size.
+#: DuckDB's memory while counting cells and detecting: the aggregate's hash table
+#: holds one entry per cell (1.6 million for the ten million verdicts of
+#: ``benchmarks/bench_events.py``), and what does not fit is spilled to disk, so
+#: peak memory stays bounded by this figure whatever the store's size.
 MEMORY_LIMIT: Final = "1GB"
 
 #: Techniques of a throttle: what a throughput series counts as affected.
@@ -54,11 +54,10 @@ _AB_TEST: Final = "voipwatch_call"
 #: The plane a verdict is counted on: the A/B's verdicts, and every throttle wherever
 #: it was judged, go to the throughput series.
 _PLANE: Final = (
-    f"CASE WHEN (m.ab AND v.plane = 'web') OR starts_with(v.technique, '{THROTTLE_PREFIX}') "
-    f"THEN '{THROUGHPUT}' ELSE v.plane END"
+    f"CASE WHEN (v.measurement_test = '{_AB_TEST}' AND v.plane = 'web') "
+    f"OR starts_with(v.technique, '{THROTTLE_PREFIX}') THEN '{THROUGHPUT}' ELSE v.plane END"
 )
 
-_ASN: Final = "TRY_CAST(substr(probe_asn, 3) AS BIGINT)"
 _HOUR: Final = "date_trunc('hour', measurement_start_time)"
 
 _DIGESTS: Final = f"""
@@ -73,20 +72,28 @@ _CHANGED: Final = """
 """
 
 
-def _measurements(only_changed: bool) -> str:
-    where = "measurement_start_time IS NOT NULL"
+def _counted(only_changed: bool, hour: str, asn: str) -> str:
+    """The rows a count reads: dated, on a known network, of the changed hours only
+    when asked."""
+    where = f"{hour} IS NOT NULL AND {asn} IS NOT NULL"
     if only_changed:
-        where += f" AND {_HOUR} IN (SELECT hour FROM _ev_changed)"
-    return (
-        f"SELECT key, probe_cc, {_ASN} AS asn, {_HOUR} AS hour, test_name = '{_AB_TEST}' AS ab "
-        f"FROM measurements WHERE {where}"
-    )
+        where += f" AND {hour} IN (SELECT hour FROM _ev_changed)"
+    return where
+
+
+#: The verdict's own copy of its measurement's network and hour.
+_V_COUNTED: Final = {"hour": "v.measurement_hour", "asn": "v.measurement_asn"}
+#: A cell's series and hour, from a verdict row.
+_V_CELL: Final = (
+    "v.measurement_cc AS probe_cc, v.measurement_asn AS asn, v.service, v.role, "
+    f"{_PLANE} AS plane, v.measurement_hour AS hour"
+)
 
 
 def _insert_cells(only_changed: bool) -> str:
-    """One aggregate over the verdicts joined to their measurements, written straight
-    into the cells: no intermediate table of counts per status to write and group
-    again."""
+    """One aggregate over the verdicts, which carry their measurement's country,
+    network, hour and test, written straight into the cells: no join, and no
+    intermediate table of counts per status to write and group again."""
     counts = ", ".join(f"count(*) FILTER (WHERE v.status = '{s}')" for s in STATUSES)
 
     def total(statuses: tuple[str, ...]) -> str:
@@ -97,10 +104,9 @@ def _insert_cells(only_changed: bool) -> str:
         SELECT *, CASE WHEN ({total(JUDGED)}) > 0
                        THEN ({total(BLOCKING)}) / ({total(JUDGED)}) END
         FROM (
-            SELECT m.probe_cc, m.asn, v.service, v.role, {_PLANE} AS plane, m.hour,
-                   {counts}, count(*) AS verdicts
-            FROM verdicts AS v JOIN ({_measurements(only_changed)}) AS m ON v.key = m.key
-            WHERE m.asn IS NOT NULL
+            SELECT {_V_CELL}, {counts}, count(*) AS verdicts
+            FROM verdicts AS v
+            WHERE {_counted(only_changed, **_V_COUNTED)}
             GROUP BY ALL
         ) AS c({", ".join(("probe_cc", "asn", "service", "role", "plane", "hour", *STATUSES))},
                verdicts)
@@ -109,14 +115,13 @@ def _insert_cells(only_changed: bool) -> str:
 
 def _insert_techniques(only_changed: bool) -> str:
     """Techniques come only from blocking verdicts and throttles with one named (a few
-    in a hundred), so their own join, filtered before it, costs little beside the
-    cells'."""
+    in a hundred)."""
     statuses = ", ".join(f"'{s}'" for s in BLOCKING)
     return f"""
         INSERT INTO event_cell_techniques
-        SELECT m.probe_cc, m.asn, v.service, v.role, {_PLANE}, m.hour, v.technique, count(*)
-        FROM verdicts AS v JOIN ({_measurements(only_changed)}) AS m ON v.key = m.key
-        WHERE m.asn IS NOT NULL AND v.technique IS NOT NULL
+        SELECT {_V_CELL}, v.technique, count(*)
+        FROM verdicts AS v
+        WHERE {_counted(only_changed, **_V_COUNTED)} AND v.technique IS NOT NULL
           AND (v.status IN ({statuses}) OR starts_with(v.technique, '{THROTTLE_PREFIX}'))
         GROUP BY ALL
     """
@@ -125,8 +130,11 @@ def _insert_techniques(only_changed: bool) -> str:
 def _insert_volume(only_changed: bool) -> str:
     return f"""
         INSERT INTO event_volume
-        SELECT probe_cc, asn, hour, count(*) FROM ({_measurements(only_changed)})
-        WHERE asn IS NOT NULL GROUP BY ALL
+        SELECT probe_cc, asn, hour, count(*) FROM (
+            SELECT probe_cc, {asn_sql("probe_asn")} AS asn, {_HOUR} AS hour
+            FROM measurements
+        )
+        WHERE {_counted(only_changed, "hour", "asn")} GROUP BY ALL
     """
 
 

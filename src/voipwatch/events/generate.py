@@ -40,7 +40,16 @@ from voipwatch.events.generate_keys import (
     Fault,
     effective,
 )
-from voipwatch.events.world import CALL_SHARE, IM_TESTS, Injected, Network, Plan, plan_world
+from voipwatch.events.labels import world_labels, write_labels
+from voipwatch.events.world import (
+    CALL_SHARE,
+    IM_TESTS,
+    Injected,
+    Network,
+    Plan,
+    build_networks,
+    plan_world,
+)
 
 #: Defaults: the acceptance world of issue 5.
 WEEKS, COUNTRIES, NETWORKS, EVENTS = 8, 6, 20, 64
@@ -313,8 +322,6 @@ def plan_for(
     events: int = EVENTS,
     start: datetime = DEFAULT_START,
 ) -> Plan:
-    from voipwatch.events.world import build_networks
-
     rng = random.Random(seed)
     nets = build_networks(rng, countries, networks)
     return plan_world(rng, start=start, weeks=weeks, networks=nets, events=events)
@@ -344,8 +351,6 @@ def generate_world(
     something that is not a generated world. A world written again over an older one
     replaces it.
     """
-    from voipwatch.events.labels import world_labels, write_labels
-
     if start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
     plan = plan_for(

@@ -20,15 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
+from voipwatch.catalog import load
 from voipwatch.errors import InputError
+from voipwatch.events.generate_keys import effective
 from voipwatch.events.model import THROUGHPUT
-
-if TYPE_CHECKING:
-    from voipwatch.events.world import Plan
+from voipwatch.events.world import COUNTRIES, Plan
 
 #: OONI's test names → voipwatch's service ids.
 TEST_SERVICE = {
@@ -119,8 +119,6 @@ def label_service(label: Label) -> str | None:
     for t in label.test_names:
         if t in TEST_SERVICE:
             return TEST_SERVICE[t]
-    from voipwatch.catalog import load
-
     cat = load()
     for target in label.target_set:
         host = target.lower().split("/")[0]
@@ -183,10 +181,6 @@ def world_labels(plan: Plan, seed: int, hits: dict[str, int]) -> dict[str, Any]:
     a block that produced fewer than 3 is ``scoreable: no_coverage`` (no detector could
     see it), as OONI marks events its probes did not measure.
     """
-    from voipwatch.catalog import load
-    from voipwatch.events.generate_keys import effective
-    from voipwatch.events.world import COUNTRIES
-
     cat = load()
     by_cc: dict[str, list[int]] = {}
     for n in plan.networks:

@@ -20,7 +20,7 @@ from voipwatch.errors import StoreError
 from voipwatch.store.db import Store, registered
 from voipwatch.store.prepare import Part
 from voipwatch.store.rows import Rows, insert_observations_sql
-from voipwatch.store.schema import MEASUREMENT_COLUMNS, start_time_sql
+from voipwatch.store.schema import MEASUREMENT_COLUMNS, insert_verdicts_sql, start_time_sql
 
 _SELECT_MEASUREMENTS: Final = ", ".join(
     start_time_sql(c) if c == "measurement_start_time" else c for c in MEASUREMENT_COLUMNS
@@ -113,7 +113,10 @@ def insert_rows(con: duckdb.DuckDBPyConnection, rows: Rows, *, all_new: bool = F
             with registered(con, "_new", keys):
                 where = "WHERE key IN (SELECT key FROM _new)"
                 con.execute(insert_observations_sql("_batch_m", where=where))
-    _insert(con, "verdicts", fresh.verdicts())
+        verdicts = fresh.verdicts()
+        if verdicts.num_rows:
+            with registered(con, "_batch_rows", verdicts):
+                con.execute(insert_verdicts_sql("_batch_rows", "_batch_m"))
     _insert(con, "via_outcomes", fresh.via())
     return new
 
@@ -139,7 +142,11 @@ def insert_parts(
     if all_new:
         with registered(con, "_batch_m", _relation(con, [p.files["measurements"] for p in full])):
             con.execute(_INSERT_ALL)
-        for table in ("observations", "verdicts", "via_outcomes"):
+            with registered(
+                con, "_batch_rows", _relation(con, [p.files["verdicts"] for p in full])
+            ):
+                con.execute(insert_verdicts_sql("_batch_rows", "_batch_m"))
+        for table in ("observations", "via_outcomes"):
             with registered(con, "_batch_rows", _relation(con, [p.files[table] for p in full])):
                 con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch_rows")
         return [p.measurements for p in parts]
@@ -153,14 +160,19 @@ def insert_parts(
         counts.append(len(new))
         if not new:
             continue
-        where = ""
+        some = len(new) < p.measurements
+        where = "WHERE key IN (SELECT key FROM _new)" if some else ""
         keys = pa.table({"key": pa.array(new, type=pa.string())})
         with registered(con, "_new", keys):
-            if len(new) < p.measurements:
-                where = "WHERE key IN (SELECT key FROM _new)"
-            for table in ("observations", "verdicts", "via_outcomes"):
+            for table in ("observations", "via_outcomes"):
                 with registered(con, "_batch_rows", _relation(con, [p.files[table]])):
                     con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch_rows {where}")
+            with (
+                registered(con, "_batch_m", _relation(con, [p.files["measurements"]])),
+                registered(con, "_batch_rows", _relation(con, [p.files["verdicts"]])),
+            ):
+                only = "WHERE v.key IN (SELECT key FROM _new)" if some else ""
+                con.execute(insert_verdicts_sql("_batch_rows", "_batch_m", where=only))
     return counts
 
 

@@ -28,7 +28,7 @@ from voipwatch.store.rows import (
     insert_observations_sql,
     judgement_digest,
 )
-from voipwatch.store.schema import start_time_sql
+from voipwatch.store.schema import insert_verdicts_sql, start_time_sql
 from voipwatch.verdicts.types import RULES_VERSION
 from voipwatch.via import VIA_KEY
 
@@ -96,7 +96,7 @@ def _write(store: Store, rows: Rows, restamp: list[str], via: Rows) -> None:
                 con.execute("DELETE FROM verdicts WHERE key IN (SELECT key FROM _chg)")
                 con.execute("DELETE FROM observations WHERE key IN (SELECT key FROM _chg)")
                 con.execute(_UPDATE)
-                con.execute("INSERT INTO verdicts BY NAME SELECT * FROM _v")
+                con.execute(insert_verdicts_sql("_v", "_chg"))
                 con.execute(insert_observations_sql("_chg"))
         if restamp:
             keys = pa.table({"key": pa.array(restamp, type=pa.string())})

@@ -24,9 +24,9 @@ import pyarrow as pa
 import zstandard
 
 from voipwatch.store.schema import (
+    JUDGED_VERDICT_COLUMNS,
     MEASUREMENT_COLUMNS,
     OBSERVATION_FIELDS,
-    VERDICT_COLUMNS,
     VIA_COLUMNS,
 )
 from voipwatch.verdicts.types import Judgement
@@ -92,7 +92,7 @@ _VIA_TYPES: Final = {
     "via_evidence": pa.string(),
 }
 assert tuple(_MEASUREMENT_TYPES) == MEASUREMENT_COLUMNS
-assert tuple(_VERDICT_TYPES) == VERDICT_COLUMNS
+assert tuple(_VERDICT_TYPES) == JUDGED_VERDICT_COLUMNS
 assert tuple(_VIA_TYPES) == VIA_COLUMNS
 
 #: Extra column of the measurement batch: each measurement's observations as JSON.
@@ -257,7 +257,8 @@ class Rows:
         return pa.table({n: pa.array(cols[n], type=t) for n, t in _VIA_TYPES.items()})
 
     def verdicts(self) -> pa.Table:
-        """One row per measurement × service role."""
+        """One row per measurement × service role: the columns its judgement gives
+        (:func:`~voipwatch.store.schema.insert_verdicts_sql` adds its measurement's)."""
         rows = [
             (it.judgement.key, i, s)
             for it in self.items

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
 #: Accepted spellings of OONI's ``measurement_start_time``. The spec says
 #: ``YYYY-MM-DD hh:mm:ss`` (UTC); the ISO forms appear in hand-made and API data.
@@ -30,6 +30,11 @@ def start_time_sql(column: str) -> str:
     """
     formats = ", ".join("'" + f.replace("'", "''") + "'" for f in START_TIME_FORMATS)
     return f"try_strptime({column}, [{formats}])"
+
+
+def asn_sql(column: str) -> str:
+    """SQL reading an ``AS1234`` text ``column`` as the number 1234, NULL otherwise."""
+    return f"TRY_CAST(substr({column}, 3) AS BIGINT)"
 
 
 MEASUREMENT_COLUMNS: Final = (
@@ -52,7 +57,8 @@ MEASUREMENT_COLUMNS: Final = (
     "raw_zstd",
 )
 
-VERDICT_COLUMNS: Final = (
+#: The columns of a role verdict that its judgement gives.
+JUDGED_VERDICT_COLUMNS: Final = (
     "key",
     "idx",
     "service",
@@ -64,6 +70,50 @@ VERDICT_COLUMNS: Final = (
     "evidence",
     "confirmed",
 )
+
+#: Columns copied onto each verdict row from its measurement when the row is written,
+#: as SQL over a measurement row ``m`` whose start time is text (a batch being
+#: written) or a TIMESTAMP (the stored table, when migrating). Counting verdicts per
+#: country, network and hour then reads the verdicts alone: joining them to their
+#: measurements was a quarter of the events phase's CPU time on ten million verdicts
+#: (``benchmarks/README.md``, ``bench_events.py``). Their names are
+#: none of the measurement's own, so that a query joining the two tables reads
+#: ``probe_cc`` or ``test_name`` as it always did.
+VERDICT_MEASUREMENT_COLUMNS: Final = (
+    ("measurement_cc", "VARCHAR", "m.probe_cc"),
+    ("measurement_asn", "BIGINT", asn_sql("m.probe_asn")),
+    ("measurement_hour", "TIMESTAMP", "date_trunc('hour', {start})"),
+    ("measurement_test", "VARCHAR", "m.test_name"),
+)
+
+VERDICT_COLUMNS: Final = (
+    *JUDGED_VERDICT_COLUMNS,
+    *(name for name, _, _ in VERDICT_MEASUREMENT_COLUMNS),
+)
+
+
+def verdict_measurement_sql(*, start_is_text: bool) -> str:
+    """The select list of :data:`VERDICT_MEASUREMENT_COLUMNS` over a measurement ``m``."""
+    column = "m.measurement_start_time"
+    start = start_time_sql(column) if start_is_text else column
+    return ", ".join(
+        f"{sql.format(start=start)} AS {name}" for name, _, sql in VERDICT_MEASUREMENT_COLUMNS
+    )
+
+
+def insert_verdicts_sql(verdicts: str, measurements: str, *, where: str = "") -> str:
+    """SQL inserting the verdict rows of ``verdicts`` with their measurement's columns.
+
+    ``measurements`` holds the rows being written with them (start time as text), one
+    per key; both names and ``where`` (over ``v``) are our own SQL, never user input.
+    """
+    judged = ", ".join(f"v.{c}" for c in JUDGED_VERDICT_COLUMNS)
+    return (
+        f"INSERT INTO verdicts ({', '.join(VERDICT_COLUMNS)}) "
+        f"SELECT {judged}, {verdict_measurement_sql(start_is_text=True)} "
+        f"FROM {verdicts} AS v JOIN {measurements} AS m ON m.key = v.key {where}"
+    )
+
 
 #: The fields of :class:`~voipwatch.verdicts.types.Observation` as stored: name, SQL
 #: type, and the SQL default for fields the JSON encoding leaves out when they hold
@@ -112,6 +162,25 @@ VIA_COLUMNS: Final = (
     "udp", "direct_status", "direct_technique", "via_status", "via_technique", "via_evidence",
 )  # fmt: skip
 
+
+def _verdicts_ddl(table: str) -> str:
+    return f"""
+    CREATE TABLE IF NOT EXISTS {table} (
+        key        VARCHAR NOT NULL,
+        idx        INTEGER NOT NULL,
+        service    VARCHAR NOT NULL,
+        role       VARCHAR NOT NULL,
+        plane      VARCHAR NOT NULL,
+        status     VARCHAR NOT NULL,
+        technique  VARCHAR,
+        confidence DOUBLE NOT NULL,
+        evidence   VARCHAR NOT NULL,
+        confirmed  BOOLEAN DEFAULT false,
+        {", ".join(f"{name} {sql_type}" for name, sql_type, _ in VERDICT_MEASUREMENT_COLUMNS)}
+    )
+    """
+
+
 DDL: Final = (
     """
     CREATE TABLE IF NOT EXISTS store_meta (
@@ -144,20 +213,7 @@ DDL: Final = (
     """,
     # No index on key: an ART index per row costs more at ingest than the scans it
     # would save; rows are written and replaced per measurement, in one transaction.
-    """
-    CREATE TABLE IF NOT EXISTS verdicts (
-        key        VARCHAR NOT NULL,
-        idx        INTEGER NOT NULL,
-        service    VARCHAR NOT NULL,
-        role       VARCHAR NOT NULL,
-        plane      VARCHAR NOT NULL,
-        status     VARCHAR NOT NULL,
-        technique  VARCHAR,
-        confidence DOUBLE NOT NULL,
-        evidence   VARCHAR NOT NULL,
-        confirmed  BOOLEAN DEFAULT false
-    )
-    """,
+    _verdicts_ddl("verdicts"),
     """
     CREATE TABLE IF NOT EXISTS observations (
         key       VARCHAR NOT NULL,
@@ -209,6 +265,18 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     # via_outcomes: new; stores of version 2 hold no --via measurement yet (it is
     # filled as they are ingested, or by ``voipwatch rejudge``).
     2: (_VIA_DDL,),
+    # Each verdict carries its measurement's country, network, hour and test. The
+    # table is written anew rather than updated in place: DuckDB keeps an UPDATE's
+    # old values in memory until it commits, and under the writers' 128 MB limit
+    # that fails on a store of ten million verdicts; an INSERT spills to disk.
+    3: (
+        _verdicts_ddl("_verdicts_v4"),
+        f"INSERT INTO _verdicts_v4 SELECT {', '.join(f'v.{c}' for c in JUDGED_VERDICT_COLUMNS)}, "
+        f"{verdict_measurement_sql(start_is_text=False)} "
+        "FROM verdicts AS v LEFT JOIN measurements AS m ON m.key = v.key",
+        "DROP TABLE verdicts",
+        "ALTER TABLE _verdicts_v4 RENAME TO verdicts",
+    ),
 }
 
 #: Exportable tiers and the order that makes their dumps deterministic.

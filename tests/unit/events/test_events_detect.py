@@ -19,6 +19,7 @@ from voipwatch.events.detect import detect_events
 from voipwatch.events.model import Event
 from voipwatch.events.store import load_events, save_events
 from voipwatch.store import Store, open_store
+from voipwatch.store.schema import VERDICT_MEASUREMENT_COLUMNS
 from voipwatch.testing import Block, Network, Row, World, insert
 
 NETWORKS = [
@@ -202,6 +203,30 @@ def test_late_data_and_rejudged_verdicts_give_the_same_events(
         store.con.execute("UPDATE verdicts SET status = 'ok' WHERE key = ?", [key])
         store.con.execute("UPDATE measurements SET judgement_digest = 'back' WHERE key = ?", [key])
         insert(store, [r for r in rows if r[0] in late])
+        assert _dump(_detect(store)) == _dump(events)
+
+
+def test_a_store_of_schema_3_is_migrated_and_gives_the_same_events(
+    tmp_path: Path, rows: list[Row], events: list[Event]
+) -> None:
+    """Schema 3 verdicts carried neither their measurement's network nor its hour;
+    opening such a store for writing fills them in, and the cells are counted from
+    them alone."""
+    db = tmp_path / "v3.duckdb"
+    copied = [name for name, _, _ in VERDICT_MEASUREMENT_COLUMNS]
+    with open_store(db) as store:
+        insert(store, rows)
+        expected = store.con.execute(
+            f"SELECT key, idx, {', '.join(copied)} FROM verdicts ORDER BY key, idx"
+        ).fetchall()
+        for name in copied:
+            store.con.execute(f"ALTER TABLE verdicts DROP COLUMN {name}")
+        store.con.execute("UPDATE store_meta SET value = '3' WHERE name = 'schema_version'")
+    with open_store(db) as store:
+        migrated = store.con.execute(
+            f"SELECT key, idx, {', '.join(copied)} FROM verdicts ORDER BY key, idx"
+        ).fetchall()
+        assert migrated == expected
         assert _dump(_detect(store)) == _dump(events)
 
 

@@ -13,6 +13,7 @@ import pytest
 from voipwatch.errors import StoreError
 from voipwatch.store import SCHEMA_VERSION, default_db_path, open_store
 from voipwatch.store.rows import compress, decompress, judgement_digest
+from voipwatch.store.schema import VERDICT_COLUMNS
 from voipwatch.verdicts.types import Judgement, Verdict
 
 
@@ -47,8 +48,10 @@ def test_other_schema_version_is_refused(tmp_path: Path) -> None:
 def test_older_store_is_upgraded_by_writers_only(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     with open_store(db) as store:
-        # A version-1 store: before role verdicts said whether a control confirmed them.
-        store.con.execute("ALTER TABLE verdicts DROP COLUMN confirmed")
+        # A version-1 store: before role verdicts said whether a control confirmed them
+        # (and before they carried their measurement's network and hour).
+        for column in VERDICT_COLUMNS[VERDICT_COLUMNS.index("confirmed") :]:
+            store.con.execute(f"ALTER TABLE verdicts DROP COLUMN {column}")
         store.con.execute("UPDATE store_meta SET value = '1' WHERE name = 'schema_version'")
     with pytest.raises(StoreError, match="older than this voipwatch"):
         open_store(db, read_only=True)
@@ -58,7 +61,7 @@ def test_older_store_is_upgraded_by_writers_only(tmp_path: Path) -> None:
         ).fetchone()
         columns = [r[0] for r in store.con.execute("DESCRIBE verdicts").fetchall()]
     assert version == (str(SCHEMA_VERSION),)
-    assert columns[-1] == "confirmed"
+    assert tuple(columns) == VERDICT_COLUMNS
     open_store(db, read_only=True).close()
 
 

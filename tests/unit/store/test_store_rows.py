@@ -143,6 +143,17 @@ def test_rows_round_trip(tmp_path: Path, all_new: bool) -> None:
             ("k2", None, 8000, '["a note"]'),
             ("k3", "2024-03-01 00:00:00", 0, '["a note"]'),
         ]
+        # Each verdict carries its measurement's country, network, hour and test.
+        copied = con.execute(
+            "SELECT DISTINCT key, measurement_cc, measurement_asn, "
+            "CAST(measurement_hour AS VARCHAR), measurement_test "
+            "FROM verdicts ORDER BY key"
+        ).fetchall()
+        assert copied == [
+            ("k1", "IR", 44244, "2024-02-29 23:00:00", "signal"),
+            ("k2", "IR", 44244, None, "signal"),
+            ("k3", "IR", 44244, "2024-03-01 00:00:00", "signal"),
+        ]
 
 
 def test_second_insert_adds_only_new_keys(tmp_path: Path) -> None:
