@@ -91,17 +91,6 @@ def world_label(seed: int) -> str:
     )
 
 
-def _meta(store: Store, name: str) -> str | None:
-    row = store.con.execute("SELECT value FROM store_meta WHERE name = ?", [name]).fetchone()
-    return str(row[0]) if row else None
-
-
-def _set_meta(store: Store, name: str, value: str) -> None:
-    store.con.execute(
-        "INSERT OR REPLACE INTO store_meta (name, value) VALUES (?, ?)", [name, value]
-    )
-
-
 @contextmanager
 def _scratch(beside: Path) -> Iterator[Path]:
     """A directory next to the store for the generated files, removed afterwards."""
@@ -122,8 +111,7 @@ def foreign(store: Store, *, seed: int = SEED) -> bool:
     The demo never adds synthetic data to such a store: it would mix with real
     measurements, or with another world, under one synthetic label.
     """
-    row = store.con.execute("SELECT count(*) FROM measurements").fetchone()
-    return bool(row and row[0]) and _meta(store, WORLD_KEY) != world_key(seed)
+    return bool(store.measurement_count()) and store.meta(WORLD_KEY) != world_key(seed)
 
 
 #: The world's many small day files are ingested as this many larger ones: ingest pays
@@ -154,7 +142,7 @@ def build_world(
 ) -> None:
     """Generate the world and ingest it, unless the store already holds this world."""
     key = world_key(seed)
-    if _meta(store, WORLD_KEY) == key:
+    if store.meta(WORLD_KEY) == key:
         result.world = {"seed": seed, "reused": True}
         return
 
@@ -167,8 +155,8 @@ def build_world(
         # Only the measurements: labels.json beside them is the answer key, not data.
         files = sorted(p for p in out.rglob("*.jsonl.gz") if p.is_file())
         result.ingested = ingest(store, bundle(files, out / "bundles"), on_problem=on_problem)
-    _set_meta(store, SYNTHETIC_KEY, world_label(seed))
-    _set_meta(store, WORLD_KEY, key)
+    store.set_meta(SYNTHETIC_KEY, world_label(seed))
+    store.set_meta(WORLD_KEY, key)
 
 
 #: Where the documenting organisations' files are looked for when none are given: the
@@ -268,8 +256,5 @@ def build(
         "detecting events, matching cases, pricing",
         lambda: detect(store, result=result),
     )
-    rows = store.con.execute(
-        "SELECT DISTINCT probe_cc FROM measurements ORDER BY probe_cc"
-    ).fetchall()
-    result.countries = [str(r[0]) for r in rows]
+    result.countries = store.countries()
     return result

@@ -26,7 +26,6 @@ from voipwatch.cost import CostEstimate, evidence_end
 from voipwatch.cost.indicators import load_table
 from voipwatch.errors import InvalidValue, UsageError, VoipwatchError
 from voipwatch.events.corroborate import corroboration
-from voipwatch.events.current import current_blocks
 from voipwatch.events.model import ARTEFACTS, THROTTLED, Event, is_artefact
 from voipwatch.ooni.explorer import MEASUREMENT_URL
 from voipwatch.report import charts
@@ -43,6 +42,7 @@ from voipwatch.views.brief_rows import (
     network_names,
     role_timeline,
 )
+from voipwatch.views.measurements import current_blocks
 from voipwatch.views.store_info import synthetic_note
 
 #: How many apps get their own timeline chart (the most affected first): a brief is

@@ -92,6 +92,27 @@ class Store:
     ) -> None:
         self.close()
 
+    def meta(self, name: str) -> str | None:
+        """One of the store's own notes about itself (``store_meta``), if written."""
+        row = self.con.execute("SELECT value FROM store_meta WHERE name = ?", [name]).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, name: str, value: str) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO store_meta (name, value) VALUES (?, ?)", [name, value]
+        )
+
+    def countries(self) -> list[str]:
+        """The countries the stored measurements come from, in order."""
+        rows = self.con.execute(
+            "SELECT DISTINCT probe_cc FROM measurements ORDER BY probe_cc"
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def measurement_count(self) -> int:
+        row = self.con.execute("SELECT count(*) FROM measurements").fetchone()
+        return int(row[0]) if row else 0
+
     @contextmanager
     def transaction(self, con: duckdb.DuckDBPyConnection | None = None) -> Iterator[None]:
         """One atomic batch: everything inside commits together or not at all.
