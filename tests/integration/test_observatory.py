@@ -478,7 +478,12 @@ def test_batches_are_judged_on_a_dask_cluster_when_one_is_given(
     spool.root.mkdir()
     spool.prepare()
     with (
-        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster,
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        ) as cluster,
         open_store(tmp_path / "live.duckdb") as store,
     ):
         worker = Worker(

@@ -67,6 +67,11 @@ class DaskEngine(ClosesOnExit):
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
+                    # With no dashboard the scheduler still serves its health and
+                    # metrics routes, by default on port 8787 of every interface: a
+                    # second local cluster then warns, and the port is open beyond
+                    # this machine. A free loopback port keeps it local and apart.
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                     memory_limit=LOCAL_MEMORY_LIMIT,
                     silence_logs=logging.WARNING,
                 )
