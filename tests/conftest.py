@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,36 +50,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(f"session fixtures of {session[0]}"))
         elif any(d.scope in ("module", "class", "package") for d in defs):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else ""))
-
-
-#: Modules whose tests run a simulated world (``voipwatch simulate`` and its probe).
-_WORLD_MODULES = ("test_sim_", "test_scenarios", "test_faults_sim", "test_privacy_sim")
-
-
-@pytest.fixture(autouse=True)
-def _worlds_come_before_their_neighbours(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Run a simulated world's processes ahead of the other workers' tests.
-
-    A world's verdicts read timeouts: beside a CPU-bound test on another worker, a
-    starved probe counts answers that came late as lost, and on the lossy-path
-    scenario two such losses read as a blocked public STUN server. Its processes
-    inherit this worker's priority, raised for the test's length (root only, as the
-    simulator itself; alone, a run needs no help).
-    """
-    name = request.module.__name__.rpartition(".")[2] if request.module else ""
-    if (
-        os.geteuid() != 0
-        or not os.environ.get("PYTEST_XDIST_WORKER")
-        or not name.startswith(_WORLD_MODULES)
-    ):
-        yield
-        return
-    before = os.getpriority(os.PRIO_PROCESS, 0)
-    os.setpriority(os.PRIO_PROCESS, 0, -10)
-    try:
-        yield
-    finally:
-        os.setpriority(os.PRIO_PROCESS, 0, before)
 
 
 @pytest.fixture(scope="session")
