@@ -1,4 +1,5 @@
-"""The helper's UDP echo cannot be set bouncing: one echo per datagram (loopback only)."""
+"""The helper's UDP echo cannot be set bouncing: a datagram is echoed as often as a
+probe sends it, no more (loopback only)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ def _free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_two_helpers_exchange_a_spoofed_datagram_once() -> None:
+def test_two_helpers_exchange_a_spoofed_datagram_a_bounded_number_of_times() -> None:
     """A datagram "from" helper A's port sent to helper B (as a spoofer would): B echoes
-    it to A, A echoes it back once, and there it stops (it used to go ~1,600 rounds,
-    until the rate limiter's burst ran out)."""
+    it to A, A echoes it back, and after ``ECHO_TIMES`` rounds each it stops (it used to
+    go ~1,600 rounds, until the rate limiter's burst ran out)."""
 
     async def main() -> tuple[int, int, int]:
         a_port, b_port = _free_udp_port(), _free_udp_port()
@@ -36,11 +37,15 @@ def test_two_helpers_exchange_a_spoofed_datagram_once() -> None:
             b_t.close()
 
     size, a_echoed, b_echoed = asyncio.run(main())
-    assert b_echoed == size  # B answered the datagram once
-    assert a_echoed == size  # A answered B's echo once, then nothing more
+    assert b_echoed == echo.ECHO_TIMES * size
+    assert a_echoed == echo.ECHO_TIMES * size  # then nothing more
 
 
-def test_a_probe_is_answered_once_per_socket_and_again_from_a_new_one() -> None:
+def test_every_retransmission_is_answered_and_no_more() -> None:
+    """A probe's exchange sends the same bytes up to ``ECHO_TIMES`` times from one
+    socket: each is answered (on a lossy path the echo before may be what was lost);
+    one more is not; a new socket is answered again."""
+
     async def main() -> list[int]:
         port = _free_udp_port()
         (t, _svc), *_ = await echo.start_udp("127.0.0.1", [port])
@@ -53,7 +58,7 @@ def test_a_probe_is_answered_once_per_socket_and_again_from_a_new_one() -> None:
                     s.setblocking(False)
                     loop = asyncio.get_running_loop()
                     answers = 0
-                    for _ in range(3):  # a retransmission of the same bytes
+                    for _ in range(echo.ECHO_TIMES + 1):  # retransmissions, then one more
                         await loop.sock_sendto(s, data, ("127.0.0.1", port))
                         try:
                             async with asyncio.timeout(0.3):
@@ -67,15 +72,17 @@ def test_a_probe_is_answered_once_per_socket_and_again_from_a_new_one() -> None:
             t.close()
         return got
 
-    assert asyncio.run(main()) == [1, 1]
+    assert asyncio.run(main()) == [echo.ECHO_TIMES, echo.ECHO_TIMES]
 
 
 def test_echoed_memory_is_bounded_and_forgets() -> None:
-    seen = echo.Echoed()
-    assert seen.first_time("192.0.2.1", 5000, b"x", 0.0)
-    assert not seen.first_time("192.0.2.1", 5000, b"x", 1.0)
-    assert seen.first_time("192.0.2.1", 5001, b"x", 1.0)  # another socket
-    assert seen.first_time("192.0.2.1", 5000, b"x", 1.0 + echo.IDLE + 0.1)
+    seen = echo.Echoed(times=2)
+    assert seen.may_echo("192.0.2.1", 5000, b"x", 0.0)
+    assert seen.may_echo("192.0.2.1", 5000, b"x", 1.0)
+    assert not seen.may_echo("192.0.2.1", 5000, b"x", 2.0)
+    assert seen.may_echo("192.0.2.1", 5001, b"x", 2.0)  # another socket
+    # Forgotten IDLE seconds after the first echo, however often it was refused since.
+    assert seen.may_echo("192.0.2.1", 5000, b"x", echo.IDLE + 0.1)
     for i in range(echo.MAX_SOURCES + 10):
-        seen.first_time("192.0.2.1", 5000, i.to_bytes(4, "big"), 100.0)
+        seen.may_echo("192.0.2.1", 5000, i.to_bytes(4, "big"), 100.0)
     assert len(seen) <= echo.MAX_SOURCES + 1

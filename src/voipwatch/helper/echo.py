@@ -32,10 +32,16 @@ from typing import cast
 
 from voipwatch.helper import sip, stun_answers
 from voipwatch.probe import sip as sip_wire
+from voipwatch.probe.udp import RETRIES
 
 #: Seconds after its last packet that a source's bucket is forgotten.
 IDLE = 10.0
 MAX_SOURCES = 65536
+#: How often the same datagram from the same socket is echoed: once per transmission
+#: of a probe's exchange (its first and its retransmissions). A retransmission is
+#: answered, since on a lossy path the echo before it may be the packet lost; two
+#: helpers set bouncing by one spoofed datagram stop after this many rounds each.
+ECHO_TIMES = RETRIES + 1
 
 
 @dataclass(frozen=True)
@@ -73,24 +79,29 @@ class Buckets:
 
 
 class Echoed:
-    """The datagrams echoed in the last ``IDLE`` seconds, by source and digest
-    (bounded memory: the oldest are forgotten first)."""
+    """How often each datagram was echoed in the last ``IDLE`` seconds, by source and
+    digest (bounded memory: the oldest are forgotten first)."""
 
-    def __init__(self) -> None:
-        self._seen: OrderedDict[tuple[str, int, bytes], float] = OrderedDict()
+    def __init__(self, times: int = ECHO_TIMES) -> None:
+        self.times = times
+        self._seen: OrderedDict[tuple[str, int, bytes], tuple[int, float]] = OrderedDict()
 
-    def first_time(self, ip: str, port: int, data: bytes, now: float) -> bool:
-        """Whether ``data`` from ``ip:port`` was not echoed recently (and remember it)."""
+    def may_echo(self, ip: str, port: int, data: bytes, now: float) -> bool:
+        """Whether ``data`` from ``ip:port`` was echoed fewer than ``times`` times
+        recently (and count this echo)."""
         while self._seen:
-            k, seen = next(iter(self._seen.items()))
+            k, (_, seen) = next(iter(self._seen.items()))
             if now - seen > IDLE or len(self._seen) > MAX_SOURCES:
                 del self._seen[k]
             else:
                 break
         key = (ip, port, hashlib.blake2b(data, digest_size=16).digest())
-        if key in self._seen:
+        count, first = self._seen.get(key, (0, now))
+        if count >= self.times:
             return False
-        self._seen[key] = now
+        # Forgotten ``IDLE`` seconds after the first echo, not the last: a loop that
+        # is refused keeps nothing alive.
+        self._seen[key] = (count + 1, first)
         return True
 
     def __len__(self) -> int:
@@ -131,8 +142,8 @@ class UDPService(asyncio.DatagramProtocol):
         reply = reply_to(data, ip, port)
         if reply is None or len(reply) > len(data) or self.transport is None:
             return  # never amplify
-        if reply == data and not self.echoed.first_time(ip, port, data, time.monotonic()):
-            return  # echoed once already: a second time would be a loop
+        if reply == data and not self.echoed.may_echo(ip, port, data, time.monotonic()):
+            return  # echoed as often as a probe sends it: more would be a loop
         self.bytes_out += len(reply)
         self.transport.sendto(reply, addr)
 
