@@ -26,8 +26,10 @@ changes one variable (voip_probing notes §2.7):
   STUN and UDP failures of every role, which the trigger's lasting block explains.
 
 A lossy path is not a censor: a UDP exchange that met silence was made twice, and
-once the measurement shows loss, a technique stands only on two lost exchanges that
-agree; the rest is ``degraded.loss``, never a block.
+once the measurement shows loss, a technique stands only on two lost exchanges or
+more that agree, and only when the path's own loss (measured on the exchanges that
+were answered) would lose all their datagrams less than once in a thousand; the rest
+is ``degraded.loss``, never a block.
 
 Pure: a decoded measurement in, role verdicts out.
 """
@@ -60,6 +62,9 @@ THROTTLE_RATIO = 0.25
 THROTTLE_CEILING = 20_000.0
 #: Loss on both media streams above this is the path's, not a censor's choice.
 LOSSY = 0.05
+#: On a lossy path, a finding stands when chance (the path's loss, every datagram of
+#: its lost exchanges lost) would explain it less often than this.
+CHANCE = 0.001
 #: When a role's findings name several techniques as often, the verdict names the
 #: first of this order: the narrowest cause first (one address, then one port, then
 #: one protocol, then all of UDP), since the broader ones are what a narrower block
@@ -81,7 +86,7 @@ TIE_ORDER: tuple[str, ...] = (
 class _Unit:
     """One exchange and its retries: it worked if any attempt did."""
 
-    __slots__ = ("closed", "failures", "first", "ok", "retried")
+    __slots__ = ("closed", "failures", "first", "lost", "ok", "retried", "sent", "silent")
 
     def __init__(self, first: Exchange) -> None:
         self.first = first
@@ -92,14 +97,27 @@ class _Unit:
         #: nothing listens on the port there, whatever the path does.
         self.closed = False
         self.failures: list[str] = []
+        #: Datagrams sent (first transmissions and retransmissions), and how many of
+        #: them went unanswered: the path's loss, where the exchange was answered.
+        self.sent = 0
+        self.lost = 0
+        #: Datagrams of the exchanges that met nothing but silence.
+        self.silent = 0
 
     def add(self, e: Exchange) -> None:
+        tries = (e.attempt or 0) + 1
+        self.sent += tries
         if e.success:
             self.ok = True
-            self.retried = self.retried or (e.attempt or 0) > 0
+            self.retried = self.retried or tries > 1
+            self.lost += tries - 1
         else:
-            self.failures.append(normalise(failure_str(e.failure) or "generic_timeout_error"))
+            failure = normalise(failure_str(e.failure) or "generic_timeout_error")
+            self.failures.append(failure)
             self.closed = self.closed or getattr(e, "rejected_by", None) == "target"
+            if failure == "generic_timeout_error":
+                self.lost += tries
+                self.silent += tries
 
     @property
     def failure(self) -> str:
@@ -127,13 +145,24 @@ def _lossy(units: list[_Unit]) -> bool:
     return any((u.retried or u.flaky) and u.first.transport == "udp" for u in units)
 
 
+def _path_loss(units: list[_Unit]) -> float:
+    """The share of datagrams the path lost, counted on the UDP exchanges that were
+    answered (an exchange never answered may be a censor's, so it is not counted)."""
+    answered = [u for u in units if u.ok and u.first.transport == "udp"]
+    sent = sum(u.sent for u in answered)
+    return sum(u.lost for u in answered) / sent if sent else 0.0
+
+
 def _ip(u: _Unit) -> str:
     return (u.first.address or "").rpartition(":")[0]
 
 
-def _corroborated(tech: str, u: _Unit, units: list[_Unit], everything: list[_Unit]) -> bool:
+def _corroborated(
+    tech: str, u: _Unit, units: list[_Unit], everything: list[_Unit], loss: float
+) -> bool:
     """Whether a finding rests on two lost exchanges or more (the same one made twice
-    counts twice), none of their kind working.
+    counts twice), none of their kind working, and the path's ``loss`` would lose all
+    their datagrams less often than ``CHANCE`` (a refusal is never the path's loss).
 
     TCP and TLS retransmit by themselves: their failures are never the path's loss.
     """
@@ -154,7 +183,12 @@ def _corroborated(tech: str, u: _Unit, units: list[_Unit], everything: list[_Uni
         kind = [x for x in units if x.first.target == e.target and _ip(x) == _ip(u)]
     else:
         kind = [x for x in units if (x.first.target, x.first.payload) == (e.target, e.payload)]
-    return sum(len(x.failures) for x in kind if not x.ok) >= 2 and not any(x.ok for x in kind)
+    if any(x.ok for x in kind) or sum(len(x.failures) for x in kind) < 2:
+        return False
+    lost = [x for x in kind if not x.ok]
+    if any(f != "generic_timeout_error" for x in lost for f in x.failures):
+        return True
+    return bool(loss ** sum(x.silent for x in lost) < CHANCE)
 
 
 def _pick(
@@ -439,13 +473,14 @@ def _explained_by_residual(findings: list[Finding], residual: ResidualFinding) -
 
 def _set_aside_lost(j: _Judging) -> list[Finding]:
     """On a path that loses packets, one exchange lost three times is chance: a finding
-    stands only on two lost exchanges or more that agree. Keeps those in
-    ``j.findings``; returns the others."""
+    stands only on two lost exchanges or more that agree, and that the path's loss
+    would seldom explain. Keeps those in ``j.findings``; returns the others."""
     kept: list[Finding] = []
     lost: list[Finding] = []
+    loss = _path_loss(j.everything)
     for f in j.findings:
         at = j.origin.get(id(f[1]))
-        ok = at is None or _corroborated(f[0], at, j.units, j.everything)
+        ok = at is None or _corroborated(f[0], at, j.units, j.everything, loss)
         (kept if ok else lost).append(f)
     j.findings = kept
     return lost

@@ -1,5 +1,6 @@
 """A lossy call path is degraded, never blocked: a finding needs two lost exchanges that
-agree (pure verdict rules on hand-made exchanges)."""
+agree, which the path's own loss would seldom explain (pure verdict rules on hand-made
+exchanges)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,8 @@ def test_a_relay_lost_once_among_answered_ones_is_not_blocked() -> None:
     ex = [
         _ex(3478, "stun_binding", True, attempt=1),
         _ex(3478, "random", True, "same_port_other_payload", attempt=1),
+        # Answered the first time: the path loses 2 datagrams of 12.
+        *(_ex(p, "random", True, "random_port") for p in range(40000, 40008)),
         _ex(3478, "stun_binding", False, target="app"),
     ]
     v = judge_exchanges(ROLE, ex, ex)
@@ -79,3 +82,46 @@ def test_a_lone_retransmission_is_not_loss() -> None:
     assert judge_exchanges(ROLE, ex, ex).status == "ok"
     two = [_ex(3478, "stun_binding", True, attempt=1), _ex(3479, "stun_binding", True, attempt=1)]
     assert judge_exchanges(ROLE, two, two).status == "degraded"
+
+
+def _path(lost_per_ten: int) -> list[Exchange]:
+    """Answered exchanges on a path that loses ``lost_per_ten`` datagrams in ten (one
+    retransmission each), beside the controls of the DTLS checks."""
+    lossy = [_ex(40000 + i, "random", True, "random_port", attempt=1) for i in range(lost_per_ten)]
+    clean = [_ex(41000 + i, "random", True, "random_port") for i in range(10 - 2 * lost_per_ten)]
+    return [
+        *lossy,
+        *clean,
+        _ex(3478, "stun_binding", True),
+        _ex(3478, "random", True, "same_port_other_payload"),
+        _ex(42424, "stun_binding", True, "random_port"),
+    ]
+
+
+def test_two_lost_dtls_hellos_on_a_very_lossy_path_are_chance() -> None:
+    """5 datagrams of 13 lost: two exchanges lost three times each happen by chance
+    once in 310 (loss, not DTLS filtering); a third makes it once in 5,500."""
+    dtls = [_ex(3478, "dtls_client_hello", False) for _ in range(3)]
+    ex = [*_path(5), *dtls[:2]]
+    v = judge_exchanges(ROLE, ex, ex)
+    assert (v.status, v.technique) == ("degraded", "degraded.loss")
+    ex = [*_path(5), *dtls]
+    v = judge_exchanges(ROLE, ex, ex)
+    assert (v.status, v.technique) == ("partial", "dtls.dpi")
+
+
+def test_two_lost_dtls_hellos_on_a_slightly_lossy_path_are_filtering() -> None:
+    """1 datagram of 13 lost: two exchanges lost three times each, once in 2 million."""
+    ex = [*_path(1), *(_ex(3478, "dtls_client_hello", False) for _ in range(2))]
+    v = judge_exchanges(ROLE, ex, ex)
+    assert (v.status, v.technique, v.confirmed) == ("partial", "dtls.dpi", True)
+
+
+def test_a_refusal_is_never_the_paths_loss() -> None:
+    refused = exchange(
+        "whatsapp/relay", "helper", 3478, "dtls_client_hello", False, ip="192.0.2.90",
+        failure="connection_refused",
+    )  # fmt: skip
+    ex = [*_path(5), refused, refused]
+    v = judge_exchanges(ROLE, ex, ex)
+    assert v.technique == "dtls.dpi"
