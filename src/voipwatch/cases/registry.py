@@ -21,8 +21,7 @@ from voipwatch.cases.merge import merge
 from voipwatch.cases.model import STATUSES, Annotation, Case, SourceRecord
 from voipwatch.cases.names import app_for, country_code
 from voipwatch.errors import InputError, InvalidValue, UsageError
-from voipwatch.events.model import Event
-from voipwatch.events.store import load_events
+from voipwatch.events import Event, load_events
 from voipwatch.store import cases as case_tables
 from voipwatch.store.cases import CaseRow, MatchRow, SourceRow
 from voipwatch.store.db import Store, store_errors, table_names

@@ -138,6 +138,7 @@ def evaluate(
     throttling events) as blocks. Labels without coverage or not
     scoreable are excluded and counted, not scored as misses.
     """
+    from voipwatch.catalog import load as load_catalog
     from voipwatch.errors import InputError
     from voipwatch.events.evaluate import score
     from voipwatch.events.labels import load_labels
@@ -173,6 +174,7 @@ def evaluate(
     report = score(
         label_set.labels,
         events,
+        catalog=load_catalog(),
         networks=networks,
         data_start=first.replace(tzinfo=UTC) if first is not None else None,
         data_end=last.replace(tzinfo=UTC) if last is not None else None,

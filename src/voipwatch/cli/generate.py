@@ -42,6 +42,7 @@ def generate(
     """
     from datetime import UTC, datetime
 
+    from voipwatch.catalog import load as load_catalog
     from voipwatch.events.generate import DEFAULT_START, generate_world
 
     first = DEFAULT_START
@@ -58,6 +59,7 @@ def generate(
         summary = generate_world(
             seed,
             out_dir,
+            catalog=load_catalog(),
             weeks=weeks,
             countries=countries,
             networks=networks,
