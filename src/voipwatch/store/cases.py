@@ -298,24 +298,18 @@ def case_bodies(
 ) -> list[tuple[str, str]]:
     """(case_id, body) of the cases matching every filter given, by onset then country;
     ``since`` keeps cases not over by then (an open case never is)."""
-    where: list[str] = []
-    args: list[object] = []
-    if country:
-        where.append("country = ?")
-        args.append(country)
-    if kind:
-        where.append("kind = ?")
-        args.append(kind)
-    if since:
-        where.append("coalesce(\"end\", DATE '9999-12-31') >= ?")
-        args.append(since)
-    if until:
-        where.append("start <= ?")
-        args.append(until)
+    conditions = (
+        ("country = ?", country),
+        ("kind = ?", kind),
+        ("coalesce(\"end\", DATE '9999-12-31') >= ?", since),
+        ("start <= ?", until),
+    )
+    given = [(cond, value) for cond, value in conditions if value]
     sql = "SELECT case_id, body FROM cases"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    if given:
+        sql += " WHERE " + " AND ".join(cond for cond, _ in given)
     sql += " ORDER BY start, country, case_id"
+    args = [value for _, value in given]
     return [(str(cid), str(body)) for cid, body in store.con.execute(sql, args).fetchall()]
 
 
