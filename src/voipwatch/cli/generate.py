@@ -43,7 +43,7 @@ def generate(
     from datetime import UTC, datetime
 
     from voipwatch.catalog import load as load_catalog
-    from voipwatch.events.generate import DEFAULT_START, generate_world
+    from voipwatch.events import DEFAULT_START, generate_world
 
     first = DEFAULT_START
     if start is not None:

@@ -16,6 +16,7 @@ from voipwatch.events.detect import detect_events
 from voipwatch.events.evaluate import score
 from voipwatch.events.generate import DEFAULT_START, generate_world
 from voipwatch.events.known import KnownChange
+from voipwatch.events.known import load as load_known_changes
 from voipwatch.events.labels import Label, iso, load_labels
 from voipwatch.events.model import ARTEFACTS, THROTTLED, Event, is_artefact
 from voipwatch.events.store import load_events, quarantine_usage, save_events, save_usage
@@ -39,6 +40,7 @@ __all__ = [
     "iso",
     "latest_time",
     "load_events",
+    "load_known_changes",
     "load_labels",
     "quarantine_usage",
     "read_usage_csv",
