@@ -33,8 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 GENERATE = """
 import sys
 from pathlib import Path
+from voipwatch.catalog import load
 from voipwatch.events.generate import generate_world
-s = generate_world(int(sys.argv[1]), Path(sys.argv[2]), weeks=int(sys.argv[3]))
+s = generate_world(int(sys.argv[1]), Path(sys.argv[2]), catalog=load(), weeks=int(sys.argv[3]))
 print(s.measurements)
 """
 FLOOR = """

@@ -29,13 +29,10 @@ import platformdirs
 
 from voipwatch.cases.registry import import_cases as import_file
 from voipwatch.cases.registry import match_events
+from voipwatch.catalog import Catalog
 from voipwatch.cost import cost_for_event
 from voipwatch.errors import InputError, UsageError
-from voipwatch.events.cells import build_cells
-from voipwatch.events.detect import detect_events
-from voipwatch.events.generate import generate_world
-from voipwatch.events.model import is_artefact
-from voipwatch.events.store import save_events
+from voipwatch.events import build_cells, detect_events, generate_world, is_artefact, save_events
 from voipwatch.store import IngestStats, Store, ingest
 from voipwatch.views.store_info import SYNTHETIC_KEY
 
@@ -138,7 +135,12 @@ def bundle(files: list[Path], folder: Path, parts: int = BUNDLES) -> list[Path]:
 
 
 def build_world(
-    store: Store, *, seed: int, on_problem: Callable[[str], None], result: DemoResult
+    store: Store,
+    *,
+    seed: int,
+    catalog: Catalog,
+    on_problem: Callable[[str], None],
+    result: DemoResult,
 ) -> None:
     """Generate the world and ingest it, unless the store already holds this world."""
     key = world_key(seed)
@@ -148,7 +150,13 @@ def build_world(
 
     with _scratch(store.path) as out:
         summary = generate_world(
-            seed, out, weeks=WEEKS, countries=COUNTRIES, networks=NETWORKS, events=EVENTS
+            seed,
+            out,
+            catalog=catalog,
+            weeks=WEEKS,
+            countries=COUNTRIES,
+            networks=NETWORKS,
+            events=EVENTS,
         )
         result.world = {"seed": seed, "reused": False, **summary.to_dict()}
         result.world.pop("out", None)
@@ -217,6 +225,7 @@ def detect(store: Store, *, result: DemoResult) -> None:
 def build(
     store: Store,
     *,
+    catalog: Catalog,
     seed: int = SEED,
     cases: list[Path] | None = None,
     on_step: Callable[[str], None] = lambda _: None,
@@ -244,7 +253,9 @@ def build(
     timed(
         "world",
         "generating and judging the synthetic world",
-        lambda: build_world(store, seed=seed, on_problem=on_problem, result=result),
+        lambda: build_world(
+            store, seed=seed, catalog=catalog, on_problem=on_problem, result=result
+        ),
     )
     timed(
         "cases",

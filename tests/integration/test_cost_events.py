@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from voipwatch.catalog import load
 from voipwatch.cost import cost_for_event
 from voipwatch.errors import UsageError
 from voipwatch.events.cells import build_cells
@@ -20,7 +21,14 @@ from voipwatch.store import ingest, open_store
 def test_every_detected_event_has_a_cost_range(tmp_path: Path) -> None:
     world = tmp_path / "world"
     generate_world(
-        5, world, weeks=3, countries=2, networks=4, events=4, start=datetime(2025, 3, 3, tzinfo=UTC)
+        5,
+        world,
+        catalog=load(),
+        weeks=3,
+        countries=2,
+        networks=4,
+        events=4,
+        start=datetime(2025, 3, 3, tzinfo=UTC),
     )
     with open_store(tmp_path / "w.duckdb") as store:
         ingest(store, [world / "raw"], workers=1)

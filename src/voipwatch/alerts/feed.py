@@ -16,7 +16,7 @@ from typing import Final
 
 from feedgen.feed import FeedGenerator
 
-from voipwatch.events.model import Event
+from voipwatch.events import Event
 
 #: Event kinds announced: what was blocked or throttled, not what the app or the
 #: network did by itself.

@@ -29,7 +29,7 @@ import msgspec
 
 from voipwatch.alerts.feed import ALERT_KINDS
 from voipwatch.errors import UsageError
-from voipwatch.events.model import Event
+from voipwatch.events import Event
 
 __all__ = [
     "SIGNATURE_HEADER",

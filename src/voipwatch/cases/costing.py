@@ -20,7 +20,7 @@ from voipwatch.cases.model import Case
 from voipwatch.cost import cost_for_event, estimate
 from voipwatch.cost.formula import union
 from voipwatch.errors import VoipwatchError
-from voipwatch.events.model import Event
+from voipwatch.events import Event
 
 #: A figure's keys combined over the apps of a case.
 SUMMED = ("low", "central", "high")

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from voipwatch.cases.model import Case
-from voipwatch.events.model import Event
+from voipwatch.events import Event
 from voipwatch.untrusted import csv_cell
 
 CASE_COLUMNS = (

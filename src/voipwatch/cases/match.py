@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import msgspec
 
 from voipwatch.cases.model import Case
-from voipwatch.events.model import Event
+from voipwatch.events import Event
 
 SLACK = timedelta(days=1)
 

@@ -61,6 +61,7 @@ def demo(
     import time
 
     from voipwatch import demo as demo_mod
+    from voipwatch.catalog import load as load_catalog
     from voipwatch.cli.options import encoder, store_failures
     from voipwatch.console import err, problem, write_line
     from voipwatch.store import open_store
@@ -78,6 +79,7 @@ def demo(
     with store_failures("demo"), open_store(path) as store:
         result = demo_mod.build(
             store,
+            catalog=load_catalog(),
             cases=cases,
             on_step=lambda what: err.print(f"demo: {what} …", markup=False),
             on_problem=problem,

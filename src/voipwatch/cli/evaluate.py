@@ -12,7 +12,7 @@ from voipwatch.cli.options import DbOpt, JsonOpt, encoder, store_failures
 from voipwatch.console import out, problem, write_line
 
 if TYPE_CHECKING:
-    from voipwatch.events.model import Event
+    from voipwatch.events import Event
     from voipwatch.store import Store
 
 
@@ -42,11 +42,10 @@ def _coverage(store: Store) -> tuple[dict[str, list[int]], datetime | None, date
 def _events(store: Store, stored: bool) -> list[Event]:
     """Detect afresh (cells, then change points), or read what ``voipwatch events`` stored."""
     if stored:
-        from voipwatch.events.store import load_events
+        from voipwatch.events import load_events
 
         return load_events(store)
-    from voipwatch.events.cells import build_cells
-    from voipwatch.events.detect import detect_events
+    from voipwatch.events import build_cells, detect_events
 
     build_cells(store)
     return detect_events(store)
@@ -138,9 +137,9 @@ def evaluate(
     throttling events) as blocks. Labels without coverage or not
     scoreable are excluded and counted, not scored as misses.
     """
+    from voipwatch.catalog import load as load_catalog
     from voipwatch.errors import InputError
-    from voipwatch.events.evaluate import score
-    from voipwatch.events.labels import load_labels
+    from voipwatch.events import load_labels, score
     from voipwatch.store import open_store
 
     try:
@@ -173,6 +172,7 @@ def evaluate(
     report = score(
         label_set.labels,
         events,
+        catalog=load_catalog(),
         networks=networks,
         data_start=first.replace(tzinfo=UTC) if first is not None else None,
         data_end=last.replace(tzinfo=UTC) if last is not None else None,

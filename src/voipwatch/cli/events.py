@@ -12,8 +12,7 @@ from voipwatch.cli.options import DbOpt, JsonOpt, encoder, store_failures
 from voipwatch.console import PROBLEMS_PER_FILE, Problems, out, problem, write_line
 
 if TYPE_CHECKING:
-    from voipwatch.events.model import Event
-    from voipwatch.events.usage import UsageFile
+    from voipwatch.events import Event, UsageFile
 
 UsageOpt = Annotated[
     list[Path] | None,
@@ -115,16 +114,16 @@ def events(
     detection (`voipwatch serve --watch` runs one after each batch) instead.
     """
     from voipwatch.errors import InputError, StoreBusy, StoreError
-    from voipwatch.events import known
-    from voipwatch.events.cells import build_cells
-    from voipwatch.events.detect import detect_events
-    from voipwatch.events.store import (
+    from voipwatch.events import (
+        build_cells,
+        detect_events,
         load_events,
+        load_known_changes,
         quarantine_usage,
+        read_usage_csv,
         save_events,
         save_usage,
     )
-    from voipwatch.events.usage import read_usage_csv
     from voipwatch.store import Store, default_db_path, open_store
     from voipwatch.store.snapshot import current_snapshot
     from voipwatch.views.measurements import measurement_count
@@ -135,7 +134,7 @@ def events(
             raise StoreError(f"{path}: no store here (create one with `voipwatch ingest`)")
         try:
             imports = [read_usage_csv(p) for p in usage or []]
-            changes = known.load(known_changes)
+            changes = load_known_changes(known_changes)
         except InputError as exc:
             problem(f"voipwatch events: {exc}")
             raise typer.Exit(2) from None

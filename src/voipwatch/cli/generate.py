@@ -42,7 +42,8 @@ def generate(
     """
     from datetime import UTC, datetime
 
-    from voipwatch.events.generate import DEFAULT_START, generate_world
+    from voipwatch.catalog import load as load_catalog
+    from voipwatch.events import DEFAULT_START, generate_world
 
     first = DEFAULT_START
     if start is not None:
@@ -58,6 +59,7 @@ def generate(
         summary = generate_world(
             seed,
             out_dir,
+            catalog=load_catalog(),
             weeks=weeks,
             countries=countries,
             networks=networks,

@@ -377,7 +377,7 @@ def _start_worker(
     from datetime import UTC, datetime
 
     from voipwatch.alerts.webhook import WebhookSender
-    from voipwatch.events import known
+    from voipwatch.events import load_known_changes
     from voipwatch.observatory import Spool, Worker, webhook_listener
     from voipwatch.store import open_store
 
@@ -393,7 +393,7 @@ def _start_worker(
             store,
             spool,
             clock=now,
-            known_changes=known.load(None),
+            known_changes=load_known_changes(None),
             poll_seconds=poll,
             engine="dask" if scheduler else None,
             scheduler=scheduler,

@@ -26,7 +26,7 @@ from voipwatch.cost.formula import (
 from voipwatch.cost.indicators import load_table
 from voipwatch.cost.params import load_params
 from voipwatch.errors import UsageError
-from voipwatch.events.model import ARTEFACTS, Event, is_artefact
+from voipwatch.events import ARTEFACTS, Event, is_artefact
 
 __all__ = [
     "Comparison",

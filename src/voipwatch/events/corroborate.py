@@ -23,7 +23,6 @@ from typing import Final
 
 import msgspec
 import numpy as np
-from scipy import stats  # type: ignore[import-untyped]
 
 from voipwatch.events.model import Event, Surge
 from voipwatch.events.usage import UsageRow
@@ -55,6 +54,10 @@ class SurgeDay:
 
 
 def _ratio_bounds(ratios: list[float]) -> tuple[float, float] | None:
+    # scipy takes a second to import and only usage data needs it: every room that
+    # reads an event imports this room.
+    from scipy import stats  # type: ignore[import-untyped]
+
     if len(ratios) < MIN_RATIOS:
         return None
     arr = np.sort(np.asarray(ratios))
@@ -72,6 +75,8 @@ def _ratio_bounds(ratios: list[float]) -> tuple[float, float] | None:
 
 def detect_surges(rows: list[UsageRow]) -> list[SurgeDay]:
     """Days on which a country's use rose beyond what the other countries' ratios allow."""
+    from scipy import stats  # see _ratio_bounds
+
     use: dict[str, dict[date, float]] = defaultdict(dict)
     for r in rows:
         use[r.country][r.date] = r.value

@@ -38,6 +38,7 @@ from typing import Any
 
 import msgspec
 
+from voipwatch.catalog import Catalog
 from voipwatch.events.labels import Label, label_service, parse_time, size_band
 from voipwatch.events.model import Event
 
@@ -243,7 +244,7 @@ def _exclusion(label: Label) -> str | None:
 
 
 def _span(
-    label: Label, networks: dict[str, list[int]] | None
+    label: Label, networks: dict[str, list[int]] | None, catalog: Catalog
 ) -> tuple[Label, _Scope, datetime, datetime, datetime | None] | None:
     """(label, scope, onset bracket, latest end) of a label with a country and an onset."""
     onset0 = parse_time(label.onset_earliest)
@@ -257,7 +258,7 @@ def _span(
         if networks is not None:
             asns = asns & frozenset(networks.get(label.probe_cc, []))
     roles = frozenset(_role(r) for r in label.roles)
-    scope = _Scope(label.probe_cc, label_service(label), asns, roles)
+    scope = _Scope(label.probe_cc, label_service(label, catalog), asns, roles)
     return label, scope, min(onset0, onset1), max(onset0, onset1), end
 
 
@@ -265,13 +266,15 @@ def score(
     labels: list[Label],
     events: list[Event],
     *,
+    catalog: Catalog,
     networks: dict[str, list[int]] | None = None,
     data_start: datetime | None = None,
     data_end: datetime | None = None,
     tolerance: timedelta = TOLERANCE,
     lead_in: timedelta = LEAD_IN,
 ) -> Report:
-    """Score ``events`` against ``labels``.
+    """Score ``events`` against ``labels`` (a label's service is read with ``catalog``
+    where the label does not name it).
 
     ``networks``: the networks measured per country (from the store). A label whose
     country or listed networks have no measurements is excluded as
@@ -289,7 +292,7 @@ def score(
     # (an event on a label without coverage is no false alarm).
     spans: list[tuple[Label, _Scope, datetime, datetime, datetime | None]] = []
     for label in labels:
-        span = _span(label, networks)
+        span = _span(label, networks, catalog)
         if span is not None:
             spans.append(span)
         why = _exclusion(label)

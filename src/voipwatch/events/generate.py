@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from voipwatch.catalog import Catalog
 from voipwatch.events.generate_calls import voipwatch_call
 from voipwatch.events.generate_keys import (
     CALL_INPUTS,
@@ -338,13 +339,15 @@ def generate_world(
     seed: int,
     out: Path,
     *,
+    catalog: Catalog,
     weeks: int = WEEKS,
     countries: int = COUNTRIES,
     networks: int = NETWORKS,
     events: int = EVENTS,
     start: datetime = DEFAULT_START,
 ) -> WorldSummary:
-    """Write a world's measurements under ``out`` and its labels to ``out/labels.json``.
+    """Write a world's measurements under ``out`` and its labels to ``out/labels.json``
+    (the labels name the targets and planes of ``catalog``'s roles).
 
     Raises ``ValueError`` for options no world can satisfy (too few weeks, more
     networks than the countries have) and ``FileExistsError`` when ``out/raw`` holds
@@ -387,7 +390,7 @@ def generate_world(
             target.write_bytes(gzip.compress(data, compresslevel=3, mtime=0))
             files += 1
             total += len(rows)
-    labels = world_labels(plan, seed, w.hits)
+    labels = world_labels(plan, seed, w.hits, catalog)
     (out / "labels.json").unlink(missing_ok=True)
     shutil.rmtree(raw, ignore_errors=True)
     partial.rename(raw)

@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from voipwatch.catalog import load
+from voipwatch.catalog import Catalog
 from voipwatch.errors import InputError
 from voipwatch.events.generate_keys import effective
 from voipwatch.events.model import THROUGHPUT
@@ -112,17 +112,17 @@ def size_band(label: Label) -> str:
     return "multi_network" if len(label.asn_scope) > 1 else "single_network"
 
 
-def label_service(label: Label) -> str | None:
-    """The service a label is about: its own field, its test names, or its targets."""
+def label_service(label: Label, catalog: Catalog) -> str | None:
+    """The service a label is about: its own field, its test names, or its targets
+    (a host or domain of one of ``catalog``'s services)."""
     if label.service:
         return label.service
     for t in label.test_names:
         if t in TEST_SERVICE:
             return TEST_SERVICE[t]
-    cat = load()
     for target in label.target_set:
         host = target.lower().split("/")[0]
-        for svc in cat.services.values():
+        for svc in catalog.services.values():
             for role in svc.roles:
                 if host in role.hosts or any(
                     host == d or host.endswith("." + d) for d in role.domains
@@ -174,14 +174,13 @@ def load_labels(path: Path) -> LabelSet:
 # -- the labels of a generated world -----------------------------------------------------
 
 
-def world_labels(plan: Plan, seed: int, hits: dict[str, int]) -> dict[str, Any]:
+def world_labels(plan: Plan, seed: int, hits: dict[str, int], catalog: Catalog) -> dict[str, Any]:
     """The label document of a generated world (see :func:`write_labels`).
 
     ``hits`` counts the blocked measurements each block produced in its first 48 h;
     a block that produced fewer than 3 is ``scoreable: no_coverage`` (no detector could
     see it), as OONI marks events its probes did not measure.
     """
-    cat = load()
     by_cc: dict[str, list[int]] = {}
     for n in plan.networks:
         by_cc.setdefault(n.cc, []).append(n.asn)
@@ -190,10 +189,10 @@ def world_labels(plan: Plan, seed: int, hits: dict[str, int]) -> dict[str, Any]:
         # The roles the block reaches, with those it implies (a range block of
         # Telegram's data centres takes Telegram Web's address too).
         roles = sorted(effective(x.test, x.faults)) if x.test else []
-        planes = sorted({cat.roles[r].plane for r in roles if r in cat.roles})
+        planes = sorted({catalog.roles[r].plane for r in roles if r in catalog.roles})
         targets: list[str] = []
         for r in roles:
-            role = cat.roles.get(r)
+            role = catalog.roles.get(r)
             targets += (role.hosts or role.ips or [r]) if role is not None else [r]
         national = x.national
         if x.kind in ("block", "throttling"):

@@ -30,11 +30,14 @@ from pathlib import Path
 from typing import Final
 
 from voipwatch.alerts.webhook import WebhookSender, changes, payload
-from voipwatch.events.cells import build_cells
-from voipwatch.events.detect import detect_events
-from voipwatch.events.known import KnownChange
-from voipwatch.events.model import Event
-from voipwatch.events.store import load_events, save_events
+from voipwatch.events import (
+    Event,
+    KnownChange,
+    build_cells,
+    detect_events,
+    load_events,
+    save_events,
+)
 from voipwatch.observatory.spool import Spool
 from voipwatch.store import Store, ingest
 from voipwatch.store.ingest import ingested_files

@@ -10,10 +10,9 @@ is unreliable.
 
 from __future__ import annotations
 
-from typing import Any
-
 from voipwatch.probe import tcp
 from voipwatch.probe.errors import failure_of
+from voipwatch.probe.measurement import JsonObject
 from voipwatch.probe.route import DIRECT, Route
 from voipwatch.probe.steps import Ctx
 
@@ -23,7 +22,7 @@ CANARY_PORT = 1
 
 async def accepts_anything(
     ip: str, timeout: float, *, source: str = "", route: Route = DIRECT
-) -> dict[str, Any]:
+) -> JsonObject:
     """``{"address", "connected", "failure"}`` for a connect to ``ip:CANARY_PORT``.
 
     Through a tool the question is the tool's: one that reports every CONNECT as
@@ -38,7 +37,7 @@ async def accepts_anything(
     return {"address": address, "connected": True, "failure": None}
 
 
-async def accepts_anything_at(ctx: Ctx, host: str) -> dict[str, Any] | None:
+async def accepts_anything_at(ctx: Ctx, host: str) -> JsonObject | None:
     """:func:`accepts_anything` at the first address ``host`` resolves to (IPv4 first),
     within the run's connect timeout; None when it resolves to nothing."""
     res = await ctx.resolve(host)

@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from typing import Any
 from urllib.parse import urlsplit
 
 from voipwatch.probe import http, tcp
 from voipwatch.probe.errors import ProbeFailure, failure_of
 from voipwatch.probe.experiments.base import Plan
+from voipwatch.probe.measurement import JsonObject
 from voipwatch.probe.steps import Ctx
 
 #: Addresses per name sent to the helper (names with many answers are CDNs).
@@ -27,7 +27,7 @@ MAX_ADDRS = 4
 _RESPONSE_LIMIT = 1 << 20
 
 
-async def build_request(ctx: Ctx, plan: Plan) -> dict[str, Any]:
+async def build_request(ctx: Ctx, plan: Plan) -> JsonObject:
     """The helper's request: the addresses this probe resolved, and the names."""
     names = {h for h, _ in (*plan.tcp, *plan.tls, *plan.stun) if not tcp.is_ip(h)}
     resolved: dict[str, list[str]] = {}
@@ -42,7 +42,7 @@ async def build_request(ctx: Ctx, plan: Plan) -> dict[str, Any]:
     tls_targets = [
         {"address": tcp.join_hostport(ip, p), "sni": h} for h, p in plan.tls for ip in addrs(h)
     ]
-    out: dict[str, Any] = {
+    out: JsonObject = {
         "tcp_connect": list(dict.fromkeys(tcp_targets)),
         "tls": tls_targets,
         "dns": list(dict.fromkeys(plan.dns)),
@@ -53,7 +53,7 @@ async def build_request(ctx: Ctx, plan: Plan) -> dict[str, Any]:
     return out
 
 
-async def ask(ctx: Ctx, plan: Plan, url: str) -> tuple[dict[str, Any] | None, str | None]:
+async def ask(ctx: Ctx, plan: Plan, url: str) -> tuple[JsonObject | None, str | None]:
     """(x_control, x_control_failure) for this test."""
     cfg = ctx.env.config
     try:

@@ -83,7 +83,9 @@ def _answers_of(msg: dns.message.Message) -> list[Entry]:
 
 
 def _addrs(answers: list[Entry]) -> list[str]:
-    return [a.get("ipv4") or a.get("ipv6") or "" for a in answers if a["answer_type"] != "CNAME"]
+    return [
+        str(a.get("ipv4") or a.get("ipv6") or "") for a in answers if a["answer_type"] != "CNAME"
+    ]
 
 
 def _failure_of_msg(msg: dns.message.Message, answers: list[Entry]) -> str | None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import base64
 from dataclasses import dataclass, field
-from typing import Any
 
 from voipwatch.probe.errors import ProbeFailure
+from voipwatch.probe.measurement import JsonObject
 
 BODY_LIMIT = 4096
 _HEAD_LIMIT = 1 << 16
@@ -54,7 +54,7 @@ def maybe_binary(data: bytes) -> str | dict[str, str]:
 
 def request_record(
     url: str, method: str, headers: list[tuple[str, str]], body: bytes = b""
-) -> dict[str, Any]:
+) -> JsonObject:
     return {
         "url": url,
         "method": method,
@@ -66,7 +66,7 @@ def request_record(
     }
 
 
-def response_record(r: Response) -> dict[str, Any]:
+def response_record(r: Response) -> JsonObject:
     return {
         "code": r.code,
         "headers": dict(r.headers_list),

@@ -17,12 +17,14 @@ import secrets
 import string
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from voipwatch import __version__
 from voipwatch.probe.errors import TIMEOUT
 
-Entry = dict[str, Any]
+#: A JSON object as the probe writes it: OONI's keys, values of any JSON type.
+JsonObject = dict[str, object]
+#: One entry of a template key (``queries``, ``tcp_connect``, …).
+Entry = JsonObject
 
 #: The only address a measurement ever names for the probe (OONI's scrubbed value).
 SCRUBBED_IP = "127.0.0.1"
@@ -69,7 +71,7 @@ class Recorder:
         self._open[id(entry)] = (kind, entry)
         return entry
 
-    def end(self, entry: Entry, **fields: Any) -> Entry:
+    def end(self, entry: Entry, **fields: object) -> Entry:
         entry.update(fields)
         entry["t"] = self.now()
         self._open.pop(id(entry), None)
@@ -101,9 +103,9 @@ def envelope(
     probe_network_name: str | None = None,
     test_start: datetime,
     runtime: float,
-    test_keys: dict[str, Any],
+    test_keys: JsonObject,
     routable: tuple[str, ...] = (),
-) -> dict[str, Any]:
+) -> JsonObject:
     """The df-000 base keys around ``test_keys``.
 
     ``probe_ip`` is always the scrubbed value: the user's address is never stored.

@@ -26,10 +26,10 @@ import os
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from voipwatch.probe import stun
 from voipwatch.probe.errors import failure_of
+from voipwatch.probe.measurement import JsonObject
 from voipwatch.probe.route import DIRECT, Route
 
 PACING = 0.02
@@ -120,7 +120,7 @@ class StreamStats:
     samples_kbps: list[float] = field(default_factory=list)
     failure: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {
             "sent": self.sent,
             "received": self.received,
@@ -268,7 +268,7 @@ def ks_pvalue(a: list[float], b: list[float]) -> float:
     return float(ks_2samp(a, b).pvalue)
 
 
-def decide(original: StreamStats, inverted: StreamStats) -> dict[str, Any]:
+def decide(original: StreamStats, inverted: StreamStats) -> JsonObject:
     """``area``, ``ks_p`` and ``differentiation`` for the pair."""
     a, b = original.samples_kbps, inverted.samples_kbps
     area = round(area_between_cdfs(a, b), 4)
@@ -289,7 +289,7 @@ def decide(original: StreamStats, inverted: StreamStats) -> dict[str, Any]:
 
 async def ab(
     ip: str, port: int, seconds: float, source: str = "", route: Route = DIRECT
-) -> dict[str, Any]:
+) -> JsonObject:
     """The ``x_media_ab`` key: both streams at once, then the decision."""
     count = int(seconds / PACING)
     packets = rtp_stream(count)

@@ -22,11 +22,10 @@ address is recorded.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from voipwatch.probe import stun, tcp, udp
 from voipwatch.probe.exchanges import random_payload
-from voipwatch.probe.measurement import Recorder
+from voipwatch.probe.measurement import JsonObject, Recorder
 
 #: Innocent flows right after the trigger, on the triggered 3-tuple and on the other.
 AFTER_FLOWS = 3
@@ -36,7 +35,7 @@ TRIGGER = "stun_binding"
 OVERHEAD = 3 * (udp.RTO * (2 ** (udp.RETRIES + 1) - 1)) + 2.0
 
 
-async def _innocent(rec: Recorder, step: str, ip: str, port: int, source: str) -> dict[str, Any]:
+async def _innocent(rec: Recorder, step: str, ip: str, port: int, source: str) -> JsonObject:
     data = random_payload()
     t0 = rec.now()
     ans = await udp.exchange(ip, port, data, lambda d: d == data, source=source)
@@ -45,7 +44,7 @@ async def _innocent(rec: Recorder, step: str, ip: str, port: int, source: str) -
 
 def _entry(
     rec: Recorder, step: str, payload: str, port: int, t0: float, ans: udp.Answer
-) -> dict[str, Any]:
+) -> JsonObject:
     return {
         "step": step,
         "payload": payload,
@@ -61,7 +60,7 @@ def _entry(
 
 async def check(
     rec: Recorder, ip: str, port: int, other_port: int, wait: float, *, source: str = ""
-) -> dict[str, Any]:
+) -> JsonObject:
     """The ``x_residual`` key: every step of the sandwich on ``ip:port``."""
     steps = [await _innocent(rec, "before", ip, port, source)]
     tid = stun.new_transaction_id()

@@ -13,7 +13,6 @@ import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
 
 from voipwatch.catalog import Catalog, load
 from voipwatch.errors import InvalidValue, UsageError
@@ -28,7 +27,7 @@ from voipwatch.probe.experiments.calls import (
     Shared,
     make_call,
 )
-from voipwatch.probe.measurement import envelope
+from voipwatch.probe.measurement import JsonObject, envelope
 from voipwatch.probe.route import ToolSpec, ViaRoute
 from voipwatch.probe.steps import Ctx, Env
 
@@ -74,7 +73,7 @@ class _Test:
         self.ctx = Ctx(env)
         self.error: str | None = None
         self.runtime: float | None = None
-        self.x_control: dict[str, Any] | None = None
+        self.x_control: JsonObject | None = None
         self.x_control_failure: str | None = None
 
     async def run(self) -> None:
@@ -94,7 +93,7 @@ class _Test:
             self.ctx, self.exp.plan(), url
         )
 
-    def measurement(self, config: ProbeConfig, test_start: datetime) -> dict[str, Any]:
+    def measurement(self, config: ProbeConfig, test_start: datetime) -> JsonObject:
         rec = self.ctx.rec
         rec.close()
         try:
@@ -108,7 +107,7 @@ class _Test:
             and self.exp.asks_control
         ):
             self.x_control_failure = "generic_timeout_error"  # the run ended first
-        test_keys: dict[str, Any] = {
+        test_keys: JsonObject = {
             "agent": "redirect",
             "failed_operation": None,
             "failure": self.error,
@@ -145,7 +144,7 @@ async def run_async(
     catalog: Catalog | None = None,
     plane: str = "signalling",
     tool: ToolSpec | None = None,
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     """The measurements of one run, one per app, in the order of ``apps``.
 
     ``plane="media"`` makes the call-plane measurements (``voipwatch_call``: one
@@ -177,7 +176,7 @@ async def run_async(
         through = [_Test(e, venv) for e in _experiments(ids, cat, vcfg, plane)]
     total = len(tests) + len(through)
     done = 0
-    tool_check: dict[str, Any] = {}
+    tool_check: JsonObject = {}
 
     async def one(t: _Test) -> None:
         nonlocal done
@@ -233,7 +232,7 @@ def run(
     catalog: Catalog | None = None,
     plane: str = "signalling",
     tool: ToolSpec | None = None,
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     """Measure ``apps`` (default: all) on this network; OONI-format measurements.
 
     ``catalog`` replaces the shipped catalogue (tests, simulations); ``plane`` is

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from voipwatch.probe import dns, http, tcp, tls
@@ -495,7 +495,7 @@ async def _full(
     return res
 
 
-def json_safe(v: Any) -> Any:
+def json_safe(v: object) -> object:
     """Sets become sorted lists (for x_control and keys built from them)."""
     if isinstance(v, set):
         return sorted(v)

@@ -14,10 +14,11 @@ import asyncio
 import contextlib
 import ssl
 import time
-from typing import Any, Final
+from typing import Final, TypedDict
 
 from voipwatch.probe import tcp, tls
 from voipwatch.probe.errors import TIMEOUT, ProbeFailure, failure_of
+from voipwatch.probe.measurement import JsonObject
 from voipwatch.probe.route import DIRECT, Route
 
 _READ = 64 * 1024
@@ -27,6 +28,15 @@ _READ = 64 * 1024
 MIN_SAMPLES: Final = 12
 #: ...to this many times ``seconds``.
 EXTEND: Final = 4
+
+
+class Download(TypedDict):
+    """One download (``target`` or ``control`` of ``x_throughput_ab``)."""
+
+    bytes: int
+    seconds: float
+    rate_kbps: float
+    failure: str | None
 
 
 async def download(
@@ -39,7 +49,7 @@ async def download(
     timeout: float = 3.5,
     source: str = "",
     route: Route = DIRECT,
-) -> dict[str, Any]:
+) -> Download:
     """``{"bytes", "seconds", "rate_kbps", "failure"}`` for one download."""
     ctx = tls.client_context(verify=False, alpn=["http/1.1"])
     got = 0
@@ -131,7 +141,7 @@ async def ab(
     *,
     source: str = "",
     route: Route = DIRECT,
-) -> dict[str, Any]:
+) -> JsonObject:
     """The ``x_throughput_ab`` key.
 
     One download after the other, the control first (it is the quick one): run at

@@ -28,13 +28,13 @@ broken) on this network; both failing says nothing about the tool.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import msgspec.structs
 
 from voipwatch.probe import tcp, tls
 from voipwatch.probe.config import ProbeConfig
 from voipwatch.probe.errors import failure_of
+from voipwatch.probe.measurement import JsonObject
 from voipwatch.probe.route import DIRECT, Route, ViaRoute
 
 __all__ = ["attach", "check", "config_for"]
@@ -66,7 +66,7 @@ async def _handshake(route: Route, host: str, port: int, sni: str, timeout: floa
     return None
 
 
-async def check(route: ViaRoute, config: ProbeConfig) -> dict[str, Any]:
+async def check(route: ViaRoute, config: ProbeConfig) -> JsonObject:
     """The ``check`` of ``x_via``: the same harmless TLS handshake, direct and via.
 
     The target is the call-plane helper's TLS port when one is configured (ours,
@@ -85,12 +85,12 @@ async def check(route: ViaRoute, config: ProbeConfig) -> dict[str, Any]:
     return {"target": target, "direct_failure": direct, "via_failure": via}
 
 
-def attach(
-    direct: dict[str, Any], via: dict[str, Any], route: ViaRoute, tool_check: dict[str, Any]
-) -> None:
+def attach(direct: JsonObject, via: JsonObject, route: ViaRoute, tool_check: JsonObject) -> None:
     """Write ``x_via`` (the via measurement ``via`` of the same test) into ``direct``."""
     tool = route.tool
-    direct["test_keys"]["x_via"] = {
+    keys = direct["test_keys"]
+    assert isinstance(keys, dict), "a measurement's test_keys are an object"
+    keys["x_via"] = {
         "tool": tool.name,
         "scheme": tool.scheme,
         "dns": "tool",

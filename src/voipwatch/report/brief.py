@@ -25,8 +25,7 @@ from voipwatch.catalog import load as load_catalog
 from voipwatch.cost import CostEstimate, evidence_end
 from voipwatch.cost.indicators import load_table
 from voipwatch.errors import InvalidValue, UsageError, VoipwatchError
-from voipwatch.events.corroborate import corroboration
-from voipwatch.events.model import ARTEFACTS, THROTTLED, Event, is_artefact
+from voipwatch.events import ARTEFACTS, THROTTLED, Event, corroboration, is_artefact
 from voipwatch.ooni.explorer import MEASUREMENT_URL
 from voipwatch.report import charts
 from voipwatch.report.render import to_svg

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from voipwatch.events.model import Event
+from voipwatch.events import Event
 
 __all__ = ["cite_event"]
 

@@ -6,7 +6,7 @@ import importlib.resources
 from datetime import datetime
 from typing import Any
 
-from voipwatch.events.current import counts_text
+from voipwatch.events import counts_text
 from voipwatch.report.brief import CURRENT_DAYS, Brief
 from voipwatch.report.charts import money
 from voipwatch.report.timeline import timeline

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from voipwatch.events.model import is_artefact
+from voipwatch.events import is_artefact
 from voipwatch.report.charts.base import money
 
 __all__ = ["timeline"]

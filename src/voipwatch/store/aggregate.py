@@ -236,18 +236,11 @@ def _in(expr: str, values: tuple[Any, ...], params: list[Any]) -> str:
     return f"{expr} IN ({', '.join('?' for _ in values)})"
 
 
-def _from_where(q: AggregateQuery) -> tuple[str, list[str], list[Any]]:
-    """The FROM clause, WHERE conditions and their parameters of ``q``."""
-    params: list[Any] = []
-    if q.role_level:
-        source = "verdicts AS v JOIN measurements AS m ON m.key = v.key"
-        where = [_in("v.status", ROLE_STATUSES, params)]
-    else:
-        source = "measurements AS m"
-        where = []
+def measurement_conditions(q: AggregateQuery, params: list[Any]) -> list[str]:
+    """The conditions of ``q`` on ``measurements AS m``; their parameters go to ``params``."""
     # Listing the judged statuses (rather than excluding 'unsupported') is what keeps
     # the counts summing to measurement_count whatever else a status may hold.
-    where.append(_in("m.status", MEASUREMENT_STATUSES, params))
+    where = [_in("m.status", MEASUREMENT_STATUSES, params)]
     if q.since is not None:
         where.append(f"{_T} >= ?")
         params.append(q.since)
@@ -264,6 +257,13 @@ def _from_where(q: AggregateQuery) -> tuple[str, list[str], list[Any]]:
         where.append(_in("m.input", q.input, params))
     if q.domain:
         where.append(_in(_DOMAIN, q.domain, params))
+    return where
+
+
+def role_conditions(q: AggregateQuery, params: list[Any]) -> list[str]:
+    """The conditions of ``q`` on role verdicts (``verdicts AS v``); their parameters
+    go to ``params``."""
+    where: list[str] = []
     for column in ("service", "role", "plane"):
         values: tuple[str, ...] = getattr(q, column)
         if values:
@@ -275,6 +275,20 @@ def _from_where(q: AggregateQuery) -> tuple[str, list[str], list[Any]]:
             alts.append("(v.technique = ? OR starts_with(v.technique, ?))")
             params.extend((t, f"{t}."))
         where.append("(" + " OR ".join(alts) + ")")
+    return where
+
+
+def _from_where(q: AggregateQuery) -> tuple[str, list[str], list[Any]]:
+    """The FROM clause, WHERE conditions and their parameters of ``q``."""
+    params: list[Any] = []
+    if q.role_level:
+        source = "verdicts AS v JOIN measurements AS m ON m.key = v.key"
+        where = [_in("v.status", ROLE_STATUSES, params)]
+    else:
+        source = "measurements AS m"
+        where = []
+    where += measurement_conditions(q, params)
+    where += role_conditions(q, params)
     return source, where, params
 
 

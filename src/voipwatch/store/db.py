@@ -148,9 +148,14 @@ def _check_path(path: Path, *, read_only: bool) -> None:
         raise StoreError(f"{path}: the store is read-only (cannot write in {parent})")
 
 
+def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The tables the database holds."""
+    return {str(r[0]) for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+
+
 def _is_foreign(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the database holds tables but is not a store (someone else's file)."""
-    names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    names = table_names(con)
     return bool(names) and "store_meta" not in names
 
 

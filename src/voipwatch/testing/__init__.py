@@ -14,7 +14,7 @@
 
 from voipwatch.testing import labelworld
 from voipwatch.testing.events import T0, event
-from voipwatch.testing.exchanges import APP_IP, HELPER_IP, entry, exchange
+from voipwatch.testing.exchanges import APP_IP, HELPER_IP, exchange
 from voipwatch.testing.loopback import (
     PKI,
     Blackhole,
@@ -62,7 +62,6 @@ __all__ = [
     "World",
     "ZoneValue",
     "answer",
-    "entry",
     "event",
     "exchange",
     "insert",

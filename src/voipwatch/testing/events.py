@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from voipwatch.events.model import Event
+from voipwatch.events import Event
 
 #: When the test event starts.
 T0 = datetime(2026, 3, 2, 6, tzinfo=UTC)

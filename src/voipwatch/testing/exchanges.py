@@ -1,13 +1,12 @@
 """Call-plane exchanges (``x_exchanges`` entries) for verdict tests, on the reader's type.
 
 An exchange is built as :class:`voipwatch.ooni.model.Exchange`, the type the reader
-decodes, so a test cannot write a field the verdict rules would never see; ``entry``
-turns it into the JSON object the probe writes.
+decodes, so a test cannot write a field the verdict rules would never see;
+:func:`voipwatch.ooni.model.exchange_entry` turns it into the JSON object the probe
+writes.
 """
 
 from __future__ import annotations
-
-import msgspec
 
 from voipwatch.ooni.model import Exchange
 
@@ -48,8 +47,3 @@ def exchange(
         attempt=attempt,
         rejected_by=rejected_by,
     )
-
-
-def entry(e: Exchange) -> dict[str, object]:
-    """``e`` as an ``x_exchanges`` entry: the fields that are set (the rest read as null)."""
-    return {k: v for k, v in msgspec.structs.asdict(e).items() if v is not None}

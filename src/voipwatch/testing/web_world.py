@@ -15,8 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from voipwatch.cases.registry import import_cases, match_events
-from voipwatch.events.model import Event
-from voipwatch.events.store import save_events
+from voipwatch.events import Event, save_events
 from voipwatch.store import open_store
 
 #: The last day of the test store.

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 
@@ -58,7 +57,7 @@ def _page(
 _cached_page = functools.lru_cache(maxsize=256)(_page)
 
 
-def _json(raw: bytes) -> Any:
+def _json(raw: bytes) -> object:
     if not raw:  # absent
         return None
     try:

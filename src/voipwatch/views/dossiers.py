@@ -19,8 +19,7 @@ from voipwatch.cases.legal import CountryContext, load_context
 from voipwatch.cases.model import Case
 from voipwatch.cases.registry import event_matches, events_by_id, get_case, list_cases
 from voipwatch.cost import CostEstimate, cost_for_event
-from voipwatch.events.model import Event, is_artefact
-from voipwatch.events.store import load_events
+from voipwatch.events import Event, is_artefact, load_events
 from voipwatch.store import Store, ToolResult, what_still_works
 from voipwatch.views.tiers import Tier, attempt
 

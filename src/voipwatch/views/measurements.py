@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -21,15 +21,16 @@ import orjson
 import zstandard
 
 from voipwatch.errors import UsageError
-from voipwatch.events.current import current_blocks as current_blocks
-from voipwatch.events.current import latest_time as latest_time
+from voipwatch.events import current_blocks as current_blocks
+from voipwatch.events import latest_time as latest_time
 from voipwatch.store.aggregate import (
     MEASUREMENT_STATUSES,
     ROLE_STATUSES,
     AggregateQuery,
-    _from_where,
     _in,
+    measurement_conditions,
     parse_query,
+    role_conditions,
 )
 from voipwatch.store.rows import decompress
 from voipwatch.views.plain import Plain
@@ -107,23 +108,14 @@ def _where(f: MeasurementFilter) -> tuple[str, list[Any]]:
     become a semi-join, so each measurement is listed once however many roles match.
     """
     q = f.query
-    _, where, params = _from_where(replace(q, service=(), role=(), plane=(), technique=()))
+    params: list[Any] = []
+    where = measurement_conditions(q, params)
     if f.status:
         where.append(_in("m.status", f.status, params))
     if f.report_id:
         where.append("m.report_id = ?")
         params.append(f.report_id)
-    role: list[str] = []
-    for column in ("service", "role", "plane"):
-        values: tuple[str, ...] = getattr(q, column)
-        if values:
-            role.append(_in(f"v.{column}", values, params))
-    if q.technique:
-        alts = []
-        for t in q.technique:
-            alts.append("(v.technique = ? OR starts_with(v.technique, ?))")
-            params.extend((t, f"{t}."))
-        role.append("(" + " OR ".join(alts) + ")")
+    role = role_conditions(q, params)
     if f.verdict_status:
         role.append(_in("v.status", f.verdict_status, params))
     if role:

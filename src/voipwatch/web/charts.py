@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from voipwatch import __version__
 from voipwatch.catalog import load as load_catalog
 from voipwatch.errors import UsageError, VoipwatchError
-from voipwatch.events.model import is_artefact
+from voipwatch.events import is_artefact
 from voipwatch.report import charts as vega
 from voipwatch.store.aggregate import aggregate, parse_query
 from voipwatch.views import find_event, plain_object, price, read_events

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from voipwatch.alerts import FeedQuery, alert_entries, atom_feed
 from voipwatch.catalog import load as load_catalog
-from voipwatch.events.store import load_events
+from voipwatch.events import load_events
 from voipwatch.web.db import Database
 from voipwatch.web.render import country_name
 

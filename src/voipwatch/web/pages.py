@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from voipwatch.catalog import load as load_catalog
 from voipwatch.cost import CostEstimate
 from voipwatch.errors import UsageError
-from voipwatch.events.model import is_artefact
+from voipwatch.events import is_artefact
 from voipwatch.ooni.explorer import MEASUREMENT_URL as OONI_MEASUREMENT_URL
 from voipwatch.views import Tier, attempt, plain, read_country, read_events
 from voipwatch.views import measurements as Q

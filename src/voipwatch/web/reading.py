@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from voipwatch.events.current import counts_text as counts_text
+from voipwatch.events import counts_text as counts_text
 from voipwatch.probe.summary import summary
 from voipwatch.verdicts.techniques import describe
 from voipwatch.verdicts.types import Verdict

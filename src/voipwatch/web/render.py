@@ -11,8 +11,7 @@ from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
 from voipwatch.catalog import load as load_catalog
-from voipwatch.events.corroborate import corroboration
-from voipwatch.events.model import ARTEFACTS, THROTTLED
+from voipwatch.events import ARTEFACTS, THROTTLED, corroboration
 from voipwatch.report.charts import money
 from voipwatch.untrusted import web_link
 from voipwatch.views.store_info import synthetic_note as stored_label

@@ -22,7 +22,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 from voipwatch.cases.legal import CountryContext
 from voipwatch.cases.model import Case
 from voipwatch.cost import CostEstimate
-from voipwatch.events.model import Event
+from voipwatch.events import Event
 from voipwatch.views import Plain
 from voipwatch.views.measurements import (
     MeasurementFacts,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from voipwatch.catalog import load
 from voipwatch.cli import app
 from voipwatch.events.evaluate import score
 from voipwatch.events.generate import generate_world
@@ -27,7 +28,7 @@ KIND = {
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("world")
-    generate_world(5, out, weeks=5, countries=3, networks=7, events=14, start=START)
+    generate_world(5, out, catalog=load(), weeks=5, countries=3, networks=7, events=14, start=START)
     return out
 
 
@@ -70,7 +71,7 @@ def _event(label: Label, *, after: float = 3.0, kind: str | None = None, n: int 
 def test_a_perfect_detector_scores_perfectly(world: Path) -> None:
     ls = _labels(world)
     events = [_event(x) for x in ls.labels if x.scoreable == "yes"]
-    r = score(ls.labels, events, networks=_networks(ls)).to_dict()
+    r = score(ls.labels, events, catalog=load(), networks=_networks(ls)).to_dict()
     assert r["recall"] == 1.0
     assert r["detected"] == r["scored"] > 10
     assert r["false_alarms_per_series_week"] == 0.0
@@ -93,7 +94,7 @@ def test_a_throttle_is_found_only_as_throttling_and_a_block_there_counts_against
     assert throttles
     others = [_event(x) for x in ls.labels if x.scoreable == "yes" and x.kind != "throttling"]
     called_blocks = [_event(x, kind="block") for x in throttles]
-    r = score(ls.labels, others + called_blocks, networks=_networks(ls)).to_dict()
+    r = score(ls.labels, others + called_blocks, catalog=load(), networks=_networks(ls)).to_dict()
     assert r["recall_by_kind"]["throttling"] == 0.0
     assert r["labelled_by_kind"]["throttling"] == len(throttles)
     assert r["throttles_reported_as_block"] == len(throttles)
@@ -107,7 +108,7 @@ def test_misses_late_onsets_and_early_ones(world: Path) -> None:
     others = [x for x in blocks if x.size_band != "single_network"]
     # Singles found 30 h late (outside the +24 h tolerance), the rest 5 h early.
     events = [_event(x, after=30) for x in single] + [_event(x, after=-5) for x in others]
-    r = score(blocks, events, networks=_networks(ls)).to_dict()
+    r = score(blocks, events, catalog=load(), networks=_networks(ls)).to_dict()
     assert r["recall_by_band"]["single_network"] == 0.0
     assert r["recall"] == round(len(others) / len(blocks), 4)
     assert r["median_latency_hours"] == -4.0
@@ -118,9 +119,11 @@ def test_a_block_reported_on_a_target_change_counts_against(world: Path) -> None
     ls = _labels(world)
     changes = [x for x in ls.labels if x.kind == "target_change"]
     recognised = [_event(x, kind="target_change") for x in changes]
-    r = score(changes, recognised, networks=_networks(ls)).to_dict()
+    r = score(changes, recognised, catalog=load(), networks=_networks(ls)).to_dict()
     assert r["target_changes_reported_as_block"] == 0
-    r = score(changes, [_event(changes[0], kind="block")], networks=_networks(ls)).to_dict()
+    r = score(
+        changes, [_event(changes[0], kind="block")], catalog=load(), networks=_networks(ls)
+    ).to_dict()
     assert r["target_changes_reported_as_block"] == 1
     assert r["blocks_on_target_changes"] == [changes[0].event_id]
     rows = {x["event_id"]: x for x in r["per_label"]}
@@ -133,7 +136,7 @@ def test_lead_in_false_alarms_per_series_week(world: Path) -> None:
     label = next(x for x in ls.labels if x.kind == "block" and x.size_band == "single_network"
                  and x.scoreable == "yes")  # fmt: skip
     alarm = _event(label, after=-24 * 6, n=1)  # six days before the onset
-    r = score([label], [_event(label), alarm], networks=_networks(ls)).to_dict()
+    r = score([label], [_event(label), alarm], catalog=load(), networks=_networks(ls)).to_dict()
     assert r["lead_in_alarms"] == 1
     assert r["lead_in_series_weeks"] == pytest.approx(13 / 7, abs=0.01)
     assert r["false_alarms_per_series_week"] == pytest.approx(7 / 13, abs=0.001)
@@ -161,7 +164,7 @@ def test_rows_that_cannot_be_scored_are_excluded_and_counted(world: Path) -> Non
         Label(event_id="e", probe_cc="ZZ", scoreable="yes", mechanisms=["x"],
               onset_earliest=base.onset_earliest, test_names=["telegram"]),
     ]  # fmt: skip
-    report = score(rows, [], networks=_networks(ls), data_start=START,
+    report = score(rows, [], catalog=load(), networks=_networks(ls), data_start=START,
                    data_end=START + timedelta(weeks=5))  # fmt: skip
     r = report.to_dict()
     assert r["scored"] == 0
@@ -181,12 +184,12 @@ def test_oonis_own_label_files_are_read_and_mostly_excluded(shared_dir: Path) ->
     for path in sorted(folder.glob("*event-labels*.json")):
         ls = load_labels(path)
         assert len(ls.labels) + len(ls.malformed) >= 60
-        r = score(ls.labels, [], networks={"BR": [28573]}).to_dict()
+        r = score(ls.labels, [], catalog=load(), networks={"BR": [28573]}).to_dict()
         assert r["labelled"] == len(ls.labels)
         assert r["excluded"] + r["scored"] + r["target_changes"] == r["labelled"]
         assert r["excluded_by_reason"].get("scoreable=unknown", 0) > 40
         # Without coverage checks, the scoreable rows are scored (and missed: no events).
-        r = score(ls.labels, []).to_dict()
+        r = score(ls.labels, [], catalog=load()).to_dict()
         assert r["detected"] == 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from voipwatch.catalog import load
 from voipwatch.events.cells import build_cells
 from voipwatch.events.detect import detect_events
 from voipwatch.events.generate import generate_world
@@ -17,6 +18,7 @@ def test_throttles_have_a_series_of_their_own_and_become_throttling(tmp_path: Pa
     generate_world(
         5,
         world,
+        catalog=load(),
         weeks=5,
         countries=3,
         networks=7,

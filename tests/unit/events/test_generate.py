@@ -13,6 +13,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from voipwatch.catalog import load
 from voipwatch.cli import app
 from voipwatch.events import generate_keys as gk
 from voipwatch.events.generate import generate_world as gen
@@ -121,9 +122,13 @@ def _digest(root: Path) -> str:
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
-    a = gen(7, tmp_path / "a", weeks=3, countries=2, networks=3, events=4, start=START)
-    b = gen(7, tmp_path / "b", weeks=3, countries=2, networks=3, events=4, start=START)
-    gen(8, tmp_path / "c", weeks=3, countries=2, networks=3, events=4, start=START)
+    a = gen(
+        7, tmp_path / "a", catalog=load(), weeks=3, countries=2, networks=3, events=4, start=START
+    )
+    b = gen(
+        7, tmp_path / "b", catalog=load(), weeks=3, countries=2, networks=3, events=4, start=START
+    )
+    gen(8, tmp_path / "c", catalog=load(), weeks=3, countries=2, networks=3, events=4, start=START)
     assert a.measurements == b.measurements > 0
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
@@ -135,7 +140,7 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
 
 
 def test_labels_are_in_oonis_shape(tmp_path: Path) -> None:
-    gen(3, tmp_path, weeks=4, countries=3, networks=6, events=8, start=START)
+    gen(3, tmp_path, catalog=load(), weeks=4, countries=3, networks=6, events=8, start=START)
     doc = json.loads((tmp_path / "labels.json").read_text())
     ooni = {"event_id", "probe_cc", "asn_scope", "asn_scope_kind", "target_set", "mechanisms",
             "onset_earliest", "onset_latest", "resolution_earliest", "resolution_latest",

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from voipwatch.testing import APP_IP, entry, exchange
+from voipwatch.ooni import exchange_entry
+from voipwatch.testing import APP_IP, exchange
 from voipwatch.verdicts import judge_bytes
 
 
@@ -15,7 +16,7 @@ def ex(
     role: str, target: str, port: int, payload: str, ok: bool, **fields: Any
 ) -> dict[str, object]:
     """An ``x_exchanges`` entry (the keywords of :func:`voipwatch.testing.exchange`)."""
-    return entry(exchange(role, target, port, payload, ok, **fields))
+    return exchange_entry(exchange(role, target, port, payload, ok, **fields))
 
 
 def turn(

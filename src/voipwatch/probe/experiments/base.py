@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from voipwatch.catalog import Catalog
 from voipwatch.probe.config import ProbeConfig
+from voipwatch.probe.measurement import JsonObject
 from voipwatch.probe.steps import Ctx
 
 
@@ -44,7 +44,7 @@ class Experiment:
     async def measure(self, ctx: Ctx) -> None:
         raise NotImplementedError
 
-    def keys(self) -> dict[str, Any]:
+    def keys(self) -> JsonObject:
         """The test's own keys, computed from what :meth:`measure` saw (after the run)."""
         raise NotImplementedError
 

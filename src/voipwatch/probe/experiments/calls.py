@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
 
 from voipwatch.catalog import Catalog, Role
 from voipwatch.probe import media, residual, tcp, throughput
-from voipwatch.probe.config import ProbeConfig
+from voipwatch.probe.config import HelperConfig, ProbeConfig
 from voipwatch.probe.exchanges import Exchanges
 from voipwatch.probe.experiments.base import Experiment, Plan
+from voipwatch.probe.measurement import JsonObject
 from voipwatch.probe.steps import Ctx
 
 TEST_NAME = "voipwatch_call"
@@ -62,7 +62,7 @@ class Shared:
     and every exchange (the helper's closed ports are a fact about the run)."""
 
     def __init__(self) -> None:
-        self.residual: dict[str, Any] | None = None
+        self.residual: JsonObject | None = None
         self.exchanges: list[Exchanges] = []
 
     def helper_closed(self) -> list[str]:
@@ -156,7 +156,7 @@ class _Call(Experiment):
             self.shared.exchanges.append(self.ex)
         return self.ex
 
-    def keys(self) -> dict[str, Any]:
+    def keys(self) -> JsonObject:
         return {
             "x_exchanges": self.ex.close() if self.ex is not None else [],
             "x_helper_closed": self.shared.helper_closed(),
@@ -253,8 +253,8 @@ class CallGeneric(_Call):
         self.stun_servers = public_stun_servers(catalog, config)
         self.stun_targets = list(self.stun_servers)
         self.asks_control = bool(self.stun_targets)
-        self.media_ab: dict[str, Any] | None = None
-        self.throughput_ab: dict[str, Any] | None = None
+        self.media_ab: JsonObject | None = None
+        self.throughput_ab: JsonObject | None = None
 
     async def measure(self, ctx: Ctx) -> None:
         try:
@@ -313,7 +313,7 @@ class CallGeneric(_Call):
                 )
             tg.create_task(self._media_then_throughput(ctx, ip, h, src))
 
-    async def _media_then_throughput(self, ctx: Ctx, ip: str, h: Any, src: str) -> None:
+    async def _media_then_throughput(self, ctx: Ctx, ip: str, h: HelperConfig, src: str) -> None:
         # One after the other: the RTP streams and the download would share the
         # path to the helper (and the helper's time), and a throttled download is
         # easily slowed further by any other traffic.
@@ -381,7 +381,7 @@ class CallGeneric(_Call):
             route=ctx.env.route,
         )
 
-    def keys(self) -> dict[str, Any]:
+    def keys(self) -> JsonObject:
         return {
             **super().keys(),
             "x_media_ab": self.media_ab,

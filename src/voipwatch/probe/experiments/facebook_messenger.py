@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from typing import Any
 
+from voipwatch.catalog import Catalog
 from voipwatch.probe import canary
+from voipwatch.probe.config import ProbeConfig
 from voipwatch.probe.experiments.base import Experiment, Plan
+from voipwatch.probe.measurement import JsonObject
 from voipwatch.probe.steps import Ctx, Resolution
 
 
@@ -26,15 +28,15 @@ class FacebookMessenger(Experiment):
     test_version = "0.2.1"
     service = "messenger"
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, catalog: Catalog, config: ProbeConfig) -> None:
+        super().__init__(catalog, config)
         self.endpoints: list[tuple[str, str, bool]] = []  # host, key, dns_only
         for role in self.catalog.services["messenger"].roles:
             for host, key in zip(role.hosts, role.ooni_keys, strict=False):
                 self.endpoints.append((host, key, role.dns_only))
         self.consistent: dict[str, bool | None] = {}
         self.reachable: dict[str, bool | None] = {}
-        self.accept_all: dict[str, Any] | None = None
+        self.accept_all: JsonObject | None = None
         self._routable = self.config.routable_networks()
 
     def plan(self) -> Plan:
@@ -86,8 +88,8 @@ class FacebookMessenger(Experiment):
             if first is not None:
                 tg.create_task(accept_all(first))
 
-    def keys(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def keys(self) -> JsonObject:
+        out: JsonObject = {}
         dns_blocking = tcp_blocking = False
         for _, key, _ in self.endpoints:
             c = self.consistent.get(key)

@@ -10,12 +10,12 @@ target with its role, final failure and failed operation.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 from urllib.parse import urlsplit
 
 from voipwatch.catalog import Catalog
 from voipwatch.probe.config import ProbeConfig
 from voipwatch.probe.experiments.base import Experiment, Plan
+from voipwatch.probe.measurement import JsonObject
 from voipwatch.probe.steps import Ctx
 
 
@@ -39,7 +39,7 @@ class Generic(Experiment):
             for h in role.hosts:
                 if h.lower() not in covered:
                     self.hosts.append((role.id, h))
-        self.results: list[dict[str, Any]] = []
+        self.results: list[JsonObject] = []
 
     def plan(self) -> Plan:
         url_hosts = [urlsplit(u).hostname or "" for _, u in self.urls]
@@ -70,7 +70,7 @@ class Generic(Experiment):
             for role, h in self.hosts:
                 tg.create_task(host(role, h))
 
-    def keys(self) -> dict[str, Any]:
+    def keys(self) -> JsonObject:
         order = {t: i for i, t in enumerate([u for _, u in self.urls] + [h for _, h in self.hosts])}
         return {
             "x_targets": sorted(

@@ -12,9 +12,11 @@ failure. probe-cli trusts Signal's pinned roots; here the system store and
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
+from voipwatch.catalog import Catalog
+from voipwatch.probe.config import ProbeConfig
 from voipwatch.probe.experiments.base import Experiment, Plan
+from voipwatch.probe.measurement import JsonObject
 from voipwatch.probe.steps import Ctx, Fetch
 
 HOSTS = ("cdsi.signal.org", "chat.signal.org", "sfu.voip.signal.org", "storage.signal.org")
@@ -26,8 +28,8 @@ class Signal(Experiment):
     test_version = "0.2.5"
     service = "signal"
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, catalog: Catalog, config: ProbeConfig) -> None:
+        super().__init__(catalog, config)
         self.results: dict[str, Fetch] = {}
 
     def plan(self) -> Plan:
@@ -45,7 +47,7 @@ class Signal(Experiment):
     async def _uptime(self, ctx: Ctx) -> None:
         await ctx.resolve_all(UPTIME)
 
-    def keys(self) -> dict[str, Any]:
+    def keys(self) -> JsonObject:
         failure: str | None = None
         for h in HOSTS:
             f = self.results.get(h)

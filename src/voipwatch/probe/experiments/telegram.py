@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
+from voipwatch.catalog import Catalog
 from voipwatch.probe import canary, mtproto
+from voipwatch.probe.config import ProbeConfig
 from voipwatch.probe.errors import CONNECT
 from voipwatch.probe.experiments.base import Experiment, Plan
+from voipwatch.probe.measurement import JsonObject
 from voipwatch.probe.steps import Ctx, Fetch
 from voipwatch.probe.tcp import join_hostport
 
@@ -45,15 +47,15 @@ class Telegram(Experiment):
     test_version = "0.3.1"
     service = "telegram"
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, catalog: Catalog, config: ProbeConfig) -> None:
+        super().__init__(catalog, config)
         role = self.catalog.roles["telegram/dc"]
         self.dcs = [self.ip(ip) for ip in role.ips]
         self.ports = list(role.ports) or [80, 443]
         self.posts: list[Fetch] = []
         self.web: Fetch | None = None
-        self.mtproto: list[dict[str, Any]] = []
-        self.accept_all: dict[str, Any] | None = None
+        self.mtproto: list[JsonObject] = []
+        self.accept_all: JsonObject | None = None
 
     def plan(self) -> Plan:
         return Plan(
@@ -97,7 +99,7 @@ class Telegram(Experiment):
                 tg.create_task(accept_all(self.dcs[0]))
             tg.create_task(web())
 
-    def keys(self) -> dict[str, Any]:
+    def keys(self) -> JsonObject:
         tcp_blocking = http_blocking = True
         for f in self.posts:
             if f.failure is None:

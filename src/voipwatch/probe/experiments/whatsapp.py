@@ -12,10 +12,12 @@ and web statuses ignore the HTTP status code (probe-cli#1001).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
+from voipwatch.catalog import Catalog
 from voipwatch.probe import canary
+from voipwatch.probe.config import ProbeConfig
 from voipwatch.probe.experiments.base import Experiment, Plan
+from voipwatch.probe.measurement import JsonObject
 from voipwatch.probe.steps import Ctx, Fetch
 
 REGISTRATION_URL = "https://v.whatsapp.net/v2/register"
@@ -27,15 +29,15 @@ class WhatsApp(Experiment):
     test_version = "0.11.0"
     service = "whatsapp"
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, catalog: Catalog, config: ProbeConfig) -> None:
+        super().__init__(catalog, config)
         role = self.catalog.roles["whatsapp/endpoints"]
         self.hosts = list(role.hosts)
         self.ports = list(role.ports) or [443, 5222]
         self.endpoints: dict[tuple[str, int], str | None] = {}
         self.registration: Fetch | None = None
         self.web: Fetch | None = None
-        self.accept_all: dict[str, Any] | None = None
+        self.accept_all: JsonObject | None = None
 
     def plan(self) -> Plan:
         return Plan(
@@ -72,7 +74,7 @@ class WhatsApp(Experiment):
             tg.create_task(registration())
             tg.create_task(web())
 
-    def keys(self) -> dict[str, Any]:
+    def keys(self) -> JsonObject:
         ok = any(f is None for f in self.endpoints.values())
         blocked = [
             h
