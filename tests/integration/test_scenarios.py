@@ -204,7 +204,8 @@ def test_a_lossy_media_path_is_not_differentiation() -> None:
 
 
 def test_sni_throttle_rate_is_measured_within_a_quarter() -> None:
-    """128 kbit/s SNI throttling: the measured rate within 25 %, the control not flagged."""
+    """128 kbit/s SNI throttling: the measured rate within 25 %, the control not
+    flagged, in the pair and in the pair made again."""
     from voipwatch.sim.network import World
 
     with World(load("sni_throttle")) as world:
@@ -219,3 +220,7 @@ def test_sni_throttle_rate_is_measured_within_a_quarter() -> None:
     print(f"\nthrottled {rate:.0f} kbit/s, control {control:.0f} kbit/s")
     assert 96 <= rate <= 160, rate
     assert control > 10 * rate
+    # Much slower by name: the pair is made again, and the throttle slows it again.
+    again = ab["again"]
+    assert 96 <= again["target"]["rate_kbps"] <= 160, again
+    assert again["control"]["rate_kbps"] > 10 * again["target"]["rate_kbps"]

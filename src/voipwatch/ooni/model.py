@@ -179,14 +179,25 @@ class Download(msgspec.Struct, gc=False):
     failure: Failure = None
 
 
+class ThroughputPair(msgspec.Struct, gc=False):
+    """The A/B made again (``x_throughput_ab.again``), the app's name first this time."""
+
+    target: Download | None = None
+    control: Download | None = None
+    ratio: float | None = None
+
+
 class ThroughputAB(msgspec.Struct, gc=False):
-    """``x_throughput_ab``: a download with an app's server name against a harmless one."""
+    """``x_throughput_ab``: a download with an app's server name against a harmless one,
+    made ``again`` when the app's name was much slower (measurements from before the
+    probe did so have one pair)."""
 
     target_sni: str | None = None
     control_sni: str | None = None
     target: Download | None = None
     control: Download | None = None
     ratio: float | None = None
+    again: ThroughputPair | None = None
 
 
 class ResidualStep(msgspec.Struct, gc=False):

@@ -284,3 +284,49 @@ def test_two_fast_downloads_differing_by_chance_are_not_throttling() -> None:
     }
     raw = measurement("generic", {"x_throughput_ab": ab})
     assert role(raw, "whatsapp/web") == ("ok", None, False)
+
+
+def _dl(rate: float, failure: str | None = None) -> dict[str, object]:
+    seconds = 8e3 / rate if rate else 3.5
+    return {
+        "bytes": 1000000 if rate else 0,
+        "seconds": seconds,
+        "rate_kbps": rate,
+        "failure": failure,
+    }
+
+
+def _slow_then(again: dict[str, object] | None) -> bytes:
+    ab: dict[str, object] = {
+        "target_sni": "web.whatsapp.com",
+        "control_sni": "control.voipwatch.test",
+        "target": _dl(5000.0),
+        "control": _dl(400000.0),
+    }
+    if again is not None:
+        ab["again"] = again
+    return measurement("generic", {"x_throughput_ab": ab})
+
+
+def test_a_slow_download_the_pair_made_again_does_not_repeat_is_not_throttling() -> None:
+    """A busy machine slowed the app's download once: made again, both run alike."""
+    fast = {"target": _dl(350000.0), "control": _dl(390000.0), "ratio": 0.9}
+    assert role(_slow_then(fast), "whatsapp/web") == ("ok", None, False)
+
+
+def test_a_throttle_slows_the_pair_made_again_too() -> None:
+    slow = {"target": _dl(4800.0), "control": _dl(410000.0), "ratio": 0.0117}
+    raw = _slow_then(slow)
+    assert role(raw, "whatsapp/web") == ("degraded", "throttle.policed", True)
+    detail = judge_bytes(raw).verdict.services[0].evidence[0].detail
+    assert "5000 kbit/s" in detail
+    assert "made again: 4800 against 410000 kbit/s" in detail
+
+
+def test_a_pair_made_again_that_did_not_complete_leaves_the_throttle_unconfirmed() -> None:
+    broken = {"target": _dl(4800.0), "control": _dl(0.0, "generic_timeout_error")}
+    assert role(_slow_then(broken), "whatsapp/web") == ("degraded", "throttle.policed", False)
+
+
+def test_one_pair_recorded_before_the_probe_made_it_again_is_judged_alone() -> None:
+    assert role(_slow_then(None), "whatsapp/web") == ("degraded", "throttle.policed", True)
