@@ -84,10 +84,15 @@ def iso(h: int | None) -> str | None:
 
 
 @dataclass(slots=True)
-class _Series:
+class Series:
+    """A cell series as a run takes it up: from its stored state and seal when those
+    fit the cells, else from its beginning; its change points, sealed and not."""
+
     key: SeriesKey
     state: State
     from_h: int
+    #: Whether the stored state fitted the cells: the series goes on from its seal.
+    resumed: bool
     sealed_n: int
     sealed_digest: int
     changes: list[Change]
@@ -115,7 +120,7 @@ def _change(c: StoredChange) -> Change:
     )
 
 
-def _load_series(store: Store, cells: Cells, seal_h: int, params: CusumParams) -> list[_Series]:
+def load_series(store: Store, cells: Cells, seal_h: int, params: CusumParams) -> list[Series]:
     """Every series with its stored state when that state still fits the cells: the
     cells before its seal are those it was computed from (same count, same digest)."""
     stored_changes: dict[SeriesKey, list[Change]] = defaultdict(list)
@@ -134,7 +139,7 @@ def _load_series(store: Store, cells: Cells, seal_h: int, params: CusumParams) -
     )
     old_n, old_d = bins.digests(cells, sealed)
     new_n, new_d = bins.digests(cells, np.full(len(cells.series), seal_h, dtype=np.int64))
-    out: list[_Series] = []
+    out: list[Series] = []
     for i, key in enumerate(cells.series):
         st = states.get(key)
         fits = (
@@ -144,10 +149,11 @@ def _load_series(store: Store, cells: Cells, seal_h: int, params: CusumParams) -
             and int(old_d[i]) == st.digest
         )
         out.append(
-            _Series(
+            Series(
                 key=key,
                 state=decode_state(st.state) if fits and st is not None else State(),
                 from_h=int(sealed[i]) if fits else _ALL,
+                resumed=fits,
                 sealed_n=int(new_n[i]),
                 sealed_digest=int(new_d[i]),
                 changes=list(stored_changes[key]) if fits else [],
@@ -157,7 +163,7 @@ def _load_series(store: Store, cells: Cells, seal_h: int, params: CusumParams) -
     return out
 
 
-def _run_series(cells: Cells, series: list[_Series], seal_h: int, params: CusumParams) -> None:
+def _run_series(cells: Cells, series: list[Series], seal_h: int, params: CusumParams) -> None:
     sid, binned = bins.bins(cells, np.array([s.from_h for s in series], dtype=np.int64))
     bounds = np.searchsorted(sid, np.arange(len(series) + 1))
     for i, s in enumerate(series):
@@ -168,7 +174,7 @@ def _run_series(cells: Cells, series: list[_Series], seal_h: int, params: CusumP
         s.provisional = run(binned.part(mid, hi), copy, params)
 
 
-def _save_series(store: Store, series: list[_Series], seal_h: int, params: CusumParams) -> None:
+def _save_series(store: Store, series: list[Series], seal_h: int, params: CusumParams) -> None:
     seal = when(seal_h).replace(tzinfo=None)
 
     def naive(h: int) -> datetime:
@@ -210,7 +216,7 @@ def change_points(
         return {}, None
     last_h = int(cells.h.max())
     seal_h = last_h // 24 * 24
-    series = _load_series(store, cells, seal_h, params)
+    series = load_series(store, cells, seal_h, params)
     _run_series(cells, series, seal_h, params)
     if not store.read_only:
         _save_series(store, series, seal_h, params)

@@ -15,11 +15,13 @@ import msgspec
 import pytest
 
 from voipwatch.events.cells import BLOCKING, JUDGED, build_cells
-from voipwatch.events.detect import detect_events
+from voipwatch.events.cusum import CusumParams
+from voipwatch.events.detect import detect_events, load_series
 from voipwatch.events.model import Event
 from voipwatch.events.store import load_events, save_events
 from voipwatch.store import Store, open_store
-from voipwatch.store.cells import cell_totals
+from voipwatch.store.cells import cell_totals, read_cells
+from voipwatch.store.detector import load_states
 from voipwatch.store.events import EVENTS_SCHEMA
 from voipwatch.store.schema import VERDICT_MEASUREMENT_COLUMNS
 from voipwatch.testing import Block, Network, Row, World, insert
@@ -183,6 +185,28 @@ def test_day_by_day_gives_the_same_events(
             insert(store, [r for r in rows if lo <= r[3] < hi])
             daily = _detect(store)
         assert _dump(daily) == _dump(events)
+
+
+def test_a_later_run_recounts_new_hours_and_resumes_every_series(
+    tmp_path: Path, rows: list[Row], events: list[Event]
+) -> None:
+    """Two more days of data: only their hours are counted, and every series that
+    already had a state goes on from it rather than from its beginning."""
+    cut = START + timedelta(days=DAYS - 2)
+    with open_store(tmp_path / "later.duckdb") as store:
+        insert(store, [r for r in rows if r[3] < cut])
+        _detect(store)
+        before = dict.fromkeys(load_states(store))
+        insert(store, [r for r in rows if r[3] >= cut])
+        stats = build_cells(store)
+        assert 0 < stats.hours_changed <= 2 * 24 + 1 < stats.hours_total
+        cells = read_cells(store)
+        last = int(cells.h.max())
+        series = load_series(store, cells, last // 24 * 24, CusumParams())
+        resumed = {s.key for s in series if s.resumed}
+        assert resumed == set(before) & {s.key for s in series}
+        assert len(resumed) > 10
+        assert _dump(detect_events(store)) == _dump(events)
 
 
 def test_late_data_and_rejudged_verdicts_give_the_same_events(
