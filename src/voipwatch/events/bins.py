@@ -85,19 +85,34 @@ def bins(cells: Cells, from_h: IntArray) -> tuple[IntArray, Bins]:
         return empty, Bins(empty, empty, empty, empty.astype(np.float64), *(empty,) * 4)
     start = (h // 24) * 24 + ((h % 24) // g) * g
     starts = _starts(sid, start)
+    ends = np.append(starts[1:], len(h)) - 1
     blocked = 2 * b >= n
-    big = np.iinfo(np.int64).max
-    first_b = np.minimum.reduceat(np.where(blocked, h, big), starts)
-    first_c = np.minimum.reduceat(np.where(blocked, big, h), starts)
+    # Cells in series then hour order have increasing keys, so the last affected
+    # (clean) cell at or before a bin's end is a running maximum, and the first at or
+    # after its start a running minimum from the right: one pass each, where a
+    # reduction per bin costs a call per bin and most bins hold one cell.
+    key = (sid << _DAY_BITS) + h
+    lo, hi = key[starts], key[ends]
+    bin_sid = sid[starts] << _DAY_BITS
+
+    def last(mask: npt.NDArray[np.bool_]) -> IntArray:
+        k = np.maximum.accumulate(np.where(mask, key, _NONE))[ends]
+        return np.where(k >= lo, k - bin_sid, _NONE)
+
+    def first(mask: npt.NDArray[np.bool_]) -> IntArray:
+        big = np.iinfo(np.int64).max
+        k = np.minimum.accumulate(np.where(mask, key, big)[::-1])[::-1][starts]
+        return np.where(k <= hi, k - bin_sid, _NONE)
+
     return sid[starts], Bins(
         start=start[starts],
         end=start[starts] + g[starts],
         n=np.add.reduceat(n, starts),
         b=np.add.reduceat(b, starts).astype(np.float64),
-        first_blocked=np.where(first_b == big, _NONE, first_b),
-        last_blocked=np.maximum.reduceat(np.where(blocked, h, _NONE), starts),
-        first_clean=np.where(first_c == big, _NONE, first_c),
-        last_clean=np.maximum.reduceat(np.where(blocked, _NONE, h), starts),
+        first_blocked=first(blocked),
+        last_blocked=last(blocked),
+        first_clean=first(~blocked),
+        last_clean=last(~blocked),
     )
 
 
