@@ -125,18 +125,22 @@ def _mix(x: U64) -> U64:
     return x ^ (x >> np.uint64(31))
 
 
-def digests(cells: Cells, before_h: IntArray) -> tuple[IntArray, U64]:
-    """Per series, how many of its cells lie before hour ``before_h[sid]`` and an
-    order-free digest of them (XOR of a hash of each cell's hour and counts)."""
-    count = len(cells.series)
-    if not len(cells):
-        return np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.uint64)
+def cell_hashes(cells: Cells) -> U64:
+    """A 64-bit hash of each cell's hour and counts."""
     with np.errstate(over="ignore"):
         x = _mix(cells.h.astype(np.uint64))
         x = _mix(x ^ cells.n.astype(np.uint64))
-        x = _mix(x ^ cells.b.astype(np.uint64))
+        return _mix(x ^ cells.b.astype(np.uint64))
+
+
+def digests(cells: Cells, hashes: U64, before_h: IntArray) -> tuple[IntArray, U64]:
+    """Per series, how many of its cells lie before hour ``before_h[sid]`` and an
+    order-free digest of them (the XOR of their :func:`cell_hashes`)."""
+    count = len(cells.series)
+    if not len(cells):
+        return np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.uint64)
     inside = cells.h < before_h[cells.sid]
-    x = np.where(inside, x, np.uint64(0))
+    x = np.where(inside, hashes, np.uint64(0))
     starts = _starts(cells.sid)
     return (
         np.bincount(cells.sid[inside], minlength=count).astype(np.int64),

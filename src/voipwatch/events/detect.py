@@ -137,8 +137,9 @@ def load_series(store: Store, cells: Cells, seal_h: int, params: CusumParams) ->
         ],
         dtype=np.int64,
     )
-    old_n, old_d = bins.digests(cells, sealed)
-    new_n, new_d = bins.digests(cells, np.full(len(cells.series), seal_h, dtype=np.int64))
+    hashes = bins.cell_hashes(cells)
+    old_n, old_d = bins.digests(cells, hashes, sealed)
+    new_n, new_d = bins.digests(cells, hashes, np.full(len(cells.series), seal_h, dtype=np.int64))
     out: list[Series] = []
     for i, key in enumerate(cells.series):
         st = states.get(key)
