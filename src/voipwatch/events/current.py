@@ -15,38 +15,22 @@ blocks: they stand apart as ``target_change_count``.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 import duckdb
 
 from voipwatch.events.standing import Judgement, baselines, judge, standing
+from voipwatch.store.current import RoleCount, latest_time, role_counts
+
+__all__ = ["ARTEFACT_KINDS", "counts_text", "current_blocks", "latest_time", "rows_of"]
 
 #: Event kinds whose verdicts are not counted as blocks on the map.
 ARTEFACT_KINDS: Final = ("target_change", "outage")
 
 
-def latest_time(cur: duckdb.DuckDBPyConnection) -> datetime | None:
-    row = cur.execute(
-        "SELECT max(measurement_start_time) FROM measurements WHERE status <> 'unsupported'"
-    ).fetchone()
-    return row[0] if row else None
-
-
 def _time(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
-
-
-def _has_table(cur: duckdb.DuckDBPyConnection, name: str) -> bool:
-    row = cur.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def _in(column: str, values: tuple[str, ...], params: list[Any]) -> str:
-    params.extend(values)
-    return f"{column} IN ({', '.join('?' for _ in values)})"
 
 
 def current_blocks(
@@ -63,65 +47,19 @@ def current_blocks(
     data still shows its last state. Baselines take every role of a network, whatever
     the ``service`` and ``plane`` asked for, so a filter never changes a state.
     """
-    end = latest_time(cur)
-    if end is None:
+    window = role_counts(cur, days=days, probe_cc=probe_cc, artefact_kinds=ARTEFACT_KINDS)
+    if window is None:
         return {"since": None, "until": None, "days": days, "rows": []}
-    since = (end - timedelta(days=days)).replace(microsecond=0)
-    params: list[Any] = [since]
-    where = ["m.measurement_start_time > ?", "m.status IN ('ok', 'anomaly', 'confirmed')"]
-    if probe_cc:
-        where.append(_in("m.probe_cc", probe_cc, params))
-    kinds = ", ".join(f"'{k}'" for k in ARTEFACT_KINDS)
-    changes = (
-        f"""
-        EXISTS (SELECT 1 FROM (SELECT probe_cc, unnest(roles) AS role, start, "end"
-                               FROM events WHERE kind IN ({kinds})) AS tc
-                WHERE tc.probe_cc = m.probe_cc AND tc.role = v.role
-                  AND m.measurement_start_time >= tc.start
-                  AND (tc."end" IS NULL OR m.measurement_start_time < tc."end"))
-        """
-        if _has_table(cur, "events")
-        else "false"
-    )
-    sql = f"""
-        WITH tagged AS (
-            SELECT m.probe_cc, m.probe_asn, v.service, v.role, v.plane, v.status,
-                   v.technique, v.key, m.measurement_start_time AS t,
-                   v.status IN ('blocked', 'partial') AND NOT {changes} AS is_block,
-                   v.status IN ('blocked', 'partial') AND {changes} AS is_change
-            FROM verdicts AS v JOIN measurements AS m ON m.key = v.key
-            WHERE {" AND ".join(where)}
-        )
-        SELECT probe_cc, coalesce(probe_asn, ''), service, role, plane,
-               count(*) FILTER (WHERE is_block) AS blocked_count,
-               count(*) FILTER (WHERE status IN ('ok', 'blocked', 'partial', 'degraded')
-                                AND NOT is_change) AS judged_count,
-               min(t) FILTER (WHERE is_block) AS first_blocked,
-               list(DISTINCT technique ORDER BY technique)
-                   FILTER (WHERE is_block AND technique IS NOT NULL) AS techniques,
-               count(*) FILTER (WHERE is_change) AS target_change_count
-        FROM tagged
-        GROUP BY ALL ORDER BY ALL
-    """
-    cells = cur.execute(sql, params).fetchall()
-    counted = cur.execute(
-        "SELECT m.probe_cc, v.service, v.plane, count(DISTINCT v.key) "
-        "FROM verdicts AS v JOIN measurements AS m ON m.key = v.key "
-        f"WHERE {' AND '.join(where)} GROUP BY ALL",
-        params,
-    ).fetchall()
     return {
-        "since": _time(since),
-        "until": _time(end),
+        "since": _time(window.since),
+        "until": _time(window.until),
         "days": days,
-        "rows": rows_of(
-            cells, {(r[0], r[1], r[2]): r[3] for r in counted}, service=service, plane=plane
-        ),
+        "rows": rows_of(window.cells, window.measurements, service=service, plane=plane),
     }
 
 
 def rows_of(
-    cells: list[tuple[Any, ...]],
+    cells: list[RoleCount],
     measurements: dict[tuple[str, str, str], int],
     *,
     service: tuple[str, ...] = (),
@@ -138,7 +76,7 @@ def rows_of(
         b, n = per_net[cc, asn].get(role, (0, 0))
         per_net[cc, asn][role] = (b + blocked, n + judged)
     base = {net: baselines(roles) for net, roles in per_net.items()}
-    groups: dict[tuple[str, str, str], list[tuple[Any, ...]]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[RoleCount]] = defaultdict(list)
     for c in cells:
         if (service and c[2] not in service) or (plane and c[4] not in plane):
             continue

@@ -118,6 +118,19 @@ class Bins:
     def __len__(self) -> int:
         return len(self.start)
 
+    def part(self, lo: int, hi: int) -> Bins:
+        """Bins ``lo`` to ``hi`` (views, not copies)."""
+        return Bins(
+            start=self.start[lo:hi],
+            end=self.end[lo:hi],
+            n=self.n[lo:hi],
+            b=self.b[lo:hi],
+            first_blocked=self.first_blocked[lo:hi],
+            last_blocked=self.last_blocked[lo:hi],
+            first_clean=self.first_clean[lo:hi],
+            last_clean=self.last_clean[lo:hi],
+        )
+
 
 def _maybe(value: int | None, candidate: int) -> int | None:
     if candidate < 0:

@@ -2,8 +2,9 @@
 
 Each cell series (country, network, service, role, plane) is binned at a grain chosen
 per day from the series' own volume over the week before (an hour for busy networks,
-up to a day for networks measured a few times a day), and fed to the CUSUM of
-:mod:`voipwatch.events.cusum`.
+up to a day for networks measured a few times a day; :mod:`voipwatch.events.bins`),
+and fed to the CUSUM of :mod:`voipwatch.events.cusum`. The cells are read once, as
+arrays; the store's SQL is in :mod:`voipwatch.store.detector`.
 
 Determinism. The detector runs over whole UTC days: the days before the day of the
 newest cell are *sealed* — their change points and the detector's state at their end
@@ -23,28 +24,36 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 import msgspec.structs
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
-from voipwatch.events import corroborate, known, rollup, volume
-from voipwatch.events.cells import memory_limit
-from voipwatch.events.cusum import Bins, Change, CusumParams, State, decode_state, encode_state, run
+from voipwatch.events import bins, corroborate, known, rollup, volume
+from voipwatch.events.bins import GRAINS, MIN_PER_BIN
+from voipwatch.events.cusum import Change, CusumParams, State, decode_state, encode_state, run
 from voipwatch.events.known import KnownChange
 from voipwatch.events.model import THROUGHPUT, Event, event_id
 from voipwatch.events.rollup import Draft, Segment, SeriesKey
-from voipwatch.events.store import ensure_schema, load_usage
-from voipwatch.store.db import Store, registered, store_errors
+from voipwatch.events.store import load_usage
+from voipwatch.store.cells import Cells, memory_limit, read_cells
+from voipwatch.store.db import Store, store_errors
+from voipwatch.store.detector import (
+    DraftSums,
+    EchoWindow,
+    Member,
+    StoredChange,
+    StoredState,
+    draft_figures,
+    echo_sums,
+    load_changes,
+    load_states,
+    read_volume,
+    save_detector,
+)
+from voipwatch.store.events import ensure_schema
 
-SERIES: Final = ("probe_cc", "asn", "service", "role", "plane")
-_S: Final = ", ".join(SERIES)
-#: Bin sizes (hours) a series may be binned at; each divides a day.
-GRAINS: Final = (1, 2, 3, 6, 12, 24)
-#: A day's grain is the smallest bin expected to hold this many judged measurements.
-MIN_PER_BIN: Final = 3.0
 #: A technique is named when it accounts for this share of an event's blocked verdicts.
 TECHNIQUE_SHARE: Final = 0.1
 #: The baseline before an onset that the confidence compares against (hours).
@@ -55,77 +64,6 @@ NATIONAL_SHARE: Final = 0.6
 EPOCH: Final = datetime(1970, 1, 1)
 #: ``store_meta`` key of the settings the stored detector states were computed with.
 DETECTOR_KEY: Final = "events_detector"
-
-# On the throughput series the affected verdicts are the throttled ones (``degraded``:
-# the app's name ran slow, a harmless one did not); a reset there is a block, which
-# the role's own series shows.
-_CELLS: Final = f"""
-    CREATE OR REPLACE TEMP TABLE _ev_c AS
-    SELECT {_S}, hash({_S}) AS sk, hour, date_trunc('day', hour) AS day,
-           datediff('hour', TIMESTAMP '1970-01-01', hour) AS h,
-           ok + blocked + partial + degraded AS n,
-           CASE WHEN plane = '{THROUGHPUT}' THEN degraded ELSE blocked + partial END AS b
-    FROM event_cells
-    WHERE asn > 0 AND probe_cc <> 'ZZ' AND ok + blocked + partial + degraded > 0
-"""
-_DIGESTS: Final = f"""
-    SELECT c.{", c.".join(SERIES)}, any_value(c.sk),
-           count(*) FILTER (WHERE c.hour < s.sealed_until),
-           bit_xor(hash(c.h, c.n, c.b)) FILTER (WHERE c.hour < s.sealed_until),
-           count(*) FILTER (WHERE c.hour < $seal),
-           bit_xor(hash(c.h, c.n, c.b)) FILTER (WHERE c.hour < $seal),
-           any_value(s.sealed_until), any_value(s.n), any_value(s.digest), any_value(s.state)
-    FROM _ev_c AS c LEFT JOIN event_series_state AS s USING ({_S})
-    GROUP BY ALL ORDER BY ALL
-"""
-
-
-def _grain_case(rate: str) -> str:
-    whens = " ".join(f"WHEN {rate} * {g} / 24 >= {MIN_PER_BIN} THEN {g}" for g in GRAINS[:-1])
-    return f"CASE {whens} ELSE {GRAINS[-1]} END"
-
-
-# Series are joined by a hash of their key columns (``sk``), which is what makes
-# this a join on one integer instead of five strings.
-_BINS: Final = f"""
-    WITH d AS (
-        SELECT sk, day, sum(n) AS n FROM _ev_c GROUP BY ALL
-    ), g AS (
-        SELECT sk, day,
-               sum(n) OVER (PARTITION BY sk ORDER BY day RANGE BETWEEN INTERVAL 7 DAYS
-                            PRECEDING AND INTERVAL 1 DAY PRECEDING) AS past_n,
-               least(7, datediff('day', min(day) OVER (PARTITION BY sk), day)) AS past_days
-        FROM d
-    ), gr AS (
-        SELECT sk, day,
-               CASE WHEN past_days = 0 OR past_n IS NULL THEN 1
-                    ELSE {_grain_case("(past_n / past_days)")} END AS grain
-        FROM g
-    ), b AS (
-        SELECT f.idx, c.h, c.n, c.b, gr.grain,
-               datediff('hour', TIMESTAMP '1970-01-01', gr.day)
-                 + (hour(c.hour) // gr.grain) * gr.grain AS bin
-        FROM _ev_c AS c
-        JOIN gr ON gr.sk = c.sk AND gr.day = c.day
-        JOIN _ev_from AS f ON f.sk = c.sk
-        WHERE c.h >= f.from_h
-    )
-    -- An hour's bin is its cell: only coarser bins need grouping.
-    SELECT idx AS sid, bin, bin + 1 AS bin_end, n, b,
-           CASE WHEN 2 * b >= n THEN h ELSE -1 END AS first_blocked,
-           CASE WHEN 2 * b >= n THEN h ELSE -1 END AS last_blocked,
-           CASE WHEN 2 * b < n THEN h ELSE -1 END AS first_clean,
-           CASE WHEN 2 * b < n THEN h ELSE -1 END AS last_clean
-    FROM b WHERE grain = 1
-    UNION ALL
-    SELECT idx, bin, bin + any_value(grain), sum(n), sum(b),
-           coalesce(min(h) FILTER (WHERE 2 * b >= n), -1),
-           coalesce(max(h) FILTER (WHERE 2 * b >= n), -1),
-           coalesce(min(h) FILTER (WHERE 2 * b < n), -1),
-           coalesce(max(h) FILTER (WHERE 2 * b < n), -1)
-    FROM b WHERE grain > 1 GROUP BY idx, bin
-    ORDER BY sid, bin
-"""
 
 
 def hours(t: datetime) -> int:
@@ -146,11 +84,14 @@ def iso(h: int | None) -> str | None:
 
 
 @dataclass(slots=True)
-class _Series:
+class Series:
+    """A cell series as a run takes it up: from its stored state and seal when those
+    fit the cells, else from its beginning; its change points, sealed and not."""
+
     key: SeriesKey
-    sk: int
     state: State
     from_h: int
+    #: Whether the stored state fitted the cells: the series goes on from its seal.
     resumed: bool
     sealed_n: int
     sealed_digest: int
@@ -164,150 +105,107 @@ def fingerprint(params: CusumParams) -> str:
     return f"{params!r} grains={GRAINS} min_per_bin={MIN_PER_BIN}"
 
 
-def _load_series(store: Store, seal: datetime, params: CusumParams) -> list[_Series]:
-    """Every series with its stored state when that state still fits the cells."""
-    out: list[_Series] = []
-    stored: dict[SeriesKey, list[Change]] = defaultdict(list)
+#: Before every hour: a series without a stored state is run from its beginning.
+_ALL: Final = -(2**62)
+
+
+def _change(c: StoredChange) -> Change:
+    return Change(
+        c.direction,
+        hours(c.detected_at),
+        hours(c.change_at),
+        hours(c.earliest),
+        hours(c.latest),
+        c.margin,
+    )
+
+
+def load_series(store: Store, cells: Cells, seal_h: int, params: CusumParams) -> list[Series]:
+    """Every series with its stored state when that state still fits the cells: the
+    cells before its seal are those it was computed from (same count, same digest)."""
+    stored_changes: dict[SeriesKey, list[Change]] = defaultdict(list)
+    states: dict[SeriesKey, StoredState] = {}
     # A read-only run recomputes everything; so does one with other settings.
-    resumable = not store.read_only
-    if resumable:
-        row = store.con.execute(
-            "SELECT value FROM store_meta WHERE name = ?", [DETECTOR_KEY]
-        ).fetchone()
-        resumable = row is not None and row[0] == fingerprint(params)
-    if resumable:
-        for r in store.con.execute(
-            f"SELECT {_S}, direction, detected_at, change_at, earliest, latest, margin "
-            f"FROM event_changes ORDER BY {_S}, detected_at"
-        ).fetchall():
-            stored[(r[0], int(r[1]), r[2], r[3], r[4])].append(
-                Change(int(r[5]), hours(r[6]), hours(r[7]), hours(r[8]), hours(r[9]), r[10])
-            )
-    digests = store.con.execute(_DIGESTS, {"seal": seal}).fetchall()
-    for r in digests:
-        key: SeriesKey = (r[0], int(r[1]), r[2], r[3], r[4])
-        sk, old_n, old_d, new_n, new_d, sealed_until, st_n, st_d, st_text = r[5:14]
+    if not store.read_only and store.meta(DETECTOR_KEY) == fingerprint(params):
+        states = load_states(store)
+        for c in load_changes(store):
+            stored_changes[c.series].append(_change(c))
+    sealed = np.array(
+        [
+            hours(st.sealed_until) if (st := states.get(key)) is not None else _ALL
+            for key in cells.series
+        ],
+        dtype=np.int64,
+    )
+    hashes = bins.cell_hashes(cells)
+    old_n, old_d = bins.digests(cells, hashes, sealed)
+    new_n, new_d = bins.digests(cells, hashes, np.full(len(cells.series), seal_h, dtype=np.int64))
+    out: list[Series] = []
+    for i, key in enumerate(cells.series):
+        st = states.get(key)
         fits = (
-            resumable
-            and sealed_until is not None
-            and sealed_until <= seal
-            and int(old_n) == int(st_n)
-            and (old_d or 0) == int(st_d)
+            st is not None
+            and int(sealed[i]) <= seal_h
+            and int(old_n[i]) == st.n
+            and int(old_d[i]) == st.digest
         )
-        state = decode_state(st_text) if fits else State()
-        from_h = hours(sealed_until) if fits else -(2**62)
         out.append(
-            _Series(
+            Series(
                 key=key,
-                sk=int(sk),
-                state=state,
-                from_h=from_h,
+                state=decode_state(st.state) if fits and st is not None else State(),
+                from_h=int(sealed[i]) if fits else _ALL,
                 resumed=fits,
-                sealed_n=int(new_n),
-                sealed_digest=int(new_d or 0),
-                changes=list(stored[key]) if fits else [],
+                sealed_n=int(new_n[i]),
+                sealed_digest=int(new_d[i]),
+                changes=list(stored_changes[key]) if fits else [],
                 provisional=[],
             )
         )
     return out
 
 
-def _bins_of(cols: dict[str, Any], lo: int, hi: int) -> Bins:
-    return Bins(
-        start=cols["bin"][lo:hi],
-        end=cols["bin_end"][lo:hi],
-        n=cols["n"][lo:hi],
-        b=cols["b"][lo:hi],
-        first_blocked=cols["first_blocked"][lo:hi],
-        last_blocked=cols["last_blocked"][lo:hi],
-        first_clean=cols["first_clean"][lo:hi],
-        last_clean=cols["last_clean"][lo:hi],
-    )
-
-
-def _run_series(store: Store, series: list[_Series], seal_h: int, params: CusumParams) -> None:
-    keys = pa.table(
-        {
-            "idx": pa.array(range(len(series)), type=pa.int64()),
-            "sk": pa.array([s.sk for s in series], type=pa.uint64()),
-            "from_h": pa.array([s.from_h for s in series], type=pa.int64()),
-        }
-    )
-    with registered(store.con, "_ev_from", keys):
-        res = store.con.execute(_BINS).fetchnumpy()
-    cols: dict[str, Any] = {
-        "sid": np.asarray(res["sid"], dtype=np.int64),
-        "bin": np.asarray(res["bin"], dtype=np.int64),
-        "bin_end": np.asarray(res["bin_end"], dtype=np.int64),
-        "n": np.asarray(res["n"], dtype=np.int64),
-        "b": np.asarray(res["b"], dtype=np.float64),
-        **{
-            k: np.asarray(res[k], dtype=np.int64)
-            for k in ("first_blocked", "last_blocked", "first_clean", "last_clean")
-        },
-    }
-    sid = cols["sid"]
+def _run_series(cells: Cells, series: list[Series], seal_h: int, params: CusumParams) -> None:
+    sid, binned = bins.bins(cells, np.array([s.from_h for s in series], dtype=np.int64))
     bounds = np.searchsorted(sid, np.arange(len(series) + 1))
     for i, s in enumerate(series):
         lo, hi = int(bounds[i]), int(bounds[i + 1])
-        mid = lo + int(np.searchsorted(cols["bin"][lo:hi], seal_h))
-        s.changes.extend(run(_bins_of(cols, lo, mid), s.state, params))
+        mid = lo + int(np.searchsorted(binned.start[lo:hi], seal_h))
+        s.changes.extend(run(binned.part(lo, mid), s.state, params))
         copy = decode_state(encode_state(s.state))
-        s.provisional = run(_bins_of(cols, mid, hi), copy, params)
+        s.provisional = run(binned.part(mid, hi), copy, params)
 
 
-def _save_series(store: Store, series: list[_Series], seal: datetime, params: CusumParams) -> None:
-    con = store.con
-    state_rows = pa.table(
-        {
-            **{k: pa.array([s.key[i] for s in series]) for i, k in enumerate(SERIES)},
-            "sealed_until": pa.array([seal] * len(series), type=pa.timestamp("us")),
-            "n": pa.array([s.sealed_n for s in series], type=pa.int64()),
-            "digest": pa.array([s.sealed_digest for s in series], type=pa.uint64()),
-            "state": pa.array([encode_state(s.state) for s in series], type=pa.string()),
-        }
-    )
-    flat = [(s.key, c) for s in series for c in s.changes]
-    change_rows = pa.table(
-        {
-            **{k: pa.array([key[i] for key, _ in flat]) for i, k in enumerate(SERIES)},
-            "direction": pa.array([c.direction for _, c in flat], type=pa.int8()),
-            **{
-                column: pa.array(
-                    [when(getattr(c, f)).replace(tzinfo=None) for _, c in flat],
-                    type=pa.timestamp("us"),
-                )
-                for column, f in (
-                    ("detected_at", "detected_at"),
-                    ("change_at", "at"),
-                    ("earliest", "earliest"),
-                    ("latest", "latest"),
-                )
-            },
-            "margin": pa.array([c.margin for _, c in flat], type=pa.float64()),
-        }
-    )
-    with store.transaction():
-        con.execute(
-            "INSERT OR REPLACE INTO store_meta VALUES (?, ?)", [DETECTOR_KEY, fingerprint(params)]
-        )
-        con.execute("DELETE FROM event_series_state")
-        con.execute("DELETE FROM event_changes")
-        with registered(con, "_ev_state", state_rows):
-            con.execute(
-                f"INSERT INTO event_series_state SELECT {_S}, sealed_until, n, digest, state "
-                "FROM _ev_state"
+def _save_series(store: Store, series: list[Series], seal_h: int, params: CusumParams) -> None:
+    seal = when(seal_h).replace(tzinfo=None)
+
+    def naive(h: int) -> datetime:
+        return when(h).replace(tzinfo=None)
+
+    save_detector(
+        store,
+        (DETECTOR_KEY, fingerprint(params)),
+        [
+            (s.key, StoredState(seal, s.sealed_n, s.sealed_digest, encode_state(s.state)))
+            for s in series
+        ],
+        [
+            StoredChange(
+                s.key,
+                c.direction,
+                naive(c.detected_at),
+                naive(c.at),
+                naive(c.earliest),
+                naive(c.latest),
+                c.margin,
             )
-        if flat:
-            with registered(con, "_ev_chg", change_rows):
-                con.execute(
-                    f"INSERT INTO event_changes SELECT {_S}, direction, detected_at, "
-                    "change_at, earliest, latest, margin FROM _ev_chg"
-                )
+            for s in series
+            for c in s.changes
+        ],
+    )
 
 
 def change_points(
-    store: Store, params: CusumParams | None = None
+    store: Store, cells: Cells, params: CusumParams | None = None
 ) -> tuple[dict[SeriesKey, list[Change]], int | None]:
     """Every series' change points (stored, resumed and provisional) and the data's end.
 
@@ -315,18 +213,15 @@ def change_points(
     everything is recomputed and nothing written.
     """
     params = params or CusumParams()
-    con = store.con
-    con.execute(_CELLS)
-    row = con.execute("SELECT max(hour) FROM _ev_c").fetchone()
-    if row is None or row[0] is None:
+    if not len(cells):
         return {}, None
-    last: datetime = row[0]
-    seal = datetime(last.year, last.month, last.day)
-    series = _load_series(store, seal, params)
-    _run_series(store, series, hours(seal), params)
+    last_h = int(cells.h.max())
+    seal_h = last_h // 24 * 24
+    series = load_series(store, cells, seal_h, params)
+    _run_series(cells, series, seal_h, params)
     if not store.read_only:
-        _save_series(store, series, seal, params)
-    return {s.key: [*s.changes, *s.provisional] for s in series}, hours(last) + 1
+        _save_series(store, series, seal_h, params)
+    return {s.key: [*s.changes, *s.provisional] for s in series}, last_h + 1
 
 
 def detect_events(
@@ -348,7 +243,9 @@ def detect_events(
     if not usable:
         return []
     with store_errors(store.path, "detecting events"), memory_limit(store):
-        changes, data_end = change_points(store, params)
+        cells = read_cells(store)
+        changes, data_end = change_points(store, cells, params)
+        del cells
         if data_end is None:
             return []
         every = [s for key, cs in sorted(changes.items()) for s in rollup.segments(key, cs)]
@@ -402,23 +299,13 @@ def detect_events(
                 source=series.source,
                 tool=series.tool,
             )
-        store.con.execute("DROP TABLE IF EXISTS _ev_c")
     events.sort(key=lambda e: (e.start, e.probe_cc, e.service, e.kind, e.event_id))
     return events
 
 
-_ECHOES: Final = f"""
-    SELECT s.idx, c.probe_cc,
-           coalesce(sum(c.n) FILTER (WHERE c.h >= s.t0), 0),
-           coalesce(sum(c.b) FILTER (WHERE c.h >= s.t0), 0),
-           coalesce(sum(c.n) FILTER (WHERE c.h < s.t0), 0),
-           coalesce(sum(c.b) FILTER (WHERE c.h < s.t0), 0)
-    FROM _ev_seg AS s JOIN _ev_c AS c
-      ON c.service = s.service AND c.role = s.role AND c.plane <> '{THROUGHPUT}'
-     AND c.h >= s.t0 - {rollup.ECHO_BEFORE_HOURS} AND c.h < s.t1
-     AND (c.h >= s.t0 OR c.h < s.t0 - 2)
-    GROUP BY ALL ORDER BY ALL
-"""
+def _echo_span(s: Segment) -> int:
+    """The hours of a segment compared across countries: its first ones, at most."""
+    return min(rollup.ECHO_HOURS, (s.end or s.start + rollup.ECHO_HOURS) - s.start)
 
 
 def _echoed(store: Store, segs: list[Segment], artefact: dict[int, str]) -> dict[int, str]:
@@ -429,29 +316,16 @@ def _echoed(store: Store, segs: list[Segment], artefact: dict[int, str]) -> dict
     more: when most countries measuring the role began failing in the same hours, it
     is the app, not this country's censor, whatever their detectors made of it.
     """
-    rows = [
-        (i, s.series[0], s.series[2], s.series[3], s.start,
-         s.start + min(rollup.ECHO_HOURS, (s.end or s.start + rollup.ECHO_HOURS) - s.start))
+    windows = [
+        EchoWindow(i, s.series[0], s.series[2], s.series[3], s.start, s.start + _echo_span(s))
         for i, s in enumerate(segs)
         if i not in artefact
-    ]  # fmt: skip
-    if not rows:
-        return {}
-    cols = list(zip(*rows, strict=True))
-    table = pa.table(
-        {
-            "idx": pa.array(cols[0], pa.int64()),
-            "probe_cc": pa.array(cols[1], pa.string()),
-            "service": pa.array(cols[2], pa.string()),
-            "role": pa.array(cols[3], pa.string()),
-            "t0": pa.array(cols[4], pa.int64()),
-            "t1": pa.array(cols[5], pa.int64()),
-        }
-    )
+    ]
     shares: dict[int, dict[str, tuple[int, int, int, int]]] = defaultdict(dict)
-    with registered(store.con, "_ev_seg", table):
-        for idx, cc, n, b, n0, b0 in store.con.execute(_ECHOES).fetchall():
-            shares[int(idx)][cc] = (int(b), int(n), int(b0), int(n0))
+    for e in echo_sums(
+        store, windows, skip_plane=THROUGHPUT, before_hours=rollup.ECHO_BEFORE_HOURS
+    ):
+        shares[e.idx][e.probe_cc] = (e.b, e.n, e.b0, e.n0)
     out = {}
     for i, per_cc in shares.items():
         kind = rollup.echo_kind(segs[i], per_cc)
@@ -501,60 +375,23 @@ def _measured(series: Iterable[SeriesKey]) -> dict[tuple[str, str], tuple[int, i
     return {k: (len(countries[k]), len(networks[k])) for k in countries}
 
 
-_STATS: Final = f"""
-    SELECT m.draft,
-           coalesce(sum(c.n) FILTER (WHERE c.h >= m.t0 AND c.h < m.t1), 0),
-           coalesce(sum(c.b) FILTER (WHERE c.h >= m.t0 AND c.h < m.t1), 0),
-           coalesce(sum(c.n) FILTER (WHERE c.h < m.t0), 0),
-           coalesce(sum(c.b) FILTER (WHERE c.h < m.t0), 0),
-           max(c.h) FILTER (WHERE c.h >= m.t0 AND c.h < m.t1 AND c.b > 0)
-    FROM _ev_m AS m JOIN _ev_c AS c USING ({_S})
-    WHERE c.h >= m.t0 - {BASELINE_HOURS} AND c.h < m.t1
-    GROUP BY m.draft
-"""
-_TECHNIQUES: Final = f"""
-    SELECT m.draft, t.technique, sum(t.n)
-    FROM _ev_m AS m JOIN event_cell_techniques AS t USING ({_S})
-    WHERE datediff('hour', TIMESTAMP '1970-01-01', t.hour) >= m.t0
-      AND datediff('hour', TIMESTAMP '1970-01-01', t.hour) < m.t1
-    GROUP BY ALL ORDER BY 1, 3 DESC, 2
-"""
-_NETWORKS: Final = """
-    SELECT m.draft, count(DISTINCT c.asn)
-    FROM (SELECT draft, any_value(probe_cc) AS probe_cc, any_value(service) AS service,
-                 any_value(plane) AS plane, min(t0) AS t0, max(t1) AS t1
-          FROM _ev_m GROUP BY draft) AS m
-    JOIN _ev_c AS c ON c.probe_cc = m.probe_cc AND c.service = m.service
-         AND c.plane = m.plane
-    WHERE c.h >= m.t0 AND c.h < m.t1
-    GROUP BY m.draft
-"""
-
-
 def _events(store: Store, drafts: list[Draft], data_end: int) -> list[Event]:
     """Count each draft's measurements, techniques and networks, and make it an event."""
     if not drafts:
         return []
-    members = [(d, s) for d, draft in enumerate(drafts) for s in draft.members]
-    table = pa.table(
-        {
-            "draft": pa.array([d for d, _ in members], type=pa.int64()),
-            **{k: pa.array([s.series[i] for _, s in members]) for i, k in enumerate(SERIES)},
-            "t0": pa.array([s.start for _, s in members], type=pa.int64()),
-            "t1": pa.array(
-                [s.end if s.end is not None else data_end for _, s in members], type=pa.int64()
-            ),
-        }
-    )
-    con = store.con
-    with registered(con, "_ev_m", table):
-        stats = {int(r[0]): r[1:] for r in con.execute(_STATS).fetchall()}
-        techniques: dict[int, list[tuple[str, int]]] = defaultdict(list)
-        for r in con.execute(_TECHNIQUES).fetchall():
-            techniques[int(r[0])].append((str(r[1]), int(r[2])))
-        networks = {int(r[0]): int(r[1]) for r in con.execute(_NETWORKS).fetchall()}
+    members = [
+        Member(d, s.series, s.start, s.end if s.end is not None else data_end)
+        for d, draft in enumerate(drafts)
+        for s in draft.members
+    ]
+    figures = draft_figures(store, members, baseline_hours=BASELINE_HOURS)
     return [
-        _event(i, d, stats.get(i, (0, 0, 0, 0, None)), techniques.get(i, []), networks.get(i, 0))
+        _event(
+            d,
+            figures.sums.get(i, DraftSums(0, 0, 0, 0, None)),
+            figures.techniques.get(i, []),
+            figures.networks.get(i, 0),
+        )
         for i, d in enumerate(drafts)
     ]
 
@@ -572,11 +409,9 @@ def confidence(*, contrast: float, blocked: float, networks: int) -> float:
     return round(float(value), 3)
 
 
-def _event(
-    idx: int, d: Draft, stats: Any, techniques: list[tuple[str, int]], measured: int
-) -> Event:
-    n, b, base_n, base_b = (float(x) for x in stats[:4])
-    last_blocked = stats[4]
+def _event(d: Draft, sums: DraftSums, techniques: list[tuple[str, int]], measured: int) -> Event:
+    n, b, base_n, base_b = float(sums.n), float(sums.b), float(sums.base_n), float(sums.base_b)
+    last_blocked = sums.last_affected
     share = b / n if n else 0.0
     base = base_b / base_n if base_n else 0.0
     total = sum(c for _, c in techniques)
@@ -654,16 +489,10 @@ def _event(
 
 def _shutdowns(store: Store) -> list[Event]:
     """Possible shutdowns from each network's measurement volume."""
-    res = store.con.execute(
-        "SELECT probe_cc, asn, datediff('hour', TIMESTAMP '1970-01-01', hour) AS h, "
-        "measurements AS n FROM event_volume WHERE asn > 0 AND probe_cc <> 'ZZ' ORDER BY 1, 2, 3"
-    ).fetchnumpy()
-    if not len(res["h"]):
+    vol = read_volume(store)
+    if not len(vol.h):
         return []
-    ccs = np.asarray(res["probe_cc"], dtype=object)
-    asns = np.asarray(res["asn"], dtype=np.int64)
-    hs = np.asarray(res["h"], dtype=np.int64)
-    ns = np.asarray(res["n"], dtype=np.int64)
+    ccs, asns, hs, ns = vol.probe_cc, vol.asn, vol.h, vol.n
     end = int(hs.max()) + 1
     # Rows are sorted by network: each network's hours are one slice.
     cuts = np.flatnonzero((ccs[1:] != ccs[:-1]) | (asns[1:] != asns[:-1])) + 1

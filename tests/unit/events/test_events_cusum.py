@@ -99,20 +99,7 @@ def test_resuming_from_a_stored_state_equals_one_run(
     one = run(whole, State(), params)
     k = min(cut, len(whole))
     state = State()
-    first = run(_slice(whole, 0, k), state, params)
+    first = run(whole.part(0, k), state, params)
     resumed = decode_state(encode_state(state))
-    second = run(_slice(whole, k, len(whole)), resumed, params)
+    second = run(whole.part(k, len(whole)), resumed, params)
     assert first + second == one
-
-
-def _slice(b: Bins, lo: int, hi: int) -> Bins:
-    return Bins(
-        start=b.start[lo:hi],
-        end=b.end[lo:hi],
-        n=b.n[lo:hi],
-        b=b.b[lo:hi],
-        first_blocked=b.first_blocked[lo:hi],
-        last_blocked=b.last_blocked[lo:hi],
-        first_clean=b.first_clean[lo:hi],
-        last_clean=b.last_clean[lo:hi],
-    )

@@ -14,11 +14,15 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from voipwatch.events.cells import build_cells
-from voipwatch.events.detect import detect_events
+from voipwatch.events.cells import BLOCKING, JUDGED, build_cells
+from voipwatch.events.cusum import CusumParams
+from voipwatch.events.detect import detect_events, load_series
 from voipwatch.events.model import Event
 from voipwatch.events.store import load_events, save_events
 from voipwatch.store import Store, open_store
+from voipwatch.store.cells import cell_totals, read_cells
+from voipwatch.store.detector import load_states
+from voipwatch.store.events import EVENTS_SCHEMA
 from voipwatch.store.schema import VERDICT_MEASUREMENT_COLUMNS
 from voipwatch.testing import Block, Network, Row, World, insert
 
@@ -92,12 +96,11 @@ def _of(events: list[Event], kind: str, cc: str, service: str) -> list[Event]:
 
 
 def test_cells_count_every_verdict(one_pass: Store, rows: list[Row]) -> None:
-    total = sum(len(r[4]) for r in rows)
-    got = one_pass.con.execute("SELECT sum(verdicts) FROM event_cells").fetchone()
-    assert got == (total,)
-    blocked = sum(1 for r in rows for v in r[4] if v[3] == "blocked")
-    got = one_pass.con.execute("SELECT sum(blocked) FROM event_cells").fetchone()
-    assert got == (blocked,)
+    totals = cell_totals(one_pass)
+    judged = sum(1 for r in rows for v in r[4] if v[3] in JUDGED)
+    assert sum(t.judged for t in totals) == judged > 0
+    blocked = sum(1 for r in rows for v in r[4] if v[3] in BLOCKING)
+    assert sum(t.affected for t in totals) == blocked > 0
     volume = one_pass.con.execute("SELECT sum(measurements) FROM event_volume").fetchone()
     assert volume == (len(rows),)
 
@@ -184,6 +187,28 @@ def test_day_by_day_gives_the_same_events(
         assert _dump(daily) == _dump(events)
 
 
+def test_a_later_run_recounts_new_hours_and_resumes_every_series(
+    tmp_path: Path, rows: list[Row], events: list[Event]
+) -> None:
+    """Two more days of data: only their hours are counted, and every series that
+    already had a state goes on from it rather than from its beginning."""
+    cut = START + timedelta(days=DAYS - 2)
+    with open_store(tmp_path / "later.duckdb") as store:
+        insert(store, [r for r in rows if r[3] < cut])
+        _detect(store)
+        before = dict.fromkeys(load_states(store))
+        insert(store, [r for r in rows if r[3] >= cut])
+        stats = build_cells(store)
+        assert 0 < stats.hours_changed <= 2 * 24 + 1 < stats.hours_total
+        cells = read_cells(store)
+        last = int(cells.h.max())
+        series = load_series(store, cells, last // 24 * 24, CusumParams())
+        resumed = {s.key for s in series if s.resumed}
+        assert resumed == set(before) & {s.key for s in series}
+        assert len(resumed) > 10
+        assert _dump(detect_events(store)) == _dump(events)
+
+
 def test_late_data_and_rejudged_verdicts_give_the_same_events(
     tmp_path: Path, rows: list[Row], events: list[Event]
 ) -> None:
@@ -228,6 +253,45 @@ def test_a_store_of_schema_3_is_migrated_and_gives_the_same_events(
         ).fetchall()
         assert migrated == expected
         assert _dump(_detect(store)) == _dump(events)
+
+
+#: ``event_cells`` as events schema 3 wrote it: five series names and every status.
+_CELLS_V3 = """
+    CREATE TABLE event_cells (
+        probe_cc VARCHAR NOT NULL, asn BIGINT NOT NULL, service VARCHAR NOT NULL,
+        role VARCHAR NOT NULL, plane VARCHAR NOT NULL, hour TIMESTAMP NOT NULL,
+        ok INTEGER NOT NULL, blocked INTEGER NOT NULL, partial INTEGER NOT NULL,
+        degraded INTEGER NOT NULL, down INTEGER NOT NULL, failure INTEGER NOT NULL,
+        unknown INTEGER NOT NULL, verdicts INTEGER NOT NULL, blocked_share DOUBLE
+    )
+"""
+
+
+def test_an_events_tier_of_schema_3_is_recounted_and_gives_the_same_events(
+    tmp_path: Path, rows: list[Row], events: list[Event]
+) -> None:
+    """Cells of events schema 3 (one row per cell with every status's count) cannot be
+    read as schema 4's: the derived tables are dropped and counted again, the events
+    detected again, and they are the same."""
+    db = tmp_path / "events-v3.duckdb"
+    with open_store(db) as store:
+        insert(store, rows)
+        save_events(store, _detect(store))
+        store.con.execute("DROP TABLE event_cells")
+        store.con.execute("DROP TABLE event_series")
+        store.con.execute(_CELLS_V3)
+        store.con.execute("UPDATE store_meta SET value = '3' WHERE name = 'events_schema'")
+    with open_store(db, read_only=True) as store:
+        # Read-only, nothing can be recounted: no events rather than misread ones.
+        assert detect_events(store) == []
+    with open_store(db) as store:
+        assert _dump(_detect(store)) == _dump(events)
+        assert store.meta("events_schema") == str(EVENTS_SCHEMA)
+        columns = store.con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'event_cells' ORDER BY ordinal_position"
+        ).fetchall()
+        assert [c for (c,) in columns] == ["sk", "h", "n", "b"]
 
 
 def test_rebuild_gives_the_same_events(one_pass: Store, events: list[Event]) -> None:

@@ -1,0 +1,298 @@
+"""Cells: judged and affected verdicts per (country, network, service, role, plane, hour).
+
+The events tier says what a cell counts (:class:`CellRules`); DuckDB does the counting.
+A run first hashes every hour of measurements (count and XOR of key + judgement
+digest, one scan of the ``measurements`` table), compares those digests with the ones
+stored when the cells were last counted, and recounts only the hours that differ: new
+measurements, late uploads into old hours, and verdicts that ``voipwatch rejudge``
+changed (their judgement digest changes) all show up as a changed hour. A fresh store
+counts every hour. Everything of one run is one transaction, so an interrupted run
+leaves the cells as they were.
+
+A cell is stored as its series' 64-bit key (``sk``, the series itself once in
+``event_series``), its hour since the epoch and two counts: what the detector reads.
+Only the cells the detector can use are kept — a known network, at least one judged
+verdict — so a first run writes and reads back four fixed-width columns per cell
+rather than the series' five names and every status's count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Final
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+
+from voipwatch.store.db import Store, store_errors
+from voipwatch.store.events import clear_derived
+from voipwatch.store.schema import asn_sql
+
+#: DuckDB's memory while counting cells and detecting: the aggregate's hash table
+#: holds one entry per cell (1.6 million for the ten million verdicts of
+#: ``benchmarks/bench_events.py``), and what does not fit is spilled to disk, so
+#: peak memory stays bounded by this figure whatever the store's size.
+MEMORY_LIMIT: Final = "1GB"
+
+#: A cell series: country, network, service, role, plane.
+SeriesKey = tuple[str, int, str, str, str]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class CellRules:
+    """What a cell counts, in the verdicts' vocabulary (``verdicts.status``).
+
+    A verdict is counted on ``throughput_plane`` when its test is ``ab_test`` on the
+    web plane, or its technique starts with ``throttle_prefix``; elsewhere on its own
+    plane. ``judged`` statuses are a cell's denominator; the affected count is of
+    ``blocking`` statuses, or of ``throttled`` on the throughput plane.
+    """
+
+    judged: tuple[str, ...]
+    blocking: tuple[str, ...]
+    throttled: str
+    throughput_plane: str
+    throttle_prefix: str
+    ab_test: str
+
+
+@dataclass(frozen=True, slots=True)
+class CellCount:
+    """What one counting run did."""
+
+    hours_changed: int
+    hours_total: int
+    cells: int
+    fresh: bool
+
+
+def _quoted(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def _plane(r: CellRules) -> str:
+    return (
+        f"CASE WHEN (v.measurement_test = '{r.ab_test}' AND v.plane = 'web') "
+        f"OR starts_with(v.technique, '{r.throttle_prefix}') "
+        f"THEN '{r.throughput_plane}' ELSE v.plane END"
+    )
+
+
+_HOUR: Final = "date_trunc('hour', measurement_start_time)"
+_EPOCH: Final = "TIMESTAMP '1970-01-01'"
+
+_DIGESTS: Final = f"""
+    CREATE OR REPLACE TEMP TABLE _ev_digest AS
+    SELECT {_HOUR} AS hour, count(*) AS n, bit_xor(hash(key, judgement_digest)) AS digest
+    FROM measurements WHERE measurement_start_time IS NOT NULL GROUP BY 1
+"""
+_CHANGED: Final = """
+    CREATE OR REPLACE TEMP TABLE _ev_changed AS
+    SELECT hour, datediff('hour', TIMESTAMP '1970-01-01', hour) AS h
+    FROM _ev_digest AS c FULL OUTER JOIN event_hour_digests AS s USING (hour)
+    WHERE c.n IS DISTINCT FROM s.n OR c.digest IS DISTINCT FROM s.digest
+"""
+
+
+def _counted(only_changed: bool, hour: str, asn: str) -> str:
+    """The rows a count reads: dated, on a known network, of the changed hours only
+    when asked."""
+    where = f"{hour} IS NOT NULL AND {asn} IS NOT NULL"
+    if only_changed:
+        where += f" AND {hour} IN (SELECT hour FROM _ev_changed)"
+    return where
+
+
+_V_COUNTED: Final = {"hour": "v.measurement_hour", "asn": "v.measurement_asn"}
+
+
+def _new_cells(r: CellRules, only_changed: bool) -> str:
+    """One aggregate over the verdicts, which carry their measurement's country,
+    network, hour and test: no join. The series' hash is taken per cell, not per
+    verdict."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE _ev_new AS
+        SELECT hash(probe_cc, asn, service, role, plane) AS sk, probe_cc, asn, service,
+               role, plane, h, n,
+               CASE WHEN plane = '{r.throughput_plane}' THEN throttled ELSE blocking END AS b
+        FROM (
+            SELECT v.measurement_cc AS probe_cc, v.measurement_asn AS asn, v.service,
+                   v.role, {_plane(r)} AS plane,
+                   datediff('hour', {_EPOCH}, v.measurement_hour)::INTEGER AS h,
+                   count(*) FILTER (WHERE v.status IN ({_quoted(r.judged)}))::INTEGER AS n,
+                   count(*) FILTER (WHERE v.status IN ({_quoted(r.blocking)}))::INTEGER
+                       AS blocking,
+                   count(*) FILTER (WHERE v.status = '{r.throttled}')::INTEGER AS throttled
+            FROM verdicts AS v
+            WHERE {_counted(only_changed, **_V_COUNTED)}
+            GROUP BY ALL
+        )
+        WHERE n > 0 AND asn > 0 AND probe_cc <> 'ZZ'
+    """
+
+
+_SAVE_CELLS: Final = "INSERT INTO event_cells SELECT sk, h, n, b FROM _ev_new"
+_SAVE_SERIES: Final = """
+    INSERT INTO event_series
+    SELECT sk, any_value(probe_cc), any_value(asn), any_value(service), any_value(role),
+           any_value(plane)
+    FROM _ev_new WHERE sk NOT IN (SELECT sk FROM event_series) GROUP BY sk
+"""
+
+
+def _insert_techniques(r: CellRules, only_changed: bool) -> str:
+    """Techniques come only from blocking verdicts and throttles with one named (a few
+    in a hundred)."""
+    return f"""
+        INSERT INTO event_cell_techniques
+        SELECT v.measurement_cc, v.measurement_asn, v.service, v.role, {_plane(r)},
+               v.measurement_hour, v.technique, count(*)
+        FROM verdicts AS v
+        WHERE {_counted(only_changed, **_V_COUNTED)} AND v.technique IS NOT NULL
+          AND (v.status IN ({_quoted(r.blocking)})
+               OR starts_with(v.technique, '{r.throttle_prefix}'))
+        GROUP BY ALL
+    """
+
+
+def _insert_volume(only_changed: bool) -> str:
+    return f"""
+        INSERT INTO event_volume
+        SELECT probe_cc, asn, hour, count(*) FROM (
+            SELECT probe_cc, {asn_sql("probe_asn")} AS asn, {_HOUR} AS hour
+            FROM measurements
+        )
+        WHERE {_counted(only_changed, "hour", "asn")} GROUP BY ALL
+    """
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+@contextmanager
+def memory_limit(store: Store, limit: str = MEMORY_LIMIT) -> Iterator[None]:
+    """DuckDB's memory limit raised to ``limit`` for the block, then restored."""
+    row = store.con.execute("SELECT current_setting('memory_limit')").fetchone()
+    before = str(row[0]) if row else None
+    store.con.execute(f"SET memory_limit = '{limit}'")
+    try:
+        yield
+    finally:
+        if before is not None:
+            with contextlib.suppress(duckdb.Error):
+                store.con.execute(f"SET memory_limit = '{before}'")
+
+
+def count_cells(store: Store, rules: CellRules, *, rebuild: bool = False) -> CellCount:
+    """Count the cells of every hour whose measurements changed since the last run.
+
+    ``rebuild`` empties every derived table (the detector's state was computed from
+    the cells) and counts everything again. The events tables must exist
+    (:func:`voipwatch.store.events.ensure_schema`).
+    """
+    con = store.con
+    with store_errors(store.path, "counting cells"), memory_limit(store):
+        if rebuild:
+            clear_derived(store)
+        con.execute(_DIGESTS)
+        con.execute(_CHANGED)
+        changed = _count(con, "SELECT count(*) FROM _ev_changed")
+        total = _count(con, "SELECT count(*) FROM _ev_digest")
+        fresh = _count(con, "SELECT count(*) FROM event_hour_digests") == 0
+        if changed:
+            with store.transaction():
+                # A fresh store needs no filter: every hour is new, and the join with
+                # the list of hours would cost as much as the counting.
+                only = not fresh
+                if only:
+                    con.execute("DELETE FROM event_cells WHERE h IN (SELECT h FROM _ev_changed)")
+                    for table in ("event_cell_techniques", "event_volume"):
+                        con.execute(
+                            f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM _ev_changed)"
+                        )
+                con.execute(_new_cells(rules, only))
+                con.execute(_SAVE_CELLS)
+                con.execute(_SAVE_SERIES)
+                con.execute("DROP TABLE _ev_new")
+                con.execute(_insert_techniques(rules, only))
+                con.execute(_insert_volume(only))
+                con.execute(
+                    "DELETE FROM event_hour_digests WHERE hour IN (SELECT hour FROM _ev_changed)"
+                )
+                con.execute(
+                    "INSERT INTO event_hour_digests SELECT * FROM _ev_digest "
+                    "WHERE hour IN (SELECT hour FROM _ev_changed)"
+                )
+        cells = _count(con, "SELECT count(*) FROM event_cells")
+        con.execute("DROP TABLE IF EXISTS _ev_digest")
+        con.execute("DROP TABLE IF EXISTS _ev_changed")
+    return CellCount(hours_changed=changed, hours_total=total, cells=cells, fresh=fresh)
+
+
+@dataclass(frozen=True, slots=True)
+class CellTotal:
+    """A role's cells summed on one plane."""
+
+    role: str
+    plane: str
+    judged: int
+    affected: int
+
+
+def cell_totals(store: Store) -> list[CellTotal]:
+    """Every role's judged and affected verdicts per plane, as the cells count them."""
+    with store_errors(store.path, "reading cells"):
+        rows = store.con.execute(
+            "SELECT s.role, s.plane, sum(c.n), sum(c.b) FROM event_cells AS c "
+            "JOIN event_series AS s USING (sk) GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    return [CellTotal(str(r), str(p), int(n), int(b)) for r, p, n, b in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Cells:
+    """Every cell, grouped by series: ``series[sid[i]]`` is cell ``i``'s series, and the
+    cells of a series are contiguous, in hour order (``h``, hours since the epoch);
+    ``n`` counts its judged verdicts, ``b`` the affected ones."""
+
+    series: list[SeriesKey]
+    sid: IntArray
+    h: IntArray
+    n: IntArray
+    b: IntArray
+
+    def __len__(self) -> int:
+        return len(self.h)
+
+
+def read_cells(store: Store) -> Cells:
+    """Every cell the detector reads, grouped by series in hour order."""
+    con = store.con
+    keys: dict[int, SeriesKey] = {
+        int(sk): (str(cc), int(asn), str(svc), str(role), str(plane))
+        for sk, cc, asn, svc, role, plane in con.execute(
+            "SELECT sk, probe_cc, asn, service, role, plane FROM event_series"
+        ).fetchall()
+    }
+    res = con.execute("SELECT sk, h, n, b FROM event_cells ORDER BY sk, h").fetchnumpy()
+    sk = np.asarray(res["sk"], dtype=np.uint64)
+    if not len(sk):
+        empty = np.zeros(0, dtype=np.int64)
+        return Cells([], empty, empty, empty, empty)
+    new = np.ones(len(sk), dtype=bool)
+    new[1:] = sk[1:] != sk[:-1]
+    series = [keys[int(k)] for k in sk[new]]
+    return Cells(
+        series=series,
+        sid=np.cumsum(new, dtype=np.int64) - 1,
+        h=np.asarray(res["h"], dtype=np.int64),
+        n=np.asarray(res["n"], dtype=np.int64),
+        b=np.asarray(res["b"], dtype=np.int64),
+    )

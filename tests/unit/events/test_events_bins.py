@@ -1,0 +1,100 @@
+"""Binning cells at each series' day grain, against a plain reading of the rule."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from voipwatch.events import bins
+from voipwatch.store.cells import Cells
+
+DAY = 24
+T0 = 20_000 * DAY  # a midnight, in hours since the epoch
+
+
+def _cells(rows: list[tuple[int, int, int, int]]) -> Cells:
+    """Cells from (series, hour, judged, affected), in series then hour order."""
+    rows = sorted(rows)
+    sids = sorted({r[0] for r in rows})
+    col = list(zip(*rows, strict=True))
+    return Cells(
+        series=[("XX", 100 + s, "svc", f"svc/r{s}", "web") for s in sids],
+        sid=np.array(col[0], dtype=np.int64),
+        h=np.array(col[1], dtype=np.int64),
+        n=np.array(col[2], dtype=np.int64),
+        b=np.array(col[3], dtype=np.int64),
+    )
+
+
+def _grain_by_hand(per_day: dict[int, int], day: int) -> int:
+    """The rule in words: the first day, or a day after a week with no measurement,
+    by the hour; else the smallest grain expected to hold three judged verdicts at
+    the mean daily volume of the (up to seven) days before."""
+    first = min(per_day)
+    past_days = min(7, day - first)
+    window = [per_day[d] for d in range(day - 7, day) if d in per_day]
+    if past_days == 0 or not window:
+        return 1
+    rate = sum(window) / past_days
+    return next((g for g in (1, 2, 3, 6, 12) if rate * g / 24 >= 3.0), 24)
+
+
+def test_grains_follow_the_week_before() -> None:
+    rng = random.Random(5)
+    rows = []
+    for s, per_day in ((0, 60), (1, 8), (2, 2)):
+        for d in range(20):
+            if s == 2 and 5 <= d < 14:
+                continue  # a series silent for nine days
+            for h in sorted(rng.sample(range(DAY), k=min(DAY, per_day))):
+                rows.append((s, T0 + d * DAY + h, rng.randint(1, 3), rng.randint(0, 1)))
+    cells = _cells(rows)
+    got = bins.grains(cells)
+    per_day: dict[int, dict[int, int]] = {}
+    for s, h, n, _ in sorted(rows):
+        per_day.setdefault(s, {}).setdefault(h // DAY, 0)
+        per_day[s][h // DAY] += n
+    want = [_grain_by_hand(per_day[s], h // DAY) for s, h, _, _ in sorted(rows)]
+    assert got.tolist() == want
+    assert {1, 24} <= set(want)  # busy hours and sparse days both occur
+
+
+def test_bins_sum_their_cells_and_mark_majorities() -> None:
+    # One sparse series: day 0 by the hour, day 1 in a single day-long bin.
+    rows = [(0, T0 + 3, 2, 2), (0, T0 + 9, 1, 0), (0, T0 + DAY + 4, 3, 2), (0, T0 + DAY + 20, 2, 0)]
+    sid, b = bins.bins(_cells(rows), np.array([-(2**62)], dtype=np.int64))
+    assert sid.tolist() == [0, 0, 0]
+    assert b.start.tolist() == [T0 + 3, T0 + 9, T0 + DAY]
+    assert b.end.tolist() == [T0 + 4, T0 + 10, T0 + 2 * DAY]
+    assert b.n.tolist() == [2, 1, 5]
+    assert b.b.tolist() == [2.0, 0.0, 2.0]
+    assert b.first_blocked.tolist() == [T0 + 3, -1, T0 + DAY + 4]
+    assert b.last_blocked.tolist() == [T0 + 3, -1, T0 + DAY + 4]
+    assert b.first_clean.tolist() == [-1, T0 + 9, T0 + DAY + 20]
+    assert b.last_clean.tolist() == [-1, T0 + 9, T0 + DAY + 20]
+
+
+def test_bins_start_where_a_series_resumes() -> None:
+    rows = [(0, T0 + h, 5, 0) for h in range(0, 2 * DAY, 3)] + [(1, T0 + 5, 1, 1)]
+    cells = _cells(rows)
+    sid, b = bins.bins(cells, np.array([T0 + DAY, -(2**62)], dtype=np.int64))
+    assert int(b.start[sid == 0].min()) >= T0 + DAY
+    assert b.start[sid == 1].tolist() == [T0 + 5]
+
+
+def test_digests_see_any_change_before_the_seal() -> None:
+    rows = [(0, T0 + h, 4, h % 2) for h in range(48)]
+    seal = np.array([T0 + DAY], dtype=np.int64)
+
+    def digests(rows: list[tuple[int, int, int, int]]) -> tuple[list[int], list[int]]:
+        cells = _cells(rows)
+        n, d = bins.digests(cells, bins.cell_hashes(cells), seal)
+        return n.tolist(), d.tolist()
+
+    n0, d0 = digests(rows)
+    assert n0 == [24]
+    changed = [(s, h, n, 1 - b if h == T0 + 7 else b) for s, h, n, b in rows]
+    later = [(s, h, n, 1 - b if h == T0 + DAY + 7 else b) for s, h, n, b in rows]
+    assert digests(changed)[1] != d0
+    assert digests(later)[1] == d0
