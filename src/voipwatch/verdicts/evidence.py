@@ -29,6 +29,9 @@ from voipwatch.verdicts.types import (
     RoleVerdict,
 )
 
+#: No answer is a known false positive (most names): shared, never built per call.
+_NONE: frozenset[str] = frozenset()
+
 
 def atom(
     operation: str, failure: str, target: str, detail: str = "", *, rule: str = ""
@@ -94,31 +97,32 @@ def dns_outcome(
         ev, tech = atom("resolve", d.failure, host, rule=rules.DNS_FAILURE)
         obs = Observation("dns", svc, rid, host, False, operation="resolve", failure=d.failure)
         return Outcome(False, ev, tech, [obs]), [obs]
-    found = dns_fingerprints(facts, host)
+    # Only a name with an answer that may match a fingerprint is matched (see collect).
+    found = dns_fingerprints(facts, host) if d.suspect else None
+    harmless: frozenset[str] | set[str] = _NONE
+    matched = None
     if found:
         harmless = {a for a, fp in found if fp.scope == fingerprints.FALSE_POSITIVE}
         matched = found[0] if found[0][1].scope != fingerprints.FALSE_POSITIVE else None
-    else:
-        harmless, matched = set(), None
     obs_list: list[Observation] = []
+    add = obs_list.append
     bogus: tuple[str, str] | None = None
     routable, down = facts.routable, role.down_answers
     owners = role.owner_asns if check_owner else None
     for ip, asn in d.answers:
-        failure = ""
         if ip in harmless or ip in down:
-            pass
+            failure = ""
         elif is_bogon(ip, routable):
             failure = "dns_bogon_error"
             if bogus is None:
                 bogus = (ip, failure)
         elif owners and asn and asn not in owners:
             failure = INCONSISTENT
+        else:
+            failure = ""
         # Positional: the fields in Observation's order (a hot loop).
-        obs_list.append(
-            Observation("dns", svc, rid, host, not failure, ip, 0, "resolve", failure,
-                        f"AS{asn}" if asn else "")
-        )  # fmt: skip
+        add(Observation("dns", svc, rid, host, not failure, ip, 0, "resolve", failure,
+                        f"AS{asn}" if asn else ""))  # fmt: skip
     if matched is not None:
         answer, fp = matched
         failure = "dns_bogon_error" if is_bogon(answer, facts.routable) else INCONSISTENT
@@ -196,7 +200,7 @@ def endpoint_outcome(
     d = facts.dns.get(host)
     ips = [ip for ip, _ in d.answers] if d is not None else []
     if not ips:
-        ips = facts.host_ips.get(host) or ([host] if is_ip(host) else [])
+        ips = facts.ips_first_for(host) or ([host] if is_ip(host) else [])
     tcp_obs = tcp_observations(facts, ips, role, host)
     obs = dns_obs + tcp_obs
     tcp_fails = [o for o in tcp_obs if not o.ok]

@@ -130,6 +130,7 @@ class Facts:
     """
 
     __slots__ = (
+        "_host_ips",
         "cc",
         "control",
         "dns",
@@ -137,7 +138,6 @@ class Facts:
         "dns_matches",
         "dns_udp",
         "fingerprints",
-        "host_ips",
         "ip_hosts",
         "lossy",
         "odd_failures",
@@ -147,7 +147,6 @@ class Facts:
         "tcp",
         "tcp_by_ip",
         "tcp_control",
-        "tls_by_addr",
         "tls_by_name",
         "tls_control",
         "tls_target",
@@ -164,16 +163,15 @@ class Facts:
         self.fingerprints = fingerprints
         self.dns: dict[str, DnsFact] = {}
         self.ip_hosts: dict[str, str] = {}
-        # host -> the addresses first answered for it (``ip_hosts`` the other way round)
-        self.host_ips: dict[str, list[str]] = {}
+        # ``ip_hosts`` the other way round, built when first asked (see ips_first_for)
+        self._host_ips: dict[str, list[str]] | None = None
         # (ip, port) -> failure strings (None for success), in order
         self.tcp: dict[tuple[str, int], list[str | None]] = {}
         # ip -> (port, failure) of each connect, grouped by port in the order first
         # tried: what every endpoint answered with that address reads
         self.tcp_by_ip: dict[str, list[tuple[int, str | None]]] = {}
-        # server_name -> failures; address -> failures
+        # server_name -> failures
         self.tls_by_name: dict[str, list[str | None]] = {}
-        self.tls_by_addr: dict[str, list[str | None]] = {}
         # url -> responses received, for the block-page fingerprints
         self.responses: dict[str, list[HttpResponse]] = {}
         # host -> the fingerprints its answers match: rules ask it once per endpoint and role
@@ -194,6 +192,23 @@ class Facts:
         #: A connect or handshake failed with the DNS layer's failure string
         #: (:data:`INCONSISTENT`): odd data, which rules then search layer by layer.
         self.odd_failures = False
+
+    def ips_first_for(self, host: str) -> list[str]:
+        """The addresses first answered for ``host`` (empty when none was).
+
+        Asked only of a name without answers of its own, which is rare: the index is
+        built on the first question, not for every measurement.
+        """
+        by_host = self._host_ips
+        if by_host is None:
+            by_host = self._host_ips = {}
+            for ip, h in self.ip_hosts.items():
+                ips_of = by_host.get(h)
+                if ips_of is None:
+                    by_host[h] = [ip]
+                else:
+                    ips_of.append(ip)
+        return by_host.get(host, [])
 
 
 @dataclass(slots=True)
@@ -287,12 +302,15 @@ def _index_queries(f: Facts, tk: TestKeys) -> None:
                 d.failure = _failure(q.failure)
             continue
         answers = d.answers
-        for a in q.answers or ():
+        qa = q.answers
+        if not qa:
+            continue
+        add, first = answers.append, ip_hosts.setdefault
+        for a in qa:
             ip = a.ipv4 or a.ipv6
             if ip:
-                answers.append((ip, a.asn))
-                if ip not in ip_hosts:
-                    ip_hosts[ip] = host
+                add((ip, a.asn))
+                first(ip, host)
                 if ip.lower() in listed:
                     d.suspect = True
             elif a.hostname and a.answer_type == "CNAME":
@@ -302,13 +320,6 @@ def _index_queries(f: Facts, tk: TestKeys) -> None:
                     d.suspect = True
         if answers:
             d.failure = None
-    host_ips = f.host_ips
-    for ip, h in ip_hosts.items():
-        ips_of = host_ips.get(h)
-        if ips_of is None:
-            host_ips[h] = [ip]
-        else:
-            ips_of.append(ip)
 
 
 def _index_connects(f: Facts, tk: TestKeys) -> None:
@@ -349,7 +360,7 @@ def _index_connects(f: Facts, tk: TestKeys) -> None:
 
 
 def _index_handshakes(f: Facts, tk: TestKeys) -> None:
-    by_name, by_addr = f.tls_by_name, f.tls_by_addr
+    by_name = f.tls_by_name
     for h in tk.tls_handshakes or ():
         norm = None if h.failure is None else _failure(h.failure)
         if norm == INCONSISTENT:
@@ -363,8 +374,6 @@ def _index_handshakes(f: Facts, tk: TestKeys) -> None:
                 f.tls_target.setdefault((h.address, h.server_name.lower()), []).append(norm)
         if h.server_name:
             by_name.setdefault(h.server_name.lower(), []).append(norm)
-        if h.address:
-            by_addr.setdefault(h.address, []).append(norm)
 
 
 def _index_responses(f: Facts, tk: TestKeys, all_pages: bool) -> None:
@@ -382,26 +391,29 @@ def _index_responses(f: Facts, tk: TestKeys, all_pages: bool) -> None:
 
 def _lossy(f: Facts, tk: TestKeys) -> bool:
     """Whether some operation failed and then succeeded on a retry."""
+    # Each test returns as soon as one list of attempts holds both a success (None)
+    # and a failure: most runs of OONI's tests that carry tags are asked here too.
+    for rs in (*f.tcp.values(), *f.tls_target.values(), *f.tls_control.values()):
+        if 0 < rs.count(None) < len(rs):
+            return True
     by_url: dict[str, list[bool]] = {}
     for tr in tk.requests or ():
         if tr.tags and tr.request is not None and tr.request.url:
             by_url.setdefault(tr.request.url, []).append(failure_str(tr.failure) is None)
-    attempt_lists: list[list[bool]] = [
-        *([r is None for r in rs] for rs in f.tcp.values()),
-        *([r is None for r in rs] for rs in f.tls_target.values()),
-        *([r is None for r in rs] for rs in f.tls_control.values()),
-        *by_url.values(),
-    ]
+    for oks in by_url.values():
+        if True in oks and False in oks:
+            return True
     # A deterministic censor treats identical packets alike. Loss does not: the same
     # SYN to the same address and port succeeding for one connection and timing out
     # for another, or the harmless control name timing out where the app's own
     # connection got through, is loss.
-    for key in f.tcp.keys() | f.tcp_control.keys():
-        both = f.tcp.get(key, []) + f.tcp_control.get(key, [])
-        attempt_lists.append([r is None for r in both if r in (None, _TIMEOUT)])
+    tcp, tcp_control = f.tcp, f.tcp_control
+    for key in tcp.keys() | tcp_control.keys():
+        both = tcp.get(key, []) + tcp_control.get(key, [])
+        if None in both and _TIMEOUT in both:
+            return True
     for addr, rs in f.tls_control.items():
         where = ip_port(addr)
-        reached = where is not None and None in f.tcp.get(where, [])
-        if reached and _TIMEOUT in rs:
-            attempt_lists.append([True, False])
-    return any(True in a and False in a for a in attempt_lists)
+        if where is not None and None in tcp.get(where, []) and _TIMEOUT in rs:
+            return True
+    return False

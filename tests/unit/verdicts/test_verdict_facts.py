@@ -74,6 +74,67 @@ def test_only_names_with_a_listed_answer_are_matched_against_fingerprints() -> N
     assert dns_fingerprints(facts, "fine.example") == []
 
 
+def test_an_address_belongs_to_the_first_name_answered_with_it() -> None:
+    # The index runs ip -> host; host -> ips is built only when a name without answers
+    # of its own asks, and then says the same as the answers did.
+    tk = keys(
+        queries=[
+            {
+                "hostname": "first.example",
+                "answers": [{"answer_type": "A", "ipv4": "192.0.2.1"}],
+            },
+            {
+                "hostname": "second.example",
+                "answers": [
+                    {"answer_type": "A", "ipv4": "192.0.2.1"},
+                    {"answer_type": "A", "ipv4": "192.0.2.2"},
+                ],
+            },
+            {
+                "hostname": "outside.example",
+                "tags": ["control"],
+                "answers": [{"answer_type": "A", "ipv4": "192.0.2.3"}],
+            },
+        ]
+    )
+    facts = collect(tk)
+    assert facts.ip_hosts == {
+        "192.0.2.1": "first.example",
+        "192.0.2.2": "second.example",
+        "192.0.2.3": "outside.example",
+    }
+    assert facts.ips_first_for("first.example") == ["192.0.2.1"]
+    assert facts.ips_first_for("second.example") == ["192.0.2.2"]
+    # Answered by the trusted resolver only: its addresses are still the name's.
+    assert "outside.example" not in facts.dns
+    assert facts.ips_first_for("outside.example") == ["192.0.2.3"]
+    assert facts.ips_first_for("never.example") == []
+
+
+def _tagged(ip: str, port: int, failure: str | None) -> dict[str, Any]:
+    return {**connect(ip, port, failure), "tags": ["target"]}
+
+
+def test_a_connect_that_failed_and_then_worked_makes_the_path_lossy() -> None:
+    retried = keys(
+        tcp_connect=[
+            _tagged("192.0.2.1", 443, "generic_timeout_error"),
+            _tagged("192.0.2.1", 443, None),
+        ]
+    )
+    assert collect(retried).lossy
+    # A censor that drops every SYN to the address: the same failure each time.
+    dropped = keys(
+        tcp_connect=[
+            _tagged("192.0.2.1", 443, "generic_timeout_error"),
+            _tagged("192.0.2.1", 443, "generic_timeout_error"),
+            _tagged("192.0.2.2", 443, None),
+        ]
+    )
+    assert collect(dropped).probe
+    assert not collect(dropped).lossy
+
+
 def test_rules_judge_by_the_catalogue_they_are_given() -> None:
     shipped = load()
     assert rule_for("whatsapp", shipped) is RULES["whatsapp"]
