@@ -33,6 +33,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests of a session fixture one named after the conftest that defines it (the web
     tests' store, live server and Chromium, and the screenshot folder that Chromium's
     first use empties, stay on one worker).
+
+    With pytest 9 these marks do not yet group anything: pytest-xdist 3.8 names a
+    group by rewriting ``item._nodeid``, which pytest 9 no longer reads, so each test
+    goes where the scheduler puts it and a worker builds the fixtures its tests need.
+    No test relies on running beside another.
     """
     for item in items:
         info = getattr(item, "_fixtureinfo", None)

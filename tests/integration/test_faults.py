@@ -43,8 +43,6 @@ WALL_CLOCK = {
     "case_annotations": ("noted_at",),
     "case_events": ("matched_at",),
 }
-#: What the whole file tried, printed at the end (SECURITY.md quotes it).
-TALLY: dict[str, int] = {}
 
 
 def env() -> dict[str, str]:
@@ -194,9 +192,9 @@ def kill_chains(
         r = run(*args)
         assert "Traceback" not in r.stderr
         assert differences(dump(db), expected) == {}, f"{name}: after {landed} kills"
-    TALLY[f"{name} kills"] = landed
-    TALLY[f"{name} runs"] = attempts
-    TALLY[f"{name} mid-write"] = mid_write
+    # Each loop holds its own share (13 + 13 + 13 + 12: at least the 51 kill points
+    # mid-run that SECURITY.md counts), wherever the loops run.
+    print(f"{name}: {landed} kills mid-run in {attempts} runs, {mid_write} mid-write")
     assert landed >= want, f"{name}: only {landed} kills landed mid-run in {attempts} runs"
     return landed
 
@@ -296,15 +294,6 @@ def test_killed_cases_import_equals_clean(
     )  # fmt: skip
 
 
-def test_kill_points_in_total() -> None:
-    """At least 50 kill points landed mid-run across the four commands (printed for SECURITY.md)."""
-    kills = sum(v for k, v in TALLY.items() if k.endswith(" kills"))
-    print(f"kill points: {TALLY}; {kills} in all")
-    if len([k for k in TALLY if k.endswith(" kills")]) < 4:
-        pytest.skip("runs only after the four kill loops")
-    assert kills >= 50
-
-
 # --- a full disk and a read-only store --------------------------------------------------
 
 
@@ -345,7 +334,6 @@ def test_full_disk_is_a_clear_error_and_resumes(
     r = run("ingest", "--db", db, world, check=False)
     line = one_clear_line(r, db)
     assert "space" in line.lower(), line
-    TALLY["full disk errors"] = TALLY.get("full disk errors", 0) + 1
     # What was committed is whole: every stored verdict belongs to a stored measurement.
     if db.exists():
         con = duckdb.connect(str(db), read_only=True)
@@ -379,7 +367,6 @@ def test_read_only_store_is_a_clear_error_and_untouched(
         ):
             r = run(*args, check=False)
             one_clear_line(r, db)
-            TALLY["read-only errors"] = TALLY.get("read-only errors", 0) + 1
         # Readers still read.
         r = run("aggregate", "--db", db, "--axis-x", "test_name")
         assert json.loads(r.stdout)["result"]
