@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import msgspec
 
@@ -211,7 +211,7 @@ def match_http(
     return min(found, key=lambda f: rank(f, cc)) if found else None
 
 
-def response_text(body: Any) -> str:
+def response_text(body: object) -> str:
     """A df-001 ``MaybeBinaryData`` body as text: a string, or ``{"format": "base64",
     "data": …}`` decoded (bytes that are not UTF-8 replaced, as OONI's fastpath does)."""
     if isinstance(body, str):
@@ -227,10 +227,15 @@ def response_text(body: Any) -> str:
     return ""
 
 
-def header_map(headers: Any) -> dict[str, str]:
+def header_map(headers: object) -> dict[str, str]:
     """df-001 ``headers`` (a map; legacy probes: a list of pairs) with lower-case names."""
     out: dict[str, str] = {}
-    items: Iterable[Any] = headers.items() if isinstance(headers, dict) else headers or ()
+    if isinstance(headers, dict):
+        items: Iterable[object] = headers.items()
+    elif isinstance(headers, list | tuple):
+        items = headers
+    else:
+        return out
     for item in items:
         if not isinstance(item, list | tuple) or len(item) != 2:
             continue
@@ -247,7 +252,7 @@ def header_map(headers: Any) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------
 
 
-def _row(values: Any, where: str) -> Fingerprint:
+def _row(values: object, where: str) -> Fingerprint:
     if not isinstance(values, list) or len(values) != len(COLUMNS):
         raise ValueError(f"{where}: expected {len(COLUMNS)} columns")
     name, scope, location, ptype, pattern, conf, countries = values
@@ -309,8 +314,8 @@ def load() -> FingerprintTable:
     return parse(ref.read_bytes(), source="voipwatch/ooni/data/fingerprints.json")
 
 
-def _csv_rows(text: str, kind: str) -> list[list[Any]]:
-    rows: list[list[Any]] = []
+def _csv_rows(text: str, kind: str) -> list[list[object]]:
+    rows: list[list[object]] = []
     reader = csv.DictReader(io.StringIO(text))
     missing = set(COLUMNS) - set(reader.fieldnames or ())
     if missing:
@@ -337,7 +342,7 @@ def _csv_rows(text: str, kind: str) -> list[list[Any]]:
         except ValueError as exc:
             raise FingerprintTableError(f"fingerprints_{kind}.csv", str(exc)) from None
         rows.append(row)
-    return sorted(rows, key=lambda row: row[0])
+    return sorted(rows, key=lambda row: str(row[0]))
 
 
 def derive(dns_csv: str, http_csv: str, *, source: str, licence: str) -> bytes:
