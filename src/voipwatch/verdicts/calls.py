@@ -527,10 +527,12 @@ def _verdict_of_findings(role: Role, j: _Judging) -> RoleVerdict:
 def _verdict_without_findings(role: Role, j: _Judging) -> RoleVerdict:
     """No technique isolated: degraded by loss, down, a broken control, or ok."""
     units = j.units
-    # Lost, then answered: a full exchange lost and made again, or (a busy machine
-    # answers late once in a while) several answered only after a retransmission.
+    # Lost, then answered: a full exchange lost and made again, or one answered only
+    # after a retransmission. One such exchange is a moment (a busy machine answers
+    # late once in a while; a server or a probe stalls a few seconds): loss needs two.
     retried = [u for u in units if u.retried and u.first.transport == "udp"]
-    flaky = [u for u in units if u.flaky] + (retried if len(retried) >= 2 else [])
+    lossy = [u for u in units if u.flaky or u in retried]
+    flaky = lossy if len(lossy) >= 2 else []
     if flaky:
         return _verdict(
             role,

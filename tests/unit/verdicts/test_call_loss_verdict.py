@@ -125,3 +125,18 @@ def test_a_refusal_is_never_the_paths_loss() -> None:
     ex = [*_path(5), refused, refused]
     v = judge_exchanges(ROLE, ex, ex)
     assert v.technique == "dtls.dpi"
+
+
+def test_one_exchange_lost_whole_and_then_answered_is_a_moment_not_loss() -> None:
+    """A clean path where one exchange met silence three times and its repeat was
+    answered (a stalled server, or probe): ok; a second sign of loss makes it degraded."""
+    lost_once = [
+        _ex(42424, "random", False, "random_port"),
+        _ex(42424, "random", True, "random_port"),  # made again: answered
+        _ex(3478, "stun_binding", True),
+        _ex(3478, "random", True, "same_port_other_payload"),
+    ]
+    assert judge_exchanges(ROLE, lost_once, lost_once).status == "ok"
+    again = [*lost_once, _ex(3479, "stun_binding", True, attempt=1)]
+    v = judge_exchanges(ROLE, again, again)
+    assert (v.status, v.technique) == ("degraded", "degraded.loss")
