@@ -28,6 +28,8 @@ _READ = 64 * 1024
 MIN_SAMPLES: Final = 12
 #: ...to this many times ``seconds``.
 EXTEND: Final = 4
+#: The share of the control's rate below which the A/B is made again.
+AGAIN_BELOW: Final = 0.5
 
 
 class Download(TypedDict):
@@ -165,10 +167,6 @@ async def ab(
         c2 = await download(ip, port, control_sni, nbytes, seconds, source=source, route=route)
         out["again"] = {"target": t2, "control": c2, "ratio": _ratio(t2, c2)}
     return out
-
-
-#: The share of the control's rate below which the A/B is made again.
-AGAIN_BELOW: Final = 0.5
 
 
 def _ratio(t: Download, c: Download) -> float | None:
