@@ -10,7 +10,7 @@ package: ``from voipwatch.store.ingest import judge_record`` works, but
 ``import voipwatch.store.ingest as m`` binds the function, not the module.
 """
 
-from voipwatch.store.aggregate import AggregateQuery, aggregate, parse_query, to_csv
+from voipwatch.store.aggregate import AggregateQuery, Axis, aggregate, parse_query, to_csv
 from voipwatch.store.db import Store, default_db_path, open_store
 from voipwatch.store.export import export_tier
 from voipwatch.store.ingest import IngestProgress, IngestStats, ingest
@@ -22,6 +22,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "TIERS",
     "AggregateQuery",
+    "Axis",
     "IngestProgress",
     "IngestStats",
     "RejudgeStats",

@@ -33,23 +33,29 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal, get_args
 
 import duckdb
 
 from voipwatch.errors import UsageError
 from voipwatch.untrusted import csv_cell
 
-OONI_AXES: Final = (
+#: An axis of the aggregation: OONI's six, then the four of role verdicts. Declared
+#: once, here; the API's parameter type is this one.
+Axis = Literal[
     "measurement_start_day",
     "probe_cc",
     "probe_asn",
     "test_name",
     "input",
     "domain",
-)
+    "service",
+    "role",
+    "plane",
+    "technique",
+]
+AXES: Final[tuple[str, ...]] = get_args(Axis)
 ROLE_AXES: Final = ("service", "role", "plane", "technique")
-AXES: Final = OONI_AXES + ROLE_AXES
 TIME_GRAINS: Final = ("hour", "day", "week", "month", "year", "auto")
 
 MEASUREMENT_STATUSES: Final = ("anomaly", "confirmed", "failure", "ok")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -213,27 +214,51 @@ def _as_of(rows: list[dict[str, Any]]) -> str:
     return max(days) if days else datetime.now(UTC).strftime("%Y-%m-%d")
 
 
-def tests_chart(
-    db: Database, *, probe_cc: str, since: str | None, until: str | None, note: str | None
+def _daily_lanes(
+    db: Database,
+    name: str,
+    params: dict[str, str],
+    axis_y: str,
+    lane: Callable[[dict[str, Any]], dict[str, Any]],
+    *,
+    title: str,
+    href: str,
+    note: str | None,
 ) -> Chart:
-    """OONI Explorer's "Apps" chart: measurements per day and test, in OONI's colours."""
-    params = _clean({"probe_cc": probe_cc, "since": since, "until": until})
-    api = {**params, "axis_x": "measurement_start_day", "axis_y": "test_name"}
+    """Verdicts per day, one lane per value of ``axis_y``, drawn from the aggregation
+    the chart's source line names (``lane`` says which lane, or plane, a row is in)."""
+    api = {**params, "axis_x": "measurement_start_day", "axis_y": axis_y}
     rows = aggregation_rows(db, api)
-    href = (
-        "/measurements?"
-        + urlencode({"probe_cc": probe_cc})
-        + "&test_name={role}&day={day}&status={status}"
-    )
     spec = _timeline(
-        [{**r, "role": r["test_name"]} for r in rows],
-        title=f"Measurements of the instant-messaging tests in {probe_cc}",
+        [lane(r) for r in rows],
+        title=title,
         source=source_line(db, "/api/v1/aggregation?" + urlencode(api)),
         as_of=_as_of(rows),
         note=note,
         href=href,
     )
-    return Chart("tests", params, spec, "/api/v1/aggregation", api)
+    return Chart(name, params, spec, "/api/v1/aggregation", api)
+
+
+def tests_chart(
+    db: Database, *, probe_cc: str, since: str | None, until: str | None, note: str | None
+) -> Chart:
+    """OONI Explorer's "Apps" chart: measurements per day and test, in OONI's colours."""
+    href = (
+        "/measurements?"
+        + urlencode({"probe_cc": probe_cc})
+        + "&test_name={role}&day={day}&status={status}"
+    )
+    return _daily_lanes(
+        db,
+        "tests",
+        _clean({"probe_cc": probe_cc, "since": since, "until": until}),
+        "test_name",
+        lambda r: {**r, "role": r["test_name"]},
+        title=f"Measurements of the instant-messaging tests in {probe_cc}",
+        href=href,
+        note=note,
+    )
 
 
 def roles_chart(
@@ -246,9 +271,6 @@ def roles_chart(
     note: str | None,
 ) -> Chart:
     """One app's role verdicts per day in a country, one lane per role and plane."""
-    params = _clean({"probe_cc": probe_cc, "service": service, "since": since, "until": until})
-    api = {**params, "axis_x": "measurement_start_day", "axis_y": "role"}
-    rows = aggregation_rows(db, api)
     catalog = load_catalog()
     planes = {rid: r.plane for rid, r in catalog.roles.items()}
     name = catalog.services[service].name if service in catalog.services else service
@@ -257,35 +279,34 @@ def roles_chart(
         + urlencode({"probe_cc": probe_cc})
         + "&role={role}&day={day}&vclass={status}"
     )
-    spec = _timeline(
-        [{**r, "plane": planes.get(str(r["role"]), "")} for r in rows],
+    return _daily_lanes(
+        db,
+        "roles",
+        _clean({"probe_cc": probe_cc, "service": service, "since": since, "until": until}),
+        "role",
+        lambda r: {**r, "plane": planes.get(str(r["role"]), "")},
         title=f"{name} in {probe_cc}: verdicts per day and role",
-        source=source_line(db, "/api/v1/aggregation?" + urlencode(api)),
-        as_of=_as_of(rows),
-        note=note,
         href=href,
+        note=note,
     )
-    return Chart("roles", params, spec, "/api/v1/aggregation", api)
 
 
 def countries_chart(
     db: Database, *, service: str, since: str | None, until: str | None, note: str | None
 ) -> Chart:
     """One app in every country over time: one lane per country."""
-    params = _clean({"service": service, "since": since, "until": until})
-    api = {**params, "axis_x": "measurement_start_day", "axis_y": "probe_cc"}
-    rows = aggregation_rows(db, api)
     href = "/measurements?" + urlencode({"service": service}) + "&probe_cc={role}&day={day}"
     href += "&vclass={status}"
-    spec = _timeline(
-        [{**r, "role": r["probe_cc"]} for r in rows],
+    return _daily_lanes(
+        db,
+        "countries",
+        _clean({"service": service, "since": since, "until": until}),
+        "probe_cc",
+        lambda r: {**r, "role": r["probe_cc"]},
         title=f"{_app_name(service)}: verdicts per day and country",
-        source=source_line(db, "/api/v1/aggregation?" + urlencode(api)),
-        as_of=_as_of(rows),
-        note=note,
         href=href,
+        note=note,
     )
-    return Chart("countries", params, spec, "/api/v1/aggregation", api)
 
 
 def state_of(row: dict[str, Any]) -> str:

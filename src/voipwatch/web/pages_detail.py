@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypeVar
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Path, Request
@@ -17,6 +18,7 @@ from voipwatch.catalog import load as load_catalog
 from voipwatch.errors import UsageError
 from voipwatch.report.cite import cite_event
 from voipwatch.report.render import to_png, to_svg
+from voipwatch.store import Store
 from voipwatch.views import attempt, plain, read_case, read_event
 from voipwatch.views import measurements as Q
 from voipwatch.views.brief_rows import network_names
@@ -30,10 +32,23 @@ Ident = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 #: Largest annotation form accepted (bytes).
 MAX_FORM: Final = 32_768
 
+T = TypeVar("T")
+
 
 def _db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
+
+
+def _dossier(request: Request, read: Callable[[Store], T | None], missing: str) -> T | Response:
+    """The dossier ``read`` finds, or the page saying why there is none: 404 when the
+    store has no such thing, 503 when it cannot say (a missing tier, a refusal)."""
+    with _db(request).store() as store:
+        found = attempt(lambda: read(store))
+    if found.value is None:
+        why = found.why
+        return error_page(request, 404 if why is None else 503, why or missing)
+    return found.value
 
 
 @router.get("/event/{event_id}")
@@ -41,12 +56,9 @@ def event_page(request: Request, event_id: Ident) -> Response:
     def draw() -> Response:
         db = _db(request)
         note = synthetic_note(request)
-        with db.store() as store:
-            found = attempt(lambda: read_event(store, event_id))
-        dossier = found.value
-        if dossier is None:
-            why = found.why
-            return error_page(request, 404 if why is None else 503, why or f"No event {event_id}.")
+        dossier = _dossier(request, lambda s: read_event(s, event_id), f"No event {event_id}.")
+        if isinstance(dossier, Response):
+            return dossier
         event = dossier.event
         since = (event.start - timedelta(days=14)).date().isoformat()
         end = event.end or db.cached(("latest",), Q.latest_time) or event.start
@@ -118,13 +130,9 @@ def _app_words(service: str, plane: str) -> str:
 
 @router.get("/case/{case_id}")
 def case_page(request: Request, case_id: Ident, saved: int = 0) -> Response:
-    db = _db(request)
-    with db.store() as store:
-        found = attempt(lambda: read_case(store, case_id))
-    dossier = found.value
-    if dossier is None:
-        why = found.why
-        return error_page(request, 404 if why is None else 503, why or f"No case {case_id}.")
+    dossier = _dossier(request, lambda s: read_case(s, case_id), f"No case {case_id}.")
+    if isinstance(dossier, Response):
+        return dossier
     case, context = dossier.case, dossier.context.value
     return render(
         request,

@@ -12,6 +12,8 @@ from typing import Annotated, Final, Literal
 
 from fastapi import Query
 
+from voipwatch.store import Axis
+
 MAX_LIST: Final = 50
 
 _CODE = r"[A-Za-z]{2}"
@@ -29,18 +31,6 @@ def _list(item: str) -> str:
     return rf"^{item}(?:,{item}){{0,{MAX_LIST - 1}}}$"
 
 
-Axis = Literal[
-    "measurement_start_day",
-    "probe_cc",
-    "probe_asn",
-    "test_name",
-    "input",
-    "domain",
-    "service",
-    "role",
-    "plane",
-    "technique",
-]
 Grain = Literal["hour", "day", "week", "month", "year", "auto"]
 Format = Literal["JSON", "CSV", "json", "csv"]
 
