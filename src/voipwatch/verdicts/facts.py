@@ -33,6 +33,7 @@ __all__ = [
     "ip_port",
     "is_bogon",
     "is_ip",
+    "requests_by_url",
     "routable_of",
 ]
 
@@ -231,6 +232,23 @@ def routable_of(m: Measurement) -> tuple[str, ...]:
     a = m.annotations
     text = a.voipwatch_routable if a is not None else None
     return tuple(x.strip() for x in text.split(",") if x.strip()) if text else ()
+
+
+def requests_by_url(tk: TestKeys) -> tuple[dict[str, list[str | None]], dict[str, int | None]]:
+    """Each requested URL's attempts in order (``None`` for one that got an answer, else
+    its failure) and the status code of its last attempt; a request without a URL is
+    left out.
+
+    Every attempt counts: a request that failed and was retried is not a block.
+    """
+    attempts: dict[str, list[str | None]] = {}
+    codes: dict[str, int | None] = {}
+    for tr in tk.requests or ():
+        url = tr.request.url if tr.request is not None else None
+        if url:
+            attempts.setdefault(url, []).append(failure_str(tr.failure))
+            codes[url] = tr.response.code if tr.response is not None else None
+    return attempts, codes
 
 
 def _failure(value: Failure | msgspec.UnsetType) -> str | None:

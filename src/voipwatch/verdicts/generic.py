@@ -8,9 +8,9 @@ the role the catalogue gives it.
 from __future__ import annotations
 
 from voipwatch.catalog import Catalog, Role
-from voipwatch.ooni.model import Measurement, failure_str
+from voipwatch.ooni.model import Measurement
 from voipwatch.verdicts.evidence import combine, endpoint_outcome, measurement_status, url_host
-from voipwatch.verdicts.facts import Outcome, collect, routable_of
+from voipwatch.verdicts.facts import Outcome, collect, requests_by_url, routable_of
 from voipwatch.verdicts.types import Observation, Ruling
 
 
@@ -19,11 +19,7 @@ def judge(m: Measurement, cat: Catalog) -> Ruling:
     if tk is None:
         return "failure", [], [], ["no test_keys"]
     facts = collect(tk, routable=routable_of(m), cc=m.probe_cc or "")
-    attempts: dict[str, list[str | None]] = {}
-    for tr in tk.requests or ():
-        url = tr.request.url if tr.request is not None else None
-        if url:
-            attempts.setdefault(url, []).append(failure_str(tr.failure))
+    attempts, _ = requests_by_url(tk)
     by_role: dict[str, list[Outcome]] = {}
     roles: dict[str, Role] = {}
     observations: list[Observation] = []

@@ -31,7 +31,7 @@ from voipwatch.verdicts.evidence import (
     url_host,
     version_tuple,
 )
-from voipwatch.verdicts.facts import Outcome, collect, routable_of
+from voipwatch.verdicts.facts import Outcome, collect, requests_by_url, routable_of
 from voipwatch.verdicts.types import Observation, Ruling
 
 _OONI_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", re.ASCII)
@@ -91,11 +91,7 @@ def judge(m: Measurement, cat: Catalog) -> Ruling:
     roles: dict[str, Role] = {}
     fallback = cat.roles["signal/chat"]
 
-    attempts: dict[str, list[str | None]] = {}
-    for tr in tk.requests or ():
-        url = tr.request.url if tr.request is not None else None
-        if url:
-            attempts.setdefault(url, []).append(failure_str(tr.failure))
+    attempts, _ = requests_by_url(tk)
     for url, fails in attempts.items():
         host = url_host(url)
         role = cat.role_for_host(host) or fallback
