@@ -6,6 +6,7 @@ from importlib import resources
 from typing import Any
 
 import msgspec
+import pytest
 
 from voipwatch.catalog import Catalog, load
 from voipwatch.catalog.model import CatalogData
@@ -136,6 +137,17 @@ def test_requests_are_grouped_by_url_every_attempt_kept_and_the_last_code_read()
     attempts, codes = requests_by_url(tk)
     assert attempts == {reg: ["connection_reset", None], web: [None]}
     assert codes == {reg: 403, web: 200}
+
+
+@pytest.mark.parametrize(
+    "test_name", ["whatsapp", "telegram", "signal", "facebook_messenger", "voipwatch_zoom"]
+)
+def test_a_measurement_without_test_keys_fails_before_its_rule_is_asked(test_name: str) -> None:
+    raw = msgspec.json.encode(
+        {"test_name": test_name, "report_id": "r", "measurement_start_time": "2024-01-01 00:00:00"}
+    )
+    verdict = judge_bytes(raw).verdict
+    assert (verdict.status, verdict.services, verdict.notes) == ("failure", [], ["no test_keys"])
 
 
 def test_a_connect_that_failed_and_then_worked_makes_the_path_lossy() -> None:
