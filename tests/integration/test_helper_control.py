@@ -192,3 +192,35 @@ def test_catalogue_hosts_by_name_pattern_and_domain() -> None:
     assert is_catalogue_host("E17.WhatsApp.net.")  # by the role's pattern
     assert not is_catalogue_host("evil.example")
     assert not is_catalogue_host("whatsapp.net.evil.example")
+
+
+def test_each_check_reports_the_step_that_failed() -> None:
+    """A closed port fails the connect of both checks; a listener that speaks no TLS
+    passes the connect and fails the handshake."""
+
+    async def main() -> None:
+        async with Listener() as gone:
+            pass  # closed: nothing listens on its port any more
+        async with Listener() as target:
+            server, port = await helper(allow_ranges=LOOPBACK)
+            try:
+                up, down = f"127.0.0.1:{target.port}", f"127.0.0.1:{gone.port}"
+                status, answer = await ask(
+                    port,
+                    {
+                        "tcp_connect": [up, down],
+                        "tls": [{"address": a, "sni": "e1.whatsapp.net"} for a in (up, down)],
+                    },
+                )
+            finally:
+                server.close()
+        assert status == 200
+        refused = {"success": False, "failure": "connection_refused"}
+        assert answer["tcp_connect"] == {up: {"success": True, "failure": None}, down: refused}
+        assert answer["tls"][f"{down} e1.whatsapp.net"] == refused
+        handshake = answer["tls"][f"{up} e1.whatsapp.net"]
+        assert handshake["success"] is False
+        assert handshake["failure"] not in (None, "connection_refused")
+        assert target.accepted == 2
+
+    asyncio.run(main())

@@ -198,34 +198,29 @@ async def measure(
     if stun_list:
         out["stun"] = {}
 
-    async def connect(a: str) -> None:
+    async def reach(a: str, sni: str | None) -> dict[str, bool | str | None]:
+        """Connect to ``a`` and, given an ``sni``, complete a TLS handshake: the failure
+        of the step that failed, or success."""
         ip, port = _check_address(a)
         async with sem:
             try:
                 _, w = await tcp.open_tcp(ip, port, limits.connect)
             except Exception as exc:
-                out["tcp_connect"][a] = {"success": False, "failure": failure_of(exc)}
-                return
-            await tcp.close(w)
-        out["tcp_connect"][a] = {"success": True, "failure": None}
-
-    async def handshake(a: str, sni: str) -> None:
-        ip, port = _check_address(a)
-        key = f"{a} {sni}"
-        async with sem:
+                return {"success": False, "failure": failure_of(exc)}
             try:
-                _, w = await tcp.open_tcp(ip, port, limits.connect)
+                if sni is not None:
+                    await tls.handshake(w, ctx, sni, limits.tls)
             except Exception as exc:
-                out["tls"][key] = {"success": False, "failure": failure_of(exc)}
-                return
-            try:
-                await tls.handshake(w, ctx, sni, limits.tls)
-            except Exception as exc:
-                out["tls"][key] = {"success": False, "failure": failure_of(exc)}
-                return
+                return {"success": False, "failure": failure_of(exc)}
             finally:
                 await tcp.close(w)
-        out["tls"][key] = {"success": True, "failure": None}
+        return {"success": True, "failure": None}
+
+    async def connect(a: str) -> None:
+        out["tcp_connect"][a] = await reach(a, None)
+
+    async def handshake(a: str, sni: str) -> None:
+        out["tls"][f"{a} {sni}"] = await reach(a, sni)
 
     async def binding(a: str) -> None:
         ip, port = _check_address(a)

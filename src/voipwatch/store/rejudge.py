@@ -28,24 +28,17 @@ from voipwatch.store.rows import (
     insert_observations_sql,
     judgement_digest,
 )
-from voipwatch.store.schema import insert_verdicts_sql, start_time_sql
+from voipwatch.store.schema import MEASUREMENT_COLUMNS, insert_verdicts_sql, start_time_sql
 from voipwatch.verdicts.types import RULES_VERSION
 from voipwatch.via import VIA_KEY
 
 BATCH_SIZE: Final = 2000
 
-_DERIVED: Final = (
-    "measurement_uid",
-    "report_id",
-    "test_name",
-    "test_version",
-    "probe_cc",
-    "probe_asn",
-    "input",
-    "status",
-    "rules_version",
-    "notes",
-    "judgement_digest",
+#: Never rewritten: a row's identity, its provenance and its raw bytes. The start time
+#: is rewritten on its own (stored as a timestamp, carried as text).
+_KEPT: Final = frozenset(("key", "source", "line", "raw_size", "raw_zstd"))
+_DERIVED: Final = tuple(
+    c for c in MEASUREMENT_COLUMNS if c not in _KEPT and c != "measurement_start_time"
 )
 _UPDATE: Final = (
     "UPDATE measurements SET "

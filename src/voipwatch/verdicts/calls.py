@@ -210,6 +210,21 @@ def _pick(
     ]  # fmt: skip
 
 
+def _other_bytes(
+    units: list[_Unit], u: _Unit, payloads: tuple[str, ...], *, transport: str | None = None
+) -> list[_Unit]:
+    """The controls of ``u``: other bytes (``payloads``) sent to the helper on its port,
+    and on its ``transport`` when given."""
+    return _pick(
+        units,
+        target="helper",
+        payloads=payloads,
+        control="same_port_other_payload",
+        port=u.first.port,
+        transport=transport,
+    )
+
+
 def _ev(u: _Unit, operation: str, detail: str) -> Evidence:
     e = u.first
     return Evidence(operation, u.failure, e.address or f"{e.host}:{e.port}", detail)
@@ -346,13 +361,7 @@ def _helper_stun(j: _Judging) -> None:
         if ("udp", port) in j.closed:
             j.no_helper(u)
             continue
-        other = _pick(
-            j.units,
-            target="helper",
-            payloads=("random", "not_sip"),
-            control="same_port_other_payload",
-            port=port,
-        )
+        other = _other_bytes(j.units, u, ("random", "not_sip"))
         if any(o.ok for o in other):
             why = "other bytes on the same port are echoed: STUN itself is filtered"
             j.find("stun.dpi", u, "stun_binding", why, True)
@@ -407,13 +416,7 @@ def _helper_dtls(j: _Judging) -> None:
     for u in _pick(j.units, target="helper", payloads=("dtls_client_hello",)):
         if u.ok:
             continue
-        other = _pick(
-            j.units,
-            target="helper",
-            payloads=("random",),
-            control="same_port_other_payload",
-            port=u.first.port,
-        )
+        other = _other_bytes(j.units, u, ("random",))
         if any(o.ok for o in other):
             why = "other bytes on the same port are echoed: DTLS handshakes are filtered"
             j.find("dtls.dpi", u, "dtls_handshake", why, True)
@@ -428,14 +431,7 @@ def _helper_sip(j: _Judging) -> None:
         if (transport, port) in j.closed:
             j.no_helper(u)
             continue
-        other = _pick(
-            j.units,
-            target="helper",
-            payloads=("not_sip",),
-            control="same_port_other_payload",
-            port=port,
-            transport=transport,
-        )
+        other = _other_bytes(j.units, u, ("not_sip",), transport=transport)
         if any(o.ok for o in other):
             why = "other bytes on the same port pass: SIP itself is filtered"
             j.find("sip.dpi", u, "sip_options", why, True)

@@ -21,7 +21,7 @@ from voipwatch.verdicts.evidence import (
     endpoint_outcome,
     measurement_status,
 )
-from voipwatch.verdicts.facts import Facts, Outcome, collect, routable_of
+from voipwatch.verdicts.facts import Facts, Outcome, judged_on_facts
 from voipwatch.verdicts.types import Observation, RoleVerdict, Ruling
 
 
@@ -77,11 +77,8 @@ def _host_outcome(facts: Facts, tk: TestKeys, role: Role, host: str, key: str) -
     return o
 
 
-def judge(m: Measurement, cat: Catalog) -> Ruling:
-    tk = m.test_keys
-    if tk is None:
-        return "failure", [], [], ["no test_keys"]
-    facts = collect(tk, routable=routable_of(m), cc=m.probe_cc or "")
+@judged_on_facts
+def judge(m: Measurement, tk: TestKeys, facts: Facts, cat: Catalog) -> Ruling:
     observations: list[Observation] = []
     verdicts: list[RoleVerdict] = []
     for role in cat.services["messenger"].roles:

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
 
+from voipwatch.catalog import Catalog
 from voipwatch.ooni import fingerprints
 from voipwatch.ooni.failures import normalise
 from voipwatch.ooni.fingerprints import Fingerprint, FingerprintTable
 from voipwatch.ooni.model import Control, Failure, Measurement, TestKeys, failure_str
 from voipwatch.verdicts.proof import HttpResponse
-from voipwatch.verdicts.types import Evidence, Observation
+from voipwatch.verdicts.types import Evidence, Observation, Ruling
 
 __all__ = [
     "INCONSISTENT",
@@ -33,6 +35,8 @@ __all__ = [
     "ip_port",
     "is_bogon",
     "is_ip",
+    "judged_on_facts",
+    "requests_by_url",
     "routable_of",
 ]
 
@@ -231,6 +235,40 @@ def routable_of(m: Measurement) -> tuple[str, ...]:
     a = m.annotations
     text = a.voipwatch_routable if a is not None else None
     return tuple(x.strip() for x in text.split(",") if x.strip()) if text else ()
+
+
+def judged_on_facts(
+    rule: Callable[[Measurement, TestKeys, Facts, Catalog], Ruling],
+) -> Callable[[Measurement, Catalog], Ruling]:
+    """``rule`` as the engine calls it, with the measurement's facts: a measurement
+    without test keys fails before the rule is asked, and the facts are collected with
+    what the measurement says of its network (routable ranges, the probe's country)."""
+
+    @functools.wraps(rule)
+    def judge(m: Measurement, cat: Catalog) -> Ruling:
+        tk = m.test_keys
+        if tk is None:
+            return "failure", [], [], ["no test_keys"]
+        return rule(m, tk, collect(tk, routable=routable_of(m), cc=m.probe_cc or ""), cat)
+
+    return judge
+
+
+def requests_by_url(tk: TestKeys) -> tuple[dict[str, list[str | None]], dict[str, int | None]]:
+    """Each requested URL's attempts in order (``None`` for one that got an answer, else
+    its failure) and the status code of its last attempt; a request without a URL is
+    left out.
+
+    Every attempt counts: a request that failed and was retried is not a block.
+    """
+    attempts: dict[str, list[str | None]] = {}
+    codes: dict[str, int | None] = {}
+    for tr in tk.requests or ():
+        url = tr.request.url if tr.request is not None else None
+        if url:
+            attempts.setdefault(url, []).append(failure_str(tr.failure))
+            codes[url] = tr.response.code if tr.response is not None else None
+    return attempts, codes
 
 
 def _failure(value: Failure | msgspec.UnsetType) -> str | None:

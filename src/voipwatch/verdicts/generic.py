@@ -8,22 +8,15 @@ the role the catalogue gives it.
 from __future__ import annotations
 
 from voipwatch.catalog import Catalog, Role
-from voipwatch.ooni.model import Measurement, failure_str
+from voipwatch.ooni.model import Measurement, TestKeys
 from voipwatch.verdicts.evidence import combine, endpoint_outcome, measurement_status, url_host
-from voipwatch.verdicts.facts import Outcome, collect, routable_of
+from voipwatch.verdicts.facts import Facts, Outcome, judged_on_facts, requests_by_url
 from voipwatch.verdicts.types import Observation, Ruling
 
 
-def judge(m: Measurement, cat: Catalog) -> Ruling:
-    tk = m.test_keys
-    if tk is None:
-        return "failure", [], [], ["no test_keys"]
-    facts = collect(tk, routable=routable_of(m), cc=m.probe_cc or "")
-    attempts: dict[str, list[str | None]] = {}
-    for tr in tk.requests or ():
-        url = tr.request.url if tr.request is not None else None
-        if url:
-            attempts.setdefault(url, []).append(failure_str(tr.failure))
+@judged_on_facts
+def judge(m: Measurement, tk: TestKeys, facts: Facts, cat: Catalog) -> Ruling:
+    attempts, _ = requests_by_url(tk)
     by_role: dict[str, list[Outcome]] = {}
     roles: dict[str, Role] = {}
     observations: list[Observation] = []

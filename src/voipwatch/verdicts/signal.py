@@ -21,7 +21,7 @@ from datetime import datetime
 import msgspec
 
 from voipwatch.catalog import Catalog, Role
-from voipwatch.ooni.model import Measurement, failure_str
+from voipwatch.ooni.model import Measurement, TestKeys, failure_str
 from voipwatch.verdicts.evidence import (
     combine,
     dns_outcome,
@@ -31,7 +31,7 @@ from voipwatch.verdicts.evidence import (
     url_host,
     version_tuple,
 )
-from voipwatch.verdicts.facts import Outcome, collect, routable_of
+from voipwatch.verdicts.facts import Facts, Outcome, judged_on_facts, requests_by_url
 from voipwatch.verdicts.types import Observation, Ruling
 
 _OONI_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", re.ASCII)
@@ -81,21 +81,14 @@ def discard_reason(m: Measurement) -> str | None:
     return None
 
 
-def judge(m: Measurement, cat: Catalog) -> Ruling:
-    tk = m.test_keys
-    if tk is None:
-        return "failure", [], [], ["no test_keys"]
-    facts = collect(tk, routable=routable_of(m), cc=m.probe_cc or "")
+@judged_on_facts
+def judge(m: Measurement, tk: TestKeys, facts: Facts, cat: Catalog) -> Ruling:
     observations: list[Observation] = []
     by_role: dict[str, list[Outcome]] = {}
     roles: dict[str, Role] = {}
     fallback = cat.roles["signal/chat"]
 
-    attempts: dict[str, list[str | None]] = {}
-    for tr in tk.requests or ():
-        url = tr.request.url if tr.request is not None else None
-        if url:
-            attempts.setdefault(url, []).append(failure_str(tr.failure))
+    attempts, _ = requests_by_url(tk)
     for url, fails in attempts.items():
         host = url_host(url)
         role = cat.role_for_host(host) or fallback

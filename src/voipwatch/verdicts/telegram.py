@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from voipwatch.catalog import Catalog
 from voipwatch.ooni.failures import normalise, operation_of
-from voipwatch.ooni.model import Measurement, failure_str
+from voipwatch.ooni.model import Measurement, TestKeys, failure_str
 from voipwatch.verdicts import rules
 from voipwatch.verdicts.evidence import (
     atom,
@@ -21,18 +21,15 @@ from voipwatch.verdicts.evidence import (
     unusable,
     url_host,
 )
-from voipwatch.verdicts.facts import Outcome, collect, routable_of
+from voipwatch.verdicts.facts import Facts, Outcome, judged_on_facts
 from voipwatch.verdicts.types import Observation, Ruling
 
 WEB_URLS = ("https://web.telegram.org/", "http://web.telegram.org/")
 
 
-def judge(m: Measurement, cat: Catalog) -> Ruling:
-    tk = m.test_keys
-    if tk is None:
-        return "failure", [], [], ["no test_keys"]
+@judged_on_facts
+def judge(m: Measurement, tk: TestKeys, facts: Facts, cat: Catalog) -> Ruling:
     notes: list[str] = []
-    facts = collect(tk, routable=routable_of(m), cc=m.probe_cc or "")
     r_dc = cat.roles["telegram/dc"]
     r_web = cat.roles["telegram/web"]
     observations: list[Observation] = []

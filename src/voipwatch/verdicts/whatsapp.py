@@ -12,21 +12,18 @@ is ``partial`` rather than ``ok``.
 from __future__ import annotations
 
 from voipwatch.catalog import Catalog
-from voipwatch.ooni.model import Measurement, failure_str
+from voipwatch.ooni.model import Measurement, TestKeys, failure_str
 from voipwatch.verdicts.evidence import combine, endpoint_outcome, measurement_status, unusable
-from voipwatch.verdicts.facts import Outcome, collect, routable_of
+from voipwatch.verdicts.facts import Facts, Outcome, judged_on_facts, requests_by_url
 from voipwatch.verdicts.types import Observation, Ruling
 
 REGISTRATION_URL = "https://v.whatsapp.net/v2/register"
 WEB_URLS = ("https://web.whatsapp.com/", "http://web.whatsapp.com/")
 
 
-def judge(m: Measurement, cat: Catalog) -> Ruling:
-    tk = m.test_keys
-    if tk is None:
-        return "failure", [], [], ["no test_keys"]
+@judged_on_facts
+def judge(m: Measurement, tk: TestKeys, facts: Facts, cat: Catalog) -> Ruling:
     notes: list[str] = []
-    facts = collect(tk, routable=routable_of(m), cc=m.probe_cc or "")
     r_ep = cat.roles["whatsapp/endpoints"]
     r_reg = cat.roles["whatsapp/registration"]
     r_web = cat.roles["whatsapp/web"]
@@ -43,14 +40,7 @@ def judge(m: Measurement, cat: Catalog) -> Ruling:
         observations.extend(o.observations)
 
     # Registration and web: the HTTPS requests.
-    # Every attempt at a URL counts: one that failed and was retried is not a block.
-    attempts: dict[str, list[str | None]] = {}
-    codes: dict[str, int | None] = {}
-    for tr in tk.requests or ():
-        url = tr.request.url if tr.request is not None else None
-        if url is not None:
-            attempts.setdefault(url, []).append(failure_str(tr.failure))
-            codes[url] = tr.response.code if tr.response is not None else None
+    attempts, codes = requests_by_url(tk)
     reg: Outcome | None = None
     web: Outcome | None = None
     if REGISTRATION_URL in attempts:

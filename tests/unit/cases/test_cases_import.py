@@ -169,6 +169,16 @@ def test_stop_sheet_dirty_cells() -> None:
     assert (et2.end, et2.region) == (None, "Tigray")
 
 
+def test_a_stop_row_with_more_cells_than_the_header_is_a_problem_naming_its_line() -> None:
+    row = (
+        ",2019-06-11,Ethiopia,,Nationwide,Shutdown,,Full network,,Exam cheating,,,,72,,,,,,,,,,2019"
+    )
+    b = read_cases(stop_csv(row, row + ",extra"), file="stop.csv", source="stop", today=TODAY)
+    assert [str(p) for p in b.problems] == ["stop.csv:3: more cells than the header has columns"]
+    assert b.rows == 2
+    assert len(b.records) == 1
+
+
 def test_stop_record_ids_survive_a_newer_copy() -> None:
     row = (
         "Actual,2021-01-25,Iran (Islamic Republic of),,National,Shutdown,,Service-based,,,,,,"

@@ -6,6 +6,7 @@ from importlib import resources
 from typing import Any
 
 import msgspec
+import pytest
 
 from voipwatch.catalog import Catalog, load
 from voipwatch.catalog.model import CatalogData
@@ -14,7 +15,7 @@ from voipwatch.ooni.model import Measurement, TestKeys
 from voipwatch.verdicts import judge_bytes
 from voipwatch.verdicts.engine import RULES, rule_for
 from voipwatch.verdicts.evidence import dns_fingerprints, endpoint_outcome
-from voipwatch.verdicts.facts import collect
+from voipwatch.verdicts.facts import collect, requests_by_url
 
 
 def keys(**tk: Any) -> TestKeys:
@@ -113,6 +114,40 @@ def test_an_address_belongs_to_the_first_name_answered_with_it() -> None:
 
 def _tagged(ip: str, port: int, failure: str | None) -> dict[str, Any]:
     return {**connect(ip, port, failure), "tags": ["target"]}
+
+
+def test_requests_are_grouped_by_url_every_attempt_kept_and_the_last_code_read() -> None:
+    def request(url: str | None, failure: str | None, code: int | None) -> dict[str, Any]:
+        return {
+            "request": None if url is None else {"url": url},
+            "failure": failure,
+            "response": None if code is None else {"code": code},
+        }
+
+    reg, web = "https://v.whatsapp.net/v2/register", "https://web.whatsapp.com/"
+    tk = keys(
+        requests=[
+            request(reg, "connection_reset", None),
+            request(web, None, 200),
+            request(None, "generic_timeout_error", None),
+            request("", "generic_timeout_error", None),
+            request(reg, None, 403),
+        ]
+    )
+    attempts, codes = requests_by_url(tk)
+    assert attempts == {reg: ["connection_reset", None], web: [None]}
+    assert codes == {reg: 403, web: 200}
+
+
+@pytest.mark.parametrize(
+    "test_name", ["whatsapp", "telegram", "signal", "facebook_messenger", "voipwatch_zoom"]
+)
+def test_a_measurement_without_test_keys_fails_before_its_rule_is_asked(test_name: str) -> None:
+    raw = msgspec.json.encode(
+        {"test_name": test_name, "report_id": "r", "measurement_start_time": "2024-01-01 00:00:00"}
+    )
+    verdict = judge_bytes(raw).verdict
+    assert (verdict.status, verdict.services, verdict.notes) == ("failure", [], ["no test_keys"])
 
 
 def test_a_connect_that_failed_and_then_worked_makes_the_path_lossy() -> None:

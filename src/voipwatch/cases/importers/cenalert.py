@@ -101,10 +101,7 @@ def read_cenalert(
             if row.get("country") == "country" and row.get("country_code") == "country_code":
                 continue  # the header again, where two lists were concatenated
             batch.rows += 1
-            if row.get(""):
-                batch.problems.append(
-                    InputError("more cells than the header has columns", source=file, line=line)
-                )
+            if batch.overfull(row, source=file, line=line):
                 continue
             try:
                 got = _row_record(row, file=file, line=line, today=today, batch=batch)

@@ -41,6 +41,16 @@ class Batch:
         else:
             self.sink(record)
 
+    def overfull(self, row: dict[str, str], *, source: str, line: int) -> bool:
+        """Whether ``row`` has more cells than the header has columns (as :func:`read_csv`
+        marks it), counted as a problem: such a row is read no further."""
+        if not row.get(""):
+            return False
+        self.problems.append(
+            InputError("more cells than the header has columns", source=source, line=line)
+        )
+        return True
+
 
 #: A file's content: its bytes, or the open file (read as it is parsed).
 Content = bytes | BinaryIO

@@ -255,10 +255,7 @@ def read_stop(
         groups: dict[tuple[str, ...], list[tuple[int, dict[str, str]]]] = {}
         for line, row in rows:
             batch.rows += 1
-            if row.get(""):
-                batch.problems.append(
-                    InputError("more cells than the header has columns", source=file, line=line)
-                )
+            if batch.overfull(row, source=file, line=line):
                 continue
             if not row.get("start_date", "").strip() or not row.get("country", "").strip():
                 batch.problems.append(
