@@ -158,16 +158,24 @@ def main(argv: list[str] | None = None) -> None:
         help="a network the control helper may test beyond the catalogue (repeatable)",
     )
     a = p.parse_args(argv)
+    # A bad range or port is a wrong call: argparse's one line and status 2.
+    try:
+        allow_ranges = targets.parse_ranges(a.allow_range)
+    except ValueError as exc:
+        p.error(f"--allow-range: {exc}")
     s = Settings(
         host=a.listen,
         control_port=a.control_port,
         tls_port=a.tls_port,
         cert_file=a.cert_file,
         key_file=a.key_file,
-        allow_ranges=targets.parse_ranges(a.allow_range),
+        allow_ranges=allow_ranges,
     )
     if a.ports:
-        s.udp_ports = parse_ports(a.ports)
+        try:
+            s.udp_ports = parse_ports(a.ports)
+        except ValueError as exc:
+            p.error(f"--ports: {exc}")
     serve(s)
 
 
