@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
+from _pytest.nodeid import NodeId
 from typer.testing import CliRunner
 
 from voipwatch.cli import app
@@ -22,7 +24,8 @@ _SHARED_SESSION_FIXTURES = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Generator[None, None, None]:
     """Keep tests that share an expensive fixture on one worker.
 
     ``scripts/test`` runs the suite with ``--dist loadgroup``: tests without a group
@@ -34,10 +37,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests' store, live server and Chromium, and the screenshot folder that Chromium's
     first use empties, stay on one worker).
 
-    With pytest 9 these marks do not yet group anything: pytest-xdist 3.8 names a
-    group by rewriting ``item._nodeid``, which pytest 9 no longer reads, so each test
-    goes where the scheduler puts it and a worker builds the fixtures its tests need.
-    No test relies on running beside another.
+    pytest-xdist 3.8 names a test's group by rewriting ``item._nodeid`` (the test's
+    id with ``@group`` after it), which pytest 9 no longer reads: its ids live in
+    ``item._id``. So, after every other implementation of this hook has run (xdist's
+    included), the id xdist wrote is carried over to where pytest 9 reads it; without
+    that, every worker would build the fixtures its share of a group needs. No test
+    relies on running beside another: the groups only save building things twice.
     """
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
@@ -55,6 +60,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(f"session fixtures of {session[0]}"))
         elif any(d.scope in ("module", "class", "package") for d in defs):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else ""))
+    yield
+    for item in items:
+        grouped = item.__dict__.get("_nodeid")
+        if isinstance(grouped, str) and grouped != item.nodeid and hasattr(item, "_id"):
+            item._id = NodeId.parse(grouped)
 
 
 @pytest.fixture(scope="session")
