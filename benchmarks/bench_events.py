@@ -170,6 +170,7 @@ def _child(phase: str, db: Path) -> None:
     from voipwatch.events.cells import MEMORY_LIMIT, build_cells
     from voipwatch.events.detect import detect_events
     from voipwatch.store import open_store
+    from voipwatch.store.cells import Cells
 
     # Every phase gets the memory the events phase takes for itself.
     with open_store(db, memory_limit=MEMORY_LIMIT) as store:
@@ -183,11 +184,18 @@ def _child(phase: str, db: Path) -> None:
         elif phase == "group":
             store.con.execute(GROUP).fetchall()
         else:
-            cells = build_cells(store)
-            t_cells = time.perf_counter() - started
-            events = detect_events(store)
+            counted: dict[str, Any] = {}
+
+            def cells() -> Cells | None:
+                stats = build_cells(store)
+                counted.update(cells=stats.cells, seconds=time.perf_counter() - started)
+                return stats.counted
+
+            # As ``voipwatch events`` does: the counted cells go straight to detection.
+            events = detect_events(store, cells=cells())
+            t_cells = counted["seconds"]
             extra = {
-                "cells": cells.cells,
+                "cells": counted["cells"],
                 "cells_seconds": round(t_cells, 3),
                 "detect_seconds": round(time.perf_counter() - started - t_cells, 3),
                 "events": len(events),

@@ -227,10 +227,14 @@ def change_points(
 def detect_events(
     store: Store,
     *,
+    cells: Cells | None = None,
     params: CusumParams | None = None,
     known_changes: list[KnownChange] | None = None,
 ) -> list[Event]:
     """Run the detector over the cells (built by ``build_cells``) and assemble events.
+
+    ``cells`` are every cell when the caller has them (``build_cells(...).counted``
+    after counting a fresh store); without them they are read from the store.
 
     Stored usage series (``voipwatch events --usage``) corroborate blocks with surges.
     ``known_changes`` (the shipped list when None) label the failures they explain as
@@ -243,7 +247,8 @@ def detect_events(
     if not usable:
         return []
     with store_errors(store.path, "detecting events"), memory_limit(store):
-        cells = read_cells(store)
+        if cells is None:
+            cells = read_cells(store)
         changes, data_end = change_points(store, cells, params)
         del cells
         if data_end is None:

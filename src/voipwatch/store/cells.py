@@ -27,8 +27,9 @@ from typing import Final
 import duckdb
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
-from voipwatch.store.db import Store, store_errors
+from voipwatch.store.db import Store, registered, store_errors
 from voipwatch.store.events import clear_derived
 from voipwatch.store.schema import asn_sql
 
@@ -62,6 +63,22 @@ class CellRules:
 
 
 @dataclass(frozen=True, slots=True)
+class Cells:
+    """Every cell, grouped by series: ``series[sid[i]]`` is cell ``i``'s series, and the
+    cells of a series are contiguous, in hour order (``h``, hours since the epoch);
+    ``n`` counts its judged verdicts, ``b`` the affected ones."""
+
+    series: list[SeriesKey]
+    sid: IntArray
+    h: IntArray
+    n: IntArray
+    b: IntArray
+
+    def __len__(self) -> int:
+        return len(self.h)
+
+
+@dataclass(frozen=True, slots=True)
 class CellCount:
     """What one counting run did."""
 
@@ -69,6 +86,9 @@ class CellCount:
     hours_total: int
     cells: int
     fresh: bool
+    #: Every cell, grouped by series in hour order, when this run counted them all
+    #: (a fresh or rebuilt store); None otherwise.
+    counted: Cells | None
 
 
 def _quoted(values: tuple[str, ...]) -> str:
@@ -111,38 +131,59 @@ def _counted(only_changed: bool, hour: str, asn: str) -> str:
 _V_COUNTED: Final = {"hour": "v.measurement_hour", "asn": "v.measurement_asn"}
 
 
-def _new_cells(r: CellRules, only_changed: bool) -> str:
-    """One aggregate over the verdicts, which carry their measurement's country,
-    network, hour and test: no join. The series' hash is taken per cell, not per
-    verdict."""
+def _rows(r: CellRules, only_changed: bool) -> str:
+    """The verdict rows a count reads, each with its series' names (the plane of the
+    throughput A/B decided per verdict). Rows no cell keeps (an unknown network or
+    country) are left out before counting, not after."""
     return f"""
-        CREATE OR REPLACE TEMP TABLE _ev_new AS
-        SELECT hash(probe_cc, asn, service, role, plane) AS sk, probe_cc, asn, service,
-               role, plane, h, n,
-               CASE WHEN plane = '{r.throughput_plane}' THEN throttled ELSE blocking END AS b
-        FROM (
-            SELECT v.measurement_cc AS probe_cc, v.measurement_asn AS asn, v.service,
-                   v.role, {_plane(r)} AS plane,
-                   datediff('hour', {_EPOCH}, v.measurement_hour)::INTEGER AS h,
-                   count(*) FILTER (WHERE v.status IN ({_quoted(r.judged)}))::INTEGER AS n,
-                   count(*) FILTER (WHERE v.status IN ({_quoted(r.blocking)}))::INTEGER
-                       AS blocking,
-                   count(*) FILTER (WHERE v.status = '{r.throttled}')::INTEGER AS throttled
-            FROM verdicts AS v
-            WHERE {_counted(only_changed, **_V_COUNTED)}
-            GROUP BY ALL
-        )
-        WHERE n > 0 AND asn > 0 AND probe_cc <> 'ZZ'
+        SELECT v.measurement_cc AS probe_cc, v.measurement_asn AS asn, v.service, v.role,
+               {_plane(r)} AS plane, v.measurement_hour AS hour, v.status
+        FROM verdicts AS v
+        WHERE {_counted(only_changed, **_V_COUNTED)}
+          AND v.measurement_asn > 0 AND v.measurement_cc <> 'ZZ'
     """
 
 
-_SAVE_CELLS: Final = "INSERT INTO event_cells SELECT sk, h, n, b FROM _ev_new"
-_SAVE_SERIES: Final = """
-    INSERT INTO event_series
-    SELECT sk, any_value(probe_cc), any_value(asn), any_value(service), any_value(role),
-           any_value(plane)
-    FROM _ev_new WHERE sk NOT IN (SELECT sk FROM event_series) GROUP BY sk
-"""
+def _new_cells(r: CellRules, only_changed: bool) -> str:
+    """One aggregate over the verdicts, which carry their measurement's country,
+    network, hour and test: no join. It groups by the series' 64-bit hash and the
+    hour, two numbers, rather than by five names and the hour, and returns only
+    numbers: hashing a verdict's names costs less than a group key of five strings,
+    and the names are looked up once per new series (:data:`_NEW_SERIES`). The cells
+    come sorted by series and hour, the order detection reads them in."""
+    affected = (
+        f"CASE WHEN plane = '{r.throughput_plane}' THEN status = '{r.throttled}' "
+        f"ELSE status IN ({_quoted(r.blocking)}) END"
+    )
+    return f"""
+        SELECT sk, datediff('hour', {_EPOCH}, hour)::INTEGER AS h, n, b FROM (
+            SELECT hash(probe_cc, asn, service, role, plane) AS sk, hour,
+                   count(*) FILTER (WHERE status IN ({_quoted(r.judged)}))::INTEGER AS n,
+                   count(*) FILTER (WHERE {affected})::INTEGER AS b
+            FROM ({_rows(r, only_changed)})
+            GROUP BY sk, hour
+        )
+        WHERE n > 0
+        ORDER BY sk, h
+    """
+
+
+def _new_series(r: CellRules, only_changed: bool) -> str:
+    """The names of the series first seen in this count, from the verdicts of each
+    one's first cell (``_ev_first``: its key and hour) only."""
+    return f"""
+        INSERT INTO event_series
+        SELECT sk, any_value(probe_cc), any_value(asn), any_value(service), any_value(role),
+               any_value(plane)
+        FROM (
+            SELECT hash(probe_cc, asn, service, role, plane) AS sk,
+                   datediff('hour', {_EPOCH}, hour)::INTEGER AS h, *
+            FROM ({_rows(r, only_changed)})
+            WHERE hour IN (SELECT {_EPOCH} + to_hours(h) FROM _ev_first)
+        )
+        SEMI JOIN _ev_first USING (sk, h)
+        GROUP BY sk
+    """
 
 
 def _insert_techniques(r: CellRules, only_changed: bool) -> str:
@@ -190,6 +231,67 @@ def memory_limit(store: Store, limit: str = MEMORY_LIMIT) -> Iterator[None]:
                 store.con.execute(f"SET memory_limit = '{before}'")
 
 
+#: Hours and counts as DuckDB returns them (INTEGER) or as the cells hold them.
+Counts = npt.NDArray[np.int32] | IntArray
+
+
+def _as_cells(
+    sk: npt.NDArray[np.uint64], h: Counts, n: Counts, b: Counts, keys: dict[int, SeriesKey]
+) -> Cells:
+    """Cells sorted by series key and hour, with each series named by ``keys``."""
+    if not len(sk):
+        empty = np.zeros(0, dtype=np.int64)
+        return Cells([], empty, empty, empty, empty)
+    new = np.ones(len(sk), dtype=bool)
+    new[1:] = sk[1:] != sk[:-1]
+    return Cells(
+        series=[keys[int(k)] for k in sk[new]],
+        sid=np.cumsum(new, dtype=np.int64) - 1,
+        h=np.asarray(h, dtype=np.int64),
+        n=np.asarray(n, dtype=np.int64),
+        b=np.asarray(b, dtype=np.int64),
+    )
+
+
+def _series_keys(con: duckdb.DuckDBPyConnection) -> dict[int, SeriesKey]:
+    return {
+        int(sk): (str(cc), int(asn), str(svc), str(role), str(plane))
+        for sk, cc, asn, svc, role, plane in con.execute(
+            "SELECT sk, probe_cc, asn, service, role, plane FROM event_series"
+        ).fetchall()
+    }
+
+
+def read_cells(store: Store) -> Cells:
+    """Every cell the detector reads, grouped by series in hour order."""
+    res = store.con.execute("SELECT sk, h, n, b FROM event_cells ORDER BY sk, h").fetchnumpy()
+    sk = np.asarray(res["sk"], dtype=np.uint64)
+    return _as_cells(sk, res["h"], res["n"], res["b"], _series_keys(store.con))
+
+
+def _save_cells(store: Store, rules: CellRules, only_changed: bool) -> Cells:
+    """Count the cells, write them, and name the series not seen before; the cells
+    counted."""
+    con = store.con
+    counted = con.sql(_new_cells(rules, only_changed)).fetchnumpy()
+    sk = np.asarray(counted["sk"], dtype=np.uint64)
+    h, n, b = (np.asarray(counted[c], dtype=np.int32) for c in ("h", "n", "b"))
+    table = pa.table({"sk": pa.array(sk, pa.uint64()), "h": h, "n": n, "b": b})
+    with registered(con, "_ev_new", table):
+        con.execute("INSERT INTO event_cells SELECT sk, h, n, b FROM _ev_new")
+    keys = _series_keys(con)
+    # Sorted by series: a series' first cell is where its key changes.
+    first = np.ones(len(sk), dtype=bool)
+    first[1:] = sk[1:] != sk[:-1]
+    unseen = first & ~np.isin(sk, np.fromiter(keys, dtype=np.uint64, count=len(keys)))
+    if unseen.any():
+        firsts = pa.table({"sk": pa.array(sk[unseen], pa.uint64()), "h": h[unseen]})
+        with registered(con, "_ev_first", firsts):
+            con.execute(_new_series(rules, only_changed))
+        keys = _series_keys(con)
+    return _as_cells(sk, h, n, b, keys)
+
+
 def count_cells(store: Store, rules: CellRules, *, rebuild: bool = False) -> CellCount:
     """Count the cells of every hour whose measurements changed since the last run.
 
@@ -206,6 +308,7 @@ def count_cells(store: Store, rules: CellRules, *, rebuild: bool = False) -> Cel
         changed = _count(con, "SELECT count(*) FROM _ev_changed")
         total = _count(con, "SELECT count(*) FROM _ev_digest")
         fresh = _count(con, "SELECT count(*) FROM event_hour_digests") == 0
+        everything: Cells | None = None
         if changed:
             with store.transaction():
                 # A fresh store needs no filter: every hour is new, and the join with
@@ -217,10 +320,10 @@ def count_cells(store: Store, rules: CellRules, *, rebuild: bool = False) -> Cel
                         con.execute(
                             f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM _ev_changed)"
                         )
-                con.execute(_new_cells(rules, only))
-                con.execute(_SAVE_CELLS)
-                con.execute(_SAVE_SERIES)
-                con.execute("DROP TABLE _ev_new")
+                counted = _save_cells(store, rules, only)
+                # Counted on an empty table, they are every cell: detection need
+                # not read them back.
+                everything = None if only else counted
                 con.execute(_insert_techniques(rules, only))
                 con.execute(_insert_volume(only))
                 con.execute(
@@ -233,7 +336,9 @@ def count_cells(store: Store, rules: CellRules, *, rebuild: bool = False) -> Cel
         cells = _count(con, "SELECT count(*) FROM event_cells")
         con.execute("DROP TABLE IF EXISTS _ev_digest")
         con.execute("DROP TABLE IF EXISTS _ev_changed")
-    return CellCount(hours_changed=changed, hours_total=total, cells=cells, fresh=fresh)
+    return CellCount(
+        hours_changed=changed, hours_total=total, cells=cells, fresh=fresh, counted=everything
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,45 +359,3 @@ def cell_totals(store: Store) -> list[CellTotal]:
             "JOIN event_series AS s USING (sk) GROUP BY ALL ORDER BY ALL"
         ).fetchall()
     return [CellTotal(str(r), str(p), int(n), int(b)) for r, p, n, b in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class Cells:
-    """Every cell, grouped by series: ``series[sid[i]]`` is cell ``i``'s series, and the
-    cells of a series are contiguous, in hour order (``h``, hours since the epoch);
-    ``n`` counts its judged verdicts, ``b`` the affected ones."""
-
-    series: list[SeriesKey]
-    sid: IntArray
-    h: IntArray
-    n: IntArray
-    b: IntArray
-
-    def __len__(self) -> int:
-        return len(self.h)
-
-
-def read_cells(store: Store) -> Cells:
-    """Every cell the detector reads, grouped by series in hour order."""
-    con = store.con
-    keys: dict[int, SeriesKey] = {
-        int(sk): (str(cc), int(asn), str(svc), str(role), str(plane))
-        for sk, cc, asn, svc, role, plane in con.execute(
-            "SELECT sk, probe_cc, asn, service, role, plane FROM event_series"
-        ).fetchall()
-    }
-    res = con.execute("SELECT sk, h, n, b FROM event_cells ORDER BY sk, h").fetchnumpy()
-    sk = np.asarray(res["sk"], dtype=np.uint64)
-    if not len(sk):
-        empty = np.zeros(0, dtype=np.int64)
-        return Cells([], empty, empty, empty, empty)
-    new = np.ones(len(sk), dtype=bool)
-    new[1:] = sk[1:] != sk[:-1]
-    series = [keys[int(k)] for k in sk[new]]
-    return Cells(
-        series=series,
-        sid=np.cumsum(new, dtype=np.int64) - 1,
-        h=np.asarray(res["h"], dtype=np.int64),
-        n=np.asarray(res["n"], dtype=np.int64),
-        b=np.asarray(res["b"], dtype=np.int64),
-    )
