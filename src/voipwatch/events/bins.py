@@ -83,36 +83,39 @@ def bins(cells: Cells, from_h: IntArray) -> tuple[IntArray, Bins]:
     if not len(h):
         empty = np.zeros(0, dtype=np.int64)
         return empty, Bins(empty, empty, empty, empty.astype(np.float64), *(empty,) * 4)
-    start = (h // 24) * 24 + ((h % 24) // g) * g
+    start = h - (h % 24) % g
     starts = _starts(sid, start)
-    ends = np.append(starts[1:], len(h)) - 1
     blocked = 2 * b >= n
-    # Cells in series then hour order have increasing keys, so the last affected
-    # (clean) cell at or before a bin's end is a running maximum, and the first at or
-    # after its start a running minimum from the right: one pass each, where a
-    # reduction per bin costs a call per bin and most bins hold one cell.
-    key = (sid << _DAY_BITS) + h
-    lo, hi = key[starts], key[ends]
-    bin_sid = sid[starts] << _DAY_BITS
+    affected = np.where(blocked, h, _NONE)
+    clean = np.where(blocked, _NONE, h)
+    if len(starts) == len(h):
+        # Every bin holds one cell (busy series binned by the hour): its first and
+        # last hours are the cell's own.
+        return sid, Bins(
+            start=start,
+            end=start + g,
+            n=n,
+            b=b.astype(np.float64),
+            first_blocked=affected,
+            last_blocked=affected,
+            first_clean=clean,
+            last_clean=clean,
+        )
+    big = np.iinfo(np.int64).max
 
-    def last(mask: npt.NDArray[np.bool_]) -> IntArray:
-        k = np.maximum.accumulate(np.where(mask, key, _NONE))[ends]
-        return np.where(k >= lo, k - bin_sid, _NONE)
-
-    def first(mask: npt.NDArray[np.bool_]) -> IntArray:
-        big = np.iinfo(np.int64).max
-        k = np.minimum.accumulate(np.where(mask, key, big)[::-1])[::-1][starts]
-        return np.where(k <= hi, k - bin_sid, _NONE)
+    def first(hours: IntArray) -> IntArray:
+        k = np.minimum.reduceat(np.where(hours == _NONE, big, hours), starts)
+        return np.where(k == big, _NONE, k)
 
     return sid[starts], Bins(
         start=start[starts],
         end=start[starts] + g[starts],
         n=np.add.reduceat(n, starts),
         b=np.add.reduceat(b, starts).astype(np.float64),
-        first_blocked=first(blocked),
-        last_blocked=last(blocked),
-        first_clean=first(~blocked),
-        last_clean=last(~blocked),
+        first_blocked=first(affected),
+        last_blocked=np.maximum.reduceat(affected, starts),
+        first_clean=first(clean),
+        last_clean=np.maximum.reduceat(clean, starts),
     )
 
 

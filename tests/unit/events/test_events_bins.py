@@ -98,3 +98,48 @@ def test_digests_see_any_change_before_the_seal() -> None:
     later = [(s, h, n, 1 - b if h == T0 + DAY + 7 else b) for s, h, n, b in rows]
     assert digests(changed)[1] != d0
     assert digests(later)[1] == d0
+
+
+def _bins_by_hand(
+    rows: list[tuple[int, int, int, int]], grain: list[int]
+) -> list[tuple[int, int, int, int, int, int, int, int, int]]:
+    """Each bin read cell by cell: series, start, end, judged, affected, and the first
+    and last hour with an affected majority, then with a clean one (-1: none)."""
+    out: dict[tuple[int, int], list[int]] = {}
+    for (s, h, n, b), g in zip(sorted(rows), grain, strict=True):
+        start = h // DAY * DAY + (h % DAY) // g * g
+        row = out.setdefault((s, start), [s, start, start + g, 0, 0, -1, -1, -1, -1])
+        row[3] += n
+        row[4] += b
+        first, last = (5, 6) if 2 * b >= n else (7, 8)
+        row[first] = h if row[first] == -1 else row[first]
+        row[last] = h
+    return [(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in out.values()]
+
+
+def test_bins_match_a_reading_cell_by_cell() -> None:
+    """Busy, sparse and mixed series, some with every bin one cell and some not."""
+    rng = random.Random(11)
+    rows = []
+    for s, per_day in enumerate((24, 20, 6, 2, 1)):
+        for d in range(12):
+            for h in sorted(rng.sample(range(DAY), k=per_day)):
+                n = rng.randint(3, 6) if s == 0 else rng.randint(1, 4)
+                rows.append((s, T0 + d * DAY + h, n, rng.randint(0, n)))
+    cells = _cells(rows)
+    sid, b = bins.bins(cells, np.full(len(cells.series), -(2**62), dtype=np.int64))
+    got = list(
+        zip(
+            sid.tolist(), b.start.tolist(), b.end.tolist(), b.n.tolist(),
+            [int(x) for x in b.b], b.first_blocked.tolist(), b.last_blocked.tolist(),
+            b.first_clean.tolist(), b.last_clean.tolist(), strict=True,
+        )
+    )  # fmt: skip
+    assert got == _bins_by_hand(rows, bins.grains(cells).tolist())
+    assert len(got) < len(rows)  # some bins hold several cells
+    # Only the busiest series: every bin is one cell.
+    busy = _cells([r for r in rows if r[0] == 0])
+    sid, b = bins.bins(busy, np.full(1, -(2**62), dtype=np.int64))
+    assert len(sid) == len(busy)
+    assert b.first_blocked.tolist() == b.last_blocked.tolist()
+    assert [int(x) for x in b.b] == busy.b.tolist()
