@@ -2,7 +2,8 @@
 
 The events tier says what a cell counts (:class:`CellRules`); DuckDB does the counting.
 A run first hashes every hour of measurements (count and XOR of key + judgement
-digest, one scan of the ``measurements`` table), compares those digests with the ones
+digest, in the one scan of the ``measurements`` table that also counts each
+network's volume), compares those digests with the ones
 stored when the cells were last counted, and recounts only the hours that differ: new
 measurements, late uploads into old hours, and verdicts that ``voipwatch rejudge``
 changed (their judgement digest changes) all show up as a changed hour. A fresh store
@@ -106,10 +107,17 @@ def _plane(r: CellRules) -> str:
 _HOUR: Final = "date_trunc('hour', measurement_start_time)"
 _EPOCH: Final = "TIMESTAMP '1970-01-01'"
 
-_DIGESTS: Final = f"""
+#: One scan of the measurements gives both what each hour looked like and the volume
+#: per network: count and digest per network and hour, summed per hour below.
+_NETWORK_HOURS: Final = f"""
+    CREATE OR REPLACE TEMP TABLE _ev_net AS
+    SELECT probe_cc, probe_asn, {_HOUR} AS hour, count(*) AS n,
+           bit_xor(hash(key, judgement_digest)) AS digest
+    FROM measurements WHERE measurement_start_time IS NOT NULL GROUP BY ALL
+"""
+_DIGESTS: Final = """
     CREATE OR REPLACE TEMP TABLE _ev_digest AS
-    SELECT {_HOUR} AS hour, count(*) AS n, bit_xor(hash(key, judgement_digest)) AS digest
-    FROM measurements WHERE measurement_start_time IS NOT NULL GROUP BY 1
+    SELECT hour, sum(n)::BIGINT AS n, bit_xor(digest) AS digest FROM _ev_net GROUP BY hour
 """
 _CHANGED: Final = """
     CREATE OR REPLACE TEMP TABLE _ev_changed AS
@@ -202,11 +210,12 @@ def _insert_techniques(r: CellRules, only_changed: bool) -> str:
 
 
 def _insert_volume(only_changed: bool) -> str:
+    """Measurements per network and hour, from the counts per network text and hour
+    (two spellings of one network are one network)."""
     return f"""
         INSERT INTO event_volume
-        SELECT probe_cc, asn, hour, count(*) FROM (
-            SELECT probe_cc, {asn_sql("probe_asn")} AS asn, {_HOUR} AS hour
-            FROM measurements
+        SELECT probe_cc, asn, hour, sum(n) FROM (
+            SELECT probe_cc, {asn_sql("probe_asn")} AS asn, hour, n FROM _ev_net
         )
         WHERE {_counted(only_changed, "hour", "asn")} GROUP BY ALL
     """
@@ -303,6 +312,7 @@ def count_cells(store: Store, rules: CellRules, *, rebuild: bool = False) -> Cel
     with store_errors(store.path, "counting cells"), memory_limit(store):
         if rebuild:
             clear_derived(store)
+        con.execute(_NETWORK_HOURS)
         con.execute(_DIGESTS)
         con.execute(_CHANGED)
         changed = _count(con, "SELECT count(*) FROM _ev_changed")
@@ -334,8 +344,8 @@ def count_cells(store: Store, rules: CellRules, *, rebuild: bool = False) -> Cel
                     "WHERE hour IN (SELECT hour FROM _ev_changed)"
                 )
         cells = _count(con, "SELECT count(*) FROM event_cells")
-        con.execute("DROP TABLE IF EXISTS _ev_digest")
-        con.execute("DROP TABLE IF EXISTS _ev_changed")
+        for temp in ("_ev_net", "_ev_digest", "_ev_changed"):
+            con.execute(f"DROP TABLE IF EXISTS {temp}")
     return CellCount(
         hours_changed=changed, hours_total=total, cells=cells, fresh=fresh, counted=everything
     )
