@@ -145,7 +145,7 @@ def _rows(r: CellRules, only_changed: bool) -> str:
     country) are left out before counting, not after."""
     return f"""
         SELECT v.measurement_cc AS probe_cc, v.measurement_asn AS asn, v.service, v.role,
-               {_plane(r)} AS plane, v.measurement_hour AS hour, v.status
+               {_plane(r)} AS plane, v.measurement_hour AS hour, v.status, v.technique
         FROM verdicts AS v
         WHERE {_counted(only_changed, **_V_COUNTED)}
           AND v.measurement_asn > 0 AND v.measurement_cc <> 'ZZ'
@@ -157,7 +157,7 @@ def _new_cells(r: CellRules, only_changed: bool) -> str:
     network, hour and test: no join. It groups by the series' 64-bit hash and the
     hour, two numbers, rather than by five names and the hour, and returns only
     numbers: hashing a verdict's names costs less than a group key of five strings,
-    and the names are looked up once per new series (:data:`_NEW_SERIES`). The cells
+    and the names are looked up once per new series (:func:`_new_series`). The cells
     come sorted by series and hour, the order detection reads them in."""
     affected = (
         f"CASE WHEN plane = '{r.throughput_plane}' THEN status = '{r.throttled}' "
@@ -196,15 +196,14 @@ def _new_series(r: CellRules, only_changed: bool) -> str:
 
 def _insert_techniques(r: CellRules, only_changed: bool) -> str:
     """Techniques come only from blocking verdicts and throttles with one named (a few
-    in a hundred)."""
+    in a hundred), kept per cell as the cells are: series key and hour."""
     return f"""
         INSERT INTO event_cell_techniques
-        SELECT v.measurement_cc, v.measurement_asn, v.service, v.role, {_plane(r)},
-               v.measurement_hour, v.technique, count(*)
-        FROM verdicts AS v
-        WHERE {_counted(only_changed, **_V_COUNTED)} AND v.technique IS NOT NULL
-          AND (v.status IN ({_quoted(r.blocking)})
-               OR starts_with(v.technique, '{r.throttle_prefix}'))
+        SELECT hash(probe_cc, asn, service, role, plane),
+               datediff('hour', {_EPOCH}, hour)::INTEGER, technique, count(*)
+        FROM ({_rows(r, only_changed)})
+        WHERE technique IS NOT NULL
+          AND (status IN ({_quoted(r.blocking)}) OR starts_with(technique, '{r.throttle_prefix}'))
         GROUP BY ALL
     """
 
@@ -325,11 +324,11 @@ def count_cells(store: Store, rules: CellRules, *, rebuild: bool = False) -> Cel
                 # the list of hours would cost as much as the counting.
                 only = not fresh
                 if only:
-                    con.execute("DELETE FROM event_cells WHERE h IN (SELECT h FROM _ev_changed)")
-                    for table in ("event_cell_techniques", "event_volume"):
-                        con.execute(
-                            f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM _ev_changed)"
-                        )
+                    for table in ("event_cells", "event_cell_techniques"):
+                        con.execute(f"DELETE FROM {table} WHERE h IN (SELECT h FROM _ev_changed)")
+                    con.execute(
+                        "DELETE FROM event_volume WHERE hour IN (SELECT hour FROM _ev_changed)"
+                    )
                 counted = _save_cells(store, rules, only)
                 # Counted on an empty table, they are every cell: detection need
                 # not read them back.
