@@ -29,6 +29,7 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from voipwatch.store.db import Store, registered, store_errors
 from voipwatch.store.events import clear_derived
@@ -158,7 +159,7 @@ def _new_cells(r: CellRules, only_changed: bool) -> str:
     hour, two numbers, rather than by five names and the hour, and returns only
     numbers: hashing a verdict's names costs less than a group key of five strings,
     and the names are looked up once per new series (:func:`_new_series`). The cells
-    come sorted by series and hour, the order detection reads them in."""
+    come in no order (:func:`cell_order` sorts them)."""
     affected = (
         f"CASE WHEN plane = '{r.throughput_plane}' THEN status = '{r.throttled}' "
         f"ELSE status IN ({_quoted(r.blocking)}) END"
@@ -172,7 +173,6 @@ def _new_cells(r: CellRules, only_changed: bool) -> str:
             GROUP BY sk, hour
         )
         WHERE n > 0
-        ORDER BY sk, h
     """
 
 
@@ -277,13 +277,46 @@ def read_cells(store: Store) -> Cells:
     return _as_cells(sk, res["h"], res["n"], res["b"], _series_keys(store.con))
 
 
+#: Cells are sorted by one slot per series and hour when there are at most this many
+#: slots per cell, else by comparison.
+DENSE_SLOTS: Final = 4
+
+
+def cell_order(sk: npt.NDArray[np.uint64], h: npt.NDArray[np.int32]) -> IntArray:
+    """The order of cells ``(sk, h)`` (each pair once) by series key, then hour.
+
+    Most series are measured most hours, so the cells nearly fill a grid of series by
+    hours: numbering the series (a hash table, not a sort) and placing each cell in its
+    slot of the grid orders them in a few linear passes, where a sort compares them
+    log n times. Cells spread far more thinly than that are sorted.
+    """
+    if not len(sk):
+        return np.zeros(0, dtype=np.int64)
+    encoded = pc.dictionary_encode(pa.array(sk, pa.uint64()))
+    keys = np.asarray(encoded.dictionary, dtype=np.uint64)
+    lo = int(h.min())
+    span = int(h.max()) - lo + 1
+    if len(keys) * span > DENSE_SLOTS * len(sk):
+        return np.lexsort((h, sk)).astype(np.int64)
+    # Series numbered in key order, so that the grid's rows are in key order too.
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[np.argsort(keys)] = np.arange(len(keys))
+    slot = rank[np.asarray(encoded.indices, dtype=np.int64)] * span + (h - lo)
+    grid = np.full(len(keys) * span, -1, dtype=np.int64)
+    grid[slot] = np.arange(len(sk))
+    return grid[grid >= 0]
+
+
 def _save_cells(store: Store, rules: CellRules, only_changed: bool) -> Cells:
     """Count the cells, write them, and name the series not seen before; the cells
     counted."""
     con = store.con
     counted = con.sql(_new_cells(rules, only_changed)).fetchnumpy()
     sk = np.asarray(counted["sk"], dtype=np.uint64)
-    h, n, b = (np.asarray(counted[c], dtype=np.int32) for c in ("h", "n", "b"))
+    h = np.asarray(counted["h"], dtype=np.int32)
+    order = cell_order(sk, h)
+    sk, h = sk[order], h[order]
+    n, b = (np.asarray(counted[c], dtype=np.int32)[order] for c in ("n", "b"))
     table = pa.table({"sk": pa.array(sk, pa.uint64()), "h": h, "n": n, "b": b})
     with registered(con, "_ev_new", table):
         con.execute("INSERT INTO event_cells SELECT sk, h, n, b FROM _ev_new")
