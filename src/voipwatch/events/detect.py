@@ -137,9 +137,15 @@ def load_series(store: Store, cells: Cells, seal_h: int, params: CusumParams) ->
         ],
         dtype=np.int64,
     )
-    hashes = bins.cell_hashes(cells)
-    old_n, old_d = bins.digests(cells, hashes, sealed)
-    new_n, new_d = bins.digests(cells, hashes, np.full(len(cells.series), seal_h, dtype=np.int64))
+    seal = np.full(len(cells.series), seal_h, dtype=np.int64)
+    old_n, new_n = np.zeros(len(seal), dtype=np.int64), np.zeros(len(seal), dtype=np.int64)
+    old_d, new_d = np.zeros(len(seal), dtype=np.uint64), np.zeros(len(seal), dtype=np.uint64)
+    for part in bins.parts(cells):
+        hashes = bins.cell_hashes(part)
+        for before, n, d in ((sealed, old_n, old_d), (seal, new_n, new_d)):
+            part_n, part_d = bins.digests(part, hashes, before)
+            n += part_n
+            d ^= part_d
     out: list[Series] = []
     for i, key in enumerate(cells.series):
         st = states.get(key)
@@ -165,14 +171,18 @@ def load_series(store: Store, cells: Cells, seal_h: int, params: CusumParams) ->
 
 
 def _run_series(cells: Cells, series: list[Series], seal_h: int, params: CusumParams) -> None:
-    sid, binned = bins.bins(cells, np.array([s.from_h for s in series], dtype=np.int64))
-    bounds = np.searchsorted(sid, np.arange(len(series) + 1))
-    for i, s in enumerate(series):
-        lo, hi = int(bounds[i]), int(bounds[i + 1])
-        mid = lo + int(np.searchsorted(binned.start[lo:hi], seal_h))
-        s.changes.extend(run(binned.part(lo, mid), s.state, params))
-        copy = decode_state(encode_state(s.state))
-        s.provisional = run(binned.part(mid, hi), copy, params)
+    from_h = np.array([s.from_h for s in series], dtype=np.int64)
+    for part in bins.parts(cells):
+        sid, binned = bins.bins(part, from_h)
+        first, last = int(part.sid[0]), int(part.sid[-1])
+        bounds = np.searchsorted(sid, np.arange(first, last + 2))
+        for i in range(first, last + 1):
+            s = series[i]
+            lo, hi = int(bounds[i - first]), int(bounds[i - first + 1])
+            mid = lo + int(np.searchsorted(binned.start[lo:hi], seal_h))
+            s.changes.extend(run(binned.part(lo, mid), s.state, params))
+            copy = decode_state(encode_state(s.state))
+            s.provisional = run(binned.part(mid, hi), copy, params)
 
 
 def _save_series(store: Store, series: list[Series], seal_h: int, params: CusumParams) -> None:

@@ -44,6 +44,7 @@ MEMORY_LIMIT: Final = "1GB"
 #: A cell series: country, network, service, role, plane.
 SeriesKey = tuple[str, int, str, str, str]
 IntArray = npt.NDArray[np.int64]
+I32Array = npt.NDArray[np.int32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +69,15 @@ class CellRules:
 class Cells:
     """Every cell, grouped by series: ``series[sid[i]]`` is cell ``i``'s series, and the
     cells of a series are contiguous, in hour order (``h``, hours since the epoch);
-    ``n`` counts its judged verdicts, ``b`` the affected ones."""
+    ``n`` counts its judged verdicts, ``b`` the affected ones. 32-bit, as DuckDB counts
+    them: millions of cells, and each array is written once and read a part at a time
+    (:func:`voipwatch.events.bins.parts`)."""
 
     series: list[SeriesKey]
-    sid: IntArray
-    h: IntArray
-    n: IntArray
-    b: IntArray
+    sid: I32Array
+    h: I32Array
+    n: I32Array
+    b: I32Array
 
     def __len__(self) -> int:
         return len(self.h)
@@ -239,26 +242,18 @@ def memory_limit(store: Store, limit: str = MEMORY_LIMIT) -> Iterator[None]:
                 store.con.execute(f"SET memory_limit = '{before}'")
 
 
-#: Hours and counts as DuckDB returns them (INTEGER) or as the cells hold them.
-Counts = npt.NDArray[np.int32] | IntArray
-
-
 def _as_cells(
-    sk: npt.NDArray[np.uint64], h: Counts, n: Counts, b: Counts, keys: dict[int, SeriesKey]
+    sk: npt.NDArray[np.uint64], h: I32Array, n: I32Array, b: I32Array, keys: dict[int, SeriesKey]
 ) -> Cells:
     """Cells sorted by series key and hour, with each series named by ``keys``."""
     if not len(sk):
-        empty = np.zeros(0, dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int32)
         return Cells([], empty, empty, empty, empty)
     new = np.ones(len(sk), dtype=bool)
     new[1:] = sk[1:] != sk[:-1]
-    return Cells(
-        series=[keys[int(k)] for k in sk[new]],
-        sid=np.cumsum(new, dtype=np.int64) - 1,
-        h=np.asarray(h, dtype=np.int64),
-        n=np.asarray(n, dtype=np.int64),
-        b=np.asarray(b, dtype=np.int64),
-    )
+    sid = np.cumsum(new, dtype=np.int32)
+    sid -= 1
+    return Cells(series=[keys[int(k)] for k in sk[new]], sid=sid, h=h, n=n, b=b)
 
 
 def _series_keys(con: duckdb.DuckDBPyConnection) -> dict[int, SeriesKey]:
@@ -274,7 +269,8 @@ def read_cells(store: Store) -> Cells:
     """Every cell the detector reads, grouped by series in hour order."""
     res = store.con.execute("SELECT sk, h, n, b FROM event_cells ORDER BY sk, h").fetchnumpy()
     sk = np.asarray(res["sk"], dtype=np.uint64)
-    return _as_cells(sk, res["h"], res["n"], res["b"], _series_keys(store.con))
+    h, n, b = (np.asarray(res[c], dtype=np.int32) for c in ("h", "n", "b"))
+    return _as_cells(sk, h, n, b, _series_keys(store.con))
 
 
 #: Cells are sorted by one slot per series and hour when there are at most this many
