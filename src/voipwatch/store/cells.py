@@ -278,7 +278,7 @@ def read_cells(store: Store) -> Cells:
 DENSE_SLOTS: Final = 4
 
 
-def cell_order(sk: npt.NDArray[np.uint64], h: npt.NDArray[np.int32]) -> IntArray:
+def cell_order(sk: npt.NDArray[np.uint64], h: I32Array) -> I32Array:
     """The order of cells ``(sk, h)`` (each pair once) by series key, then hour.
 
     Most series are measured most hours, so the cells nearly fill a grid of series by
@@ -287,19 +287,22 @@ def cell_order(sk: npt.NDArray[np.uint64], h: npt.NDArray[np.int32]) -> IntArray
     log n times. Cells spread far more thinly than that are sorted.
     """
     if not len(sk):
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int32)
     encoded = pc.dictionary_encode(pa.array(sk, pa.uint64()))
     keys = np.asarray(encoded.dictionary, dtype=np.uint64)
     lo = int(h.min())
     span = int(h.max()) - lo + 1
-    if len(keys) * span > DENSE_SLOTS * len(sk):
-        return np.lexsort((h, sk)).astype(np.int64)
+    slots = len(keys) * span
+    if slots > DENSE_SLOTS * len(sk) or slots >= 2**31:
+        return np.lexsort((h, sk)).astype(np.int32)
     # Series numbered in key order, so that the grid's rows are in key order too.
-    rank = np.empty(len(keys), dtype=np.int64)
-    rank[np.argsort(keys)] = np.arange(len(keys))
-    slot = rank[np.asarray(encoded.indices, dtype=np.int64)] * span + (h - lo)
-    grid = np.full(len(keys) * span, -1, dtype=np.int64)
-    grid[slot] = np.arange(len(sk))
+    rank = np.empty(len(keys), dtype=np.int32)
+    rank[np.argsort(keys)] = np.arange(len(keys), dtype=np.int32)
+    slot = rank[np.asarray(encoded.indices, dtype=np.int32)]
+    slot *= span
+    slot += h - lo
+    grid = np.full(slots, -1, dtype=np.int32)
+    grid[slot] = np.arange(len(sk), dtype=np.int32)
     return grid[grid >= 0]
 
 
@@ -320,8 +323,9 @@ def _save_cells(store: Store, rules: CellRules, only_changed: bool) -> Cells:
     # Sorted by series: a series' first cell is where its key changes.
     first = np.ones(len(sk), dtype=bool)
     first[1:] = sk[1:] != sk[:-1]
-    unseen = first & ~np.isin(sk, np.fromiter(keys, dtype=np.uint64, count=len(keys)))
-    if unseen.any():
+    at = np.flatnonzero(first)
+    unseen = at[~np.isin(sk[at], np.fromiter(keys, dtype=np.uint64, count=len(keys)))]
+    if len(unseen):
         firsts = pa.table({"sk": pa.array(sk[unseen], pa.uint64()), "h": h[unseen]})
         with registered(con, "_ev_first", firsts):
             con.execute(_new_series(rules, only_changed))
