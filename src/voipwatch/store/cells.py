@@ -310,12 +310,14 @@ def _save_cells(store: Store, rules: CellRules, only_changed: bool) -> Cells:
     """Count the cells, write them, and name the series not seen before; the cells
     counted."""
     con = store.con
-    counted = con.sql(_new_cells(rules, only_changed)).fetchnumpy()
-    sk = np.asarray(counted["sk"], dtype=np.uint64)
-    h = np.asarray(counted["h"], dtype=np.int32)
+    # Arrow, not numpy: DuckDB hands its columns over with less copying.
+    counted = con.sql(_new_cells(rules, only_changed)).to_arrow_table()
+    sk = np.asarray(counted.column("sk").to_numpy(), dtype=np.uint64)
+    h = np.asarray(counted.column("h").to_numpy(), dtype=np.int32)
     order = cell_order(sk, h)
     sk, h = sk[order], h[order]
-    n, b = (np.asarray(counted[c], dtype=np.int32)[order] for c in ("n", "b"))
+    n, b = (np.asarray(counted.column(c).to_numpy(), dtype=np.int32)[order] for c in ("n", "b"))
+    del counted
     table = pa.table({"sk": pa.array(sk, pa.uint64()), "h": h, "n": n, "b": b})
     with registered(con, "_ev_new", table):
         con.execute("INSERT INTO event_cells SELECT sk, h, n, b FROM _ev_new")
