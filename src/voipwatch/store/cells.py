@@ -143,16 +143,16 @@ def _counted(only_changed: bool, hour: str, asn: str) -> str:
 _V_COUNTED: Final = {"hour": "v.measurement_hour", "asn": "v.measurement_asn"}
 
 
-def _rows(r: CellRules, only_changed: bool) -> str:
-    """The verdict rows a count reads, each with its series' names (the plane of the
-    throughput A/B decided per verdict). Rows no cell keeps (an unknown network or
-    country) are left out before counting, not after."""
+def _rows(r: CellRules, only_changed: bool, also: str = "TRUE") -> str:
+    """The verdict rows a count reads (those that pass ``also`` too), each with its
+    series' names (the plane of the throughput A/B decided per verdict). Rows no cell
+    keeps (an unknown network or country) are left out before counting, not after."""
     return f"""
         SELECT v.measurement_cc AS probe_cc, v.measurement_asn AS asn, v.service, v.role,
                {_plane(r)} AS plane, v.measurement_hour AS hour, v.status, v.technique
         FROM verdicts AS v
         WHERE {_counted(only_changed, **_V_COUNTED)}
-          AND v.measurement_asn > 0 AND v.measurement_cc <> 'ZZ'
+          AND v.measurement_asn > 0 AND v.measurement_cc <> 'ZZ' AND ({also})
     """
 
 
@@ -199,14 +199,17 @@ def _new_series(r: CellRules, only_changed: bool) -> str:
 
 def _insert_techniques(r: CellRules, only_changed: bool) -> str:
     """Techniques come only from blocking verdicts and throttles with one named (a few
-    in a hundred), kept per cell as the cells are: series key and hour."""
+    in a hundred), kept per cell as the cells are: series key and hour. They are
+    picked out before the plane and the series' hash are worked out for them."""
+    named = (
+        f"v.technique IS NOT NULL AND (v.status IN ({_quoted(r.blocking)}) "
+        f"OR starts_with(v.technique, '{r.throttle_prefix}'))"
+    )
     return f"""
         INSERT INTO event_cell_techniques
         SELECT hash(probe_cc, asn, service, role, plane),
                datediff('hour', {_EPOCH}, hour)::INTEGER, technique, count(*)
-        FROM ({_rows(r, only_changed)})
-        WHERE technique IS NOT NULL
-          AND (status IN ({_quoted(r.blocking)}) OR starts_with(technique, '{r.throttle_prefix}'))
+        FROM ({_rows(r, only_changed, named)})
         GROUP BY ALL
     """
 
