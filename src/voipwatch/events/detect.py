@@ -3,8 +3,9 @@
 Each cell series (country, network, service, role, plane) is binned at a grain chosen
 per day from the series' own volume over the week before (an hour for busy networks,
 up to a day for networks measured a few times a day; :mod:`voipwatch.events.bins`),
-and fed to the CUSUM of :mod:`voipwatch.events.cusum`. The cells are read once, as
-arrays; the store's SQL is in :mod:`voipwatch.store.detector`.
+and fed to the CUSUM of :mod:`voipwatch.events.cusum`, a part of whole series at a
+time. The cells come as arrays: as a first run just counted them, or read once from
+the store; the store's SQL is in :mod:`voipwatch.store.detector`.
 
 Determinism. The detector runs over whole UTC days: the days before the day of the
 newest cell are *sealed* — their change points and the detector's state at their end

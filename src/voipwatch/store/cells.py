@@ -3,8 +3,8 @@
 The events tier says what a cell counts (:class:`CellRules`); DuckDB does the counting.
 A run first hashes every hour of measurements (count and XOR of key + judgement
 digest, in the one scan of the ``measurements`` table that also counts each
-network's volume), compares those digests with the ones
-stored when the cells were last counted, and recounts only the hours that differ: new
+network's volume), compares those digests with the ones stored when the cells were
+last counted, and recounts only the hours that differ: new
 measurements, late uploads into old hours, and verdicts that ``voipwatch rejudge``
 changed (their judgement digest changes) all show up as a changed hour. A fresh store
 counts every hour. Everything of one run is one transaction, so an interrupted run
@@ -13,8 +13,9 @@ leaves the cells as they were.
 A cell is stored as its series' 64-bit key (``sk``, the series itself once in
 ``event_series``), its hour since the epoch and two counts: what the detector reads.
 Only the cells the detector can use are kept — a known network, at least one judged
-verdict — so a first run writes and reads back four fixed-width columns per cell
-rather than the series' five names and every status's count.
+verdict — so a first run writes four fixed-width columns per cell rather than the
+series' five names and every status's count, and hands the cells it counted to
+detection (:attr:`CellCount.counted`) instead of reading them back.
 """
 
 from __future__ import annotations
