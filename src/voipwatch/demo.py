@@ -204,8 +204,7 @@ def import_cases(
 def detect(store: Store, *, result: DemoResult) -> None:
     """Cells, events, their match to the cases, and their cost."""
 
-    build_cells(store)
-    events = detect_events(store)
+    events = detect_events(store, cells=build_cells(store).counted)
     save_events(store, events)
     result.events = len(events)
     for e in events:

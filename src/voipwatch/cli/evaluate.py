@@ -47,8 +47,7 @@ def _events(store: Store, stored: bool) -> list[Event]:
         return load_events(store)
     from voipwatch.events import build_cells, detect_events
 
-    build_cells(store)
-    return detect_events(store)
+    return detect_events(store, cells=build_cells(store).counted)
 
 
 def _table(report: dict[str, Any]) -> None:

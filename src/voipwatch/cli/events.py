@@ -187,8 +187,10 @@ def events(
                     # rest counted.
                     quarantine_usage(store, f.bad[:PROBLEMS_PER_FILE], datetime.now(UTC))
                     problem(_import_line(f))
-                build_cells(store, rebuild=rebuild)
-                found = detect_events(store, known_changes=changes)
+                # Inline, so that detection can let the counted cells go once read.
+                found = detect_events(
+                    store, cells=build_cells(store, rebuild=rebuild).counted, known_changes=changes
+                )
                 save_events(store, found)
     if json:
         for e in found:

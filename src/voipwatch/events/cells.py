@@ -15,11 +15,11 @@ the hours whose measurements changed since the last run.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from voipwatch.events.model import THROUGHPUT
-from voipwatch.store.cells import MEMORY_LIMIT, CellRules, count_cells, memory_limit
+from voipwatch.store.cells import MEMORY_LIMIT, CellRules, Cells, count_cells, memory_limit
 from voipwatch.store.db import Store
 from voipwatch.store.events import ensure_schema
 
@@ -68,6 +68,10 @@ class CellStats:
     cells: int
     rebuilt: bool
     elapsed_seconds: float
+    #: Every cell, when this run counted them all (a fresh or rebuilt store), for
+    #: :func:`voipwatch.events.detect.detect_events` to take instead of reading them
+    #: back; None when only some hours were counted.
+    counted: Cells | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, int | float | bool]:
         return {
@@ -94,4 +98,5 @@ def build_cells(store: Store, *, rebuild: bool = False) -> CellStats:
         cells=counted.cells,
         rebuilt=rebuild or counted.fresh,
         elapsed_seconds=time.perf_counter() - started,
+        counted=counted.counted,
     )

@@ -3,8 +3,9 @@
 Each cell series (country, network, service, role, plane) is binned at a grain chosen
 per day from the series' own volume over the week before (an hour for busy networks,
 up to a day for networks measured a few times a day; :mod:`voipwatch.events.bins`),
-and fed to the CUSUM of :mod:`voipwatch.events.cusum`. The cells are read once, as
-arrays; the store's SQL is in :mod:`voipwatch.store.detector`.
+and fed to the CUSUM of :mod:`voipwatch.events.cusum`, a part of whole series at a
+time. The cells come as arrays: as a first run just counted them, or read once from
+the store; the store's SQL is in :mod:`voipwatch.store.detector`.
 
 Determinism. The detector runs over whole UTC days: the days before the day of the
 newest cell are *sealed* — their change points and the detector's state at their end
@@ -137,9 +138,15 @@ def load_series(store: Store, cells: Cells, seal_h: int, params: CusumParams) ->
         ],
         dtype=np.int64,
     )
-    hashes = bins.cell_hashes(cells)
-    old_n, old_d = bins.digests(cells, hashes, sealed)
-    new_n, new_d = bins.digests(cells, hashes, np.full(len(cells.series), seal_h, dtype=np.int64))
+    seal = np.full(len(cells.series), seal_h, dtype=np.int64)
+    old_n, new_n = np.zeros(len(seal), dtype=np.int64), np.zeros(len(seal), dtype=np.int64)
+    old_d, new_d = np.zeros(len(seal), dtype=np.uint64), np.zeros(len(seal), dtype=np.uint64)
+    for part in bins.parts(cells):
+        hashes = bins.cell_hashes(part)
+        for before, n, d in ((sealed, old_n, old_d), (seal, new_n, new_d)):
+            part_n, part_d = bins.digests(part, hashes, before)
+            n += part_n
+            d ^= part_d
     out: list[Series] = []
     for i, key in enumerate(cells.series):
         st = states.get(key)
@@ -165,14 +172,18 @@ def load_series(store: Store, cells: Cells, seal_h: int, params: CusumParams) ->
 
 
 def _run_series(cells: Cells, series: list[Series], seal_h: int, params: CusumParams) -> None:
-    sid, binned = bins.bins(cells, np.array([s.from_h for s in series], dtype=np.int64))
-    bounds = np.searchsorted(sid, np.arange(len(series) + 1))
-    for i, s in enumerate(series):
-        lo, hi = int(bounds[i]), int(bounds[i + 1])
-        mid = lo + int(np.searchsorted(binned.start[lo:hi], seal_h))
-        s.changes.extend(run(binned.part(lo, mid), s.state, params))
-        copy = decode_state(encode_state(s.state))
-        s.provisional = run(binned.part(mid, hi), copy, params)
+    from_h = np.array([s.from_h for s in series], dtype=np.int64)
+    for part in bins.parts(cells):
+        sid, binned = bins.bins(part, from_h)
+        first, last = int(part.sid[0]), int(part.sid[-1])
+        bounds = np.searchsorted(sid, np.arange(first, last + 2))
+        for i in range(first, last + 1):
+            s = series[i]
+            lo, hi = int(bounds[i - first]), int(bounds[i - first + 1])
+            mid = lo + int(np.searchsorted(binned.start[lo:hi], seal_h))
+            s.changes.extend(run(binned.part(lo, mid), s.state, params))
+            copy = decode_state(encode_state(s.state))
+            s.provisional = run(binned.part(mid, hi), copy, params)
 
 
 def _save_series(store: Store, series: list[Series], seal_h: int, params: CusumParams) -> None:
@@ -227,10 +238,14 @@ def change_points(
 def detect_events(
     store: Store,
     *,
+    cells: Cells | None = None,
     params: CusumParams | None = None,
     known_changes: list[KnownChange] | None = None,
 ) -> list[Event]:
     """Run the detector over the cells (built by ``build_cells``) and assemble events.
+
+    ``cells`` are every cell when the caller has them (``build_cells(...).counted``
+    after counting a fresh store); without them they are read from the store.
 
     Stored usage series (``voipwatch events --usage``) corroborate blocks with surges.
     ``known_changes`` (the shipped list when None) label the failures they explain as
@@ -243,7 +258,8 @@ def detect_events(
     if not usable:
         return []
     with store_errors(store.path, "detecting events"), memory_limit(store):
-        cells = read_cells(store)
+        if cells is None:
+            cells = read_cells(store)
         changes, data_end = change_points(store, cells, params)
         del cells
         if data_end is None:

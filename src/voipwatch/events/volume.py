@@ -92,6 +92,54 @@ def collapses(first_hour: int, counts: npt.NDArray[np.int64]) -> list[Collapse]:
         return []
     bins = counts[offset : offset + usable * g].reshape(usable, g).sum(axis=1)
     slots = 24 // g
+    if quiet(bins, slots):
+        return []
+    return _scan(first_hour, counts, g, offset, bins, slots)
+
+
+def quiet(bins: npt.NDArray[np.int64], slots: int) -> bool:
+    """Whether no bin falls below its usual volume when each is judged against the
+    median of the same slot's last :data:`HISTORY_DAYS` bins as they were measured.
+
+    Until a bin collapses no history is in-painted, so that median is the one the bin
+    by bin scan (:func:`_scan`) takes too: when no bin collapses here, none collapses
+    there. A few array operations per network, where the scan is a median per bin.
+    """
+    count = len(bins)
+    values = bins.astype(np.float64)
+    # Row i: the same slot's bins on the days before i, latest first; inf where none
+    # (sorted last).
+    past = np.full((count, HISTORY_DAYS), np.inf)
+    for day in range(1, HISTORY_DAYS + 1):
+        lag = slots * day
+        if lag < count:
+            past[lag:, day - 1] = values[:-lag]
+    past.sort(axis=1)
+    seen = np.minimum(np.arange(count) // slots, HISTORY_DAYS)
+    rows = np.arange(count)
+    mid = seen // 2
+    upper = past[rows, np.minimum(mid, HISTORY_DAYS - 1)]
+    lower = past[rows, np.maximum(mid - 1, 0)]
+    expected = np.where(seen % 2 == 1, upper, (lower + upper) / 2)
+    collapsed = (
+        (seen >= WARMUP_DAYS)
+        & (expected >= MIN_EXPECTED * 0.5)
+        & (values < COLLAPSE_RATIO * expected)
+    )
+    return not bool(collapsed.any())
+
+
+def _scan(
+    first_hour: int,
+    counts: npt.NDArray[np.int64],
+    g: int,
+    offset: int,
+    bins: npt.NDArray[np.int64],
+    slots: int,
+) -> list[Collapse]:
+    """:func:`collapses`, bin by bin: a collapsed bin's expected value, not its own,
+    goes into the history."""
+    usable = len(bins)
     history: dict[int, deque[float]] = {}
     found: list[Collapse] = []
     run_start: int | None = None

@@ -145,8 +145,9 @@ class Worker:
         with self._lock:
             outcome = self._ingest(files)
             before = load_events(self.store)
-            build_cells(self.store)
-            after = detect_events(self.store, known_changes=self.known_changes)
+            after = detect_events(
+                self.store, cells=build_cells(self.store).counted, known_changes=self.known_changes
+            )
             save_events(self.store, after)
             self._snapshot = outcome.snapshot = self.publisher.publish(self.store.con)
         outcome.new_events, outcome.ended_events = changes(before, after)

@@ -2,8 +2,9 @@
 
 The events tier says what a cell counts (:class:`CellRules`); DuckDB does the counting.
 A run first hashes every hour of measurements (count and XOR of key + judgement
-digest, one scan of the ``measurements`` table), compares those digests with the ones
-stored when the cells were last counted, and recounts only the hours that differ: new
+digest, in the one scan of the ``measurements`` table that also counts each
+network's volume), compares those digests with the ones stored when the cells were
+last counted, and recounts only the hours that differ: new
 measurements, late uploads into old hours, and verdicts that ``voipwatch rejudge``
 changed (their judgement digest changes) all show up as a changed hour. A fresh store
 counts every hour. Everything of one run is one transaction, so an interrupted run
@@ -12,8 +13,9 @@ leaves the cells as they were.
 A cell is stored as its series' 64-bit key (``sk``, the series itself once in
 ``event_series``), its hour since the epoch and two counts: what the detector reads.
 Only the cells the detector can use are kept — a known network, at least one judged
-verdict — so a first run writes and reads back four fixed-width columns per cell
-rather than the series' five names and every status's count.
+verdict — so a first run writes four fixed-width columns per cell rather than the
+series' five names and every status's count, and hands the cells it counted to
+detection (:attr:`CellCount.counted`) instead of reading them back.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from typing import Final
 import duckdb
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from voipwatch.store.db import Store, store_errors
+from voipwatch.store.db import Store, registered, store_errors
 from voipwatch.store.events import clear_derived
 from voipwatch.store.schema import asn_sql
 
@@ -41,6 +45,7 @@ MEMORY_LIMIT: Final = "1GB"
 #: A cell series: country, network, service, role, plane.
 SeriesKey = tuple[str, int, str, str, str]
 IntArray = npt.NDArray[np.int64]
+I32Array = npt.NDArray[np.int32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,24 @@ class CellRules:
 
 
 @dataclass(frozen=True, slots=True)
+class Cells:
+    """Every cell, grouped by series: ``series[sid[i]]`` is cell ``i``'s series, and the
+    cells of a series are contiguous, in hour order (``h``, hours since the epoch);
+    ``n`` counts its judged verdicts, ``b`` the affected ones. 32-bit, as DuckDB counts
+    them: millions of cells, and each array is written once and read a part at a time
+    (:func:`voipwatch.events.bins.parts`)."""
+
+    series: list[SeriesKey]
+    sid: I32Array
+    h: I32Array
+    n: I32Array
+    b: I32Array
+
+    def __len__(self) -> int:
+        return len(self.h)
+
+
+@dataclass(frozen=True, slots=True)
 class CellCount:
     """What one counting run did."""
 
@@ -69,6 +92,9 @@ class CellCount:
     hours_total: int
     cells: int
     fresh: bool
+    #: Every cell, grouped by series in hour order, when this run counted them all
+    #: (a fresh or rebuilt store); None otherwise.
+    counted: Cells | None
 
 
 def _quoted(values: tuple[str, ...]) -> str:
@@ -86,10 +112,17 @@ def _plane(r: CellRules) -> str:
 _HOUR: Final = "date_trunc('hour', measurement_start_time)"
 _EPOCH: Final = "TIMESTAMP '1970-01-01'"
 
-_DIGESTS: Final = f"""
+#: One scan of the measurements gives both what each hour looked like and the volume
+#: per network: count and digest per network and hour, summed per hour below.
+_NETWORK_HOURS: Final = f"""
+    CREATE OR REPLACE TEMP TABLE _ev_net AS
+    SELECT probe_cc, probe_asn, {_HOUR} AS hour, count(*) AS n,
+           bit_xor(hash(key, judgement_digest)) AS digest
+    FROM measurements WHERE measurement_start_time IS NOT NULL GROUP BY ALL
+"""
+_DIGESTS: Final = """
     CREATE OR REPLACE TEMP TABLE _ev_digest AS
-    SELECT {_HOUR} AS hour, count(*) AS n, bit_xor(hash(key, judgement_digest)) AS digest
-    FROM measurements WHERE measurement_start_time IS NOT NULL GROUP BY 1
+    SELECT hour, sum(n)::BIGINT AS n, bit_xor(digest) AS digest FROM _ev_net GROUP BY hour
 """
 _CHANGED: Final = """
     CREATE OR REPLACE TEMP TABLE _ev_changed AS
@@ -111,61 +144,84 @@ def _counted(only_changed: bool, hour: str, asn: str) -> str:
 _V_COUNTED: Final = {"hour": "v.measurement_hour", "asn": "v.measurement_asn"}
 
 
-def _new_cells(r: CellRules, only_changed: bool) -> str:
-    """One aggregate over the verdicts, which carry their measurement's country,
-    network, hour and test: no join. The series' hash is taken per cell, not per
-    verdict."""
+def _rows(r: CellRules, only_changed: bool, also: str = "TRUE") -> str:
+    """The verdict rows a count reads (those that pass ``also`` too), each with its
+    series' names (the plane of the throughput A/B decided per verdict). Rows no cell
+    keeps (an unknown network or country) are left out before counting, not after."""
     return f"""
-        CREATE OR REPLACE TEMP TABLE _ev_new AS
-        SELECT hash(probe_cc, asn, service, role, plane) AS sk, probe_cc, asn, service,
-               role, plane, h, n,
-               CASE WHEN plane = '{r.throughput_plane}' THEN throttled ELSE blocking END AS b
-        FROM (
-            SELECT v.measurement_cc AS probe_cc, v.measurement_asn AS asn, v.service,
-                   v.role, {_plane(r)} AS plane,
-                   datediff('hour', {_EPOCH}, v.measurement_hour)::INTEGER AS h,
-                   count(*) FILTER (WHERE v.status IN ({_quoted(r.judged)}))::INTEGER AS n,
-                   count(*) FILTER (WHERE v.status IN ({_quoted(r.blocking)}))::INTEGER
-                       AS blocking,
-                   count(*) FILTER (WHERE v.status = '{r.throttled}')::INTEGER AS throttled
-            FROM verdicts AS v
-            WHERE {_counted(only_changed, **_V_COUNTED)}
-            GROUP BY ALL
-        )
-        WHERE n > 0 AND asn > 0 AND probe_cc <> 'ZZ'
+        SELECT v.measurement_cc AS probe_cc, v.measurement_asn AS asn, v.service, v.role,
+               {_plane(r)} AS plane, v.measurement_hour AS hour, v.status, v.technique
+        FROM verdicts AS v
+        WHERE {_counted(only_changed, **_V_COUNTED)}
+          AND v.measurement_asn > 0 AND v.measurement_cc <> 'ZZ' AND ({also})
     """
 
 
-_SAVE_CELLS: Final = "INSERT INTO event_cells SELECT sk, h, n, b FROM _ev_new"
-_SAVE_SERIES: Final = """
-    INSERT INTO event_series
-    SELECT sk, any_value(probe_cc), any_value(asn), any_value(service), any_value(role),
-           any_value(plane)
-    FROM _ev_new WHERE sk NOT IN (SELECT sk FROM event_series) GROUP BY sk
-"""
+def _new_cells(r: CellRules, only_changed: bool) -> str:
+    """One aggregate over the verdicts, which carry their measurement's country,
+    network, hour and test: no join. It groups by the series' 64-bit hash and the
+    hour, two numbers, rather than by five names and the hour, and returns only
+    numbers: hashing a verdict's names costs less than a group key of five strings,
+    and the names are looked up once per new series (:func:`_new_series`). The cells
+    come in no order (:func:`cell_order` sorts them)."""
+    affected = (
+        f"CASE WHEN plane = '{r.throughput_plane}' THEN status = '{r.throttled}' "
+        f"ELSE status IN ({_quoted(r.blocking)}) END"
+    )
+    return f"""
+        SELECT sk, datediff('hour', {_EPOCH}, hour)::INTEGER AS h, n, b FROM (
+            SELECT hash(probe_cc, asn, service, role, plane) AS sk, hour,
+                   count(*) FILTER (WHERE status IN ({_quoted(r.judged)}))::INTEGER AS n,
+                   count(*) FILTER (WHERE {affected})::INTEGER AS b
+            FROM ({_rows(r, only_changed)})
+            GROUP BY sk, hour
+        )
+        WHERE n > 0
+    """
+
+
+def _new_series(r: CellRules, only_changed: bool) -> str:
+    """The names of the series first seen in this count, from the verdicts of each
+    one's first cell (``_ev_first``: its key and hour) only."""
+    return f"""
+        INSERT INTO event_series
+        SELECT sk, any_value(probe_cc), any_value(asn), any_value(service), any_value(role),
+               any_value(plane)
+        FROM (
+            SELECT hash(probe_cc, asn, service, role, plane) AS sk,
+                   datediff('hour', {_EPOCH}, hour)::INTEGER AS h, *
+            FROM ({_rows(r, only_changed)})
+            WHERE hour IN (SELECT {_EPOCH} + to_hours(h) FROM _ev_first)
+        )
+        SEMI JOIN _ev_first USING (sk, h)
+        GROUP BY sk
+    """
 
 
 def _insert_techniques(r: CellRules, only_changed: bool) -> str:
     """Techniques come only from blocking verdicts and throttles with one named (a few
-    in a hundred)."""
+    in a hundred), kept per cell as the cells are: series key and hour. They are
+    picked out before the plane and the series' hash are worked out for them."""
+    named = (
+        f"v.technique IS NOT NULL AND (v.status IN ({_quoted(r.blocking)}) "
+        f"OR starts_with(v.technique, '{r.throttle_prefix}'))"
+    )
     return f"""
         INSERT INTO event_cell_techniques
-        SELECT v.measurement_cc, v.measurement_asn, v.service, v.role, {_plane(r)},
-               v.measurement_hour, v.technique, count(*)
-        FROM verdicts AS v
-        WHERE {_counted(only_changed, **_V_COUNTED)} AND v.technique IS NOT NULL
-          AND (v.status IN ({_quoted(r.blocking)})
-               OR starts_with(v.technique, '{r.throttle_prefix}'))
+        SELECT hash(probe_cc, asn, service, role, plane),
+               datediff('hour', {_EPOCH}, hour)::INTEGER, technique, count(*)
+        FROM ({_rows(r, only_changed, named)})
         GROUP BY ALL
     """
 
 
 def _insert_volume(only_changed: bool) -> str:
+    """Measurements per network and hour, from the counts per network text and hour
+    (two spellings of one network are one network)."""
     return f"""
         INSERT INTO event_volume
-        SELECT probe_cc, asn, hour, count(*) FROM (
-            SELECT probe_cc, {asn_sql("probe_asn")} AS asn, {_HOUR} AS hour
-            FROM measurements
+        SELECT probe_cc, asn, hour, sum(n) FROM (
+            SELECT probe_cc, {asn_sql("probe_asn")} AS asn, hour, n FROM _ev_net
         )
         WHERE {_counted(only_changed, "hour", "asn")} GROUP BY ALL
     """
@@ -190,6 +246,99 @@ def memory_limit(store: Store, limit: str = MEMORY_LIMIT) -> Iterator[None]:
                 store.con.execute(f"SET memory_limit = '{before}'")
 
 
+def _as_cells(
+    sk: npt.NDArray[np.uint64], h: I32Array, n: I32Array, b: I32Array, keys: dict[int, SeriesKey]
+) -> Cells:
+    """Cells sorted by series key and hour, with each series named by ``keys``."""
+    if not len(sk):
+        empty = np.zeros(0, dtype=np.int32)
+        return Cells([], empty, empty, empty, empty)
+    new = np.ones(len(sk), dtype=bool)
+    new[1:] = sk[1:] != sk[:-1]
+    sid = np.cumsum(new, dtype=np.int32)
+    sid -= 1
+    return Cells(series=[keys[int(k)] for k in sk[new]], sid=sid, h=h, n=n, b=b)
+
+
+def _series_keys(con: duckdb.DuckDBPyConnection) -> dict[int, SeriesKey]:
+    return {
+        int(sk): (str(cc), int(asn), str(svc), str(role), str(plane))
+        for sk, cc, asn, svc, role, plane in con.execute(
+            "SELECT sk, probe_cc, asn, service, role, plane FROM event_series"
+        ).fetchall()
+    }
+
+
+def read_cells(store: Store) -> Cells:
+    """Every cell the detector reads, grouped by series in hour order."""
+    res = store.con.execute("SELECT sk, h, n, b FROM event_cells ORDER BY sk, h").fetchnumpy()
+    sk = np.asarray(res["sk"], dtype=np.uint64)
+    h, n, b = (np.asarray(res[c], dtype=np.int32) for c in ("h", "n", "b"))
+    return _as_cells(sk, h, n, b, _series_keys(store.con))
+
+
+#: Cells are sorted by one slot per series and hour when there are at most this many
+#: slots per cell, else by comparison.
+DENSE_SLOTS: Final = 4
+
+
+def cell_order(sk: npt.NDArray[np.uint64], h: I32Array) -> I32Array:
+    """The order of cells ``(sk, h)`` (each pair once) by series key, then hour.
+
+    Most series are measured most hours, so the cells nearly fill a grid of series by
+    hours: numbering the series (a hash table, not a sort) and placing each cell in its
+    slot of the grid orders them in a few linear passes, where a sort compares them
+    log n times. Cells spread far more thinly than that are sorted.
+    """
+    if not len(sk):
+        return np.zeros(0, dtype=np.int32)
+    encoded = pc.dictionary_encode(pa.array(sk, pa.uint64()))
+    keys = np.asarray(encoded.dictionary, dtype=np.uint64)
+    lo = int(h.min())
+    span = int(h.max()) - lo + 1
+    slots = len(keys) * span
+    if slots > DENSE_SLOTS * len(sk) or slots >= 2**31:
+        return np.lexsort((h, sk)).astype(np.int32)
+    # Series numbered in key order, so that the grid's rows are in key order too.
+    rank = np.empty(len(keys), dtype=np.int32)
+    rank[np.argsort(keys)] = np.arange(len(keys), dtype=np.int32)
+    slot = rank[np.asarray(encoded.indices, dtype=np.int32)]
+    slot *= span
+    slot += h - lo
+    grid = np.full(slots, -1, dtype=np.int32)
+    grid[slot] = np.arange(len(sk), dtype=np.int32)
+    return grid[grid >= 0]
+
+
+def _save_cells(store: Store, rules: CellRules, only_changed: bool) -> Cells:
+    """Count the cells, write them, and name the series not seen before; the cells
+    counted."""
+    con = store.con
+    # Arrow, not numpy: DuckDB hands its columns over with less copying.
+    counted = con.sql(_new_cells(rules, only_changed)).to_arrow_table()
+    sk = np.asarray(counted.column("sk").to_numpy(), dtype=np.uint64)
+    h = np.asarray(counted.column("h").to_numpy(), dtype=np.int32)
+    order = cell_order(sk, h)
+    sk, h = sk[order], h[order]
+    n, b = (np.asarray(counted.column(c).to_numpy(), dtype=np.int32)[order] for c in ("n", "b"))
+    del counted
+    table = pa.table({"sk": pa.array(sk, pa.uint64()), "h": h, "n": n, "b": b})
+    with registered(con, "_ev_new", table):
+        con.execute("INSERT INTO event_cells SELECT sk, h, n, b FROM _ev_new")
+    keys = _series_keys(con)
+    # Sorted by series: a series' first cell is where its key changes.
+    first = np.ones(len(sk), dtype=bool)
+    first[1:] = sk[1:] != sk[:-1]
+    at = np.flatnonzero(first)
+    unseen = at[~np.isin(sk[at], np.fromiter(keys, dtype=np.uint64, count=len(keys)))]
+    if len(unseen):
+        firsts = pa.table({"sk": pa.array(sk[unseen], pa.uint64()), "h": h[unseen]})
+        with registered(con, "_ev_first", firsts):
+            con.execute(_new_series(rules, only_changed))
+        keys = _series_keys(con)
+    return _as_cells(sk, h, n, b, keys)
+
+
 def count_cells(store: Store, rules: CellRules, *, rebuild: bool = False) -> CellCount:
     """Count the cells of every hour whose measurements changed since the last run.
 
@@ -201,26 +350,28 @@ def count_cells(store: Store, rules: CellRules, *, rebuild: bool = False) -> Cel
     with store_errors(store.path, "counting cells"), memory_limit(store):
         if rebuild:
             clear_derived(store)
+        con.execute(_NETWORK_HOURS)
         con.execute(_DIGESTS)
         con.execute(_CHANGED)
         changed = _count(con, "SELECT count(*) FROM _ev_changed")
         total = _count(con, "SELECT count(*) FROM _ev_digest")
         fresh = _count(con, "SELECT count(*) FROM event_hour_digests") == 0
+        everything: Cells | None = None
         if changed:
             with store.transaction():
                 # A fresh store needs no filter: every hour is new, and the join with
                 # the list of hours would cost as much as the counting.
                 only = not fresh
                 if only:
-                    con.execute("DELETE FROM event_cells WHERE h IN (SELECT h FROM _ev_changed)")
-                    for table in ("event_cell_techniques", "event_volume"):
-                        con.execute(
-                            f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM _ev_changed)"
-                        )
-                con.execute(_new_cells(rules, only))
-                con.execute(_SAVE_CELLS)
-                con.execute(_SAVE_SERIES)
-                con.execute("DROP TABLE _ev_new")
+                    for table in ("event_cells", "event_cell_techniques"):
+                        con.execute(f"DELETE FROM {table} WHERE h IN (SELECT h FROM _ev_changed)")
+                    con.execute(
+                        "DELETE FROM event_volume WHERE hour IN (SELECT hour FROM _ev_changed)"
+                    )
+                counted = _save_cells(store, rules, only)
+                # Counted on an empty table, they are every cell: detection need
+                # not read them back.
+                everything = None if only else counted
                 con.execute(_insert_techniques(rules, only))
                 con.execute(_insert_volume(only))
                 con.execute(
@@ -231,9 +382,11 @@ def count_cells(store: Store, rules: CellRules, *, rebuild: bool = False) -> Cel
                     "WHERE hour IN (SELECT hour FROM _ev_changed)"
                 )
         cells = _count(con, "SELECT count(*) FROM event_cells")
-        con.execute("DROP TABLE IF EXISTS _ev_digest")
-        con.execute("DROP TABLE IF EXISTS _ev_changed")
-    return CellCount(hours_changed=changed, hours_total=total, cells=cells, fresh=fresh)
+        for temp in ("_ev_net", "_ev_digest", "_ev_changed"):
+            con.execute(f"DROP TABLE IF EXISTS {temp}")
+    return CellCount(
+        hours_changed=changed, hours_total=total, cells=cells, fresh=fresh, counted=everything
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,45 +407,3 @@ def cell_totals(store: Store) -> list[CellTotal]:
             "JOIN event_series AS s USING (sk) GROUP BY ALL ORDER BY ALL"
         ).fetchall()
     return [CellTotal(str(r), str(p), int(n), int(b)) for r, p, n, b in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class Cells:
-    """Every cell, grouped by series: ``series[sid[i]]`` is cell ``i``'s series, and the
-    cells of a series are contiguous, in hour order (``h``, hours since the epoch);
-    ``n`` counts its judged verdicts, ``b`` the affected ones."""
-
-    series: list[SeriesKey]
-    sid: IntArray
-    h: IntArray
-    n: IntArray
-    b: IntArray
-
-    def __len__(self) -> int:
-        return len(self.h)
-
-
-def read_cells(store: Store) -> Cells:
-    """Every cell the detector reads, grouped by series in hour order."""
-    con = store.con
-    keys: dict[int, SeriesKey] = {
-        int(sk): (str(cc), int(asn), str(svc), str(role), str(plane))
-        for sk, cc, asn, svc, role, plane in con.execute(
-            "SELECT sk, probe_cc, asn, service, role, plane FROM event_series"
-        ).fetchall()
-    }
-    res = con.execute("SELECT sk, h, n, b FROM event_cells ORDER BY sk, h").fetchnumpy()
-    sk = np.asarray(res["sk"], dtype=np.uint64)
-    if not len(sk):
-        empty = np.zeros(0, dtype=np.int64)
-        return Cells([], empty, empty, empty, empty)
-    new = np.ones(len(sk), dtype=bool)
-    new[1:] = sk[1:] != sk[:-1]
-    series = [keys[int(k)] for k in sk[new]]
-    return Cells(
-        series=series,
-        sid=np.cumsum(new, dtype=np.int64) - 1,
-        h=np.asarray(res["h"], dtype=np.int64),
-        n=np.asarray(res["n"], dtype=np.int64),
-        b=np.asarray(res["b"], dtype=np.int64),
-    )

@@ -234,9 +234,9 @@ def draft_figures(store: Store, members: list[Member], *, baseline_hours: int) -
     """
     techniques = f"""
         SELECT m.draft, t.technique, sum(t.n)
-        FROM _ev_m AS m JOIN event_cell_techniques AS t USING ({_S})
-        WHERE datediff('hour', {_EPOCH}, t.hour) >= m.t0
-          AND datediff('hour', {_EPOCH}, t.hour) < m.t1
+        FROM _ev_m AS m JOIN event_series AS e USING ({_S})
+        JOIN event_cell_techniques AS t ON t.sk = e.sk
+        WHERE t.h >= m.t0 AND t.h < m.t1
         GROUP BY ALL ORDER BY 1, 3 DESC, 2
     """
     networks = """

@@ -11,7 +11,8 @@ Tables:
   the 64-bit key its cells carry;
 * ``event_cells``: judged and affected verdicts per series and hour, for the series
   the detector reads (a known network, at least one judged verdict);
-* ``event_cell_techniques``: techniques of the blocked and partial verdicts per cell;
+* ``event_cell_techniques``: techniques of the blocked and partial verdicts (and of
+  throttles) per cell, keyed as the cells are;
 * ``event_volume``: measurements per (country, network, hour), for shutdowns;
 * ``event_hour_digests``: what each hour of measurements looked like when the cells
   were counted, so a later run recounts only the hours that changed;
@@ -33,7 +34,8 @@ from voipwatch.errors import StoreError
 from voipwatch.store.db import Store, registered, store_errors
 
 #: 4: cells keyed by their series' hash, judged and affected counts only.
-EVENTS_SCHEMA: Final = 4
+#: 5: the techniques of a cell keyed as the cell is (series hash and hour).
+EVENTS_SCHEMA: Final = 5
 META_KEY: Final = "events_schema"
 
 _SERIES: Final = (
@@ -63,9 +65,10 @@ DDL: Final = (
         sk UBIGINT NOT NULL, h INTEGER NOT NULL, n INTEGER NOT NULL, b INTEGER NOT NULL
     )
     """,
-    f"""
+    """
     CREATE TABLE IF NOT EXISTS event_cell_techniques (
-        {_SERIES}, hour TIMESTAMP NOT NULL, technique VARCHAR NOT NULL, n INTEGER NOT NULL
+        sk UBIGINT NOT NULL, h INTEGER NOT NULL, technique VARCHAR NOT NULL,
+        n INTEGER NOT NULL
     )
     """,
     """

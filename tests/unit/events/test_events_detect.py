@@ -73,8 +73,9 @@ def rows() -> list[Row]:
 
 
 def _detect(store: Store) -> list[Event]:
-    build_cells(store)
-    return detect_events(store)
+    """As ``voipwatch events`` does: cells counted on a fresh store go straight to
+    detection, and a later run's detection reads every cell from the store."""
+    return detect_events(store, cells=build_cells(store).counted)
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +165,24 @@ def test_no_false_alarms(events: list[Event]) -> None:
     }
     found = {(e.kind, e.probe_cc, e.service) for e in events if e.kind != "target_change"}
     assert found == expected
+
+
+def test_a_fresh_count_hands_detection_the_cells_it_would_read_back(
+    tmp_path: Path, rows: list[Row], events: list[Event]
+) -> None:
+    with open_store(tmp_path / "handed.duckdb") as store:
+        insert(store, rows)
+        counted = build_cells(store).counted
+        assert counted is not None
+        stored = read_cells(store)
+        assert len(counted) == len(stored) > 0
+        assert counted.series == stored.series
+        for name in ("sid", "h", "n", "b"):
+            assert getattr(counted, name).tolist() == getattr(stored, name).tolist()
+        # Detection reading the cells back finds what it finds from the counted ones.
+        assert _dump(detect_events(store)) == _dump(events)
+        # Nothing recounted, nothing handed on.
+        assert build_cells(store).counted is None
 
 
 def test_a_second_run_changes_nothing(one_pass: Store, events: list[Event]) -> None:
@@ -292,6 +311,42 @@ def test_an_events_tier_of_schema_3_is_recounted_and_gives_the_same_events(
             "WHERE table_name = 'event_cells' ORDER BY ordinal_position"
         ).fetchall()
         assert [c for (c,) in columns] == ["sk", "h", "n", "b"]
+
+
+#: ``event_cell_techniques`` as events schema 4 wrote it: the series' names and the hour.
+_TECHNIQUES_V4 = """
+    CREATE TABLE techniques_v4 AS
+    SELECT e.probe_cc, e.asn, e.service, e.role, e.plane,
+           TIMESTAMP '1970-01-01' + to_hours(t.h) AS hour, t.technique, t.n
+    FROM event_cell_techniques AS t JOIN event_series AS e USING (sk)
+"""
+
+
+def test_an_events_tier_of_schema_4_is_recounted_and_gives_the_same_events(
+    tmp_path: Path, rows: list[Row], events: list[Event]
+) -> None:
+    """Techniques of events schema 4 were kept under their series' five names and the
+    hour; schema 5 keys them as the cells are. A store of schema 4 has its derived
+    tables dropped and counted again, and gives the same events."""
+    db = tmp_path / "events-v4.duckdb"
+    with open_store(db) as store:
+        insert(store, rows)
+        save_events(store, _detect(store))
+        store.con.execute(_TECHNIQUES_V4)
+        assert store.con.execute("SELECT count(*) FROM techniques_v4").fetchone() != (0,)
+        store.con.execute("DROP TABLE event_cell_techniques")
+        store.con.execute("ALTER TABLE techniques_v4 RENAME TO event_cell_techniques")
+        store.con.execute("UPDATE store_meta SET value = '4' WHERE name = 'events_schema'")
+    with open_store(db, read_only=True) as store:
+        assert detect_events(store) == []
+    with open_store(db) as store:
+        assert _dump(_detect(store)) == _dump(events)
+        assert store.meta("events_schema") == str(EVENTS_SCHEMA) == "5"
+        columns = store.con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'event_cell_techniques' ORDER BY ordinal_position"
+        ).fetchall()
+        assert [c for (c,) in columns] == ["sk", "h", "technique", "n"]
 
 
 def test_rebuild_gives_the_same_events(one_pass: Store, events: list[Event]) -> None:

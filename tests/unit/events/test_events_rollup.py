@@ -145,3 +145,29 @@ def test_a_collapse_carries_its_volume_against_the_usual() -> None:
     # Without three earlier days there is no usual to show.
     early = volume.Collapse(30, 40, 29, 41, 10.0, 0)
     assert all(u is None for _, _, u in volume.series(0, counts, early, margin=10))
+
+
+def test_a_quiet_network_is_told_without_the_bin_by_bin_scan() -> None:
+    """The vectorised check never hides a collapse: on random volumes, with and
+    without silences, whenever it finds every bin at its usual level the bin by bin
+    scan finds no collapse either, and ``collapses`` gives what the scan gives."""
+    rng = np.random.default_rng(3)
+    quiet = found = 0
+    for trial in range(300):
+        counts = rng.poisson(_diurnal(int(rng.integers(4, 30))) * int(rng.integers(1, 4)))
+        if trial % 2:
+            lo = int(rng.integers(0, len(counts) - 3))
+            counts[lo : lo + int(rng.integers(3, 40))] = 0
+        first = int(rng.integers(0, 24))
+        g = volume.grain(counts)
+        offset = (-first) % g
+        usable = (len(counts) - offset) // g
+        bins = counts[offset : offset + usable * g].reshape(usable, g).sum(axis=1)
+        scanned = volume._scan(first, counts, g, offset, bins, 24 // g)
+        if volume.quiet(bins, 24 // g):
+            quiet += 1
+            assert scanned == []
+        found += bool(scanned)
+        assert volume.collapses(first, counts) == (scanned if g <= volume.MAX_GRAIN else [])
+    assert quiet > 50
+    assert found > 50
