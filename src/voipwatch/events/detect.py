@@ -65,6 +65,25 @@ NATIONAL_SHARE: Final = 0.6
 EPOCH: Final = datetime(1970, 1, 1)
 #: ``store_meta`` key of the settings the stored detector states were computed with.
 DETECTOR_KEY: Final = "events_detector"
+#: Why an event that is not a block is what it is, in the words of its evidence.
+REASONS: Final = {
+    "target_change": (
+        "the same role began failing in many countries at once: the service changed, "
+        "not the censors"
+    ),
+    "outage": (
+        "the same role failed in many countries at once and came back: the service's "
+        "servers were down, not blocked"
+    ),
+    "throttling": (
+        "downloads naming the app ran far slower than the same downloads naming a "
+        "harmless site, from the same server: the app's traffic was slowed, not cut"
+    ),
+    "possible_shutdown": (
+        "every service measured on this network failed at once, for a few hours: "
+        "the network or its upstream was down, not one app blocked"
+    ),
+}
 
 
 def hours(t: datetime) -> int:
@@ -460,26 +479,8 @@ def _event(d: Draft, sums: DraftSums, techniques: list[tuple[str, int]], measure
         # The end of the last hour that still showed the block: an ongoing event's
         # evidence goes no further, so neither does its price.
         evidence["last_evidence"] = iso(int(last_blocked) + 1)
-    if d.kind == "target_change":
-        evidence["reason"] = (
-            "the same role began failing in many countries at once: the service changed, "
-            "not the censors"
-        )
-    elif d.kind == "outage":
-        evidence["reason"] = (
-            "the same role failed in many countries at once and came back: the service's "
-            "servers were down, not blocked"
-        )
-    elif d.kind == "throttling":
-        evidence["reason"] = (
-            "downloads naming the app ran far slower than the same downloads naming a "
-            "harmless site, from the same server: the app's traffic was slowed, not cut"
-        )
-    elif d.kind == "possible_shutdown":
-        evidence["reason"] = (
-            "every service measured on this network failed at once, for a few hours: "
-            "the network or its upstream was down, not one app blocked"
-        )
+    if d.kind in REASONS:
+        evidence["reason"] = REASONS[d.kind]
     return Event(
         event_id=event_id(d.kind, d.probe_cc, d.service, asns, start, d.plane),
         kind=d.kind,  # type: ignore[arg-type]
