@@ -14,7 +14,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -209,9 +209,11 @@ def _clean(params: dict[str, str | None]) -> dict[str, str]:
     return {k: v for k, v in params.items() if v}
 
 
-def _as_of(rows: list[dict[str, Any]]) -> str:
+def _as_of(rows: list[dict[str, Any]]) -> str | None:
+    """The last day a chart's data shows; a chart with no data has no date (today's
+    would say the data is current when there is none)."""
     days = [str(r.get("measurement_start_day")) for r in rows if r.get("measurement_start_day")]
-    return max(days) if days else datetime.now(UTC).strftime("%Y-%m-%d")
+    return max(days) if days else None
 
 
 def _daily_lanes(
