@@ -260,11 +260,12 @@ def _as_cells(
     return Cells(series=[keys[int(k)] for k in sk[new]], sid=sid, h=h, n=n, b=b)
 
 
-def _series_keys(con: duckdb.DuckDBPyConnection) -> dict[int, SeriesKey]:
+def _series_keys(con: duckdb.DuckDBPyConnection, where: str = "") -> dict[int, SeriesKey]:
+    """The named series (those ``where``, our own SQL, selects), by key."""
     return {
         int(sk): (str(cc), int(asn), str(svc), str(role), str(plane))
         for sk, cc, asn, svc, role, plane in con.execute(
-            "SELECT sk, probe_cc, asn, service, role, plane FROM event_series"
+            f"SELECT sk, probe_cc, asn, service, role, plane FROM event_series {where}"
         ).fetchall()
     }
 
@@ -335,7 +336,7 @@ def _save_cells(store: Store, rules: CellRules, only_changed: bool) -> Cells:
         firsts = pa.table({"sk": pa.array(sk[unseen], pa.uint64()), "h": h[unseen]})
         with registered(con, "_ev_first", firsts):
             con.execute(_new_series(rules, only_changed))
-        keys = _series_keys(con)
+            keys |= _series_keys(con, "WHERE sk IN (SELECT sk FROM _ev_first)")
     return _as_cells(sk, h, n, b, keys)
 
 
