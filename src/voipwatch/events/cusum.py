@@ -138,38 +138,85 @@ def _maybe(value: int | None, candidate: int) -> int | None:
     return candidate if value is None or candidate > value else value
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What the detector reads of bins besides the bins themselves, worked out once
+    for the bins of many series at a time: each bin's share, the bins that can move a
+    sum resting at zero (up in state ``ok``, down in ``blk``), and the running maxima,
+    within each series, of the last clean and blocked hours."""
+
+    y: FloatArray
+    rising: IntArray
+    falling: IntArray
+    max_clean: IntArray
+    max_blocked: IntArray
+
+
+def prepare(bins: Bins, params: CusumParams, starts: IntArray | None = None) -> Prepared:
+    """:class:`Prepared` for ``bins``, which hold whole series beginning at ``starts``
+    (one series beginning at 0 when None)."""
+    mid = params.mu0 + params.v / 2
+    y = bins.b / np.maximum(bins.n, 1)
+    return Prepared(
+        y=y,
+        rising=np.flatnonzero(y > mid),
+        falling=np.flatnonzero(y < mid),
+        max_clean=_running_max(bins.last_clean, starts),
+        max_blocked=_running_max(bins.last_blocked, starts),
+    )
+
+
+def _running_max(x: IntArray, starts: IntArray | None) -> IntArray:
+    """The running maximum of ``x`` (hours, or -1), restarted at each of ``starts``."""
+    if starts is None or len(x) == 0:
+        return np.maximum.accumulate(x) if len(x) else x.copy()
+    # Each series lifted above every earlier one (hours are far below 2**32), so one
+    # running maximum over all of them never carries a value across a series' start.
+    mark = np.zeros(len(x), dtype=np.int64)
+    mark[starts[(starts > 0) & (starts < len(x))]] = 1
+    lift = np.cumsum(mark) << 32
+    out: IntArray = np.maximum.accumulate(x + lift) - lift
+    return out
+
+
 def run(bins: Bins, state: State, params: CusumParams) -> list[Change]:
-    """Feed ``bins`` to the detector in ``state`` (updated in place); the changes found.
+    """Feed ``bins`` to the detector in ``state`` (updated in place); the changes found."""
+    if len(bins) == 0:
+        return []
+    return run_range(bins, prepare(bins, params), 0, len(bins), state, params)
+
+
+def run_range(
+    bins: Bins, prep: Prepared, lo: int, hi: int, state: State, params: CusumParams
+) -> list[Change]:
+    """Feed bins ``lo`` to ``hi`` (of one series, whose bins ``prep`` was prepared
+    with) to the detector in ``state`` (updated in place); the changes found.
 
     Bins that cannot move a sum resting at zero (a share at or below v/2 in state
     ``ok``, at or above it in ``blk``) are skipped in bulk; what they would have
     updated (the last time seen, the last clean or blocked hour) is taken from running
-    maxima, so skipping changes nothing but the time it takes.
+    maxima, so skipping changes nothing but the time it takes. Running maxima from the
+    start of the series rather than from ``lo`` give the same: the state already holds
+    the hours before ``lo``.
     """
-    count = len(bins)
-    if count == 0:
+    if hi <= lo:
         return []
-    mid = params.mu0 + params.v / 2
-    y = bins.b / np.maximum(bins.n, 1)
-    rising = np.flatnonzero(y > mid)
-    falling = np.flatnonzero(y < mid)
-    max_clean = np.maximum.accumulate(bins.last_clean)
-    max_blocked = np.maximum.accumulate(bins.last_blocked)
+    y, max_clean, max_blocked = prep.y, prep.max_clean, prep.max_blocked
     h, cap, v = params.h, params.weight_cap, params.v
     changes: list[Change] = []
-    i = 0
-    while i < count:
+    i = lo
+    while i < hi:
         resting = state.s_neg == 0.0 if state.status == "blk" else state.s_pos == 0.0
         if resting:
-            movers = falling if state.status == "blk" else rising
-            k = int(np.searchsorted(movers, i))
-            j = int(movers[k]) if k < len(movers) else count
+            movers = prep.falling if state.status == "blk" else prep.rising
+            k = int(movers.searchsorted(i))
+            j = min(int(movers[k]), hi) if k < len(movers) else hi
             if j > i:
                 state.last_t = int(bins.end[j - 1])
                 state.last_clean = _maybe(state.last_clean, int(max_clean[j - 1]))
                 state.last_blocked = _maybe(state.last_blocked, int(max_blocked[j - 1]))
                 i = j
-                if i == count:
+                if i == hi:
                     break
         start, end = int(bins.start[i]), int(bins.end[i])
         if state.last_t is not None and start - state.last_t > params.gap_hours:

@@ -31,9 +31,9 @@ import msgspec.structs
 import numpy as np
 import numpy.typing as npt
 
-from voipwatch.events import bins, corroborate, known, rollup, volume
+from voipwatch.events import bins, corroborate, cusum, known, rollup, volume
 from voipwatch.events.bins import GRAINS, MIN_PER_BIN
-from voipwatch.events.cusum import Change, CusumParams, State, decode_state, encode_state, run
+from voipwatch.events.cusum import Change, CusumParams, State, decode_state, encode_state
 from voipwatch.events.known import KnownChange
 from voipwatch.events.model import THROUGHPUT, Event, event_id
 from voipwatch.events.rollup import Draft, Segment, SeriesKey
@@ -196,13 +196,21 @@ def _run_series(cells: Cells, series: list[Series], seal_h: int, params: CusumPa
         sid, binned = bins.bins(part, from_h)
         first, last = int(part.sid[0]), int(part.sid[-1])
         bounds = np.searchsorted(sid, np.arange(first, last + 2))
-        for i in range(first, last + 1):
-            s = series[i]
-            lo, hi = int(bounds[i - first]), int(bounds[i - first + 1])
-            mid = lo + int(np.searchsorted(binned.start[lo:hi], seal_h))
-            s.changes.extend(run(binned.part(lo, mid), s.state, params))
-            copy = decode_state(encode_state(s.state))
-            s.provisional = run(binned.part(mid, hi), copy, params)
+        # Where each series' bins reach the seal: its sealed bins, then the open day's.
+        sealed = np.concatenate(([0], np.cumsum(binned.start < seal_h)))
+        mids = bounds[:-1] + sealed[bounds[1:]] - sealed[bounds[:-1]]
+        prep = cusum.prepare(binned, params, bounds[:-1])
+        for s, lo, mid, hi in zip(
+            series[first : last + 1],
+            bounds[:-1].tolist(),
+            mids.tolist(),
+            bounds[1:].tolist(),
+            strict=True,
+        ):
+            s.changes.extend(cusum.run_range(binned, prep, lo, mid, s.state, params))
+            if mid < hi:
+                copy = decode_state(encode_state(s.state))
+                s.provisional = cusum.run_range(binned, prep, mid, hi, copy, params)
 
 
 def _save_series(store: Store, series: list[Series], seal_h: int, params: CusumParams) -> None:

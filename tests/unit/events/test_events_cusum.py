@@ -6,7 +6,16 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voipwatch.events.cusum import Bins, CusumParams, State, decode_state, encode_state, run
+from voipwatch.events.cusum import (
+    Bins,
+    CusumParams,
+    State,
+    decode_state,
+    encode_state,
+    prepare,
+    run,
+    run_range,
+)
 
 #: OONI's own settings, with which the arithmetic below is worked out.
 OONI = CusumParams(edd=10.0, weight_cap=4)
@@ -103,3 +112,62 @@ def test_resuming_from_a_stored_state_equals_one_run(
     resumed = decode_state(encode_state(state))
     second = run(whole.part(k, len(whole)), resumed, params)
     assert first + second == one
+
+
+def _joined(parts: list[Bins]) -> Bins:
+    """Several series' bins one after another, as detection holds a part of them."""
+    return Bins(
+        *(
+            np.concatenate([getattr(p, f) for p in parts])
+            for f in (
+                "start",
+                "end",
+                "n",
+                "b",
+                "first_blocked",
+                "last_blocked",
+                "first_clean",
+                "last_clean",
+            )
+        )
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    series=st.lists(
+        st.tuples(
+            st.lists(
+                st.one_of(st.none(), st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0])),
+                max_size=80,
+            ),
+            st.integers(min_value=1, max_value=6),
+            st.integers(min_value=0, max_value=80),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_series_prepared_together_run_as_each_alone(
+    series: list[tuple[list[float | None], int, int]],
+) -> None:
+    """Detection prepares many series' bins at once and runs each series in two
+    ranges (sealed, then the open day from a copy of the state): the same changes
+    and state as running each series alone, in one go."""
+    params = CusumParams()
+    # Later series start at earlier hours, so a running maximum carried across a
+    # series' start would show.
+    each = [bins(s, n=n, t0=5000 - 600 * k) for k, (s, n, _) in enumerate(series)]
+    together = _joined(each)
+    starts = np.cumsum([0] + [len(b) for b in each[:-1]]).astype(np.int64)
+    prep = prepare(together, params, starts)
+    for alone, lo, (_, _, cut) in zip(each, starts.tolist(), series, strict=True):
+        state = State()
+        expected = run(alone, state, params)
+        hi = lo + len(alone)
+        mid = min(lo + cut, hi)
+        got_state = State()
+        got = run_range(together, prep, lo, mid, got_state, params)
+        got += run_range(together, prep, mid, hi, got_state, params)
+        assert got == expected
+        assert got_state == state
