@@ -160,9 +160,11 @@ def load_series(store: Store, cells: Cells, seal_h: int, params: CusumParams) ->
     seal = np.full(len(cells.series), seal_h, dtype=np.int64)
     old_n, new_n = np.zeros(len(seal), dtype=np.int64), np.zeros(len(seal), dtype=np.int64)
     old_d, new_d = np.zeros(len(seal), dtype=np.uint64), np.zeros(len(seal), dtype=np.uint64)
+    # Without stored states there is nothing to compare the cells before them with.
+    digested = ((sealed, old_n, old_d),) if states else ()
     for part in bins.parts(cells):
         hashes = bins.cell_hashes(part)
-        for before, n, d in ((sealed, old_n, old_d), (seal, new_n, new_d)):
+        for before, n, d in (*digested, (seal, new_n, new_d)):
             part_n, part_d = bins.digests(part, hashes, before)
             n += part_n
             d ^= part_d

@@ -1,8 +1,8 @@
 """Cells: judged and affected verdicts per (country, network, service, role, plane, hour).
 
 The events tier says what a cell counts (:class:`CellRules`); DuckDB does the counting.
-A run first hashes every hour of measurements (count and XOR of key + judgement
-digest, in the one scan of the ``measurements`` table that also counts each
+A run first hashes every hour of measurements (count and XOR of their judgement
+digests, in the one scan of the ``measurements`` table that also counts each
 network's volume), compares those digests with the ones stored when the cells were
 last counted, and recounts only the hours that differ: new
 measurements, late uploads into old hours, and verdicts that ``voipwatch rejudge``
@@ -113,11 +113,14 @@ _HOUR: Final = "date_trunc('hour', measurement_start_time)"
 _EPOCH: Final = "TIMESTAMP '1970-01-01'"
 
 #: One scan of the measurements gives both what each hour looked like and the volume
-#: per network: count and digest per network and hour, summed per hour below.
+#: per network: count and digest per network and hour, summed per hour below. A
+#: judgement digest hashes the measurement's verdict, which names the measurement
+#: (its uid), its network, start time and every role verdict: all a cell reads, and
+#: one per measurement, so the key need not be hashed with it.
 _NETWORK_HOURS: Final = f"""
     CREATE OR REPLACE TEMP TABLE _ev_net AS
     SELECT probe_cc, probe_asn, {_HOUR} AS hour, count(*) AS n,
-           bit_xor(hash(key, judgement_digest)) AS digest
+           bit_xor(hash(judgement_digest)) AS digest
     FROM measurements WHERE measurement_start_time IS NOT NULL GROUP BY ALL
 """
 _DIGESTS: Final = """
@@ -303,27 +306,36 @@ def cell_order(sk: npt.NDArray[np.uint64], h: I32Array) -> I32Array:
     # Series numbered in key order, so that the grid's rows are in key order too.
     rank = np.empty(len(keys), dtype=np.int32)
     rank[np.argsort(keys)] = np.arange(len(keys), dtype=np.int32)
-    slot = rank[np.asarray(encoded.indices, dtype=np.int32)]
+    slot = rank.take(np.asarray(encoded.indices, dtype=np.int32))
+    # In place: each temporary the size of every cell costs its pages' first touch.
     slot *= span
-    slot += h - lo
+    slot += h
+    slot -= lo
     grid = np.full(slots, -1, dtype=np.int32)
     grid[slot] = np.arange(len(sk), dtype=np.int32)
     return grid[grid >= 0]
+
+
+#: Rows per Arrow batch DuckDB hands the counted cells over in.
+_BATCH: Final = 1 << 22
 
 
 def _save_cells(store: Store, rules: CellRules, only_changed: bool) -> Cells:
     """Count the cells, write them, and name the series not seen before; the cells
     counted."""
     con = store.con
-    # Arrow, not numpy: DuckDB hands its columns over with less copying.
-    counted = con.sql(_new_cells(rules, only_changed)).to_arrow_table()
-    sk = np.asarray(counted.column("sk").to_numpy(), dtype=np.uint64)
-    h = np.asarray(counted.column("h").to_numpy(), dtype=np.int32)
-    order = cell_order(sk, h)
-    sk, h = sk[order], h[order]
-    n, b = (np.asarray(counted.column(c).to_numpy(), dtype=np.int32)[order] for c in ("n", "b"))
+    # Arrow, not numpy: DuckDB hands its columns over with less copying (in as few
+    # chunks as it can, so that reading them as arrays copies nothing), and Arrow
+    # reorders the four columns in one pass.
+    counted = con.sql(_new_cells(rules, only_changed)).to_arrow_table(batch_size=_BATCH)
+    order = cell_order(
+        np.asarray(counted.column("sk").to_numpy(), dtype=np.uint64),
+        np.asarray(counted.column("h").to_numpy(), dtype=np.int32),
+    )
+    table = counted.take(order)
     del counted
-    table = pa.table({"sk": pa.array(sk, pa.uint64()), "h": h, "n": n, "b": b})
+    sk = np.asarray(table.column("sk").to_numpy(), dtype=np.uint64)
+    h, n, b = (np.asarray(table.column(c).to_numpy(), dtype=np.int32) for c in ("h", "n", "b"))
     with registered(con, "_ev_new", table):
         con.execute("INSERT INTO event_cells SELECT sk, h, n, b FROM _ev_new")
     keys = _series_keys(con)
