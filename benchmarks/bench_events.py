@@ -27,7 +27,8 @@
    N), and a final JSON line with every figure.
 
 Time is the wall-clock and the CPU time (every thread of the child) of the phase
-inside the child (imports and opening the store excluded). Memory is the child's
+inside the child (imports and opening the store excluded), and the kernel's share of
+that CPU time (page faults, mostly). Memory is the child's
 resident set size when the phase starts and when it ends (``/proc/self/status``), and
 its maximum from ``wait4``. Every phase runs with the memory limit the events phase
 sets for itself (``voipwatch.events.cells.MEMORY_LIMIT``). The machine's load
@@ -253,6 +254,7 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ordered = sorted(runs, key=lambda r: r["seconds"])
     middle = dict(ordered[len(ordered) // 2])
     middle["cpu_seconds"] = statistics.median(r["cpu_seconds"] for r in runs)
+    middle["sys_seconds"] = statistics.median(r["sys_seconds"] for r in runs)
     middle["all_seconds"] = [r["seconds"] for r in runs]
     middle["all_cpu_seconds"] = [r["cpu_seconds"] for r in runs]
     middle["all_load"] = [r["load"] for r in runs]
@@ -279,7 +281,7 @@ def main() -> None:
     figures: dict[str, Any] = {"rows": sizes, "cpus": os.cpu_count(), "runs": []}
     print(
         f"{'rows':>12} {'phase':>7} {'seconds':>8} {'× group':>8} {'CPU s':>7} {'× group':>8} "
-        f"{'MB start':>8} {'peak':>6} {'end':>6} {'load':>5}"
+        f"{'of it sys':>9} {'MB start':>8} {'peak':>6} {'end':>6} {'load':>5}"
     )
     for rows in sizes:
         measurements = rows // ROLES_PER_MEASUREMENT
@@ -308,7 +310,8 @@ def main() -> None:
             figures["runs"].append(r)
             print(
                 f"{rows:>12,} {phase:>7} {r['seconds']:>8.2f} {r['ratio']:>8.2f} "
-                f"{r['cpu_seconds']:>7.2f} {r['cpu_ratio']:>8.2f} {r['start_mb']:>8.1f} "
+                f"{r['cpu_seconds']:>7.2f} {r['cpu_ratio']:>8.2f} {r['sys_seconds']:>9.2f} "
+                f"{r['start_mb']:>8.1f} "
                 f"{r['peak_mb']:>6.1f} {r['end_mb']:>6.1f} {r['load']:>5.1f}"
                 + (
                     f"   cells {r['cells_seconds']:.2f} s + detection "
