@@ -12,17 +12,15 @@ from __future__ import annotations
 
 from voipwatch.catalog import Catalog
 from voipwatch.ooni.failures import normalise
-from voipwatch.ooni.model import Measurement, failure_str
+from voipwatch.ooni.model import Measurement, TestKeys, failure_str
 from voipwatch.verdicts import rules
 from voipwatch.verdicts.evidence import atom, combine, dns_outcome, measurement_status
-from voipwatch.verdicts.facts import Outcome, collect, routable_of
+from voipwatch.verdicts.facts import Facts, Outcome, judged_on_facts
 from voipwatch.verdicts.types import Observation, Ruling
 
 
-def judge(m: Measurement, cat: Catalog) -> Ruling:
-    tk = m.test_keys
-    if tk is None:
-        return "failure", [], [], ["no test_keys"]
+@judged_on_facts
+def judge(m: Measurement, tk: TestKeys, facts: Facts, cat: Catalog) -> Ruling:
     endpoint = tk.endpoint or (m.input if isinstance(m.input, str) else "") or ""
     endpoint = endpoint.removeprefix("stun://")
     host, _, port = endpoint.rpartition(":") if ":" in endpoint else (endpoint, "", "")
@@ -31,7 +29,6 @@ def judge(m: Measurement, cat: Catalog) -> Ruling:
     role = cat.role_for_host(host) or cat.roles["stun/public"]
     if role.plane != "media":
         role = cat.roles["stun/public"]
-    facts = collect(tk, routable=routable_of(m), cc=m.probe_cc or "")
     dns, obs = dns_outcome(facts, host, role, check_owner=False)
     fail = failure_str(tk.failure)
     outcome: Outcome
