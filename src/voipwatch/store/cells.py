@@ -1,8 +1,8 @@
 """Cells: judged and affected verdicts per (country, network, service, role, plane, hour).
 
 The events tier says what a cell counts (:class:`CellRules`); DuckDB does the counting.
-A run first hashes every hour of measurements (count and XOR of their judgement
-digests, in the one scan of the ``measurements`` table that also counts each
+A run first hashes every hour of measurements (count and XOR of a hash of each
+one's key and judgement digest, in the one scan of the ``measurements`` table that also counts each
 network's volume), compares those digests with the ones stored when the cells were
 last counted, and recounts only the hours that differ: new
 measurements, late uploads into old hours, and verdicts that ``voipwatch rejudge``
@@ -113,14 +113,17 @@ _HOUR: Final = "date_trunc('hour', measurement_start_time)"
 _EPOCH: Final = "TIMESTAMP '1970-01-01'"
 
 #: One scan of the measurements gives both what each hour looked like and the volume
-#: per network: count and digest per network and hour, summed per hour below. A
-#: judgement digest hashes the measurement's verdict, which names the measurement
-#: (its uid), its network, start time and every role verdict: all a cell reads, and
-#: one per measurement, so the key need not be hashed with it.
+#: per network: count and digest per network and hour, summed per hour below. Each
+#: measurement's term mixes its key and judgement digest through a second hash:
+#: DuckDB's ``hash(key, judgement_digest)`` is the XOR of the two columns' hashes, so
+#: in an XOR over the hour equal judgement digests cancelled whatever their keys. Two
+#: stored copies of one measurement whose bytes differ (a local run without a report
+#: id, serialised twice) have equal judgement digests, and a rejudge that changed both
+#: alike went unseen.
 _NETWORK_HOURS: Final = f"""
     CREATE OR REPLACE TEMP TABLE _ev_net AS
     SELECT probe_cc, probe_asn, {_HOUR} AS hour, count(*) AS n,
-           bit_xor(hash(judgement_digest)) AS digest
+           bit_xor(hash(xor(hash(key), hash(judgement_digest)))) AS digest
     FROM measurements WHERE measurement_start_time IS NOT NULL GROUP BY ALL
 """
 _DIGESTS: Final = """

@@ -250,6 +250,29 @@ def test_late_data_and_rejudged_verdicts_give_the_same_events(
         assert _dump(_detect(store)) == _dump(events)
 
 
+def test_two_equal_judgements_changed_alike_still_change_their_hour(
+    tmp_path: Path, rows: list[Row]
+) -> None:
+    """Two stored copies of one measurement carry equal judgement digests, which
+    cancel out of an XOR; a rejudge that changes both alike must still show as a
+    changed hour, or its cells would keep the old verdicts."""
+    by_hour: dict[datetime, list[str]] = {}
+    for r in rows:
+        by_hour.setdefault(r[3].replace(minute=0, second=0, microsecond=0), []).append(r[0])
+    a, b = next(keys[:2] for keys in by_hour.values() if len(set(keys)) >= 2)
+    with open_store(tmp_path / "twins.duckdb") as store:
+        insert(store, rows)
+        twins = "UPDATE measurements SET judgement_digest = ? WHERE key IN (?, ?)"
+        store.con.execute(twins, ["twin", a, b])
+        build_cells(store)
+        store.con.execute("UPDATE verdicts SET status = 'failure' WHERE key IN (?, ?)", [a, b])
+        store.con.execute(twins, ["twin, rejudged", a, b])
+        assert build_cells(store).hours_changed == 1
+        counted = cell_totals(store)
+        build_cells(store, rebuild=True)
+        assert cell_totals(store) == counted
+
+
 def test_a_store_of_schema_3_is_migrated_and_gives_the_same_events(
     tmp_path: Path, rows: list[Row], events: list[Event]
 ) -> None:
